@@ -1,0 +1,68 @@
+# The only entry points. Every target sets up what it needs (venv, MinIO, buf) on a fresh machine.
+#   make serve   run the registry on the embedded default (PostgreSQL + local blob dir in ./.modelregistry)
+#   make test    unit, integration and e2e tests against real PostgreSQL and real MinIO
+#   make lint    ruff, ruff format, mypy --strict, import-linter, buf lint/format/breaking, generated-code freshness
+#   make gen     regenerate the Python stubs from protos/
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+TOOLS := .tools
+BUF_VERSION := 1.75.0
+BUF := $(TOOLS)/node/node_modules/.bin/buf
+SERVE_ARGS ?=
+
+.PHONY: serve test test-unit lint gen venv venv-dev minio buf clean
+
+$(VENV)/.runtime: pyproject.toml clients/python/pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e clients/python -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime
+	$(PY) -m pip install --quiet --disable-pip-version-check -e clients/python -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.runtime
+venv-dev: $(VENV)/.dev
+
+serve: venv
+	$(VENV)/bin/modelregistry-server serve $(SERVE_ARGS)
+
+# Builds MinIO with `go install` at the pinned version into .tools/bin once (several minutes
+# the first time), so that no test pays for it under its timeout.
+minio: venv-dev
+	$(PY) -m tests.support.minio
+
+$(BUF):
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/node @bufbuild/buf@$(BUF_VERSION)
+
+buf: $(BUF)
+
+test: venv-dev minio
+	$(PY) -m pytest
+
+test-unit: venv-dev
+	$(PY) -m pytest tests/unit
+
+gen: venv-dev
+	$(PY) clients/python/scripts/gen_protos.py
+
+lint: venv-dev buf
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy services clients/python/src clients/python/scripts tests bench
+	$(VENV)/bin/lint-imports
+	cd protos && ../$(BUF) lint
+	cd protos && ../$(BUF) format --diff --exit-code
+	# buf breaking compares with main as committed; on main itself it compares with the
+	# previous commit so that a change already merged is still checked.
+	if git rev-parse --verify --quiet main^:protos >/dev/null; then \
+	  against=$$(git rev-parse --abbrev-ref HEAD | grep -qx main && echo 'ref=main~1' || echo 'branch=main'); \
+	  $(BUF) breaking protos --against ".git#$$against,subdir=protos"; \
+	else echo "buf breaking: no earlier protos on main to compare with"; fi
+	$(PY) clients/python/scripts/gen_protos.py --check
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""ArtifactService: content-addressed model files in MinIO or a local directory."""

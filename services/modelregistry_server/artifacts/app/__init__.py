@@ -1,0 +1,1 @@
+"""Use cases of the artifact service and the ports they need."""

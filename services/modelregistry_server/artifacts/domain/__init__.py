@@ -1,0 +1,1 @@
+"""Domain model of the artifact service (stdlib only)."""

@@ -1,0 +1,1 @@
+"""Infrastructure shared by both services: configuration, database, telemetry, gRPC plumbing."""

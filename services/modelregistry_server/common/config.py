@@ -1,0 +1,200 @@
+"""Server configuration from flags and environment variables, validated at start-up.
+
+Every flag has an environment variable (``MODELREGISTRY_<FLAG>``); a flag given on the command
+line wins over the environment. Problems are reported all at once, one plain sentence each,
+before anything starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+ServiceSelection = Literal["all", "metadata", "artifacts"]
+Exporter = Literal["none", "console", "otlp"]
+_EXPORTERS: tuple[Exporter, ...] = ("none", "console", "otlp")
+_ENV_PREFIX = "MODELREGISTRY_"
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message lists every problem."""
+
+
+@dataclass(frozen=True)
+class S3Config:
+    """Where the S3 (MinIO) blob store lives."""
+
+    endpoint: str
+    access_key: str
+    secret_key: str
+    bucket: str
+    secure: bool
+    region: str
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything the composition root needs to start the registry."""
+
+    services: ServiceSelection
+    listen: str
+    data_dir: Path
+    database_url: str | None
+    s3: S3Config | None
+    artifact_service_url: str | None
+    otel_exporter: Exporter
+    log_level: str
+    shutdown_grace_s: float
+
+    @property
+    def embedded_database(self) -> bool:
+        """True when the server runs its own PostgreSQL under ``data_dir``."""
+        return self.database_url is None
+
+    @property
+    def blob_dir(self) -> Path:
+        """The local-directory blob store's root (used when no S3 endpoint is set)."""
+        return self.data_dir / "blobs"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the ``serve`` argument parser (also used for ``--help``)."""
+    parser = argparse.ArgumentParser(
+        prog="modelregistry-server",
+        description=(
+            "Run the modelregistry gRPC services. With no --database-url and no --s3-endpoint it "
+            "runs on the embedded default: its own PostgreSQL and a local blob directory, both "
+            "under --data-dir. Every flag can also be set as MODELREGISTRY_<FLAG> in the "
+            "environment (e.g. MODELREGISTRY_DATABASE_URL)."
+        ),
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser(
+        "serve",
+        help="serve the registry",
+        description="Serve MetadataService and ArtifactService on one port, or either alone.",
+    )
+    serve.add_argument(
+        "services",
+        nargs="?",
+        choices=["all", "metadata", "artifacts"],
+        default="all",
+        help="which services to serve (default: all)",
+    )
+    serve.add_argument("--listen", help="host:port to listen on (default 127.0.0.1:50051)")
+    serve.add_argument(
+        "--data-dir", help="folder for embedded PostgreSQL and local blobs (default ./.modelregistry)"
+    )
+    serve.add_argument(
+        "--database-url",
+        help="postgresql://user:password@host:port/db of an existing PostgreSQL; "
+        "omit to run the embedded one",
+    )
+    serve.add_argument("--s3-endpoint", help="host:port of MinIO/S3; omit for the local blob dir")
+    serve.add_argument("--s3-access-key", help="S3 access key (required with --s3-endpoint)")
+    serve.add_argument("--s3-secret-key", help="S3 secret key (required with --s3-endpoint)")
+    serve.add_argument("--s3-bucket", help="bucket for blobs (default modelregistry)")
+    serve.add_argument("--s3-region", help="S3 region (default us-east-1)")
+    serve.add_argument(
+        "--s3-secure", choices=["true", "false"], help="use TLS to reach S3 (default false)"
+    )
+    serve.add_argument(
+        "--artifact-service-url",
+        help="host:port of the ArtifactService when serving metadata alone",
+    )
+    serve.add_argument(
+        "--otel-exporter", choices=list(_EXPORTERS), help="trace exporter (default none)"
+    )
+    serve.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    serve.add_argument(
+        "--shutdown-grace",
+        help="seconds in-flight calls may take to finish after SIGTERM (default 3)",
+    )
+    return parser
+
+
+def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> ServerConfig:
+    """Parse ``argv`` (without the program name) and the environment into a config.
+
+    Raises:
+        ConfigError: One or more settings are invalid.
+        SystemExit: From argparse, for unknown flags or ``--help``.
+    """
+    env = os.environ if environ is None else environ
+    args = build_parser().parse_args(list(argv))
+
+    def get(flag: str, default: str | None = None) -> str | None:
+        value = getattr(args, flag)
+        if value is None:
+            value = env.get(_ENV_PREFIX + flag.upper()) or None
+        return value if value is not None else default
+
+    problems: list[str] = []
+    listen = get("listen", "127.0.0.1:50051") or ""
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        problems.append(f"--listen must be host:port with a port from 0 to 65535, not {listen!r}")
+
+    database_url = get("database_url")
+    if database_url is not None and not database_url.startswith(("postgres://", "postgresql://")):
+        problems.append("--database-url must start with postgresql:// (or postgres://)")
+
+    s3: S3Config | None = None
+    endpoint = get("s3_endpoint")
+    if endpoint is not None:
+        access, secret = get("s3_access_key"), get("s3_secret_key")
+        if not access or not secret:
+            problems.append("--s3-endpoint needs --s3-access-key and --s3-secret-key as well")
+        if "://" in endpoint:
+            problems.append("--s3-endpoint is host:port without a scheme; use --s3-secure for TLS")
+        s3 = S3Config(
+            endpoint=endpoint,
+            access_key=access or "",
+            secret_key=secret or "",
+            bucket=get("s3_bucket", "modelregistry") or "modelregistry",
+            secure=(get("s3_secure", "false") or "false").lower() == "true",
+            region=get("s3_region", "us-east-1") or "us-east-1",
+        )
+
+    services: ServiceSelection = args.services
+    artifact_url = get("artifact_service_url")
+    if services == "metadata" and artifact_url is None:
+        problems.append(
+            "serving metadata alone needs --artifact-service-url (host:port of the "
+            "ArtifactService) so that commits can check blobs"
+        )
+
+    exporter = get("otel_exporter", "none") or "none"
+    if exporter not in _EXPORTERS:
+        problems.append(f"--otel-exporter must be one of {', '.join(_EXPORTERS)}, not {exporter!r}")
+
+    log_level = (get("log_level", "INFO") or "INFO").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        problems.append(f"--log-level must be DEBUG, INFO, WARNING or ERROR, not {log_level!r}")
+
+    grace_text = get("shutdown_grace", "3") or "3"
+    try:
+        grace = float(grace_text)
+        if not 0 <= grace <= 300:
+            raise ValueError
+    except ValueError:
+        problems.append(f"--shutdown-grace must be seconds from 0 to 300, not {grace_text!r}")
+        grace = 0.0
+
+    if problems:
+        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
+    return ServerConfig(
+        services=services,
+        listen=listen,
+        data_dir=Path(get("data_dir", ".modelregistry") or ".modelregistry").resolve(),
+        database_url=database_url,
+        s3=s3,
+        artifact_service_url=artifact_url,
+        otel_exporter=exporter,  # type: ignore[arg-type]
+        log_level=log_level,
+        shutdown_grace_s=grace,
+    )

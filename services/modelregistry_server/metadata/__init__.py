@@ -1,0 +1,1 @@
+"""MetadataService: models, versions, aliases and their history, stored in PostgreSQL."""

@@ -1,0 +1,1 @@
+"""PostgreSQL adapter: named queries and migrations of the metadata schema."""

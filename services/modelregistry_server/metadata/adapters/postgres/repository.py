@@ -1,0 +1,184 @@
+"""PostgreSQL implementations of the metadata ports, on an asyncpg pool."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from modelregistry_server.common.sql import load_queries
+from modelregistry_server.metadata.app.ports import ModelCursor, ModelOrdering, ModelSortField
+from modelregistry_server.metadata.domain.errors import (
+    AlreadyExists,
+    EtagMismatch,
+    InvalidArgument,
+    NotFound,
+)
+from modelregistry_server.metadata.domain.model import MODEL_NAME_PREFIX, Model, ModelDraft
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+SCHEMA = "metadata"
+QUERIES = load_queries(Path(__file__).parent / "queries.sql")
+
+_MODEL_COLUMNS = "model_id, uid, description, labels, owner, create_time, update_time, etag"
+# Sort fields map to fixed column names; nothing a client sends is ever formatted into SQL.
+_SORT_COLUMNS: Mapping[ModelSortField, str] = {
+    "name": "model_id",
+    "create_time": "create_time",
+    "update_time": "update_time",
+}
+
+
+def _new_etag() -> str:
+    return secrets.token_hex(8)
+
+
+def _list_query(ordering: ModelOrdering, with_cursor: bool) -> str:
+    column = _SORT_COLUMNS[ordering.field]
+    direction = "DESC" if ordering.descending else "ASC"
+    keys = "model_id" if column == "model_id" else f"{column}, model_id"
+    where = ""
+    if with_cursor:
+        comparison = "<" if ordering.descending else ">"
+        where = (
+            "WHERE model_id " + comparison + " $2"
+            if column == "model_id"
+            else f"WHERE ({column}, model_id) {comparison} ($2, $3)"
+        )
+    order = ", ".join(f"{key} {direction}" for key in keys.split(", "))
+    return f"SELECT {_MODEL_COLUMNS} FROM metadata.models {where} ORDER BY {order} LIMIT $1"
+
+
+def _to_model(row: asyncpg.Record) -> Model:
+    return Model(
+        model_id=row["model_id"],
+        uid=str(row["uid"]),
+        description=row["description"],
+        labels=json.loads(row["labels"]),
+        owner=row["owner"],
+        create_time=row["create_time"],
+        update_time=row["update_time"],
+        etag=row["etag"],
+    )
+
+
+class PostgresModelRepository:
+    """``ModelRepository`` on the ``metadata`` schema."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def create(self, model_id: str, draft: ModelDraft, request_id: str | None) -> Model:
+        """See ``ModelRepository.create``."""
+        resource = MODEL_NAME_PREFIX + model_id
+        async with self._pool.acquire() as conn, conn.transaction():
+            if request_id is not None:
+                claimed = await conn.fetchval(
+                    QUERIES["record_request"], request_id, "CreateModel", resource
+                )
+                if claimed is None:
+                    return await self._replay(conn, request_id, "CreateModel", resource)
+            row = await conn.fetchrow(
+                QUERIES["insert_model"],
+                model_id,
+                draft.description,
+                json.dumps(dict(draft.labels)),
+                draft.owner,
+                _new_etag(),
+            )
+            if row is None:
+                raise AlreadyExists(resource)
+            return _to_model(row)
+
+    async def _replay(
+        self, conn: asyncpg.Connection, request_id: str, method: str, resource: str
+    ) -> Model:
+        previous = await conn.fetchrow(QUERIES["get_request"], request_id)
+        assert previous is not None
+        if previous["method"] != method or previous["resource"] != resource:
+            raise InvalidArgument(
+                "request_id",
+                f"was already used for {previous['method']} on {previous['resource']}; "
+                "use a new request_id for a different call",
+                reason="REQUEST_ID_REUSED",
+            )
+        row = await conn.fetchrow(QUERIES["get_model"], resource[len(MODEL_NAME_PREFIX) :])
+        if row is None:
+            raise NotFound(resource)
+        return _to_model(row)
+
+    async def get(self, model_id: str) -> Model:
+        """See ``ModelRepository.get``."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(QUERIES["get_model"], model_id)
+        if row is None:
+            raise NotFound(MODEL_NAME_PREFIX + model_id)
+        return _to_model(row)
+
+    async def list(
+        self, ordering: ModelOrdering, after: ModelCursor | None, limit: int
+    ) -> list[Model]:
+        """See ``ModelRepository.list``."""
+        args: list[Any] = [limit]
+        if after is not None:
+            args += (
+                [after.model_id]
+                if ordering.field == "name"
+                else [after.sort_value, after.model_id]
+            )
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(_list_query(ordering, after is not None), *args)
+        return [_to_model(row) for row in rows]
+
+    async def update(
+        self, model_id: str, draft: ModelDraft, fields: frozenset[str], expected_etag: str
+    ) -> Model:
+        """See ``ModelRepository.update``."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                QUERIES["update_model"],
+                model_id,
+                draft.description if "description" in fields else None,
+                json.dumps(dict(draft.labels)) if "labels" in fields else None,
+                draft.owner if "owner" in fields else None,
+                expected_etag,
+                _new_etag(),
+            )
+            if row is None:
+                await self._raise_missing_or_stale(conn, model_id, expected_etag)
+            assert row is not None
+            return _to_model(row)
+
+    async def delete(self, model_id: str, expected_etag: str) -> None:
+        """See ``ModelRepository.delete``."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            deleted = await conn.fetchval(QUERIES["delete_model"], model_id, expected_etag)
+            if deleted is None:
+                await self._raise_missing_or_stale(conn, model_id, expected_etag)
+
+    async def _raise_missing_or_stale(
+        self, conn: asyncpg.Connection, model_id: str, expected_etag: str
+    ) -> None:
+        current = await conn.fetchval(QUERIES["get_model_etag"], model_id)
+        if current is None:
+            raise NotFound(MODEL_NAME_PREFIX + model_id)
+        raise EtagMismatch(MODEL_NAME_PREFIX + model_id, expected_etag, current)
+
+
+class PostgresSecretStore:
+    """``SecretStore`` on the ``metadata.server_secrets`` table."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def page_token_secret(self) -> bytes:
+        """See ``SecretStore.page_token_secret``."""
+        async with self._pool.acquire() as conn:
+            # Whoever inserts first wins; every replica then reads the same value.
+            await conn.execute(QUERIES["insert_secret"], "page_token", secrets.token_bytes(32))
+            value: bytes = await conn.fetchval(QUERIES["get_secret"], "page_token")
+        return value

@@ -1,0 +1,1 @@
+"""Use cases of the metadata service and the ports they need."""

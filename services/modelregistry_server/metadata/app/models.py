@@ -1,0 +1,143 @@
+"""Use cases for the Model resource: create, get, list, update, delete."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import cast, get_args
+
+from modelregistry_server.common.page_token import (
+    InvalidPageToken,
+    PageTokenCodec,
+    query_fingerprint,
+)
+from modelregistry_server.metadata.app.ports import (
+    ModelCursor,
+    ModelOrdering,
+    ModelRepository,
+    ModelSortField,
+)
+from modelregistry_server.metadata.domain.errors import InvalidArgument, NotImplementedYet
+from modelregistry_server.metadata.domain.model import (
+    UPDATABLE_MODEL_FIELDS,
+    Model,
+    ModelDraft,
+    parse_model_name,
+    validate_draft,
+    validate_model_id,
+)
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of models and the token for the next one ("" at the end)."""
+
+    models: list[Model]
+    next_page_token: str
+
+
+def coerce_page_size(page_size: int) -> int:
+    """Apply AIP-158: 0 means the default, above the maximum is coerced, negative is an error."""
+    if page_size < 0:
+        raise InvalidArgument("page_size", "must not be negative")
+    if page_size == 0:
+        return DEFAULT_PAGE_SIZE
+    return min(page_size, MAX_PAGE_SIZE)
+
+
+def parse_model_order_by(order_by: str) -> ModelOrdering:
+    """Parse ``order_by`` ("create_time desc") into an ordering; default is ``name asc``."""
+    text = order_by.strip()
+    if not text:
+        return ModelOrdering()
+    if "," in text:
+        raise InvalidArgument(
+            "order_by", "models can be ordered by one field only (ties are broken by name)"
+        )
+    parts = text.split()
+    allowed = get_args(ModelSortField)
+    if parts[0] not in allowed or len(parts) > 2:
+        raise InvalidArgument(
+            "order_by",
+            f"{order_by!r} is not supported; use one of {', '.join(allowed)} "
+            "optionally followed by 'asc' or 'desc'",
+        )
+    direction = parts[1].lower() if len(parts) == 2 else "asc"
+    if direction not in ("asc", "desc"):
+        raise InvalidArgument("order_by", f"direction must be 'asc' or 'desc', not {parts[1]!r}")
+    return ModelOrdering(field=cast(ModelSortField, parts[0]), descending=direction == "desc")
+
+
+class ModelService:
+    """The Model use cases. Takes its ports in the constructor; knows nothing of gRPC."""
+
+    def __init__(self, repository: ModelRepository, page_tokens: PageTokenCodec) -> None:
+        self._repository = repository
+        self._page_tokens = page_tokens
+
+    async def create_model(self, model_id: str, draft: ModelDraft, request_id: str = "") -> Model:
+        """Create ``models/{model_id}``."""
+        validate_model_id(model_id)
+        validate_draft(draft)
+        return await self._repository.create(model_id, draft, request_id or None)
+
+    async def get_model(self, name: str) -> Model:
+        """Return the model named ``name`` (``models/{model}``)."""
+        return await self._repository.get(parse_model_name(name))
+
+    async def list_models(
+        self, page_size: int, page_token: str, filter_: str = "", order_by: str = ""
+    ) -> Page:
+        """Return one page of models in keyset order."""
+        if filter_.strip():
+            raise NotImplementedYet(
+                "filter on ListModels is not implemented yet in this server version; "
+                "omit filter and filter on the client"
+            )
+        limit = coerce_page_size(page_size)
+        ordering = parse_model_order_by(order_by)
+        fingerprint = query_fingerprint("ListModels", ordering.field, str(ordering.descending))
+        after = self._decode_cursor(fingerprint, page_token, ordering) if page_token else None
+        rows = await self._repository.list(ordering, after, limit + 1)
+        if len(rows) <= limit:
+            return Page(rows, "")
+        last = rows[limit - 1]
+        sort_value = getattr(last, "model_id" if ordering.field == "name" else ordering.field)
+        key = [sort_value.isoformat() if isinstance(sort_value, datetime) else sort_value]
+        token = self._page_tokens.encode(fingerprint, [*key, last.model_id])
+        return Page(rows[:limit], token)
+
+    def _decode_cursor(self, fingerprint: str, token: str, ordering: ModelOrdering) -> ModelCursor:
+        try:
+            key = self._page_tokens.decode(fingerprint, token)
+            if len(key) != 2 or not all(isinstance(part, str) for part in key):
+                raise InvalidPageToken("page_token has an unexpected shape")
+            sort_value: str | datetime = key[0]
+            if ordering.field != "name":
+                sort_value = datetime.fromisoformat(key[0])
+        except (InvalidPageToken, ValueError) as exc:
+            raise InvalidArgument("page_token", str(exc), reason="INVALID_PAGE_TOKEN") from exc
+        return ModelCursor(sort_value=sort_value, model_id=key[1])
+
+    async def update_model(
+        self, name: str, draft: ModelDraft, update_mask: list[str], etag: str = ""
+    ) -> Model:
+        """Apply the fields in ``update_mask`` (all updatable fields when empty)."""
+        model_id = parse_model_name(name, "model.name")
+        fields = frozenset(update_mask) if update_mask else UPDATABLE_MODEL_FIELDS
+        unknown = fields - UPDATABLE_MODEL_FIELDS
+        if unknown:
+            raise InvalidArgument(
+                "update_mask",
+                f"cannot update {', '.join(sorted(unknown))}; updatable fields are "
+                f"{', '.join(sorted(UPDATABLE_MODEL_FIELDS))}",
+            )
+        validate_draft(draft)
+        return await self._repository.update(model_id, draft, fields, etag)
+
+    async def delete_model(self, name: str, etag: str = "") -> None:
+        """Delete the model named ``name``."""
+        await self._repository.delete(parse_model_name(name), etag)

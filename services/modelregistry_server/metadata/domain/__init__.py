@@ -1,0 +1,1 @@
+"""Domain model of the metadata service: frozen dataclasses, rules and errors (stdlib only)."""

@@ -1,0 +1,153 @@
+"""Composition root: builds the configured services, serves them, and shuts them down cleanly.
+
+This is the only module that knows every adapter; the services themselves depend on ports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass, field
+
+import asyncpg
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from modelregistry.artifact.v1 import artifact_service_pb2, artifact_service_pb2_grpc
+from modelregistry.metadata.v1 import metadata_service_pb2, metadata_service_pb2_grpc
+
+from modelregistry_server.artifacts.adapters.postgres import MIGRATIONS_DIR as ARTIFACT_MIGRATIONS
+from modelregistry_server.artifacts.rpc.servicer import ArtifactServicer
+from modelregistry_server.common.config import ServerConfig
+from modelregistry_server.common.db import create_pool, ensure_database
+from modelregistry_server.common.embedded_postgres import EmbeddedPostgres
+from modelregistry_server.common.migrations import apply_migrations
+from modelregistry_server.common.page_token import PageTokenCodec
+from modelregistry_server.common.telemetry import rpc_tracing_interceptor
+from modelregistry_server.metadata.adapters.postgres.repository import (
+    MIGRATIONS_DIR as METADATA_MIGRATIONS,
+)
+from modelregistry_server.metadata.adapters.postgres.repository import (
+    PostgresModelRepository,
+    PostgresSecretStore,
+)
+from modelregistry_server.metadata.app.models import ModelService
+from modelregistry_server.metadata.rpc.servicer import MetadataServicer
+
+_log = logging.getLogger(__name__)
+
+METADATA_SERVICE = metadata_service_pb2.DESCRIPTOR.services_by_name["MetadataService"].full_name
+ARTIFACT_SERVICE = artifact_service_pb2.DESCRIPTOR.services_by_name["ArtifactService"].full_name
+EMBEDDED_DATABASE = "modelregistry"
+# Chunks are at most 1 MiB of data; leave headroom for the envelope and other fields.
+_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
+@dataclass
+class RegistryServer:
+    """The running registry: gRPC server, health, database pool and embedded PostgreSQL."""
+
+    config: ServerConfig
+    port: int = 0
+    _server: grpc.aio.Server | None = None
+    _health: health.aio.HealthServicer | None = None
+    _pool: asyncpg.Pool | None = None
+    _postgres: EmbeddedPostgres | None = None
+    _served: list[str] = field(default_factory=list)
+
+    async def start(self) -> None:
+        """Start everything; on failure, whatever was started is stopped again."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop(grace=0)
+            raise
+
+    async def _start(self) -> None:
+        config = self.config
+        dsn = config.database_url
+        if dsn is None:
+            self._postgres = EmbeddedPostgres(config.data_dir / "postgres")
+            await asyncio.to_thread(self._postgres.start)
+            await ensure_database(self._postgres.dsn(), EMBEDDED_DATABASE)
+            dsn = self._postgres.dsn(EMBEDDED_DATABASE)
+        self._pool = await create_pool(dsn)
+
+        server = grpc.aio.server(
+            interceptors=[rpc_tracing_interceptor()],
+            options=[
+                ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
+            ],
+        )
+        async with self._pool.acquire() as conn:
+            if config.services in ("all", "metadata"):
+                await apply_migrations(conn, "metadata", METADATA_MIGRATIONS)
+            if config.services in ("all", "artifacts"):
+                await apply_migrations(conn, "artifacts", ARTIFACT_MIGRATIONS)
+
+        if config.services in ("all", "metadata"):
+            secret = await PostgresSecretStore(self._pool).page_token_secret()
+            models = ModelService(PostgresModelRepository(self._pool), PageTokenCodec(secret))
+            metadata_service_pb2_grpc.add_MetadataServiceServicer_to_server(
+                MetadataServicer(models), server
+            )
+            self._served.append(METADATA_SERVICE)
+        if config.services in ("all", "artifacts"):
+            artifact_service_pb2_grpc.add_ArtifactServiceServicer_to_server(
+                ArtifactServicer(), server
+            )
+            self._served.append(ARTIFACT_SERVICE)
+
+        self._health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(
+            [*self._served, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+        )
+        self.port = server.add_insecure_port(config.listen)
+        if self.port == 0:
+            raise RuntimeError(f"could not listen on {config.listen}: address in use?")
+        await server.start()
+        self._server = server
+        for name in [*self._served, ""]:
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        _log.info(
+            "modelregistry serving %s on %s (database: %s, blobs: %s)",
+            ", ".join(self._served),
+            config.listen.rsplit(":", 1)[0] + f":{self.port}",
+            "embedded" if config.embedded_database else "external",
+            f"s3 {config.s3.endpoint}" if config.s3 else str(config.blob_dir),
+        )
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Graceful stop: report NOT_SERVING, drain in-flight calls, then close the database."""
+        grace = self.config.shutdown_grace_s if grace is None else grace
+        if self._health is not None:
+            # Load balancers stop sending new calls once health says NOT_SERVING.
+            await self._health.enter_graceful_shutdown()
+        if self._server is not None:
+            await self._server.stop(grace)
+            self._server = None
+        if self._pool is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._pool.close(), timeout=2)
+            self._pool = None
+        if self._postgres is not None:
+            await asyncio.to_thread(self._postgres.stop)
+            self._postgres = None
+
+
+async def serve(config: ServerConfig) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    registry = RegistryServer(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await registry.start()
+    await stop.wait()
+    _log.info("shutting down: draining in-flight calls for up to %.1fs", config.shutdown_grace_s)
+    await registry.stop()
+    _log.info("stopped")

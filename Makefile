@@ -52,16 +52,16 @@ gen: venv-dev
 lint: venv-dev buf
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy services clients/python/src clients/python/scripts tests bench
+	$(VENV)/bin/mypy services clients/python/src clients/python/scripts tests
 	$(VENV)/bin/lint-imports
 	cd protos && ../$(BUF) lint
 	cd protos && ../$(BUF) format --diff --exit-code
-	# buf breaking compares with main as committed; on main itself it compares with the
-	# previous commit so that a change already merged is still checked.
-	if git rev-parse --verify --quiet main^:protos >/dev/null; then \
-	  against=$$(git rev-parse --abbrev-ref HEAD | grep -qx main && echo 'ref=main~1' || echo 'branch=main'); \
-	  $(BUF) breaking protos --against ".git#$$against,subdir=protos"; \
-	else echo "buf breaking: no earlier protos on main to compare with"; fi
+	@# buf breaking: the working tree against main as committed (on a branch, that is the
+	@# merge target; on main, it catches an uncommitted breaking change before it is committed).
+	@if git rev-parse --verify --quiet main:protos >/dev/null; then \
+	  echo "buf breaking protos --against .git#branch=main,subdir=protos"; \
+	  $(BUF) breaking protos --against ".git#branch=main,subdir=protos"; \
+	else echo "buf breaking: main has no protos yet, nothing to compare with"; fi
 	$(PY) clients/python/scripts/gen_protos.py --check
 
 clean:

@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 import pytest
-from modelregistry.metadata.v1 import metadata_service_pb2_grpc
 
+from modelregistry.metadata.v1 import metadata_service_pb2_grpc
 from modelregistry_server.common.config import load_config
 from modelregistry_server.server import RegistryServer
 from tests.support.fixtures_minio import minio_bucket, minio_server  # noqa: F401 - fixtures
@@ -20,6 +21,9 @@ from tests.support.postgres import (
     drop_test_database,
     postgres_server,
 )
+
+if TYPE_CHECKING:
+    from modelregistry.metadata.v1.metadata_service_pb2_grpc import MetadataServiceAsyncStub
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +57,7 @@ class RunningRegistry:
     channel: grpc.aio.Channel
 
     @property
-    def metadata(self) -> metadata_service_pb2_grpc.MetadataServiceStub:
+    def metadata(self) -> MetadataServiceAsyncStub:
         """A MetadataService stub on the channel."""
         return metadata_service_pb2_grpc.MetadataServiceStub(self.channel)
 
@@ -78,5 +82,5 @@ async def registry(database_url: str, tmp_path: Path) -> AsyncIterator[RunningRe
     try:
         yield RunningRegistry(server, target, channel)
     finally:
-        await channel.close()
+        await channel.close(None)
         await server.stop(grace=0)

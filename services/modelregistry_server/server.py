@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 import asyncpg
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer as AsyncHealthServicer
 from grpc_reflection.v1alpha import reflection
+
 from modelregistry.artifact.v1 import artifact_service_pb2, artifact_service_pb2_grpc
 from modelregistry.metadata.v1 import metadata_service_pb2, metadata_service_pb2_grpc
-
 from modelregistry_server.artifacts.adapters.postgres import MIGRATIONS_DIR as ARTIFACT_MIGRATIONS
 from modelregistry_server.artifacts.rpc.servicer import ArtifactServicer
 from modelregistry_server.common.config import ServerConfig
@@ -52,7 +53,7 @@ class RegistryServer:
     config: ServerConfig
     port: int = 0
     _server: grpc.aio.Server | None = None
-    _health: health.aio.HealthServicer | None = None
+    _health: AsyncHealthServicer | None = None
     _pool: asyncpg.Pool | None = None
     _postgres: EmbeddedPostgres | None = None
     _served: list[str] = field(default_factory=list)
@@ -92,16 +93,18 @@ class RegistryServer:
             secret = await PostgresSecretStore(self._pool).page_token_secret()
             models = ModelService(PostgresModelRepository(self._pool), PageTokenCodec(secret))
             metadata_service_pb2_grpc.add_MetadataServiceServicer_to_server(
-                MetadataServicer(models), server
+                MetadataServicer(models),  # type: ignore[abstract]  # fill_unimplemented adds the rest
+                server,
             )
             self._served.append(METADATA_SERVICE)
         if config.services in ("all", "artifacts"):
             artifact_service_pb2_grpc.add_ArtifactServiceServicer_to_server(
-                ArtifactServicer(), server
+                ArtifactServicer(),  # type: ignore[abstract]  # fill_unimplemented adds the rest
+                server,
             )
             self._served.append(ARTIFACT_SERVICE)
 
-        self._health = health.aio.HealthServicer()
+        self._health = AsyncHealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(
             [*self._served, health.SERVICE_NAME, reflection.SERVICE_NAME], server

@@ -9,9 +9,9 @@ import pytest
 from google.protobuf import field_mask_pb2
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+
 from modelregistry.metadata.v1 import metadata_service_pb2 as ms
 from modelregistry.metadata.v1 import model_pb2
-
 from tests.conftest import RunningRegistry
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
@@ -28,9 +28,13 @@ def error_info(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
     raise AssertionError("no ErrorInfo in the status details")
 
 
-async def create(registry: RunningRegistry, model_id: str, **fields: str) -> model_pb2.Model:
+async def create(
+    registry: RunningRegistry, model_id: str, description: str = "", owner: str = ""
+) -> model_pb2.Model:
     return await registry.metadata.CreateModel(
-        ms.CreateModelRequest(model_id=model_id, model=model_pb2.Model(**fields))
+        ms.CreateModelRequest(
+            model_id=model_id, model=model_pb2.Model(description=description, owner=owner)
+        )
     )
 
 

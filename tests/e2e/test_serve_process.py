@@ -16,9 +16,9 @@ import psutil
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
 from modelregistry.metadata.v1 import metadata_service_pb2 as ms
 from modelregistry.metadata.v1 import metadata_service_pb2_grpc, model_pb2
-
 from modelregistry_server.common.embedded_postgres import free_loopback_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]

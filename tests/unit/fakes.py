@@ -31,8 +31,16 @@ class InMemoryModelRepository:
         if model_id in self.models:
             raise AlreadyExists("models/" + model_id)
         now, etag = self._tick()
-        model = Model(model_id, str(uuid.uuid4()), draft.description, dict(draft.labels),
-                      draft.owner, now, now, etag)  # fmt: skip
+        model = Model(
+            model_id,
+            str(uuid.uuid4()),
+            draft.description,
+            dict(draft.labels),
+            draft.owner,
+            now,
+            now,
+            etag,
+        )
         self.models[model_id] = model
         if request_id is not None:
             self.requests[request_id] = model_id
@@ -47,14 +55,20 @@ class InMemoryModelRepository:
         self, ordering: ModelOrdering, after: ModelCursor | None, limit: int
     ) -> list[Model]:
         def key(m: Model) -> tuple[object, str]:
-            return (m.model_id if ordering.field == "name" else getattr(m, ordering.field),
-                    m.model_id)  # fmt: skip
+            return (
+                m.model_id if ordering.field == "name" else getattr(m, ordering.field),
+                m.model_id,
+            )
 
         rows = sorted(self.models.values(), key=key, reverse=ordering.descending)
         if after is not None:
-            cursor = (after.sort_value if ordering.field != "name" else after.model_id,
-                      after.model_id)  # fmt: skip
-            rows = [r for r in rows if (key(r) < cursor if ordering.descending else key(r) > cursor)]  # type: ignore[operator]
+            cursor = (
+                after.sort_value if ordering.field != "name" else after.model_id,
+                after.model_id,
+            )
+            rows = [
+                r for r in rows if (key(r) < cursor if ordering.descending else key(r) > cursor)
+            ]
         return rows[:limit]
 
     async def update(

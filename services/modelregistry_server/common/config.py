@@ -87,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--listen", help="host:port to listen on (default 127.0.0.1:50051)")
     serve.add_argument(
-        "--data-dir", help="folder for embedded PostgreSQL and local blobs (default ./.modelregistry)"
+        "--data-dir",
+        help="folder for embedded PostgreSQL and local blobs (default ./.modelregistry)",
     )
     serve.add_argument(
         "--database-url",

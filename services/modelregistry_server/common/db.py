@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypeAlias
+
 import asyncpg
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    # What ``pool.acquire()`` yields and what ``asyncpg.connect()`` returns; code that runs
+    # queries accepts either.
+    Connection: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
 
 # A query or an acquire that hangs would hold a gRPC call (and its client) forever; these
 # bounds turn a stuck database into a prompt, reported error instead.

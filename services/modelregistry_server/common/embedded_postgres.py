@@ -74,7 +74,14 @@ def _ensure_system_user() -> pwd.struct_passwd:
         pass
     try:
         subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", _SYSTEM_USER],
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                _SYSTEM_USER,
+            ],
             check=True,
             capture_output=True,
         )
@@ -128,18 +135,16 @@ class EmbeddedPostgres:
         return f"postgresql://{_SUPERUSER}:{password}@127.0.0.1:{self.port}/{database}"
 
     def start(self, timeout: float = 60.0) -> None:
-        """Initialise the cluster if needed, start the server and wait until it accepts connections."""
+        """Initialise the cluster if needed, start it, and wait until it accepts connections."""
         bin_dir = postgres_bin_dir()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        run_as: dict[str, int] = {}
         if os.geteuid() == 0:
             self._user = _ensure_system_user()
-            run_as = {"user": self._user.pw_uid, "group": self._user.pw_gid}
             # The server user must be able to reach its data dir (mkdtemp makes it 0700).
             self.data_dir.chmod(0o755)
             _check_searchable(self.data_dir, self._user.pw_name)
         if not (self.pgdata / "PG_VERSION").exists():
-            self._initdb(bin_dir, run_as)
+            self._initdb(bin_dir)
         args = [
             str(bin_dir / "postgres"),
             "-D", str(self.pgdata),
@@ -150,23 +155,39 @@ class EmbeddedPostgres:
             "-c", "max_connections=200",
         ]  # fmt: skip
         if not self.durable:
-            args += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+            args += [
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ]
         log = self._log_file.open("ab")
         try:
-            self._process = subprocess.Popen(  # noqa: PLW1509 - preexec_fn runs before any thread exists in the child
+            self._process = subprocess.Popen(
                 args,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
                 preexec_fn=_die_with_parent,
-                **run_as,  # type: ignore[arg-type]
+                user=self._uid,
+                group=self._gid,
             )
         finally:
             log.close()
         self._wait_ready(bin_dir, timeout)
         _log.info("embedded PostgreSQL ready on 127.0.0.1:%d (data %s)", self.port, self.pgdata)
 
-    def _initdb(self, bin_dir: Path, run_as: dict[str, int]) -> None:
+    @property
+    def _uid(self) -> int | None:
+        return self._user.pw_uid if self._user is not None else None
+
+    @property
+    def _gid(self) -> int | None:
+        return self._user.pw_gid if self._user is not None else None
+
+    def _initdb(self, bin_dir: Path) -> None:
         if self.pgdata.exists() and any(self.pgdata.iterdir()):
             raise EmbeddedPostgresError(
                 f"{self.pgdata} exists but is not a PostgreSQL cluster (no PG_VERSION); "
@@ -194,7 +215,7 @@ class EmbeddedPostgres:
         if not self.durable:
             cmd.append("--no-sync")
         try:
-            subprocess.run(cmd, check=True, capture_output=True, **run_as)  # type: ignore[call-overload]
+            subprocess.run(cmd, check=True, capture_output=True, user=self._uid, group=self._gid)
         except subprocess.CalledProcessError as exc:
             raise EmbeddedPostgresError(
                 f"initdb failed for {self.pgdata}: {exc.stderr.decode(errors='replace').strip()}"

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
-
 from google.protobuf.descriptor import ServiceDescriptor
 
 from modelregistry_server.common.rpc_errors import internal_error_status, unimplemented_status
@@ -36,7 +35,7 @@ def unary_errors(mapper: ErrorMapper) -> Callable[[_Method[_R]], _Method[_R]]:
                 return await method(self, request, context)
             except grpc.aio.AbortError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - this is the one place errors are translated
+            except Exception as exc:
                 status = mapper(exc) or internal_error_status(exc)
                 await _abort(context, status)
                 raise AssertionError("unreachable: abort raises") from exc
@@ -59,7 +58,7 @@ def stream_errors(
                     yield item
             except grpc.aio.AbortError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - this is the one place errors are translated
+            except Exception as exc:
                 status = mapper(exc) or internal_error_status(exc)
                 await _abort(context, status)
 

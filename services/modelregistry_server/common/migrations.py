@@ -13,8 +13,10 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import asyncpg
+if TYPE_CHECKING:
+    from modelregistry_server.common.db import Connection
 
 _log = logging.getLogger(__name__)
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -55,7 +57,7 @@ def discover(directory: Path) -> list[Migration]:
     return found
 
 
-async def apply_migrations(conn: asyncpg.Connection, schema: str, directory: Path) -> int:
+async def apply_migrations(conn: Connection, schema: str, directory: Path) -> int:
     """Bring ``schema`` up to the newest migration in ``directory``.
 
     Returns:
@@ -83,7 +85,7 @@ async def apply_migrations(conn: asyncpg.Connection, schema: str, directory: Pat
                    applied_at timestamptz NOT NULL DEFAULT now())"""
         )
         rows = await conn.fetch(
-            f"SELECT version, name, checksum FROM {schema}.schema_migrations ORDER BY version"
+            f"SELECT version, name, checksum FROM {schema}.schema_migrations ORDER BY version"  # noqa: S608 - validated schema name
         )
         applied = {row["version"]: row for row in rows}
         known = {m.version: m for m in migrations}
@@ -107,7 +109,7 @@ async def apply_migrations(conn: asyncpg.Connection, schema: str, directory: Pat
             await conn.execute(f"SET LOCAL search_path TO {schema}")
             await conn.execute(migration.sql)
             await conn.execute(
-                f"INSERT INTO {schema}.schema_migrations (version, name, checksum) "
+                f"INSERT INTO {schema}.schema_migrations (version, name, checksum) "  # noqa: S608 - validated schema name
                 "VALUES ($1, $2, $3)",
                 migration.version,
                 migration.name,

@@ -48,5 +48,3 @@ def unimplemented_status(method: str) -> grpc.Status:
         "NOT_IMPLEMENTED",
         {"method": method},
     )
-
-

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import grpc
 from opentelemetry import trace
@@ -70,13 +71,13 @@ def configure_tracing(exporter: Exporter, service_name: str = "modelregistry") -
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
-    instrumentor = AsyncPGInstrumentor()
+    instrumentor = AsyncPGInstrumentor()  # type: ignore[no-untyped-call]
     if not instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.instrument(tracer_provider=provider)
     return provider
 
 
-def rpc_tracing_interceptor() -> grpc.aio.ServerInterceptor:
+def rpc_tracing_interceptor() -> grpc.aio.ServerInterceptor[Any, Any]:
     """Return the interceptor that opens a server span for every RPC."""
-    interceptor: grpc.aio.ServerInterceptor = aio_server_interceptor()
+    interceptor: grpc.aio.ServerInterceptor[Any, Any] = aio_server_interceptor()  # type: ignore[no-untyped-call]
     return interceptor

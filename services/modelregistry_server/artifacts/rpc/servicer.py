@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from modelregistry.artifact.v1 import artifact_service_pb2, artifact_service_pb2_grpc
-
 from modelregistry_server.common.grpc_handlers import fill_unimplemented
 
 

@@ -68,7 +68,9 @@ def validate_model_id(model_id: str, field_name: str = "model_id") -> str:
 def parse_model_name(name: str, field_name: str = "name") -> str:
     """Return the model id in a ``models/{model}`` resource name."""
     if not name.startswith(MODEL_NAME_PREFIX):
-        raise InvalidArgument(field_name, f"{name!r} is not a model name; expected 'models/{{model}}'")
+        raise InvalidArgument(
+            field_name, f"{name!r} is not a model name; expected 'models/{{model}}'"
+        )
     return validate_model_id(name[len(MODEL_NAME_PREFIX) :], field_name)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from google.protobuf import timestamp_pb2
-from modelregistry.metadata.v1 import model_pb2
 
+from modelregistry.metadata.v1 import model_pb2
 from modelregistry_server.metadata.domain.model import Model, ModelDraft
 
 

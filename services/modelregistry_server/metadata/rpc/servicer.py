@@ -6,8 +6,8 @@ from typing import Any
 
 import grpc
 from google.protobuf import empty_pb2
-from modelregistry.metadata.v1 import metadata_service_pb2, metadata_service_pb2_grpc, model_pb2
 
+from modelregistry.metadata.v1 import metadata_service_pb2, metadata_service_pb2_grpc, model_pb2
 from modelregistry_server.common.grpc_handlers import fill_unimplemented, unary_errors
 from modelregistry_server.metadata.app.models import ModelService
 from modelregistry_server.metadata.rpc.convert import draft_from_proto, model_to_proto
@@ -75,4 +75,6 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
 
 
 # Methods of the contract this release does not serve answer UNIMPLEMENTED, saying so.
-fill_unimplemented(MetadataServicer, metadata_service_pb2.DESCRIPTOR.services_by_name["MetadataService"])
+fill_unimplemented(
+    MetadataServicer, metadata_service_pb2.DESCRIPTOR.services_by_name["MetadataService"]
+)

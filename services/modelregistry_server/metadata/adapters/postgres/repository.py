@@ -6,11 +6,14 @@ import json
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
 from modelregistry_server.common.sql import load_queries
+
+if TYPE_CHECKING:
+    from modelregistry_server.common.db import Connection
 from modelregistry_server.metadata.app.ports import ModelCursor, ModelOrdering, ModelSortField
 from modelregistry_server.metadata.domain.errors import (
     AlreadyExists,
@@ -50,7 +53,8 @@ def _list_query(ordering: ModelOrdering, with_cursor: bool) -> str:
             else f"WHERE ({column}, model_id) {comparison} ($2, $3)"
         )
     order = ", ".join(f"{key} {direction}" for key in keys.split(", "))
-    return f"SELECT {_MODEL_COLUMNS} FROM metadata.models {where} ORDER BY {order} LIMIT $1"
+    # Only fixed column names from _SORT_COLUMNS are formatted in; values are $n parameters.
+    return f"SELECT {_MODEL_COLUMNS} FROM metadata.models {where} ORDER BY {order} LIMIT $1"  # noqa: S608
 
 
 def _to_model(row: asyncpg.Record) -> Model:
@@ -94,9 +98,7 @@ class PostgresModelRepository:
                 raise AlreadyExists(resource)
             return _to_model(row)
 
-    async def _replay(
-        self, conn: asyncpg.Connection, request_id: str, method: str, resource: str
-    ) -> Model:
+    async def _replay(self, conn: Connection, request_id: str, method: str, resource: str) -> Model:
         previous = await conn.fetchrow(QUERIES["get_request"], request_id)
         assert previous is not None
         if previous["method"] != method or previous["resource"] != resource:
@@ -126,9 +128,7 @@ class PostgresModelRepository:
         args: list[Any] = [limit]
         if after is not None:
             args += (
-                [after.model_id]
-                if ordering.field == "name"
-                else [after.sort_value, after.model_id]
+                [after.model_id] if ordering.field == "name" else [after.sort_value, after.model_id]
             )
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(_list_query(ordering, after is not None), *args)
@@ -161,7 +161,7 @@ class PostgresModelRepository:
                 await self._raise_missing_or_stale(conn, model_id, expected_etag)
 
     async def _raise_missing_or_stale(
-        self, conn: asyncpg.Connection, model_id: str, expected_etag: str
+        self, conn: Connection, model_id: str, expected_etag: str
     ) -> None:
         current = await conn.fetchval(QUERIES["get_model_etag"], model_id)
         if current is None:

@@ -87,7 +87,7 @@ async def test_tampered_page_token_is_invalid_argument(registry: RunningRegistry
         await registry.metadata.ListModels(ms.ListModelsRequest(page_size=1, page_token=tampered))
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "page_token" in (info.value.details() or "")
-    assert error_info(info.value).reason == "INVALID_PAGE_TOKEN"
+    assert error_info(info.value).reason == "PAGE_TOKEN_INVALID"
 
 
 async def test_duplicate_name_is_already_exists(registry: RunningRegistry) -> None:
@@ -95,7 +95,8 @@ async def test_duplicate_name_is_already_exists(registry: RunningRegistry) -> No
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await create(registry, "dup")
     assert info.value.code() == grpc.StatusCode.ALREADY_EXISTS
-    assert error_info(info.value).domain == "modelregistry"
+    detail = error_info(info.value)
+    assert (detail.domain, detail.reason) == ("modelregistry", "MODEL_ALREADY_EXISTS")
 
 
 async def test_invalid_name_is_invalid_argument_with_the_rule(registry: RunningRegistry) -> None:
@@ -105,9 +106,16 @@ async def test_invalid_name_is_invalid_argument_with_the_rule(registry: RunningR
     details = info.value.details() or ""
     assert "model_id" in details
     assert "lowercase letters, digits and hyphens" in details
-    meta = error_info(info.value).metadata
+    detail = error_info(info.value)
+    assert detail.reason == "FIELD_INVALID"
+    meta = detail.metadata
     assert meta["field"] == "model_id"
     assert "DNS label" in meta["rule"]
+    status = rpc_status.from_call(info.value)  # type: ignore[arg-type]
+    assert status is not None
+    bad_request = error_details_pb2.BadRequest()
+    assert any(detail.Unpack(bad_request) for detail in status.details)
+    assert bad_request.field_violations[0].field == "model_id"
 
 
 async def test_update_with_stale_etag_is_aborted(registry: RunningRegistry) -> None:
@@ -148,11 +156,21 @@ async def test_create_replayed_with_same_request_id_returns_the_original(
     registry: RunningRegistry,
 ) -> None:
     request = ms.CreateModelRequest(
-        model_id="idem", model=model_pb2.Model(owner="ml"), request_id="r-1"
+        model_id="idem",
+        model=model_pb2.Model(owner="ml"),
+        request_id="3f2b8c1e-6a4d-4e0b-9b57-0d3c2a1f9e88",
     )
     first = await registry.metadata.CreateModel(request)
     second = await registry.metadata.CreateModel(request)
     assert second.uid == first.uid
+    delete = ms.DeleteModelRequest(
+        name=first.name, request_id="5b7e0a52-2f0c-4c9a-8a55-3c1d7e6f4b21"
+    )
+    await registry.metadata.DeleteModel(delete)
+    await registry.metadata.DeleteModel(delete)  # a replayed delete succeeds, changes nothing
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await registry.metadata.GetModel(ms.GetModelRequest(name=first.name))
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 async def test_unbuilt_rpc_is_unimplemented_and_says_so(registry: RunningRegistry) -> None:

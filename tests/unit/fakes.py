@@ -72,8 +72,17 @@ class InMemoryModelRepository:
         return rows[:limit]
 
     async def update(
-        self, model_id: str, draft: ModelDraft, fields: frozenset[str], expected_etag: str
+        self,
+        model_id: str,
+        draft: ModelDraft,
+        fields: frozenset[str],
+        expected_etag: str,
+        request_id: str | None,
     ) -> Model:
+        if request_id is not None and request_id in self.requests:
+            return await self.get(model_id)
+        if request_id is not None:
+            self.requests[request_id] = model_id
         current = await self.get(model_id)
         if expected_etag and expected_etag != current.etag:
             raise EtagMismatch("models/" + model_id, expected_etag, current.etag)
@@ -83,7 +92,11 @@ class InMemoryModelRepository:
         self.models[model_id] = updated
         return updated
 
-    async def delete(self, model_id: str, expected_etag: str) -> None:
+    async def delete(self, model_id: str, expected_etag: str, request_id: str | None) -> None:
+        if request_id is not None and request_id in self.requests:
+            return
+        if request_id is not None:
+            self.requests[request_id] = model_id
         current = await self.get(model_id)
         if expected_etag and expected_etag != current.etag:
             raise EtagMismatch("models/" + model_id, expected_etag, current.etag)

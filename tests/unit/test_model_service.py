@@ -66,7 +66,7 @@ async def test_page_token_from_other_order_is_rejected(service: ModelService) ->
     page = await service.list_models(1, "")
     with pytest.raises(InvalidArgument) as info:
         await service.list_models(1, page.next_page_token, order_by="create_time")
-    assert info.value.reason == "INVALID_PAGE_TOKEN"
+    assert info.value.reason == "PAGE_TOKEN_INVALID"
 
 
 async def test_bad_order_by_is_invalid_argument(service: ModelService) -> None:
@@ -119,3 +119,14 @@ async def test_delete_then_get_is_not_found(service: ModelService) -> None:
 async def test_bad_label_key_is_rejected(service: ModelService) -> None:
     with pytest.raises(InvalidArgument, match=r"model\.labels"):
         await service.create_model("m", ModelDraft(labels={"Bad Key": "v"}))
+
+
+async def test_request_id_must_be_a_uuid(service: ModelService) -> None:
+    with pytest.raises(InvalidArgument, match="request_id"):
+        await service.create_model("m", ModelDraft(), request_id="retry-1")
+
+
+async def test_not_found_reason_names_the_resource_kind(service: ModelService) -> None:
+    with pytest.raises(NotFound) as info:
+        await service.get_model("models/nope")
+    assert info.value.reason == "MODEL_NOT_FOUND"

@@ -6,10 +6,11 @@ Both services translate their domain errors through here, once, at the rpc bound
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -20,13 +21,23 @@ _log = logging.getLogger(__name__)
 
 
 def rich_status(
-    code: grpc.StatusCode, message: str, reason: str, metadata: Mapping[str, str] | None = None
+    code: grpc.StatusCode,
+    message: str,
+    reason: str,
+    metadata: Mapping[str, str] | None = None,
+    extra_details: Sequence[Message] = (),
 ) -> grpc.Status:
-    """Build a status carrying an ``ErrorInfo`` with ``reason`` and ``metadata``."""
+    """Build a status carrying an ``ErrorInfo`` with ``reason`` and ``metadata``.
+
+    ``extra_details`` are further ``google.rpc`` details (BadRequest, PreconditionFailure).
+    """
     info = error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN, metadata=metadata or {})
-    detail = any_pb2.Any()
-    detail.Pack(info)
-    status = status_pb2.Status(code=code.value[0], message=message, details=[detail])
+    details = []
+    for message_detail in (info, *extra_details):
+        packed = any_pb2.Any()
+        packed.Pack(message_detail)
+        details.append(packed)
+    status = status_pb2.Status(code=code.value[0], message=message, details=details)
     return rpc_status.to_status(status)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import cast, get_args
@@ -55,7 +56,9 @@ def parse_model_order_by(order_by: str) -> ModelOrdering:
         return ModelOrdering()
     if "," in text:
         raise InvalidArgument(
-            "order_by", "models can be ordered by one field only (ties are broken by name)"
+            "order_by",
+            "models can be ordered by one field only (ties are broken by name)",
+            reason="ORDER_BY_INVALID",
         )
     parts = text.split()
     allowed = get_args(ModelSortField)
@@ -64,11 +67,28 @@ def parse_model_order_by(order_by: str) -> ModelOrdering:
             "order_by",
             f"{order_by!r} is not supported; use one of {', '.join(allowed)} "
             "optionally followed by 'asc' or 'desc'",
+            reason="ORDER_BY_INVALID",
         )
     direction = parts[1].lower() if len(parts) == 2 else "asc"
     if direction not in ("asc", "desc"):
-        raise InvalidArgument("order_by", f"direction must be 'asc' or 'desc', not {parts[1]!r}")
+        raise InvalidArgument(
+            "order_by",
+            f"direction must be 'asc' or 'desc', not {parts[1]!r}",
+            reason="ORDER_BY_INVALID",
+        )
     return ModelOrdering(field=cast(ModelSortField, parts[0]), descending=direction == "desc")
+
+
+def validate_request_id(request_id: str) -> str | None:
+    """Return the request id in canonical form, None when absent; reject anything but a UUID."""
+    if not request_id:
+        return None
+    try:
+        return str(uuid.UUID(request_id))
+    except ValueError:
+        raise InvalidArgument(
+            "request_id", f"{request_id!r} is not a UUID (e.g. {uuid.uuid4()})"
+        ) from None
 
 
 class ModelService:
@@ -82,7 +102,7 @@ class ModelService:
         """Create ``models/{model_id}``."""
         validate_model_id(model_id)
         validate_draft(draft)
-        return await self._repository.create(model_id, draft, request_id or None)
+        return await self._repository.create(model_id, draft, validate_request_id(request_id))
 
     async def get_model(self, name: str) -> Model:
         """Return the model named ``name`` (``models/{model}``)."""
@@ -119,11 +139,16 @@ class ModelService:
             if ordering.field != "name":
                 sort_value = datetime.fromisoformat(key[0])
         except (InvalidPageToken, ValueError) as exc:
-            raise InvalidArgument("page_token", str(exc), reason="INVALID_PAGE_TOKEN") from exc
+            raise InvalidArgument("page_token", str(exc), reason="PAGE_TOKEN_INVALID") from exc
         return ModelCursor(sort_value=sort_value, model_id=key[1])
 
     async def update_model(
-        self, name: str, draft: ModelDraft, update_mask: list[str], etag: str = ""
+        self,
+        name: str,
+        draft: ModelDraft,
+        update_mask: list[str],
+        etag: str = "",
+        request_id: str = "",
     ) -> Model:
         """Apply the fields in ``update_mask`` (all updatable fields when empty)."""
         model_id = parse_model_name(name, "model.name")
@@ -136,8 +161,10 @@ class ModelService:
                 f"{', '.join(sorted(UPDATABLE_MODEL_FIELDS))}",
             )
         validate_draft(draft)
-        return await self._repository.update(model_id, draft, fields, etag)
+        return await self._repository.update(
+            model_id, draft, fields, etag, validate_request_id(request_id)
+        )
 
-    async def delete_model(self, name: str, etag: str = "") -> None:
+    async def delete_model(self, name: str, etag: str = "", request_id: str = "") -> None:
         """Delete the model named ``name``."""
-        await self._repository.delete(parse_model_name(name), etag)
+        await self._repository.delete(parse_model_name(name), etag, validate_request_id(request_id))

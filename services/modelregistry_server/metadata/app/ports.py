@@ -49,9 +49,16 @@ class ModelRepository(Protocol):
         ...
 
     async def update(
-        self, model_id: str, draft: ModelDraft, fields: frozenset[str], expected_etag: str
+        self,
+        model_id: str,
+        draft: ModelDraft,
+        fields: frozenset[str],
+        expected_etag: str,
+        request_id: str | None,
     ) -> Model:
         """Overwrite ``fields`` from ``draft``; an empty ``expected_etag`` skips the check.
+
+        A replay of ``request_id`` changes nothing and returns the model's current state.
 
         Raises:
             NotFound: No such model.
@@ -59,8 +66,11 @@ class ModelRepository(Protocol):
         """
         ...
 
-    async def delete(self, model_id: str, expected_etag: str) -> None:
-        """Delete the model. Raises ``NotFound`` or ``EtagMismatch``."""
+    async def delete(self, model_id: str, expected_etag: str, request_id: str | None) -> None:
+        """Delete the model. Raises ``NotFound`` or ``EtagMismatch``.
+
+        A replay of ``request_id`` succeeds without doing anything.
+        """
         ...
 
 

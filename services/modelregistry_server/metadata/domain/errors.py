@@ -23,13 +23,22 @@ class MetadataError(Exception):
 class InvalidArgument(MetadataError):
     """A request field breaks a rule; ``field`` names it and ``rule`` says which rule."""
 
-    reason = "INVALID_ARGUMENT"
+    reason = "FIELD_INVALID"
 
-    def __init__(self, field: str, rule: str, *, reason: str = "INVALID_ARGUMENT") -> None:
+    def __init__(self, field: str, rule: str, *, reason: str = "FIELD_INVALID") -> None:
         super().__init__(f"{field}: {rule}", metadata={"field": field, "rule": rule})
         self.field = field
         self.rule = rule
         self.reason = reason
+
+
+def _resource_kind(resource: str) -> str:
+    # The reason names the kind of resource, which the resource name's shape tells.
+    if "/aliases/" in resource:
+        return "ALIAS"
+    if "/versions/" in resource:
+        return "MODEL_VERSION"
+    return "MODEL"
 
 
 class NotFound(MetadataError):
@@ -40,6 +49,7 @@ class NotFound(MetadataError):
     def __init__(self, resource: str) -> None:
         super().__init__(f"{resource} not found", metadata={"resource": resource})
         self.resource = resource
+        self.reason = f"{_resource_kind(resource)}_NOT_FOUND"
 
 
 class AlreadyExists(MetadataError):
@@ -50,6 +60,7 @@ class AlreadyExists(MetadataError):
     def __init__(self, resource: str) -> None:
         super().__init__(f"{resource} already exists", metadata={"resource": resource})
         self.resource = resource
+        self.reason = f"{_resource_kind(resource)}_ALREADY_EXISTS"
 
 
 class EtagMismatch(MetadataError):

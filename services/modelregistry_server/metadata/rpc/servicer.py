@@ -62,6 +62,7 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
             draft_from_proto(request.model),
             list(request.update_mask.paths),
             request.model.etag,
+            request.request_id,
         )
         return model_to_proto(model)
 
@@ -70,7 +71,7 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
         self, request: metadata_service_pb2.DeleteModelRequest, context: _Context
     ) -> empty_pb2.Empty:
         """See the proto."""
-        await self._models.delete_model(request.name, request.etag)
+        await self._models.delete_model(request.name, request.etag, request.request_id)
         return empty_pb2.Empty()
 
 

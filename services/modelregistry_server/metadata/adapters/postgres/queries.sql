@@ -32,10 +32,13 @@ RETURNING model_id;
 SELECT etag FROM metadata.models WHERE model_id = $1;
 
 -- name: record_request
--- Claim a request_id; zero rows back means the id was used before (a replay).
+-- Claim a request_id; zero rows back means it was used in the last 24 hours (a replay).
+-- An older entry is taken over: the contract promises idempotency for 24 hours only.
 INSERT INTO metadata.request_log (request_id, method, resource)
 VALUES ($1, $2, $3)
-ON CONFLICT (request_id) DO NOTHING
+ON CONFLICT (request_id) DO UPDATE
+SET method = EXCLUDED.method, resource = EXCLUDED.resource, create_time = now()
+WHERE metadata.request_log.create_time < now() - interval '24 hours'
 RETURNING request_id;
 
 -- name: get_request

@@ -80,12 +80,8 @@ class PostgresModelRepository:
         """See ``ModelRepository.create``."""
         resource = MODEL_NAME_PREFIX + model_id
         async with self._pool.acquire() as conn, conn.transaction():
-            if request_id is not None:
-                claimed = await conn.fetchval(
-                    QUERIES["record_request"], request_id, "CreateModel", resource
-                )
-                if claimed is None:
-                    return await self._replay(conn, request_id, "CreateModel", resource)
+            if not await self._claim(conn, request_id, "CreateModel", resource):
+                return await self._get_in(conn, model_id)
             row = await conn.fetchrow(
                 QUERIES["insert_model"],
                 model_id,
@@ -98,7 +94,18 @@ class PostgresModelRepository:
                 raise AlreadyExists(resource)
             return _to_model(row)
 
-    async def _replay(self, conn: Connection, request_id: str, method: str, resource: str) -> Model:
+    async def _claim(
+        self, conn: Connection, request_id: str | None, method: str, resource: str
+    ) -> bool:
+        """Record ``request_id`` in the caller's transaction; False means this is a replay.
+
+        Recording in the same transaction as the change means a crash leaves neither, so a
+        retry does the work exactly once.
+        """
+        if request_id is None:
+            return True
+        if await conn.fetchval(QUERIES["record_request"], request_id, method, resource):
+            return True
         previous = await conn.fetchrow(QUERIES["get_request"], request_id)
         assert previous is not None
         if previous["method"] != method or previous["resource"] != resource:
@@ -106,20 +113,19 @@ class PostgresModelRepository:
                 "request_id",
                 f"was already used for {previous['method']} on {previous['resource']}; "
                 "use a new request_id for a different call",
-                reason="REQUEST_ID_REUSED",
             )
-        row = await conn.fetchrow(QUERIES["get_model"], resource[len(MODEL_NAME_PREFIX) :])
+        return False
+
+    async def _get_in(self, conn: Connection, model_id: str) -> Model:
+        row = await conn.fetchrow(QUERIES["get_model"], model_id)
         if row is None:
-            raise NotFound(resource)
+            raise NotFound(MODEL_NAME_PREFIX + model_id)
         return _to_model(row)
 
     async def get(self, model_id: str) -> Model:
         """See ``ModelRepository.get``."""
         async with self._pool.acquire() as conn:
-            row = await conn.fetchrow(QUERIES["get_model"], model_id)
-        if row is None:
-            raise NotFound(MODEL_NAME_PREFIX + model_id)
-        return _to_model(row)
+            return await self._get_in(conn, model_id)
 
     async def list(
         self, ordering: ModelOrdering, after: ModelCursor | None, limit: int
@@ -135,10 +141,18 @@ class PostgresModelRepository:
         return [_to_model(row) for row in rows]
 
     async def update(
-        self, model_id: str, draft: ModelDraft, fields: frozenset[str], expected_etag: str
+        self,
+        model_id: str,
+        draft: ModelDraft,
+        fields: frozenset[str],
+        expected_etag: str,
+        request_id: str | None,
     ) -> Model:
         """See ``ModelRepository.update``."""
+        resource = MODEL_NAME_PREFIX + model_id
         async with self._pool.acquire() as conn, conn.transaction():
+            if not await self._claim(conn, request_id, "UpdateModel", resource):
+                return await self._get_in(conn, model_id)
             row = await conn.fetchrow(
                 QUERIES["update_model"],
                 model_id,
@@ -153,9 +167,12 @@ class PostgresModelRepository:
             assert row is not None
             return _to_model(row)
 
-    async def delete(self, model_id: str, expected_etag: str) -> None:
+    async def delete(self, model_id: str, expected_etag: str, request_id: str | None) -> None:
         """See ``ModelRepository.delete``."""
+        resource = MODEL_NAME_PREFIX + model_id
         async with self._pool.acquire() as conn, conn.transaction():
+            if not await self._claim(conn, request_id, "DeleteModel", resource):
+                return
             deleted = await conn.fetchval(QUERIES["delete_model"], model_id, expected_etag)
             if deleted is None:
                 await self._raise_missing_or_stale(conn, model_id, expected_etag)

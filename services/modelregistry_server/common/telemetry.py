@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 from opentelemetry import trace
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
-from opentelemetry.instrumentation.grpc import aio_server_interceptor
+from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -53,12 +53,17 @@ def configure_logging(level: str) -> None:
     root.setLevel(level)
 
 
-def configure_tracing(exporter: Exporter, service_name: str = "modelregistry") -> TracerProvider:
+def configure_tracing(
+    exporter: Exporter,
+    service_name: str = "modelregistry",
+    extra_exporter: SpanExporter | None = None,
+) -> TracerProvider:
     """Install a tracer provider and instrument asyncpg.
 
     Spans are recorded (and trace ids exist for the logs) even with exporter ``none``; the
     exporter only decides where finished spans go. ``otlp`` honours the standard
-    ``OTEL_EXPORTER_OTLP_*`` environment variables.
+    ``OTEL_EXPORTER_OTLP_*`` environment variables. ``extra_exporter`` receives every span
+    as well (tests use an in-memory one).
     """
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
     span_exporter: SpanExporter | None = None
@@ -70,6 +75,8 @@ def configure_tracing(exporter: Exporter, service_name: str = "modelregistry") -
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    if extra_exporter is not None:
+        provider.add_span_processor(SimpleSpanProcessor(extra_exporter))
     trace.set_tracer_provider(provider)
     instrumentor = AsyncPGInstrumentor()  # type: ignore[no-untyped-call]
     if not instrumentor.is_instrumented_by_opentelemetry:
@@ -78,6 +85,13 @@ def configure_tracing(exporter: Exporter, service_name: str = "modelregistry") -
 
 
 def rpc_tracing_interceptor() -> grpc.aio.ServerInterceptor[Any, Any]:
-    """Return the interceptor that opens a server span for every RPC."""
-    interceptor: grpc.aio.ServerInterceptor[Any, Any] = aio_server_interceptor()  # type: ignore[no-untyped-call]
+    """Return the interceptor that opens a server span for every RPC.
+
+    Health checks are left out: they are polled constantly (noise), and the interceptor
+    expects streaming handlers to be async generators, which the aio health servicer's
+    ``Watch`` (a coroutine writing through the context) is not.
+    """
+    interceptor: grpc.aio.ServerInterceptor[Any, Any] = aio_server_interceptor(  # type: ignore[no-untyped-call]
+        filter_=filters.negate(filters.health_check())
+    )
     return interceptor

@@ -3,6 +3,7 @@
 #   make test    unit, integration and e2e tests against real PostgreSQL and real MinIO
 #   make lint    ruff, ruff format, mypy --strict, import-linter, buf lint/format/breaking, generated-code freshness
 #   make gen     regenerate the Python stubs from protos/
+#   make bench-artifacts   ArtifactService throughput/memory/CPU as ratios to direct minio-py
 
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -13,7 +14,7 @@ BUF_VERSION := 1.75.0
 BUF := $(TOOLS)/node/node_modules/.bin/buf
 SERVE_ARGS ?=
 
-.PHONY: serve test test-unit lint gen venv venv-dev minio buf clean
+.PHONY: serve test test-unit lint gen venv venv-dev minio buf bench-artifacts clean
 
 $(VENV)/.runtime: pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +46,10 @@ test: venv-dev minio
 
 test-unit: venv-dev
 	$(PY) -m pytest tests/unit
+
+# Throughput, memory and CPU of the ArtifactService against direct minio-py on the same MinIO.
+bench-artifacts: venv-dev minio
+	$(PY) bench/artifacts.py $(BENCH_ARGS)
 
 gen: venv-dev
 	$(PY) clients/python/scripts/gen_protos.py

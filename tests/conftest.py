@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING
 import grpc
 import pytest
 
+from modelregistry.artifact.v1 import artifact_service_pb2_grpc
 from modelregistry.metadata.v1 import metadata_service_pb2_grpc
 from modelregistry_server.common.config import load_config
 from modelregistry_server.server import RegistryServer
 from tests.support.fixtures_minio import minio_bucket, minio_server  # noqa: F401 - fixtures
+from tests.support.minio import MinioServer
 from tests.support.postgres import (
     create_template,
     create_test_database,
@@ -23,6 +25,7 @@ from tests.support.postgres import (
 )
 
 if TYPE_CHECKING:
+    from modelregistry.artifact.v1.artifact_service_pb2_grpc import ArtifactServiceAsyncStub
     from modelregistry.metadata.v1.metadata_service_pb2_grpc import MetadataServiceAsyncStub
 
 
@@ -61,17 +64,24 @@ class RunningRegistry:
         """A MetadataService stub on the channel."""
         return metadata_service_pb2_grpc.MetadataServiceStub(self.channel)
 
+    @property
+    def artifacts(self) -> ArtifactServiceAsyncStub:
+        """An ArtifactService stub on the channel."""
+        return artifact_service_pb2_grpc.ArtifactServiceStub(self.channel)
 
-@pytest.fixture
-async def registry(database_url: str, tmp_path: Path) -> AsyncIterator[RunningRegistry]:
-    """Both services on a free loopback port, backed by this test's database."""
+
+async def _start_registry(
+    database_url: str, data_dir: Path, extra: list[str]
+) -> AsyncIterator[RunningRegistry]:
     config = load_config(
         [
             "serve",
             "--listen=127.0.0.1:0",
             f"--database-url={database_url}",
-            f"--data-dir={tmp_path / 'data'}",
+            f"--data-dir={data_dir}",
             "--shutdown-grace=0",
+            "--sweep-interval=0",
+            *extra,
         ],
         environ={},
     )
@@ -84,3 +94,28 @@ async def registry(database_url: str, tmp_path: Path) -> AsyncIterator[RunningRe
     finally:
         await channel.close(None)
         await server.stop(grace=0)
+
+
+@pytest.fixture
+async def registry(database_url: str, tmp_path: Path) -> AsyncIterator[RunningRegistry]:
+    """Both services on a free loopback port, this test's database, a local blob directory."""
+    async for running in _start_registry(database_url, tmp_path / "data", []):
+        yield running
+
+
+@pytest.fixture
+async def s3_registry(
+    database_url: str,
+    tmp_path: Path,
+    minio_server: MinioServer,  # noqa: F811 - the fixture imported above
+    minio_bucket: str,  # noqa: F811
+) -> AsyncIterator[RunningRegistry]:
+    """Both services with blobs in a fresh bucket of the session's real MinIO."""
+    extra = [
+        f"--s3-endpoint={minio_server.endpoint}",
+        f"--s3-access-key={minio_server.access_key}",
+        f"--s3-secret-key={minio_server.secret_key}",
+        f"--s3-bucket={minio_bucket}",
+    ]
+    async for running in _start_registry(database_url, tmp_path / "data", extra):
+        yield running

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import signal
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import asyncpg
 import grpc
@@ -19,7 +20,19 @@ from grpc_reflection.v1alpha import reflection
 
 from modelregistry.artifact.v1 import artifact_service_pb2, artifact_service_pb2_grpc
 from modelregistry.metadata.v1 import metadata_service_pb2, metadata_service_pb2_grpc
+from modelregistry_server.artifacts.adapters.localfs import LocalDirBlobStore
 from modelregistry_server.artifacts.adapters.postgres import MIGRATIONS_DIR as ARTIFACT_MIGRATIONS
+from modelregistry_server.artifacts.adapters.postgres.repository import (
+    PostgresBlobIndex,
+    PostgresUploadSessionRepository,
+)
+from modelregistry_server.artifacts.adapters.postgres.repository import (
+    page_token_secret as artifact_page_token_secret,
+)
+from modelregistry_server.artifacts.adapters.s3 import S3BlobStore
+from modelregistry_server.artifacts.app.blobs import BlobService
+from modelregistry_server.artifacts.app.ports import BlobStore
+from modelregistry_server.artifacts.app.uploads import UploadService
 from modelregistry_server.artifacts.rpc.servicer import ArtifactServicer
 from modelregistry_server.common.config import ServerConfig
 from modelregistry_server.common.db import create_pool, ensure_database
@@ -56,6 +69,9 @@ class RegistryServer:
     _health: AsyncHealthServicer | None = None
     _pool: asyncpg.Pool | None = None
     _postgres: EmbeddedPostgres | None = None
+    _store: BlobStore | None = None
+    _sweeper: asyncio.Task[None] | None = None
+    uploads: UploadService | None = None
     _served: list[str] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -98,10 +114,8 @@ class RegistryServer:
             )
             self._served.append(METADATA_SERVICE)
         if config.services in ("all", "artifacts"):
-            artifact_service_pb2_grpc.add_ArtifactServiceServicer_to_server(
-                ArtifactServicer(),  # type: ignore[abstract]  # fill_unimplemented adds the rest
-                server,
-            )
+            servicer = await self._build_artifacts()
+            artifact_service_pb2_grpc.add_ArtifactServiceServicer_to_server(servicer, server)
             self._served.append(ARTIFACT_SERVICE)
 
         self._health = AsyncHealthServicer()
@@ -124,15 +138,61 @@ class RegistryServer:
             f"s3 {config.s3.endpoint}" if config.s3 else str(config.blob_dir),
         )
 
+    async def _build_artifacts(self) -> ArtifactServicer:
+        config = self.config
+        assert self._pool is not None
+        store: BlobStore
+        if config.s3 is not None:
+            s3 = S3BlobStore.from_config(
+                config.s3.endpoint,
+                config.s3.access_key,
+                config.s3.secret_key,
+                config.s3.bucket,
+                config.s3.secure,
+                config.s3.region,
+            )
+            await s3.ensure_bucket()
+            store = s3
+        else:
+            store = LocalDirBlobStore(config.blob_dir)
+        self._store = store
+        index = PostgresBlobIndex(self._pool)
+        self.uploads = UploadService(
+            PostgresUploadSessionRepository(self._pool),
+            index,
+            store,
+            part_size=config.upload_part_size_mib * 1024 * 1024,
+            parts_in_flight=config.upload_parts_in_flight,
+            session_ttl=timedelta(seconds=config.upload_session_ttl_s),
+        )
+        if config.sweep_interval_s > 0:
+            self._sweeper = asyncio.create_task(self._sweep_forever(self.uploads))
+        secret = await artifact_page_token_secret(self._pool)
+        return ArtifactServicer(self.uploads, BlobService(index, store), PageTokenCodec(secret))
+
+    async def _sweep_forever(self, uploads: UploadService) -> None:
+        while True:
+            await asyncio.sleep(self.config.sweep_interval_s)
+            try:
+                await uploads.sweep()
+            except Exception:
+                _log.exception("sweep of expired upload sessions failed")
+
     async def stop(self, grace: float | None = None) -> None:
         """Graceful stop: report NOT_SERVING, drain in-flight calls, then close the database."""
         grace = self.config.shutdown_grace_s if grace is None else grace
         if self._health is not None:
             # Load balancers stop sending new calls once health says NOT_SERVING.
             await self._health.enter_graceful_shutdown()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         if self._server is not None:
             await self._server.stop(grace)
             self._server = None
+        if self._store is not None:
+            await self._store.close()
+            self._store = None
         if self._pool is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._pool.close(), timeout=2)

@@ -49,6 +49,10 @@ class ServerConfig:
     otel_exporter: Exporter
     log_level: str
     shutdown_grace_s: float
+    upload_session_ttl_s: float = 20 * 3600
+    sweep_interval_s: float = 300
+    upload_part_size_mib: int = 16
+    upload_parts_in_flight: int = 2
 
     @property
     def embedded_database(self) -> bool:
@@ -122,6 +126,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--shutdown-grace",
         help="seconds in-flight calls may take to finish after SIGTERM (default 3)",
     )
+    serve.add_argument(
+        "--upload-session-ttl",
+        help="seconds an unfinished upload session lives before it is swept (default 72000, "
+        "20 h: below MinIO's own 24 h expiry of stale multipart uploads)",
+    )
+    serve.add_argument(
+        "--sweep-interval",
+        help="seconds between sweeps of expired upload sessions (default 300; 0 disables)",
+    )
+    serve.add_argument(
+        "--upload-part-size",
+        help="MiB per stored part of an upload, 5 to 512 (default 16)",
+    )
+    serve.add_argument(
+        "--upload-parts-in-flight",
+        help="parts of one upload stored concurrently, 1 to 16 (default 2)",
+    )
     return parser
 
 
@@ -193,6 +214,22 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
         problems.append(f"--shutdown-grace must be seconds from 0 to 300, not {grace_text!r}")
         grace = 0.0
 
+    def number(flag: str, default: str, low: float, high: float, what: str) -> float:
+        text = get(flag, default) or default
+        try:
+            value = float(text)
+            if not low <= value <= high:
+                raise ValueError
+        except ValueError:
+            problems.append(f"--{flag.replace('_', '-')} must be {what}, not {text!r}")
+            return float(default)
+        return value
+
+    session_ttl = number("upload_session_ttl", "72000", 0, 30 * 86400, "seconds up to 30 days")
+    sweep_interval = number("sweep_interval", "300", 0, 86400, "seconds up to one day")
+    part_size = number("upload_part_size", "16", 5, 512, "a whole number of MiB from 5 to 512")
+    in_flight = number("upload_parts_in_flight", "2", 1, 16, "a whole number from 1 to 16")
+
     if problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
     return ServerConfig(
@@ -205,4 +242,8 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
         otel_exporter=exporter,  # type: ignore[arg-type]
         log_level=log_level,
         shutdown_grace_s=grace,
+        upload_session_ttl_s=session_ttl,
+        sweep_interval_s=sweep_interval,
+        upload_part_size_mib=int(part_size),
+        upload_parts_in_flight=int(in_flight),
     )

@@ -1,15 +1,153 @@
-"""ArtifactService servicer. This release answers every RPC with UNIMPLEMENTED, saying so."""
+"""ArtifactService servicer: translates between the wire and the upload/blob use cases."""
 
 from __future__ import annotations
 
-from modelregistry.artifact.v1 import artifact_service_pb2, artifact_service_pb2_grpc
-from modelregistry_server.common.grpc_handlers import fill_unimplemented
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+from google.protobuf import empty_pb2
+
+from modelregistry.artifact.v1 import artifact_service_pb2 as pb
+from modelregistry.artifact.v1 import artifact_service_pb2_grpc, blob_pb2
+from modelregistry_server.artifacts.app.blobs import BlobRef, BlobService
+from modelregistry_server.artifacts.app.uploads import UploadService, WriteChunk
+from modelregistry_server.artifacts.domain.errors import InvalidArgument
+from modelregistry_server.artifacts.rpc.convert import blob_to_proto, session_to_proto, timestamp
+from modelregistry_server.artifacts.rpc.errors import to_status
+from modelregistry_server.common.grpc_handlers import stream_errors, unary_errors
+from modelregistry_server.common.page_token import (
+    InvalidPageToken,
+    PageTokenCodec,
+    query_fingerprint,
+)
+
+_Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
-    """The bytes side of the registry: uploads, reads, presigned URLs (coming next)."""
+    """The bytes side of the registry."""
 
+    def __init__(
+        self, uploads: UploadService, blobs: BlobService, page_tokens: PageTokenCodec
+    ) -> None:
+        self._uploads = uploads
+        self._blobs = blobs
+        self._page_tokens = page_tokens
 
-fill_unimplemented(
-    ArtifactServicer, artifact_service_pb2.DESCRIPTOR.services_by_name["ArtifactService"]
-)
+    @unary_errors(to_status)
+    async def CreateUploadSession(  # noqa: N802 - gRPC method names are PascalCase
+        self, request: pb.CreateUploadSessionRequest, context: _Context
+    ) -> blob_pb2.UploadSession:
+        """See the proto."""
+        session = await self._uploads.create_session(
+            request.blob.sha256, request.blob.size_bytes, request.request_id
+        )
+        return session_to_proto(session)
+
+    @unary_errors(to_status)
+    async def Write(  # noqa: N802
+        self, request_iterator: AsyncIterator[pb.WriteRequest], context: _Context
+    ) -> pb.WriteResponse:
+        """See the proto."""
+
+        async def chunks() -> AsyncIterator[WriteChunk]:
+            async for request in request_iterator:
+                # Each access to a bytes field copies it; read it once.
+                yield WriteChunk(
+                    request.upload_session,
+                    request.write_offset,
+                    request.data,
+                    request.finish_write,
+                )
+
+        result = await self._uploads.write(chunks())
+        response = pb.WriteResponse(committed_size=result.committed_size)
+        if result.blob is not None:
+            response.blob.CopyFrom(blob_to_proto(result.blob))
+        return response
+
+    @unary_errors(to_status)
+    async def QueryWriteStatus(  # noqa: N802
+        self, request: pb.QueryWriteStatusRequest, context: _Context
+    ) -> pb.QueryWriteStatusResponse:
+        """See the proto."""
+        session = await self._uploads.query_write_status(request.upload_session)
+        return pb.QueryWriteStatusResponse(
+            committed_size=session.committed_size, complete=session.complete
+        )
+
+    @stream_errors(to_status)
+    async def Read(  # noqa: N802
+        self, request: pb.ReadRequest, context: _Context
+    ) -> AsyncIterator[pb.ReadResponse]:
+        """See the proto."""
+        chunks = self._blobs.read(request.sha256, request.read_offset, request.read_limit)
+        # aclosing: a client that stops early releases the store's response/file at once,
+        # not whenever the generator is garbage-collected.
+        async with contextlib.aclosing(chunks):
+            async for chunk in chunks:
+                yield pb.ReadResponse(data=chunk)
+
+    @unary_errors(to_status)
+    async def FindMissingBlobs(  # noqa: N802
+        self, request: pb.FindMissingBlobsRequest, context: _Context
+    ) -> pb.FindMissingBlobsResponse:
+        """See the proto."""
+        refs = [BlobRef(b.sha256, b.size_bytes) for b in request.blobs]
+        missing = await self._blobs.find_missing(refs)
+        return pb.FindMissingBlobsResponse(
+            missing_blobs=[blob_pb2.BlobRef(sha256=r.sha256, size_bytes=r.size) for r in missing]
+        )
+
+    @unary_errors(to_status)
+    async def GetBlob(  # noqa: N802
+        self, request: pb.GetBlobRequest, context: _Context
+    ) -> blob_pb2.Blob:
+        """See the proto."""
+        return blob_to_proto(await self._blobs.get(request.name))
+
+    @unary_errors(to_status)
+    async def GenerateDownloadUrl(  # noqa: N802
+        self, request: pb.GenerateDownloadUrlRequest, context: _Context
+    ) -> pb.GenerateDownloadUrlResponse:
+        """See the proto."""
+        expires_in = request.expires_in.ToTimedelta() if request.HasField("expires_in") else None
+        url, ttl = await self._blobs.download_url(request.name, expires_in)
+        return pb.GenerateDownloadUrlResponse(
+            url=url, expire_time=timestamp(datetime.now(UTC) + ttl)
+        )
+
+    @unary_errors(to_status)
+    async def ListBlobs(  # noqa: N802
+        self, request: pb.ListBlobsRequest, context: _Context
+    ) -> pb.ListBlobsResponse:
+        """See the proto."""
+        created_before = (
+            request.created_before.ToDatetime(tzinfo=UTC)
+            if request.HasField("created_before")
+            else None
+        )
+        fingerprint = query_fingerprint(
+            "ListBlobs", created_before.isoformat() if created_before else ""
+        )
+        after = ""
+        if request.page_token:
+            try:
+                key = self._page_tokens.decode(fingerprint, request.page_token)
+            except InvalidPageToken as exc:
+                raise InvalidArgument("page_token", str(exc), reason="PAGE_TOKEN_INVALID") from exc
+            after = str(key[0]) if key else ""
+        blobs, last = await self._blobs.list(request.page_size, after, created_before)
+        token = self._page_tokens.encode(fingerprint, [last]) if last else ""
+        return pb.ListBlobsResponse(blobs=[blob_to_proto(b) for b in blobs], next_page_token=token)
+
+    @unary_errors(to_status)
+    async def DeleteBlob(  # noqa: N802
+        self, request: pb.DeleteBlobRequest, context: _Context
+    ) -> empty_pb2.Empty:
+        """See the proto."""
+        await self._blobs.delete(request.name)
+        return empty_pb2.Empty()

@@ -31,8 +31,8 @@ class CreateUploadSessionRequest(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Optional. A UUID in canonical form (36 characters) that makes the request idempotent: a
-    retry with the same `request_id` within 24 hours returns the session created by the first
-    call.
+    retry with the same `request_id` returns the session created by the first call, for as
+    long as that session exists.
     """
     @_builtins.property
     def blob(self) -> _blob_pb2.BlobRef:

@@ -133,7 +133,8 @@ class UploadSession(_message.Message):
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
         """Output only. The time after which an incomplete session and its uploaded bytes are
-        discarded. Defaults to 24 hours after `create_time`.
+        discarded. Defaults to 20 hours after `create_time` (the operator can change it; it stays
+        below the object store's own expiry of stale multipart uploads).
         """
 
     def __init__(

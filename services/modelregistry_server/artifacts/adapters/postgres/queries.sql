@@ -1,0 +1,84 @@
+-- Named queries of the artifacts schema. Parameters are $n only.
+
+-- name: insert_session
+-- A request_id seen before inserts nothing; the caller then reads the earlier session.
+INSERT INTO artifacts.upload_sessions
+    (session_id, sha256, size_bytes, part_size, committed_size, complete, expire_time, request_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (request_id) DO NOTHING
+RETURNING *;
+
+-- name: get_session_by_request
+SELECT * FROM artifacts.upload_sessions WHERE request_id = $1;
+
+-- name: get_session
+SELECT * FROM artifacts.upload_sessions WHERE session_id = $1;
+
+-- name: claim_writer
+UPDATE artifacts.upload_sessions SET writer_token = $2
+WHERE session_id = $1
+RETURNING *;
+
+-- name: set_upload_id
+UPDATE artifacts.upload_sessions SET upload_id = $3
+WHERE session_id = $1 AND writer_token = $2
+RETURNING session_id;
+
+-- name: record_progress
+-- Only the current writer may advance the session, and never backwards.
+UPDATE artifacts.upload_sessions
+SET committed_size = $3, hash_state = $4, parts = $5::jsonb
+WHERE session_id = $1 AND writer_token = $2 AND committed_size <= $3 AND NOT complete
+RETURNING session_id;
+
+-- name: mark_complete
+UPDATE artifacts.upload_sessions
+SET complete = true, committed_size = size_bytes, writer_token = NULL
+WHERE session_id = $1 AND writer_token = $2
+RETURNING session_id;
+
+-- name: delete_session
+DELETE FROM artifacts.upload_sessions WHERE session_id = $1;
+
+-- name: list_expired_sessions
+SELECT * FROM artifacts.upload_sessions
+WHERE expire_time < $1
+ORDER BY expire_time
+LIMIT $2;
+
+-- name: known_upload_ids
+SELECT upload_id FROM artifacts.upload_sessions WHERE upload_id IS NOT NULL;
+
+-- name: add_blob
+-- The first writer's create_time wins; a repeated add returns the existing row.
+WITH inserted AS (
+    INSERT INTO artifacts.blobs (sha256, size_bytes) VALUES ($1, $2)
+    ON CONFLICT (sha256) DO NOTHING
+    RETURNING sha256, size_bytes, create_time
+)
+SELECT * FROM inserted
+UNION ALL
+SELECT sha256, size_bytes, create_time FROM artifacts.blobs WHERE sha256 = $1
+LIMIT 1;
+
+-- name: get_blob
+SELECT sha256, size_bytes, create_time FROM artifacts.blobs WHERE sha256 = $1;
+
+-- name: find_blobs
+SELECT sha256, size_bytes FROM artifacts.blobs WHERE sha256 = ANY($1::text[]);
+
+-- name: list_blobs
+SELECT sha256, size_bytes, create_time FROM artifacts.blobs
+WHERE sha256 > $1 AND ($3::timestamptz IS NULL OR create_time < $3)
+ORDER BY sha256
+LIMIT $2;
+
+-- name: remove_blob
+DELETE FROM artifacts.blobs WHERE sha256 = $1;
+
+-- name: insert_secret
+INSERT INTO artifacts.server_secrets (name, value) VALUES ($1, $2)
+ON CONFLICT (name) DO NOTHING;
+
+-- name: get_secret
+SELECT value FROM artifacts.server_secrets WHERE name = $1;

@@ -1,0 +1,202 @@
+"""PostgreSQL implementations of the artifact ports: upload sessions and the blob index."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+import asyncpg
+
+from modelregistry_server.artifacts.domain.blob import BlobInfo, UploadedPart
+from modelregistry_server.artifacts.domain.errors import (
+    FailedPrecondition,
+    UploadSessionNotFound,
+)
+from modelregistry_server.artifacts.domain.upload import SESSION_NAME_PREFIX, UploadSession
+from modelregistry_server.common.sql import load_queries
+
+QUERIES = load_queries(Path(__file__).parent / "queries.sql")
+
+
+def _to_session(row: asyncpg.Record) -> UploadSession:
+    parts = tuple(
+        UploadedPart(p["part_number"], p["offset"], p["size"], p["etag"])
+        for p in json.loads(row["parts"])
+    )
+    return UploadSession(
+        session_id=row["session_id"],
+        sha256=row["sha256"],
+        size=row["size_bytes"],
+        part_size=row["part_size"],
+        committed_size=row["committed_size"],
+        complete=row["complete"],
+        create_time=row["create_time"],
+        expire_time=row["expire_time"],
+        upload_id=row["upload_id"],
+        hash_state=row["hash_state"],
+        parts=parts,
+    )
+
+
+def _parts_json(parts: Sequence[UploadedPart]) -> str:
+    return json.dumps(
+        [
+            {"part_number": p.part_number, "offset": p.offset, "size": p.size, "etag": p.etag}
+            for p in parts
+        ]
+    )
+
+
+class PostgresUploadSessionRepository:
+    """``UploadSessionRepository`` on ``artifacts.upload_sessions``."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def create(self, session: UploadSession, request_id: str | None) -> UploadSession:
+        """See the port."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                QUERIES["insert_session"],
+                session.session_id,
+                session.sha256,
+                session.size,
+                session.part_size,
+                session.committed_size,
+                session.complete,
+                session.expire_time,
+                request_id,
+            )
+            if row is None:
+                row = await conn.fetchrow(QUERIES["get_session_by_request"], request_id)
+        if row is None:
+            raise UploadSessionNotFound(f"the session of request_id {request_id}")
+        return _to_session(row)
+
+    async def get(self, session_id: str) -> UploadSession:
+        """See the port."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(QUERIES["get_session"], session_id)
+        if row is None:
+            raise UploadSessionNotFound(SESSION_NAME_PREFIX + session_id)
+        return _to_session(row)
+
+    async def claim_writer(self, session_id: str) -> tuple[UploadSession, str]:
+        """See the port."""
+        token = secrets.token_hex(8)
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(QUERIES["claim_writer"], session_id, token)
+        if row is None:
+            raise UploadSessionNotFound(SESSION_NAME_PREFIX + session_id)
+        return _to_session(row), token
+
+    async def set_upload_id(self, session_id: str, writer: str, upload_id: str) -> None:
+        """See the port."""
+        async with self._pool.acquire() as conn:
+            done = await conn.fetchval(QUERIES["set_upload_id"], session_id, writer, upload_id)
+        if done is None:
+            raise _taken_over(session_id)
+
+    async def record_progress(
+        self,
+        session_id: str,
+        writer: str,
+        committed_size: int,
+        hash_state: bytes,
+        parts: Sequence[UploadedPart],
+    ) -> None:
+        """See the port."""
+        async with self._pool.acquire() as conn:
+            done = await conn.fetchval(
+                QUERIES["record_progress"],
+                session_id,
+                writer,
+                committed_size,
+                hash_state,
+                _parts_json(parts),
+            )
+        if done is None:
+            raise _taken_over(session_id)
+
+    async def mark_complete(self, session_id: str, writer: str) -> None:
+        """See the port."""
+        async with self._pool.acquire() as conn:
+            done = await conn.fetchval(QUERIES["mark_complete"], session_id, writer)
+        if done is None:
+            raise _taken_over(session_id)
+
+    async def delete(self, session_id: str) -> None:
+        """See the port."""
+        async with self._pool.acquire() as conn:
+            await conn.execute(QUERIES["delete_session"], session_id)
+
+    async def list_expired(self, now: datetime, limit: int) -> list[UploadSession]:
+        """See the port."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(QUERIES["list_expired_sessions"], now, limit)
+        return [_to_session(row) for row in rows]
+
+    async def known_upload_ids(self) -> set[str]:
+        """See the port."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(QUERIES["known_upload_ids"])
+        return {row["upload_id"] for row in rows}
+
+
+def _taken_over(session_id: str) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"{SESSION_NAME_PREFIX}{session_id} is being written by another stream (or was finished "
+        "or swept); ask QueryWriteStatus and resume from its committed_size",
+        reason="UPLOAD_SESSION_TAKEN_OVER",
+    )
+
+
+class PostgresBlobIndex:
+    """``BlobIndex`` on ``artifacts.blobs``."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def add(self, sha256: str, size: int) -> BlobInfo:
+        """See the port."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(QUERIES["add_blob"], sha256, size)
+        assert row is not None
+        return BlobInfo(row["sha256"], row["size_bytes"], row["create_time"])
+
+    async def get(self, sha256: str) -> BlobInfo | None:
+        """See the port."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(QUERIES["get_blob"], sha256)
+        return (
+            None if row is None else BlobInfo(row["sha256"], row["size_bytes"], row["create_time"])
+        )
+
+    async def find_present(self, sha256s: Sequence[str]) -> dict[str, int]:
+        """See the port."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(QUERIES["find_blobs"], list(sha256s))
+        return {row["sha256"]: row["size_bytes"] for row in rows}
+
+    async def list(self, after: str, limit: int, created_before: datetime | None) -> list[BlobInfo]:
+        """See the port."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(QUERIES["list_blobs"], after, limit, created_before)
+        return [BlobInfo(r["sha256"], r["size_bytes"], r["create_time"]) for r in rows]
+
+    async def remove(self, sha256: str) -> None:
+        """See the port."""
+        async with self._pool.acquire() as conn:
+            await conn.execute(QUERIES["remove_blob"], sha256)
+
+
+async def page_token_secret(pool: asyncpg.Pool) -> bytes:
+    """Return the artifact service's page-token secret, creating it on first use."""
+    async with pool.acquire() as conn:
+        # Whoever inserts first wins; every replica then reads the same value.
+        await conn.execute(QUERIES["insert_secret"], "page_token", secrets.token_bytes(32))
+        value: bytes = await conn.fetchval(QUERIES["get_secret"], "page_token")
+    return value

@@ -1,0 +1,93 @@
+"""Reading and inspecting stored blobs: Read, FindMissingBlobs, GetBlob, download URLs, listing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from modelregistry_server.artifacts.app.ports import BlobIndex, BlobStore
+from modelregistry_server.artifacts.domain.blob import BlobInfo, parse_blob_name, validate_sha256
+from modelregistry_server.artifacts.domain.errors import BlobNotFound, InvalidArgument
+
+MAX_FIND_MISSING = 10_000
+DEFAULT_URL_TTL = timedelta(hours=1)
+MAX_URL_TTL = timedelta(days=7)
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    """A digest with the size the caller expects."""
+
+    sha256: str
+    size: int
+
+
+class BlobService:
+    """Read-side blob use cases."""
+
+    def __init__(self, index: BlobIndex, store: BlobStore) -> None:
+        self._index = index
+        self._store = store
+
+    def read(self, sha256: str, offset: int, limit: int) -> AsyncGenerator[bytes, None]:
+        """Stream a byte range of a blob (``limit`` 0 = to the end)."""
+        validate_sha256(sha256)
+        if offset < 0:
+            raise InvalidArgument("read_offset", "must not be negative")
+        if limit < 0:
+            raise InvalidArgument("read_limit", "must not be negative (0 means to the end)")
+        return self._store.read(sha256, offset, limit)
+
+    async def find_missing(self, refs: Sequence[BlobRef]) -> list[BlobRef]:
+        """Return the refs the store does not hold with exactly that size."""
+        if len(refs) > MAX_FIND_MISSING:
+            raise InvalidArgument(
+                "blobs",
+                f"at most {MAX_FIND_MISSING} digests per call, got {len(refs)}",
+                reason="TOO_MANY_BLOBS",
+            )
+        for i, ref in enumerate(refs):
+            validate_sha256(ref.sha256, f"blobs[{i}].sha256")
+            if ref.size < 0:
+                raise InvalidArgument(f"blobs[{i}].size_bytes", "must not be negative")
+        present = await self._index.find_present(sorted({r.sha256 for r in refs}))
+        return [r for r in refs if present.get(r.sha256) != r.size]
+
+    async def get(self, name: str) -> BlobInfo:
+        """Return a stored blob's size and creation time."""
+        sha256 = parse_blob_name(name)
+        blob = await self._index.get(sha256)
+        if blob is None:
+            raise BlobNotFound(sha256)
+        return blob
+
+    async def download_url(self, name: str, expires_in: timedelta | None) -> tuple[str, timedelta]:
+        """Return a presigned URL for the blob and how long it is valid."""
+        sha256 = parse_blob_name(name)
+        ttl = expires_in or DEFAULT_URL_TTL
+        if not timedelta(seconds=1) <= ttl <= MAX_URL_TTL:
+            raise InvalidArgument("expires_in", "must be from 1 second to 7 days (default 1 hour)")
+        return await self._store.presigned_download_url(sha256, ttl), ttl
+
+    async def list(
+        self, page_size: int, after: str, created_before: datetime | None
+    ) -> tuple[list[BlobInfo], str]:
+        """Return one page of blobs in digest order and the digest to continue after."""
+        if page_size < 0:
+            raise InvalidArgument("page_size", "must not be negative")
+        limit = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        rows = await self._index.list(after, limit + 1, created_before)
+        if len(rows) <= limit:
+            return rows, ""
+        return rows[:limit], rows[limit - 1].sha256
+
+    async def delete(self, name: str) -> None:
+        """Delete a blob: unindex it first so nobody is told it exists while it goes."""
+        sha256 = parse_blob_name(name)
+        if await self._index.get(sha256) is None and await self._store.stat(sha256) is None:
+            raise BlobNotFound(sha256)
+        await self._index.remove(sha256)
+        await self._store.delete(sha256)

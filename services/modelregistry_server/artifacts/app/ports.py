@@ -1,0 +1,159 @@
+"""The ports the artifact use cases depend on."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from modelregistry_server.artifacts.domain.blob import BlobInfo, IncompleteUpload, UploadedPart
+from modelregistry_server.artifacts.domain.upload import UploadSession
+
+
+class BlobStore(Protocol):
+    """Content-addressed byte storage: MinIO/S3 (``S3BlobStore``) or a folder
+    (``LocalDirBlobStore``). Keys come from ``blob_key(sha256)`` only.
+
+    Uploads are multipart: ``create_upload`` opens one, ``upload_part`` stores parts durably
+    (re-sending a part number replaces it), ``complete_upload`` makes the blob visible under its
+    key in one step, ``abort_upload`` discards everything. Verification of the digest is the
+    caller's job and happens *before* ``complete_upload``; the store never exposes a blob early.
+    """
+
+    async def stat(self, sha256: str) -> BlobInfo | None:
+        """Return the blob's size and creation time, or None if it is not stored."""
+        ...
+
+    async def create_upload(self, sha256: str) -> str:
+        """Open a multipart upload for ``sha256``; return its durable upload id."""
+        ...
+
+    async def upload_part(
+        self, sha256: str, upload_id: str, part_number: int, offset: int, data: bytes
+    ) -> UploadedPart:
+        """Store part ``part_number`` (1-based) holding bytes ``[offset, offset+len(data))``.
+
+        Every part but the last is at least ``MIN_PART_SIZE`` bytes. Returns when the part is
+        durable.
+        """
+        ...
+
+    async def complete_upload(
+        self, sha256: str, upload_id: str, parts: Sequence[UploadedPart], size: int
+    ) -> None:
+        """Assemble the parts (in part-number order) into the blob and make it visible."""
+        ...
+
+    async def abort_upload(self, sha256: str, upload_id: str) -> None:
+        """Discard an upload and its parts. Aborting an unknown upload is not an error."""
+        ...
+
+    async def list_incomplete_uploads(self) -> list[IncompleteUpload]:
+        """Return every upload opened and neither completed nor aborted."""
+        ...
+
+    def read(self, sha256: str, offset: int, limit: int) -> AsyncGenerator[bytes, None]:
+        """Stream bytes ``[offset, offset+limit)`` (``limit`` 0 = to the end) in chunks of at
+        most ``MAX_CHUNK_SIZE``.
+
+        Raises:
+            BlobNotFound: No such blob.
+            OutOfRange: ``offset`` is past the end (``offset == size`` yields nothing).
+        """
+        ...
+
+    async def presigned_download_url(self, sha256: str, expires: timedelta) -> str:
+        """Return a URL that GETs the blob without credentials until ``expires`` passes.
+
+        Raises:
+            PresignNotSupported: The store has no URLs (local directory).
+            BlobNotFound: No such blob.
+        """
+        ...
+
+    async def delete(self, sha256: str) -> None:
+        """Delete the blob; deleting a missing blob is not an error."""
+        ...
+
+    async def close(self) -> None:
+        """Release threads and connections."""
+        ...
+
+
+class UploadSessionRepository(Protocol):
+    """Durable upload-session state (the ``artifacts.upload_sessions`` table)."""
+
+    async def create(self, session: UploadSession, request_id: str | None) -> UploadSession:
+        """Insert a new session; a ``request_id`` seen before returns that earlier session."""
+        ...
+
+    async def get(self, session_id: str) -> UploadSession:
+        """Return the session. Raises ``UploadSessionNotFound``."""
+        ...
+
+    async def claim_writer(self, session_id: str) -> tuple[UploadSession, str]:
+        """Make the caller the session's only writer; return the session and a writer token.
+
+        A later ``claim_writer`` takes over; the earlier writer's next ``record_progress``
+        then fails, so two streams can never both advance one session.
+        """
+        ...
+
+    async def set_upload_id(self, session_id: str, writer: str, upload_id: str) -> None:
+        """Record the store's multipart upload id (once, when the first part is sent)."""
+        ...
+
+    async def record_progress(
+        self,
+        session_id: str,
+        writer: str,
+        committed_size: int,
+        hash_state: bytes,
+        parts: Sequence[UploadedPart],
+    ) -> None:
+        """Persist a new durable prefix.
+
+        Raises:
+            FailedPrecondition: Another writer took the session over.
+        """
+        ...
+
+    async def mark_complete(self, session_id: str, writer: str) -> None:
+        """Mark the session finished (its blob exists)."""
+        ...
+
+    async def delete(self, session_id: str) -> None:
+        """Forget the session."""
+        ...
+
+    async def list_expired(self, now: datetime, limit: int) -> list[UploadSession]:
+        """Return sessions whose expiry is before ``now``."""
+        ...
+
+    async def known_upload_ids(self) -> set[str]:
+        """Return the store upload ids of every session (to spot orphaned uploads)."""
+        ...
+
+
+class BlobIndex(Protocol):
+    """The index of stored blobs (``artifacts.blobs``), for fast existence checks."""
+
+    async def add(self, sha256: str, size: int) -> BlobInfo:
+        """Record a stored blob (idempotent); return its row."""
+        ...
+
+    async def get(self, sha256: str) -> BlobInfo | None:
+        """Return the blob's row, or None."""
+        ...
+
+    async def find_present(self, sha256s: Sequence[str]) -> dict[str, int]:
+        """Return ``{sha256: size}`` of the given digests that are indexed."""
+        ...
+
+    async def list(self, after: str, limit: int, created_before: datetime | None) -> list[BlobInfo]:
+        """Return up to ``limit`` blobs with digest > ``after``, in digest order."""
+        ...
+
+    async def remove(self, sha256: str) -> None:
+        """Forget a blob."""
+        ...

@@ -1,0 +1,369 @@
+"""Resumable, verified uploads: CreateUploadSession, Write, QueryWriteStatus, and the sweeper.
+
+The server hashes every byte itself; the declared digest is checked, never trusted, because a
+blob's key is its digest and a lying client could otherwise poison the store for everyone.
+Progress becomes durable one part at a time: a part is stored, then the session row records
+the new ``committed_size`` together with the SHA-256 state at that offset, so a client can
+resume from ``committed_size`` after a dropped stream *or* a server restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from modelregistry_server.artifacts.app.ports import BlobIndex, BlobStore, UploadSessionRepository
+from modelregistry_server.artifacts.domain.blob import (
+    MAX_CHUNK_SIZE,
+    BlobInfo,
+    UploadedPart,
+    validate_sha256,
+)
+from modelregistry_server.artifacts.domain.errors import FailedPrecondition, InvalidArgument
+from modelregistry_server.artifacts.domain.upload import (
+    DEFAULT_PART_SIZE,
+    MAX_BLOB_SIZE,
+    UploadSession,
+    new_session_id,
+    parse_session_name,
+    part_size_for,
+)
+from modelregistry_server.common.resumable_sha256 import ResumableSha256
+
+_log = logging.getLogger(__name__)
+# Shorter than MinIO's default expiry of stale multipart uploads (24 h), so MinIO never drops
+# the parts of a session that is still allowed to resume.
+DEFAULT_SESSION_TTL = timedelta(hours=20)
+
+
+@dataclass(frozen=True)
+class WriteChunk:
+    """One ``WriteRequest`` in domain terms."""
+
+    session: str
+    offset: int
+    data: bytes
+    finish: bool
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a Write stream ends with: the durable size, and the blob once finished."""
+
+    committed_size: int
+    blob: BlobInfo | None
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What one sweep cleaned up."""
+
+    expired_sessions: int
+    aborted_uploads: int
+
+
+@dataclass
+class _PendingPart:
+    task: asyncio.Task[UploadedPart]
+    end: int
+    hash_state: bytes
+
+
+class UploadService:
+    """The upload use cases.
+
+    Args:
+        sessions: Durable session state.
+        index: The index of stored blobs.
+        store: Where the bytes go.
+        part_size: Preferred multipart part size (bigger blobs get bigger parts).
+        parts_in_flight: Parts uploaded concurrently per stream; memory per stream is about
+            ``(parts_in_flight + 1) * part_size`` whatever the blob size.
+        session_ttl: How long a session may stay unfinished before the sweeper removes it.
+        clock: Returns the current time (tests move it).
+    """
+
+    def __init__(
+        self,
+        sessions: UploadSessionRepository,
+        index: BlobIndex,
+        store: BlobStore,
+        *,
+        part_size: int = DEFAULT_PART_SIZE,
+        parts_in_flight: int = 2,
+        session_ttl: timedelta = DEFAULT_SESSION_TTL,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._sessions = sessions
+        self._index = index
+        self._store = store
+        self._part_size = part_size
+        self._parts_in_flight = parts_in_flight
+        self._session_ttl = session_ttl
+        self._clock = clock
+
+    async def create_session(self, sha256: str, size: int, request_id: str = "") -> UploadSession:
+        """Open an upload session, or return a finished one at once if the blob exists."""
+        validate_sha256(sha256, "blob.sha256")
+        request = _validate_request_id(request_id)
+        if not 0 <= size <= MAX_BLOB_SIZE:
+            raise InvalidArgument("blob.size_bytes", f"must be from 0 to {MAX_BLOB_SIZE} bytes")
+        existing = await self._existing_blob(sha256)
+        if existing is not None and existing.size != size:
+            raise InvalidArgument(
+                "blob.size_bytes",
+                f"blob {sha256} is stored with size {existing.size}, not {size}; "
+                "a digest names exactly one content",
+                reason="SIZE_MISMATCH",
+            )
+        now = self._clock()
+        session = UploadSession(
+            session_id=new_session_id(),
+            sha256=sha256,
+            size=size,
+            part_size=part_size_for(size, self._part_size),
+            committed_size=size if existing else 0,
+            complete=existing is not None,
+            create_time=now,
+            expire_time=now + self._session_ttl,
+        )
+        return await self._sessions.create(session, request)
+
+    async def _existing_blob(self, sha256: str) -> BlobInfo | None:
+        indexed = await self._index.get(sha256)
+        if indexed is not None:
+            return indexed
+        # A crash between storing a blob and indexing it leaves it unindexed; repair here.
+        stored = await self._store.stat(sha256)
+        if stored is None:
+            return None
+        return await self._index.add(sha256, stored.size)
+
+    async def query_write_status(self, name: str) -> UploadSession:
+        """Return the session, whose ``committed_size`` is where a client resumes."""
+        return await self._sessions.get(parse_session_name(name))
+
+    async def write(self, chunks: AsyncIterator[WriteChunk]) -> WriteResult:
+        """Consume one Write stream."""
+        first = await anext(chunks, None)
+        if first is None:
+            raise InvalidArgument("upload_session", "the Write stream carried no message")
+        session_id = parse_session_name(first.session)
+        session, writer = await self._sessions.claim_writer(session_id)
+        if session.complete:
+            raise FailedPrecondition(
+                f"{session.name} is finished and blobs/{session.sha256} exists; "
+                "there is nothing more to write",
+                reason="UPLOAD_SESSION_COMPLETE",
+            )
+        stream = _UploadStream(self, session, writer)
+        return await stream.run(first, chunks)
+
+    async def sweep(self, *, expire_all: bool = False, limit: int = 1000) -> SweepResult:
+        """Remove expired sessions and abort their (and orphaned) multipart uploads.
+
+        Args:
+            expire_all: Treat every session as expired (tests, and operators draining a store).
+            limit: Sessions handled per call.
+        """
+        now = self._clock()
+        cutoff = datetime.max.replace(tzinfo=UTC) if expire_all else now
+        aborted = 0
+        expired = await self._sessions.list_expired(cutoff, limit)
+        for session in expired:
+            if not session.complete and session.upload_id is not None:
+                await self._store.abort_upload(session.sha256, session.upload_id)
+                aborted += 1
+            await self._sessions.delete(session.session_id)
+        # Uploads the store holds but no session names (a crash between opening one and
+        # recording its id) are aborted once they are older than any session can live.
+        known = await self._sessions.known_upload_ids()
+        orphan_cutoff = cutoff if expire_all else now - self._session_ttl
+        for upload in await self._store.list_incomplete_uploads():
+            if upload.upload_id not in known and upload.initiated < orphan_cutoff:
+                await self._store.abort_upload(upload.sha256, upload.upload_id)
+                aborted += 1
+        if expired or aborted:
+            _log.info("sweep: %d expired sessions, %d uploads aborted", len(expired), aborted)
+        return SweepResult(len(expired), aborted)
+
+
+def _validate_request_id(request_id: str) -> str | None:
+    if not request_id:
+        return None
+    try:
+        return str(uuid.UUID(request_id))
+    except ValueError:
+        raise InvalidArgument(
+            "request_id", f"{request_id!r} is not a UUID (e.g. {uuid.uuid4()})"
+        ) from None
+
+
+class _UploadStream:
+    """The state of one Write stream on one session."""
+
+    def __init__(self, service: UploadService, session: UploadSession, writer: str) -> None:
+        self._svc = service
+        self._session = session
+        self._writer = writer
+        self._parts: list[UploadedPart] = list(session.parts)
+        self._committed = session.committed_size
+        self._received = session.committed_size
+        self._buffer = bytearray()
+        self._hasher = ResumableSha256(session.hash_state if session.committed_size else None)
+        self._pending: deque[_PendingPart] = deque()
+        self._upload_id = session.upload_id
+
+    async def run(self, first: WriteChunk, rest: AsyncIterator[WriteChunk]) -> WriteResult:
+        try:
+            chunk: WriteChunk | None = first
+            while chunk is not None:
+                self._accept(chunk)
+                await self._ship_full_parts()
+                if chunk.finish:
+                    return await self._finish()
+                chunk = await anext(rest, None)
+            # The client half-closed without finishing: keep what is durable, drop the tail
+            # (it is re-sent from committed_size on resume).
+            await self._drain()
+            return WriteResult(self._committed, None)
+        except BaseException:
+            # Cancelled, deadline, bad input or a store failure: stop feeding the store now.
+            # Parts already in a worker thread finish on their own; none are started after this.
+            for pending in self._pending:
+                pending.task.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.gather(*(p.task for p in self._pending), return_exceptions=True)
+            raise
+
+    def _accept(self, chunk: WriteChunk) -> None:
+        session = self._session
+        if chunk.session and chunk.session != session.name:
+            raise InvalidArgument(
+                "upload_session", f"a stream writes one session; got {chunk.session!r} after "
+                f"{session.name!r}"
+            )  # fmt: skip
+        if len(chunk.data) > MAX_CHUNK_SIZE:
+            raise InvalidArgument(
+                "data",
+                f"chunk of {len(chunk.data)} bytes exceeds the maximum of {MAX_CHUNK_SIZE} "
+                "bytes (1 MiB); send smaller chunks",
+                reason="CHUNK_TOO_LARGE",
+            )
+        if chunk.offset < 0:
+            raise InvalidArgument("write_offset", "must not be negative")
+        if chunk.offset > self._received:
+            raise InvalidArgument(
+                "write_offset",
+                f"gap in the stream: got offset {chunk.offset}, expected offset "
+                f"{self._received}; resume from the committed_size that QueryWriteStatus "
+                "returns",
+                reason="WRITE_OFFSET_INVALID",
+                metadata={"expected_offset": str(self._received)},
+            )
+        # Bytes below what we already have are ignored: re-sending them cannot corrupt anything.
+        skip = self._received - chunk.offset
+        data = chunk.data[skip:] if skip else chunk.data
+        if self._received + len(data) > session.size:
+            raise InvalidArgument(
+                "data",
+                f"the stream goes past the declared size of {session.size} bytes",
+                reason="SIZE_EXCEEDED",
+            )
+        self._buffer += data
+        self._received += len(data)
+
+    async def _ship_full_parts(self) -> None:
+        part_size = self._session.part_size
+        while len(self._buffer) >= part_size:
+            part = bytes(self._buffer[:part_size])
+            del self._buffer[:part_size]
+            await self._ship(part)
+
+    async def _ship(self, data: bytes) -> None:
+        offset = self._received - len(self._buffer) - len(data)
+        self._hasher.update(data)
+        if self._upload_id is None:
+            self._upload_id = await self._svc._store.create_upload(self._session.sha256)
+            await self._svc._sessions.set_upload_id(
+                self._session.session_id, self._writer, self._upload_id
+            )
+        while len(self._pending) >= self._svc._parts_in_flight:
+            await self._settle_oldest()
+        part_number = offset // self._session.part_size + 1
+        task = asyncio.create_task(
+            self._svc._store.upload_part(
+                self._session.sha256, self._upload_id, part_number, offset, data
+            )
+        )
+        self._pending.append(_PendingPart(task, offset + len(data), self._hasher.state()))
+
+    async def _settle_oldest(self) -> None:
+        pending = self._pending[0]
+        part = await pending.task
+        self._pending.popleft()
+        self._parts.append(part)
+        self._committed = pending.end
+        await self._svc._sessions.record_progress(
+            self._session.session_id,
+            self._writer,
+            self._committed,
+            pending.hash_state,
+            self._parts,
+        )
+
+    async def _drain(self) -> None:
+        while self._pending:
+            await self._settle_oldest()
+
+    async def _finish(self) -> WriteResult:
+        session = self._session
+        if self._received != session.size:
+            await self._discard()
+            raise InvalidArgument(
+                "finish_write",
+                f"wrong size: the stream ended at {self._received} bytes but the session "
+                f"declared {session.size}; nothing was stored and the session is closed",
+                reason="SIZE_MISMATCH",
+            )
+        # Hash the tail before uploading it: a wrong digest is caught without storing more.
+        tail = bytes(self._buffer)
+        self._buffer.clear()
+        digest_check = ResumableSha256(self._hasher.state())
+        digest_check.update(tail)
+        digest = digest_check.hexdigest()
+        if digest != session.sha256:
+            await self._discard()
+            raise InvalidArgument(
+                "sha256",
+                f"the bytes received hash to {digest}, not the declared {session.sha256}; "
+                "nothing was stored and the session is closed",
+                reason="DIGEST_MISMATCH",
+            )
+        if tail:
+            await self._ship(tail)
+        await self._drain()
+        store = self._svc._store
+        if session.size == 0 and self._upload_id is None:
+            self._upload_id = await store.create_upload(session.sha256)
+        assert self._upload_id is not None
+        await store.complete_upload(session.sha256, self._upload_id, self._parts, session.size)
+        blob = await self._svc._index.add(session.sha256, session.size)
+        await self._svc._sessions.mark_complete(session.session_id, self._writer)
+        self._session = replace(session, complete=True, committed_size=session.size)
+        return WriteResult(session.size, blob)
+
+    async def _discard(self) -> None:
+        for pending in self._pending:
+            pending.task.cancel()
+        await asyncio.gather(*(p.task for p in self._pending), return_exceptions=True)
+        self._pending.clear()
+        if self._upload_id is not None:
+            await self._svc._store.abort_upload(self._session.sha256, self._upload_id)
+        await self._svc._sessions.delete(self._session.session_id)

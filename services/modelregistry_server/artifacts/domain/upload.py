@@ -1,0 +1,69 @@
+"""Upload sessions: the durable state of one resumable blob upload."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from modelregistry_server.artifacts.domain.blob import MIN_PART_SIZE, UploadedPart
+from modelregistry_server.artifacts.domain.errors import InvalidArgument
+
+SESSION_NAME_PREFIX = "uploadSessions/"
+DEFAULT_PART_SIZE = 16 * 1024 * 1024
+# S3 allows at most 10000 parts per multipart upload; bigger blobs get bigger parts.
+MAX_PARTS = 10_000
+# S3's largest object.
+MAX_BLOB_SIZE = 5 * 1024**4
+_UUID_HEX = re.compile(r"^[0-9a-f]{32}$")
+
+
+@dataclass(frozen=True)
+class UploadSession:
+    """One upload of one blob, resumable from ``committed_size``.
+
+    ``hash_state`` is the SHA-256 state after the first ``committed_size`` bytes; ``parts`` are
+    the durably stored parts covering exactly those bytes.
+    """
+
+    session_id: str
+    sha256: str
+    size: int
+    part_size: int
+    committed_size: int
+    complete: bool
+    create_time: datetime
+    expire_time: datetime
+    upload_id: str | None = None
+    hash_state: bytes | None = None
+    parts: tuple[UploadedPart, ...] = field(default_factory=tuple)
+
+    @property
+    def name(self) -> str:
+        """The resource name, ``uploadSessions/{id}``."""
+        return SESSION_NAME_PREFIX + self.session_id
+
+
+def part_size_for(size: int, preferred: int = DEFAULT_PART_SIZE) -> int:
+    """Pick a part size ≥ ``preferred`` that fits ``size`` into ``MAX_PARTS`` parts (whole MiB)."""
+    needed = -(-size // MAX_PARTS)
+    mib = 1024 * 1024
+    return max(preferred, MIN_PART_SIZE, -(-needed // mib) * mib)
+
+
+def new_session_id() -> str:
+    """A fresh session id (uuid4 hex)."""
+    return uuid.uuid4().hex
+
+
+def parse_session_name(name: str, field_name: str = "upload_session") -> str:
+    """Return the id in ``uploadSessions/{id}``."""
+    if not name:
+        raise InvalidArgument(field_name, "is required (the first WriteRequest must name it)")
+    session_id = name.removeprefix(SESSION_NAME_PREFIX)
+    if not name.startswith(SESSION_NAME_PREFIX) or not _UUID_HEX.match(session_id):
+        raise InvalidArgument(
+            field_name, f"{name!r} is not an upload session name ('uploadSessions/<32 hex>')"
+        )
+    return session_id

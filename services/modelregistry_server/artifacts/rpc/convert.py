@@ -1,0 +1,41 @@
+"""Conversions between artifact domain objects and their protobuf messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from google.protobuf import timestamp_pb2
+
+from modelregistry.artifact.v1 import blob_pb2
+from modelregistry_server.artifacts.domain.blob import BlobInfo
+from modelregistry_server.artifacts.domain.upload import UploadSession
+
+
+def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
+    """Return ``value`` as a protobuf Timestamp."""
+    result = timestamp_pb2.Timestamp()
+    result.FromDatetime(value)
+    return result
+
+
+def blob_to_proto(blob: BlobInfo) -> blob_pb2.Blob:
+    """Return the wire form of a blob."""
+    return blob_pb2.Blob(
+        name=blob.name,
+        sha256=blob.sha256,
+        size_bytes=blob.size,
+        create_time=timestamp(blob.create_time),
+    )
+
+
+def session_to_proto(session: UploadSession) -> blob_pb2.UploadSession:
+    """Return the wire form of an upload session."""
+    return blob_pb2.UploadSession(
+        name=session.name,
+        sha256=session.sha256,
+        size_bytes=session.size,
+        committed_size=session.committed_size,
+        complete=session.complete,
+        create_time=timestamp(session.create_time),
+        expire_time=timestamp(session.expire_time),
+    )

@@ -1,0 +1,249 @@
+"""Uploads survive SIGKILL of the server and client cancellations leave nothing behind."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from modelregistry.artifact.v1 import artifact_service_pb2 as pb
+from modelregistry.artifact.v1 import artifact_service_pb2_grpc, blob_pb2
+from modelregistry_server.artifacts.adapters.postgres.repository import (
+    PostgresBlobIndex,
+    PostgresUploadSessionRepository,
+)
+from modelregistry_server.artifacts.adapters.s3 import S3BlobStore
+from modelregistry_server.artifacts.app.uploads import UploadService
+from modelregistry_server.common.db import create_pool
+from modelregistry_server.common.embedded_postgres import free_loopback_port
+from tests.conftest import RunningRegistry
+from tests.support.artifacts import CHUNK, download, sha256_hex, upload, write_requests
+from tests.support.minio import MinioServer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+MiB = 1024 * 1024
+
+
+def incomplete_uploads(minio: MinioServer, bucket: str) -> list[str]:
+    """Keys of the multipart uploads MinIO holds open in ``bucket``."""
+    result = minio.client()._list_multipart_uploads(bucket)
+    return [upload.object_name for upload in result.uploads]
+
+
+class ServerProcess:
+    """The registry as a subprocess on MinIO and an external database."""
+
+    def __init__(self, database_url: str, minio: MinioServer, bucket: str, log: Path) -> None:
+        self.port = free_loopback_port()
+        self.target = f"127.0.0.1:{self.port}"
+        self.log = log
+        self.args = [
+            sys.executable, "-m", "modelregistry_server", "serve",
+            f"--listen={self.target}", f"--database-url={database_url}",
+            f"--s3-endpoint={minio.endpoint}", f"--s3-access-key={minio.access_key}",
+            f"--s3-secret-key={minio.secret_key}", f"--s3-bucket={bucket}",
+            "--sweep-interval=0", f"--data-dir={log.parent / 'data'}",
+        ]  # fmt: skip
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MODELREGISTRY_")}
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(self.args, stdout=log, stderr=log, env=env)
+        deadline = time.monotonic() + 60
+        with grpc.insecure_channel(self.target) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            while time.monotonic() < deadline:
+                assert self.process.poll() is None, self.log.read_text()
+                try:
+                    reply = health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.RpcError:
+                    time.sleep(0.1)
+        raise AssertionError("server did not start:\n" + self.log.read_text())
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def server(
+    database_url: str, minio_server: MinioServer, minio_bucket: str
+) -> Iterator[ServerProcess]:
+    with tempfile.TemporaryDirectory(prefix="mr-crash-") as tmp:
+        proc = ServerProcess(database_url, minio_server, minio_bucket, Path(tmp) / "server.log")
+        yield proc
+        proc.stop()
+
+
+def _send_until_killed(
+    stub: artifact_service_pb2_grpc.ArtifactServiceStub,
+    session: str,
+    data: bytes,
+    start: int,
+    kill_at: int | None,
+    reached: threading.Event,
+) -> pb.WriteResponse | None:
+    def requests() -> Iterator[pb.WriteRequest]:
+        for request in write_requests(session, data, start=start):
+            if kill_at is not None and request.write_offset >= kill_at:
+                reached.set()
+            yield request
+
+    try:
+        response: pb.WriteResponse = stub.Write(requests(), timeout=120)
+        return response
+    except grpc.RpcError as error:
+        # The server died under the stream; anything else is a real failure.
+        if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
+            raise
+        return None
+
+
+async def test_sigkill_mid_upload_five_times_then_resume(
+    server: ServerProcess, database_url: str, minio_server: MinioServer, minio_bucket: str
+) -> None:
+    rng = random.Random(20261127)
+    server.start()
+    for run in range(5):
+        data = os.urandom(rng.randint(40, 72) * MiB)
+        digest = sha256_hex(data)
+        with grpc.insecure_channel(server.target) as channel:
+            stub = artifact_service_pb2_grpc.ArtifactServiceStub(channel)
+            session = stub.CreateUploadSession(
+                pb.CreateUploadSessionRequest(
+                    blob=blob_pb2.BlobRef(sha256=digest, size_bytes=len(data))
+                ),
+                timeout=10,
+            ).name
+            reached = threading.Event()
+            kill_at = rng.randint(len(data) // 10, len(data) * 9 // 10) // CHUNK * CHUNK
+            sender = asyncio.create_task(
+                asyncio.to_thread(_send_until_killed, stub, session, data, 0, kill_at, reached)
+            )
+            await asyncio.to_thread(reached.wait, 60)
+            server.kill()
+            assert await sender is None, f"run {run}: the upload finished before the kill"
+        server.start()
+        with grpc.insecure_channel(server.target) as channel:
+            stub = artifact_service_pb2_grpc.ArtifactServiceStub(channel)
+            status = stub.QueryWriteStatus(
+                pb.QueryWriteStatusRequest(upload_session=session), timeout=10
+            )
+            assert not status.complete
+            assert 0 <= status.committed_size <= kill_at + CHUNK
+            assert status.committed_size % (16 * MiB) == 0
+            done = _send_until_killed(
+                stub, session, data, status.committed_size, None, threading.Event()
+            )
+            assert done is not None
+            assert done.blob.sha256 == digest
+        async with grpc.aio.insecure_channel(server.target) as achannel:
+            back = await download(artifact_service_pb2_grpc.ArtifactServiceStub(achannel), digest)
+        assert sha256_hex(back) == digest, f"run {run}"
+    server.stop()
+
+    # The killed streams left parts in MinIO that no session will complete; the sweep with
+    # every session treated as expired must abort every one of them.
+    pool = await create_pool(database_url)
+    store = S3BlobStore(minio_server.client(), minio_bucket)
+    try:
+        uploads = UploadService(
+            PostgresUploadSessionRepository(pool), PostgresBlobIndex(pool), store
+        )
+        await uploads.sweep(expire_all=True)
+    finally:
+        await store.close()
+        await pool.close()
+    assert incomplete_uploads(minio_server, minio_bucket) == []
+
+
+def _fd_count() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def _settled(expected_threads: int, expected_fds: int) -> tuple[int, int]:
+    deadline = time.monotonic() + 10
+    while True:
+        now = (threading.active_count(), _fd_count())
+        if (now[0] <= expected_threads and now[1] <= expected_fds) or time.monotonic() > deadline:
+            return now
+        await asyncio.sleep(0.1)
+
+
+async def _held_requests(
+    name: str, payload: bytes, limit: int, sent: asyncio.Event
+) -> AsyncIterator[pb.WriteRequest]:
+    """Send ``limit`` chunks, then hold the stream open until the call is cancelled."""
+    for i, request in enumerate(write_requests(name, payload)):
+        if i == limit:
+            sent.set()
+            await asyncio.sleep(3600)
+        yield request
+
+
+async def test_twenty_cancellations_leave_no_blob_no_upload_no_leaked_threads(
+    s3_registry: RunningRegistry, minio_server: MinioServer, minio_bucket: str
+) -> None:
+    rng = random.Random(7)
+    # Warm up: one full upload starts the store's worker threads and the channel's sockets.
+    await upload(s3_registry.artifacts, os.urandom(40 * MiB))
+    await asyncio.sleep(0.5)
+    baseline_threads, baseline_fds = threading.active_count(), _fd_count()
+    digests = []
+    for _ in range(20):
+        data = os.urandom(rng.randint(20, 48) * MiB)
+        digest = sha256_hex(data)
+        digests.append(digest)
+        session = await s3_registry.artifacts.CreateUploadSession(
+            pb.CreateUploadSessionRequest(
+                blob=blob_pb2.BlobRef(sha256=digest, size_bytes=len(data))
+            )
+        )
+        stop_after = rng.randint(1, len(data) // CHUNK - 1)
+        sent = asyncio.Event()
+
+        call = s3_registry.artifacts.Write(_held_requests(session.name, data, stop_after, sent))
+        await asyncio.wait_for(sent.wait(), timeout=60)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+    uploads = s3_registry.server.uploads
+    assert uploads is not None
+    await asyncio.sleep(0.5)  # let the server's handlers observe the cancellations
+    await uploads.sweep(expire_all=True)
+
+    missing = await s3_registry.artifacts.FindMissingBlobs(
+        pb.FindMissingBlobsRequest(
+            blobs=[blob_pb2.BlobRef(sha256=d, size_bytes=1) for d in digests]
+        )
+    )
+    assert len(missing.missing_blobs) == 20
+    keys = {
+        obj.object_name for obj in minio_server.client().list_objects(minio_bucket, recursive=True)
+    }
+    assert not any(d in key for d in digests for key in keys)
+    assert incomplete_uploads(minio_server, minio_bucket) == []
+    threads, fds = await _settled(baseline_threads, baseline_fds)
+    assert threads <= baseline_threads, f"threads {threads} > baseline {baseline_threads}"
+    assert fds <= baseline_fds, f"open fds {fds} > baseline {baseline_fds}"

@@ -103,11 +103,14 @@ def _send_until_killed(
     start: int,
     kill_at: int | None,
     reached: threading.Event,
+    killed: threading.Event,
 ) -> pb.WriteResponse | None:
     def requests() -> Iterator[pb.WriteRequest]:
         for request in write_requests(session, data, start=start):
             if kill_at is not None and request.write_offset >= kill_at:
                 reached.set()
+                # Hold the stream here so the upload cannot finish before the kill lands.
+                killed.wait(30)
             yield request
 
     try:
@@ -136,13 +139,16 @@ async def test_sigkill_mid_upload_five_times_then_resume(
                 ),
                 timeout=10,
             ).name
-            reached = threading.Event()
+            reached, killed = threading.Event(), threading.Event()
             kill_at = rng.randint(len(data) // 10, len(data) * 9 // 10) // CHUNK * CHUNK
             sender = asyncio.create_task(
-                asyncio.to_thread(_send_until_killed, stub, session, data, 0, kill_at, reached)
+                asyncio.to_thread(
+                    _send_until_killed, stub, session, data, 0, kill_at, reached, killed
+                )
             )
             await asyncio.to_thread(reached.wait, 60)
             server.kill()
+            killed.set()
             assert await sender is None, f"run {run}: the upload finished before the kill"
         server.start()
         with grpc.insecure_channel(server.target) as channel:
@@ -154,7 +160,13 @@ async def test_sigkill_mid_upload_five_times_then_resume(
             assert 0 <= status.committed_size <= kill_at + CHUNK
             assert status.committed_size % (16 * MiB) == 0
             done = _send_until_killed(
-                stub, session, data, status.committed_size, None, threading.Event()
+                stub,
+                session,
+                data,
+                status.committed_size,
+                None,
+                threading.Event(),
+                threading.Event(),
             )
             assert done is not None
             assert done.blob.sha256 == digest

@@ -59,3 +59,31 @@ def unimplemented_status(method: str) -> grpc.Status:
         "NOT_IMPLEMENTED",
         {"method": method},
     )
+
+
+def domain_error_status(
+    exc: Exception, codes: Sequence[tuple[type[Exception], grpc.StatusCode]]
+) -> grpc.Status | None:
+    """Map a domain error to its status through ``codes`` (first matching class wins).
+
+    Domain errors carry ``message``, ``reason`` and ``metadata``; one with ``field`` and
+    ``rule`` (an invalid argument) also gets a ``google.rpc.BadRequest`` field violation.
+    Returns None for an exception no entry matches, which the caller treats as a bug.
+    """
+    for error_type, code in codes:
+        if isinstance(exc, error_type):
+            extra: list[Message] = []
+            field, rule = getattr(exc, "field", None), getattr(exc, "rule", None)
+            if isinstance(field, str) and isinstance(rule, str):
+                violation = error_details_pb2.BadRequest.FieldViolation(
+                    field=field, description=rule
+                )
+                extra.append(error_details_pb2.BadRequest(field_violations=[violation]))
+            return rich_status(
+                code,
+                getattr(exc, "message", str(exc)),
+                getattr(exc, "reason", "ERROR"),
+                getattr(exc, "metadata", None),
+                extra,
+            )
+    return None

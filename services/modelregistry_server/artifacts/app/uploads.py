@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
@@ -34,6 +33,7 @@ from modelregistry_server.artifacts.domain.upload import (
     parse_session_name,
     part_size_for,
 )
+from modelregistry_server.common.request_ids import canonical_request_id
 from modelregistry_server.common.resumable_sha256 import ResumableSha256
 
 _log = logging.getLogger(__name__)
@@ -195,14 +195,10 @@ class UploadService:
 
 
 def _validate_request_id(request_id: str) -> str | None:
-    if not request_id:
-        return None
     try:
-        return str(uuid.UUID(request_id))
-    except ValueError:
-        raise InvalidArgument(
-            "request_id", f"{request_id!r} is not a UUID (e.g. {uuid.uuid4()})"
-        ) from None
+        return canonical_request_id(request_id)
+    except ValueError as exc:
+        raise InvalidArgument("request_id", str(exc)) from None
 
 
 class _UploadStream:

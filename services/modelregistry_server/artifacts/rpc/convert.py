@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from google.protobuf import timestamp_pb2
-
 from modelregistry.artifact.v1 import blob_pb2
 from modelregistry_server.artifacts.domain.blob import BlobInfo
 from modelregistry_server.artifacts.domain.upload import UploadSession
-
-
-def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
-    """Return ``value`` as a protobuf Timestamp."""
-    result = timestamp_pb2.Timestamp()
-    result.FromDatetime(value)
-    return result
+from modelregistry_server.common.proto_time import timestamp
 
 
 def blob_to_proto(blob: BlobInfo) -> blob_pb2.Blob:

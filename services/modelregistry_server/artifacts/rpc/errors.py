@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import grpc
-from google.protobuf.message import Message
-from google.rpc import error_details_pb2
 
 from modelregistry_server.artifacts.domain import errors
-from modelregistry_server.common.rpc_errors import rich_status
+from modelregistry_server.common.rpc_errors import domain_error_status
 
-_CODES: list[tuple[type[errors.ArtifactError], grpc.StatusCode]] = [
+_CODES: list[tuple[type[Exception], grpc.StatusCode]] = [
     (errors.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
     (errors.BlobNotFound, grpc.StatusCode.NOT_FOUND),
     (errors.UploadSessionNotFound, grpc.StatusCode.NOT_FOUND),
@@ -20,16 +18,5 @@ _CODES: list[tuple[type[errors.ArtifactError], grpc.StatusCode]] = [
 
 
 def to_status(exc: Exception) -> grpc.Status | None:
-    """Return the status for an artifact domain error, or None for anything else (a bug)."""
-    if not isinstance(exc, errors.ArtifactError):
-        return None
-    extra: list[Message] = []
-    if isinstance(exc, errors.InvalidArgument):
-        violation = error_details_pb2.BadRequest.FieldViolation(
-            field=exc.field, description=exc.rule
-        )
-        extra.append(error_details_pb2.BadRequest(field_violations=[violation]))
-    for error_type, code in _CODES:
-        if isinstance(exc, error_type):
-            return rich_status(code, exc.message, exc.reason, exc.metadata, extra)
-    return None
+    """Return the status for a artifacts domain error, or None for anything else (a bug)."""
+    return domain_error_status(exc, _CODES)

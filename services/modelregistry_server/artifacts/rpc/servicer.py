@@ -15,7 +15,7 @@ from modelregistry.artifact.v1 import artifact_service_pb2_grpc, blob_pb2
 from modelregistry_server.artifacts.app.blobs import BlobRef, BlobService
 from modelregistry_server.artifacts.app.uploads import UploadService, WriteChunk
 from modelregistry_server.artifacts.domain.errors import InvalidArgument
-from modelregistry_server.artifacts.rpc.convert import blob_to_proto, session_to_proto, timestamp
+from modelregistry_server.artifacts.rpc.convert import blob_to_proto, session_to_proto
 from modelregistry_server.artifacts.rpc.errors import to_status
 from modelregistry_server.common.grpc_handlers import stream_errors, unary_errors
 from modelregistry_server.common.page_token import (
@@ -23,6 +23,7 @@ from modelregistry_server.common.page_token import (
     PageTokenCodec,
     query_fingerprint,
 )
+from modelregistry_server.common.proto_time import timestamp
 
 _Context = grpc.aio.ServicerContext[Any, Any]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import cast, get_args
@@ -12,6 +11,7 @@ from modelregistry_server.common.page_token import (
     PageTokenCodec,
     query_fingerprint,
 )
+from modelregistry_server.common.request_ids import canonical_request_id
 from modelregistry_server.metadata.app.ports import (
     ModelCursor,
     ModelOrdering,
@@ -81,14 +81,10 @@ def parse_model_order_by(order_by: str) -> ModelOrdering:
 
 def validate_request_id(request_id: str) -> str | None:
     """Return the request id in canonical form, None when absent; reject anything but a UUID."""
-    if not request_id:
-        return None
     try:
-        return str(uuid.UUID(request_id))
-    except ValueError:
-        raise InvalidArgument(
-            "request_id", f"{request_id!r} is not a UUID (e.g. {uuid.uuid4()})"
-        ) from None
+        return canonical_request_id(request_id)
+    except ValueError as exc:
+        raise InvalidArgument("request_id", str(exc)) from None
 
 
 class ModelService:

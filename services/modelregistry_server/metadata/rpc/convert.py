@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from google.protobuf import timestamp_pb2
-
 from modelregistry.metadata.v1 import model_pb2
+from modelregistry_server.common.proto_time import timestamp
 from modelregistry_server.metadata.domain.model import Model, ModelDraft
-
-
-def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
-    """Return ``value`` as a protobuf Timestamp."""
-    result = timestamp_pb2.Timestamp()
-    result.FromDatetime(value)
-    return result
 
 
 def model_to_proto(model: Model) -> model_pb2.Model:

@@ -1,0 +1,19 @@
+"""The request_id rule both services share (AIP-155): a UUID, compared in canonical form."""
+
+from __future__ import annotations
+
+import uuid
+
+
+def canonical_request_id(value: str) -> str | None:
+    """Return ``value`` as a canonical UUID string, or None when it is empty.
+
+    Raises:
+        ValueError: ``value`` is not a UUID; the message says what is expected.
+    """
+    if not value:
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not a UUID (e.g. {uuid.uuid4()})") from None

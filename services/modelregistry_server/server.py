@@ -40,6 +40,7 @@ from modelregistry_server.common.embedded_postgres import EmbeddedPostgres
 from modelregistry_server.common.migrations import apply_migrations
 from modelregistry_server.common.page_token import PageTokenCodec
 from modelregistry_server.common.telemetry import rpc_tracing_interceptor
+from modelregistry_server.metadata.adapters.artifact_client import GrpcBlobChecker
 from modelregistry_server.metadata.adapters.postgres.repository import (
     MIGRATIONS_DIR as METADATA_MIGRATIONS,
 )
@@ -47,7 +48,9 @@ from modelregistry_server.metadata.adapters.postgres.repository import (
     PostgresModelRepository,
     PostgresSecretStore,
 )
+from modelregistry_server.metadata.adapters.postgres.versions import PostgresVersionRepository
 from modelregistry_server.metadata.app.models import ModelService
+from modelregistry_server.metadata.app.versions import VersionService
 from modelregistry_server.metadata.rpc.servicer import MetadataServicer
 
 _log = logging.getLogger(__name__)
@@ -70,6 +73,7 @@ class RegistryServer:
     _pool: asyncpg.Pool | None = None
     _postgres: EmbeddedPostgres | None = None
     _store: BlobStore | None = None
+    _blob_checker: GrpcBlobChecker | None = None
     _sweeper: asyncio.Task[None] | None = None
     uploads: UploadService | None = None
     _served: list[str] = field(default_factory=list)
@@ -105,11 +109,22 @@ class RegistryServer:
             if config.services in ("all", "artifacts"):
                 await apply_migrations(conn, "artifacts", ARTIFACT_MIGRATIONS)
 
+        # Bind first: when both services run here, metadata reaches artifacts on this port.
+        self.port = server.add_insecure_port(config.listen)
+        if self.port == 0:
+            raise RuntimeError(f"could not listen on {config.listen}: address in use?")
         if config.services in ("all", "metadata"):
             secret = await PostgresSecretStore(self._pool).page_token_secret()
-            models = ModelService(PostgresModelRepository(self._pool), PageTokenCodec(secret))
+            codec = PageTokenCodec(secret)
+            models = ModelService(PostgresModelRepository(self._pool), codec)
+            self._blob_checker = GrpcBlobChecker(
+                config.artifact_service_url or f"127.0.0.1:{self.port}"
+            )
+            versions = VersionService(
+                PostgresVersionRepository(self._pool), self._blob_checker, codec
+            )
             metadata_service_pb2_grpc.add_MetadataServiceServicer_to_server(
-                MetadataServicer(models),  # type: ignore[abstract]  # fill_unimplemented adds the rest
+                MetadataServicer(models, versions),  # type: ignore[abstract]  # fill_unimplemented adds the rest
                 server,
             )
             self._served.append(METADATA_SERVICE)
@@ -123,9 +138,6 @@ class RegistryServer:
         reflection.enable_server_reflection(
             [*self._served, health.SERVICE_NAME, reflection.SERVICE_NAME], server
         )
-        self.port = server.add_insecure_port(config.listen)
-        if self.port == 0:
-            raise RuntimeError(f"could not listen on {config.listen}: address in use?")
         await server.start()
         self._server = server
         for name in [*self._served, ""]:
@@ -193,6 +205,9 @@ class RegistryServer:
         if self._store is not None:
             await self._store.close()
             self._store = None
+        if self._blob_checker is not None:
+            await self._blob_checker.close()
+            self._blob_checker = None
         if self._pool is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._pool.close(), timeout=2)

@@ -175,9 +175,7 @@ async def test_create_replayed_with_same_request_id_returns_the_original(
 
 async def test_unbuilt_rpc_is_unimplemented_and_says_so(registry: RunningRegistry) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as info:
-        await registry.metadata.GetModelVersion(
-            ms.GetModelVersionRequest(name="models/x/versions/1")
-        )
+        await registry.metadata.ListAuditEvents(ms.ListAuditEventsRequest())
     assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "GetModelVersion" in (info.value.details() or "")
+    assert "ListAuditEvents" in (info.value.details() or "")
     assert "not implemented" in (info.value.details() or "")

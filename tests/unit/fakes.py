@@ -92,7 +92,9 @@ class InMemoryModelRepository:
         self.models[model_id] = updated
         return updated
 
-    async def delete(self, model_id: str, expected_etag: str, request_id: str | None) -> None:
+    async def delete(
+        self, model_id: str, expected_etag: str, request_id: str | None, force: bool = False
+    ) -> None:
         if request_id is not None and request_id in self.requests:
             return
         if request_id is not None:

@@ -161,6 +161,10 @@ class ModelService:
             model_id, draft, fields, etag, validate_request_id(request_id)
         )
 
-    async def delete_model(self, name: str, etag: str = "", request_id: str = "") -> None:
-        """Delete the model named ``name``."""
-        await self._repository.delete(parse_model_name(name), etag, validate_request_id(request_id))
+    async def delete_model(
+        self, name: str, etag: str = "", request_id: str = "", force: bool = False
+    ) -> None:
+        """Delete the model named ``name`` (with all its versions when ``force``)."""
+        await self._repository.delete(
+            parse_model_name(name), etag, validate_request_id(request_id), force
+        )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
 from modelregistry_server.metadata.domain.model import Model, ModelDraft
+from modelregistry_server.metadata.domain.version import ManifestFile, ModelVersion, VersionDraft
 
 ModelSortField = Literal["name", "create_time", "update_time"]
 
@@ -66,7 +68,9 @@ class ModelRepository(Protocol):
         """
         ...
 
-    async def delete(self, model_id: str, expected_etag: str, request_id: str | None) -> None:
+    async def delete(
+        self, model_id: str, expected_etag: str, request_id: str | None, force: bool = False
+    ) -> None:
         """Delete the model. Raises ``NotFound`` or ``EtagMismatch``.
 
         A replay of ``request_id`` succeeds without doing anything.
@@ -79,4 +83,117 @@ class SecretStore(Protocol):
 
     async def page_token_secret(self) -> bytes:
         """Return the page-token signing secret, creating it on first use."""
+        ...
+
+
+@dataclass(frozen=True)
+class VersionCursor:
+    """Keyset position in a version listing (newest first: model_id, then version)."""
+
+    model_id: str
+    version: int
+
+
+@dataclass(frozen=True)
+class AliasRecord:
+    """Where an alias points."""
+
+    model_id: str
+    alias: str
+    version: int
+    update_time: datetime
+    updated_by: str
+
+
+class VersionRepository(Protocol):
+    """Stores versions and aliases. Every mutating method is one transaction that also writes
+    its audit event (and change event) — a change is never visible without its record."""
+
+    async def create(
+        self, model_id: str, draft: VersionDraft, actor: str, request_id: str | None
+    ) -> ModelVersion:
+        """Insert a PENDING version with the model's next number."""
+        ...
+
+    async def get(self, model_id: str, version: int) -> ModelVersion:
+        """Return a version in any state. Raises ``NotFound``."""
+        ...
+
+    async def find_uid(self, uid: str) -> tuple[str, int] | None:
+        """Return ``(model_id, version)`` of the version with that uid, if any."""
+        ...
+
+    async def list_versions(
+        self, model_id: str | None, after: VersionCursor | None, limit: int, show_deleted: bool
+    ) -> list[ModelVersion]:
+        """Return versions newest first (by model, then version number descending)."""
+        ...
+
+    async def update(
+        self,
+        model_id: str,
+        version: int,
+        draft: VersionDraft,
+        fields: frozenset[str],
+        expected_etag: str,
+        actor: str,
+        request_id: str | None,
+    ) -> ModelVersion:
+        """Overwrite ``fields``; READY versions accept only description and labels."""
+        ...
+
+    async def delete(
+        self, model_id: str, version: int, expected_etag: str, actor: str, request_id: str | None
+    ) -> ModelVersion:
+        """Soft-delete: state DELETED, its aliases removed (and recorded as removed)."""
+        ...
+
+    async def commit(
+        self,
+        model_id: str,
+        version: int,
+        files: Sequence[ManifestFile],
+        expected_etag: str,
+        actor: str,
+        request_id: str | None,
+    ) -> ModelVersion:
+        """PENDING → READY with this manifest. A replay of ``request_id`` returns the version."""
+        ...
+
+    async def resolve_latest(self, model_id: str, as_of: datetime | None) -> int | None:
+        """The newest READY version number (as of a time), if any."""
+        ...
+
+    async def resolve_alias(self, model_id: str, alias: str, as_of: datetime | None) -> int | None:
+        """The version an alias points at (or pointed at, at ``as_of``)."""
+        ...
+
+    async def set_alias(
+        self,
+        model_id: str,
+        alias: str,
+        version: int,
+        expected_version: int | None,
+        actor: str,
+        request_id: str | None,
+    ) -> AliasRecord:
+        """Point ``alias`` at a READY version, recording the move."""
+        ...
+
+    async def delete_alias(
+        self, model_id: str, alias: str, actor: str, request_id: str | None
+    ) -> None:
+        """Remove an alias, recording the removal."""
+        ...
+
+    async def list_aliases(self, model_id: str, after: str, limit: int) -> list[AliasRecord]:
+        """Aliases of a model in name order."""
+        ...
+
+
+class BlobChecker(Protocol):
+    """Asks the ArtifactService which blobs exist (metadata never reads blob storage itself)."""
+
+    async def missing(self, files: Sequence[ManifestFile]) -> list[ManifestFile]:
+        """Return the files whose digest is not stored with exactly that size."""
         ...

@@ -90,3 +90,13 @@ class NotImplementedYet(MetadataError):
     """A part of the API contract that this server version does not serve yet."""
 
     reason = "NOT_IMPLEMENTED"
+
+
+class Unavailable(MetadataError):
+    """A service the metadata service depends on could not be reached; retrying may help."""
+
+    reason = "UNAVAILABLE"
+
+    def __init__(self, message: str, *, reason: str = "UNAVAILABLE") -> None:
+        super().__init__(message)
+        self.reason = reason

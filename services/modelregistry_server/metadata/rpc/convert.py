@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from modelregistry.metadata.v1 import model_pb2
+from collections.abc import Iterable
+
+from google.protobuf import json_format
+
+from modelregistry.metadata.v1 import alias_pb2, model_pb2, model_version_pb2
 from modelregistry_server.common.proto_time import timestamp
+from modelregistry_server.metadata.app.ports import AliasRecord
 from modelregistry_server.metadata.domain.model import Model, ModelDraft
+from modelregistry_server.metadata.domain.version import (
+    ManifestFile,
+    ModelVersion,
+    ParamValue,
+    VersionDraft,
+    version_name,
+)
 
 
 def model_to_proto(model: Model) -> model_pb2.Model:
@@ -25,4 +37,88 @@ def draft_from_proto(message: model_pb2.Model) -> ModelDraft:
     """Return the caller-settable fields of ``message``."""
     return ModelDraft(
         description=message.description, labels=dict(message.labels), owner=message.owner
+    )
+
+
+def _param_to_proto(value: ParamValue) -> model_version_pb2.ParamValue:
+    # bool first: it is a subclass of int in Python.
+    if isinstance(value, bool):
+        return model_version_pb2.ParamValue(bool_value=value)
+    if isinstance(value, int):
+        return model_version_pb2.ParamValue(int_value=value)
+    if isinstance(value, float):
+        return model_version_pb2.ParamValue(double_value=value)
+    return model_version_pb2.ParamValue(string_value=value)
+
+
+def _param_from_proto(value: model_version_pb2.ParamValue) -> ParamValue:
+    kind = value.WhichOneof("kind")
+    if kind is None:
+        return ""
+    result: ParamValue = getattr(value, kind)
+    return result
+
+
+def version_to_proto(version: ModelVersion) -> model_version_pb2.ModelVersion:
+    """Return the wire form of a version (with its manifest)."""
+    draft = version.draft
+    message = model_version_pb2.ModelVersion(
+        name=version.name,
+        version=version.version,
+        uid=version.uid,
+        state=model_version_pb2.ModelVersionState.Value(
+            "MODEL_VERSION_STATE_" + version.state.value
+        ),
+        description=draft.description,
+        labels=dict(draft.labels),
+        params={k: _param_to_proto(v) for k, v in draft.params.items()},
+        metrics=dict(draft.metrics),
+        framework=draft.framework,
+        format=draft.format,
+        files=[
+            model_version_pb2.ManifestFile(
+                path=f.path, sha256=f.sha256, size=f.size, media_type=f.media_type
+            )
+            for f in version.files
+        ],
+        aliases=list(version.aliases),
+        created_by=version.created_by,
+        create_time=timestamp(version.create_time),
+        update_time=timestamp(version.update_time),
+        etag=version.etag,
+        total_size_bytes=version.total_size,
+    )
+    if version.ready_time is not None:
+        message.ready_time.CopyFrom(timestamp(version.ready_time))
+    json_format.ParseDict(dict(draft.lineage), message.lineage)
+    json_format.ParseDict(dict(draft.signature), message.signature)
+    return message
+
+
+def version_draft_from_proto(message: model_version_pb2.ModelVersion) -> VersionDraft:
+    """Return the caller-settable fields of ``message``."""
+    return VersionDraft(
+        description=message.description,
+        labels=dict(message.labels),
+        params={k: _param_from_proto(v) for k, v in message.params.items()},
+        metrics=dict(message.metrics),
+        lineage=json_format.MessageToDict(message.lineage, preserving_proto_field_name=True),
+        framework=message.framework,
+        format=message.format,
+        signature=json_format.MessageToDict(message.signature, preserving_proto_field_name=True),
+    )
+
+
+def manifest_from_proto(files: Iterable[model_version_pb2.ManifestFile]) -> list[ManifestFile]:
+    """Return the domain form of a manifest."""
+    return [ManifestFile(f.path, f.sha256, f.size, f.media_type) for f in files]
+
+
+def alias_to_proto(record: AliasRecord) -> alias_pb2.Alias:
+    """Return the wire form of an alias."""
+    return alias_pb2.Alias(
+        name=f"models/{record.model_id}/aliases/{record.alias}",
+        version=version_name(record.model_id, record.version),
+        update_time=timestamp(record.update_time),
+        updated_by=record.updated_by,
     )

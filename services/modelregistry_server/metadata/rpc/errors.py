@@ -14,6 +14,7 @@ _CODES: list[tuple[type[Exception], grpc.StatusCode]] = [
     (errors.EtagMismatch, grpc.StatusCode.ABORTED),
     (errors.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.NotImplementedYet, grpc.StatusCode.UNIMPLEMENTED),
+    (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
 ]
 
 

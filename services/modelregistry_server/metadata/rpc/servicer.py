@@ -2,25 +2,51 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 import grpc
 from google.protobuf import empty_pb2
 
-from modelregistry.metadata.v1 import metadata_service_pb2, metadata_service_pb2_grpc, model_pb2
+from modelregistry.metadata.v1 import (
+    alias_pb2,
+    metadata_service_pb2,
+    metadata_service_pb2_grpc,
+    model_pb2,
+    model_version_pb2,
+)
 from modelregistry_server.common.grpc_handlers import fill_unimplemented, unary_errors
 from modelregistry_server.metadata.app.models import ModelService
-from modelregistry_server.metadata.rpc.convert import draft_from_proto, model_to_proto
+from modelregistry_server.metadata.app.versions import VersionService
+from modelregistry_server.metadata.rpc.convert import (
+    alias_to_proto,
+    draft_from_proto,
+    manifest_from_proto,
+    model_to_proto,
+    version_draft_from_proto,
+    version_to_proto,
+)
 from modelregistry_server.metadata.rpc.errors import to_status
 
 _Context = grpc.aio.ServicerContext[Any, Any]
+# Who made a change, for created_by and the audit log. There is no authentication yet: callers
+# (the SDK sets it to user@host) say who they are in this metadata header.
+ACTOR_HEADER = "x-modelregistry-actor"
+
+
+def _actor(context: _Context) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == ACTOR_HEADER and isinstance(value, str):
+            return value[:256]
+    return "anonymous"
 
 
 class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
-    """Serves models now; versions, aliases, audit and events arrive in later releases."""
+    """Serves models, versions and aliases; audit listing, events and GC arrive next."""
 
-    def __init__(self, models: ModelService) -> None:
+    def __init__(self, models: ModelService, versions: VersionService) -> None:
         self._models = models
+        self._versions = versions
 
     @unary_errors(to_status)
     async def CreateModel(  # noqa: N802 - gRPC method names are PascalCase
@@ -71,8 +97,140 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
         self, request: metadata_service_pb2.DeleteModelRequest, context: _Context
     ) -> empty_pb2.Empty:
         """See the proto."""
-        await self._models.delete_model(request.name, request.etag, request.request_id)
+        await self._models.delete_model(
+            request.name, request.etag, request.request_id, request.force
+        )
         return empty_pb2.Empty()
+
+    # ------------------------------------------------------------------ versions
+
+    @unary_errors(to_status)
+    async def CreateModelVersion(  # noqa: N802
+        self, request: metadata_service_pb2.CreateModelVersionRequest, context: _Context
+    ) -> model_version_pb2.ModelVersion:
+        """See the proto."""
+        version = await self._versions.create_version(
+            request.parent,
+            version_draft_from_proto(request.model_version),
+            _actor(context),
+            request.request_id,
+        )
+        return version_to_proto(version)
+
+    @unary_errors(to_status)
+    async def GetModelVersion(  # noqa: N802
+        self, request: metadata_service_pb2.GetModelVersionRequest, context: _Context
+    ) -> model_version_pb2.ModelVersion:
+        """See the proto."""
+        return version_to_proto(await self._versions.get_version(request.name))
+
+    @unary_errors(to_status)
+    async def ListModelVersions(  # noqa: N802
+        self, request: metadata_service_pb2.ListModelVersionsRequest, context: _Context
+    ) -> metadata_service_pb2.ListModelVersionsResponse:
+        """See the proto."""
+        page = await self._versions.list_versions(
+            request.parent,
+            request.page_size,
+            request.page_token,
+            request.filter,
+            request.order_by,
+            request.show_deleted,
+        )
+        versions = []
+        for version in page.versions:
+            message = version_to_proto(version)
+            del message.files[:]  # listings leave manifests out to keep pages small
+            versions.append(message)
+        return metadata_service_pb2.ListModelVersionsResponse(
+            model_versions=versions, next_page_token=page.next_page_token
+        )
+
+    @unary_errors(to_status)
+    async def UpdateModelVersion(  # noqa: N802
+        self, request: metadata_service_pb2.UpdateModelVersionRequest, context: _Context
+    ) -> model_version_pb2.ModelVersion:
+        """See the proto."""
+        version = await self._versions.update_version(
+            request.model_version.name,
+            version_draft_from_proto(request.model_version),
+            list(request.update_mask.paths),
+            request.model_version.etag,
+            _actor(context),
+            request.request_id,
+        )
+        return version_to_proto(version)
+
+    @unary_errors(to_status)
+    async def DeleteModelVersion(  # noqa: N802
+        self, request: metadata_service_pb2.DeleteModelVersionRequest, context: _Context
+    ) -> model_version_pb2.ModelVersion:
+        """See the proto."""
+        version = await self._versions.delete_version(
+            request.name, request.etag, _actor(context), request.request_id
+        )
+        return version_to_proto(version)
+
+    @unary_errors(to_status)
+    async def CommitModelVersion(  # noqa: N802
+        self, request: metadata_service_pb2.CommitModelVersionRequest, context: _Context
+    ) -> model_version_pb2.ModelVersion:
+        """See the proto."""
+        version = await self._versions.commit_version(
+            request.name,
+            manifest_from_proto(request.files),
+            request.etag,
+            _actor(context),
+            request.request_id,
+        )
+        return version_to_proto(version)
+
+    @unary_errors(to_status)
+    async def ResolveModelVersion(  # noqa: N802
+        self, request: metadata_service_pb2.ResolveModelVersionRequest, context: _Context
+    ) -> model_version_pb2.ModelVersion:
+        """See the proto."""
+        as_of = (
+            request.as_of_time.ToDatetime(tzinfo=UTC) if request.HasField("as_of_time") else None
+        )
+        return version_to_proto(await self._versions.resolve(request.ref, as_of))
+
+    # ------------------------------------------------------------------ aliases
+
+    @unary_errors(to_status)
+    async def SetAlias(  # noqa: N802
+        self, request: metadata_service_pb2.SetAliasRequest, context: _Context
+    ) -> alias_pb2.Alias:
+        """See the proto."""
+        record = await self._versions.set_alias(
+            request.model,
+            request.alias,
+            request.version,
+            request.expected_version,
+            _actor(context),
+            request.request_id,
+        )
+        return alias_to_proto(record)
+
+    @unary_errors(to_status)
+    async def DeleteAlias(  # noqa: N802
+        self, request: metadata_service_pb2.DeleteAliasRequest, context: _Context
+    ) -> empty_pb2.Empty:
+        """See the proto."""
+        await self._versions.delete_alias(request.name, _actor(context), request.request_id)
+        return empty_pb2.Empty()
+
+    @unary_errors(to_status)
+    async def ListAliases(  # noqa: N802
+        self, request: metadata_service_pb2.ListAliasesRequest, context: _Context
+    ) -> metadata_service_pb2.ListAliasesResponse:
+        """See the proto."""
+        records, token = await self._versions.list_aliases(
+            request.parent, request.page_size, request.page_token
+        )
+        return metadata_service_pb2.ListAliasesResponse(
+            aliases=[alias_to_proto(r) for r in records], next_page_token=token
+        )
 
 
 # Methods of the contract this release does not serve answer UNIMPLEMENTED, saying so.

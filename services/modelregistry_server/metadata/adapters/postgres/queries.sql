@@ -50,3 +50,126 @@ ON CONFLICT (name) DO NOTHING;
 
 -- name: get_secret
 SELECT value FROM metadata.server_secrets WHERE name = $1;
+
+-- name: allocate_version
+-- Race-free version numbers: the model row is locked by this UPDATE until commit, so
+-- concurrent creates on one model queue here and each gets the next number.
+UPDATE metadata.models SET next_version = next_version + 1
+WHERE model_id = $1
+RETURNING next_version - 1 AS version;
+
+-- name: insert_version
+INSERT INTO metadata.model_versions
+    (model_id, version, state, description, labels, params, metrics, lineage, framework,
+     format, signature, created_by, etag)
+VALUES ($1, $2, 'PENDING', $3, $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8, $9, $10::jsonb,
+        $11, $12)
+RETURNING model_id, version;
+
+-- name: get_version
+SELECT v.*, ARRAY(SELECT a.alias FROM metadata.aliases a
+                  WHERE a.model_id = v.model_id AND a.version = v.version
+                  ORDER BY a.alias) AS aliases
+FROM metadata.model_versions v
+WHERE v.model_id = $1 AND v.version = $2;
+
+-- name: lock_version
+SELECT state, etag FROM metadata.model_versions
+WHERE model_id = $1 AND version = $2
+FOR UPDATE;
+
+-- name: get_version_by_uid
+SELECT model_id, version FROM metadata.model_versions WHERE uid = $1::uuid;
+
+-- name: latest_ready_version
+-- "name" means the newest READY version; as of $2 (NULL = now) it is the newest that was
+-- READY by then and not deleted since.
+SELECT version FROM metadata.model_versions
+WHERE model_id = $1 AND state = 'READY' AND ready_time <= COALESCE($2, 'infinity'::timestamptz)
+ORDER BY version DESC
+LIMIT 1;
+
+-- name: alias_target
+SELECT version FROM metadata.aliases WHERE model_id = $1 AND alias = $2;
+
+-- name: alias_target_at
+-- The alias' last move at or before $3; a NULL version means it had been removed.
+SELECT version FROM metadata.alias_history
+WHERE model_id = $1 AND alias = $2 AND valid_from <= $3
+ORDER BY valid_from DESC, id DESC
+LIMIT 1;
+
+-- name: update_version
+UPDATE metadata.model_versions
+SET description = CASE WHEN $3::text IS NULL THEN description ELSE $3 END,
+    labels      = CASE WHEN $4::jsonb IS NULL THEN labels ELSE $4 END,
+    params      = CASE WHEN $5::jsonb IS NULL THEN params ELSE $5 END,
+    metrics     = CASE WHEN $6::jsonb IS NULL THEN metrics ELSE $6 END,
+    lineage     = CASE WHEN $7::jsonb IS NULL THEN lineage ELSE $7 END,
+    framework   = CASE WHEN $8::text IS NULL THEN framework ELSE $8 END,
+    format      = CASE WHEN $9::text IS NULL THEN format ELSE $9 END,
+    signature   = CASE WHEN $10::jsonb IS NULL THEN signature ELSE $10 END,
+    update_time = now(),
+    etag        = $11
+WHERE model_id = $1 AND version = $2;
+
+-- name: commit_version
+UPDATE metadata.model_versions
+SET state = 'READY', files = $3::jsonb, total_size_bytes = $4, ready_time = clock_timestamp(),
+    update_time = now(), etag = $5
+WHERE model_id = $1 AND version = $2;
+
+-- name: insert_version_blob
+INSERT INTO metadata.version_blobs (model_id, version, sha256, size)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT DO NOTHING;
+
+-- name: soft_delete_version
+UPDATE metadata.model_versions
+SET state = 'DELETED', update_time = now(), etag = $3
+WHERE model_id = $1 AND version = $2;
+
+-- name: aliases_of_version
+SELECT alias FROM metadata.aliases WHERE model_id = $1 AND version = $2;
+
+-- name: delete_aliases_of_version
+DELETE FROM metadata.aliases WHERE model_id = $1 AND version = $2 RETURNING alias;
+
+-- name: upsert_alias
+INSERT INTO metadata.aliases (model_id, alias, version, updated_by)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (model_id, alias) DO UPDATE
+SET version = EXCLUDED.version, update_time = now(), updated_by = EXCLUDED.updated_by
+RETURNING model_id, alias, version, update_time, updated_by;
+
+-- name: lock_alias
+SELECT version FROM metadata.aliases WHERE model_id = $1 AND alias = $2 FOR UPDATE;
+
+-- name: delete_alias
+DELETE FROM metadata.aliases WHERE model_id = $1 AND alias = $2 RETURNING version;
+
+-- name: record_alias_move
+INSERT INTO metadata.alias_history (model_id, alias, version, actor) VALUES ($1, $2, $3, $4);
+
+-- name: list_aliases
+SELECT model_id, alias, version, update_time, updated_by FROM metadata.aliases
+WHERE model_id = $1 AND alias > $2
+ORDER BY alias
+LIMIT $3;
+
+-- name: count_live_versions
+SELECT count(*) FROM metadata.model_versions WHERE model_id = $1 AND state <> 'DELETED';
+
+-- name: insert_audit_event
+INSERT INTO metadata.audit_events
+    (actor, method, resource, model_id, before, after, request_id, trace_id)
+VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7, $8);
+
+-- name: insert_model_event
+-- The NOTIFY is delivered at commit, so watchers never see an event of a rolled-back change.
+WITH event AS (
+    INSERT INTO metadata.model_events (type, model_id, version, alias, actor)
+    VALUES ($1, $2, $3, $4, $5)
+    RETURNING id
+)
+SELECT pg_notify('modelregistry_model_events', id::text) FROM event;

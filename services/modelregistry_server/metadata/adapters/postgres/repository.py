@@ -18,6 +18,7 @@ from modelregistry_server.metadata.app.ports import ModelCursor, ModelOrdering, 
 from modelregistry_server.metadata.domain.errors import (
     AlreadyExists,
     EtagMismatch,
+    FailedPrecondition,
     InvalidArgument,
     NotFound,
 )
@@ -167,12 +168,21 @@ class PostgresModelRepository:
             assert row is not None
             return _to_model(row)
 
-    async def delete(self, model_id: str, expected_etag: str, request_id: str | None) -> None:
+    async def delete(
+        self, model_id: str, expected_etag: str, request_id: str | None, force: bool = False
+    ) -> None:
         """See ``ModelRepository.delete``."""
         resource = MODEL_NAME_PREFIX + model_id
         async with self._pool.acquire() as conn, conn.transaction():
             if not await self._claim(conn, request_id, "DeleteModel", resource):
                 return
+            live = await conn.fetchval(QUERIES["count_live_versions"], model_id)
+            if live and not force:
+                raise FailedPrecondition(
+                    f"{resource} has {live} version(s) that are not deleted; delete them first "
+                    "or pass force=true to delete the model with all its versions",
+                    reason="MODEL_HAS_VERSIONS",
+                )
             deleted = await conn.fetchval(QUERIES["delete_model"], model_id, expected_etag)
             if deleted is None:
                 await self._raise_missing_or_stale(conn, model_id, expected_etag)

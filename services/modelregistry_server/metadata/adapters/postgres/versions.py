@@ -1,0 +1,453 @@
+"""PostgreSQL ``VersionRepository``: versions, manifests, aliases, audit and change events."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+
+from modelregistry_server.common.telemetry import current_trace_id
+from modelregistry_server.metadata.adapters.postgres.repository import QUERIES
+from modelregistry_server.metadata.app.ports import AliasRecord, VersionCursor
+from modelregistry_server.metadata.domain.errors import (
+    EtagMismatch,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+)
+from modelregistry_server.metadata.domain.model import MODEL_NAME_PREFIX
+from modelregistry_server.metadata.domain.version import (
+    MUTABLE_WHEN_READY,
+    ManifestFile,
+    ModelVersion,
+    VersionDraft,
+    VersionState,
+    version_name,
+)
+
+if TYPE_CHECKING:
+    from modelregistry_server.common.db import Connection
+
+_LIST = """
+SELECT v.*, ARRAY(SELECT a.alias FROM metadata.aliases a
+                  WHERE a.model_id = v.model_id AND a.version = v.version
+                  ORDER BY a.alias) AS aliases
+FROM metadata.model_versions v
+WHERE ($1::text IS NULL OR v.model_id = $1)
+  AND ($2 OR v.state <> 'DELETED')
+  AND ($3::text IS NULL OR (v.model_id, v.version) < ($3, $4::bigint))
+ORDER BY v.model_id DESC, v.version DESC
+LIMIT $5
+"""
+
+
+def _etag() -> str:
+    return secrets.token_hex(8)
+
+
+def _to_version(row: asyncpg.Record) -> ModelVersion:
+    draft = VersionDraft(
+        description=row["description"],
+        labels=json.loads(row["labels"]),
+        params=json.loads(row["params"]),
+        metrics=json.loads(row["metrics"]),
+        lineage=json.loads(row["lineage"]),
+        framework=row["framework"],
+        format=row["format"],
+        signature=json.loads(row["signature"]),
+    )
+    files = tuple(
+        ManifestFile(f["path"], f["sha256"], f["size"], f.get("media_type", ""))
+        for f in json.loads(row["files"])
+    )
+    return ModelVersion(
+        model_id=row["model_id"],
+        version=row["version"],
+        uid=str(row["uid"]),
+        state=VersionState(row["state"]),
+        draft=draft,
+        files=files,
+        aliases=tuple(row["aliases"]),
+        created_by=row["created_by"],
+        create_time=row["create_time"],
+        update_time=row["update_time"],
+        ready_time=row["ready_time"],
+        etag=row["etag"],
+    )
+
+
+def _summary(version: ModelVersion) -> dict[str, Any]:
+    """What the audit log keeps of a version before and after a change."""
+    return {
+        "state": version.state.value,
+        "description": version.draft.description,
+        "labels": dict(version.draft.labels),
+        "params": dict(version.draft.params),
+        "metrics": dict(version.draft.metrics),
+        "aliases": list(version.aliases),
+        "files": len(version.files),
+        "etag": version.etag,
+    }
+
+
+def _json(value: Mapping[str, Any]) -> str:
+    return json.dumps(dict(value))
+
+
+class PostgresVersionRepository:
+    """``VersionRepository`` on the ``metadata`` schema."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _claim(
+        self, conn: Connection, request_id: str | None, method: str, resource: str
+    ) -> bool:
+        if request_id is None:
+            return True
+        if await conn.fetchval(QUERIES["record_request"], request_id, method, resource):
+            return True
+        previous = await conn.fetchrow(QUERIES["get_request"], request_id)
+        assert previous is not None
+        if previous["method"] != method or previous["resource"] != resource:
+            raise InvalidArgument(
+                "request_id",
+                f"was already used for {previous['method']} on {previous['resource']}; "
+                "use a new request_id for a different call",
+            )
+        return False
+
+    async def _get(self, conn: Connection, model_id: str, version: int) -> ModelVersion:
+        row = await conn.fetchrow(QUERIES["get_version"], model_id, version)
+        if row is None:
+            raise NotFound(version_name(model_id, version))
+        return _to_version(row)
+
+    async def _audit(
+        self,
+        conn: Connection,
+        actor: str,
+        method: str,
+        resource: str,
+        model_id: str,
+        before: Mapping[str, Any] | None,
+        after: Mapping[str, Any] | None,
+        request_id: str | None,
+    ) -> None:
+        await conn.execute(
+            QUERIES["insert_audit_event"],
+            actor,
+            method,
+            resource,
+            model_id,
+            None if before is None else json.dumps(dict(before), default=str),
+            None if after is None else json.dumps(dict(after), default=str),
+            request_id,
+            current_trace_id() or None,
+        )
+
+    async def _event(
+        self,
+        conn: Connection,
+        kind: str,
+        model_id: str,
+        version: int | None,
+        alias: str | None,
+        actor: str,
+    ) -> None:
+        await conn.execute(QUERIES["insert_model_event"], kind, model_id, version, alias, actor)
+
+    async def _lock(
+        self, conn: Connection, model_id: str, version: int, expected_etag: str
+    ) -> VersionState:
+        row = await conn.fetchrow(QUERIES["lock_version"], model_id, version)
+        if row is None:
+            raise NotFound(version_name(model_id, version))
+        if expected_etag and expected_etag != row["etag"]:
+            raise EtagMismatch(version_name(model_id, version), expected_etag, row["etag"])
+        return VersionState(row["state"])
+
+    # ------------------------------------------------------------------ versions
+
+    async def create(
+        self, model_id: str, draft: VersionDraft, actor: str, request_id: str | None
+    ) -> ModelVersion:
+        """See the port."""
+        resource = MODEL_NAME_PREFIX + model_id
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await self._claim(conn, request_id, "CreateModelVersion", resource):
+                # The replay returns the version the first call created (the newest by then).
+                previous = await conn.fetchval(
+                    "SELECT max(version) FROM metadata.model_versions WHERE model_id = $1",
+                    model_id,
+                )
+                return await self._get(conn, model_id, int(previous))
+            number = await conn.fetchval(QUERIES["allocate_version"], model_id)
+            if number is None:
+                raise NotFound(resource)
+            await conn.execute(
+                QUERIES["insert_version"],
+                model_id,
+                number,
+                draft.description,
+                _json(draft.labels),
+                _json(draft.params),
+                _json(draft.metrics),
+                _json(draft.lineage),
+                draft.framework,
+                draft.format,
+                _json(draft.signature),
+                actor,
+                _etag(),
+            )
+            created = await self._get(conn, model_id, number)
+            await self._audit(
+                conn, actor, "CreateModelVersion", created.name, model_id, None,
+                _summary(created), request_id,
+            )  # fmt: skip
+            return created
+
+    async def get(self, model_id: str, version: int) -> ModelVersion:
+        """See the port."""
+        async with self._pool.acquire() as conn:
+            return await self._get(conn, model_id, version)
+
+    async def find_uid(self, uid: str) -> tuple[str, int] | None:
+        """See the port."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(QUERIES["get_version_by_uid"], uid)
+        return None if row is None else (row["model_id"], row["version"])
+
+    async def list_versions(
+        self, model_id: str | None, after: VersionCursor | None, limit: int, show_deleted: bool
+    ) -> list[ModelVersion]:
+        """See the port."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                _LIST,
+                model_id,
+                show_deleted,
+                after.model_id if after else None,
+                after.version if after else None,
+                limit,
+            )
+        return [_to_version(row) for row in rows]
+
+    async def update(
+        self,
+        model_id: str,
+        version: int,
+        draft: VersionDraft,
+        fields: frozenset[str],
+        expected_etag: str,
+        actor: str,
+        request_id: str | None,
+    ) -> ModelVersion:
+        """See the port."""
+        name = version_name(model_id, version)
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await self._claim(conn, request_id, "UpdateModelVersion", name):
+                return await self._get(conn, model_id, version)
+            state = await self._lock(conn, model_id, version, expected_etag)
+            if state is VersionState.DELETED:
+                raise FailedPrecondition(f"{name} is deleted", reason="VERSION_DELETED")
+            if state is not VersionState.PENDING and not fields <= MUTABLE_WHEN_READY:
+                frozen = ", ".join(sorted(fields - MUTABLE_WHEN_READY))
+                raise FailedPrecondition(
+                    f"{name} is {state.value} and immutable except description and labels; "
+                    f"cannot change {frozen}",
+                    reason="VERSION_IMMUTABLE",
+                )
+            before = await self._get(conn, model_id, version)
+
+            def pick(field: str, value: Any) -> Any:
+                return value if field in fields else None
+
+            await conn.execute(
+                QUERIES["update_version"],
+                model_id,
+                version,
+                pick("description", draft.description),
+                pick("labels", _json(draft.labels)),
+                pick("params", _json(draft.params)),
+                pick("metrics", _json(draft.metrics)),
+                pick("lineage", _json(draft.lineage)),
+                pick("framework", draft.framework),
+                pick("format", draft.format),
+                pick("signature", _json(draft.signature)),
+                _etag(),
+            )
+            after = await self._get(conn, model_id, version)
+            await self._audit(
+                conn, actor, "UpdateModelVersion", name, model_id, _summary(before),
+                _summary(after), request_id,
+            )  # fmt: skip
+            return after
+
+    async def delete(
+        self, model_id: str, version: int, expected_etag: str, actor: str, request_id: str | None
+    ) -> ModelVersion:
+        """See the port."""
+        name = version_name(model_id, version)
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await self._claim(conn, request_id, "DeleteModelVersion", name):
+                return await self._get(conn, model_id, version)
+            state = await self._lock(conn, model_id, version, expected_etag)
+            if state is VersionState.DELETED:
+                raise NotFound(name)
+            before = await self._get(conn, model_id, version)
+            for alias in await conn.fetch(QUERIES["delete_aliases_of_version"], model_id, version):
+                await conn.execute(
+                    QUERIES["record_alias_move"], model_id, alias["alias"], None, actor
+                )
+                await self._event(conn, "ALIAS_DELETED", model_id, version, alias["alias"], actor)
+            await conn.execute(QUERIES["soft_delete_version"], model_id, version, _etag())
+            after = await self._get(conn, model_id, version)
+            await self._audit(
+                conn, actor, "DeleteModelVersion", name, model_id, _summary(before),
+                _summary(after), request_id,
+            )  # fmt: skip
+            await self._event(conn, "VERSION_DELETED", model_id, version, None, actor)
+            return after
+
+    async def commit(
+        self,
+        model_id: str,
+        version: int,
+        files: Sequence[ManifestFile],
+        expected_etag: str,
+        actor: str,
+        request_id: str | None,
+    ) -> ModelVersion:
+        """See the port."""
+        name = version_name(model_id, version)
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await self._claim(conn, request_id, "CommitModelVersion", name):
+                return await self._get(conn, model_id, version)
+            state = await self._lock(conn, model_id, version, expected_etag)
+            if state is not VersionState.PENDING:
+                raise FailedPrecondition(
+                    f"{name} is {state.value}; only a PENDING version can be committed",
+                    reason="VERSION_NOT_PENDING",
+                )
+            manifest = [
+                {"path": f.path, "sha256": f.sha256, "size": f.size, "media_type": f.media_type}
+                for f in files
+            ]
+            await conn.execute(
+                QUERIES["commit_version"], model_id, version, json.dumps(manifest),
+                sum(f.size for f in files), _etag(),
+            )  # fmt: skip
+            for entry in files:
+                await conn.execute(
+                    QUERIES["insert_version_blob"], model_id, version, entry.sha256, entry.size
+                )
+            after = await self._get(conn, model_id, version)
+            await self._audit(
+                conn, actor, "CommitModelVersion", name, model_id, {"state": "PENDING"},
+                _summary(after), request_id,
+            )  # fmt: skip
+            await self._event(conn, "VERSION_READY", model_id, version, None, actor)
+            return after
+
+    async def resolve_latest(self, model_id: str, as_of: datetime | None) -> int | None:
+        """See the port."""
+        async with self._pool.acquire() as conn:
+            number = await conn.fetchval(QUERIES["latest_ready_version"], model_id, as_of)
+        return None if number is None else int(number)
+
+    async def resolve_alias(self, model_id: str, alias: str, as_of: datetime | None) -> int | None:
+        """See the port."""
+        async with self._pool.acquire() as conn:
+            if as_of is None:
+                number = await conn.fetchval(QUERIES["alias_target"], model_id, alias)
+            else:
+                number = await conn.fetchval(QUERIES["alias_target_at"], model_id, alias, as_of)
+        return None if number is None else int(number)
+
+    # ------------------------------------------------------------------ aliases
+
+    async def set_alias(
+        self,
+        model_id: str,
+        alias: str,
+        version: int,
+        expected_version: int | None,
+        actor: str,
+        request_id: str | None,
+    ) -> AliasRecord:
+        """See the port."""
+        resource = f"{MODEL_NAME_PREFIX}{model_id}/aliases/{alias}"
+        async with self._pool.acquire() as conn, conn.transaction():
+            replay = not await self._claim(conn, request_id, "SetAlias", resource)
+            state = await self._lock(conn, model_id, version, "")
+            current = await conn.fetchval(QUERIES["lock_alias"], model_id, alias)
+            if replay and current is not None:
+                row = await conn.fetchrow(
+                    "SELECT * FROM metadata.aliases WHERE model_id = $1 AND alias = $2",
+                    model_id, alias,
+                )  # fmt: skip
+                assert row is not None
+                return AliasRecord(
+                    model_id, alias, row["version"], row["update_time"], row["updated_by"]
+                )
+            if state is not VersionState.READY:
+                raise FailedPrecondition(
+                    f"{version_name(model_id, version)} is {state.value}; aliases point at READY "
+                    "versions only",
+                    reason="VERSION_NOT_READY",
+                )
+            if expected_version is not None and current != expected_version:
+                shown = "nothing" if current is None else version_name(model_id, current)
+                raise FailedPrecondition(
+                    f"{resource} points at {shown}, not the expected "
+                    f"{version_name(model_id, expected_version)}",
+                    reason="ALIAS_VERSION_MISMATCH",
+                )
+            row = await conn.fetchrow(QUERIES["upsert_alias"], model_id, alias, version, actor)
+            assert row is not None
+            await conn.execute(QUERIES["record_alias_move"], model_id, alias, version, actor)
+            await self._audit(
+                conn, actor, "SetAlias", resource, model_id,
+                None if current is None else {"version": version_name(model_id, current)},
+                {"version": version_name(model_id, version)}, request_id,
+            )  # fmt: skip
+            await self._event(conn, "ALIAS_MOVED", model_id, version, alias, actor)
+            return AliasRecord(model_id, alias, version, row["update_time"], row["updated_by"])
+
+    async def delete_alias(
+        self, model_id: str, alias: str, actor: str, request_id: str | None
+    ) -> None:
+        """See the port."""
+        resource = f"{MODEL_NAME_PREFIX}{model_id}/aliases/{alias}"
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await self._claim(conn, request_id, "DeleteAlias", resource):
+                return
+            version = await conn.fetchval(QUERIES["delete_alias"], model_id, alias)
+            if version is None:
+                raise NotFound(resource)
+            await conn.execute(QUERIES["record_alias_move"], model_id, alias, None, actor)
+            await self._audit(
+                conn, actor, "DeleteAlias", resource, model_id,
+                {"version": version_name(model_id, version)}, None, request_id,
+            )  # fmt: skip
+            await self._event(conn, "ALIAS_DELETED", model_id, version, alias, actor)
+
+    async def list_aliases(self, model_id: str, after: str, limit: int) -> list[AliasRecord]:
+        """See the port."""
+        async with self._pool.acquire() as conn:
+            if not await conn.fetchval(
+                "SELECT 1 FROM metadata.models WHERE model_id = $1", model_id
+            ):
+                raise NotFound(MODEL_NAME_PREFIX + model_id)
+            rows = await conn.fetch(QUERIES["list_aliases"], model_id, after, limit)
+        return [
+            AliasRecord(r["model_id"], r["alias"], r["version"], r["update_time"], r["updated_by"])
+            for r in rows
+        ]

@@ -1,0 +1,255 @@
+"""Use cases for versions and aliases: create, commit, resolve, update, delete, alias moves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from modelregistry_server.common.page_token import (
+    InvalidPageToken,
+    PageTokenCodec,
+    query_fingerprint,
+)
+from modelregistry_server.metadata.app.models import coerce_page_size, validate_request_id
+from modelregistry_server.metadata.app.ports import (
+    AliasRecord,
+    BlobChecker,
+    VersionCursor,
+    VersionRepository,
+)
+from modelregistry_server.metadata.domain.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    NotImplementedYet,
+)
+from modelregistry_server.metadata.domain.model import MODEL_NAME_PREFIX, parse_model_name
+from modelregistry_server.metadata.domain.version import (
+    UPDATABLE_VERSION_FIELDS,
+    ManifestFile,
+    ModelVersion,
+    VersionDraft,
+    VersionState,
+    parse_alias_name,
+    parse_ref,
+    parse_version_name,
+    validate_alias,
+    validate_manifest,
+    validate_version_draft,
+    version_name,
+)
+
+ALL_MODELS = "models/-"
+
+
+@dataclass(frozen=True)
+class VersionPage:
+    """One page of versions and the token for the next one ("" at the end)."""
+
+    versions: list[ModelVersion]
+    next_page_token: str
+
+
+class VersionService:
+    """Version and alias use cases; the artifact service is reached through ``BlobChecker``."""
+
+    def __init__(
+        self, repository: VersionRepository, blobs: BlobChecker, page_tokens: PageTokenCodec
+    ) -> None:
+        self._repository = repository
+        self._blobs = blobs
+        self._page_tokens = page_tokens
+
+    async def create_version(
+        self, parent: str, draft: VersionDraft, actor: str, request_id: str = ""
+    ) -> ModelVersion:
+        """Create a PENDING version with the next number of ``parent``'s model."""
+        model_id = parse_model_name(parent, "parent")
+        validate_version_draft(draft)
+        return await self._repository.create(
+            model_id, draft, actor, validate_request_id(request_id)
+        )
+
+    async def get_version(self, name: str) -> ModelVersion:
+        """Return a version by resource name, in any state."""
+        return await self._repository.get(*parse_version_name(name))
+
+    async def list_versions(
+        self,
+        parent: str,
+        page_size: int,
+        page_token: str,
+        filter_: str = "",
+        order_by: str = "",
+        show_deleted: bool = False,
+    ) -> VersionPage:
+        """Return one page of versions, newest first."""
+        model_id = None if parent == ALL_MODELS else parse_model_name(parent, "parent")
+        if filter_.strip() or order_by.strip():
+            raise NotImplementedYet(
+                "filter and order_by on ListModelVersions are not implemented yet in this "
+                "server version; versions are listed newest first"
+            )
+        limit = coerce_page_size(page_size)
+        fingerprint = query_fingerprint("ListModelVersions", parent, str(show_deleted))
+        after = None
+        if page_token:
+            try:
+                key = self._page_tokens.decode(fingerprint, page_token)
+                after = VersionCursor(str(key[0]), int(key[1]))
+            except (InvalidPageToken, ValueError, IndexError) as exc:
+                raise InvalidArgument("page_token", str(exc), reason="PAGE_TOKEN_INVALID") from exc
+        rows = await self._repository.list_versions(model_id, after, limit + 1, show_deleted)
+        if len(rows) <= limit:
+            return VersionPage(rows, "")
+        last = rows[limit - 1]
+        token = self._page_tokens.encode(fingerprint, [last.model_id, last.version])
+        return VersionPage(rows[:limit], token)
+
+    async def update_version(
+        self,
+        name: str,
+        draft: VersionDraft,
+        update_mask: list[str],
+        etag: str,
+        actor: str,
+        request_id: str = "",
+    ) -> ModelVersion:
+        """Apply ``update_mask`` (all updatable fields when empty)."""
+        model_id, version = parse_version_name(name, "model_version.name")
+        fields = frozenset(update_mask) if update_mask else UPDATABLE_VERSION_FIELDS
+        unknown = fields - UPDATABLE_VERSION_FIELDS
+        if unknown:
+            raise InvalidArgument(
+                "update_mask",
+                f"cannot update {', '.join(sorted(unknown))}; updatable fields are "
+                f"{', '.join(sorted(UPDATABLE_VERSION_FIELDS))}",
+            )
+        validate_version_draft(draft)
+        return await self._repository.update(
+            model_id, version, draft, fields, etag, actor, validate_request_id(request_id)
+        )
+
+    async def delete_version(
+        self, name: str, etag: str, actor: str, request_id: str = ""
+    ) -> ModelVersion:
+        """Soft-delete a version; its aliases go with it."""
+        model_id, version = parse_version_name(name)
+        return await self._repository.delete(
+            model_id, version, etag, actor, validate_request_id(request_id)
+        )
+
+    async def commit_version(
+        self,
+        name: str,
+        files: list[ManifestFile],
+        etag: str,
+        actor: str,
+        request_id: str = "",
+    ) -> ModelVersion:
+        """Check every file's blob exists with its size, then flip PENDING → READY."""
+        model_id, version = parse_version_name(name)
+        request = validate_request_id(request_id)
+        validate_manifest(files)
+        current = await self._repository.get(model_id, version)
+        if current.state is VersionState.READY and request is not None:
+            # A replay after success: the repository recognises the request id and answers
+            # with the committed version without asking the artifact service again.
+            return await self._repository.commit(model_id, version, files, etag, actor, request)
+        if current.state is not VersionState.PENDING:
+            raise FailedPrecondition(
+                f"{name} is {current.state.value}; only a PENDING version can be committed",
+                reason="VERSION_NOT_PENDING",
+            )
+        missing = await self._blobs.missing(files)
+        if missing:
+            shown = ", ".join(
+                f"{f.path} (sha256 {f.sha256[:12]}…, {f.size} bytes)" for f in missing[:10]
+            )
+            more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+            raise FailedPrecondition(
+                f"{len(missing)} file(s) of the manifest are not uploaded (or have another "
+                f"size): {shown}{more}; upload them, then commit again",
+                reason="BLOBS_MISSING",
+            )
+        return await self._repository.commit(model_id, version, files, etag, actor, request)
+
+    async def resolve(self, ref: str, as_of: datetime | None = None) -> ModelVersion:
+        """Resolve any accepted reference to a READY (or ARCHIVED) version with its manifest."""
+        parsed = parse_ref(ref)
+        model_id = parsed.model_id
+        number: int | None = parsed.number
+        if parsed.uid_or_model is not None:
+            found = await self._repository.find_uid(parsed.uid_or_model)
+            if found is not None:
+                model_id, number = found
+            else:
+                model_id = parsed.uid_or_model
+        if parsed.alias is not None:
+            number = await self._repository.resolve_alias(model_id, parsed.alias, as_of)
+            if number is None:
+                when = f" at {as_of.isoformat()}" if as_of else ""
+                raise NotFound(f"{MODEL_NAME_PREFIX}{model_id}/aliases/{parsed.alias}{when}")
+        elif number is None:
+            number = await self._repository.resolve_latest(model_id, as_of)
+            if number is None:
+                raise NotFound(f"a READY version of {MODEL_NAME_PREFIX}{model_id}")
+        version = await self._repository.get(model_id, number)
+        if version.state is VersionState.DELETED:
+            raise NotFound(version.name)
+        if version.state not in (VersionState.READY, VersionState.ARCHIVED):
+            raise FailedPrecondition(
+                f"{version.name} is {version.state.value}; only READY versions resolve",
+                reason="VERSION_NOT_READY",
+            )
+        return version
+
+    async def set_alias(
+        self,
+        model: str,
+        alias: str,
+        version: str,
+        expected_version: str,
+        actor: str,
+        request_id: str = "",
+    ) -> AliasRecord:
+        """Point ``alias`` at a READY version (compare-and-set with ``expected_version``)."""
+        model_id = parse_model_name(model, "model")
+        validate_alias(alias)
+        target_model, number = parse_version_name(version, "version")
+        if target_model != model_id:
+            raise InvalidArgument("version", f"{version} is not a version of {model}")
+        expected = None
+        if expected_version:
+            expected_model, expected = parse_version_name(expected_version, "expected_version")
+            if expected_model != model_id:
+                raise InvalidArgument("expected_version", f"is not a version of {model}")
+        return await self._repository.set_alias(
+            model_id, alias, number, expected, actor, validate_request_id(request_id)
+        )
+
+    async def delete_alias(self, name: str, actor: str, request_id: str = "") -> None:
+        """Remove an alias."""
+        model_id, alias = parse_alias_name(name)
+        await self._repository.delete_alias(model_id, alias, actor, validate_request_id(request_id))
+
+    async def list_aliases(
+        self, parent: str, page_size: int, page_token: str
+    ) -> tuple[list[AliasRecord], str]:
+        """Aliases of a model, in name order."""
+        model_id = parse_model_name(parent, "parent")
+        limit = coerce_page_size(page_size)
+        fingerprint = query_fingerprint("ListAliases", parent)
+        after = ""
+        if page_token:
+            try:
+                after = str(self._page_tokens.decode(fingerprint, page_token)[0])
+            except (InvalidPageToken, IndexError) as exc:
+                raise InvalidArgument("page_token", str(exc), reason="PAGE_TOKEN_INVALID") from exc
+        rows = await self._repository.list_aliases(model_id, after, limit + 1)
+        if len(rows) <= limit:
+            return rows, ""
+        return rows[:limit], self._page_tokens.encode(fingerprint, [rows[limit - 1].alias])
+
+
+__all__ = ["ALL_MODELS", "VersionPage", "VersionService", "version_name"]

@@ -1,0 +1,640 @@
+"""The ``filter`` and ``order_by`` languages of ``ListModels`` and ``ListModelVersions``.
+
+``parse_filter`` turns an AIP-160 filter into a tree of frozen dataclasses (``And``, ``Or``,
+``Not``, ``Compare``) with every value already checked against its field's type;
+``parse_order_by`` turns an AIP-132 ``order_by`` into ``OrderKey``\\ s. Nothing here knows about
+SQL: the PostgreSQL adapter compiles the tree (``adapters/postgres/filter_sql.py``).
+
+Filter grammar (the AIP-160 subset this registry serves)::
+
+    filter      = [ expression ]
+    expression  = factor { "AND" factor }
+    factor      = term { "OR" term }             (OR binds tighter than AND, as in AIP-160:
+                                                  ``a AND b OR c`` means ``a AND (b OR c)``)
+    term        = ( "NOT" | "-" ) term | "(" expression ")" | comparison
+    comparison  = field op value
+    op          = "=" | "!=" | "<" | "<=" | ">" | ">="
+
+- ``AND``, ``OR`` and ``NOT`` are upper case. Unlike full AIP-160, two terms side by side with
+  no operator between them (``a = 1 b = 2``, AIP-160's implicit AND) are rejected: write
+  ``AND``. Global text search (a bare value with no field) and the has operator ``:`` are not
+  supported either.
+- Fields are ``name``, ``labels.<key>``, ``create_time``, ``update_time`` for both kinds;
+  ``owner`` for models only; ``version``, ``state``, ``alias``, ``framework``, ``format``,
+  ``ready_time``, ``params.<key>`` and ``metrics.<key>`` for versions only. On versions,
+  ``name`` is the model's id. A key matches ``[a-zA-Z_][a-zA-Z0-9_.-]*``.
+- Values are double-quoted strings (escapes ``\\"``, ``\\\\`` and ``\\*``; no others) or bare
+  tokens made of letters, digits and ``_-.:+`` (numbers such as ``-1.5e3``, ``true`` /
+  ``false``, RFC 3339 timestamps such as ``2026-01-01T00:00:00Z``, or plain words).
+
+Type rules, checked here so a bad filter fails before any SQL runs:
+
+- ``metrics.*``: a number. ``version``: an integer. ``create_time``, ``update_time``,
+  ``ready_time``: an RFC 3339 timestamp with an offset, quoted or bare (digits past the
+  microsecond are dropped).
+- ``state``: ``PENDING``, ``READY``, ``FAILED``, ``ARCHIVED`` or ``DELETED``, in any case and
+  optionally with the enum prefix ``MODEL_VERSION_STATE_``; normalized to the upper-case short
+  name. ``=`` and ``!=`` only.
+- ``name``, ``owner``, ``alias``, ``framework``, ``format``, ``labels.*``: strings. A bare token
+  is taken as its literal text (``labels.epoch = 3`` compares with ``"3"``). On ``name`` a
+  leading ``models/`` is dropped, so ``name = "models/x"`` and ``name = x`` mean the same.
+- ``params.*``: typed by the value: a quoted string or a bare word is a string, a bare number
+  is a number (``int`` or ``float``), bare ``true`` / ``false`` is a boolean. The comparison
+  only matches parameters of that type.
+- Ordering operators (``<``, ``<=``, ``>``, ``>=``) work on numbers, timestamps and
+  ``version``; on strings only for ``name``, ``labels.*`` and ``params.*`` (lexicographic).
+  ``owner``, ``alias``, ``framework``, ``format``, ``state`` and boolean params take ``=`` and
+  ``!=`` only.
+- In a quoted string compared with ``=`` or ``!=``, an unescaped ``*`` matches any run of
+  characters (the value becomes a ``Wildcard``); ``\\*`` is a literal asterisk. With ordering
+  operators ``*`` is always literal.
+
+Every error is ``InvalidArgument("filter", "<what is wrong> at position <n>",
+reason="FILTER_INVALID")`` where ``n`` is the 1-based character position of the offending token
+(one past the end for a filter that ends too early). A filter is at most
+``MAX_FILTER_LENGTH`` characters and nests ``(`` / ``NOT`` at most ``MAX_FILTER_DEPTH`` deep.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Literal, NoReturn, TypeAlias, cast
+
+from modelregistry_server.metadata.domain.errors import InvalidArgument
+
+# The published contract (ListModelsRequest.filter in metadata_service.proto) says 2048.
+MAX_FILTER_LENGTH = 2048
+MAX_FILTER_DEPTH = 32
+MAX_ORDER_KEYS = 2
+MAX_ORDER_BY_LENGTH = 1024
+FILTER_REASON = "FILTER_INVALID"
+ORDER_BY_REASON = "ORDER_BY_INVALID"
+
+ResourceKind = Literal["model", "version"]
+FieldKind = Literal[
+    "name",
+    "owner",
+    "state",
+    "version",
+    "framework",
+    "format",
+    "alias",
+    "create_time",
+    "update_time",
+    "ready_time",
+    "labels",
+    "params",
+    "metrics",
+]
+Op = Literal["=", "!=", "<", "<=", ">", ">="]
+STATES = ("PENDING", "READY", "FAILED", "ARCHIVED", "DELETED")
+STATE_ENUM_PREFIX = "MODEL_VERSION_STATE_"
+_NAME_PREFIX = "models/"
+
+
+@dataclass(frozen=True)
+class FieldRef:
+    """A filterable or sortable field; ``key`` is set for the maps (labels, params, metrics)."""
+
+    kind: FieldKind
+    key: str | None = None
+
+    def __str__(self) -> str:
+        return self.kind if self.key is None else f"{self.kind}.{self.key}"
+
+
+@dataclass(frozen=True)
+class Wildcard:
+    """A string pattern: the literal ``parts`` with any run of characters between them.
+
+    ``"a*b"`` is ``Wildcard(("a", "b"))``; ``"*"`` is ``Wildcard(("", ""))``.
+    """
+
+    parts: tuple[str, ...]
+
+
+# bool before int matters to anyone dispatching on it: bool is a subclass of int.
+Value: TypeAlias = str | bool | int | float | datetime | Wildcard
+
+
+@dataclass(frozen=True)
+class Compare:
+    """``field op value``; ``value`` already has the Python type the field needs."""
+
+    field: FieldRef
+    op: Op
+    value: Value
+
+
+@dataclass(frozen=True)
+class And:
+    """Both sides hold."""
+
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True)
+class Or:
+    """At least one side holds."""
+
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True)
+class Not:
+    """``expr`` does not hold."""
+
+    expr: Expr
+
+
+Expr: TypeAlias = And | Or | Not | Compare
+
+
+@dataclass(frozen=True)
+class OrderKey:
+    """One ``order_by`` entry."""
+
+    field: FieldRef
+    descending: bool = False
+
+
+# ---------------------------------------------------------------------------- fields
+
+_MAP_FIELDS: frozenset[str] = frozenset({"labels", "params", "metrics"})
+_FILTER_FIELDS: dict[ResourceKind, tuple[str, ...]] = {
+    "model": ("name", "owner", "labels", "create_time", "update_time"),
+    "version": (
+        "name",
+        "version",
+        "state",
+        "alias",
+        "framework",
+        "format",
+        "labels",
+        "params",
+        "metrics",
+        "create_time",
+        "update_time",
+        "ready_time",
+    ),
+}
+_ORDER_FIELDS: dict[ResourceKind, tuple[str, ...]] = {
+    "model": ("name", "create_time", "update_time"),
+    "version": ("version", "create_time", "update_time", "ready_time", "name", "metrics"),
+}
+_ALL_FIELDS = frozenset(_FILTER_FIELDS["model"] + _FILTER_FIELDS["version"])
+_KEY = re.compile(r"[a-zA-Z_][a-zA-Z0-9_.-]*")
+_TIME_FIELDS = frozenset({"create_time", "update_time", "ready_time"})
+_EQUALITY_ONLY = frozenset({"owner", "alias", "framework", "format", "state"})
+_STRING_FIELDS = frozenset({"name", "owner", "alias", "framework", "format", "labels"})
+
+
+def _describe_fields(names: tuple[str, ...]) -> str:
+    return ", ".join(f"{n}.<key>" if n in _MAP_FIELDS else n for n in names)
+
+
+def _field_ref(word: str, allowed: tuple[str, ...], usage: str, fail: _Fail, pos: int) -> FieldRef:
+    """Resolve ``word`` to one of the ``allowed`` fields or fail naming them.
+
+    ``usage`` completes "cannot ..." (e.g. "filter models by") for a field not allowed here.
+    """
+    colon = word.find(":")
+    if colon >= 0:
+        fail(
+            "the has operator ':' is not supported; compare with =, !=, <, <=, > or >=",
+            pos + colon,
+        )
+    head, dot, key = word.partition(".")
+    expected = f"expected one of {_describe_fields(allowed)}"
+    if head in _MAP_FIELDS and dot:
+        if head not in allowed:
+            fail(f"cannot {usage} '{head}.<key>'; {expected}", pos)
+        if not _KEY.fullmatch(key):
+            fail(
+                f"'{word}' has an invalid key; a {head} key starts with a letter or '_' and "
+                "holds only letters, digits, '_', '.' and '-'",
+                pos + len(head) + 1,
+            )
+        return FieldRef(cast(FieldKind, head), key)
+    if head in _MAP_FIELDS:
+        fail(f"field '{head}' needs a key, as in '{head}.<key>'", pos)
+    if word in _ALL_FIELDS and word not in allowed:
+        fail(f"cannot {usage} '{word}'; {expected}", pos)
+    if word not in allowed:
+        fail(f"unknown field '{word}'; {expected}", pos)
+    return FieldRef(cast(FieldKind, word))
+
+
+class _Fail:
+    """Raises the ``InvalidArgument`` of one request field, with the position appended."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+
+    def __call__(self, what: str, pos: int) -> NoReturn:
+        raise InvalidArgument(self.field, f"{what} at position {pos}", reason=self.reason)
+
+
+# ---------------------------------------------------------------------------- lexer
+
+TokenType = Literal["word", "string", "op", "lparen", "rparen", "and", "or", "not", "end"]
+
+
+@dataclass(frozen=True)
+class _Token:
+    type: TokenType
+    text: str  # the source text (for strings: the unescaped contents)
+    pos: int  # 1-based
+    # For strings: the contents split at unescaped '*' (one part when there is none).
+    parts: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        if self.type == "end":
+            return "end of filter"
+        if self.type == "string":
+            shown = self.text if len(self.text) <= 20 else self.text[:20] + "..."
+            return f'the string "{shown}"'
+        shown = self.text if len(self.text) <= 30 else self.text[:30] + "..."
+        return f"'{shown}'"
+
+
+_BARE = re.compile(r"[A-Za-z0-9_\-.:+]+")
+_SPACE = re.compile(r"\s+")
+_KEYWORDS: dict[str, TokenType] = {"AND": "and", "OR": "or", "NOT": "not"}
+
+
+def _lex(text: str, fail: _Fail) -> list[_Token]:
+    tokens: list[_Token] = []
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        pos = i + 1
+        if ch.isspace():
+            match = _SPACE.match(text, i)
+            assert match is not None
+            i = match.end()
+        elif ch == "(":
+            tokens.append(_Token("lparen", ch, pos))
+            i += 1
+        elif ch == ")":
+            tokens.append(_Token("rparen", ch, pos))
+            i += 1
+        elif ch in "<>!=":
+            two = text[i : i + 2]
+            if two in ("<=", ">=", "!="):
+                tokens.append(_Token("op", two, pos))
+                i += 2
+            elif two == "==":
+                fail("unknown operator '=='; use '=' for equality", pos)
+            elif ch == "!":
+                fail("unexpected '!'; use '!=' to compare or NOT to negate", pos)
+            else:
+                tokens.append(_Token("op", ch, pos))
+                i += 1
+        elif ch == '"':
+            token, i = _lex_string(text, i, fail)
+            tokens.append(token)
+        elif _BARE.match(ch):
+            match = _BARE.match(text, i)
+            assert match is not None
+            word = match.group()
+            tokens.append(_Token(_KEYWORDS.get(word, "word"), word, pos))
+            i = match.end()
+        elif ch == "'":
+            fail('unexpected "\'"; strings are written in double quotes', pos)
+        elif ch == "*":
+            fail("unexpected '*'; a wildcard must be inside a double-quoted string", pos)
+        else:
+            fail(f"unexpected character {ch!r}", pos)
+    tokens.append(_Token("end", "", n + 1))
+    return tokens
+
+
+def _lex_string(text: str, start: int, fail: _Fail) -> tuple[_Token, int]:
+    """Read the quoted string opening at ``text[start]``; return it and the index after it."""
+    parts: list[str] = []
+    current: list[str] = []
+    i = start + 1
+    while i < len(text):
+        ch = text[i]
+        if ch == '"':
+            parts.append("".join(current))
+            contents = "*".join(parts)
+            return _Token("string", contents, start + 1, tuple(parts)), i + 1
+        if ch == "\\":
+            nxt = text[i + 1 : i + 2]
+            if nxt not in ('"', "\\", "*"):
+                shown = "\\" + nxt if nxt else "\\ at the end"
+                fail(f'invalid escape {shown!r} in a string; only \\", \\\\ and \\* exist', i + 1)
+            current.append(nxt)
+            i += 2
+        elif ch == "*":
+            parts.append("".join(current))
+            current = []
+            i += 1
+        else:
+            current.append(ch)
+            i += 1
+    fail("unterminated string (missing closing '\"')", start + 1)
+    raise AssertionError("unreachable")
+
+
+# ---------------------------------------------------------------------------- values
+
+_INT = re.compile(r"[+-]?[0-9]+")
+_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_RFC3339 = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def parse_rfc3339(text: str) -> datetime | None:
+    """Return ``text`` as an aware UTC datetime, or None if it is not an RFC 3339 timestamp.
+
+    Digits past the microsecond are dropped.
+    """
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    fraction, offset = match.group(7), match.group(8)
+    micros = int((fraction[1:] + "000000")[:6]) if fraction else 0
+    try:
+        if offset in ("Z", "z"):
+            tz: timezone = UTC
+        else:
+            off_h, off_m = int(offset[1:3]), int(offset[4:6])
+            if off_h > 23 or off_m > 59:
+                return None
+            delta = timedelta(hours=off_h, minutes=off_m)
+            tz = timezone(-delta if offset[0] == "-" else delta)
+        value = datetime(year, month, day, hour, minute, second, micros, tzinfo=tz)
+        return value.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _number(text: str) -> int | float | None:
+    if _INT.fullmatch(text):
+        return int(text)
+    if _FLOAT.fullmatch(text) and any(c.isdigit() for c in text):
+        return float(text)
+    return None
+
+
+class _Parser:
+    def __init__(self, text: str, kind: ResourceKind) -> None:
+        self.fail = _Fail("filter", FILTER_REASON)
+        self.kind = kind
+        self.tokens = _lex(text, self.fail)
+        self.index = 0
+        self.depth = 0
+
+    @property
+    def current(self) -> _Token:
+        return self.tokens[self.index]
+
+    def advance(self) -> _Token:
+        token = self.tokens[self.index]
+        if token.type != "end":
+            self.index += 1
+        return token
+
+    def parse(self) -> Expr:
+        expr = self.expression()
+        token = self.current
+        if token.type != "end":
+            self.fail_after_term(token, "end of filter")
+        return expr
+
+    def fail_after_term(self, token: _Token, closer: str) -> None:
+        what = f"expected AND, OR or {closer}, found {token.describe()}"
+        if token.type == "word" and token.text.upper() in _KEYWORDS:
+            what += " (AND, OR and NOT are upper case)"
+        elif token.type == "rparen":
+            what = f"unexpected ')' with no matching '('; expected AND, OR or {closer}"
+        elif token.type in ("word", "string", "lparen"):
+            what += " (terms must be joined with AND or OR)"
+        self.fail(what, token.pos)
+
+    def expression(self) -> Expr:
+        expr = self.factor()
+        while self.current.type == "and":
+            self.advance()
+            expr = And(expr, self.factor())
+        return expr
+
+    def factor(self) -> Expr:
+        expr = self.term()
+        while self.current.type == "or":
+            self.advance()
+            expr = Or(expr, self.term())
+        return expr
+
+    def enter(self, token: _Token) -> None:
+        self.depth += 1
+        if self.depth > MAX_FILTER_DEPTH:
+            self.fail(f"filter nests '(' and NOT more than {MAX_FILTER_DEPTH} deep", token.pos)
+
+    def term(self) -> Expr:
+        token = self.current
+        if token.type == "not":
+            self.advance()
+            return self.negated(token)
+        if token.type == "word" and token.text.startswith("-"):
+            # AIP-160's '-' prefix: negate what follows ("-labels.x = 1" lexes as one word).
+            rest = token.text[1:]
+            if rest:
+                self.tokens[self.index] = _Token("word", rest, token.pos + 1)
+            else:
+                self.advance()
+            return self.negated(token)
+        if token.type == "lparen":
+            self.advance()
+            self.enter(token)
+            expr = self.expression()
+            closing = self.current
+            if closing.type != "rparen":
+                if closing.type == "end":
+                    self.fail(
+                        f"expected ')' to close the '(' at {token.pos}, found end of filter",
+                        closing.pos,
+                    )
+                self.fail_after_term(closing, "')'")
+            self.advance()
+            self.depth -= 1
+            return expr
+        return self.comparison()
+
+    def negated(self, token: _Token) -> Expr:
+        self.enter(token)
+        expr = Not(self.term())
+        self.depth -= 1
+        return expr
+
+    def comparison(self) -> Expr:
+        token = self.advance()
+        if token.type != "word":
+            what = f"expected a field name, NOT or '(', found {token.describe()}"
+            if token.type == "string":
+                what += " (text search without a field is not supported)"
+            self.fail(what, token.pos)
+        usage = f"filter {self.kind}s by"
+        field = _field_ref(token.text, _FILTER_FIELDS[self.kind], usage, self.fail, token.pos)
+        op_token = self.advance()
+        if op_token.type != "op":
+            self.fail(
+                f"expected a comparison operator (=, !=, <, <=, >, >=) after '{field}', "
+                f"found {op_token.describe()}",
+                op_token.pos,
+            )
+        op = cast(Op, op_token.text)
+        value_token = self.advance()
+        if value_token.type not in ("word", "string"):
+            what = f"expected a value after '{op}', found {value_token.describe()}"
+            if value_token.type in ("and", "or", "not"):
+                what += ' (quote it, as in "AND", to compare with that text)'
+            self.fail(what, value_token.pos)
+        value = self.value(field, op, op_token, value_token)
+        return Compare(field, op, value)
+
+    def value(self, field: FieldRef, op: Op, op_token: _Token, token: _Token) -> Value:
+        kind = field.kind
+        fail = self.fail
+        ordering = op not in ("=", "!=")
+        quoted = token.type == "string"
+        text = token.text
+        if ordering and kind in _EQUALITY_ONLY:
+            fail(f"operator '{op}' is not supported on {field}; use = or !=", op_token.pos)
+        if kind == "metrics":
+            number = None if quoted else _number(text)
+            if number is None:
+                fail(f"expected a number for {field}, found {token.describe()}", token.pos)
+            return self.to_float(number, token)
+        if kind == "version":
+            number = None if quoted else _number(text)
+            if not isinstance(number, int):
+                fail(f"expected an integer version number, found {token.describe()}", token.pos)
+            if not _INT64_MIN <= number <= _INT64_MAX:
+                fail("version number is out of range", token.pos)
+            return number
+        if kind in _TIME_FIELDS:
+            stamp = parse_rfc3339(text)
+            if stamp is None:
+                fail(
+                    f'expected an RFC 3339 timestamp such as "2025-01-31T00:00:00Z" for '
+                    f"{field}, found {token.describe()}",
+                    token.pos,
+                )
+            return stamp
+        if kind == "state":
+            upper = text.upper()
+            if upper.startswith(STATE_ENUM_PREFIX):
+                upper = upper[len(STATE_ENUM_PREFIX) :]
+            if upper not in STATES:
+                fail(
+                    f"expected a state ({', '.join(STATES)}), found {token.describe()}",
+                    token.pos,
+                )
+            return upper
+        if kind == "params" and not quoted:
+            if text in ("true", "false"):
+                if ordering:
+                    fail(f"operator '{op}' is not supported on booleans; use = or !=", op_token.pos)
+                return text == "true"
+            number = _number(text)
+            if number is not None:
+                return number if isinstance(number, int) else self.to_float(number, token)
+        # A string: name, owner, alias, framework, format, labels.*, or a string param.
+        assert kind in _STRING_FIELDS or kind == "params"
+        if quoted and len(token.parts) > 1 and not ordering:
+            parts = list(token.parts)
+            if kind == "name":
+                parts[0] = parts[0].removeprefix(_NAME_PREFIX)
+            return Wildcard(tuple(parts))
+        return text.removeprefix(_NAME_PREFIX) if kind == "name" else text
+
+    def to_float(self, number: int | float, token: _Token) -> float:
+        try:
+            value = float(number)
+        except OverflowError:
+            value = math.inf
+        if math.isinf(value):
+            self.fail(f"number {token.describe()} is out of range", token.pos)
+        return value
+
+
+def parse_filter(text: str, kind: ResourceKind) -> Expr | None:
+    """Parse an AIP-160 ``filter`` for listing ``kind``; None when it is empty or blank.
+
+    Raises:
+        InvalidArgument: ``field="filter"``, ``reason="FILTER_INVALID"``; the rule names what
+            was expected and ends with ``at position <n>`` (1-based).
+    """
+    if len(text) > MAX_FILTER_LENGTH:
+        raise InvalidArgument(
+            "filter",
+            f"filter is longer than {MAX_FILTER_LENGTH} characters at position "
+            f"{MAX_FILTER_LENGTH + 1}",
+            reason=FILTER_REASON,
+        )
+    if not text.strip():
+        return None
+    return _Parser(text, kind).parse()
+
+
+# ---------------------------------------------------------------------------- order_by
+
+_ORDER_ITEM = re.compile(r"[^\s,]+")
+
+
+def parse_order_by(text: str, kind: ResourceKind) -> list[OrderKey]:
+    """Parse an AIP-132 ``order_by`` (``"metrics.accuracy desc, create_time"``).
+
+    Each entry is a field optionally followed by ``asc`` (the default) or ``desc``, in any
+    case. At most ``MAX_ORDER_KEYS`` entries, no field twice. Entries may mix directions. An
+    empty or blank ``text`` gives ``[]`` (the caller applies its default order).
+
+    Raises:
+        InvalidArgument: ``field="order_by"``, ``reason="ORDER_BY_INVALID"``, naming the
+            position of the offending entry.
+    """
+    fail = _Fail("order_by", ORDER_BY_REASON)
+    if len(text) > MAX_ORDER_BY_LENGTH:
+        fail(f"order_by is longer than {MAX_ORDER_BY_LENGTH} characters", MAX_ORDER_BY_LENGTH + 1)
+    if not text.strip():
+        return []
+    allowed = _ORDER_FIELDS[kind]
+    keys: list[OrderKey] = []
+    offset = 0
+    for chunk in text.split(","):
+        words = [(m.group(), offset + m.start() + 1) for m in _ORDER_ITEM.finditer(chunk)]
+        end = offset + len(chunk) + 1  # position of the ',' (or one past the end)
+        offset += len(chunk) + 1
+        if not words:
+            fail(f"expected a field name ({_describe_fields(allowed)}), found nothing", end)
+        (word, pos), rest = words[0], words[1:]
+        if len(keys) == MAX_ORDER_KEYS:
+            fail(f"at most {MAX_ORDER_KEYS} sort fields are allowed", pos)
+        field = _field_ref(word, allowed, f"sort {kind}s by", fail, pos)
+        descending = False
+        if rest:
+            direction, dir_pos = rest[0]
+            if direction.lower() not in ("asc", "desc"):
+                fail(f"expected asc, desc or ',' after '{word}', found '{direction}'", dir_pos)
+            descending = direction.lower() == "desc"
+        if len(rest) > 1:
+            fail(f"expected ',' or end of order_by, found '{rest[1][0]}'", rest[1][1])
+        if any(k.field == field for k in keys):
+            fail(f"'{field}' is listed twice", pos)
+        keys.append(OrderKey(field, descending))
+    return keys

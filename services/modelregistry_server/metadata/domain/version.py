@@ -1,0 +1,263 @@
+"""Model versions, their manifests, and the references that name them."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from modelregistry_server.metadata.domain.errors import InvalidArgument
+from modelregistry_server.metadata.domain.model import (
+    MODEL_ID_PATTERN,
+    MODEL_ID_RULE,
+    MODEL_NAME_PREFIX,
+    validate_labels,
+    validate_model_id,
+)
+
+ParamValue = str | int | float | bool
+KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
+SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+MAX_FILES = 10_000
+MAX_PATH_BYTES = 1024
+MAX_KEYS = 1000
+MAX_CARD_BYTES = 65536
+_VERSION_NAME = re.compile(r"^models/([^/]+)/versions/([0-9]+)$")
+_ALIAS_NAME = re.compile(r"^models/([^/]+)/aliases/([^/]+)$")
+
+
+class VersionState(StrEnum):
+    """Lifecycle: PENDING → READY (or FAILED); READY → ARCHIVED; any → DELETED."""
+
+    PENDING = "PENDING"
+    READY = "READY"
+    FAILED = "FAILED"
+    ARCHIVED = "ARCHIVED"
+    DELETED = "DELETED"
+
+
+@dataclass(frozen=True)
+class ManifestFile:
+    """One file of a version: where it goes and which blob holds it."""
+
+    path: str
+    sha256: str
+    size: int
+    media_type: str = ""
+
+
+@dataclass(frozen=True)
+class VersionDraft:
+    """What a caller may set on a version (create, or the fields an update touches).
+
+    ``lineage`` and ``signature`` are JSON-shaped mappings (their wire messages in JSON form).
+    """
+
+    description: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, ParamValue] = field(default_factory=dict)
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    lineage: Mapping[str, object] = field(default_factory=dict)
+    framework: str = ""
+    format: str = ""
+    signature: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A version of a model. Once READY its manifest and identity never change."""
+
+    model_id: str
+    version: int
+    uid: str
+    state: VersionState
+    draft: VersionDraft
+    files: tuple[ManifestFile, ...]
+    aliases: tuple[str, ...]
+    created_by: str
+    create_time: datetime
+    update_time: datetime
+    ready_time: datetime | None
+    etag: str
+
+    @property
+    def name(self) -> str:
+        """``models/{model}/versions/{version}``."""
+        return version_name(self.model_id, self.version)
+
+    @property
+    def total_size(self) -> int:
+        """The sum of the file sizes."""
+        return sum(f.size for f in self.files)
+
+
+# Fields a READY version still accepts; everything else is its immutable identity.
+MUTABLE_WHEN_READY = frozenset({"description", "labels"})
+UPDATABLE_VERSION_FIELDS = frozenset(
+    {"description", "labels", "params", "metrics", "lineage", "framework", "format", "signature"}
+)
+
+
+def version_name(model_id: str, version: int) -> str:
+    """The resource name of a version."""
+    return f"{MODEL_NAME_PREFIX}{model_id}/versions/{version}"
+
+
+def parse_version_name(name: str, field_name: str = "name") -> tuple[str, int]:
+    """Return ``(model_id, version)`` from ``models/{model}/versions/{version}``."""
+    match = _VERSION_NAME.match(name)
+    if match is None or int(match.group(2)) < 1:
+        raise InvalidArgument(
+            field_name,
+            f"{name!r} is not a version name; expected 'models/{{model}}/versions/{{n}}'",
+        )
+    return validate_model_id(match.group(1), field_name), int(match.group(2))
+
+
+def parse_alias_name(name: str, field_name: str = "name") -> tuple[str, str]:
+    """Return ``(model_id, alias)`` from ``models/{model}/aliases/{alias}``."""
+    match = _ALIAS_NAME.match(name)
+    if match is None:
+        raise InvalidArgument(
+            field_name,
+            f"{name!r} is not an alias name; expected 'models/{{model}}/aliases/{{alias}}'",
+        )
+    return validate_model_id(match.group(1), field_name), validate_alias(match.group(2), field_name)
+
+
+def validate_alias(alias: str, field_name: str = "alias") -> str:
+    """Aliases follow the model-id grammar (``production``, ``staging``, ``canary-2``)."""
+    if not MODEL_ID_PATTERN.match(alias):
+        raise InvalidArgument(
+            field_name,
+            f"{alias!r} is not a valid alias; " + MODEL_ID_RULE.replace("model id", "alias"),
+        )
+    return alias
+
+
+def validate_version_draft(draft: VersionDraft, prefix: str = "model_version") -> None:
+    """Check the caller-settable fields of a version."""
+    if len(draft.description.encode()) > MAX_CARD_BYTES:
+        raise InvalidArgument(f"{prefix}.description", f"is longer than {MAX_CARD_BYTES} bytes")
+    validate_labels(draft.labels, f"{prefix}.labels")
+    for kind, values in (("params", draft.params), ("metrics", draft.metrics)):
+        if len(values) > MAX_KEYS:
+            raise InvalidArgument(f"{prefix}.{kind}", f"has more than {MAX_KEYS} entries")
+        for key in values:
+            if not KEY_PATTERN.match(key):
+                raise InvalidArgument(
+                    f"{prefix}.{kind}",
+                    f"key {key!r} must be 1 to 128 characters of letters, digits, '_', '.' or "
+                    "'-', starting with a letter or '_'",
+                )
+    for key, value in draft.metrics.items():
+        if not math.isfinite(value):
+            raise InvalidArgument(f"{prefix}.metrics.{key}", "must be a finite number")
+    for key, param in draft.params.items():
+        if isinstance(param, float) and not math.isfinite(param):
+            raise InvalidArgument(f"{prefix}.params.{key}", "must be a finite number")
+    for name, text in (("framework", draft.framework), ("format", draft.format)):
+        if len(text) > 256:
+            raise InvalidArgument(f"{prefix}.{name}", "is longer than 256 characters")
+
+
+def validate_manifest(files: Sequence[ManifestFile], field_name: str = "files") -> None:
+    """Check manifest paths and digests: relative, no '..', no NUL, no duplicates, bounded."""
+    if len(files) > MAX_FILES:
+        raise InvalidArgument(field_name, f"has {len(files)} files; at most {MAX_FILES} allowed")
+    seen: set[str] = set()
+    for i, entry in enumerate(files):
+        where = f"{field_name}[{i}]"
+        path = entry.path
+        problem = _path_problem(path)
+        if problem:
+            raise InvalidArgument(f"{where}.path", f"{path!r} {problem}", reason="MANIFEST_INVALID")
+        if path in seen:
+            raise InvalidArgument(
+                f"{where}.path",
+                f"{path!r} appears twice in the manifest",
+                reason="MANIFEST_INVALID",
+            )
+        seen.add(path)
+        if not SHA256_PATTERN.match(entry.sha256):
+            raise InvalidArgument(
+                f"{where}.sha256",
+                f"{entry.sha256!r} is not a sha256 digest (64 lowercase hex characters)",
+                reason="MANIFEST_INVALID",
+            )
+        if entry.size < 0:
+            raise InvalidArgument(
+                f"{where}.size", "must not be negative", reason="MANIFEST_INVALID"
+            )
+
+
+def _path_problem(path: str) -> str:
+    if not path:
+        return "is empty"
+    if "\x00" in path:
+        return "contains a NUL character"
+    if len(path.encode()) > MAX_PATH_BYTES:
+        return f"is longer than {MAX_PATH_BYTES} bytes"
+    if path.startswith("/") or "\\" in path or re.match(r"^[A-Za-z]:", path):
+        return "must be a relative path with '/' separators"
+    parts = path.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        return "must not contain empty, '.' or '..' segments"
+    return ""
+
+
+@dataclass(frozen=True)
+class VersionRef:
+    """A parsed reference to a version. Exactly one way of naming it is set.
+
+    ``uid_or_model`` is set for a UUID-shaped ref: it is tried as a version uid first, then
+    as a model name (a UUID can be a valid model id too).
+    """
+
+    model_id: str = ""
+    number: int | None = None
+    alias: str | None = None
+    uid_or_model: str | None = None
+
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_REF_FORMS = (
+    "'name' (latest READY), 'name@alias', 'name:3', 'name/versions/3', "
+    "'models/name/versions/3' or a version uid"
+)
+
+
+def parse_ref(ref: str, field_name: str = "ref") -> VersionRef:
+    """Parse every accepted way of naming a version."""
+    text = ref.strip().removeprefix(MODEL_NAME_PREFIX)
+    if not text:
+        raise InvalidArgument(
+            field_name, f"is required: one of {_REF_FORMS}", reason="REFERENCE_INVALID"
+        )
+    try:
+        if _UUID.match(text.lower()):
+            return VersionRef(uid_or_model=text.lower())
+        if "@" in text:
+            model, alias = text.split("@", 1)
+            return VersionRef(
+                model_id=validate_model_id(model, field_name),
+                alias=validate_alias(alias, field_name),
+            )
+        for separator in ("/versions/", ":"):
+            if separator in text:
+                model, number = text.split(separator, 1)
+                if not number.isdigit() or int(number) < 1:
+                    raise InvalidArgument(
+                        field_name, f"version number {number!r} must be a positive integer"
+                    )
+                return VersionRef(model_id=validate_model_id(model, field_name), number=int(number))
+        return VersionRef(model_id=validate_model_id(text, field_name))
+    except InvalidArgument as exc:
+        raise InvalidArgument(
+            field_name,
+            f"{ref!r} is not a version reference ({exc.rule}); use {_REF_FORMS}",
+            reason="REFERENCE_INVALID",
+        ) from None

@@ -41,6 +41,10 @@ from modelregistry_server.common.migrations import apply_migrations
 from modelregistry_server.common.page_token import PageTokenCodec
 from modelregistry_server.common.telemetry import rpc_tracing_interceptor
 from modelregistry_server.metadata.adapters.artifact_client import GrpcBlobChecker
+from modelregistry_server.metadata.adapters.postgres.events import (
+    PostgresAuditLog,
+    PostgresEventFeed,
+)
 from modelregistry_server.metadata.adapters.postgres.repository import (
     MIGRATIONS_DIR as METADATA_MIGRATIONS,
 )
@@ -49,6 +53,7 @@ from modelregistry_server.metadata.adapters.postgres.repository import (
     PostgresSecretStore,
 )
 from modelregistry_server.metadata.adapters.postgres.versions import PostgresVersionRepository
+from modelregistry_server.metadata.app.events import EventService
 from modelregistry_server.metadata.app.models import ModelService
 from modelregistry_server.metadata.app.versions import VersionService
 from modelregistry_server.metadata.rpc.servicer import MetadataServicer
@@ -74,6 +79,7 @@ class RegistryServer:
     _postgres: EmbeddedPostgres | None = None
     _store: BlobStore | None = None
     _blob_checker: GrpcBlobChecker | None = None
+    _event_feed: PostgresEventFeed | None = None
     _sweeper: asyncio.Task[None] | None = None
     uploads: UploadService | None = None
     _served: list[str] = field(default_factory=list)
@@ -123,8 +129,11 @@ class RegistryServer:
             versions = VersionService(
                 PostgresVersionRepository(self._pool), self._blob_checker, codec
             )
+            self._event_feed = PostgresEventFeed(self._pool, dsn)
+            self._event_feed.start()
+            events = EventService(PostgresAuditLog(self._pool), self._event_feed, codec)
             metadata_service_pb2_grpc.add_MetadataServiceServicer_to_server(
-                MetadataServicer(models, versions),  # type: ignore[abstract]  # fill_unimplemented adds the rest
+                MetadataServicer(models, versions, events),  # type: ignore[abstract]  # fill_unimplemented adds the rest
                 server,
             )
             self._served.append(METADATA_SERVICE)
@@ -208,6 +217,9 @@ class RegistryServer:
         if self._blob_checker is not None:
             await self._blob_checker.close()
             self._blob_checker = None
+        if self._event_feed is not None:
+            await self._event_feed.close()
+            self._event_feed = None
         if self._pool is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._pool.close(), timeout=2)

@@ -25,7 +25,9 @@ class InMemoryModelRepository:
         self._etags += 1
         return self._now, f"e{self._etags}"
 
-    async def create(self, model_id: str, draft: ModelDraft, request_id: str | None) -> Model:
+    async def create(
+        self, model_id: str, draft: ModelDraft, request_id: str | None, actor: str = ""
+    ) -> Model:
         if request_id is not None and request_id in self.requests:
             return self.models[self.requests[request_id]]
         if model_id in self.models:
@@ -78,6 +80,7 @@ class InMemoryModelRepository:
         fields: frozenset[str],
         expected_etag: str,
         request_id: str | None,
+        actor: str = "",
     ) -> Model:
         if request_id is not None and request_id in self.requests:
             return await self.get(model_id)
@@ -93,7 +96,12 @@ class InMemoryModelRepository:
         return updated
 
     async def delete(
-        self, model_id: str, expected_etag: str, request_id: str | None, force: bool = False
+        self,
+        model_id: str,
+        expected_etag: str,
+        request_id: str | None,
+        force: bool = False,
+        actor: str = "",
     ) -> None:
         if request_id is not None and request_id in self.requests:
             return

@@ -94,11 +94,15 @@ class ModelService:
         self._repository = repository
         self._page_tokens = page_tokens
 
-    async def create_model(self, model_id: str, draft: ModelDraft, request_id: str = "") -> Model:
+    async def create_model(
+        self, model_id: str, draft: ModelDraft, request_id: str = "", actor: str = "anonymous"
+    ) -> Model:
         """Create ``models/{model_id}``."""
         validate_model_id(model_id)
         validate_draft(draft)
-        return await self._repository.create(model_id, draft, validate_request_id(request_id))
+        return await self._repository.create(
+            model_id, draft, validate_request_id(request_id), actor
+        )
 
     async def get_model(self, name: str) -> Model:
         """Return the model named ``name`` (``models/{model}``)."""
@@ -145,6 +149,7 @@ class ModelService:
         update_mask: list[str],
         etag: str = "",
         request_id: str = "",
+        actor: str = "anonymous",
     ) -> Model:
         """Apply the fields in ``update_mask`` (all updatable fields when empty)."""
         model_id = parse_model_name(name, "model.name")
@@ -158,13 +163,18 @@ class ModelService:
             )
         validate_draft(draft)
         return await self._repository.update(
-            model_id, draft, fields, etag, validate_request_id(request_id)
+            model_id, draft, fields, etag, validate_request_id(request_id), actor
         )
 
     async def delete_model(
-        self, name: str, etag: str = "", request_id: str = "", force: bool = False
+        self,
+        name: str,
+        etag: str = "",
+        request_id: str = "",
+        force: bool = False,
+        actor: str = "anonymous",
     ) -> None:
         """Delete the model named ``name`` (with all its versions when ``force``)."""
         await self._repository.delete(
-            parse_model_name(name), etag, validate_request_id(request_id), force
+            parse_model_name(name), etag, validate_request_id(request_id), force, actor
         )

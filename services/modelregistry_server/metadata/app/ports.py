@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
+from modelregistry_server.metadata.domain.events import AuditEvent, EventType, ModelEvent
 from modelregistry_server.metadata.domain.model import Model, ModelDraft
 from modelregistry_server.metadata.domain.version import ManifestFile, ModelVersion, VersionDraft
 
@@ -32,7 +33,9 @@ class ModelCursor:
 class ModelRepository(Protocol):
     """Stores models. Every method is one transaction."""
 
-    async def create(self, model_id: str, draft: ModelDraft, request_id: str | None) -> Model:
+    async def create(
+        self, model_id: str, draft: ModelDraft, request_id: str | None, actor: str = ""
+    ) -> Model:
         """Insert a model; a replay of ``request_id`` returns the model it created.
 
         Raises:
@@ -57,6 +60,7 @@ class ModelRepository(Protocol):
         fields: frozenset[str],
         expected_etag: str,
         request_id: str | None,
+        actor: str = "",
     ) -> Model:
         """Overwrite ``fields`` from ``draft``; an empty ``expected_etag`` skips the check.
 
@@ -69,7 +73,12 @@ class ModelRepository(Protocol):
         ...
 
     async def delete(
-        self, model_id: str, expected_etag: str, request_id: str | None, force: bool = False
+        self,
+        model_id: str,
+        expected_etag: str,
+        request_id: str | None,
+        force: bool = False,
+        actor: str = "",
     ) -> None:
         """Delete the model. Raises ``NotFound`` or ``EtagMismatch``.
 
@@ -196,4 +205,47 @@ class BlobChecker(Protocol):
 
     async def missing(self, files: Sequence[ManifestFile]) -> list[ManifestFile]:
         """Return the files whose digest is not stored with exactly that size."""
+        ...
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Which audit events to list."""
+
+    model_id: str | None
+    start: datetime | None
+    end: datetime | None
+    actor: str | None
+    descending: bool
+
+
+class AuditLog(Protocol):
+    """Reads the audit log (writes happen inside each mutation's transaction)."""
+
+    async def list(
+        self, query: AuditQuery, after: tuple[datetime, int] | None, limit: int
+    ) -> list[AuditEvent]:
+        """Return events in time order (then id), strictly after the keyset position."""
+        ...
+
+
+class EventFeed(Protocol):
+    """The change-event log plus a wake-up when new events are committed (on any replica)."""
+
+    async def latest_id(self) -> int:
+        """The id of the newest event (0 when there is none)."""
+        ...
+
+    async def after(
+        self, after_id: int, model_id: str | None, types: frozenset[EventType], limit: int
+    ) -> list[ModelEvent]:
+        """Events with id > ``after_id`` in id order."""
+        ...
+
+    async def wait(self, seen_generation: int, max_wait_s: float) -> int:
+        """Wait until an event newer than ``seen_generation`` may exist; return the new one."""
+        ...
+
+    def generation(self) -> int:
+        """A counter bumped on every notification; read it before querying."""
         ...

@@ -6,9 +6,16 @@ from collections.abc import Iterable
 
 from google.protobuf import json_format
 
-from modelregistry.metadata.v1 import alias_pb2, model_pb2, model_version_pb2
+from modelregistry.metadata.v1 import (
+    alias_pb2,
+    audit_event_pb2,
+    model_event_pb2,
+    model_pb2,
+    model_version_pb2,
+)
 from modelregistry_server.common.proto_time import timestamp
 from modelregistry_server.metadata.app.ports import AliasRecord
+from modelregistry_server.metadata.domain.events import AuditEvent, EventType, ModelEvent
 from modelregistry_server.metadata.domain.model import Model, ModelDraft
 from modelregistry_server.metadata.domain.version import (
     ManifestFile,
@@ -122,3 +129,46 @@ def alias_to_proto(record: AliasRecord) -> alias_pb2.Alias:
         update_time=timestamp(record.update_time),
         updated_by=record.updated_by,
     )
+
+
+def audit_event_to_proto(event: AuditEvent) -> audit_event_pb2.AuditEvent:
+    """Return the wire form of an audit event."""
+    message = audit_event_pb2.AuditEvent(
+        name=f"auditEvents/{event.event_id}",
+        actor=event.actor,
+        method=event.method,
+        resource=event.resource,
+        event_time=timestamp(event.event_time),
+        request_id=event.request_id,
+        trace_id=event.trace_id,
+    )
+    if event.before is not None:
+        json_format.ParseDict(dict(event.before), message.before)
+    if event.after is not None:
+        json_format.ParseDict(dict(event.after), message.after)
+    return message
+
+
+def model_event_to_proto(event: ModelEvent) -> model_event_pb2.ModelEvent:
+    """Return the wire form of a change event."""
+    return model_event_pb2.ModelEvent(
+        event_id=str(event.event_id),
+        type=model_event_pb2.ModelEventType.Value("MODEL_EVENT_TYPE_" + event.type.value),
+        model=f"models/{event.model_id}",
+        model_version=(
+            version_name(event.model_id, event.version) if event.version is not None else ""
+        ),
+        alias=f"models/{event.model_id}/aliases/{event.alias}" if event.alias else "",
+        event_time=timestamp(event.event_time),
+        actor=event.actor,
+    )
+
+
+def event_types_from_proto(values: Iterable[int]) -> frozenset[EventType]:
+    """Return the domain event types of a request (unknown values are ignored)."""
+    names = {
+        model_event_pb2.ModelEventType.Name(v).removeprefix("MODEL_EVENT_TYPE_")  # type: ignore[arg-type]
+        for v in values
+        if v in model_event_pb2.ModelEventType.values()
+    }
+    return frozenset(EventType(n) for n in names if n in EventType.__members__)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC
 from typing import Any
 
@@ -12,16 +13,25 @@ from modelregistry.metadata.v1 import (
     alias_pb2,
     metadata_service_pb2,
     metadata_service_pb2_grpc,
+    model_event_pb2,
     model_pb2,
     model_version_pb2,
 )
-from modelregistry_server.common.grpc_handlers import fill_unimplemented, unary_errors
+from modelregistry_server.common.grpc_handlers import (
+    fill_unimplemented,
+    stream_errors,
+    unary_errors,
+)
+from modelregistry_server.metadata.app.events import EventService
 from modelregistry_server.metadata.app.models import ModelService
 from modelregistry_server.metadata.app.versions import VersionService
 from modelregistry_server.metadata.rpc.convert import (
     alias_to_proto,
+    audit_event_to_proto,
     draft_from_proto,
+    event_types_from_proto,
     manifest_from_proto,
+    model_event_to_proto,
     model_to_proto,
     version_draft_from_proto,
     version_to_proto,
@@ -44,9 +54,12 @@ def _actor(context: _Context) -> str:
 class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
     """Serves models, versions and aliases; audit listing, events and GC arrive next."""
 
-    def __init__(self, models: ModelService, versions: VersionService) -> None:
+    def __init__(
+        self, models: ModelService, versions: VersionService, events: EventService
+    ) -> None:
         self._models = models
         self._versions = versions
+        self._events = events
 
     @unary_errors(to_status)
     async def CreateModel(  # noqa: N802 - gRPC method names are PascalCase
@@ -54,7 +67,7 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
     ) -> model_pb2.Model:
         """See the proto."""
         model = await self._models.create_model(
-            request.model_id, draft_from_proto(request.model), request.request_id
+            request.model_id, draft_from_proto(request.model), request.request_id, _actor(context)
         )
         return model_to_proto(model)
 
@@ -89,6 +102,7 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
             list(request.update_mask.paths),
             request.model.etag,
             request.request_id,
+            _actor(context),
         )
         return model_to_proto(model)
 
@@ -98,7 +112,7 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
     ) -> empty_pb2.Empty:
         """See the proto."""
         await self._models.delete_model(
-            request.name, request.etag, request.request_id, request.force
+            request.name, request.etag, request.request_id, request.force, _actor(context)
         )
         return empty_pb2.Empty()
 
@@ -231,6 +245,37 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
         return metadata_service_pb2.ListAliasesResponse(
             aliases=[alias_to_proto(r) for r in records], next_page_token=token
         )
+
+    # ------------------------------------------------------------------ audit and events
+
+    @unary_errors(to_status)
+    async def ListAuditEvents(  # noqa: N802
+        self, request: metadata_service_pb2.ListAuditEventsRequest, context: _Context
+    ) -> metadata_service_pb2.ListAuditEventsResponse:
+        """See the proto."""
+        events, token = await self._events.list_audit_events(
+            request.page_size,
+            request.page_token,
+            request.model,
+            request.start_time.ToDatetime(tzinfo=UTC) if request.HasField("start_time") else None,
+            request.end_time.ToDatetime(tzinfo=UTC) if request.HasField("end_time") else None,
+            request.actor,
+            request.order_by,
+        )
+        return metadata_service_pb2.ListAuditEventsResponse(
+            audit_events=[audit_event_to_proto(e) for e in events], next_page_token=token
+        )
+
+    @stream_errors(to_status)
+    async def WatchModelEvents(  # noqa: N802
+        self, request: metadata_service_pb2.WatchModelEventsRequest, context: _Context
+    ) -> AsyncIterator[model_event_pb2.ModelEvent]:
+        """See the proto."""
+        events = self._events.watch(
+            request.model, request.after_event_id, event_types_from_proto(request.event_types)
+        )
+        async for event in events:
+            yield model_event_to_proto(event)
 
 
 # Methods of the contract this release does not serve answer UNIMPLEMENTED, saying so.

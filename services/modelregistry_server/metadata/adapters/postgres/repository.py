@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from modelregistry_server.common.sql import load_queries
+from modelregistry_server.common.telemetry import current_trace_id
 
 if TYPE_CHECKING:
     from modelregistry_server.common.db import Connection
@@ -35,6 +36,51 @@ _SORT_COLUMNS: Mapping[ModelSortField, str] = {
     "create_time": "create_time",
     "update_time": "update_time",
 }
+
+
+async def write_audit(
+    conn: Connection,
+    actor: str,
+    method: str,
+    resource: str,
+    model_id: str,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+    request_id: str | None,
+) -> None:
+    """Record a mutation in the audit log, in the caller's transaction."""
+    await conn.execute(
+        QUERIES["insert_audit_event"],
+        actor,
+        method,
+        resource,
+        model_id,
+        None if before is None else json.dumps(dict(before), default=str),
+        None if after is None else json.dumps(dict(after), default=str),
+        request_id,
+        current_trace_id() or None,
+    )
+
+
+async def write_event(
+    conn: Connection,
+    kind: str,
+    model_id: str,
+    version: int | None,
+    alias: str | None,
+    actor: str,
+) -> None:
+    """Record a change event (NOTIFY is sent when the caller's transaction commits)."""
+    await conn.execute(QUERIES["insert_model_event"], kind, model_id, version, alias, actor)
+
+
+def _model_summary(model: Model) -> dict[str, Any]:
+    return {
+        "description": model.description,
+        "labels": dict(model.labels),
+        "owner": model.owner,
+        "etag": model.etag,
+    }
 
 
 def _new_etag() -> str:
@@ -77,7 +123,9 @@ class PostgresModelRepository:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def create(self, model_id: str, draft: ModelDraft, request_id: str | None) -> Model:
+    async def create(
+        self, model_id: str, draft: ModelDraft, request_id: str | None, actor: str = ""
+    ) -> Model:
         """See ``ModelRepository.create``."""
         resource = MODEL_NAME_PREFIX + model_id
         async with self._pool.acquire() as conn, conn.transaction():
@@ -93,7 +141,12 @@ class PostgresModelRepository:
             )
             if row is None:
                 raise AlreadyExists(resource)
-            return _to_model(row)
+            created = _to_model(row)
+            await write_audit(
+                conn, actor, "CreateModel", resource, model_id, None, _model_summary(created),
+                request_id,
+            )  # fmt: skip
+            return created
 
     async def _claim(
         self, conn: Connection, request_id: str | None, method: str, resource: str
@@ -148,12 +201,14 @@ class PostgresModelRepository:
         fields: frozenset[str],
         expected_etag: str,
         request_id: str | None,
+        actor: str = "",
     ) -> Model:
         """See ``ModelRepository.update``."""
         resource = MODEL_NAME_PREFIX + model_id
         async with self._pool.acquire() as conn, conn.transaction():
             if not await self._claim(conn, request_id, "UpdateModel", resource):
                 return await self._get_in(conn, model_id)
+            before_row = await conn.fetchrow(QUERIES["get_model"], model_id)
             row = await conn.fetchrow(
                 QUERIES["update_model"],
                 model_id,
@@ -166,10 +221,21 @@ class PostgresModelRepository:
             if row is None:
                 await self._raise_missing_or_stale(conn, model_id, expected_etag)
             assert row is not None
-            return _to_model(row)
+            assert before_row is not None
+            updated = _to_model(row)
+            await write_audit(
+                conn, actor, "UpdateModel", resource, model_id,
+                _model_summary(_to_model(before_row)), _model_summary(updated), request_id,
+            )  # fmt: skip
+            return updated
 
     async def delete(
-        self, model_id: str, expected_etag: str, request_id: str | None, force: bool = False
+        self,
+        model_id: str,
+        expected_etag: str,
+        request_id: str | None,
+        force: bool = False,
+        actor: str = "",
     ) -> None:
         """See ``ModelRepository.delete``."""
         resource = MODEL_NAME_PREFIX + model_id
@@ -183,9 +249,16 @@ class PostgresModelRepository:
                     "or pass force=true to delete the model with all its versions",
                     reason="MODEL_HAS_VERSIONS",
                 )
+            before = await conn.fetchrow(QUERIES["get_model"], model_id)
             deleted = await conn.fetchval(QUERIES["delete_model"], model_id, expected_etag)
             if deleted is None:
                 await self._raise_missing_or_stale(conn, model_id, expected_etag)
+            assert before is not None
+            await write_audit(
+                conn, actor, "DeleteModel", resource, model_id,
+                _model_summary(_to_model(before)), None, request_id,
+            )  # fmt: skip
+            await write_event(conn, "MODEL_DELETED", model_id, None, None, actor)
 
     async def _raise_missing_or_stale(
         self, conn: Connection, model_id: str, expected_etag: str

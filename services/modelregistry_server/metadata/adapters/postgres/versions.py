@@ -10,8 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from modelregistry_server.common.telemetry import current_trace_id
-from modelregistry_server.metadata.adapters.postgres.repository import QUERIES
+from modelregistry_server.metadata.adapters.postgres.repository import (
+    QUERIES,
+    write_audit,
+    write_event,
+)
 from modelregistry_server.metadata.app.ports import AliasRecord, VersionCursor
 from modelregistry_server.metadata.domain.errors import (
     EtagMismatch,
@@ -129,40 +132,6 @@ class PostgresVersionRepository:
             raise NotFound(version_name(model_id, version))
         return _to_version(row)
 
-    async def _audit(
-        self,
-        conn: Connection,
-        actor: str,
-        method: str,
-        resource: str,
-        model_id: str,
-        before: Mapping[str, Any] | None,
-        after: Mapping[str, Any] | None,
-        request_id: str | None,
-    ) -> None:
-        await conn.execute(
-            QUERIES["insert_audit_event"],
-            actor,
-            method,
-            resource,
-            model_id,
-            None if before is None else json.dumps(dict(before), default=str),
-            None if after is None else json.dumps(dict(after), default=str),
-            request_id,
-            current_trace_id() or None,
-        )
-
-    async def _event(
-        self,
-        conn: Connection,
-        kind: str,
-        model_id: str,
-        version: int | None,
-        alias: str | None,
-        actor: str,
-    ) -> None:
-        await conn.execute(QUERIES["insert_model_event"], kind, model_id, version, alias, actor)
-
     async def _lock(
         self, conn: Connection, model_id: str, version: int, expected_etag: str
     ) -> VersionState:
@@ -207,7 +176,7 @@ class PostgresVersionRepository:
                 _etag(),
             )
             created = await self._get(conn, model_id, number)
-            await self._audit(
+            await write_audit(
                 conn, actor, "CreateModelVersion", created.name, model_id, None,
                 _summary(created), request_id,
             )  # fmt: skip
@@ -284,7 +253,7 @@ class PostgresVersionRepository:
                 _etag(),
             )
             after = await self._get(conn, model_id, version)
-            await self._audit(
+            await write_audit(
                 conn, actor, "UpdateModelVersion", name, model_id, _summary(before),
                 _summary(after), request_id,
             )  # fmt: skip
@@ -306,14 +275,14 @@ class PostgresVersionRepository:
                 await conn.execute(
                     QUERIES["record_alias_move"], model_id, alias["alias"], None, actor
                 )
-                await self._event(conn, "ALIAS_DELETED", model_id, version, alias["alias"], actor)
+                await write_event(conn, "ALIAS_DELETED", model_id, version, alias["alias"], actor)
             await conn.execute(QUERIES["soft_delete_version"], model_id, version, _etag())
             after = await self._get(conn, model_id, version)
-            await self._audit(
+            await write_audit(
                 conn, actor, "DeleteModelVersion", name, model_id, _summary(before),
                 _summary(after), request_id,
             )  # fmt: skip
-            await self._event(conn, "VERSION_DELETED", model_id, version, None, actor)
+            await write_event(conn, "VERSION_DELETED", model_id, version, None, actor)
             return after
 
     async def commit(
@@ -349,11 +318,11 @@ class PostgresVersionRepository:
                     QUERIES["insert_version_blob"], model_id, version, entry.sha256, entry.size
                 )
             after = await self._get(conn, model_id, version)
-            await self._audit(
+            await write_audit(
                 conn, actor, "CommitModelVersion", name, model_id, {"state": "PENDING"},
                 _summary(after), request_id,
             )  # fmt: skip
-            await self._event(conn, "VERSION_READY", model_id, version, None, actor)
+            await write_event(conn, "VERSION_READY", model_id, version, None, actor)
             return after
 
     async def resolve_latest(self, model_id: str, as_of: datetime | None) -> int | None:
@@ -413,12 +382,12 @@ class PostgresVersionRepository:
             row = await conn.fetchrow(QUERIES["upsert_alias"], model_id, alias, version, actor)
             assert row is not None
             await conn.execute(QUERIES["record_alias_move"], model_id, alias, version, actor)
-            await self._audit(
+            await write_audit(
                 conn, actor, "SetAlias", resource, model_id,
                 None if current is None else {"version": version_name(model_id, current)},
                 {"version": version_name(model_id, version)}, request_id,
             )  # fmt: skip
-            await self._event(conn, "ALIAS_MOVED", model_id, version, alias, actor)
+            await write_event(conn, "ALIAS_MOVED", model_id, version, alias, actor)
             return AliasRecord(model_id, alias, version, row["update_time"], row["updated_by"])
 
     async def delete_alias(
@@ -433,11 +402,11 @@ class PostgresVersionRepository:
             if version is None:
                 raise NotFound(resource)
             await conn.execute(QUERIES["record_alias_move"], model_id, alias, None, actor)
-            await self._audit(
+            await write_audit(
                 conn, actor, "DeleteAlias", resource, model_id,
                 {"version": version_name(model_id, version)}, None, request_id,
             )  # fmt: skip
-            await self._event(conn, "ALIAS_DELETED", model_id, version, alias, actor)
+            await write_event(conn, "ALIAS_DELETED", model_id, version, alias, actor)
 
     async def list_aliases(self, model_id: str, after: str, limit: int) -> list[AliasRecord]:
         """See the port."""

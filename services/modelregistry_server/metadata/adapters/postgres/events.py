@@ -1,0 +1,186 @@
+"""PostgreSQL audit log reader and the change-event feed (LISTEN/NOTIFY across replicas)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from modelregistry_server.metadata.app.ports import AuditQuery
+from modelregistry_server.metadata.domain.events import AuditEvent, EventType, ModelEvent
+
+_log = logging.getLogger(__name__)
+CHANNEL = "modelregistry_model_events"
+_RECONNECT_S = 2.0
+
+_AUDIT = """
+SELECT id, actor, method, resource, event_time, before, after, request_id, trace_id
+FROM metadata.audit_events
+WHERE ($1::text IS NULL OR model_id = $1)
+  AND ($2::timestamptz IS NULL OR event_time >= $2)
+  AND ($3::timestamptz IS NULL OR event_time < $3)
+  AND ($4::text IS NULL OR actor = $4)
+  AND ($5::timestamptz IS NULL OR (event_time, id) {cmp} ($5, $6::bigint))
+ORDER BY event_time {direction}, id {direction}
+LIMIT $7
+"""
+# Two fixed variants; the direction is never taken from the request text.
+_AUDIT_DESC = _AUDIT.format(cmp="<", direction="DESC")
+_AUDIT_ASC = _AUDIT.format(cmp=">", direction="ASC")
+
+_EVENTS = """
+SELECT id, type, model_id, version, alias, event_time, actor
+FROM metadata.model_events
+WHERE id > $1 AND ($2::text IS NULL OR model_id = $2)
+  AND (cardinality($3::text[]) = 0 OR type = ANY($3::text[]))
+ORDER BY id
+LIMIT $4
+"""
+
+
+def _json(value: Any) -> dict[str, object] | None:
+    return None if value is None else dict(json.loads(value))
+
+
+class PostgresAuditLog:
+    """``AuditLog`` on ``metadata.audit_events``."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def list(
+        self, query: AuditQuery, after: tuple[datetime, int] | None, limit: int
+    ) -> list[AuditEvent]:
+        """See the port."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                _AUDIT_DESC if query.descending else _AUDIT_ASC,
+                query.model_id,
+                query.start,
+                query.end,
+                query.actor,
+                after[0] if after else None,
+                after[1] if after else None,
+                limit,
+            )
+        return [
+            AuditEvent(
+                event_id=r["id"],
+                actor=r["actor"],
+                method=r["method"],
+                resource=r["resource"],
+                event_time=r["event_time"],
+                before=_json(r["before"]),
+                after=_json(r["after"]),
+                request_id=r["request_id"] or "",
+                trace_id=r["trace_id"] or "",
+            )
+            for r in rows
+        ]
+
+
+class PostgresEventFeed:
+    """``EventFeed``: rows of ``metadata.model_events`` plus one LISTEN connection per process.
+
+    Every committed event sends a NOTIFY (in the inserting transaction), which reaches every
+    replica's listener; the listener bumps a generation counter and wakes the watchers, which
+    then read the new rows. Watchers also poll, so a lost listener delays events, never drops
+    them.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, dsn: str) -> None:
+        self._pool = pool
+        self._dsn = dsn
+        self._generation = 0
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the listener task."""
+        self._task = asyncio.create_task(self._listen_forever())
+
+    async def close(self) -> None:
+        """Stop the listener."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def generation(self) -> int:
+        """See the port."""
+        return self._generation
+
+    async def wait(self, seen_generation: int, max_wait_s: float) -> int:
+        """See the port."""
+        async with self._changed:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max_wait_s):
+                    await self._changed.wait_for(lambda: self._generation != seen_generation)
+            return self._generation
+
+    async def latest_id(self) -> int:
+        """See the port."""
+        async with self._pool.acquire() as conn:
+            value = await conn.fetchval("SELECT COALESCE(max(id), 0) FROM metadata.model_events")
+        return int(value)
+
+    async def after(
+        self, after_id: int, model_id: str | None, types: frozenset[EventType], limit: int
+    ) -> list[ModelEvent]:
+        """See the port."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                _EVENTS, after_id, model_id, sorted(t.value for t in types), limit
+            )
+        return [
+            ModelEvent(
+                event_id=r["id"],
+                type=EventType(r["type"]),
+                model_id=r["model_id"],
+                version=r["version"],
+                alias=r["alias"],
+                event_time=r["event_time"],
+                actor=r["actor"],
+            )
+            for r in rows
+        ]
+
+    async def _bump(self) -> None:
+        async with self._changed:
+            self._generation += 1
+            self._changed.notify_all()
+
+    async def _listen_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        bumps: set[asyncio.Task[None]] = set()
+
+        def on_notify(*_args: object) -> None:
+            task = loop.create_task(self._bump())
+            bumps.add(task)  # keep a reference until it ran (the loop holds only weak ones)
+            task.add_done_callback(bumps.discard)
+
+        while True:
+            conn: asyncpg.Connection[Any] | None = None
+            try:
+                conn = await asyncpg.connect(self._dsn, timeout=10)
+                closed = asyncio.Event()
+                conn.add_termination_listener(lambda _conn, done=closed: done.set())
+                await conn.add_listener(CHANNEL, on_notify)
+                # Events committed while we were not listening are picked up by this wake-up.
+                await self._bump()
+                await closed.wait()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                _log.warning("event listener lost its connection (%s); reconnecting", exc)
+            finally:
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(conn.close(), timeout=2)
+            await asyncio.sleep(_RECONNECT_S)

@@ -1,0 +1,91 @@
+"""Use cases on the records of change: ListAuditEvents and WatchModelEvents."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+from modelregistry_server.common.page_token import (
+    InvalidPageToken,
+    PageTokenCodec,
+    query_fingerprint,
+)
+from modelregistry_server.metadata.app.models import coerce_page_size
+from modelregistry_server.metadata.app.ports import AuditLog, AuditQuery, EventFeed
+from modelregistry_server.metadata.domain.errors import InvalidArgument
+from modelregistry_server.metadata.domain.events import AuditEvent, EventType, ModelEvent
+from modelregistry_server.metadata.domain.model import parse_model_name
+
+# Without a notification (a lost LISTEN connection, say), watchers still poll this often.
+POLL_INTERVAL_S = 5.0
+_BATCH = 500
+
+
+class EventService:
+    """Audit listing and live event streams."""
+
+    def __init__(self, audit: AuditLog, feed: EventFeed, page_tokens: PageTokenCodec) -> None:
+        self._audit = audit
+        self._feed = feed
+        self._page_tokens = page_tokens
+
+    async def list_audit_events(
+        self,
+        page_size: int,
+        page_token: str,
+        model: str,
+        start: datetime | None,
+        end: datetime | None,
+        actor: str,
+        order_by: str,
+    ) -> tuple[list[AuditEvent], str]:
+        """Return one page of audit events."""
+        model_id = parse_model_name(model, "model") if model else None
+        order = " ".join(order_by.split()).lower()
+        if order not in ("", "event_time desc", "event_time asc", "event_time"):
+            raise InvalidArgument(
+                "order_by", "must be 'event_time desc' (default) or 'event_time asc'",
+                reason="ORDER_BY_INVALID",
+            )  # fmt: skip
+        query = AuditQuery(model_id, start, end, actor or None, order in ("", "event_time desc"))
+        limit = coerce_page_size(page_size)
+        fingerprint = query_fingerprint(
+            "ListAuditEvents", model, str(start), str(end), actor, str(query.descending)
+        )
+        after = None
+        if page_token:
+            try:
+                key = self._page_tokens.decode(fingerprint, page_token)
+                after = (datetime.fromisoformat(str(key[0])), int(key[1]))
+            except (InvalidPageToken, ValueError, IndexError) as exc:
+                raise InvalidArgument("page_token", str(exc), reason="PAGE_TOKEN_INVALID") from exc
+        rows = await self._audit.list(query, after, limit + 1)
+        if len(rows) <= limit:
+            return rows, ""
+        last = rows[limit - 1]
+        token = self._page_tokens.encode(fingerprint, [last.event_time.isoformat(), last.event_id])
+        return rows[:limit], token
+
+    async def watch(
+        self, model: str, after_event_id: str, types: frozenset[EventType]
+    ) -> AsyncIterator[ModelEvent]:
+        """Yield events after ``after_event_id`` (or from now on), then live ones, forever."""
+        model_id = parse_model_name(model, "model") if model else None
+        if after_event_id:
+            if not after_event_id.isdigit():
+                raise InvalidArgument(
+                    "after_event_id", f"{after_event_id!r} is not an event id from this server"
+                )
+            cursor = int(after_event_id)
+        else:
+            cursor = await self._feed.latest_id()
+        while True:
+            # Read the generation before querying: a notification that lands while the query
+            # runs bumps it, so the wait below returns at once instead of missing that event.
+            generation = self._feed.generation()
+            events = await self._feed.after(cursor, model_id, types, _BATCH)
+            for event in events:
+                cursor = event.event_id
+                yield event
+            if len(events) < _BATCH:
+                await self._feed.wait(generation, POLL_INTERVAL_S)

@@ -1,0 +1,46 @@
+"""The audit log and the change-event feed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class EventType(StrEnum):
+    """What happened to a model (the watchable changes)."""
+
+    VERSION_READY = "VERSION_READY"
+    ALIAS_MOVED = "ALIAS_MOVED"
+    ALIAS_DELETED = "ALIAS_DELETED"
+    VERSION_DELETED = "VERSION_DELETED"
+    MODEL_DELETED = "MODEL_DELETED"
+
+
+@dataclass(frozen=True)
+class ModelEvent:
+    """One change, with a monotonically increasing id that is the resume cursor."""
+
+    event_id: int
+    type: EventType
+    model_id: str
+    version: int | None
+    alias: str | None
+    event_time: datetime
+    actor: str
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """Who changed what, when, and the state before and after."""
+
+    event_id: int
+    actor: str
+    method: str
+    resource: str
+    event_time: datetime
+    before: Mapping[str, object] | None
+    after: Mapping[str, object] | None
+    request_id: str
+    trace_id: str

@@ -1,0 +1,222 @@
+"""Audit log and WatchModelEvents over real gRPC, including a second server process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from modelregistry.metadata.v1 import metadata_service_pb2 as ms
+from modelregistry.metadata.v1 import metadata_service_pb2_grpc, model_event_pb2, model_pb2
+from modelregistry_server.common.embedded_postgres import free_loopback_port
+from tests.conftest import RunningRegistry
+from tests.e2e.test_versions_api import new_model, push
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+ACTOR = (("x-modelregistry-actor", "alice@laptop"),)
+
+
+async def test_every_mutation_is_audited_and_filterable(registry: RunningRegistry) -> None:
+    await registry.metadata.CreateModel(
+        ms.CreateModelRequest(model_id="m", model=model_pb2.Model()), metadata=ACTOR
+    )
+    version = await push(registry, "m", {"w": os.urandom(32)})
+    await registry.metadata.SetAlias(
+        ms.SetAliasRequest(model="models/m", alias="production", version=version.name),
+        metadata=ACTOR,
+    )
+    await registry.metadata.DeleteAlias(
+        ms.DeleteAliasRequest(name="models/m/aliases/production"), metadata=ACTOR
+    )
+    page = await registry.metadata.ListAuditEvents(
+        ms.ListAuditEventsRequest(model="models/m", order_by="event_time asc")
+    )
+    methods = [e.method for e in page.audit_events]
+    assert methods == [
+        "CreateModel", "CreateModelVersion", "CommitModelVersion", "SetAlias", "DeleteAlias",
+    ]  # fmt: skip
+    moved = page.audit_events[3]
+    assert moved.after["version"] == version.name
+    assert moved.resource == "models/m/aliases/production"
+    mine = await registry.metadata.ListAuditEvents(
+        ms.ListAuditEventsRequest(model="models/m", actor="alice@laptop")
+    )
+    assert [e.method for e in mine.audit_events] == ["DeleteAlias", "SetAlias", "CreateModel"]
+    paged: list[str] = []
+    token = ""
+    while True:
+        response = await registry.metadata.ListAuditEvents(
+            ms.ListAuditEventsRequest(model="models/m", page_size=2, page_token=token)
+        )
+        paged += [e.name for e in response.audit_events]
+        token = response.next_page_token
+        if not token:
+            break
+    assert len(paged) == len(set(paged)) == 5
+
+
+class Watcher:
+    """Collects a WatchModelEvents stream in the background."""
+
+    def __init__(self, registry: RunningRegistry, model: str, after: str = "") -> None:
+        self.events: list[model_event_pb2.ModelEvent] = []
+        self.consumed = 0
+        self.arrived = asyncio.Event()
+        self.call = registry.metadata.WatchModelEvents(
+            ms.WatchModelEventsRequest(model=model, after_event_id=after)
+        )
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        async for event in self.call:
+            self.events.append(event)
+            self.arrived.set()
+
+    async def next(self, within: float) -> model_event_pb2.ModelEvent:
+        """Return the next event not returned yet, waiting at most ``within`` seconds."""
+        deadline = time.monotonic() + within
+        while len(self.events) <= self.consumed:
+            self.arrived.clear()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no event within {within}s")
+            try:
+                await asyncio.wait_for(self.arrived.wait(), remaining)
+            except TimeoutError:
+                raise AssertionError(f"no event within {within}s") from None
+        self.consumed += 1
+        return self.events[self.consumed - 1]
+
+    async def stop(self) -> None:
+        self.call.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+
+@pytest.fixture
+async def watcher_factory(registry: RunningRegistry) -> AsyncIterator[list[Watcher]]:
+    watchers: list[Watcher] = []
+    yield watchers
+    for watcher in watchers:
+        await watcher.stop()
+
+
+async def test_watch_sees_ready_alias_move_and_delete_within_a_second(
+    registry: RunningRegistry, watcher_factory: list[Watcher]
+) -> None:
+    await new_model(registry, "m")
+    watcher = Watcher(registry, "models/m")
+    watcher_factory.append(watcher)
+    await asyncio.sleep(0.2)  # the stream is open before the changes
+    version = await push(registry, "m", {"w": b"abc"})
+    ready = await watcher.next(within=1.0)
+    assert ready.type == model_event_pb2.MODEL_EVENT_TYPE_VERSION_READY
+    assert ready.model_version == version.name
+    await registry.metadata.SetAlias(
+        ms.SetAliasRequest(model="models/m", alias="production", version=version.name)
+    )
+    moved = await watcher.next(within=1.0)
+    assert moved.type == model_event_pb2.MODEL_EVENT_TYPE_ALIAS_MOVED
+    assert moved.alias == "models/m/aliases/production"
+    await registry.metadata.DeleteModelVersion(ms.DeleteModelVersionRequest(name=version.name))
+    kinds = {(await watcher.next(within=1.0)).type, (await watcher.next(within=1.0)).type}
+    assert model_event_pb2.MODEL_EVENT_TYPE_VERSION_DELETED in kinds
+
+
+@pytest.fixture
+def second_server(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """Another server process on the same database (and blob directory)."""
+    port = free_loopback_port()
+    target = f"127.0.0.1:{port}"
+    log = tmp_path / "second.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELREGISTRY_")}
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "modelregistry_server", "serve", f"--listen={target}",
+             f"--database-url={database_url}", f"--data-dir={tmp_path / 'data'}",
+             "--sweep-interval=0"],
+            stdout=out, stderr=out, env=env,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        with grpc.insecure_channel(target) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            while True:
+                assert process.poll() is None, log.read_text()
+                try:
+                    if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
+                        break
+                except grpc.RpcError:
+                    pass
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+        yield target
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+async def test_watch_sees_changes_made_through_another_server_process(
+    registry: RunningRegistry, watcher_factory: list[Watcher], second_server: str
+) -> None:
+    await new_model(registry, "m")
+    first = await push(registry, "m", {"w": b"one"})
+    watcher = Watcher(registry, "models/m")
+    watcher_factory.append(watcher)
+    await asyncio.sleep(0.2)
+    async with grpc.aio.insecure_channel(second_server) as channel:
+        other = metadata_service_pb2_grpc.MetadataServiceStub(channel)
+        other_version = await other.CreateModelVersion(
+            ms.CreateModelVersionRequest(parent="models/m")
+        )
+        await other.CommitModelVersion(
+            ms.CommitModelVersionRequest(name=other_version.name, files=list(first.files))
+        )
+        ready = await watcher.next(within=1.0)
+        assert ready.type == model_event_pb2.MODEL_EVENT_TYPE_VERSION_READY
+        assert ready.model_version == other_version.name
+        await other.SetAlias(
+            ms.SetAliasRequest(model="models/m", alias="prod", version=other_version.name)
+        )
+        moved = await watcher.next(within=1.0)
+        assert moved.type == model_event_pb2.MODEL_EVENT_TYPE_ALIAS_MOVED
+        await other.DeleteModelVersion(ms.DeleteModelVersionRequest(name=first.name))
+        deleted = await watcher.next(within=1.0)
+        assert deleted.type == model_event_pb2.MODEL_EVENT_TYPE_VERSION_DELETED
+
+
+async def test_reconnect_with_last_event_id_misses_nothing(
+    registry: RunningRegistry, watcher_factory: list[Watcher]
+) -> None:
+    await new_model(registry, "m")
+    watcher = Watcher(registry, "models/m")
+    await asyncio.sleep(0.2)
+    version = await push(registry, "m", {"w": b"v1"})
+    last = await watcher.next(within=1.0)
+    await watcher.stop()
+    # While nobody watches: three more changes.
+    await registry.metadata.SetAlias(
+        ms.SetAliasRequest(model="models/m", alias="staging", version=version.name)
+    )
+    second = await push(registry, "m", {"w": b"v2"})
+    await registry.metadata.SetAlias(
+        ms.SetAliasRequest(model="models/m", alias="staging", version=second.name)
+    )
+    resumed = Watcher(registry, "models/m", after=last.event_id)
+    watcher_factory.append(resumed)
+    got = [await resumed.next(within=2.0) for _ in range(3)]
+    assert [e.type for e in got] == [
+        model_event_pb2.MODEL_EVENT_TYPE_ALIAS_MOVED,
+        model_event_pb2.MODEL_EVENT_TYPE_VERSION_READY,
+        model_event_pb2.MODEL_EVENT_TYPE_ALIAS_MOVED,
+    ]
+    ids = [int(e.event_id) for e in got]
+    assert ids == sorted(ids)
+    assert ids[0] > int(last.event_id)

@@ -54,6 +54,7 @@ from modelregistry_server.metadata.adapters.postgres.repository import (
 )
 from modelregistry_server.metadata.adapters.postgres.versions import PostgresVersionRepository
 from modelregistry_server.metadata.app.events import EventService
+from modelregistry_server.metadata.app.gc import GarbageCollector
 from modelregistry_server.metadata.app.models import ModelService
 from modelregistry_server.metadata.app.versions import VersionService
 from modelregistry_server.metadata.rpc.servicer import MetadataServicer
@@ -126,14 +127,14 @@ class RegistryServer:
             self._blob_checker = GrpcBlobChecker(
                 config.artifact_service_url or f"127.0.0.1:{self.port}"
             )
-            versions = VersionService(
-                PostgresVersionRepository(self._pool), self._blob_checker, codec
-            )
+            version_repository = PostgresVersionRepository(self._pool)
+            versions = VersionService(version_repository, self._blob_checker, codec)
+            gc = GarbageCollector(version_repository, self._blob_checker)
             self._event_feed = PostgresEventFeed(self._pool, dsn)
             self._event_feed.start()
             events = EventService(PostgresAuditLog(self._pool), self._event_feed, codec)
             metadata_service_pb2_grpc.add_MetadataServiceServicer_to_server(
-                MetadataServicer(models, versions, events),  # type: ignore[abstract]  # fill_unimplemented adds the rest
+                MetadataServicer(models, versions, events, gc),
                 server,
             )
             self._served.append(METADATA_SERVICE)

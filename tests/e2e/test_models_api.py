@@ -171,11 +171,3 @@ async def test_create_replayed_with_same_request_id_returns_the_original(
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await registry.metadata.GetModel(ms.GetModelRequest(name=first.name))
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
-
-
-async def test_unbuilt_rpc_is_unimplemented_and_says_so(registry: RunningRegistry) -> None:
-    with pytest.raises(grpc.aio.AioRpcError) as info:
-        await registry.metadata.RunGarbageCollection(ms.RunGarbageCollectionRequest(dry_run=True))
-    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "RunGarbageCollection" in (info.value.details() or "")
-    assert "not implemented" in (info.value.details() or "")

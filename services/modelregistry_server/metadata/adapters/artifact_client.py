@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import grpc
+from google.protobuf import timestamp_pb2
 
 from modelregistry.artifact.v1 import artifact_service_pb2 as pb
 from modelregistry.artifact.v1 import artifact_service_pb2_grpc, blob_pb2
@@ -49,6 +51,41 @@ class GrpcBlobChecker:
                 ) from exc
             absent.update((b.sha256, b.size_bytes) for b in reply.missing_blobs)
         return [f for f in files if (f.sha256, f.size) in absent]
+
+    async def list_blobs(self, created_before: datetime) -> list[tuple[str, int]]:
+        """See ``BlobChecker.list_blobs``."""
+        found: list[tuple[str, int]] = []
+        before = timestamp_pb2.Timestamp()
+        before.FromDatetime(created_before)
+        token = ""
+        while True:
+            try:
+                reply = await self._stub.ListBlobs(
+                    pb.ListBlobsRequest(page_size=1000, page_token=token, created_before=before),
+                    timeout=_TIMEOUT_S,
+                )
+            except grpc.aio.AioRpcError as exc:
+                raise self._unavailable(exc) from exc
+            found += [(b.sha256, b.size_bytes) for b in reply.blobs]
+            token = reply.next_page_token
+            if not token:
+                return found
+
+    async def delete_blob(self, sha256: str) -> None:
+        """See ``BlobChecker.delete_blob``."""
+        try:
+            await self._stub.DeleteBlob(
+                pb.DeleteBlobRequest(name=f"blobs/{sha256}"), timeout=_TIMEOUT_S
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:
+                raise self._unavailable(exc) from exc
+
+    def _unavailable(self, exc: grpc.aio.AioRpcError) -> Unavailable:
+        return Unavailable(
+            f"the artifact service at {self._target} did not answer ({exc.code().name}); retry",
+            reason="ARTIFACT_SERVICE_UNAVAILABLE",
+        )
 
     async def close(self) -> None:
         """Close the channel."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
@@ -165,8 +165,36 @@ class VersionRepository(Protocol):
         expected_etag: str,
         actor: str,
         request_id: str | None,
+        verify: Callable[[Sequence[ManifestFile]], Awaitable[None]],
     ) -> ModelVersion:
-        """PENDING → READY with this manifest. A replay of ``request_id`` returns the version."""
+        """PENDING → READY with this manifest. A replay of ``request_id`` returns the version.
+
+        ``verify`` (which checks the blobs exist) runs inside the transaction while the
+        manifest's digests are locked against garbage collection, so a blob cannot be deleted
+        between the check and the commit.
+        """
+        ...
+
+    async def expire_pending(self, created_before: datetime, dry_run: bool, actor: str) -> int:
+        """Move PENDING versions created before the time to FAILED; return how many."""
+        ...
+
+    async def delete_blob_if_unreferenced(
+        self, sha256: str, delete: Callable[[str], Awaitable[None]]
+    ) -> bool:
+        """Delete a blob via ``delete`` unless a live version references it.
+
+        The reference check and the deletion happen under the digest's lock, the same lock a
+        commit takes, so GC and commits of that digest never interleave.
+        """
+        ...
+
+    async def referenced(self, sha256s: Sequence[str]) -> set[str]:
+        """Return the digests a non-deleted version references."""
+        ...
+
+    async def record_gc(self, actor: str, summary: Mapping[str, object]) -> None:
+        """Write the audit event of a garbage-collection run."""
         ...
 
     async def resolve_latest(self, model_id: str, as_of: datetime | None) -> int | None:
@@ -201,10 +229,18 @@ class VersionRepository(Protocol):
 
 
 class BlobChecker(Protocol):
-    """Asks the ArtifactService which blobs exist (metadata never reads blob storage itself)."""
+    """Talks to the ArtifactService (metadata never touches blob storage itself)."""
 
     async def missing(self, files: Sequence[ManifestFile]) -> list[ManifestFile]:
         """Return the files whose digest is not stored with exactly that size."""
+        ...
+
+    async def list_blobs(self, created_before: datetime) -> list[tuple[str, int]]:
+        """Return ``(sha256, size)`` of every blob created before the given time."""
+        ...
+
+    async def delete_blob(self, sha256: str) -> None:
+        """Delete a blob (a missing blob is not an error)."""
         ...
 
 

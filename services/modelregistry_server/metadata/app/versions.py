@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -151,16 +152,11 @@ class VersionService:
         model_id, version = parse_version_name(name)
         request = validate_request_id(request_id)
         validate_manifest(files)
-        current = await self._repository.get(model_id, version)
-        if current.state is VersionState.READY and request is not None:
-            # A replay after success: the repository recognises the request id and answers
-            # with the committed version without asking the artifact service again.
-            return await self._repository.commit(model_id, version, files, etag, actor, request)
-        if current.state is not VersionState.PENDING:
-            raise FailedPrecondition(
-                f"{name} is {current.state.value}; only a PENDING version can be committed",
-                reason="VERSION_NOT_PENDING",
-            )
+        return await self._repository.commit(
+            model_id, version, files, etag, actor, request, self._verify_uploaded
+        )
+
+    async def _verify_uploaded(self, files: Sequence[ManifestFile]) -> None:
         missing = await self._blobs.missing(files)
         if missing:
             shown = ", ".join(
@@ -172,7 +168,6 @@ class VersionService:
                 f"size): {shown}{more}; upload them, then commit again",
                 reason="BLOBS_MISSING",
             )
-        return await self._repository.commit(model_id, version, files, etag, actor, request)
 
     async def resolve(self, ref: str, as_of: datetime | None = None) -> ModelVersion:
         """Resolve any accepted reference to a READY (or ARCHIVED) version with its manifest."""

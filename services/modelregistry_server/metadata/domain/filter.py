@@ -2,8 +2,8 @@
 
 ``parse_filter`` turns an AIP-160 filter into a tree of frozen dataclasses (``And``, ``Or``,
 ``Not``, ``Compare``) with every value already checked against its field's type;
-``parse_order_by`` turns an AIP-132 ``order_by`` into ``OrderKey``\\ s. Nothing here knows about
-SQL: the PostgreSQL adapter compiles the tree (``adapters/postgres/filter_sql.py``).
+``parse_order_by`` turns an AIP-132 ``order_by`` into a list of ``OrderKey``. Nothing here
+knows about SQL: the PostgreSQL adapter compiles both (``adapters/postgres/filter_sql.py``).
 
 Filter grammar (the AIP-160 subset this registry serves)::
 
@@ -416,7 +416,7 @@ class _Parser:
             self.fail_after_term(token, "end of filter")
         return expr
 
-    def fail_after_term(self, token: _Token, closer: str) -> None:
+    def fail_after_term(self, token: _Token, closer: str) -> NoReturn:
         what = f"expected AND, OR or {closer}, found {token.describe()}"
         if token.type == "word" and token.text.upper() in _KEYWORDS:
             what += " (AND, OR and NOT are upper case)"

@@ -23,6 +23,7 @@ from modelregistry_server.common.grpc_handlers import (
     unary_errors,
 )
 from modelregistry_server.metadata.app.events import EventService
+from modelregistry_server.metadata.app.gc import GarbageCollector
 from modelregistry_server.metadata.app.models import ModelService
 from modelregistry_server.metadata.app.versions import VersionService
 from modelregistry_server.metadata.rpc.convert import (
@@ -55,11 +56,16 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
     """Serves models, versions and aliases; audit listing, events and GC arrive next."""
 
     def __init__(
-        self, models: ModelService, versions: VersionService, events: EventService
+        self,
+        models: ModelService,
+        versions: VersionService,
+        events: EventService,
+        gc: GarbageCollector,
     ) -> None:
         self._models = models
         self._versions = versions
         self._events = events
+        self._gc = gc
 
     @unary_errors(to_status)
     async def CreateModel(  # noqa: N802 - gRPC method names are PascalCase
@@ -276,6 +282,29 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
         )
         async for event in events:
             yield model_event_to_proto(event)
+
+    @unary_errors(to_status)
+    async def RunGarbageCollection(  # noqa: N802
+        self, request: metadata_service_pb2.RunGarbageCollectionRequest, context: _Context
+    ) -> metadata_service_pb2.RunGarbageCollectionResponse:
+        """See the proto."""
+        result = await self._gc.run(
+            request.dry_run,
+            request.grace_period.ToTimedelta() if request.HasField("grace_period") else None,
+            (
+                request.pending_version_ttl.ToTimedelta()
+                if request.HasField("pending_version_ttl")
+                else None
+            ),
+            _actor(context),
+        )
+        return metadata_service_pb2.RunGarbageCollectionResponse(
+            deleted_blobs=result.deleted_blobs,
+            deleted_bytes=result.deleted_bytes,
+            expired_versions=result.expired_versions,
+            dry_run=result.dry_run,
+            deleted_blob_count=result.deleted_blob_count,
+        )
 
 
 # Methods of the contract this release does not serve answer UNIMPLEMENTED, saying so.

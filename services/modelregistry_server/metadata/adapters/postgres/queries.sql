@@ -173,3 +173,31 @@ WITH event AS (
     RETURNING id
 )
 SELECT pg_notify('modelregistry_model_events', id::text) FROM event;
+
+-- name: lock_blob_shared
+-- Commits hold this while they verify and record a digest; GC takes it exclusively.
+SELECT pg_advisory_xact_lock_shared(7457, hashtext($1));
+
+-- name: lock_blob_exclusive
+SELECT pg_advisory_xact_lock(7457, hashtext($1));
+
+-- name: blob_referenced
+SELECT EXISTS (
+    SELECT 1 FROM metadata.version_blobs b
+    JOIN metadata.model_versions v USING (model_id, version)
+    WHERE b.sha256 = $1 AND v.state <> 'DELETED'
+);
+
+-- name: referenced_blobs
+SELECT DISTINCT b.sha256 FROM metadata.version_blobs b
+JOIN metadata.model_versions v USING (model_id, version)
+WHERE b.sha256 = ANY($1::text[]) AND v.state <> 'DELETED';
+
+-- name: stale_pending_versions
+SELECT model_id, version FROM metadata.model_versions
+WHERE state = 'PENDING' AND create_time < $1
+FOR UPDATE SKIP LOCKED;
+
+-- name: fail_version
+UPDATE metadata.model_versions SET state = 'FAILED', update_time = now(), etag = $3
+WHERE model_id = $1 AND version = $2;

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -293,6 +293,7 @@ class PostgresVersionRepository:
         expected_etag: str,
         actor: str,
         request_id: str | None,
+        verify: Callable[[Sequence[ManifestFile]], Awaitable[None]],
     ) -> ModelVersion:
         """See the port."""
         name = version_name(model_id, version)
@@ -305,6 +306,11 @@ class PostgresVersionRepository:
                     f"{name} is {state.value}; only a PENDING version can be committed",
                     reason="VERSION_NOT_PENDING",
                 )
+            # Shared locks on the digests (sorted, so concurrent commits cannot deadlock): GC
+            # takes the same locks exclusively before it deletes a blob.
+            for sha256 in sorted({f.sha256 for f in files}):
+                await conn.execute(QUERIES["lock_blob_shared"], sha256)
+            await verify(files)
             manifest = [
                 {"path": f.path, "sha256": f.sha256, "size": f.size, "media_type": f.media_type}
                 for f in files
@@ -420,3 +426,44 @@ class PostgresVersionRepository:
             AliasRecord(r["model_id"], r["alias"], r["version"], r["update_time"], r["updated_by"])
             for r in rows
         ]
+
+    # ------------------------------------------------------------------ garbage collection
+
+    async def expire_pending(self, created_before: datetime, dry_run: bool, actor: str) -> int:
+        """See the port."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(QUERIES["stale_pending_versions"], created_before)
+            if dry_run:
+                return len(rows)
+            for row in rows:
+                await conn.execute(
+                    QUERIES["fail_version"], row["model_id"], row["version"], _etag()
+                )
+                await write_audit(
+                    conn, actor, "RunGarbageCollection",
+                    version_name(row["model_id"], row["version"]), row["model_id"],
+                    {"state": "PENDING"}, {"state": "FAILED", "reason": "pending too long"}, None,
+                )  # fmt: skip
+            return len(rows)
+
+    async def delete_blob_if_unreferenced(
+        self, sha256: str, delete: Callable[[str], Awaitable[None]]
+    ) -> bool:
+        """See the port."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(QUERIES["lock_blob_exclusive"], sha256)
+            if await conn.fetchval(QUERIES["blob_referenced"], sha256):
+                return False
+            await delete(sha256)
+            return True
+
+    async def referenced(self, sha256s: Sequence[str]) -> set[str]:
+        """See the port."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(QUERIES["referenced_blobs"], list(sha256s))
+        return {row["sha256"] for row in rows}
+
+    async def record_gc(self, actor: str, summary: Mapping[str, object]) -> None:
+        """See the port."""
+        async with self._pool.acquire() as conn:
+            await write_audit(conn, actor, "RunGarbageCollection", "blobs", "", None, summary, None)

@@ -54,8 +54,14 @@ class InMemoryModelRepository:
         return self.models[model_id]
 
     async def list(
-        self, ordering: ModelOrdering, after: ModelCursor | None, limit: int
+        self,
+        ordering: ModelOrdering,
+        after: ModelCursor | None,
+        limit: int,
+        filter_expr: object = None,
     ) -> list[Model]:
+        assert filter_expr is None, "the in-memory fake does not evaluate filters"
+
         def key(m: Model) -> tuple[object, str]:
             return (
                 m.model_id if ordering.field == "name" else getattr(m, ordering.field),

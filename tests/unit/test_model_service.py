@@ -11,7 +11,6 @@ from modelregistry_server.metadata.domain.errors import (
     EtagMismatch,
     InvalidArgument,
     NotFound,
-    NotImplementedYet,
 )
 from modelregistry_server.metadata.domain.model import ModelDraft
 from tests.unit.fakes import InMemoryModelRepository
@@ -74,9 +73,11 @@ async def test_bad_order_by_is_invalid_argument(service: ModelService) -> None:
         await service.list_models(10, "", order_by="owner")
 
 
-async def test_filter_is_reported_as_not_implemented(service: ModelService) -> None:
-    with pytest.raises(NotImplementedYet):
-        await service.list_models(10, "", filter_='name = "x"')
+async def test_malformed_filter_names_the_position(service: ModelService) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        await service.list_models(10, "", filter_='owner = "a" AND (name = ')
+    assert info.value.reason == "FILTER_INVALID"
+    assert "position" in info.value.rule
 
 
 def test_page_size_rules() -> None:

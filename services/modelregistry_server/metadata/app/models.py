@@ -18,7 +18,8 @@ from modelregistry_server.metadata.app.ports import (
     ModelRepository,
     ModelSortField,
 )
-from modelregistry_server.metadata.domain.errors import InvalidArgument, NotImplementedYet
+from modelregistry_server.metadata.domain.errors import InvalidArgument
+from modelregistry_server.metadata.domain.filter import parse_filter
 from modelregistry_server.metadata.domain.model import (
     UPDATABLE_MODEL_FIELDS,
     Model,
@@ -112,16 +113,14 @@ class ModelService:
         self, page_size: int, page_token: str, filter_: str = "", order_by: str = ""
     ) -> Page:
         """Return one page of models in keyset order."""
-        if filter_.strip():
-            raise NotImplementedYet(
-                "filter on ListModels is not implemented yet in this server version; "
-                "omit filter and filter on the client"
-            )
+        expr = parse_filter(filter_, "model")
         limit = coerce_page_size(page_size)
         ordering = parse_model_order_by(order_by)
-        fingerprint = query_fingerprint("ListModels", ordering.field, str(ordering.descending))
+        fingerprint = query_fingerprint(
+            "ListModels", ordering.field, str(ordering.descending), repr(expr)
+        )
         after = self._decode_cursor(fingerprint, page_token, ordering) if page_token else None
-        rows = await self._repository.list(ordering, after, limit + 1)
+        rows = await self._repository.list(ordering, after, limit + 1, expr)
         if len(rows) <= limit:
             return Page(rows, "")
         last = rows[limit - 1]

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from modelregistry_server.metadata.domain.events import AuditEvent, EventType, ModelEvent
+from modelregistry_server.metadata.domain.filter import Expr, OrderKey
 from modelregistry_server.metadata.domain.model import Model, ModelDraft
 from modelregistry_server.metadata.domain.version import ManifestFile, ModelVersion, VersionDraft
 
@@ -48,9 +49,13 @@ class ModelRepository(Protocol):
         ...
 
     async def list(
-        self, ordering: ModelOrdering, after: ModelCursor | None, limit: int
+        self,
+        ordering: ModelOrdering,
+        after: ModelCursor | None,
+        limit: int,
+        filter_expr: Expr | None = None,
     ) -> list[Model]:
-        """Return up to ``limit`` models in ``ordering``, strictly after ``after``."""
+        """Return up to ``limit`` models matching the filter in ``ordering``, after ``after``."""
         ...
 
     async def update(
@@ -96,14 +101,6 @@ class SecretStore(Protocol):
 
 
 @dataclass(frozen=True)
-class VersionCursor:
-    """Keyset position in a version listing (newest first: model_id, then version)."""
-
-    model_id: str
-    version: int
-
-
-@dataclass(frozen=True)
 class AliasRecord:
     """Where an alias points."""
 
@@ -133,9 +130,20 @@ class VersionRepository(Protocol):
         ...
 
     async def list_versions(
-        self, model_id: str | None, after: VersionCursor | None, limit: int, show_deleted: bool
-    ) -> list[ModelVersion]:
-        """Return versions newest first (by model, then version number descending)."""
+        self,
+        model_id: str | None,
+        filter_expr: Expr | None,
+        order: Sequence[OrderKey],
+        after: Sequence[object] | None,
+        limit: int,
+        show_deleted: bool,
+    ) -> tuple[list[ModelVersion], list[object] | None]:
+        """Return up to ``limit`` versions matching the filter, in ``order``, strictly after
+        the keyset cursor ``after``; also the cursor of the last row returned (None if none).
+
+        Raises:
+            InvalidArgument: ``after`` does not fit ``order`` (a tampered page token).
+        """
         ...
 
     async def update(

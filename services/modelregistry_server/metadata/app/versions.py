@@ -15,14 +15,18 @@ from modelregistry_server.metadata.app.models import coerce_page_size, validate_
 from modelregistry_server.metadata.app.ports import (
     AliasRecord,
     BlobChecker,
-    VersionCursor,
     VersionRepository,
 )
 from modelregistry_server.metadata.domain.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
-    NotImplementedYet,
+)
+from modelregistry_server.metadata.domain.filter import (
+    FieldRef,
+    OrderKey,
+    parse_filter,
+    parse_order_by,
 )
 from modelregistry_server.metadata.domain.model import MODEL_NAME_PREFIX, parse_model_name
 from modelregistry_server.metadata.domain.version import (
@@ -41,6 +45,8 @@ from modelregistry_server.metadata.domain.version import (
 )
 
 ALL_MODELS = "models/-"
+# Newest first; ties (across models) broken by model and version.
+DEFAULT_VERSION_ORDER = [OrderKey(FieldRef("version"), descending=True)]
 
 
 @dataclass(frozen=True)
@@ -86,26 +92,24 @@ class VersionService:
     ) -> VersionPage:
         """Return one page of versions, newest first."""
         model_id = None if parent == ALL_MODELS else parse_model_name(parent, "parent")
-        if filter_.strip() or order_by.strip():
-            raise NotImplementedYet(
-                "filter and order_by on ListModelVersions are not implemented yet in this "
-                "server version; versions are listed newest first"
-            )
+        expr = parse_filter(filter_, "version")
+        order = parse_order_by(order_by, "version") or DEFAULT_VERSION_ORDER
         limit = coerce_page_size(page_size)
-        fingerprint = query_fingerprint("ListModelVersions", parent, str(show_deleted))
+        # The token is bound to everything but page_size: a different query cannot reuse it.
+        fingerprint = query_fingerprint(
+            "ListModelVersions", parent, str(show_deleted), repr(expr), repr(order)
+        )
         after = None
         if page_token:
             try:
-                key = self._page_tokens.decode(fingerprint, page_token)
-                after = VersionCursor(str(key[0]), int(key[1]))
-            except (InvalidPageToken, ValueError, IndexError) as exc:
+                after = self._page_tokens.decode(fingerprint, page_token)
+            except InvalidPageToken as exc:
                 raise InvalidArgument("page_token", str(exc), reason="PAGE_TOKEN_INVALID") from exc
-        rows = await self._repository.list_versions(model_id, after, limit + 1, show_deleted)
-        if len(rows) <= limit:
-            return VersionPage(rows, "")
-        last = rows[limit - 1]
-        token = self._page_tokens.encode(fingerprint, [last.model_id, last.version])
-        return VersionPage(rows[:limit], token)
+        rows, cursor = await self._repository.list_versions(
+            model_id, expr, order, after, limit, show_deleted
+        )
+        token = self._page_tokens.encode(fingerprint, cursor) if cursor is not None else ""
+        return VersionPage(rows, token)
 
     async def update_version(
         self,

@@ -15,6 +15,7 @@ from modelregistry_server.common.telemetry import current_trace_id
 
 if TYPE_CHECKING:
     from modelregistry_server.common.db import Connection
+from modelregistry_server.metadata.adapters.postgres.filter_sql import compile_filter
 from modelregistry_server.metadata.app.ports import ModelCursor, ModelOrdering, ModelSortField
 from modelregistry_server.metadata.domain.errors import (
     AlreadyExists,
@@ -23,6 +24,7 @@ from modelregistry_server.metadata.domain.errors import (
     InvalidArgument,
     NotFound,
 )
+from modelregistry_server.metadata.domain.filter import Expr
 from modelregistry_server.metadata.domain.model import MODEL_NAME_PREFIX, Model, ModelDraft
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -87,7 +89,7 @@ def _new_etag() -> str:
     return secrets.token_hex(8)
 
 
-def _list_query(ordering: ModelOrdering, with_cursor: bool) -> str:
+def _list_query(ordering: ModelOrdering, with_cursor: bool, filter_sql: str = "") -> str:
     column = _SORT_COLUMNS[ordering.field]
     direction = "DESC" if ordering.descending else "ASC"
     keys = "model_id" if column == "model_id" else f"{column}, model_id"
@@ -99,9 +101,11 @@ def _list_query(ordering: ModelOrdering, with_cursor: bool) -> str:
             if column == "model_id"
             else f"WHERE ({column}, model_id) {comparison} ($2, $3)"
         )
+    if filter_sql:
+        where = f"{where} AND ({filter_sql})" if where else f"WHERE ({filter_sql})"
     order = ", ".join(f"{key} {direction}" for key in keys.split(", "))
     # Only fixed column names from _SORT_COLUMNS are formatted in; values are $n parameters.
-    return f"SELECT {_MODEL_COLUMNS} FROM metadata.models {where} ORDER BY {order} LIMIT $1"  # noqa: S608
+    return f"SELECT {_MODEL_COLUMNS} FROM metadata.models m {where} ORDER BY {order} LIMIT $1"  # noqa: S608
 
 
 def _to_model(row: asyncpg.Record) -> Model:
@@ -182,7 +186,11 @@ class PostgresModelRepository:
             return await self._get_in(conn, model_id)
 
     async def list(
-        self, ordering: ModelOrdering, after: ModelCursor | None, limit: int
+        self,
+        ordering: ModelOrdering,
+        after: ModelCursor | None,
+        limit: int,
+        filter_expr: Expr | None = None,
     ) -> list[Model]:
         """See ``ModelRepository.list``."""
         args: list[Any] = [limit]
@@ -190,8 +198,12 @@ class PostgresModelRepository:
             args += (
                 [after.model_id] if ordering.field == "name" else [after.sort_value, after.model_id]
             )
+        filter_sql = ""
+        if filter_expr is not None:
+            filter_sql, filter_args = compile_filter(filter_expr, "model", len(args) + 1)
+            args += filter_args
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(_list_query(ordering, after is not None), *args)
+            rows = await conn.fetch(_list_query(ordering, after is not None, filter_sql), *args)
         return [_to_model(row) for row in rows]
 
     async def update(

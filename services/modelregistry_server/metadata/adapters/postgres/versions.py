@@ -10,18 +10,24 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from modelregistry_server.metadata.adapters.postgres.filter_sql import (
+    compile_filter,
+    keyset_condition,
+    order_sql,
+)
 from modelregistry_server.metadata.adapters.postgres.repository import (
     QUERIES,
     write_audit,
     write_event,
 )
-from modelregistry_server.metadata.app.ports import AliasRecord, VersionCursor
+from modelregistry_server.metadata.app.ports import AliasRecord
 from modelregistry_server.metadata.domain.errors import (
     EtagMismatch,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
 )
+from modelregistry_server.metadata.domain.filter import Expr, OrderKey
 from modelregistry_server.metadata.domain.model import MODEL_NAME_PREFIX
 from modelregistry_server.metadata.domain.version import (
     MUTABLE_WHEN_READY,
@@ -35,17 +41,9 @@ from modelregistry_server.metadata.domain.version import (
 if TYPE_CHECKING:
     from modelregistry_server.common.db import Connection
 
-_LIST = """
-SELECT v.*, ARRAY(SELECT a.alias FROM metadata.aliases a
+_ALIASES = """ARRAY(SELECT a.alias FROM metadata.aliases a
                   WHERE a.model_id = v.model_id AND a.version = v.version
-                  ORDER BY a.alias) AS aliases
-FROM metadata.model_versions v
-WHERE ($1::text IS NULL OR v.model_id = $1)
-  AND ($2 OR v.state <> 'DELETED')
-  AND ($3::text IS NULL OR (v.model_id, v.version) < ($3, $4::bigint))
-ORDER BY v.model_id DESC, v.version DESC
-LIMIT $5
-"""
+                  ORDER BY a.alias) AS aliases"""
 
 
 def _etag() -> str:
@@ -194,19 +192,39 @@ class PostgresVersionRepository:
         return None if row is None else (row["model_id"], row["version"])
 
     async def list_versions(
-        self, model_id: str | None, after: VersionCursor | None, limit: int, show_deleted: bool
-    ) -> list[ModelVersion]:
+        self,
+        model_id: str | None,
+        filter_expr: Expr | None,
+        order: Sequence[OrderKey],
+        after: Sequence[object] | None,
+        limit: int,
+        show_deleted: bool,
+    ) -> tuple[list[ModelVersion], list[object] | None]:
         """See the port."""
+        params: list[Any] = [model_id, show_deleted]
+        where = ["($1::text IS NULL OR v.model_id = $1)", "($2 OR v.state <> 'DELETED')"]
+        if filter_expr is not None:
+            sql, filter_params = compile_filter(filter_expr, "version", len(params) + 1)
+            where.append(sql)
+            params += filter_params
+        ordering = order_sql(order, "version", len(params) + 1)
+        params += ordering.params
+        if after is not None:
+            condition, after_params = keyset_condition(ordering, after, ordering.next_param)
+            where.append(condition)
+            params += after_params
+        params.append(limit + 1)
+        # Only fixed fragments and compiler output (which binds every value) form the SQL.
+        query = (
+            f"SELECT v.*, {_ALIASES}, {ordering.select_list()} "  # noqa: S608
+            f"FROM metadata.model_versions v WHERE {' AND '.join(where)} "
+            f"ORDER BY {ordering.order_by()} LIMIT ${len(params)}"
+        )
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                _LIST,
-                model_id,
-                show_deleted,
-                after.model_id if after else None,
-                after.version if after else None,
-                limit,
-            )
-        return [_to_version(row) for row in rows]
+            rows = await conn.fetch(query, *params)
+        if len(rows) <= limit:
+            return [_to_version(row) for row in rows], None
+        return [_to_version(row) for row in rows[:limit]], ordering.cursor(rows[limit - 1])
 
     async def update(
         self,

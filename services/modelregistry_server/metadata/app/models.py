@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast, get_args
+from typing import cast
 
 from modelregistry_server.common.page_token import (
     InvalidPageToken,
@@ -19,7 +19,7 @@ from modelregistry_server.metadata.app.ports import (
     ModelSortField,
 )
 from modelregistry_server.metadata.domain.errors import InvalidArgument
-from modelregistry_server.metadata.domain.filter import parse_filter
+from modelregistry_server.metadata.domain.filter import parse_filter, parse_order_by
 from modelregistry_server.metadata.domain.model import (
     UPDATABLE_MODEL_FIELDS,
     Model,
@@ -51,33 +51,24 @@ def coerce_page_size(page_size: int) -> int:
 
 
 def parse_model_order_by(order_by: str) -> ModelOrdering:
-    """Parse ``order_by`` ("create_time desc") into an ordering; default is ``name asc``."""
-    text = order_by.strip()
-    if not text:
+    """Parse ``order_by`` ("create_time desc") into an ordering; default is ``name asc``.
+
+    ``name`` may follow as a second key in the same direction (it is the tie-breaker anyway).
+    """
+    keys = parse_order_by(order_by, "model")
+    if not keys:
         return ModelOrdering()
-    if "," in text:
-        raise InvalidArgument(
-            "order_by",
-            "models can be ordered by one field only (ties are broken by name)",
-            reason="ORDER_BY_INVALID",
-        )
-    parts = text.split()
-    allowed = get_args(ModelSortField)
-    if parts[0] not in allowed or len(parts) > 2:
-        raise InvalidArgument(
-            "order_by",
-            f"{order_by!r} is not supported; use one of {', '.join(allowed)} "
-            "optionally followed by 'asc' or 'desc'",
-            reason="ORDER_BY_INVALID",
-        )
-    direction = parts[1].lower() if len(parts) == 2 else "asc"
-    if direction not in ("asc", "desc"):
-        raise InvalidArgument(
-            "order_by",
-            f"direction must be 'asc' or 'desc', not {parts[1]!r}",
-            reason="ORDER_BY_INVALID",
-        )
-    return ModelOrdering(field=cast(ModelSortField, parts[0]), descending=direction == "desc")
+    first = keys[0]
+    if len(keys) == 2:
+        second = keys[1]
+        if second.field.kind != "name" or second.descending != first.descending:
+            raise InvalidArgument(
+                "order_by",
+                "models sort by one field; only 'name' in the same direction may follow it "
+                "(it breaks ties anyway)",
+                reason="ORDER_BY_INVALID",
+            )
+    return ModelOrdering(field=cast(ModelSortField, first.field.kind), descending=first.descending)
 
 
 def validate_request_id(request_id: str) -> str | None:

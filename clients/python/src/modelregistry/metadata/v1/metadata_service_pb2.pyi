@@ -73,8 +73,9 @@ class ListModelsRequest(_message.Message):
     parentheses. As in AIP-160, `OR` binds tighter than `AND`: `a AND b OR c` means
     `a AND (b OR c)`; write the parentheses anyway. Operators are `=`, `!=`, `<`, `<=`, `>`
     and `>=`. Values are double-quoted strings (`"prod"`; `*` in a string compared with `=`
-    or `!=` matches any run of characters), numbers, `true` / `false`, and timestamps as
-    quoted RFC 3339 strings (`"2025-01-31T00:00:00Z"`).
+    or `!=` matches any run of characters; `\\*` is a literal asterisk), numbers, `true` /
+    `false`, and timestamps as quoted RFC 3339 strings (`"2025-01-31T00:00:00Z"`). A string
+    field also accepts a bare word (`owner = risk-ml`).
 
     Fields for models: `name` (the full resource name, `models/{model}`), `labels.<key>`,
     `owner`, `create_time`, `update_time`. A map key runs to the next whitespace, operator or
@@ -86,10 +87,11 @@ class ListModelsRequest(_message.Message):
     Example: `labels.team = "vision" AND create_time >= "2025-01-01T00:00:00Z"`.
     """
     order_by: _builtins.str
-    """Optional. A comma-separated list of fields to sort by, each optionally followed by `asc`
-    (the default) or `desc`, for example `update_time desc, name`. Sortable fields: `name`,
-    `create_time`, `update_time`. Defaults to `name asc`. Ties are always broken by `name`, so
-    pages are stable.
+    """Optional. The field to sort by, optionally followed by `asc` (the default) or `desc`, for
+    example `update_time desc`. Sortable fields: `name`, `create_time`, `update_time`.
+    Defaults to `name asc`. Ties are always broken by `name` in the same direction, so pages
+    are stable; `name` may be written as a second key (`update_time desc, name desc`) but no
+    other second key is accepted.
     """
     def __init__(
         self,
@@ -314,17 +316,18 @@ class ListModelVersionsRequest(_message.Message):
 
     Fields for versions: `name`, `version`, `state` (an enum value name such as `READY` or
     `MODEL_VERSION_STATE_READY`, with `=` and `!=` only), `labels.<key>`, `params.<key>`
-    (compared as the parameter's own type), `metrics.<key>`, `alias` (true if one of the
-    version's aliases equals the value; `=` only), `framework`, `format`, `create_time`,
-    `update_time`, `ready_time`.
+    (compared as the parameter's own type), `metrics.<key>`, `alias` (`=` is true if one of
+    the version's aliases equals the value; `!=` is its negation, so it also matches versions
+    without aliases), `framework`, `format`, `create_time`, `update_time`, `ready_time`.
 
     Example: `state = READY AND metrics.accuracy >= 0.9 AND params.optimizer = "adam"`.
     """
     order_by: _builtins.str
     """Optional. A comma-separated list of fields to sort by, each optionally followed by `asc`
-    (the default) or `desc`. Sortable fields: `version`, `create_time`, `update_time`,
-    `ready_time`, `metrics.<key>` (versions without the metric sort last in either direction).
-    Defaults to `version desc`. Ties are always broken by `name`, so pages are stable.
+    (the default) or `desc`; at most two. Sortable fields: `name`, `version`, `create_time`,
+    `update_time`, `ready_time`, `metrics.<key>` (versions without the metric sort last in
+    either direction). Defaults to `version desc`. Ties are always broken by `name` and
+    `version`, so pages are stable.
     """
     show_deleted: _builtins.bool
     """Optional. If true, versions in state `DELETED` are included. Defaults to false."""

@@ -220,3 +220,19 @@ async def test_reconnect_with_last_event_id_misses_nothing(
     ids = [int(e.event_id) for e in got]
     assert ids == sorted(ids)
     assert ids[0] > int(last.event_id)
+
+
+async def test_audit_time_range_is_start_inclusive_end_exclusive(
+    registry: RunningRegistry,
+) -> None:
+    await new_model(registry, "early")
+    first = await registry.metadata.ListAuditEvents(ms.ListAuditEventsRequest(model="models/early"))
+    boundary = first.audit_events[0].event_time
+    await asyncio.sleep(0.05)
+    await new_model(registry, "late")
+    everything = await registry.metadata.ListAuditEvents(
+        ms.ListAuditEventsRequest(start_time=boundary)
+    )
+    assert [e.resource for e in everything.audit_events] == ["models/late", "models/early"]
+    before = await registry.metadata.ListAuditEvents(ms.ListAuditEventsRequest(end_time=boundary))
+    assert list(before.audit_events) == []

@@ -4,6 +4,7 @@
 #   make lint    ruff, ruff format, mypy --strict, import-linter, buf lint/format/breaking, generated-code freshness
 #   make gen     regenerate the Python stubs from protos/
 #   make bench-artifacts   ArtifactService throughput/memory/CPU as ratios to direct minio-py
+#   make bench-metadata    ResolveModelVersion p50/p99 at 32 callers vs an empty unary call
 
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -14,7 +15,7 @@ BUF_VERSION := 1.75.0
 BUF := $(TOOLS)/node/node_modules/.bin/buf
 SERVE_ARGS ?=
 
-.PHONY: serve test test-unit lint gen venv venv-dev minio buf bench-artifacts clean
+.PHONY: serve test test-unit lint gen venv venv-dev minio buf bench-artifacts bench-metadata clean
 
 $(VENV)/.runtime: pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,13 +52,17 @@ test-unit: venv-dev
 bench-artifacts: venv-dev minio
 	$(PY) bench/artifacts.py $(BENCH_ARGS)
 
+# ResolveModelVersion latency at 32 concurrent callers, as a ratio to an empty unary call.
+bench-metadata: venv-dev
+	$(PY) bench/metadata.py $(BENCH_ARGS)
+
 gen: venv-dev
 	$(PY) clients/python/scripts/gen_protos.py
 
 lint: venv-dev buf
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy services clients/python/src clients/python/scripts tests
+	$(VENV)/bin/mypy services clients/python/src clients/python/scripts tests bench
 	$(VENV)/bin/lint-imports
 	cd protos && ../$(BUF) lint
 	cd protos && ../$(BUF) format --diff --exit-code

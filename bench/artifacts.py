@@ -1,0 +1,1195 @@
+"""ArtifactService benchmark: throughput, memory and CPU as ratios to direct minio-py.
+
+Run it with ``.venv/bin/python bench/artifacts.py`` (or ``make bench-artifacts BENCH_ARGS=...``).
+It starts everything it needs and stops it again, also on Ctrl-C:
+
+* a real MinIO (``tests.support.minio.MinioServer``) and a throwaway PostgreSQL
+  (``EmbeddedPostgres``, fsync off);
+* the registry server as a *subprocess* (``python -m modelregistry_server serve artifacts``),
+  so that its RSS and CPU time can be read with psutil without the client's own work mixed in.
+
+Every figure is printed next to a baseline measured in the same run against the same MinIO,
+because absolute MB/s on a shared 2-core machine mean little (DESIGN.md, "Tests and real
+dependencies"):
+
+1. upload: gRPC ``Write`` (sync stub, 1 MiB chunks read from a file) vs ``put_object``;
+2. download: gRPC ``Read`` into a file vs ``get_object`` streamed into a file;
+3. download: a presigned URL fetched with urllib vs the same ``get_object``;
+4. server peak RSS after a 256 MiB and after a 2 GiB upload, each on a fresh server process;
+5. CPU seconds per GiB of the client, the server and MinIO for each transfer.
+
+The Markdown table goes to stdout (so it can be pasted into docs), progress to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import dataclasses
+import datetime
+import hashlib
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import types
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import grpc
+import minio
+import psutil
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from minio import Minio
+
+from modelregistry.artifact.v1 import artifact_service_pb2 as pb
+from modelregistry.artifact.v1 import artifact_service_pb2_grpc, blob_pb2
+from modelregistry_server.artifacts.domain.blob import MAX_CHUNK_SIZE, blob_key
+from modelregistry_server.common.config import ServerConfig
+from modelregistry_server.common.db import ensure_database
+from modelregistry_server.common.embedded_postgres import EmbeddedPostgres
+
+# `tests` is not an installed package: when run as a script, sys.path[0] is bench/, so make the
+# repository root importable for the shared MinIO helper (the same one the tests use).
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+from tests.support.minio import MINIO_VERSION, MinioServer, free_port  # noqa: E402
+
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+MB = 1_000_000  # throughput is reported in MB/s (10^6 bytes); ratios do not depend on it
+BUCKET = "bench"
+DATABASE = "bench"
+# The baseline's part size: DESIGN.md found 16 MiB parts with a few parallel uploads best here.
+DIRECT_PART_SIZE = 16 * MIB
+# Targets from the issue: service ÷ direct for throughput, 2 GiB ÷ 256 MiB for memory.
+TARGET_UPLOAD = 0.8
+TARGET_GRPC_DOWNLOAD = 0.6
+TARGET_PRESIGNED = 0.95
+TARGET_RSS_GROWTH = 1.2
+SERVER_STOP_TIMEOUT_S = 45.0
+_PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+_CPUS = len(os.sched_getaffinity(0))
+# Above this share of the CPUs used by other processes during timed transfers, the report
+# warns that the figures are not trustworthy.
+FOREIGN_LOAD_WARNING = 0.10
+
+
+def _log(message: str) -> None:
+    """Progress goes to stderr so stdout holds only the report."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _die_with_parent() -> None:
+    """Runs in the server child before exec: SIGTERM it if this script dies (even SIGKILL).
+
+    Without it an interrupted or killed benchmark would leave a registry server running.
+    """
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+# ----------------------------------------------------------------------------- measurement
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    """One timed transfer: wall seconds and CPU seconds of each process involved."""
+
+    size: int
+    seconds: float
+    client_cpu: float
+    server_cpu: float
+    minio_cpu: float
+    # CPU time the whole machine spent in processes other than these three during the
+    # transfer: another job on a 2-core machine makes the figures meaningless, so it is shown.
+    foreign_cpu: float = 0.0
+
+    @property
+    def foreign_load(self) -> float:
+        """Fraction of all CPUs that other processes used during the transfer."""
+        return self.foreign_cpu / (self.seconds * _CPUS)
+
+    @property
+    def mb_s(self) -> float:
+        """Throughput in MB/s (10^6 bytes per second)."""
+        return self.size / MB / self.seconds
+
+    def per_gib(self, cpu: float) -> float:
+        """CPU seconds per GiB transferred."""
+        return cpu / (self.size / GIB)
+
+
+def _self_cpu() -> float:
+    # RUSAGE_SELF covers every thread of this process: gRPC's C-core threads and minio-py's
+    # upload pool included, which is what a client actually pays.
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _machine_cpu() -> float:
+    # user + nice + system over all CPUs. Not irq/softirq: much of that is loopback network
+    # work done for our own transfers but charged to no process, so it would look foreign.
+    times = psutil.cpu_times()
+    return float(times.user + times.nice + times.system)
+
+
+def _proc_cpu(proc: psutil.Process | None) -> float:
+    if proc is None:
+        return 0.0
+    times = proc.cpu_times()
+    return times.user + times.system
+
+
+def timed(
+    size: int,
+    action: Callable[[], object],
+    server: psutil.Process | None,
+    minio_proc: psutil.Process | None,
+) -> Sample:
+    """Run ``action`` and return its wall time and the CPU time every process spent on it."""
+    client0, server0, minio0 = _self_cpu(), _proc_cpu(server), _proc_cpu(minio_proc)
+    machine0 = _machine_cpu()
+    start = time.perf_counter()
+    action()
+    seconds = time.perf_counter() - start
+    machine = _machine_cpu() - machine0
+    client = _self_cpu() - client0
+    server_cpu = _proc_cpu(server) - server0
+    minio_cpu = _proc_cpu(minio_proc) - minio0
+    return Sample(
+        size=size,
+        seconds=seconds,
+        client_cpu=client,
+        server_cpu=server_cpu,
+        minio_cpu=minio_cpu,
+        foreign_cpu=max(0.0, machine - client - server_cpu - minio_cpu),
+    )
+
+
+def pick(values: list[float], *, higher_is_better: bool) -> float:
+    """The figure reported for repeated measurements: the best, or the median from 3 on.
+
+    Best-of is robust to a noisy neighbour slowing one run on a small machine; with three or
+    more runs the median is the steadier estimate.
+    """
+    if len(values) >= 3:
+        return statistics.median(values)
+    return max(values) if higher_is_better else min(values)
+
+
+class RssSampler:
+    """Polls a process's RSS in a thread and keeps the maximum.
+
+    VmHWM from /proc is the exact peak; the sampled peak cross-checks it and, unlike VmHWM,
+    can be taken over one phase (e.g. a download after an upload) of the same process.
+    """
+
+    def __init__(self, proc: psutil.Process, interval: float = 0.02) -> None:
+        self._proc = proc
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+        self.peak = 0
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(psutil.Error):
+                self.peak = max(self.peak, self._proc.memory_info().rss)
+            self._stop.wait(self._interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def proc_status_kib(pid: int, field: str) -> int:
+    """Return a ``kB`` field of /proc/<pid>/status (e.g. VmHWM, the peak resident set)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name == field:
+            return int(value.split()[0])
+    raise RuntimeError(f"/proc/{pid}/status has no {field}")
+
+
+# ----------------------------------------------------------------------------- test data
+
+
+class DataFile:
+    """A file of incompressible bytes whose content can be made new cheaply.
+
+    Nothing on the data path compresses or deduplicates below whole blobs, so the file repeats
+    a 64 MiB random block (with the block number stamped on each copy) instead of drawing every
+    byte from os.urandom, which runs at only ~200 MB/s here. ``renew()`` overwrites the first
+    bytes, which changes the sha256: a repeated upload is then a new blob, not a free dedupe hit.
+    """
+
+    _BLOCK = 64 * MIB
+
+    def __init__(self, path: Path, size: int) -> None:
+        self.path = path
+        self.size = size
+        self.sha256 = ""
+        block = bytearray(os.urandom(min(self._BLOCK, size)))
+        with path.open("wb") as out:
+            written = 0
+            index = 0
+            while written < size:
+                block[:8] = index.to_bytes(8, "little")
+                piece = memoryview(block)[: min(len(block), size - written)]
+                out.write(piece)
+                written += len(piece)
+                index += 1
+        self.renew()
+
+    def renew(self) -> str:
+        """Give the file new content (and digest); returns the new sha256."""
+        with self.path.open("r+b") as out:
+            out.write(os.urandom(min(16, self.size)))
+        self.sha256 = sha256_file(self.path)
+        return self.sha256
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file (hashlib.file_digest reads it in large blocks)."""
+    with path.open("rb") as source:
+        return hashlib.file_digest(source, "sha256").hexdigest()
+
+
+# ----------------------------------------------------------------------------- the server
+
+
+class RegistryProcess:
+    """One ``modelregistry_server serve artifacts`` subprocess on a loopback port.
+
+    Args:
+        work_dir: Where its data dir and log go.
+        database_url: PostgreSQL URL (passed through the environment, not argv, so the
+            password is not visible in ``ps``).
+        minio_server: The MinIO it stores blobs in.
+        part_size_mib: ``--upload-part-size``, or None for the server's default.
+        parts_in_flight: ``--upload-parts-in-flight``, or None for the server's default.
+    """
+
+    def __init__(
+        self,
+        work_dir: Path,
+        database_url: str,
+        minio_server: MinioServer,
+        part_size_mib: int | None,
+        parts_in_flight: int | None,
+    ) -> None:
+        self.port = free_port()
+        self._work_dir = work_dir
+        self._log_path = work_dir / "server.log"
+        self._database_url = database_url
+        self._minio = minio_server
+        self._part_size_mib = part_size_mib
+        self._parts_in_flight = parts_in_flight
+        self._popen: subprocess.Popen[bytes] | None = None
+        self.channel: grpc.Channel | None = None
+
+    @property
+    def target(self) -> str:
+        """``host:port`` to dial."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def process(self) -> psutil.Process:
+        """The server process, for CPU and memory readings."""
+        assert self._popen is not None
+        return psutil.Process(self._popen.pid)
+
+    @property
+    def stub(self) -> artifact_service_pb2_grpc.ArtifactServiceStub:
+        """A sync ArtifactService stub: DESIGN.md measured sync stubs streaming ~1.5x faster."""
+        assert self.channel is not None
+        return artifact_service_pb2_grpc.ArtifactServiceStub(self.channel)
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the server and wait until its health check says SERVING."""
+        self._work_dir.mkdir(parents=True, exist_ok=True)
+        argv = [
+            sys.executable,
+            "-m",
+            "modelregistry_server",
+            "serve",
+            # Only the service under test: nothing else competes for the 2 cores.
+            "artifacts",
+            f"--listen={self.target}",
+            f"--data-dir={self._work_dir / 'data'}",
+            f"--s3-endpoint={self._minio.endpoint}",
+            f"--s3-bucket={BUCKET}",
+            "--sweep-interval=0",
+            "--log-level=WARNING",
+        ]
+        if self._part_size_mib is not None:
+            argv.append(f"--upload-part-size={self._part_size_mib}")
+        if self._parts_in_flight is not None:
+            argv.append(f"--upload-parts-in-flight={self._parts_in_flight}")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MODELREGISTRY_")}
+        env.update(
+            MODELREGISTRY_DATABASE_URL=self._database_url,
+            MODELREGISTRY_S3_ACCESS_KEY=self._minio.access_key,
+            MODELREGISTRY_S3_SECRET_KEY=self._minio.secret_key,
+        )
+        with self._log_path.open("ab") as log:
+            self._popen = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=REPO_ROOT,
+                # Own session: a Ctrl-C in the terminal reaches only this script, which then
+                # stops the server itself, in order.
+                start_new_session=True,
+                preexec_fn=_die_with_parent,  # only prctl: safe between fork and exec
+            )
+        try:
+            self._wait_serving(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_serving(self, timeout: float) -> None:
+        assert self._popen is not None
+        self.channel = grpc.insecure_channel(self.target)
+        health = health_pb2_grpc.HealthStub(self.channel)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._popen.poll() is not None:
+                raise RuntimeError(
+                    f"the registry server exited with code {self._popen.returncode} during "
+                    f"start-up; log:\n{self.log_tail()}"
+                )
+            try:
+                reply = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass  # not listening yet
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the registry server did not become healthy within {timeout:.0f} s; "
+                    f"log:\n{self.log_tail()}"
+                )
+            time.sleep(0.1)
+
+    def log_tail(self, max_bytes: int = 4000) -> str:
+        """The end of the server's log, for error messages."""
+        try:
+            return self._log_path.read_bytes()[-max_bytes:].decode(errors="replace")
+        except OSError:
+            return "<no log>"
+
+    def stop(self) -> None:
+        """SIGTERM (graceful drain), then SIGKILL if it does not exit in time."""
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
+        popen, self._popen = self._popen, None
+        if popen is None or popen.poll() is not None:
+            return
+        popen.send_signal(signal.SIGTERM)
+        try:
+            popen.wait(SERVER_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            _log(f"server did not stop within {SERVER_STOP_TIMEOUT_S:.0f} s of SIGTERM; killing")
+            popen.kill()
+            popen.wait()
+
+    def __enter__(self) -> RegistryProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# ----------------------------------------------------------------------------- transfers
+
+
+def grpc_write_requests(
+    session: str, path: Path, size: int, chunk: int
+) -> Iterator[pb.WriteRequest]:
+    """Yield the Write stream for a file: ``chunk``-byte pieces, the last one finishing.
+
+    The file is opened unbuffered so each read is one syscall straight into a new bytes
+    object, with no copy through a BufferedReader.
+    """
+    with path.open("rb", buffering=0) as source:
+        offset = 0
+        while True:
+            data = source.read(chunk)
+            end = offset + len(data)
+            yield pb.WriteRequest(
+                # Only the first message names the session; the server rejects no others, but
+                # repeating it would cost bytes on every message.
+                upload_session=session if offset == 0 else "",
+                write_offset=offset,
+                data=data,
+                finish_write=end >= size,
+            )
+            offset = end
+            if end >= size or not data:
+                return
+
+
+def grpc_upload(
+    stub: artifact_service_pb2_grpc.ArtifactServiceStub,
+    data: DataFile,
+    chunk: int,
+    server: psutil.Process,
+    minio_proc: psutil.Process | None,
+) -> Sample:
+    """Upload through CreateUploadSession + Write; only the Write call is timed."""
+    session = stub.CreateUploadSession(
+        pb.CreateUploadSessionRequest(
+            blob=blob_pb2.BlobRef(sha256=data.sha256, size_bytes=data.size)
+        ),
+        timeout=30,
+    )
+    if session.complete:
+        raise RuntimeError(f"blob {data.sha256} already stored: the upload would be a no-op")
+    responses: list[pb.WriteResponse] = []
+
+    def write() -> None:
+        responses.append(
+            stub.Write(
+                grpc_write_requests(session.name, data.path, data.size, chunk),
+                timeout=_transfer_timeout(data.size),
+            )
+        )
+
+    sample = timed(data.size, write, server, minio_proc)
+    response = responses[0]
+    if response.committed_size != data.size or response.blob.sha256 != data.sha256:
+        raise RuntimeError(f"Write ended with {response}, expected the whole blob {data.sha256}")
+    return sample
+
+
+def grpc_download(
+    stub: artifact_service_pb2_grpc.ArtifactServiceStub,
+    sha256: str,
+    size: int,
+    out: Path,
+    server: psutil.Process,
+    minio_proc: psutil.Process | None,
+) -> Sample:
+    """Read the whole blob over gRPC into ``out`` (overwritten in place, see OutputFile)."""
+
+    def read() -> None:
+        with out.open("r+b") as sink:
+            for response in stub.Read(
+                pb.ReadRequest(sha256=sha256), timeout=_transfer_timeout(size)
+            ):
+                sink.write(response.data)  # each access copies: read it once
+            _check_written(sink, out, size, "gRPC Read")
+
+    return timed(size, read, server, minio_proc)
+
+
+def presigned_download(
+    stub: artifact_service_pb2_grpc.ArtifactServiceStub,
+    sha256: str,
+    size: int,
+    out: Path,
+    server: psutil.Process,
+    minio_proc: psutil.Process | None,
+) -> Sample:
+    """GenerateDownloadUrl, then GET it with urllib in 1 MiB reads into ``out``.
+
+    The URL call is inside the timing: a client pays for it.
+    """
+
+    def fetch() -> None:
+        reply = stub.GenerateDownloadUrl(
+            pb.GenerateDownloadUrlRequest(name=f"blobs/{sha256}"), timeout=30
+        )
+        if not reply.url.startswith(("http://", "https://")):
+            raise RuntimeError(f"unexpected download URL scheme: {reply.url[:20]}")
+        with (
+            urllib.request.urlopen(reply.url, timeout=60) as response,  # noqa: S310 - checked
+            out.open("r+b") as sink,
+        ):
+            while block := response.read(MAX_CHUNK_SIZE):
+                sink.write(block)
+            _check_written(sink, out, size, "presigned GET")
+
+    return timed(size, fetch, server, minio_proc)
+
+
+def direct_put(
+    client: Minio, data: DataFile, key: str, minio_proc: psutil.Process | None
+) -> Sample:
+    """The upload baseline: put_object of an open file of known length, 16 MiB parts."""
+
+    def put() -> None:
+        with data.path.open("rb") as source:
+            # A real file returns full-size reads, which minio-py's part assembly needs
+            # (DESIGN.md pitfall: short reads make its `bytes +=` loop crawl).
+            client.put_object(BUCKET, key, source, length=data.size, part_size=DIRECT_PART_SIZE)
+
+    return timed(data.size, put, None, minio_proc)
+
+
+def direct_get(
+    client: Minio, key: str, size: int, out: Path, minio_proc: psutil.Process | None
+) -> Sample:
+    """The download baseline: get_object of the very object the service serves, into ``out``.
+
+    It streams 1 MiB blocks into the file exactly as ``fget_object`` does inside, but into the
+    same pre-allocated file as the other methods: ``fget_object`` always writes a new file
+    and renames it, which on this VM costs ~1 s of kernel time per GiB for fresh pages, with
+    3 s spikes, and that noise would be the baseline's alone.
+    """
+
+    def get() -> None:
+        response = client.get_object(BUCKET, key)
+        try:
+            with out.open("r+b") as sink:
+                for block in response.stream(MAX_CHUNK_SIZE):
+                    sink.write(block)
+                _check_written(sink, out, size, "get_object")
+        finally:
+            response.close()
+            response.release_conn()
+
+    return timed(size, get, None, minio_proc)
+
+
+class OutputFile:
+    """The file every download overwrites in place, allocated once before any timing.
+
+    Writing into pages the file already has costs the same for every method; allocating
+    fresh ones costs this VM's kernel ~1 s per GiB with multi-second spikes (the balloon
+    hands freed memory back to the host), which would swamp the differences being measured.
+    """
+
+    def __init__(self, path: Path, size: int) -> None:
+        self.path = path
+        zeros = bytes(MIB)
+        with path.open("wb") as out:
+            for _ in range(-(-size // MIB)):
+                out.write(zeros)
+
+
+def _check_written(sink: BinaryIO, out: Path, size: int, what: str) -> None:
+    # The file is overwritten, not truncated: stale bytes from an earlier download could hide
+    # a short one, so check that this download wrote exactly the blob's size from offset 0.
+    written = sink.tell()
+    if out != Path(os.devnull) and written != size:
+        raise RuntimeError(f"{what} wrote {written} bytes, expected {size}")
+
+
+def _transfer_timeout(size: int) -> float:
+    # Generous (5 MB/s floor) yet finite, so a hung stream fails the run instead of stalling it.
+    return 120.0 + size / (5 * MB)
+
+
+def _check_download(out: Path, sha256: str, size: int, what: str) -> None:
+    """Verify a download outside the timing: the first ``size`` bytes of ``out`` hash right."""
+    digest = hashlib.sha256()
+    with out.open("rb") as source:
+        remaining = size
+        while remaining and (block := source.read(min(remaining, 16 * MIB))):
+            digest.update(block)
+            remaining -= len(block)
+    if digest.hexdigest() != sha256:
+        raise RuntimeError(f"{what} returned bytes hashing to {digest.hexdigest()}, not {sha256}")
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+@dataclasses.dataclass
+class Settings:
+    """What was measured, and how; recorded in the report."""
+
+    size_mib: int
+    repeat: int
+    chunk_kib: int
+    part_size_mib: int
+    parts_in_flight: int
+    rss_small_mib: int
+    rss_large_mib: int
+    skip_rss: bool
+    download_dir: str
+
+
+@dataclasses.dataclass
+class Samples:
+    """Raw samples of the throughput rounds, per method."""
+
+    direct_put: list[Sample] = dataclasses.field(default_factory=list)
+    grpc_write: list[Sample] = dataclasses.field(default_factory=list)
+    direct_get: list[Sample] = dataclasses.field(default_factory=list)
+    grpc_read: list[Sample] = dataclasses.field(default_factory=list)
+    presigned_get: list[Sample] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class RssResult:
+    """Memory of a fresh server process around one upload (and of another reading it back)."""
+
+    size: int
+    idle_rss: int
+    upload_hwm: int
+    upload_sampled_peak: int
+    upload: Sample
+    read_hwm: int | None = None
+    read_sampled_peak: int | None = None
+
+
+class Bench:
+    """Owns the temp dir, MinIO, PostgreSQL and servers of one run; ``close()`` stops them."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._stack = contextlib.ExitStack()
+        self.tmp = Path(tempfile.mkdtemp(prefix="mr-bench-"))
+        self._stack.callback(shutil.rmtree, self.tmp, ignore_errors=True)
+        # The embedded PostgreSQL runs as an unprivileged user when we are root: every parent
+        # of its data dir must be searchable by others (mkdtemp makes it 0700).
+        self.tmp.chmod(0o755)
+        self.download_dir = self._download_dir(settings)
+        self._servers = 0
+        self.minio = MinioServer()
+        self.postgres = EmbeddedPostgres(self.tmp / "postgres", durable=False)
+        self.database_url = ""
+        self.client: Minio | None = None
+        self.minio_proc: psutil.Process | None = None
+        self.output = OutputFile(self.download_dir / "download.bin", 0)
+
+    def _download_dir(self, settings: Settings) -> Path:
+        """Where downloads are written: tmpfs by default, see ``--download-dir``.
+
+        On this VM, writing 1 GiB to the ext4 disk costs the writer 2-3.6 s of kernel CPU and
+        swings from 250 to 900 MB/s between runs; that cost is the same for every method, so it
+        only buries the differences being measured under noise. A file on tmpfs keeps the
+        write (a real file, a real copy) without the disk. Pass a disk path to include it.
+        """
+        base = settings.download_dir
+        if base == "auto":
+            shm = Path("/dev/shm")
+            need = 2 * max(settings.size_mib, settings.rss_large_mib) * MIB
+            if shm.is_dir() and shutil.disk_usage(shm).free > need:
+                base = str(shm)
+            else:
+                base = str(self.tmp)
+        settings.download_dir = f"{base} ({_fs_type(Path(base))})"  # recorded in the report
+        path = Path(tempfile.mkdtemp(prefix="mr-bench-downloads-", dir=base))
+        self._stack.callback(shutil.rmtree, path, ignore_errors=True)
+        return path
+
+    def start(self) -> None:
+        """Start MinIO and PostgreSQL and create the bucket and database."""
+        _log("starting MinIO and PostgreSQL")
+        self._stack.enter_context(self.minio)
+        self._stack.callback(self.postgres.stop)
+        self.postgres.start()
+        asyncio.run(ensure_database(self.postgres.dsn(), DATABASE))
+        self.database_url = self.postgres.dsn(DATABASE)
+        self.client = self.minio.client()
+        self.client.make_bucket(BUCKET)
+        # MinIO is our child; its CPU per GiB shows how the 2 cores are shared.
+        self.minio_proc = next(
+            (p for p in psutil.Process().children() if p.name() == "minio"), None
+        )
+
+    def close(self) -> None:
+        """Stop everything started, in reverse order, and remove the temp dir."""
+        self._stack.close()
+
+    def server(self) -> RegistryProcess:
+        """A new (not yet started) registry process with the run's settings."""
+        self._servers += 1
+        return RegistryProcess(
+            self.tmp / f"server-{self._servers}",
+            self.database_url,
+            self.minio,
+            self.settings.part_size_mib,
+            self.settings.parts_in_flight,
+        )
+
+    def throughput(self) -> Samples:
+        """Alternate direct and service transfers of the same bytes, ``repeat`` rounds."""
+        s = self.settings
+        samples = Samples()
+        data = DataFile(self.tmp / "data.bin", s.size_mib * MIB)
+        self.output = OutputFile(self.download_dir / "download.bin", data.size)
+        try:
+            with self.server() as server:
+                self._warm_up(server)
+                for round_no in range(s.repeat):
+                    if round_no:
+                        data.renew()
+                    self._round(server, data, round_no, samples)
+        finally:
+            data.path.unlink(missing_ok=True)
+        return samples
+
+    def _warm_up(self, server: RegistryProcess) -> None:
+        """One small untimed transfer per method: connections, pools and caches get set up.
+
+        Without it the first timed transfer of each method pays one-off costs (TCP and HTTP/2
+        set-up, lazy imports, MinIO's first write to a fresh drive) that the others do not.
+        """
+        _log("warm-up")
+        warm = DataFile(self.tmp / "warm-up.bin", min(64, self.settings.size_mib) * MIB)
+        try:
+            self._round(server, warm, 0, Samples(), label="warm-up")
+        finally:
+            warm.path.unlink(missing_ok=True)
+
+    def _round(
+        self,
+        server: RegistryProcess,
+        data: DataFile,
+        round_no: int,
+        samples: Samples,
+        label: str = "",
+    ) -> None:
+        """Upload ``data`` both ways, then download the stored blob three ways."""
+        client = self.client
+        assert client is not None
+        proc = server.process
+        sha = data.sha256
+        key = blob_key(sha)
+        out = self.output.path
+        chunk = self.settings.chunk_kib * 1024
+        label = label or f"round {round_no + 1}/{self.settings.repeat}"
+        _log(f"{label}: uploads of {data.size // MIB} MiB")
+
+        def put() -> None:
+            # Under its own key: the service's upload below must not find the blob stored.
+            direct_key = f"direct/{sha}"
+            samples.direct_put.append(direct_put(client, data, direct_key, self.minio_proc))
+            client.remove_object(BUCKET, direct_key)
+
+        def write() -> None:
+            samples.grpc_write.append(grpc_upload(server.stub, data, chunk, proc, self.minio_proc))
+
+        # Alternate the order so that neither side always runs on the warmer machine.
+        uploads: list[Callable[[], None]] = [put, write] if round_no % 2 == 0 else [write, put]
+        for upload in uploads:
+            upload()
+
+        _log(f"{label}: downloads")
+        # MinIO writes objects with O_DIRECT, so a fresh blob is not in the page cache and the
+        # first reader would pay for the disk (measured: 210 MB/s first, ~900 MB/s after).
+        # One untimed read puts every method on the same, cached, footing.
+        _read_to_nowhere(client, key)
+
+        def get() -> None:
+            samples.direct_get.append(direct_get(client, key, data.size, out, self.minio_proc))
+            _check_download(out, sha, data.size, "get_object")
+
+        def read() -> None:
+            samples.grpc_read.append(
+                grpc_download(server.stub, sha, data.size, out, proc, self.minio_proc)
+            )
+            _check_download(out, sha, data.size, "gRPC Read")
+
+        def presigned() -> None:
+            samples.presigned_get.append(
+                presigned_download(server.stub, sha, data.size, out, proc, self.minio_proc)
+            )
+            _check_download(out, sha, data.size, "presigned GET")
+
+        downloads: list[Callable[[], None]] = [get, read, presigned]
+        shift = round_no % len(downloads)
+        for download in downloads[shift:] + downloads[:shift]:
+            download()
+        # Free MinIO's disk; every round's upload is a new blob anyway (DataFile.renew).
+        server.stub.DeleteBlob(pb.DeleteBlobRequest(name=f"blobs/{sha}"), timeout=30)
+
+    def memory(self) -> list[RssResult]:
+        """The memory runs: small then large upload, ``repeat`` times, each on a fresh server.
+
+        Interleaved like the throughput rounds, so both sizes see the same machine. Only the
+        first repetition also reads back (informational, not a target).
+        """
+        s = self.settings
+        runs: list[RssResult] = []
+        for rep in range(s.repeat):
+            for size_mib in (s.rss_small_mib, s.rss_large_mib):
+                runs.append(self.rss(size_mib, with_read=rep == 0))
+        return runs
+
+    def rss(self, size_mib: int, *, with_read: bool) -> RssResult:
+        """Peak memory of a fresh server uploading a blob (and of another one reading it)."""
+        data = DataFile(self.tmp / f"rss-{size_mib}.bin", size_mib * MIB)
+        chunk = self.settings.chunk_kib * 1024
+        try:
+            _log(f"memory: {size_mib} MiB upload on a fresh server")
+            with self.server() as server:
+                proc = server.process
+                idle = proc.memory_info().rss
+                with RssSampler(proc) as upload_peak:
+                    upload = grpc_upload(server.stub, data, chunk, proc, self.minio_proc)
+                # VmHWM is the kernel's exact high-water mark of this process's resident set.
+                upload_hwm = proc_status_kib(proc.pid, "VmHWM") * 1024
+                result = RssResult(data.size, idle, upload_hwm, upload_peak.peak, upload)
+                if not with_read:
+                    server.stub.DeleteBlob(
+                        pb.DeleteBlobRequest(name=f"blobs/{data.sha256}"), timeout=30
+                    )
+                    return result
+            # Reading back is not a target, but serving pods pull weights at start-up: show
+            # it too, on its own fresh process so the upload's leftovers do not count.
+            _log(f"memory: {size_mib} MiB Read on a fresh server")
+            with self.server() as server:
+                proc = server.process
+                with RssSampler(proc) as read_peak:
+                    # To /dev/null: the client's file writes are not what is measured here.
+                    grpc_download(server.stub, data.sha256, data.size, Path(os.devnull), proc, None)
+                result.read_hwm = proc_status_kib(proc.pid, "VmHWM") * 1024
+                result.read_sampled_peak = read_peak.peak
+                server.stub.DeleteBlob(
+                    pb.DeleteBlobRequest(name=f"blobs/{data.sha256}"), timeout=30
+                )
+            return result
+        finally:
+            data.path.unlink(missing_ok=True)
+
+
+def _fs_type(path: Path) -> str:
+    """The file system type holding ``path`` (tmpfs, ext4, ...), for the report."""
+    best = ("", "unknown")
+    for part in psutil.disk_partitions(all=True):
+        mount = part.mountpoint
+        inside = path == Path(mount) or Path(mount) in path.resolve().parents
+        if inside and len(mount) > len(best[0]):
+            best = (mount, part.fstype)
+    return best[1]
+
+
+def _read_to_nowhere(client: Minio, key: str) -> None:
+    """Read an object and drop the bytes (warms MinIO's page cache for the timed reads)."""
+    response = client.get_object(BUCKET, key)
+    try:
+        while response.read(MAX_CHUNK_SIZE):
+            pass
+    finally:
+        response.close()
+        response.release_conn()
+
+
+# ----------------------------------------------------------------------------- the report
+
+
+def _machine() -> dict[str, Any]:
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpus": len(os.sched_getaffinity(0)),
+        "cpu_model": model,
+        "memory_gib": round(psutil.virtual_memory().total / GIB, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "grpcio": grpc.__version__,
+        "minio_py": minio.__version__,
+        "minio_server": MINIO_VERSION,
+    }
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def build_report(
+    settings: Settings, samples: Samples, rss: list[RssResult] | None
+) -> dict[str, Any]:
+    """Reduce the raw samples to the reported figures (see :func:`pick`)."""
+
+    def mb_s(items: list[Sample]) -> float:
+        return pick([x.mb_s for x in items], higher_is_better=True)
+
+    def cpu(items: list[Sample], which: str) -> float:
+        return pick([x.per_gib(getattr(x, which)) for x in items], higher_is_better=False)
+
+    def compare(service: list[Sample], direct: list[Sample], target: float) -> dict[str, Any]:
+        ratio = mb_s(service) / mb_s(direct)
+        return {
+            "service_mb_s": mb_s(service),
+            "direct_mb_s": mb_s(direct),
+            "ratio": ratio,
+            # Each round's service and baseline ran back to back, so their quotient is the
+            # least disturbed by the machine's drift; its spread shows how noisy the run was.
+            "round_ratios": [a.mb_s / b.mb_s for a, b in zip(service, direct, strict=True)],
+            "target": target,
+            "pass": ratio >= target,
+        }
+
+    throughput = {
+        "upload": compare(samples.grpc_write, samples.direct_put, TARGET_UPLOAD),
+        "grpc_download": compare(samples.grpc_read, samples.direct_get, TARGET_GRPC_DOWNLOAD),
+        "presigned_download": compare(samples.presigned_get, samples.direct_get, TARGET_PRESIGNED),
+    }
+    cpu_rows: dict[str, dict[str, float]] = {}
+    for f in dataclasses.fields(samples):
+        items: list[Sample] = getattr(samples, f.name)
+        cpu_rows[f.name] = {
+            "client_s_per_gib": cpu(items, "client_cpu"),
+            "server_s_per_gib": cpu(items, "server_cpu"),
+            "minio_s_per_gib": cpu(items, "minio_cpu"),
+        }
+    report: dict[str, Any] = {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": _machine(),
+        "settings": dataclasses.asdict(settings),
+        "throughput": throughput,
+        "cpu": cpu_rows,
+        "samples": dataclasses.asdict(samples),
+        "foreign_load": _foreign_load(samples, rss),
+    }
+    if rss:
+        small_size, large_size = rss[0].size, rss[1].size
+
+        def peak(size: int, field: str) -> float:
+            # Lower is better for memory; every run stays listed in the detail table.
+            return pick(
+                [float(getattr(r, field)) for r in rss if r.size == size], higher_is_better=False
+            )
+
+        small_hwm, large_hwm = peak(small_size, "upload_hwm"), peak(large_size, "upload_hwm")
+        small_sampled = peak(small_size, "upload_sampled_peak")
+        large_sampled = peak(large_size, "upload_sampled_peak")
+        growth = large_hwm / small_hwm
+        report["memory"] = {
+            "runs": [dataclasses.asdict(r) for r in rss],
+            "small_size": small_size,
+            "large_size": large_size,
+            "small_hwm": small_hwm,
+            "large_hwm": large_hwm,
+            "hwm_ratio": growth,
+            "small_sampled_peak": small_sampled,
+            "large_sampled_peak": large_sampled,
+            "sampled_ratio": large_sampled / small_sampled,
+            "target": TARGET_RSS_GROWTH,
+            "pass": growth <= TARGET_RSS_GROWTH,
+        }
+    return report
+
+
+def _foreign_load(samples: Samples, rss: list[RssResult] | None) -> dict[str, float]:
+    """Mean and worst share of the CPUs other processes took during timed transfers."""
+    timed_samples = [x for f in dataclasses.fields(samples) for x in getattr(samples, f.name)]
+    timed_samples += [r.upload for r in rss or []]
+    loads = [x.foreign_load for x in timed_samples]
+    return {"mean": statistics.fmean(loads), "max": max(loads)}
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """The report as Markdown tables."""
+    s = report["settings"]
+    m = report["machine"]
+    t = report["throughput"]
+    lines = [
+        f"ArtifactService benchmark, {report['date']}: {m['cpus']} CPUs ({m['cpu_model']}), "
+        f"{m['memory_gib']} GiB RAM, Python {m['python']}, grpcio {m['grpcio']}, "
+        f"minio-py {m['minio_py']}, MinIO {m['minio_server']}.",
+        f"Server: --upload-part-size={s['part_size_mib']} "
+        f"--upload-parts-in-flight={s['parts_in_flight']}; client Write chunks "
+        f"{s['chunk_kib']} KiB; {s['size_mib']} MiB per transfer, best of {s['repeat']} "
+        f"(median from 3); downloads written to {s['download_dir']}. MB/s = 10^6 bytes/s.",
+        f"Other processes on the machine used {report['foreign_load']['mean']:.0%} of the CPUs "
+        f"on average during timed transfers (worst transfer: {report['foreign_load']['max']:.0%}).",
+        "",
+        "| Measurement | Service | Baseline (same run) | Ratio | Per-round ratios | Target "
+        "| Result |",
+        "|---|---:|---:|---:|---:|---:|:---:|",
+    ]
+    if report["foreign_load"]["max"] > FOREIGN_LOAD_WARNING:
+        lines[-3:-3] = [
+            "",
+            "**Warning: other processes competed for the CPUs during this run; the figures "
+            "are not trustworthy. Rerun on a quiet machine.**",
+        ]
+
+    def row(label: str, key: str, baseline: str) -> None:
+        x = t[key]
+        rounds = ", ".join(f"{r:.2f}" for r in x["round_ratios"])
+        lines.append(
+            f"| {label} | {x['service_mb_s']:.0f} MB/s | {x['direct_mb_s']:.0f} MB/s "
+            f"({baseline}) | {x['ratio']:.2f}x | {rounds} | ≥ {x['target']:.2f}x "
+            f"| {_verdict(x['pass'])} |"
+        )
+
+    row("Upload: gRPC `Write`, sync stub", "upload", "`put_object`, 16 MiB parts")
+    row("Download: gRPC `Read` → file", "grpc_download", "`get_object`")
+    row("Download: presigned URL, urllib → file", "presigned_download", "`get_object`")
+    mem = report.get("memory")
+    if mem:
+        small_mib, large_mib = mem["small_size"] // MIB, mem["large_size"] // MIB
+        lines.append(
+            f"| Server peak RSS (VmHWM), {large_mib} MiB upload | "
+            f"{mem['large_hwm'] / MIB:.0f} MiB | {mem['small_hwm'] / MIB:.0f} MiB "
+            f"({small_mib} MiB upload) | {mem['hwm_ratio']:.2f}x | — | "
+            f"≤ {mem['target']:.2f}x | {_verdict(mem['pass'])} |"
+        )
+        lines.append(
+            f"| Server peak RSS (sampled), {large_mib} MiB upload | "
+            f"{mem['large_sampled_peak'] / MIB:.0f} MiB | "
+            f"{mem['small_sampled_peak'] / MIB:.0f} MiB ({small_mib} MiB upload) | "
+            f"{mem['sampled_ratio']:.2f}x | — | — | — |"
+        )
+    lines += [
+        "",
+        "CPU seconds per GiB transferred (client = this script's process, all threads):",
+        "",
+        "| Transfer | Client | Server | MinIO | Client + server ÷ direct client |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    cpu = report["cpu"]
+    labels = {
+        "direct_put": ("direct `put_object`", "direct_put"),
+        "grpc_write": ("gRPC `Write`", "direct_put"),
+        "direct_get": ("direct `get_object`", "direct_get"),
+        "grpc_read": ("gRPC `Read`", "direct_get"),
+        "presigned_get": ("presigned URL GET", "direct_get"),
+    }
+    for key, (label, base) in labels.items():
+        c = cpu[key]
+        ratio = (c["client_s_per_gib"] + c["server_s_per_gib"]) / cpu[base]["client_s_per_gib"]
+        server = f"{c['server_s_per_gib']:.2f}" if key.startswith(("grpc", "presigned")) else "—"
+        lines.append(
+            f"| {label} | {c['client_s_per_gib']:.2f} | {server} | "
+            f"{c['minio_s_per_gib']:.2f} | {ratio:.2f}x |"
+        )
+    if mem:
+        lines += [
+            "",
+            "Server memory, every run on a fresh process (the Read on another one):",
+            "",
+            "| Blob | Idle RSS | Upload VmHWM | Upload sampled peak | Read VmHWM | Upload MB/s |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for r in mem["runs"]:
+            upload = r["upload"]
+            read = "—" if r["read_hwm"] is None else f"{r['read_hwm'] / MIB:.0f} MiB"
+            lines.append(
+                f"| {r['size'] // MIB} MiB | {r['idle_rss'] / MIB:.0f} MiB | "
+                f"{r['upload_hwm'] / MIB:.0f} MiB | {r['upload_sampled_peak'] / MIB:.0f} MiB | "
+                f"{read} | {upload['size'] / MB / upload['seconds']:.0f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[Settings, Path | None]:
+    """Parse flags into the run's settings and the optional JSON output path.
+
+    The server tuning flags default to the server's own defaults (read from ServerConfig, so
+    the report names the real numbers without copying them here).
+    """
+    parser = argparse.ArgumentParser(
+        prog="bench/artifacts.py",
+        description="ArtifactService throughput, memory and CPU as ratios to direct minio-py, "
+        "against a real MinIO and PostgreSQL started for the run.",
+    )
+    parser.add_argument("--size-mib", type=int, default=1024, help="bytes per transfer (1024)")
+    parser.add_argument("--repeat", type=int, default=2, help="rounds per measurement (2)")
+    parser.add_argument(
+        "--part-size-mib",
+        type=int,
+        default=ServerConfig.upload_part_size_mib,
+        help="server --upload-part-size (default: the server's default)",
+    )
+    parser.add_argument(
+        "--parts-in-flight",
+        type=int,
+        default=ServerConfig.upload_parts_in_flight,
+        help="server --upload-parts-in-flight (default: the server's default)",
+    )
+    parser.add_argument(
+        "--chunk-kib",
+        type=int,
+        default=MAX_CHUNK_SIZE // 1024,
+        help="client Write chunk size in KiB (default 1024, the server's maximum)",
+    )
+    parser.add_argument("--rss-small-mib", type=int, default=256, help="small memory run (256)")
+    parser.add_argument("--rss-large-mib", type=int, default=2048, help="large memory run (2048)")
+    parser.add_argument(
+        "--skip-rss", action="store_true", help="skip the memory runs (quicker tuning)"
+    )
+    parser.add_argument(
+        "--download-dir",
+        default="auto",
+        help="folder the downloads are written to (default: a temp dir on /dev/shm if it has "
+        "room, else on the disk; see README)",
+    )
+    parser.add_argument("--json", type=Path, help="also write the report as JSON here")
+    args = parser.parse_args(argv)
+    if args.size_mib < 1 or args.repeat < 1 or args.chunk_kib < 1:
+        parser.error("--size-mib, --repeat and --chunk-kib must be positive")
+    settings = Settings(
+        size_mib=args.size_mib,
+        repeat=args.repeat,
+        chunk_kib=args.chunk_kib,
+        part_size_mib=args.part_size_mib,
+        parts_in_flight=args.parts_in_flight,
+        rss_small_mib=args.rss_small_mib,
+        rss_large_mib=args.rss_large_mib,
+        skip_rss=args.skip_rss,
+        download_dir=args.download_dir,
+    )
+    json_path: Path | None = args.json
+    return settings, json_path
+
+
+def _raise_interrupt(signum: int, frame: types.FrameType | None) -> None:
+    # SIGTERM (e.g. a CI timeout) unwinds like Ctrl-C, so every finally block stops its process.
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; returns the exit code (0 even when a target is missed)."""
+    settings, json_path = parse_args(argv)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    bench = Bench(settings)
+    try:
+        bench.start()
+        samples = bench.throughput()
+        rss = None if settings.skip_rss else bench.memory()
+    except KeyboardInterrupt:
+        _log("interrupted; stopping everything")
+        return 130
+    finally:
+        bench.close()
+    report = build_report(settings, samples, rss)
+    print(render_markdown(report))
+    if json_path is not None:
+        json_path.write_text(json.dumps(report, indent=2) + "\n")
+        _log(f"wrote {json_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

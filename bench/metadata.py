@@ -1,0 +1,1221 @@
+"""MetadataService benchmark: ResolveModelVersion latency at 32 callers vs an empty unary call.
+
+Run it with ``.venv/bin/python bench/metadata.py`` (or ``make bench-metadata BENCH_ARGS=...``).
+It starts everything it needs and stops it again, also on Ctrl-C:
+
+* a throwaway PostgreSQL (``EmbeddedPostgres``, fsync off) with a database ``bench``;
+* the registry server as a *subprocess* (``python -m modelregistry_server serve``, local blob
+  directory), so the client and the server do not share a GIL and the server's CPU time can be
+  read on its own.
+
+It then writes a realistic data set (a model ``bench`` with 50 READY versions, each with a
+20-file manifest, params, metrics, lineage, a signature and a model card; two PENDING versions on
+top; aliases ``production`` → 40 and ``staging`` → 50; four other models with 10 versions each),
+warms up, and measures four call types, each with ``--callers`` concurrent callers (32) making
+``--calls`` calls (300) back to back:
+
+1. ``grpc.health.v1.Health/Check`` with an empty request: the *baseline*. It is an empty unary
+   call on the same server, port and channel; the servicer looks a status up in a dict and does
+   no I/O, so it is the cost of gRPC itself;
+2. ``ResolveModelVersion("bench@production")`` (alias: two SQL round trips);
+3. ``ResolveModelVersion("bench")`` (latest READY: two SQL round trips);
+4. ``ResolveModelVersion("bench:3")`` (a number: one SQL round trip).
+
+Rounds (``--rounds``, 3) repeat all four, rotating their order, so drift of the shared machine
+hits the baseline and the resolves alike. Percentiles are over the pooled calls of all rounds.
+
+Finally the server is restarted under cProfile for a Resolve-only load; the top functions by
+cumulative time go to the report (below the table, not in it).
+
+The Markdown report goes to stdout (so it can be pasted into docs), progress to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import ctypes
+import dataclasses
+import datetime
+import json
+import math
+import os
+import platform
+import pstats
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import types
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import google.protobuf
+import grpc
+import psutil
+from google.protobuf.internal import api_implementation
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from modelregistry.artifact.v1 import artifact_service_pb2 as apb
+from modelregistry.artifact.v1 import artifact_service_pb2_grpc, blob_pb2
+from modelregistry.metadata.v1 import metadata_service_pb2 as mpb
+from modelregistry.metadata.v1 import metadata_service_pb2_grpc, model_pb2, model_version_pb2
+from modelregistry_server.__main__ import main as server_main
+from modelregistry_server.common.db import ensure_database
+from modelregistry_server.common.embedded_postgres import EmbeddedPostgres, free_loopback_port
+
+# `tests` is not an installed package: when run as a script, sys.path[0] is bench/, so make the
+# repository root importable for the shared upload helper (the same one the tests use).
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+from tests.support.artifacts import sha256_hex, write_requests  # noqa: E402
+
+DATABASE = "bench"
+MODEL = "bench"
+ALIAS = "production"
+ALIAS_VERSION = 40
+STAGING_VERSION = 50
+PENDING_VERSIONS = 2
+OTHER_MODELS = 4
+OTHER_MODEL_VERSIONS = 10
+MANIFEST_FILES = 20
+TARGET_P50_RATIO = 1.3  # from the issue: p50(Resolve) ≤ 1.3 x p50(empty call)
+CALL_TIMEOUT_S = 30.0
+SERVER_STOP_TIMEOUT_S = 45.0
+_PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+
+
+@dataclasses.dataclass(frozen=True)
+class CallKind:
+    """One measured call type."""
+
+    key: str
+    label: str
+    ref: str | None  # None: the empty Health/Check baseline
+
+
+BASELINE = CallKind("empty", "`Health/Check`, empty request (baseline)", None)
+RESOLVES = (
+    CallKind("alias", f'`ResolveModelVersion("{MODEL}@{ALIAS}")`', f"{MODEL}@{ALIAS}"),
+    CallKind("latest", f'`ResolveModelVersion("{MODEL}")` (latest READY)', MODEL),
+    CallKind("number", f'`ResolveModelVersion("{MODEL}:3")`', f"{MODEL}:3"),
+)
+KINDS = (BASELINE, *RESOLVES)
+
+
+def _log(message: str) -> None:
+    """Progress goes to stderr so stdout holds only the report."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _die_with_parent() -> None:
+    """Runs in the server child before exec: SIGTERM it if this script dies (even SIGKILL)."""
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+# ----------------------------------------------------------------------------- processes
+
+
+def _self_cpu() -> float:
+    # RUSAGE_SELF covers every thread of this process, gRPC's C-core threads included.
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _tree_cpu(root: psutil.Process | None) -> dict[int, float]:
+    """CPU seconds of ``root`` and its descendants, by pid (PostgreSQL: one per backend)."""
+    if root is None:
+        return {}
+    found: dict[int, float] = {}
+    with contextlib.suppress(psutil.Error):
+        for proc in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                found[proc.pid] = times.user + times.system
+    return found
+
+
+def _tree_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    # A backend that started in between counts from zero; one that exited is lost (rare: the
+    # pool keeps its connections for minutes).
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
+class ServerProcess:
+    """``python -m modelregistry_server serve`` on a loopback port, optionally under cProfile.
+
+    Args:
+        work_dir: Where its data dir (blobs) and log go.
+        database_url: PostgreSQL URL, passed in the environment (not visible in ``ps``).
+        profile_out: Run under cProfile (see :func:`profiled_server`) when set: the profile
+            covers the window between :meth:`profile_start` and :meth:`profile_stop`.
+    """
+
+    def __init__(self, work_dir: Path, database_url: str, profile_out: Path | None = None):
+        self.port = free_loopback_port()
+        self._work_dir = work_dir
+        self._log_path = work_dir / ("server-profiled.log" if profile_out else "server.log")
+        self._database_url = database_url
+        self._profile_out = profile_out
+        self._popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def target(self) -> str:
+        """``host:port`` to dial."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def process(self) -> psutil.Process:
+        """The server process, for CPU readings."""
+        assert self._popen is not None
+        return psutil.Process(self._popen.pid)
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the server and wait until its health check says SERVING."""
+        self._work_dir.mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable]
+        if self._profile_out is not None:
+            argv += [str(Path(__file__).resolve()), PROFILED_SERVER, str(self._profile_out)]
+        else:
+            argv += ["-m", "modelregistry_server"]
+        argv += [
+            "serve",
+            f"--listen={self.target}",
+            f"--data-dir={self._work_dir / 'data'}",
+            "--sweep-interval=0",
+            "--log-level=WARNING",
+        ]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MODELREGISTRY_")}
+        env["MODELREGISTRY_DATABASE_URL"] = self._database_url
+        with self._log_path.open("ab") as log:
+            self._popen = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=REPO_ROOT,
+                # Own session: a Ctrl-C in the terminal reaches only this script, which then
+                # stops the server itself, in order.
+                start_new_session=True,
+                preexec_fn=_die_with_parent,  # only prctl: safe between fork and exec
+            )
+        try:
+            self._wait_serving(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_serving(self, timeout: float) -> None:
+        assert self._popen is not None
+        deadline = time.monotonic() + timeout
+        with grpc.insecure_channel(self.target) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            while True:
+                if self._popen.poll() is not None:
+                    raise RuntimeError(
+                        f"the registry server exited with code {self._popen.returncode} during "
+                        f"start-up; log:\n{self.log_tail()}"
+                    )
+                try:
+                    reply = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.RpcError:
+                    pass  # not listening yet
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"the registry server did not become healthy within {timeout:.0f} s; "
+                        f"log:\n{self.log_tail()}"
+                    )
+                time.sleep(0.1)
+
+    def profile_start(self) -> None:
+        """Switch the profiler on (SIGUSR1) and wait until the server says it is on."""
+        assert self._profile_out is not None
+        self._signal_and_wait(signal.SIGUSR1, self._profile_out.with_suffix(".on"))
+
+    def profile_stop(self) -> Path:
+        """Switch the profiler off (SIGUSR2); returns the written profile once it exists."""
+        assert self._profile_out is not None
+        self._signal_and_wait(signal.SIGUSR2, self._profile_out)
+        return self._profile_out
+
+    def _signal_and_wait(self, sig: signal.Signals, marker: Path, timeout: float = 60.0) -> None:
+        assert self._popen is not None
+        self._popen.send_signal(sig)
+        deadline = time.monotonic() + timeout
+        while not marker.exists():
+            if self._popen.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the profiled server did not answer {sig.name}; log:\n{self.log_tail()}"
+                )
+            time.sleep(0.02)
+
+    def log_tail(self, max_bytes: int = 4000) -> str:
+        """The end of the server's log, for error messages."""
+        try:
+            return self._log_path.read_bytes()[-max_bytes:].decode(errors="replace")
+        except OSError:
+            return "<no log>"
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> int | None:
+        """Graceful stop (SIGTERM, or SIGINT: the server treats both alike), then SIGKILL.
+
+        Returns the exit code, or None if the process was not running.
+        """
+        popen, self._popen = self._popen, None
+        if popen is None:
+            return None
+        if popen.poll() is not None:
+            return popen.returncode
+        popen.send_signal(sig)
+        try:
+            return popen.wait(SERVER_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            _log(f"server did not stop within {SERVER_STOP_TIMEOUT_S:.0f} s of {sig.name}; killing")
+            popen.kill()
+            return popen.wait()
+
+
+# ----------------------------------------------------------------------------- test data
+
+_MODEL_CARD = """# bench-llm
+
+A 1.3B-parameter decoder-only language model fine-tuned for customer-support replies.
+
+## Intended use
+
+Drafting first replies to support tickets in English, German and French. A human reviews every
+draft before it is sent. Not for medical, legal or financial advice.
+
+## Training data
+
+* 1.2 M anonymised support conversations (2021-2024), PII scrubbed with the in-house scrubber.
+* The public `oasst2` conversations, English subset.
+
+## Evaluation
+
+| Set | BLEU | ROUGE-L | Human preference vs v-previous |
+|---|---:|---:|---:|
+| held-out tickets | 31.2 | 0.412 | 58 % |
+| adversarial prompts | 18.9 | 0.301 | 51 % |
+
+## Limitations
+
+The model repeats itself on very long threads (> 6k tokens) and is overconfident about refund
+policies that changed after its training cut-off. Toxicity filters run downstream.
+"""
+
+
+def _version_message(number: int) -> model_version_pb2.ModelVersion:
+    """A realistic version: card, labels, typed params, metrics, lineage and signature."""
+    message = model_version_pb2.ModelVersion(
+        description=_MODEL_CARD,
+        labels={"team": "support-ml", "task": "text-generation", "env": "prod", "tier": "gold"},
+        params={
+            "learning_rate": model_version_pb2.ParamValue(double_value=2e-5),
+            "epochs": model_version_pb2.ParamValue(int_value=3),
+            "batch_size": model_version_pb2.ParamValue(int_value=64),
+            "warmup_steps": model_version_pb2.ParamValue(int_value=500),
+            "optimizer": model_version_pb2.ParamValue(string_value="adamw"),
+            "weight_decay": model_version_pb2.ParamValue(double_value=0.01),
+            "lora": model_version_pb2.ParamValue(bool_value=True),
+            "lora.rank": model_version_pb2.ParamValue(int_value=16),
+            "max_seq_len": model_version_pb2.ParamValue(int_value=4096),
+            "seed": model_version_pb2.ParamValue(int_value=number),
+        },
+        metrics={
+            "eval.loss": 1.234 + number / 1000,
+            "eval.bleu": 31.2,
+            "eval.rouge_l": 0.412,
+            "eval.accuracy": 0.873,
+            "train.loss": 1.01,
+            "latency_p50_ms": 41.5,
+        },
+        framework="pytorch",
+        format="safetensors",
+    )
+    lineage = message.lineage
+    lineage.source.repo_url = "https://github.com/example/support-llm"
+    lineage.source.commit = f"{number:040x}"
+    lineage.datasets.add(uri="s3://datasets/support/2024-06/", digest="sha256:" + "ab" * 32)
+    lineage.datasets.add(uri="https://huggingface.co/datasets/OpenAssistant/oasst2")
+    if number > 1:
+        lineage.parent_versions.append(f"models/{MODEL}/versions/{number - 1}")
+    lineage.training_run_id = f"run-{number:05d}"
+    lineage.training_run_url = f"https://mlflow.example.com/#/runs/run-{number:05d}"
+    signature = message.signature
+    signature.inputs.add(name="input_ids", dtype="int64", shape=[-1, -1])
+    signature.inputs.add(name="attention_mask", dtype="int64", shape=[-1, -1])
+    signature.outputs.add(name="logits", dtype="float32", shape=[-1, -1, 32000])
+    return message
+
+
+def _manifest_paths() -> list[str]:
+    shards = [f"model-{i:05d}-of-00012.safetensors" for i in range(1, 13)]
+    others = [
+        "README.md",
+        "config.json",
+        "generation_config.json",
+        "model.safetensors.index.json",
+        "special_tokens_map.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "tokenizer/merges.txt",
+    ]
+    paths = sorted(shards + others)
+    assert len(paths) == MANIFEST_FILES
+    return paths
+
+
+def _upload(stub: artifact_service_pb2_grpc.ArtifactServiceStub, data: bytes) -> None:
+    session = stub.CreateUploadSession(
+        apb.CreateUploadSessionRequest(
+            blob=blob_pb2.BlobRef(sha256=sha256_hex(data), size_bytes=len(data))
+        ),
+        timeout=CALL_TIMEOUT_S,
+    )
+    if not session.complete:
+        stub.Write(write_requests(session.name, data), timeout=CALL_TIMEOUT_S)
+
+
+def setup_data(target: str, versions: int) -> None:
+    """Write the models, versions, manifests and aliases the benchmark reads."""
+    with grpc.insecure_channel(target) as channel:
+        meta = metadata_service_pb2_grpc.MetadataServiceStub(channel)
+        art = artifact_service_pb2_grpc.ArtifactServiceStub(channel)
+        # The blobs are small (the manifest's size fields are what the metadata path carries);
+        # every version references the same 20 blobs, as unchanged files do in practice.
+        files = []
+        for i, path in enumerate(_manifest_paths()):
+            data = f"{path}\n".encode() + os.urandom(512 + 97 * i)
+            _upload(art, data)
+            media = "application/json" if path.endswith(".json") else "application/octet-stream"
+            files.append(
+                model_version_pb2.ManifestFile(
+                    path=path, sha256=sha256_hex(data), size=len(data), media_type=media
+                )
+            )
+
+        def add_model(model_id: str, ready: int, pending: int) -> None:
+            meta.CreateModel(
+                mpb.CreateModelRequest(
+                    model_id=model_id,
+                    model=model_pb2.Model(
+                        description="Support reply drafter", labels={"team": "support-ml"}
+                    ),
+                ),
+                timeout=CALL_TIMEOUT_S,
+            )
+            for number in range(1, ready + pending + 1):
+                created = meta.CreateModelVersion(
+                    mpb.CreateModelVersionRequest(
+                        parent=f"models/{model_id}", model_version=_version_message(number)
+                    ),
+                    timeout=CALL_TIMEOUT_S,
+                )
+                if number <= ready:
+                    meta.CommitModelVersion(
+                        mpb.CommitModelVersionRequest(name=created.name, files=files),
+                        timeout=CALL_TIMEOUT_S,
+                    )
+
+        _log(f"data: model {MODEL!r} with {versions} READY + {PENDING_VERSIONS} PENDING versions")
+        add_model(MODEL, versions, PENDING_VERSIONS)
+        for alias, number in ((ALIAS, ALIAS_VERSION), ("staging", STAGING_VERSION)):
+            meta.SetAlias(
+                mpb.SetAliasRequest(
+                    model=f"models/{MODEL}",
+                    alias=alias,
+                    version=f"models/{MODEL}/versions/{min(number, versions)}",
+                ),
+                timeout=CALL_TIMEOUT_S,
+            )
+        _log(f"data: {OTHER_MODELS} other models with {OTHER_MODEL_VERSIONS} versions each")
+        for i in range(OTHER_MODELS):
+            add_model(f"other-{i}", OTHER_MODEL_VERSIONS, 0)
+
+
+def check_answers(target: str, versions: int) -> None:
+    """Each measured ref resolves to the version it should, with its whole manifest."""
+    expected = {
+        f"{MODEL}@{ALIAS}": min(ALIAS_VERSION, versions),
+        MODEL: versions,
+        f"{MODEL}:3": 3,
+    }
+    with grpc.insecure_channel(target) as channel:
+        meta = metadata_service_pb2_grpc.MetadataServiceStub(channel)
+        for ref, number in expected.items():
+            got = meta.ResolveModelVersion(
+                mpb.ResolveModelVersionRequest(ref=ref), timeout=CALL_TIMEOUT_S
+            )
+            if got.version != number or len(got.files) != MANIFEST_FILES:
+                raise RuntimeError(
+                    f"{ref} resolved to version {got.version} with {len(got.files)} files; "
+                    f"expected {number} with {MANIFEST_FILES}"
+                )
+            _log(f"{ref} → {got.name}: {got.ByteSize()} bytes on the wire")
+
+
+# ----------------------------------------------------------------------------- clients
+
+
+def _sync_call(channel: grpc.Channel, kind: CallKind) -> Callable[[], object]:
+    if kind.ref is None:
+        health = health_pb2_grpc.HealthStub(channel)
+        request = health_pb2.HealthCheckRequest()
+        return lambda: health.Check(request, timeout=CALL_TIMEOUT_S)
+    meta = metadata_service_pb2_grpc.MetadataServiceStub(channel)
+    resolve = mpb.ResolveModelVersionRequest(ref=kind.ref)
+    return lambda: meta.ResolveModelVersion(resolve, timeout=CALL_TIMEOUT_S)
+
+
+def _aio_call(channel: grpc.aio.Channel, kind: CallKind) -> Callable[[], Awaitable[object]]:
+    if kind.ref is None:
+        health = health_pb2_grpc.HealthStub(channel)
+        request = health_pb2.HealthCheckRequest()
+
+        async def check() -> object:
+            reply: object = await health.Check(request, timeout=CALL_TIMEOUT_S)
+            return reply
+
+        return check
+    meta = metadata_service_pb2_grpc.MetadataServiceStub(
+        channel
+    )  # an AsyncStub (typed by the .pyi)
+    resolve = mpb.ResolveModelVersionRequest(ref=kind.ref)
+
+    async def call() -> object:
+        return await meta.ResolveModelVersion(resolve, timeout=CALL_TIMEOUT_S)
+
+    return call
+
+
+class Client:
+    """Runs ``callers`` closed-loop callers; each records the latency of each of its calls.
+
+    ``threads``: one sync stub call per thread, all threads sharing one channel.
+    ``aio``: one grpc.aio channel and one task per caller on one event loop.
+    Either way there is one HTTP/2 connection, as a service with one channel has.
+    """
+
+    def __init__(self, mode: str, target: str) -> None:
+        self.mode = mode
+        self._target = target
+        self._sync: grpc.Channel | None = None
+        self._runner: asyncio.Runner | None = None
+        self._aio: grpc.aio.Channel | None = None
+        if mode == "threads":
+            self._sync = grpc.insecure_channel(target)
+        else:
+            self._runner = asyncio.Runner()
+            self._aio = self._runner.run(self._open_aio())
+
+    async def _open_aio(self) -> grpc.aio.Channel:
+        return grpc.aio.insecure_channel(self._target)
+
+    def run(self, kinds: list[CallKind], callers: int, calls: int) -> tuple[list[list[int]], float]:
+        """Caller ``i`` calls ``kinds[i % len(kinds)]``; returns latencies (ns) and wall time."""
+        if self._sync is not None:
+            return self._run_threads(self._sync, kinds, callers, calls)
+        assert self._runner is not None
+        assert self._aio is not None
+        return self._runner.run(self._run_aio(self._aio, kinds, callers, calls))
+
+    @staticmethod
+    def _run_threads(
+        channel: grpc.Channel, kinds: list[CallKind], callers: int, calls: int
+    ) -> tuple[list[list[int]], float]:
+        latencies: list[list[int]] = [[] for _ in range(callers)]
+        errors: list[BaseException] = []
+        # Every caller starts at the same moment; the wall clock runs from then to the last end.
+        start = threading.Barrier(callers + 1)
+
+        def caller(index: int) -> None:
+            call = _sync_call(channel, kinds[index % len(kinds)])
+            record = latencies[index].append
+            clock = time.perf_counter_ns
+            try:
+                start.wait()
+                for _ in range(calls):
+                    t0 = clock()
+                    call()
+                    record(clock() - t0)
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [
+            threading.Thread(target=caller, args=(i,), name=f"caller-{i}", daemon=True)
+            for i in range(callers)
+        ]
+        for thread in threads:
+            thread.start()
+        start.wait()
+        began = time.perf_counter()
+        for thread in threads:
+            thread.join()
+        wall = time.perf_counter() - began
+        if errors:
+            raise RuntimeError(f"{len(errors)} caller(s) failed; first: {errors[0]!r}")
+        return latencies, wall
+
+    @staticmethod
+    async def _run_aio(
+        channel: grpc.aio.Channel, kinds: list[CallKind], callers: int, calls: int
+    ) -> tuple[list[list[int]], float]:
+        latencies: list[list[int]] = [[] for _ in range(callers)]
+        go = asyncio.Event()
+
+        async def caller(index: int) -> None:
+            call = _aio_call(channel, kinds[index % len(kinds)])
+            record = latencies[index].append
+            clock = time.perf_counter_ns
+            await go.wait()
+            for _ in range(calls):
+                t0 = clock()
+                await call()
+                record(clock() - t0)
+
+        tasks = [asyncio.create_task(caller(i)) for i in range(callers)]
+        await asyncio.sleep(0)  # let every task reach go.wait()
+        began = time.perf_counter()
+        go.set()
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+        return latencies, time.perf_counter() - began
+
+    def close(self) -> None:
+        """Close the channel (and the event loop)."""
+        if self._sync is not None:
+            self._sync.close()
+            self._sync = None
+        if self._runner is not None:
+            aio, self._aio = self._aio, None
+            if aio is not None:
+                with contextlib.suppress(Exception):
+                    self._runner.run(aio.close(None))
+            self._runner.close()
+            self._runner = None
+
+
+# ----------------------------------------------------------------------------- measurement
+
+
+@dataclasses.dataclass
+class Phase:
+    """One call type measured once: every call's latency and every process's CPU time."""
+
+    kind: str
+    round_no: int
+    latencies_ns: list[int]
+    wall_s: float
+    client_cpu_s: float
+    server_cpu_s: float
+    postgres_cpu_s: float
+
+    @property
+    def calls(self) -> int:
+        """Calls made in this phase."""
+        return len(self.latencies_ns)
+
+
+def percentile(sorted_values: list[int], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0..100) of an ascending list."""
+    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
+    return float(sorted_values[rank - 1])
+
+
+def measure(
+    client: Client,
+    kind: CallKind,
+    round_no: int,
+    callers: int,
+    calls: int,
+    server: psutil.Process,
+    postgres: psutil.Process | None,
+) -> Phase:
+    """Run one phase of ``kind`` and record its latencies and CPU times."""
+    client0, server0, pg0 = _self_cpu(), server.cpu_times(), _tree_cpu(postgres)
+    per_caller, wall = client.run([kind], callers, calls)
+    client1, server1, pg1 = _self_cpu(), server.cpu_times(), _tree_cpu(postgres)
+    return Phase(
+        kind=kind.key,
+        round_no=round_no,
+        latencies_ns=[x for caller in per_caller for x in caller],
+        wall_s=wall,
+        client_cpu_s=client1 - client0,
+        server_cpu_s=(server1.user + server1.system) - (server0.user + server0.system),
+        postgres_cpu_s=_tree_delta(pg0, pg1),
+    )
+
+
+def summarize(phases: list[Phase]) -> dict[str, Any]:
+    """Pooled percentiles, throughput and CPU per call for one call type over all rounds."""
+    pooled = sorted(x for p in phases for x in p.latencies_ns)
+    calls = len(pooled)
+    wall = sum(p.wall_s for p in phases)
+    ms = 1e-6
+    return {
+        "calls": calls,
+        "p50_ms": percentile(pooled, 50) * ms,
+        "p90_ms": percentile(pooled, 90) * ms,
+        "p99_ms": percentile(pooled, 99) * ms,
+        "max_ms": pooled[-1] * ms,
+        "calls_per_s": calls / wall,
+        "client_cpu_ms_per_call": sum(p.client_cpu_s for p in phases) / calls * 1e3,
+        "server_cpu_ms_per_call": sum(p.server_cpu_s for p in phases) / calls * 1e3,
+        "postgres_cpu_ms_per_call": sum(p.postgres_cpu_s for p in phases) / calls * 1e3,
+        "rounds": [
+            {
+                "round": p.round_no,
+                "p50_ms": percentile(sorted(p.latencies_ns), 50) * ms,
+                "p99_ms": percentile(sorted(p.latencies_ns), 99) * ms,
+                "calls_per_s": p.calls / p.wall_s,
+            }
+            for p in phases
+        ],
+    }
+
+
+# ----------------------------------------------------------------------------- profile
+
+# Where a profiled function's own time is accounted; first match wins. Built-ins (C functions)
+# are charged to the bucket of the Python function that called them most.
+_BUCKETS: tuple[tuple[str, str], ...] = (
+    ("opentelemetry", "OpenTelemetry (server span, asyncpg spans)"),
+    ("asyncpg", "asyncpg (pool, protocol, records)"),
+    ("google/protobuf/json_format", "protobuf json_format (lineage, signature)"),
+    ("google/protobuf", "protobuf other"),
+    ("metadata/rpc/convert.py", "server: rpc/convert.py"),
+    ("metadata/adapters/postgres", "server: postgres adapter (_to_version, json.loads)"),
+    ("modelregistry_server", "server: other (servicer, app, domain)"),
+    ("/grpc/", "grpcio (aio server glue)"),
+    ("/json/", "json (stdlib)"),
+    ("asyncio", "asyncio event loop"),
+)
+# Functions whose cumulative time per Resolve call is worth reading off directly.
+_KEY_FUNCTIONS: tuple[tuple[str, str], ...] = (
+    ("opentelemetry/instrumentation/grpc/_aio_server.py", "_unary_interceptor"),
+    ("modelregistry_server/common/grpc_handlers.py", "wrapper"),
+    ("metadata/rpc/servicer.py", "ResolveModelVersion"),
+    ("metadata/app/versions.py", "resolve"),
+    ("metadata/domain/version.py", "parse_ref"),
+    ("metadata/adapters/postgres/versions.py", "resolve_alias"),
+    ("metadata/adapters/postgres/versions.py", "resolve_latest"),
+    ("metadata/adapters/postgres/versions.py", "get"),
+    ("metadata/adapters/postgres/versions.py", "_to_version"),
+    ("asyncpg/pool.py", "_acquire"),
+    ("asyncpg/pool.py", "release"),
+    ("asyncpg/connection.py", "fetchrow"),
+    ("asyncpg/connection.py", "fetchval"),
+    ("opentelemetry/instrumentation/asyncpg/__init__.py", "_do_execute"),
+    ("metadata/rpc/convert.py", "version_to_proto"),
+    ("google/protobuf/json_format.py", "ParseDict"),
+    ("common/proto_time.py", "timestamp"),
+)
+
+# Event-loop frames enclose every callback (their cumulative time is the whole profile): they
+# are left out of the top-cumulative list so that it shows the request path.
+_LOOP_FRAMES: tuple[tuple[str, str], ...] = (
+    ("asyncio/base_events.py", "_run_once"),
+    ("asyncio/base_events.py", "run_forever"),
+    ("asyncio/base_events.py", "run_until_complete"),
+    ("asyncio/runners.py", "run"),
+    ("asyncio/events.py", "_run"),
+    ("selectors.py", "select"),
+    ("~", "<method 'poll' of 'select.epoll' objects>"),
+    ("~", "<method 'run' of '_contextvars.Context' objects>"),
+    ("bench/metadata.py", ""),
+)
+
+Func = tuple[str, int, str]
+
+
+def _is_loop_frame(func: Func) -> bool:
+    path, _, name = func
+    return any(p in path and (not n or n == name) for p, n in _LOOP_FRAMES)
+
+
+def _short(func: Func) -> str:
+    path, line, name = func
+    if path == "~":
+        return name
+    for marker in ("site-packages/", "services/"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    else:
+        stdlib = re.search(r"/python3\.\d+/(.+)$", path)
+        if stdlib:
+            path = stdlib.group(1)
+    return f"{path}:{line}({name})"
+
+
+def _bucket(func: Func, stats: dict[Func, Any], depth: int = 0) -> str:
+    path, _, name = func
+    if "epoll" in name and "poll" in name:
+        return "idle (epoll wait)"
+    if path == "~" and depth < 3:
+        callers: dict[Func, tuple[int, int, float, float]] = stats[func][4]
+        if callers:
+            top = max(callers.items(), key=lambda item: item[1][2])[0]
+            return _bucket(top, stats, depth + 1)
+    for marker, bucket in _BUCKETS:
+        if marker in path:
+            return bucket
+    return "C built-ins / other" if path == "~" else "other Python"
+
+
+def analyse_profile(path: Path, resolves: int, top: int) -> dict[str, Any]:
+    """Top functions by cumulative time, own time by package, and key functions per call."""
+    loaded = pstats.Stats(str(path))
+    stats: dict[Func, Any] = loaded.stats  # type: ignore[attr-defined]
+    us_per_call = 1e6 / resolves
+    rows = sorted(stats.items(), key=lambda item: item[1][3], reverse=True)
+    top_cumulative = [
+        {
+            "function": _short(func),
+            "ncalls": nc,
+            "tottime_s": tt,
+            "cumtime_s": ct,
+            "cum_us_per_resolve": ct * us_per_call,
+        }
+        for func, (_cc, nc, tt, ct, _callers) in [r for r in rows if not _is_loop_frame(r[0])][:top]
+    ]
+    buckets: dict[str, float] = {}
+    for func, (_cc, _nc, tt, _ct, _callers) in stats.items():
+        name = _bucket(func, stats)
+        buckets[name] = buckets.get(name, 0.0) + tt
+    busy = sum(v for k, v in buckets.items() if not k.startswith("idle"))
+    by_package = [
+        {
+            "bucket": name,
+            "own_s": own,
+            "own_us_per_resolve": own * us_per_call,
+            "share_of_busy": own / busy if busy and not name.startswith("idle") else None,
+        }
+        for name, own in sorted(buckets.items(), key=lambda item: item[1], reverse=True)
+    ]
+    key_functions = []
+    for marker, func_name in _KEY_FUNCTIONS:
+        cum = 0.0
+        ncalls = 0
+        for (file, _line, name), (_cc, nc, _tt, ct, _callers) in stats.items():
+            if marker in file and name == func_name:
+                cum += ct
+                ncalls += nc
+        if ncalls:
+            key_functions.append(
+                {
+                    "function": f"{marker}:{func_name}",
+                    "ncalls": ncalls,
+                    "calls_per_resolve": ncalls / resolves,
+                    "cum_us_per_resolve": cum * us_per_call,
+                }
+            )
+    return {
+        "resolves": resolves,
+        "busy_s": busy,
+        "busy_us_per_resolve": busy * us_per_call,
+        "top_cumulative": top_cumulative,
+        "own_time_by_package": by_package,
+        "key_functions": key_functions,
+    }
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """What was measured, and how; recorded in the report."""
+
+    client: str
+    callers: int
+    calls: int
+    rounds: int
+    warmup_calls: int
+    versions: int
+    profile: bool
+    profile_calls: int
+    profile_top: int
+
+
+class Bench:
+    """Owns every process of the run; :meth:`close` stops them all, whatever happened."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.tmp = Path(tempfile.mkdtemp(prefix="mr-bench-metadata-"))
+        # PostgreSQL runs as an unprivileged user when we are root: it must reach its folder.
+        self.tmp.chmod(0o755)
+        self.postgres: EmbeddedPostgres | None = None
+        self.server: ServerProcess | None = None
+        self.client: Client | None = None
+        self.database_url = ""
+
+    def start(self) -> None:
+        """PostgreSQL, its database, the server, and the data set."""
+        _log("starting PostgreSQL")
+        self.postgres = EmbeddedPostgres(self.tmp / "postgres", durable=False)
+        self.postgres.start()
+        asyncio.run(ensure_database(self.postgres.dsn(), DATABASE))
+        self.database_url = self.postgres.dsn(DATABASE)
+        _log("starting the registry server")
+        self.server = ServerProcess(self.tmp, self.database_url)
+        self.server.start()
+        setup_data(self.server.target, self.settings.versions)
+        check_answers(self.server.target, self.settings.versions)
+
+    def _postgres_process(self) -> psutil.Process | None:
+        pid = self.postgres.pid if self.postgres is not None else None
+        return psutil.Process(pid) if pid is not None else None
+
+    def latency(self) -> list[Phase]:
+        """Warm up, then ``rounds`` x every call type, rotating the order each round."""
+        s = self.settings
+        assert self.server is not None
+        self.client = Client(s.client, self.server.target)
+        proc = self.server.process
+        pg = self._postgres_process()
+        _log(f"warm-up: {s.callers} callers x {s.warmup_calls} calls of each type ({s.client})")
+        for kind in KINDS:
+            self.client.run([kind], s.callers, s.warmup_calls)
+        phases: list[Phase] = []
+        for round_no in range(s.rounds):
+            shift = round_no % len(KINDS)
+            for kind in KINDS[shift:] + KINDS[:shift]:
+                phase = measure(self.client, kind, round_no, s.callers, s.calls, proc, pg)
+                lat = sorted(phase.latencies_ns)
+                _log(
+                    f"round {round_no + 1}/{s.rounds} {kind.key:>6}: "
+                    f"p50 {percentile(lat, 50) / 1e6:.2f} ms, p99 {percentile(lat, 99) / 1e6:.2f} "
+                    f"ms, {phase.calls / phase.wall_s:.0f} calls/s"
+                )
+                phases.append(phase)
+        self.client.close()
+        self.client = None
+        return phases
+
+    def profile(self) -> dict[str, Any]:
+        """Restart the server under cProfile, profile a Resolve-only load, stop it (SIGINT)."""
+        s = self.settings
+        if self.server is not None:
+            self.server.stop()  # nothing else competes with the profiled server for the CPUs
+            self.server = None
+        out = self.tmp / "server.prof"
+        _log("profile: restarting the server under cProfile")
+        self.server = ServerProcess(self.tmp, self.database_url, profile_out=out)
+        self.server.start()
+        self.client = Client(s.client, self.server.target)
+        # Warm up first (pool connections, statement caches), and profile only the load: start-up
+        # (imports, migrations) would otherwise be a large share of the profile.
+        self.client.run(list(RESOLVES), s.callers, max(1, s.warmup_calls))
+        self.server.profile_start()
+        _log(f"profile: {s.callers} callers x {s.profile_calls} Resolve calls (all three refs)")
+        latencies, _ = self.client.run(list(RESOLVES), s.callers, s.profile_calls)
+        self.server.profile_stop()
+        self.client.close()
+        self.client = None
+        # SIGINT: the server shuts down cleanly (it treats SIGINT like SIGTERM).
+        code = self.server.stop(signal.SIGINT)
+        self.server = None
+        if code != 0:
+            _log(f"the profiled server exited with code {code}")
+        return analyse_profile(out, sum(len(x) for x in latencies), s.profile_top)
+
+    def close(self) -> None:
+        """Stop the client, the server and PostgreSQL; delete the temporary folder."""
+        if self.client is not None:
+            with contextlib.suppress(Exception):
+                self.client.close()
+            self.client = None
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        if self.postgres is not None:
+            self.postgres.stop()
+            self.postgres = None
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- the report
+
+
+def _machine() -> dict[str, Any]:
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpus": len(os.sched_getaffinity(0)),
+        "cpu_model": model,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "grpcio": grpc.__version__,
+        "protobuf": f"{google.protobuf.__version__} ({api_implementation.Type()})",
+        "asyncpg": asyncpg.__version__,
+    }
+
+
+def build_report(
+    settings: Settings, phases: list[Phase], profile: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Reduce the phases to the reported figures."""
+    results = {k.key: summarize([p for p in phases if p.kind == k.key]) for k in KINDS}
+    base = results[BASELINE.key]
+    ratios: dict[str, Any] = {}
+    for kind in RESOLVES:
+        r = results[kind.key]
+        p50 = r["p50_ms"] / base["p50_ms"]
+        ratios[kind.key] = {
+            "p50_ratio": p50,
+            "p99_ratio": r["p99_ms"] / base["p99_ms"],
+            "throughput_ratio": r["calls_per_s"] / base["calls_per_s"],
+            # Each round's resolve and baseline ran back to back; their quotients show the noise.
+            "round_p50_ratios": [
+                a["p50_ms"] / b["p50_ms"] for a, b in zip(r["rounds"], base["rounds"], strict=True)
+            ],
+            "target": TARGET_P50_RATIO,
+            "pass": p50 <= TARGET_P50_RATIO,
+        }
+    report: dict[str, Any] = {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": _machine(),
+        "settings": dataclasses.asdict(settings),
+        "labels": {k.key: k.label for k in KINDS},
+        "results": results,
+        "ratios": ratios,
+    }
+    if profile is not None:
+        report["profile"] = profile
+    return report
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """The report as Markdown: the table, then the profile."""
+    s = report["settings"]
+    m = report["machine"]
+    res = report["results"]
+    lines = [
+        f"MetadataService benchmark, {report['date']}: {m['cpus']} CPUs ({m['cpu_model']}), "
+        f"Python {m['python']}, grpcio {m['grpcio']}, protobuf {m['protobuf']}, "
+        f"asyncpg {m['asyncpg']}.",
+        f"{s['callers']} concurrent callers ({s['client']} client, one channel) x {s['calls']} "
+        f"calls each per round, {s['rounds']} rounds (order rotated); percentiles over all "
+        f"{res[BASELINE.key]['calls']} calls of a type. Server and PostgreSQL are separate "
+        "processes on the same machine; CPU columns are milliseconds per call.",
+        "",
+        "| Call | p50 | p99 | Calls/s | Server CPU | PostgreSQL CPU | Client CPU "
+        "| p50 ÷ empty | p99 ÷ empty | Per-round p50 ratios | Target (p50) | Result |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
+    ]
+    for kind in KINDS:
+        r = res[kind.key]
+        cells = (
+            f"| {kind.label} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms | "
+            f"{r['calls_per_s']:.0f} | {r['server_cpu_ms_per_call']:.3f} | "
+            f"{r['postgres_cpu_ms_per_call']:.3f} | {r['client_cpu_ms_per_call']:.3f} |"
+        )
+        if kind.ref is None:
+            cells += " 1.00x | 1.00x | — | — | — |"
+        else:
+            x = report["ratios"][kind.key]
+            rounds = ", ".join(f"{v:.2f}" for v in x["round_p50_ratios"])
+            cells += (
+                f" {x['p50_ratio']:.2f}x | {x['p99_ratio']:.2f}x | {rounds} | "
+                f"≤ {x['target']:.2f}x | {_verdict(x['pass'])} |"
+            )
+        lines.append(cells)
+    profile = report.get("profile")
+    if profile:
+        n = profile["resolves"]
+        lines += [
+            "",
+            f"Server profile: cProfile on the server's event-loop thread during {n} "
+            "ResolveModelVersion calls (the three refs in equal parts), after warm-up. Busy "
+            f"(non-idle) time {profile['busy_us_per_resolve']:.0f} µs per call under the "
+            "profiler, which inflates many small Python calls more than C work; read shares, "
+            "not absolute times.",
+            "",
+            "| Own time by package | µs per Resolve | Share of busy |",
+            "|---|---:|---:|",
+        ]
+        for row in profile["own_time_by_package"]:
+            share = "—" if row["share_of_busy"] is None else f"{row['share_of_busy']:.0%}"
+            lines.append(f"| {row['bucket']} | {row['own_us_per_resolve']:.0f} | {share} |")
+        lines += [
+            "",
+            "| Key function | Calls per Resolve (coroutine resumes count) "
+            "| Cumulative µs per Resolve |",
+            "|---|---:|---:|",
+        ]
+        for row in profile["key_functions"]:
+            lines.append(
+                f"| `{row['function']}` | {row['calls_per_resolve']:.2f} | "
+                f"{row['cum_us_per_resolve']:.0f} |"
+            )
+        lines += [
+            "",
+            f"Top {len(profile['top_cumulative'])} functions by cumulative time (event-loop frames "
+            "that enclose everything left out; a coroutine's times cover only its running "
+            "slices, not its awaits):",
+            "",
+            "```",
+            f"{'ncalls':>9} {'tottime':>8} {'cumtime':>8} {'cum µs/Resolve':>14}  function",
+        ]
+        for row in profile["top_cumulative"]:
+            lines.append(
+                f"{row['ncalls']:>9} {row['tottime_s']:>8.3f} {row['cumtime_s']:>8.3f} "
+                f"{row['cum_us_per_resolve']:>14.0f}  {row['function']}"
+            )
+        lines.append("```")
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[Settings, Path | None]:
+    """Parse flags into the run's settings and the optional JSON output path."""
+    parser = argparse.ArgumentParser(
+        prog="bench/metadata.py",
+        description="ResolveModelVersion p50/p99 at concurrent callers, as ratios to an empty "
+        "unary gRPC call (Health/Check) on the same server, against a PostgreSQL started for "
+        "the run.",
+    )
+    parser.add_argument("--callers", type=int, default=32, help="concurrent callers (32)")
+    parser.add_argument("--calls", type=int, default=300, help="calls per caller per round (300)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every call type (3)")
+    parser.add_argument(
+        "--warmup", type=int, default=50, help="warm-up calls per caller and type (50)"
+    )
+    parser.add_argument(
+        "--client",
+        choices=["aio", "threads"],
+        default="aio",
+        help="aio: one grpc.aio channel, one task per caller (default; see README); "
+        "threads: one thread per caller with sync stubs on one channel",
+    )
+    parser.add_argument(
+        "--versions",
+        type=int,
+        default=50,
+        help=f"READY versions of {MODEL!r} (50; ≥ {ALIAS_VERSION} keeps the alias at "
+        f"{ALIAS_VERSION})",
+    )
+    parser.add_argument("--skip-profile", action="store_true", help="skip the cProfile run")
+    parser.add_argument(
+        "--profile-calls",
+        type=int,
+        default=100,
+        help="Resolve calls per caller in the profiled run (100)",
+    )
+    parser.add_argument(
+        "--profile-top", type=int, default=25, help="functions listed by cumulative time (25)"
+    )
+    parser.add_argument("--json", type=Path, help="also write the report as JSON here")
+    args = parser.parse_args(argv)
+    if min(args.callers, args.calls, args.rounds, args.profile_calls, args.profile_top) < 1:
+        parser.error("--callers, --calls, --rounds, --profile-calls and --profile-top must be > 0")
+    if args.versions < 3 or args.warmup < 0:
+        parser.error("--versions must be at least 3 (bench:3 is measured); --warmup ≥ 0")
+    settings = Settings(
+        client=args.client,
+        callers=args.callers,
+        calls=args.calls,
+        rounds=args.rounds,
+        warmup_calls=args.warmup,
+        versions=args.versions,
+        profile=not args.skip_profile,
+        profile_calls=args.profile_calls,
+        profile_top=args.profile_top,
+    )
+    json_path: Path | None = args.json
+    return settings, json_path
+
+
+PROFILED_SERVER = "_profiled-server"
+
+
+def profiled_server(out: Path, serve_argv: list[str]) -> int:
+    """Internal mode: run the registry server in this process with a switchable cProfile.
+
+    ``python -m cProfile -m modelregistry_server`` would profile the whole process lifetime,
+    start-up imports and migrations included; this profiles only the measured load. SIGUSR1
+    switches the profiler on (and creates ``<out>.on``), SIGUSR2 switches it off and writes
+    ``out``. The handlers run on the main thread, which is the server's event loop thread.
+    """
+    profiler = cProfile.Profile()
+
+    def start(signum: int, frame: types.FrameType | None) -> None:
+        profiler.enable()
+        out.with_suffix(".on").touch()
+
+    def stop(signum: int, frame: types.FrameType | None) -> None:
+        profiler.disable()
+        partial = out.with_suffix(".partial")
+        profiler.dump_stats(partial)
+        partial.rename(out)  # atomic: the benchmark never reads a half-written file
+
+    signal.signal(signal.SIGUSR1, start)
+    signal.signal(signal.SIGUSR2, stop)
+    return server_main(serve_argv)
+
+
+def _raise_interrupt(signum: int, frame: types.FrameType | None) -> None:
+    # SIGTERM (e.g. a CI timeout) unwinds like Ctrl-C, so every finally block stops its process.
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; returns the exit code (0 even when a target is missed)."""
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == [PROFILED_SERVER]:
+        return profiled_server(Path(args[1]), args[2:])
+    settings, json_path = parse_args(args)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    bench = Bench(settings)
+    profile: dict[str, Any] | None = None
+    try:
+        bench.start()
+        phases = bench.latency()
+        if settings.profile:
+            profile = bench.profile()
+    except KeyboardInterrupt:
+        _log("interrupted; stopping everything")
+        return 130
+    finally:
+        bench.close()
+    report = build_report(settings, phases, profile)
+    print(render_markdown(report))
+    if json_path is not None:
+        json_path.write_text(json.dumps(report, indent=2) + "\n")
+        _log(f"wrote {json_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

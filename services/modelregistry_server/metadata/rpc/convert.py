@@ -97,8 +97,11 @@ def version_to_proto(version: ModelVersion) -> model_version_pb2.ModelVersion:
     )
     if version.ready_time is not None:
         message.ready_time.CopyFrom(timestamp(version.ready_time))
-    json_format.ParseDict(dict(draft.lineage), message.lineage)
-    json_format.ParseDict(dict(draft.signature), message.signature)
+    # json_format is slow; most versions have no lineage or signature to convert.
+    if draft.lineage:
+        json_format.ParseDict(dict(draft.lineage), message.lineage)
+    if draft.signature:
+        json_format.ParseDict(dict(draft.signature), message.signature)
     return message
 
 

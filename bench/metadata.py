@@ -91,6 +91,9 @@ OTHER_MODEL_VERSIONS = 10
 MANIFEST_FILES = 20
 TARGET_P50_RATIO = 1.3  # from the issue: p50(Resolve) ≤ 1.3 x p50(empty call)
 CALL_TIMEOUT_S = 30.0
+# CPUs' worth of work by processes outside the benchmark above which a phase counts as disturbed
+# (a quiet run here shows 0.01-0.07, with short spikes to ~0.2 from the kernel and shells).
+DISTURBED_OTHER_CPUS = 0.25
 SERVER_STOP_TIMEOUT_S = 45.0
 _PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
@@ -132,6 +135,15 @@ def _self_cpu() -> float:
     # RUSAGE_SELF covers every thread of this process, gRPC's C-core threads included.
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def _machine_busy() -> float:
+    """CPU seconds the whole machine spent busy (all CPUs; steal counts: another VM ran)."""
+    t = psutil.cpu_times()
+    idle = t.idle + getattr(t, "iowait", 0.0)
+    # guest time is already part of user time on Linux.
+    guest = getattr(t, "guest", 0.0) + getattr(t, "guest_nice", 0.0)
+    return sum(t) - idle - guest
 
 
 def _tree_cpu(root: psutil.Process | None) -> dict[int, float]:
@@ -628,6 +640,7 @@ class Phase:
     client_cpu_s: float
     server_cpu_s: float
     postgres_cpu_s: float
+    other_cpu_s: float  # every other process on the machine (and the kernel's own work)
 
     @property
     def calls(self) -> int:
@@ -651,17 +664,23 @@ def measure(
     postgres: psutil.Process | None,
 ) -> Phase:
     """Run one phase of ``kind`` and record its latencies and CPU times."""
+    machine0 = _machine_busy()
     client0, server0, pg0 = _self_cpu(), server.cpu_times(), _tree_cpu(postgres)
     per_caller, wall = client.run([kind], callers, calls)
     client1, server1, pg1 = _self_cpu(), server.cpu_times(), _tree_cpu(postgres)
+    machine1 = _machine_busy()
+    client_cpu = client1 - client0
+    server_cpu = (server1.user + server1.system) - (server0.user + server0.system)
+    postgres_cpu = _tree_delta(pg0, pg1)
     return Phase(
         kind=kind.key,
         round_no=round_no,
         latencies_ns=[x for caller in per_caller for x in caller],
         wall_s=wall,
-        client_cpu_s=client1 - client0,
-        server_cpu_s=(server1.user + server1.system) - (server0.user + server0.system),
-        postgres_cpu_s=_tree_delta(pg0, pg1),
+        client_cpu_s=client_cpu,
+        server_cpu_s=server_cpu,
+        postgres_cpu_s=postgres_cpu,
+        other_cpu_s=max(0.0, (machine1 - machine0) - client_cpu - server_cpu - postgres_cpu),
     )
 
 
@@ -681,12 +700,14 @@ def summarize(phases: list[Phase]) -> dict[str, Any]:
         "client_cpu_ms_per_call": sum(p.client_cpu_s for p in phases) / calls * 1e3,
         "server_cpu_ms_per_call": sum(p.server_cpu_s for p in phases) / calls * 1e3,
         "postgres_cpu_ms_per_call": sum(p.postgres_cpu_s for p in phases) / calls * 1e3,
+        "other_cpus": sum(p.other_cpu_s for p in phases) / wall,
         "rounds": [
             {
                 "round": p.round_no,
                 "p50_ms": percentile(sorted(p.latencies_ns), 50) * ms,
                 "p99_ms": percentile(sorted(p.latencies_ns), 99) * ms,
                 "calls_per_s": p.calls / p.wall_s,
+                "other_cpus": p.other_cpu_s / p.wall_s,
             }
             for p in phases
         ],
@@ -906,7 +927,8 @@ class Bench:
                 _log(
                     f"round {round_no + 1}/{s.rounds} {kind.key:>6}: "
                     f"p50 {percentile(lat, 50) / 1e6:.2f} ms, p99 {percentile(lat, 99) / 1e6:.2f} "
-                    f"ms, {phase.calls / phase.wall_s:.0f} calls/s"
+                    f"ms, {phase.calls / phase.wall_s:.0f} calls/s; other processes "
+                    f"{phase.other_cpu_s / phase.wall_s:.2f} CPUs"
                 )
                 phases.append(phase)
         self.client.close()
@@ -997,7 +1019,13 @@ def build_report(
             "target": TARGET_P50_RATIO,
             "pass": p50 <= TARGET_P50_RATIO,
         }
+    others = [p.other_cpu_s / p.wall_s for p in phases]
     report: dict[str, Any] = {
+        "disturbance": {
+            "mean_other_cpus": sum(p.other_cpu_s for p in phases) / sum(p.wall_s for p in phases),
+            "max_other_cpus": max(others),
+            "threshold": DISTURBED_OTHER_CPUS,
+        },
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": _machine(),
         "settings": dataclasses.asdict(settings),
@@ -1049,6 +1077,19 @@ def render_markdown(report: dict[str, Any]) -> str:
                 f"≤ {x['target']:.2f}x | {_verdict(x['pass'])} |"
             )
         lines.append(cells)
+    d = report["disturbance"]
+    lines += [
+        "",
+        f"Other processes (and the kernel) kept {d['mean_other_cpus']:.2f} CPUs busy on average "
+        f"during the measured phases, {d['max_other_cpus']:.2f} in the worst phase"
+        + (
+            "."
+            if d["max_other_cpus"] <= d["threshold"]
+            else f". Above {d['threshold']:.2f} CPUs a phase shared the machine with other work: "
+            "check the per-round ratios (or `--json` rounds' other_cpus) and rerun on a quiet "
+            "machine if they disagree."
+        ),
+    ]
     profile = report.get("profile")
     if profile:
         n = profile["resolves"]

@@ -1,0 +1,387 @@
+"""Conversions between Python values and the wire messages, and client-side reference parsing.
+
+Shared by :class:`~modelregistry.client.Client` and :class:`~modelregistry.aio.AsyncClient`, so
+the two build identical requests. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Literal, NamedTuple
+
+from google.protobuf import duration_pb2, field_mask_pb2, timestamp_pb2
+
+from modelregistry.errors import InvalidArgumentError
+from modelregistry.metadata.v1 import metadata_service_pb2 as ms
+from modelregistry.metadata.v1 import model_event_pb2, model_pb2, model_version_pb2
+
+ParamPyValue = str | int | float | bool
+RefKind = Literal["latest", "alias", "version", "uid"]
+
+MODEL_PREFIX = "models/"
+# The server's grammar for model and alias ids (metadata/v1/model.proto); mirrored so offline
+# mode rejects exactly what the server would.
+_ID = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_NUMBER = re.compile(r"^[0-9]+$")
+_REF_FORMS = "'name', 'name@alias', 'name:3', 'name/versions/3', 'models/name/...' or a version uid"
+
+
+# ---------------------------------------------------------------- params
+
+
+def param_to_proto(key: str, value: ParamPyValue) -> model_version_pb2.ParamValue:
+    """One typed parameter value. ``bool`` is tested before ``int``: ``True`` is an ``int``."""
+    if isinstance(value, bool):
+        return model_version_pb2.ParamValue(bool_value=value)
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**63:
+            raise _bad_param(key, f"integer {value} does not fit in 64 bits")
+        return model_version_pb2.ParamValue(int_value=value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise _bad_param(key, f"{value} is not a finite number")
+        return model_version_pb2.ParamValue(double_value=value)
+    if isinstance(value, str):
+        return model_version_pb2.ParamValue(string_value=value)
+    raise _bad_param(key, f"has unsupported type {type(value).__name__} (str, int, float, bool)")
+
+
+def params_to_proto(
+    params: Mapping[str, ParamPyValue] | None,
+) -> dict[str, model_version_pb2.ParamValue]:
+    """Typed parameter values for ``ModelVersion.params``."""
+    return {key: param_to_proto(key, value) for key, value in (params or {}).items()}
+
+
+def param_from_proto(value: model_version_pb2.ParamValue) -> ParamPyValue:
+    """The Python value of a wire parameter (``str``, ``int``, ``float`` or ``bool``)."""
+    kind = value.WhichOneof("kind")
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "int_value":
+        return value.int_value
+    if kind == "double_value":
+        return value.double_value
+    if kind == "string_value":
+        return value.string_value
+    # The server never sends an empty value; an empty string is the least surprising reading.
+    return ""
+
+
+def params_from_proto(
+    params: Mapping[str, model_version_pb2.ParamValue],
+) -> dict[str, ParamPyValue]:
+    """All parameters of a version as Python values."""
+    return {key: param_from_proto(value) for key, value in params.items()}
+
+
+def metrics_to_proto(metrics: Mapping[str, float] | None) -> dict[str, float]:
+    """Metric values as doubles, rejecting what the server would (non-numbers, NaN, inf)."""
+    out: dict[str, float] = {}
+    for key, value in (metrics or {}).items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidArgumentError(
+                f"metric {key!r} must be a number, not {type(value).__name__}",
+                reason="FIELD_INVALID",
+                metadata={"field": f"metrics.{key}"},
+            )
+        if not math.isfinite(value):
+            raise InvalidArgumentError(
+                f"metric {key!r} is {value}, which is not a finite number",
+                reason="FIELD_INVALID",
+                metadata={"field": f"metrics.{key}"},
+            )
+        out[key] = float(value)
+    return out
+
+
+def _bad_param(key: str, problem: str) -> InvalidArgumentError:
+    return InvalidArgumentError(
+        f"param {key!r} {problem}", reason="FIELD_INVALID", metadata={"field": f"params.{key}"}
+    )
+
+
+# ---------------------------------------------------------------- names
+
+
+def model_id(model: str) -> str:
+    """``resnet`` from ``resnet`` or ``models/resnet``."""
+    return model.removeprefix(MODEL_PREFIX)
+
+
+def model_name(model: str) -> str:
+    """The resource name ``models/{model}``; accepts the id or the full name."""
+    return MODEL_PREFIX + model_id(model)
+
+
+def version_name(model: str, version: int) -> str:
+    """``models/{model}/versions/{version}``."""
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise InvalidArgumentError(
+            f"version must be an integer, not {type(version).__name__}",
+            reason="FIELD_INVALID",
+            metadata={"field": "version"},
+        )
+    return f"{model_name(model)}/versions/{version}"
+
+
+def alias_name(model: str, alias: str) -> str:
+    """``models/{model}/aliases/{alias}``."""
+    return f"{model_name(model)}/aliases/{alias}"
+
+
+# ---------------------------------------------------------------- references
+
+
+class ParsedRef(NamedTuple):
+    """A version reference taken apart: ``(model, kind, value)``.
+
+    ``kind`` is ``"latest"`` (``value`` empty), ``"alias"`` (``value`` the alias id),
+    ``"version"`` (``value`` the decimal number) or ``"uid"`` (``model`` empty, ``value`` the
+    lowercase uuid).
+    """
+
+    model: str
+    kind: RefKind
+    value: str
+
+    @property
+    def canonical(self) -> str:
+        """One spelling per reference (``m``, ``m@prod``, ``m:3``, uid): a stable cache key."""
+        if self.kind == "alias":
+            return f"{self.model}@{self.value}"
+        if self.kind == "version":
+            return f"{self.model}:{self.value}"
+        if self.kind == "uid":
+            return self.value
+        return self.model
+
+
+def parse_ref(ref: str) -> ParsedRef:
+    """Parse a version reference without asking the server (used by offline mode).
+
+    Accepts the same forms as ``ResolveModelVersion``: ``name`` (latest READY), ``name@alias``,
+    ``name:3``, ``name/versions/3``, any of those prefixed with ``models/``, and a version uid.
+    A malformed reference raises :class:`InvalidArgumentError` with reason
+    ``REFERENCE_INVALID``, as the server would.
+    """
+    text = ref.strip().removeprefix(MODEL_PREFIX)
+    if not text:
+        raise _bad_ref(ref, "it is empty")
+    if _UUID.match(text.lower()):
+        # The server tries a uuid-shaped ref as a version uid first; offline we can only do that.
+        return ParsedRef("", "uid", text.lower())
+    if "@" in text:
+        model, alias = text.split("@", 1)
+        return ParsedRef(_ref_id(ref, model, "model"), "alias", _ref_id(ref, alias, "alias"))
+    for separator in ("/versions/", ":"):
+        if separator in text:
+            model, number = text.split(separator, 1)
+            if not _NUMBER.match(number) or int(number) < 1:
+                raise _bad_ref(ref, f"version number {number!r} must be a positive integer")
+            return ParsedRef(_ref_id(ref, model, "model"), "version", str(int(number)))
+    return ParsedRef(_ref_id(ref, text, "model"), "latest", "")
+
+
+def _ref_id(ref: str, value: str, what: str) -> str:
+    if not _ID.match(value):
+        raise _bad_ref(
+            ref,
+            f"{what} id {value!r} must be 1-63 lowercase letters, digits or '-', "
+            "starting with a letter",
+        )
+    return value
+
+
+def _bad_ref(ref: str, problem: str) -> InvalidArgumentError:
+    return InvalidArgumentError(
+        f"{ref!r} is not a version reference ({problem}); use {_REF_FORMS}",
+        reason="REFERENCE_INVALID",
+        metadata={"field": "ref"},
+    )
+
+
+# ---------------------------------------------------------------- time and enums
+
+
+def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
+    """A Timestamp from a datetime; a naive datetime is taken as UTC (as protobuf does)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    message = timestamp_pb2.Timestamp()
+    message.FromDatetime(value)
+    return message
+
+
+def duration(value: timedelta) -> duration_pb2.Duration:
+    """A Duration from a timedelta."""
+    message = duration_pb2.Duration()
+    message.FromTimedelta(value)
+    return message
+
+
+def event_types(
+    values: Iterable[int | str],
+) -> list[model_event_pb2.ModelEventType.ValueType]:
+    """Event type enum values from numbers or names (``ALIAS_MOVED`` or the full enum name)."""
+    out: list[model_event_pb2.ModelEventType.ValueType] = []
+    for value in values:
+        if isinstance(value, str):
+            name = value.strip().upper()
+            if not name.startswith("MODEL_EVENT_TYPE_"):
+                name = "MODEL_EVENT_TYPE_" + name
+            try:
+                out.append(model_event_pb2.ModelEventType.Value(name))
+            except ValueError:
+                known = ", ".join(
+                    n.removeprefix("MODEL_EVENT_TYPE_")
+                    for n in model_event_pb2.ModelEventType.keys()[1:]
+                )
+                raise InvalidArgumentError(
+                    f"unknown event type {value!r}; use one of {known}",
+                    reason="FIELD_INVALID",
+                    metadata={"field": "event_types"},
+                ) from None
+        else:
+            out.append(model_event_pb2.ModelEventType.ValueType(value))
+    return out
+
+
+# ---------------------------------------------------------------- requests
+# Built here so the sync and async clients send byte-identical requests.
+
+
+def request_id() -> str:
+    """A fresh idempotency key. One per logical call: retries resend the same request object,
+    so the server applies the change once however many attempts reach it."""
+    return str(uuid.uuid4())
+
+
+def create_model_request(
+    name: str, description: str, labels: Mapping[str, str] | None
+) -> ms.CreateModelRequest:
+    """``CreateModel`` with a fresh request_id."""
+    return ms.CreateModelRequest(
+        model_id=model_id(name),
+        model=model_pb2.Model(description=description, labels=dict(labels or {})),
+        request_id=request_id(),
+    )
+
+
+def list_models_request(
+    filter: str, order_by: str, page_size: int, page_token: str
+) -> ms.ListModelsRequest:
+    """One page of ``ListModels``."""
+    return ms.ListModelsRequest(
+        filter=filter, order_by=order_by, page_size=page_size, page_token=page_token
+    )
+
+
+def list_versions_request(
+    model: str, filter: str, order_by: str, page_size: int, show_deleted: bool, page_token: str
+) -> ms.ListModelVersionsRequest:
+    """One page of ``ListModelVersions``; ``model`` ``-`` lists every model's versions."""
+    return ms.ListModelVersionsRequest(
+        parent=model_name(model),
+        filter=filter,
+        order_by=order_by,
+        page_size=page_size,
+        show_deleted=show_deleted,
+        page_token=page_token,
+    )
+
+
+def resolve_request(ref: str, as_of: datetime | None) -> ms.ResolveModelVersionRequest:
+    """``ResolveModelVersion``; the server validates the reference (one grammar, one place)."""
+    request = ms.ResolveModelVersionRequest(ref=ref)
+    if as_of is not None:
+        request.as_of_time.CopyFrom(timestamp(as_of))
+    return request
+
+
+def update_version_request(
+    model: str, version: int, description: str | None, labels: Mapping[str, str] | None
+) -> ms.UpdateModelVersionRequest | None:
+    """``UpdateModelVersion`` touching only the given fields, or None if nothing is given.
+
+    The mask must never be empty: an empty mask means "every updatable field" on the server,
+    which would clear whatever the caller did not pass.
+    """
+    paths: list[str] = []
+    message = model_version_pb2.ModelVersion(name=version_name(model, version))
+    if description is not None:
+        message.description = description
+        paths.append("description")
+    if labels is not None:
+        message.labels.update(labels)
+        paths.append("labels")
+    if not paths:
+        return None
+    return ms.UpdateModelVersionRequest(
+        model_version=message,
+        update_mask=field_mask_pb2.FieldMask(paths=paths),
+        request_id=request_id(),
+    )
+
+
+def set_alias_request(
+    model: str, alias: str, version: int, expected_version: int | None
+) -> ms.SetAliasRequest:
+    """``SetAlias`` with a fresh request_id and an optional compare-and-set guard."""
+    return ms.SetAliasRequest(
+        model=model_name(model),
+        alias=alias,
+        version=version_name(model, version),
+        expected_version=(
+            version_name(model, expected_version) if expected_version is not None else ""
+        ),
+        request_id=request_id(),
+    )
+
+
+def watch_request(
+    model: str | None, after_event_id: str, types: Iterable[int | str]
+) -> ms.WatchModelEventsRequest:
+    """``WatchModelEvents`` for one model (or all, if None/empty), resuming after an event."""
+    return ms.WatchModelEventsRequest(
+        model=model_name(model) if model else "",
+        after_event_id=after_event_id,
+        event_types=event_types(types),
+    )
+
+
+def list_audit_events_request(
+    model: str,
+    actor: str,
+    start: datetime | None,
+    end: datetime | None,
+    order_by: str,
+    page_size: int,
+    page_token: str,
+) -> ms.ListAuditEventsRequest:
+    """One page of ``ListAuditEvents``; ``start`` is inclusive, ``end`` exclusive."""
+    request = ms.ListAuditEventsRequest(
+        model=model_name(model) if model else "",
+        actor=actor,
+        order_by=order_by,
+        page_size=page_size,
+        page_token=page_token,
+    )
+    if start is not None:
+        request.start_time.CopyFrom(timestamp(start))
+    if end is not None:
+        request.end_time.CopyFrom(timestamp(end))
+    return request
+
+
+def run_gc_request(dry_run: bool, grace_period: timedelta | None) -> ms.RunGarbageCollectionRequest:
+    """``RunGarbageCollection``; an unset grace period means the server's default (48 h)."""
+    request = ms.RunGarbageCollectionRequest(dry_run=dry_run)
+    if grace_period is not None:
+        request.grace_period.CopyFrom(duration(grace_period))
+    return request

@@ -1,0 +1,362 @@
+"""``pull``: one resolve, parallel verified downloads into the cache, then a snapshot of links.
+
+Each blob is fetched by a presigned URL straight from the object store when the server can
+issue one and this client can reach it, and through the ArtifactService's ``Read`` stream
+otherwise. Bytes are hashed as they arrive and land in ``<digest>.incomplete``; a file becomes a
+cache entry only after its SHA-256 and size match the manifest. An interrupted download keeps
+its ``.incomplete`` bytes, and the next attempt (in this call after a dropped connection, or in
+a later pull) continues from there instead of starting over. Finished files are never fetched
+again: a repeat pull of a cached version moves no file bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import hashlib
+import os
+import shutil
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, BinaryIO
+
+import grpc
+
+from modelregistry._push import stream_deadline
+from modelregistry._transport import Transport
+from modelregistry.artifact.v1 import artifact_service_pb2
+from modelregistry.cache import Cache
+from modelregistry.errors import (
+    FailedPreconditionError,
+    IntegrityError,
+    NotCachedError,
+    RegistryError,
+    UnavailableError,
+    from_rpc_error,
+)
+from modelregistry.metadata.v1 import metadata_service_pb2, model_version_pb2
+from modelregistry.progress import NullProgress, Progress
+
+if TYPE_CHECKING:
+    from hashlib import _Hash
+
+_BUFFER_BYTES = 1024 * 1024
+_ATTEMPTS = 5  # per blob, for connections that drop mid-file
+_HTTP_TIMEOUT_S = 60.0  # per socket operation, not for the whole file
+_HASH_BLOCK = 1024 * 1024
+
+
+def pull_model(
+    transport: Transport | None,
+    cache: Cache,
+    ref: str,
+    *,
+    dest: str | os.PathLike[str] | None = None,
+    allow_patterns: Sequence[str] | str | None = None,
+    ignore_patterns: Sequence[str] | str | None = None,
+    parallelism: int = 4,
+    progress: Progress | None = None,
+    offline: bool = False,
+) -> Path:
+    """Download the version ``ref`` names and return its local folder; see ``Client.pull``."""
+    report = progress or NullProgress()
+    version = _resolve(transport, cache, ref, offline)
+    model = version.name.split("/")[1]
+    files = select_files(version.files, allow_patterns, ignore_patterns)
+
+    wanted: dict[str, int] = {}
+    for file in files:
+        wanted.setdefault(file.sha256, file.size)
+    missing = {sha: size for sha, size in wanted.items() if not cache.has_blob(sha, size)}
+    if missing:
+        if offline or transport is None:
+            raise NotCachedError(
+                f"{ref} is not fully in the local cache ({len(missing)} files missing) "
+                "and offline mode is on"
+            )
+        _download_all(transport, cache, missing, max(1, parallelism), report, f"pulling {ref}")
+
+    snapshot = cache.snapshot_dir(model, version.version)
+    _link_snapshot(cache, snapshot, files)
+    if dest is None:
+        return snapshot
+    target = Path(dest)
+    _materialize(cache, target, files)
+    return target
+
+
+def _resolve(
+    transport: Transport | None, cache: Cache, ref: str, offline: bool
+) -> model_version_pb2.ModelVersion:
+    if offline or transport is None:
+        cached = cache.load_ref(ref)
+        if cached is None:
+            raise NotCachedError(f"{ref} was never pulled on this machine and offline mode is on")
+        return cached
+    version = transport.unary(
+        transport.metadata_stub.ResolveModelVersion,
+        metadata_service_pb2.ResolveModelVersionRequest(ref=ref),
+    )
+    cache.save_ref(ref, version)
+    return version
+
+
+def select_files(
+    manifest: Iterable[model_version_pb2.ManifestFile],
+    allow_patterns: Sequence[str] | str | None,
+    ignore_patterns: Sequence[str] | str | None,
+) -> list[model_version_pb2.ManifestFile]:
+    """The manifest entries that match an allow pattern (if any) and no ignore pattern.
+
+    Patterns are ``fnmatch`` globs on the manifest path; ``*`` also crosses ``/``, as in
+    ``*.safetensors`` matching ``weights/a.safetensors``.
+    """
+    allow = [allow_patterns] if isinstance(allow_patterns, str) else list(allow_patterns or [])
+    ignore = [ignore_patterns] if isinstance(ignore_patterns, str) else list(ignore_patterns or [])
+    chosen = []
+    for file in manifest:
+        if allow and not any(fnmatch.fnmatchcase(file.path, p) for p in allow):
+            continue
+        if any(fnmatch.fnmatchcase(file.path, p) for p in ignore):
+            continue
+        chosen.append(file)
+    return chosen
+
+
+def _link_snapshot(
+    cache: Cache, snapshot: Path, files: Iterable[model_version_pb2.ManifestFile]
+) -> None:
+    """Make ``snapshot/<path>`` a relative symlink to each cached blob (idempotent)."""
+    for file in files:
+        link = snapshot.joinpath(*PurePosixPath(file.path).parts)
+        blob = cache.blob_path(file.sha256)
+        relative = os.path.relpath(blob, link.parent)
+        with contextlib.suppress(OSError):
+            if os.readlink(link) == relative:
+                continue  # already there: a warm pull touches nothing
+        link.parent.mkdir(parents=True, exist_ok=True)
+        temporary = link.with_name(f".{link.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        temporary.symlink_to(relative)
+        os.replace(temporary, link)
+
+
+def _materialize(
+    cache: Cache, target: Path, files: Iterable[model_version_pb2.ManifestFile]
+) -> None:
+    """Put real files under ``target``: hard links to the cache if possible, else copies.
+
+    Hard links cost no space or time; the cache files are read-only, so a process that tries to
+    modify a pulled file in place gets an error instead of silently corrupting the cache.
+    """
+    for file in files:
+        path = target.joinpath(*PurePosixPath(file.path).parts)
+        blob = cache.blob_path(file.sha256)
+        with contextlib.suppress(OSError):
+            existing, cached = path.stat(), blob.stat()
+            if (existing.st_ino, existing.st_dev) == (cached.st_ino, cached.st_dev):
+                continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        try:
+            os.link(blob, temporary)
+        except OSError:  # another filesystem, or links not allowed: copy
+            shutil.copyfile(blob, temporary)
+        os.replace(temporary, path)
+
+
+class _Sources:
+    """Decides, once for all workers, whether presigned URLs work for this client."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.use_urls = True
+
+    def disable_urls(self) -> None:
+        with self._lock:
+            self.use_urls = False
+
+
+def _download_all(
+    transport: Transport,
+    cache: Cache,
+    missing: dict[str, int],
+    workers: int,
+    report: Progress,
+    description: str,
+) -> None:
+    sources = _Sources()
+    # Bytes already in .incomplete files are not downloaded again, so they are not in the total.
+    total = 0
+    for sha, size in missing.items():
+        try:
+            total += size - min(cache.incomplete_path(sha).stat().st_size, size)
+        except FileNotFoundError:
+            total += size
+    report.start(total, len(missing), description)
+    try:
+        # Biggest first: the long poles start early and small files fill the gaps.
+        order = sorted(missing.items(), key=lambda item: -item[1])
+        with ThreadPoolExecutor(workers, thread_name_prefix="modelregistry-pull") as pool:
+            futures = [
+                pool.submit(_fetch_blob, transport, cache, sources, sha, size, report)
+                for sha, size in order
+            ]
+            for future in futures:
+                future.result()
+    finally:
+        report.finish()
+
+
+def _fetch_blob(
+    transport: Transport,
+    cache: Cache,
+    sources: _Sources,
+    sha256: str,
+    size: int,
+    report: Progress,
+) -> None:
+    """Download, verify and admit one blob, resuming from its ``.incomplete`` bytes."""
+    with cache.blob_lock(sha256):
+        if cache.has_blob(sha256, size):  # another process finished it while we waited
+            report.file_done(sha256)
+            return
+        partial = cache.incomplete_path(sha256)
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        with open(partial, "ab+") as handle:
+            if handle.tell() > size:  # not a prefix of this blob: start over
+                handle.truncate(0)
+            hasher = _hash_prefix(handle)
+            attempt = 0
+            while handle.tell() < size:
+                attempt += 1
+                try:
+                    _fetch_range(transport, sources, sha256, size, handle, hasher, report)
+                except (UnavailableError, OSError) as error:
+                    # A dropped connection or a server restart: keep what arrived, back off,
+                    # continue from the new offset.
+                    if attempt >= _ATTEMPTS:
+                        if isinstance(error, RegistryError):
+                            raise
+                        raise UnavailableError(
+                            f"downloading {sha256[:12]} failed after {attempt} attempts: {error}"
+                        ) from error
+                    time.sleep(min(0.5 * 2**attempt, 8.0))
+            handle.flush()
+            os.fsync(handle.fileno())
+            received = handle.tell()
+        digest = hasher.hexdigest()
+        if received != size or digest != sha256:
+            partial.unlink()
+            raise IntegrityError(
+                f"blob {sha256[:12]}… arrived with {received} bytes and sha256 {digest[:12]}…, "
+                f"expected {size} bytes; the corrupt download was discarded"
+            )
+        cache.admit(sha256, partial)
+    report.file_done(sha256)
+
+
+def _hash_prefix(handle: BinaryIO) -> _Hash:
+    """Hash the bytes a previous attempt left, so verification covers the whole file."""
+    hasher = hashlib.sha256()
+    handle.seek(0)
+    while block := handle.read(_HASH_BLOCK):
+        hasher.update(block)
+    handle.seek(0, os.SEEK_END)
+    return hasher
+
+
+def _fetch_range(
+    transport: Transport,
+    sources: _Sources,
+    sha256: str,
+    size: int,
+    handle: BinaryIO,
+    hasher: _Hash,
+    report: Progress,
+) -> None:
+    """Append bytes from the handle's end to the blob's end, by URL or by ``Read``."""
+    offset = handle.tell()
+    if sources.use_urls:
+        url = _download_url(transport, sources, sha256)
+        if url is not None:
+            try:
+                _http_range(url, offset, handle, hasher, report)
+                return
+            except urllib.error.HTTPError:
+                # A URL that was issued but refused (clock skew, a proxy) will not get better.
+                sources.disable_urls()
+            except OSError:
+                if handle.tell() != offset:
+                    raise  # dropped mid-file: the caller backs off and resumes
+                # Nothing arrived: the object store is not reachable from here (the server
+                # hands out its internal endpoint). Use Read for every remaining blob.
+                sources.disable_urls()
+    _grpc_range(transport, sha256, handle.tell(), size, handle, hasher, report)
+
+
+def _download_url(transport: Transport, sources: _Sources, sha256: str) -> str | None:
+    try:
+        answer = transport.unary(
+            transport.artifact_stub.GenerateDownloadUrl,
+            artifact_service_pb2.GenerateDownloadUrlRequest(name=f"blobs/{sha256}"),
+        )
+    except FailedPreconditionError:  # the local-directory store issues no URLs
+        sources.disable_urls()
+        return None
+    return answer.url
+
+
+def _http_range(url: str, offset: int, handle: BinaryIO, hasher: _Hash, report: Progress) -> None:
+    if not url.startswith(("http://", "https://")):
+        raise urllib.error.URLError(f"not an http(s) download URL: {url[:40]}")
+    headers = {"Range": f"bytes={offset}-"} if offset else {}
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - scheme checked above
+    with urllib.request.urlopen(request, timeout=_HTTP_TIMEOUT_S) as response:  # noqa: S310
+        if offset and response.status != 206:
+            raise urllib.error.HTTPError(
+                url, response.status, "range not honoured", response.headers, None
+            )
+        buffer = bytearray(_BUFFER_BYTES)
+        view = memoryview(buffer)
+        while True:
+            count = response.readinto(view)
+            if not count:
+                return
+            chunk = view[:count]
+            handle.write(chunk)
+            hasher.update(chunk)
+            report.advance(count)
+
+
+def _grpc_range(
+    transport: Transport,
+    sha256: str,
+    offset: int,
+    size: int,
+    handle: BinaryIO,
+    hasher: _Hash,
+    report: Progress,
+) -> None:
+    if offset >= size:
+        return
+    try:
+        for response in transport.artifact_stub.Read(
+            artifact_service_pb2.ReadRequest(sha256=sha256, read_offset=offset),
+            timeout=stream_deadline(size - offset),
+            metadata=transport.metadata,
+        ):
+            data = response.data  # each access copies: read it once
+            handle.write(data)
+            hasher.update(data)
+            report.advance(len(data))
+    except grpc.RpcError as exc:
+        raise from_rpc_error(exc, transport.target) from None

@@ -1,0 +1,328 @@
+"""``push``: hash local files, upload only what the registry lacks, then commit a version.
+
+The flow is DESIGN.md's two-phase push: create a PENDING version, ``FindMissingBlobs``, upload
+the missing blobs in parallel through resumable upload sessions, then ``CommitModelVersion``
+with the manifest. Nothing is visible to readers until the commit.
+
+Resuming: the upload session of each blob is recorded in the cache as soon as it exists. A push
+that is interrupted (killed, network gone) and run again asks the server how much of that
+session is durably stored (``QueryWriteStatus``) and sends only the rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import grpc
+
+from modelregistry._convert import params_to_proto
+from modelregistry._files import LocalFile, collect_files, media_type, sha256_file
+from modelregistry._lineage import detect_git_source
+from modelregistry._transport import Transport
+from modelregistry.artifact.v1 import artifact_service_pb2, blob_pb2
+from modelregistry.cache import Cache
+from modelregistry.errors import (
+    AlreadyExistsError,
+    NotFoundError,
+    RegistryError,
+    UnavailableError,
+    from_rpc_error,
+)
+from modelregistry.metadata.v1 import metadata_service_pb2, model_pb2, model_version_pb2
+from modelregistry.progress import NullProgress, Progress
+
+CHUNK_BYTES = 1024 * 1024  # the protocol's maximum; fewer messages cost less CPU per byte
+_FIND_BATCH = 10_000  # FindMissingBlobs' limit per call
+_STREAM_ATTEMPTS = 5
+# A stream's deadline: generous, but finite, so a hung connection cannot block forever.
+_MIN_STREAM_DEADLINE_S = 120.0
+_SLOWEST_EXPECTED_BYTES_PER_S = 1024 * 1024
+
+ParamLike = str | int | float | bool
+
+
+def stream_deadline(nbytes: int) -> float:
+    """The deadline for streaming ``nbytes``: 2 minutes plus 1 s per MiB."""
+    return _MIN_STREAM_DEADLINE_S + nbytes / _SLOWEST_EXPECTED_BYTES_PER_S
+
+
+def push_model(
+    transport: Transport,
+    cache: Cache,
+    path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    model: str,
+    params: Mapping[str, ParamLike] | None = None,
+    metrics: Mapping[str, float] | None = None,
+    labels: Mapping[str, str] | None = None,
+    description: str = "",
+    alias: str | None = None,
+    lineage: bool = True,
+    parallelism: int = 4,
+    progress: Progress | None = None,
+) -> model_version_pb2.ModelVersion:
+    """Push the files at ``path`` as a new READY version of ``model``; see ``Client.push``."""
+    report = progress or NullProgress()
+    paths = [path] if isinstance(path, str | os.PathLike) else list(path)
+    files = collect_files(paths)
+    workers = max(1, parallelism)
+
+    # Create (or check) the model first: a bad name fails before minutes of hashing.
+    _ensure_model(transport, model)
+    digests = _hash_files(cache, files, workers, report)
+    version_draft = model_version_pb2.ModelVersion(
+        description=description,
+        labels=dict(labels or {}),
+        params=params_to_proto(params or {}),
+        metrics={key: float(value) for key, value in (metrics or {}).items()},
+    )
+    if lineage:
+        source = detect_git_source(Path(paths[0]).resolve())
+        if source is not None:
+            version_draft.lineage.source.repo_url = source.repo_url
+            version_draft.lineage.source.commit = source.commit
+            version_draft.lineage.source.dirty = source.dirty
+
+    pending = transport.unary(
+        transport.metadata_stub.CreateModelVersion,
+        metadata_service_pb2.CreateModelVersionRequest(
+            parent=f"models/{model}", model_version=version_draft, request_id=str(uuid.uuid4())
+        ),
+    )
+    try:
+        _upload_missing(transport, cache, files, digests, workers, report, model)
+        committed = transport.unary(
+            transport.metadata_stub.CommitModelVersion,
+            metadata_service_pb2.CommitModelVersionRequest(
+                name=pending.name,
+                files=[
+                    model_version_pb2.ManifestFile(
+                        path=f.path,
+                        sha256=digests[f.path],
+                        size=f.size,
+                        media_type=media_type(f.path),
+                    )
+                    for f in files
+                ],
+                request_id=str(uuid.uuid4()),
+            ),
+        )
+    except BaseException:
+        # Leave no PENDING version behind when we know the push failed; the blobs already sent
+        # stay, so running the push again sends only the rest. (If this process is killed, GC
+        # expires the PENDING version later.)
+        with contextlib.suppress(RegistryError):
+            transport.unary(
+                transport.metadata_stub.DeleteModelVersion,
+                metadata_service_pb2.DeleteModelVersionRequest(
+                    name=pending.name, request_id=str(uuid.uuid4())
+                ),
+                timeout=5,
+            )
+        raise
+    if alias:
+        transport.unary(
+            transport.metadata_stub.SetAlias,
+            metadata_service_pb2.SetAliasRequest(
+                model=f"models/{model}",
+                alias=alias,
+                version=committed.name,
+                request_id=str(uuid.uuid4()),
+            ),
+        )
+    return committed
+
+
+def _hash_files(
+    cache: Cache, files: list[LocalFile], workers: int, report: Progress
+) -> dict[str, str]:
+    """Digest every file, reusing digests of files unchanged since they were last hashed."""
+    report.start(sum(f.size for f in files), len(files), "hashing")
+
+    def digest(file: LocalFile) -> tuple[str, str]:
+        known = cache.known_digest(file.source.resolve(), file.stat)
+        if known is None:
+            known = sha256_file(file.source)
+            cache.remember_digest(file.source.resolve(), file.stat, known)
+        report.advance(file.size)
+        report.file_done(file.path)
+        return file.path, known
+
+    try:
+        with ThreadPoolExecutor(workers, thread_name_prefix="modelregistry-hash") as pool:
+            return dict(pool.map(digest, files))
+    finally:
+        report.finish()
+
+
+def _ensure_model(transport: Transport, model: str) -> None:
+    """Create the model on its first push."""
+    try:
+        transport.unary(
+            transport.metadata_stub.GetModel,
+            metadata_service_pb2.GetModelRequest(name=f"models/{model}"),
+        )
+    except NotFoundError:
+        with contextlib.suppress(AlreadyExistsError):  # a concurrent first push won the race
+            transport.unary(
+                transport.metadata_stub.CreateModel,
+                metadata_service_pb2.CreateModelRequest(
+                    model_id=model, model=model_pb2.Model(), request_id=str(uuid.uuid4())
+                ),
+            )
+
+
+def _upload_missing(
+    transport: Transport,
+    cache: Cache,
+    files: list[LocalFile],
+    digests: dict[str, str],
+    workers: int,
+    report: Progress,
+    model: str,
+) -> None:
+    """Upload the blobs the store lacks, each once, in parallel."""
+    sources: dict[str, LocalFile] = {}
+    for file in files:
+        sources.setdefault(digests[file.path], file)
+    refs = [blob_pb2.BlobRef(sha256=sha, size_bytes=f.size) for sha, f in sources.items()]
+    missing: list[blob_pb2.BlobRef] = []
+    for start in range(0, len(refs), _FIND_BATCH):
+        answer = transport.unary(
+            transport.artifact_stub.FindMissingBlobs,
+            artifact_service_pb2.FindMissingBlobsRequest(blobs=refs[start : start + _FIND_BATCH]),
+        )
+        missing.extend(answer.missing_blobs)
+
+    uploads = [
+        _BlobUpload(transport, cache, sources[ref.sha256], ref.sha256, report) for ref in missing
+    ]
+    # Ask where each upload stands first, so the bar's total is what will actually be sent.
+    for upload in uploads:
+        upload.prepare()
+    report.start(sum(u.remaining for u in uploads), len(uploads), f"pushing {model}")
+    try:
+        with ThreadPoolExecutor(workers, thread_name_prefix="modelregistry-upload") as pool:
+            for done in pool.map(lambda u: u.run(), uploads):
+                del done
+    finally:
+        report.finish()
+
+
+class _BlobUpload:
+    """One blob's resumable upload: find or create its session, then stream the rest."""
+
+    def __init__(
+        self, transport: Transport, cache: Cache, file: LocalFile, sha256: str, report: Progress
+    ) -> None:
+        self.transport = transport
+        self.cache = cache
+        self.file = file
+        self.sha256 = sha256
+        self.report = report
+        self.session = ""
+        self.offset = 0
+        self.complete = False
+
+    @property
+    def remaining(self) -> int:
+        """Bytes still to send."""
+        return 0 if self.complete else self.file.size - self.offset
+
+    def prepare(self) -> None:
+        """Resume the session a previous push left, or open a new one."""
+        record = self.cache.upload_record(self.sha256)
+        if record is not None and record.get("size") == self.file.size:
+            try:
+                status = self.transport.unary(
+                    self.transport.artifact_stub.QueryWriteStatus,
+                    artifact_service_pb2.QueryWriteStatusRequest(
+                        upload_session=str(record["session"])
+                    ),
+                )
+            except NotFoundError:  # expired or swept: start over
+                self.cache.drop_upload_record(self.sha256)
+            else:
+                self.session = str(record["session"])
+                self.offset = status.committed_size
+                self.complete = status.complete
+                return
+        self._open_session()
+
+    def _open_session(self) -> None:
+        session = self.transport.unary(
+            self.transport.artifact_stub.CreateUploadSession,
+            artifact_service_pb2.CreateUploadSessionRequest(
+                blob=blob_pb2.BlobRef(sha256=self.sha256, size_bytes=self.file.size),
+                request_id=str(uuid.uuid4()),
+            ),
+        )
+        self.session = session.name
+        self.offset = session.committed_size
+        self.complete = session.complete
+        if not self.complete:
+            self.cache.save_upload_record(self.sha256, self.session, self.file.size)
+
+    def run(self) -> None:
+        """Stream the bytes from ``offset`` on; on a dropped connection, resume where it stopped."""
+        attempt = 0
+        while not self.complete:
+            try:
+                response = self.transport.artifact_stub.Write(
+                    self._requests(),
+                    timeout=stream_deadline(self.remaining),
+                    metadata=self.transport.metadata,
+                )
+            except grpc.RpcError as exc:
+                error = from_rpc_error(exc, self.transport.target)
+                attempt += 1
+                if isinstance(error, NotFoundError):  # the session expired meanwhile
+                    self.cache.drop_upload_record(self.sha256)
+                    self._open_session()
+                    continue
+                if not isinstance(error, UnavailableError) or attempt >= _STREAM_ATTEMPTS:
+                    raise error from None
+                time.sleep(min(0.5 * 2**attempt, 8.0))
+                self._refresh_offset()
+                continue
+            self.offset = response.committed_size
+            self.complete = response.committed_size == self.file.size
+        self.cache.drop_upload_record(self.sha256)
+        self.report.file_done(self.file.path)
+
+    def _refresh_offset(self) -> None:
+        status = self.transport.unary(
+            self.transport.artifact_stub.QueryWriteStatus,
+            artifact_service_pb2.QueryWriteStatusRequest(upload_session=self.session),
+        )
+        self.offset = status.committed_size
+        self.complete = status.complete
+
+    def _requests(self) -> Iterator[artifact_service_pb2.WriteRequest]:
+        size = self.file.size
+        with open(self.file.source, "rb") as handle:
+            handle.seek(self.offset)
+            position = self.offset
+            first = True
+            while True:
+                data = handle.read(min(CHUNK_BYTES, size - position))
+                position += len(data)
+                last = position >= size
+                yield artifact_service_pb2.WriteRequest(
+                    upload_session=self.session if first else "",
+                    write_offset=position - len(data),
+                    finish_write=last,
+                    data=data,
+                )
+                self.report.advance(len(data))
+                first = False
+                if last:
+                    return
+                if not data:
+                    raise RegistryError(f"{self.file.source} shrank while it was being pushed")

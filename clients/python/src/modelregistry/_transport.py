@@ -1,0 +1,200 @@
+"""Channels, stubs, deadlines, retries and error translation shared by both clients.
+
+Every unary call goes through :meth:`Transport.unary` (or the async twin): it sets the deadline,
+adds the caller's identity header, retries ``UNAVAILABLE`` with exponential backoff and jitter,
+and turns a failure into a typed :class:`~modelregistry.errors.RegistryError`. Retrying is safe
+because every mutating call the SDK makes carries a ``request_id``, which the server uses to
+return the first call's result instead of doing the work twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import grpc
+
+from modelregistry.artifact.v1 import artifact_service_pb2_grpc
+from modelregistry.errors import UnavailableError, from_rpc_error
+from modelregistry.metadata.v1 import metadata_service_pb2_grpc
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+ENV_TARGET = "MODELREGISTRY_URL"
+ENV_ACTOR = "MODELREGISTRY_ACTOR"
+ACTOR_HEADER = "x-modelregistry-actor"
+DEFAULT_TIMEOUT_S = 30.0
+
+# Read chunks are at most 1 MiB, plus framing; 8 MiB leaves room for large manifests too.
+_CHANNEL_OPTIONS: list[tuple[str, Any]] = [
+    ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+    ("grpc.max_send_message_length", 8 * 1024 * 1024),
+    # Long streams (Watch, big Reads) notice a dead server instead of hanging forever.
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 0),
+    # gRPC's reconnect backoff grows to 120 s by default, longer than our whole retry budget:
+    # after an outage, calls would keep failing fast although the server is back.
+    ("grpc.max_reconnect_backoff_ms", 5_000),
+    # Retries are done here, with our own policy and typed errors, not by the channel.
+    ("grpc.enable_retries", 0),
+]
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently to retry a call that failed with ``UNAVAILABLE``."""
+
+    max_attempts: int = 5
+    initial_backoff_s: float = 0.2
+    max_backoff_s: float = 5.0
+    multiplier: float = 2.0
+
+    def backoffs(self) -> Iterator[float]:
+        """Sleep before each retry: exponential, capped, with full jitter (thundering herds)."""
+        ceiling = self.initial_backoff_s
+        for _ in range(self.max_attempts - 1):
+            yield random.uniform(0, ceiling)  # noqa: S311 - jitter, not security
+            ceiling = min(ceiling * self.multiplier, self.max_backoff_s)
+
+
+NO_RETRY = RetryPolicy(max_attempts=1)
+
+
+def normalize_target(target: str | None) -> str:
+    """``host:port`` from an argument, ``$MODELREGISTRY_URL`` or the default, minus a scheme."""
+    value = target or os.environ.get(ENV_TARGET) or DEFAULT_TARGET
+    for scheme in ("grpc://", "http://", "dns:///"):
+        if value.startswith(scheme):
+            value = value[len(scheme) :]
+    return value.rstrip("/")
+
+
+def default_actor() -> str:
+    """Who the audit log names for this caller: ``$MODELREGISTRY_ACTOR`` or the OS user."""
+    actor = os.environ.get(ENV_ACTOR)
+    if actor:
+        return actor
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, e.g. a container with a random uid
+        return "unknown"
+
+
+class Transport:
+    """A synchronous channel to one registry endpoint, serving both services.
+
+    The sync stubs are used for bulk transfers because they stream ~1.5x faster than
+    ``grpc.aio`` ones (measured, see DESIGN.md).
+    """
+
+    def __init__(
+        self,
+        target: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        retry: RetryPolicy | None = None,
+        actor: str | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
+        self.target = normalize_target(target)
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.metadata: tuple[tuple[str, str], ...] = ((ACTOR_HEADER, actor or default_actor()),)
+        if credentials is None:
+            self.channel = grpc.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
+        else:
+            self.channel = grpc.secure_channel(self.target, credentials, options=_CHANNEL_OPTIONS)
+        self.metadata_stub = metadata_service_pb2_grpc.MetadataServiceStub(self.channel)
+        self.artifact_stub = artifact_service_pb2_grpc.ArtifactServiceStub(self.channel)
+
+    def unary(
+        self,
+        method: Callable[..., R],
+        request: Any,
+        *,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> R:
+        """Call a unary ``method`` with deadline, identity header and retries."""
+        policy = retry or self.retry
+        backoffs = policy.backoffs()
+        while True:
+            try:
+                return method(request, timeout=timeout or self.timeout, metadata=self.metadata)
+            except grpc.RpcError as exc:
+                error = from_rpc_error(exc, self.target)
+                if not isinstance(error, UnavailableError):
+                    raise error from None
+                delay = next(backoffs, None)
+                if delay is None:
+                    raise error from None
+                time.sleep(delay)
+
+    def close(self) -> None:
+        """Close the channel; calls in flight fail with ``CANCELLED``."""
+        self.channel.close()
+
+
+class AsyncTransport:
+    """The ``grpc.aio`` twin of :class:`Transport`, for the :class:`AsyncClient`."""
+
+    def __init__(
+        self,
+        target: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        retry: RetryPolicy | None = None,
+        actor: str | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
+        self.target = normalize_target(target)
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.actor = actor or default_actor()
+        self.credentials = credentials
+        self.metadata: tuple[tuple[str, str], ...] = ((ACTOR_HEADER, self.actor),)
+        if credentials is None:
+            self.channel = grpc.aio.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
+        else:
+            self.channel = grpc.aio.secure_channel(
+                self.target, credentials, options=_CHANNEL_OPTIONS
+            )
+        self.metadata_stub = metadata_service_pb2_grpc.MetadataServiceStub(self.channel)
+        self.artifact_stub = artifact_service_pb2_grpc.ArtifactServiceStub(self.channel)
+
+    async def unary(
+        self,
+        method: Callable[..., Awaitable[R]],
+        request: Any,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - a gRPC deadline, sent to the server
+        retry: RetryPolicy | None = None,
+    ) -> R:
+        """Call a unary ``method`` with deadline, identity header and retries."""
+        policy = retry or self.retry
+        backoffs = policy.backoffs()
+        while True:
+            try:
+                return await method(
+                    request, timeout=timeout or self.timeout, metadata=self.metadata
+                )
+            except grpc.RpcError as exc:
+                error = from_rpc_error(exc, self.target)
+                if not isinstance(error, UnavailableError):
+                    raise error from None
+                delay = next(backoffs, None)
+                if delay is None:
+                    raise error from None
+                await asyncio.sleep(delay)
+
+    async def close(self) -> None:
+        """Close the channel; calls in flight fail with ``CANCELLED``."""
+        await self.channel.close(None)

@@ -1,0 +1,270 @@
+"""What each command does: SDK calls in, text or JSON out. Only the :class:`Client` is used."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from modelregistry.cli import _format as fmt
+from modelregistry.cli._progress import CliProgress
+from modelregistry.client import Client
+from modelregistry.diff import VersionDiff
+
+
+class UsageError(Exception):
+    """A flag value the CLI itself rejects (exit 2, like argparse)."""
+
+
+def _emit_json(out: TextIO, value: Any) -> None:
+    out.write(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def _emit(out: TextIO, text: str) -> None:
+    if text:
+        out.write(text + "\n")
+
+
+def _progress(args: argparse.Namespace) -> CliProgress | None:
+    return None if args.quiet else CliProgress(sys.stderr)
+
+
+def _limit(limit: int | None) -> int:
+    """A page size for a ``--limit`` (0 = the server's default)."""
+    return min(limit, 1000) if limit else 0
+
+
+# ----------------------------------------------------------------------------------- commands
+
+
+def cmd_push(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        params = fmt.parse_params(args.param)
+        metrics = fmt.parse_metrics(args.metric)
+        labels = fmt.parse_pairs(args.label, "--label")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    description = args.description
+    if args.description_file:
+        description = Path(args.description_file).read_text(encoding="utf-8")
+    progress = _progress(args)
+    version = client.push(
+        args.paths if len(args.paths) > 1 else args.paths[0],
+        model=args.model,
+        params=params,
+        metrics=metrics,
+        labels=labels,
+        description=description,
+        alias=args.alias,
+        lineage=not args.no_lineage,
+        parallelism=args.parallel,
+        progress=progress,
+    )
+    if progress is not None:
+        progress.summary("pushed", "uploaded nothing: the registry already had every file")
+    if args.json:
+        _emit_json(out, fmt.version_dict(version))
+    else:
+        _emit(out, fmt.version_ref(version))
+    return 0
+
+
+def cmd_pull(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    progress = _progress(args)
+    path = client.pull(
+        args.ref,
+        args.dest,
+        allow_patterns=args.include or None,
+        ignore_patterns=args.exclude or None,
+        parallelism=args.parallel,
+        progress=progress,
+    )
+    if progress is not None:
+        progress.summary("pulled", "downloaded nothing: every file was in the local cache")
+    if args.json:
+        _emit_json(out, {"ref": args.ref, "path": os.path.abspath(path)})
+    else:
+        _emit(out, os.path.abspath(path))
+    return 0
+
+
+def cmd_ls(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    pager = client.list_models(
+        filter=args.filter, order_by=args.order_by, page_size=_limit(args.limit)
+    )
+    models = list(itertools.islice(pager, args.limit) if args.limit else pager)
+    if args.json:
+        _emit_json(out, [fmt.model_dict(m) for m in models])
+    elif models:
+        _emit(out, fmt.render_models(models))
+    elif not args.quiet:
+        print("no models", file=sys.stderr)
+    return 0
+
+
+def cmd_show(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    version = client.resolve(args.ref)
+    if args.json:
+        _emit_json(out, fmt.version_dict(version))
+    else:
+        _emit(out, fmt.render_version(version))
+    return 0
+
+
+def cmd_versions(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    pager = client.list_versions(
+        args.model, filter=args.filter, order_by=args.order_by, page_size=_limit(args.limit)
+    )
+    versions = list(itertools.islice(pager, args.limit) if args.limit else pager)
+    if not versions:
+        # The server lists nothing for a model that does not exist; say which it is.
+        client.get_model(args.model)
+    if args.json:
+        _emit_json(out, [fmt.version_dict(v) for v in versions])
+    elif versions:
+        _emit(out, fmt.render_versions(versions))
+    elif not args.quiet:
+        print(f"no versions of {args.model}", file=sys.stderr)
+    return 0
+
+
+def cmd_alias(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    if args.alias_command == "set":
+        alias = client.set_alias(args.model, args.alias, args.version)
+        if args.json:
+            _emit_json(out, fmt.alias_dict(alias))
+        else:
+            _emit(out, f"{args.alias} -> {args.model}:{args.version}")
+    elif args.alias_command == "rm":
+        client.delete_alias(args.model, args.alias)
+        if args.json:
+            _emit_json(out, {"alias": args.alias, "deleted": True})
+        elif not args.quiet:
+            _emit(out, f"removed alias {args.alias} of {args.model}")
+    else:
+        aliases = client.list_aliases(args.model)
+        if args.json:
+            _emit_json(out, [fmt.alias_dict(a) for a in aliases])
+        elif aliases:
+            _emit(out, fmt.render_aliases(aliases))
+        elif not args.quiet:
+            print(f"{args.model} has no aliases", file=sys.stderr)
+    return 0
+
+
+def cmd_diff(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    diff = client.diff(args.ref_a, args.ref_b)
+    if args.json:
+        _emit_json(out, diff.to_dict())
+    else:
+        _emit(out, render_diff(diff))
+    return 0
+
+
+def cmd_log(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        start = fmt.parse_time(args.since) if args.since else None
+        end = fmt.parse_time(args.until) if args.until else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    pager = client.list_audit_events(
+        model=args.model,
+        actor=args.actor,
+        start=start,
+        end=end,
+        order_by="event_time asc" if args.reverse else "",
+        page_size=_limit(args.limit),
+    )
+    events = list(itertools.islice(pager, args.limit))
+    if args.json:
+        _emit_json(out, [fmt.audit_dict(e) for e in events])
+    elif events:
+        _emit(out, fmt.render_audit(events))
+    elif not args.quiet:
+        print("no audit events", file=sys.stderr)
+    return 0
+
+
+def cmd_gc(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        grace = fmt.parse_duration(args.grace_period) if args.grace_period else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    result = client.run_gc(dry_run=args.dry_run, grace_period=grace)
+    if args.json:
+        _emit_json(
+            out,
+            {
+                "dry_run": result.dry_run,
+                "deleted_blob_count": result.deleted_blob_count,
+                "deleted_bytes": result.deleted_bytes,
+                "expired_versions": result.expired_versions,
+                "deleted_blobs": list(result.deleted_blobs),
+            },
+        )
+    else:
+        verb = "would delete" if result.dry_run else "deleted"
+        expire = "would expire" if result.dry_run else "expired"
+        _emit(
+            out,
+            f"{verb} {result.deleted_blob_count} blobs ({fmt.human_size(result.deleted_bytes)});"
+            f" {expire} {result.expired_versions} abandoned pending versions",
+        )
+    return 0
+
+
+COMMANDS: dict[str, Callable[[Client, argparse.Namespace, TextIO], int]] = {
+    "push": cmd_push,
+    "pull": cmd_pull,
+    "ls": cmd_ls,
+    "show": cmd_show,
+    "versions": cmd_versions,
+    "alias": cmd_alias,
+    "diff": cmd_diff,
+    "log": cmd_log,
+    "gc": cmd_gc,
+}
+
+
+# ------------------------------------------------------------------------------- rendering
+
+
+def render_diff(diff: VersionDiff) -> str:
+    """The human ``diff``: what changed between two versions, section by section."""
+    a, b = fmt.version_ref(diff.a), fmt.version_ref(diff.b)
+    lines = [f"--- {a}", f"+++ {b}"]
+    rows: list[tuple[str, ...]]
+    if diff.params:
+        rows = [
+            (f"  {key}", fmt.format_scalar(old), "->", fmt.format_scalar(new))
+            for key, (old, new) in sorted(diff.params.items())
+        ]
+        lines += ["params:", fmt.table(("", a, "", b), rows).split("\n", 1)[1]]
+    if diff.metrics:
+        rows = [
+            (
+                f"  {key}",
+                fmt.format_scalar(old),
+                "->",
+                fmt.format_scalar(new),
+                f"({new - old:+.4g})" if old is not None and new is not None else "",
+            )
+            for key, (old, new) in sorted(diff.metrics.items())
+        ]
+        lines += ["metrics:", fmt.table(("", a, "", b, ""), rows).split("\n", 1)[1]]
+    if diff.files_added or diff.files_removed or diff.files_changed or diff.files_unchanged:
+        lines.append("files:")
+        lines += [f"  + {path}" for path in diff.files_added]
+        lines += [f"  - {path}" for path in diff.files_removed]
+        lines += [f"  ~ {path}" for path in diff.files_changed]
+    if diff.files_unchanged:
+        noun = "file" if diff.files_unchanged == 1 else "files"
+        lines.append(f"  {diff.files_unchanged} {noun} unchanged")
+    if not diff.has_changes:
+        lines.append("no differences in params, metrics or files")
+    return "\n".join(lines)

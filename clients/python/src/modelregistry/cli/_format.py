@@ -1,0 +1,427 @@
+"""Pure helpers of the CLI: parsing ``k=v`` flags and durations, and rendering tables, sizes,
+times and JSON-ready dictionaries. Nothing here does I/O, so all of it is unit-tested directly."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from google.protobuf import json_format, timestamp_pb2
+
+from modelregistry._convert import param_from_proto
+from modelregistry.metadata.v1 import (
+    alias_pb2,
+    audit_event_pb2,
+    model_pb2,
+    model_version_pb2,
+)
+
+ParamScalar = str | int | float | bool
+
+_STATE_PREFIX = "MODEL_VERSION_STATE_"
+
+
+# ------------------------------------------------------------------------------------ parsing
+
+
+def parse_value(text: str) -> ParamScalar:
+    """A ``--param`` value: an int, else a float, else ``true``/``false``, else the string.
+
+    ``"3"`` is 3, ``"0.01"`` and ``"1e-3"`` are floats, ``"true"``/``"False"`` are booleans
+    (case-insensitive), and anything else (``"adam"``, ``"3x"``, ``""``) stays a string.
+    """
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        pass
+    else:
+        # "nan"/"inf" parse as floats; keep them strings unless clearly numeric.
+        if text.strip().lower().lstrip("+-") not in {"nan", "inf", "infinity"}:
+            return value
+    lowered = text.lower()
+    if lowered == "true":
+        return True
+    if lowered == "false":
+        return False
+    return text
+
+
+def split_pair(text: str, flag: str) -> tuple[str, str]:
+    """``"k=v"`` → ``("k", "v")``; a missing ``=`` or an empty key is a ``ValueError``."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ValueError(f"{flag} expects KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def parse_pairs(items: Iterable[str], flag: str) -> dict[str, str]:
+    """Repeated ``KEY=VALUE`` flags into a dict (a repeated key keeps the last value)."""
+    return dict(split_pair(item, flag) for item in items)
+
+
+def parse_params(items: Iterable[str]) -> dict[str, ParamScalar]:
+    """``--param`` flags with typed values (see :func:`parse_value`)."""
+    return {key: parse_value(value) for key, value in parse_pairs(items, "--param").items()}
+
+
+def parse_metrics(items: Iterable[str]) -> dict[str, float]:
+    """``--metric`` flags: every value must be a number."""
+    metrics: dict[str, float] = {}
+    for key, value in parse_pairs(items, "--metric").items():
+        try:
+            metrics[key] = float(value)
+        except ValueError:
+            raise ValueError(f"--metric {key} must be a number, got {value!r}") from None
+    return metrics
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])", re.IGNORECASE)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"48h"``, ``"2d"``, ``"1h30m"``, ``"90s"`` or plain seconds (``"3600"``)."""
+    stripped = text.strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?", stripped):
+        return timedelta(seconds=float(stripped))
+    pos, total = 0, 0.0
+    for match in _DURATION.finditer(stripped):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+        pos = match.end()
+    if pos == 0 or pos != len(stripped):
+        raise ValueError(f"not a duration: {text!r} (use e.g. 48h, 2d, 1h30m or seconds)")
+    return timedelta(seconds=total)
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 date or date-time; without a zone it is local time."""
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(
+            f"not an ISO 8601 time: {text!r} (e.g. 2025-01-31 or 2025-01-31T12:00:00Z)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.astimezone()  # naive = local time
+    return moment
+
+
+# ---------------------------------------------------------------------------- human rendering
+
+_IEC = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def human_size(nbytes: float) -> str:
+    """``1536`` → ``"1.5 KiB"``; bytes below 1 KiB are exact (``"512 B"``)."""
+    value = float(nbytes)
+    if abs(value) < 1024:
+        return f"{int(value)} B"
+    for unit in _IEC[1:]:
+        value /= 1024
+        if abs(value) < 1024 or unit == _IEC[-1]:
+            return f"{value:.1f} {unit}"
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def human_rate(bytes_per_second: float) -> str:
+    """Decimal megabytes per second, as network people count: ``"50.0 MB/s"``."""
+    return f"{bytes_per_second / 1e6:.1f} MB/s"
+
+
+def human_duration(seconds: float) -> str:
+    """``"4.2 s"`` under a minute, then ``"3m05s"``, then ``"1h02m"``."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = int(seconds)
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{(whole % 3600) // 60:02d}m"
+
+
+def timestamp_to_datetime(ts: timestamp_pb2.Timestamp) -> datetime | None:
+    """An aware UTC datetime, or None for an unset timestamp."""
+    if ts.seconds == 0 and ts.nanos == 0:
+        return None
+    return ts.ToDatetime(tzinfo=UTC)
+
+
+def local_time(ts: timestamp_pb2.Timestamp | datetime | None) -> str:
+    """Local ISO time to the second (``2025-01-31T13:04:05+01:00``); ``"-"`` when unset."""
+    moment = ts if isinstance(ts, datetime) or ts is None else timestamp_to_datetime(ts)
+    if moment is None:
+        return "-"
+    return moment.astimezone().isoformat(timespec="seconds")
+
+
+def iso_utc(ts: timestamp_pb2.Timestamp) -> str | None:
+    """UTC RFC 3339 (``2025-01-31T12:04:05.123456Z``) for JSON; None when unset."""
+    moment = timestamp_to_datetime(ts)
+    if moment is None:
+        return None
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """An aligned plain-text table; the last column is not padded (no trailing spaces)."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = []
+    for row in cells:
+        parts = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])] + [row[-1]]
+        lines.append("  ".join(parts).rstrip())
+    return "\n".join(lines)
+
+
+def key_values(pairs: Sequence[tuple[str, str]], indent: str = "") -> str:
+    """``key:  value`` lines with the values aligned."""
+    if not pairs:
+        return ""
+    width = max(len(key) for key, _ in pairs) + 1
+    return "\n".join(f"{indent}{(key + ':').ljust(width)}  {value}" for key, value in pairs)
+
+
+def truncate(text: str, width: int) -> str:
+    """First line of ``text``, cut to ``width`` characters with an ellipsis."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def format_scalar(value: object) -> str:
+    """A param or metric value as a user would type it (``true``, ``0.01``, ``adam``)."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value) if value != int(value) or abs(value) >= 1e16 else f"{value:g}"
+    return str(value)
+
+
+def format_mapping(values: Mapping[str, object]) -> str:
+    """``a=1, b=x`` sorted by key; ``-`` when empty."""
+    if not values:
+        return "-"
+    return ", ".join(f"{k}={format_scalar(v)}" for k, v in sorted(values.items()))
+
+
+def state_name(state: int) -> str:
+    """``MODEL_VERSION_STATE_READY`` → ``READY``."""
+    enum = model_version_pb2.ModelVersionState
+    if state not in enum.values():
+        return f"UNKNOWN({state})"
+    name: str = enum.Name(enum.ValueType(state))
+    return name.removeprefix(_STATE_PREFIX)
+
+
+def version_ref(version: model_version_pb2.ModelVersion) -> str:
+    """``models/m/versions/3`` → ``m:3``, the short reference users type."""
+    return f"{model_of(version.name)}:{version.version}"
+
+
+def model_of(resource: str) -> str:
+    """The model id in ``models/{model}[/...]`` (or the text itself if it is not a name)."""
+    parts = resource.split("/")
+    if len(parts) >= 2 and parts[0] == "models":
+        return parts[1]
+    return resource
+
+
+def lineage_text(lineage: model_version_pb2.Lineage) -> list[tuple[str, str]]:
+    """Human lines describing the lineage, empty when nothing was recorded."""
+    rows: list[tuple[str, str]] = []
+    source = lineage.source
+    if source.repo_url or source.commit:
+        text = source.repo_url or "?"
+        if source.commit:
+            text += f" @ {source.commit[:12]}"
+        if source.dirty:
+            text += " (dirty)"
+        rows.append(("source", text))
+    for dataset in lineage.datasets:
+        rows.append(("dataset", f"{dataset.uri} {dataset.digest}".strip()))
+    if lineage.parent_versions:
+        rows.append(("parents", ", ".join(lineage.parent_versions)))
+    if lineage.training_run_id or lineage.training_run_url:
+        rows.append(("training run", " ".join(
+            x for x in (lineage.training_run_id, lineage.training_run_url) if x
+        )))  # fmt: skip
+    return rows
+
+
+def render_version(version: model_version_pb2.ModelVersion) -> str:
+    """The ``show`` page of one version."""
+    params = {k: param_from_proto(v) for k, v in version.params.items()}
+    created = local_time(version.create_time)
+    if version.created_by:
+        created += f" by {version.created_by}"
+    head: list[tuple[str, str]] = [
+        ("version", version_ref(version)),
+        ("state", state_name(version.state)),
+        ("uid", version.uid or "-"),
+        ("created", created),
+        ("ready", local_time(version.ready_time)),
+        ("size", f"{human_size(version.total_size_bytes)} in {len(version.files)} files"),
+        ("aliases", ", ".join(sorted(version.aliases)) or "-"),
+        ("labels", format_mapping(dict(version.labels))),
+        ("params", format_mapping(params)),
+        ("metrics", format_mapping(dict(version.metrics))),
+    ]
+    if version.framework or version.format:
+        head.append(("format", " / ".join(x for x in (version.framework, version.format) if x)))
+    lineage = lineage_text(version.lineage)
+    out = [key_values(head)]
+    if lineage:
+        out.append("lineage:\n" + key_values(lineage, indent="  "))
+    else:
+        out.append("lineage:  -")
+    if version.description.strip():
+        body = "\n".join("  " + line for line in version.description.strip().splitlines())
+        out.append("description:\n" + body)
+    if version.files:
+        rows = [(f.path, human_size(f.size), f.sha256[:12]) for f in version.files]
+        files = table(("PATH", "SIZE", "SHA256"), rows)
+        out.append("files:\n" + "\n".join("  " + line for line in files.splitlines()))
+    return "\n".join(out)
+
+
+def render_models(models: Sequence[model_pb2.Model]) -> str:
+    """The ``ls`` table."""
+    rows = [
+        (
+            model_of(m.name),
+            m.owner or "-",
+            local_time(m.update_time),
+            format_mapping(dict(m.labels)) if m.labels else "",
+            truncate(m.description, 50),
+        )
+        for m in models
+    ]
+    return table(("NAME", "OWNER", "UPDATED", "LABELS", "DESCRIPTION"), rows)
+
+
+def render_versions(versions: Sequence[model_version_pb2.ModelVersion]) -> str:
+    """The ``versions`` table."""
+    rows = [
+        (
+            v.version,
+            state_name(v.state),
+            human_size(v.total_size_bytes),
+            local_time(v.create_time),
+            v.created_by or "-",
+            ", ".join(sorted(v.aliases)),
+        )
+        for v in versions
+    ]
+    return table(("VERSION", "STATE", "SIZE", "CREATED", "BY", "ALIASES"), rows)
+
+
+def render_aliases(aliases: Sequence[alias_pb2.Alias]) -> str:
+    """The ``alias ls`` table."""
+    rows = [
+        (
+            a.name.rsplit("/", 1)[-1],
+            a.version.rsplit("/", 1)[-1],
+            local_time(a.update_time),
+            a.updated_by or "-",
+        )
+        for a in sorted(aliases, key=lambda a: a.name)
+    ]
+    return table(("ALIAS", "VERSION", "UPDATED", "BY"), rows)
+
+
+def render_audit(events: Sequence[audit_event_pb2.AuditEvent]) -> str:
+    """The ``log`` table."""
+    rows = [(local_time(e.event_time), e.actor, e.method, e.resource) for e in events]
+    return table(("TIME", "ACTOR", "METHOD", "RESOURCE"), rows)
+
+
+# ----------------------------------------------------------------------------------- JSON
+
+
+def version_dict(version: model_version_pb2.ModelVersion) -> dict[str, Any]:
+    """A version as plain JSON types: typed params, RFC 3339 UTC times, sizes as ints."""
+    return {
+        "name": version.name,
+        "model": model_of(version.name),
+        "version": version.version,
+        "ref": version_ref(version),
+        "uid": version.uid,
+        "state": state_name(version.state),
+        "description": version.description,
+        "labels": dict(version.labels),
+        "params": {k: param_from_proto(v) for k, v in version.params.items()},
+        "metrics": dict(version.metrics),
+        "lineage": json_format.MessageToDict(
+            version.lineage,
+            preserving_proto_field_name=True,
+            always_print_fields_with_no_presence=True,
+        ),
+        "framework": version.framework,
+        "format": version.format,
+        "files": [
+            {"path": f.path, "sha256": f.sha256, "size": f.size, "media_type": f.media_type}
+            for f in version.files
+        ],
+        "aliases": sorted(version.aliases),
+        "created_by": version.created_by,
+        "create_time": iso_utc(version.create_time),
+        "update_time": iso_utc(version.update_time),
+        "ready_time": iso_utc(version.ready_time),
+        "total_size_bytes": version.total_size_bytes,
+        "etag": version.etag,
+    }
+
+
+def model_dict(model: model_pb2.Model) -> dict[str, Any]:
+    """A model as plain JSON types."""
+    return {
+        "name": model.name,
+        "id": model_of(model.name),
+        "uid": model.uid,
+        "description": model.description,
+        "labels": dict(model.labels),
+        "owner": model.owner,
+        "create_time": iso_utc(model.create_time),
+        "update_time": iso_utc(model.update_time),
+        "etag": model.etag,
+    }
+
+
+def alias_dict(alias: alias_pb2.Alias) -> dict[str, Any]:
+    """An alias as plain JSON types (``version`` is the version number)."""
+    number = alias.version.rsplit("/", 1)[-1]
+    return {
+        "alias": alias.name.rsplit("/", 1)[-1],
+        "name": alias.name,
+        "version": int(number) if number.isdigit() else number,
+        "version_name": alias.version,
+        "update_time": iso_utc(alias.update_time),
+        "updated_by": alias.updated_by,
+    }
+
+
+def audit_dict(event: audit_event_pb2.AuditEvent) -> dict[str, Any]:
+    """An audit event as plain JSON types."""
+    return {
+        "name": event.name,
+        "event_time": iso_utc(event.event_time),
+        "actor": event.actor,
+        "method": event.method,
+        "resource": event.resource,
+        "before": json_format.MessageToDict(event.before) if event.HasField("before") else None,
+        "after": json_format.MessageToDict(event.after) if event.HasField("after") else None,
+        "request_id": event.request_id,
+        "trace_id": event.trace_id,
+    }

@@ -1,0 +1,366 @@
+"""The ``modelregistry`` command line: every command, flag, help text and example."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import textwrap
+
+from modelregistry._transport import DEFAULT_TARGET, ENV_TARGET
+
+EXIT_CODES = """\
+exit codes:
+  0    success
+  1    any other error (a bug or an unexpected server failure)
+  2    usage error: a bad flag, reference, name, filter or value
+  3    not found: the model, version or alias does not exist (or is not cached, offline)
+  4    conflict: already exists, a concurrent change, or a version not in the right state
+  5    unavailable: the server cannot be reached or did not answer in time
+  6    integrity: downloaded bytes do not match their recorded sha256
+  7    permission denied or unauthenticated
+  130  interrupted (Ctrl-C)
+"""
+
+MAIN_EPILOG = (
+    """\
+references (REF) name a version: NAME (the newest READY version), NAME@ALIAS, NAME:3,
+NAME/versions/3, models/NAME/versions/3, or the version uid.
+
+examples:
+  modelregistry push ./out --model fraud-detector --param lr=0.01 --metric auc=0.93 \\
+      --alias staging
+  modelregistry pull fraud-detector@production --dest ./weights
+  modelregistry versions fraud-detector --filter 'metrics.auc > 0.9' --order-by 'metrics.auc desc'
+  modelregistry --json show fraud-detector:3 | jq .files
+
+environment:
+  MODELREGISTRY_URL      the server (default """
+    + DEFAULT_TARGET
+    + """)
+  MODELREGISTRY_ACTOR    who the audit log names (default: the OS user)
+  MODELREGISTRY_CACHE    the local cache directory (default ~/.cache/modelregistry)
+  MODELREGISTRY_OFFLINE  1 = serve pulls of cached references without the server
+
+"""
+    + EXIT_CODES
+)
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the epilog's line breaks (examples) and wraps the rest."""
+
+
+def _common(*, with_json: bool, suppress: bool) -> argparse.ArgumentParser:
+    """Flags accepted both before and after the command.
+
+    On the sub-commands the defaults are ``SUPPRESS`` so that a flag given before the command is
+    not overwritten by the sub-command's default.
+    """
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_argument_group("global options")
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
+    group.add_argument(
+        "--url",
+        metavar="HOST:PORT",
+        default=default(None),
+        help=f"the registry server (default: ${ENV_TARGET} or {DEFAULT_TARGET})",
+    )
+    group.add_argument(
+        "--timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        default=default(30.0),
+        help="deadline of each call to the server (default: 30)",
+    )
+    if with_json:
+        group.add_argument(
+            "--json",
+            action="store_true",
+            default=default(False),
+            help="print machine-readable JSON on stdout instead of tables",
+        )
+    group.add_argument(
+        "--debug",
+        action="store_true",
+        default=default(False),
+        help="show the traceback of an error",
+    )
+    group.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default(False),
+        help="no progress bars or informational messages",
+    )
+    return parser
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _example(*lines: str) -> str:
+    return "example:\n" + "\n".join("  " + line for line in lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (``prog`` is ``modelregistry``)."""
+    common = _common(with_json=True, suppress=True)
+    parser = argparse.ArgumentParser(
+        prog="modelregistry",
+        description="Push, pull and inspect models in a modelregistry server.",
+        epilog=MAIN_EPILOG,
+        formatter_class=_Formatter,
+        parents=[_common(with_json=True, suppress=False)],
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, help_text: str, example: str, **kwargs: object) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text[0].upper() + help_text[1:] + ".",
+            epilog=example,
+            formatter_class=_Formatter,
+            parents=[common],
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    # push -------------------------------------------------------------------------------
+    push = add(
+        "push",
+        "upload files or a directory as a new version of a model",
+        _example(
+            "modelregistry push ./out --model fraud-detector --param lr=0.01 --param epochs=3 \\",
+            "    --metric auc=0.93 --label team=risk --alias staging",
+        )
+        + "\n\n"
+        + textwrap.dedent(
+            """\
+            --param values are typed: an integer (3), else a float (0.01, 1e-3), else
+            true/false (any case), else a string (adam). --metric values must be numbers.
+            The model is created if it does not exist. Prints the new version (NAME:N).
+            Lineage (git repository, commit, dirty flag) is recorded when PATH is inside a
+            git checkout, unless --no-lineage."""
+        ),
+    )
+    push.add_argument("paths", nargs="+", metavar="PATH", help="a directory or files to upload")
+    push.add_argument("-m", "--model", required=True, help="the model to add a version to")
+    push.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE", help="a training parameter"
+    )
+    push.add_argument(
+        "--metric", action="append", default=[], metavar="KEY=NUMBER", help="an evaluation metric"
+    )
+    push.add_argument(
+        "--label", action="append", default=[], metavar="KEY=VALUE", help="a label (string)"
+    )
+    described = push.add_mutually_exclusive_group()
+    described.add_argument("--description", default="", metavar="TEXT", help="the model card")
+    described.add_argument(
+        "--description-file", metavar="FILE", help="read the model card (markdown) from FILE"
+    )
+    push.add_argument("--alias", metavar="ALIAS", help="point ALIAS at the new version")
+    push.add_argument(
+        "--no-lineage", action="store_true", help="do not record the git repository and commit"
+    )
+    push.add_argument(
+        "--parallel", type=_positive_int, default=4, metavar="N", help="parallel uploads (4)"
+    )
+
+    # pull -------------------------------------------------------------------------------
+    pull = add(
+        "pull",
+        "download a version into the local cache or a folder and print its path",
+        _example(
+            "modelregistry pull fraud-detector@production --dest ./weights \\",
+            "    --include '*.safetensors'",
+        ),
+    )
+    pull.add_argument("ref", metavar="REF", help="the version to download")
+    pull.add_argument("--dest", metavar="DIR", help="a folder to put the files in (default: cache)")
+    pull.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="only files matching GLOB (repeatable)",
+    )
+    pull.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="skip files matching GLOB (repeatable)",
+    )
+    pull.add_argument(
+        "--parallel", type=_positive_int, default=4, metavar="N", help="parallel downloads (4)"
+    )
+
+    # ls ---------------------------------------------------------------------------------
+    ls = add(
+        "ls",
+        "list models",
+        _example("modelregistry ls --filter 'labels.team = \"risk\"' --limit 20"),
+    )
+    ls.add_argument("--filter", default="", metavar="EXPR", help="an AIP-160 filter on models")
+    ls.add_argument(
+        "--order-by", default="", metavar="EXPR", help="e.g. 'update_time desc' (default: name)"
+    )
+    ls.add_argument("--limit", type=_positive_int, metavar="N", help="at most N models")
+
+    # show -------------------------------------------------------------------------------
+    show = add(
+        "show",
+        "show one version: state, files, params, metrics, labels, lineage and aliases",
+        _example("modelregistry show fraud-detector@production"),
+    )
+    show.add_argument("ref", metavar="REF", help="the version (a plain NAME is its newest READY)")
+
+    # versions ---------------------------------------------------------------------------
+    versions = add(
+        "versions",
+        "list the versions of a model",
+        _example(
+            "modelregistry versions fraud-detector \\",
+            "    --filter 'state = READY AND metrics.auc > 0.9' \\",
+            "    --order-by 'metrics.auc desc' --limit 5",
+        ),
+    )
+    versions.add_argument("model", metavar="MODEL")
+    versions.add_argument(
+        "--filter", default="", metavar="EXPR", help="an AIP-160 filter on versions"
+    )
+    versions.add_argument(
+        "--order-by", default="", metavar="EXPR", help="e.g. 'metrics.auc desc' (default: newest)"
+    )
+    versions.add_argument("--limit", type=_positive_int, metavar="N", help="at most N versions")
+
+    # alias ------------------------------------------------------------------------------
+    alias = add(
+        "alias",
+        "set, remove or list the aliases of a model",
+        _example(
+            "modelregistry alias set fraud-detector production 3",
+            "modelregistry alias rm fraud-detector staging",
+            "modelregistry alias ls fraud-detector",
+        ),
+    )
+    alias_sub = alias.add_subparsers(dest="alias_command", metavar="ACTION", required=True)
+    alias_set = alias_sub.add_parser(
+        "set",
+        help="point ALIAS at VERSION (creates or moves it)",
+        description="Point ALIAS at VERSION (a READY version), creating or moving it.",
+        epilog=_example("modelregistry alias set fraud-detector production 3"),
+        formatter_class=_Formatter,
+        parents=[common],
+    )
+    alias_set.add_argument("model", metavar="MODEL")
+    alias_set.add_argument("alias", metavar="ALIAS")
+    alias_set.add_argument("version", type=_positive_int, metavar="VERSION", help="a number")
+    alias_rm = alias_sub.add_parser(
+        "rm",
+        help="remove ALIAS",
+        description="Remove ALIAS from MODEL (the version itself stays).",
+        epilog=_example("modelregistry alias rm fraud-detector staging"),
+        formatter_class=_Formatter,
+        parents=[common],
+    )
+    alias_rm.add_argument("model", metavar="MODEL")
+    alias_rm.add_argument("alias", metavar="ALIAS")
+    alias_ls = alias_sub.add_parser(
+        "ls",
+        help="list the aliases of MODEL",
+        description="List the aliases of MODEL and the versions they point at.",
+        epilog=_example("modelregistry alias ls fraud-detector"),
+        formatter_class=_Formatter,
+        parents=[common],
+    )
+    alias_ls.add_argument("model", metavar="MODEL")
+
+    # diff -------------------------------------------------------------------------------
+    diff = add(
+        "diff",
+        "compare two versions: params, metrics and files",
+        _example("modelregistry diff fraud-detector@production fraud-detector:4"),
+    )
+    diff.add_argument("ref_a", metavar="REF_A")
+    diff.add_argument("ref_b", metavar="REF_B")
+
+    # log --------------------------------------------------------------------------------
+    log = add(
+        "log",
+        "show the audit log: who changed what, newest first",
+        _example("modelregistry log fraud-detector --since 2025-01-01 --actor alice --limit 20")
+        + "\n\nTimes are ISO 8601 (2025-01-31 or 2025-01-31T12:00:00Z); without a zone they are"
+        "\nlocal time. --since is inclusive, --until exclusive.",
+    )
+    log.add_argument("model", nargs="?", default="", metavar="MODEL", help="only this model")
+    log.add_argument("--actor", default="", metavar="ACTOR", help="only changes by ACTOR")
+    log.add_argument("--since", metavar="TIME", help="only events at or after TIME")
+    log.add_argument("--until", metavar="TIME", help="only events before TIME")
+    log.add_argument("--limit", type=_positive_int, default=50, metavar="N", help="(default 50)")
+    log.add_argument("--reverse", action="store_true", help="oldest first instead of newest first")
+
+    # gc ---------------------------------------------------------------------------------
+    gc = add(
+        "gc",
+        "delete blobs no version references and expire abandoned pushes",
+        _example("modelregistry gc --dry-run --grace-period 72h"),
+    )
+    gc.add_argument(
+        "--dry-run", action="store_true", help="report what would be deleted, change nothing"
+    )
+    gc.add_argument(
+        "--grace-period",
+        metavar="DURATION",
+        help="only blobs older than this, e.g. 48h, 2d, 1h30m (server default: 48h)",
+    )
+
+    # serve ------------------------------------------------------------------------------
+    serve = sub.add_parser(
+        "serve",
+        help="run the registry server (needs the modelregistry-server package)",
+        description=(
+            "Run `modelregistry-server serve ARGS...`. The server is a separate package: "
+            "pip install modelregistry-server."
+        ),
+        epilog=_example(
+            "modelregistry serve",
+            "modelregistry serve --listen 0.0.0.0:50051 --database-url postgresql://...",
+        ),
+        formatter_class=_Formatter,
+    )
+    serve.add_argument("server_args", nargs=argparse.REMAINDER, metavar="ARGS")
+    return parser
+
+
+def _version() -> str:
+    from modelregistry import __version__
+
+    return __version__
+
+
+def default_url(url: str | None) -> str | None:
+    """The ``--url`` flag, else ``$MODELREGISTRY_URL`` (the SDK applies the default)."""
+    return url or os.environ.get(ENV_TARGET) or None

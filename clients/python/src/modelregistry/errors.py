@@ -1,0 +1,208 @@
+"""Typed exceptions: one class per gRPC status code, plus the client's own failures.
+
+Every error the SDK raises is a :class:`RegistryError`. Server errors keep the status code, the
+server's sentence and the ``google.rpc.ErrorInfo`` reason and metadata, so callers can branch on
+``exc.reason`` (e.g. ``"ETAG_MISMATCH"``) without parsing messages. ``exit_code`` is what the CLI
+exits with, so scripts can tell "not found" from "server down" without reading stderr.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import cast
+
+import grpc
+import grpc.aio
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+# Exit codes of the CLI, by error class. 2 is argparse's usage error, so a bad flag and an invalid
+# argument the server rejects share it.
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
+EXIT_CONFLICT = 4
+EXIT_UNAVAILABLE = 5
+EXIT_INTEGRITY = 6
+EXIT_PERMISSION = 7
+
+
+class RegistryError(Exception):
+    """Base class of every error the SDK raises."""
+
+    exit_code = EXIT_ERROR
+    code: grpc.StatusCode | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str = "",
+        metadata: Mapping[str, str] | None = None,
+        code: grpc.StatusCode | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
+        self.metadata: dict[str, str] = dict(metadata or {})
+        if code is not None:
+            self.code = code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidArgumentError(RegistryError):
+    """The request was malformed: a bad reference, name, filter or field value."""
+
+    exit_code = EXIT_USAGE
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class NotFoundError(RegistryError):
+    """The model, version, alias or blob does not exist."""
+
+    exit_code = EXIT_NOT_FOUND
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class AlreadyExistsError(RegistryError):
+    """The resource to create exists already."""
+
+    exit_code = EXIT_CONFLICT
+    code = grpc.StatusCode.ALREADY_EXISTS
+
+
+class FailedPreconditionError(RegistryError):
+    """The resource is not in a state that allows the call (e.g. a version not READY)."""
+
+    exit_code = EXIT_CONFLICT
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class ConflictError(RegistryError):
+    """A concurrent change won (ABORTED, e.g. a stale etag); re-read and retry."""
+
+    exit_code = EXIT_CONFLICT
+    code = grpc.StatusCode.ABORTED
+
+
+class OutOfRangeError(RegistryError):
+    """An offset or range beyond the end of a blob."""
+
+    code = grpc.StatusCode.OUT_OF_RANGE
+
+
+class PermissionDeniedError(RegistryError):
+    """The caller may not do this."""
+
+    exit_code = EXIT_PERMISSION
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
+class UnauthenticatedError(RegistryError):
+    """The caller did not prove who it is."""
+
+    exit_code = EXIT_PERMISSION
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class ResourceExhaustedError(RegistryError):
+    """A quota or size limit was hit."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class UnavailableError(RegistryError):
+    """The server could not be reached, even after retries."""
+
+    exit_code = EXIT_UNAVAILABLE
+    code = grpc.StatusCode.UNAVAILABLE
+
+
+class DeadlineExceededError(RegistryError):
+    """The call did not finish within its deadline."""
+
+    exit_code = EXIT_UNAVAILABLE
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+class CancelledError(RegistryError):
+    """The call was cancelled."""
+
+    code = grpc.StatusCode.CANCELLED
+
+
+class InternalError(RegistryError):
+    """A bug or an unexpected failure on the server; its log has the details."""
+
+    code = grpc.StatusCode.INTERNAL
+
+
+class IntegrityError(RegistryError):
+    """Downloaded bytes do not match the digest the registry recorded for them."""
+
+    exit_code = EXIT_INTEGRITY
+
+
+class NotCachedError(NotFoundError):
+    """Offline mode is on and the reference (or a file of it) is not in the local cache."""
+
+
+_BY_CODE: dict[grpc.StatusCode, type[RegistryError]] = {
+    cls.code: cls
+    for cls in (
+        InvalidArgumentError,
+        NotFoundError,
+        AlreadyExistsError,
+        FailedPreconditionError,
+        ConflictError,
+        OutOfRangeError,
+        PermissionDeniedError,
+        UnauthenticatedError,
+        ResourceExhaustedError,
+        UnavailableError,
+        DeadlineExceededError,
+        CancelledError,
+        InternalError,
+    )
+    if cls.code is not None
+}
+
+
+def from_rpc_error(exc: grpc.RpcError, target: str = "") -> RegistryError:
+    """Translate a failed gRPC call into the matching :class:`RegistryError` subclass."""
+    # A sync stub's error is a grpc.Call; grpc.aio's AioRpcError has the same accessors but is
+    # not one, and without this its errors would all become untyped (and never retried).
+    call = exc if isinstance(exc, grpc.Call | grpc.aio.AioRpcError) else None
+    code = call.code() if call is not None else None
+    details = (call.details() if call is not None else None) or ""
+    reason = ""
+    metadata: dict[str, str] = {}
+    if call is not None:
+        try:
+            # from_call only reads code, details and trailing metadata: AioRpcError has them.
+            status = rpc_status.from_call(cast(grpc.Call, call))
+        except ValueError:  # a status whose details do not match its code: ignore the details
+            status = None
+        for detail in status.details if status is not None else ():
+            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                info = error_details_pb2.ErrorInfo()
+                detail.Unpack(info)
+                reason, metadata = info.reason, dict(info.metadata)
+                break
+    cls = _BY_CODE.get(code, RegistryError) if code is not None else RegistryError
+    if code == grpc.StatusCode.UNAVAILABLE and not reason:
+        # Transport failures carry gRPC's own wording ("failed to connect to all addresses;
+        # last error: ..."): say what it means for the user first.
+        where = f" at {target}" if target else ""
+        message = f"cannot reach the registry{where} ({_first_line(details)})"
+    elif code == grpc.StatusCode.DEADLINE_EXCEEDED and not reason:
+        message = "the registry did not answer within the deadline"
+    else:
+        message = details or (code.name.lower().replace("_", " ") if code else "unknown error")
+    return cls(message, reason=reason, metadata=metadata, code=code)
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "no details"

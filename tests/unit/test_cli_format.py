@@ -1,0 +1,175 @@
+"""The CLI's human and JSON rendering: tables, sizes, times, versions and diffs."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from google.protobuf import timestamp_pb2
+
+from modelregistry.cli._commands import render_diff
+from modelregistry.cli._format import (
+    alias_dict,
+    format_scalar,
+    human_duration,
+    human_rate,
+    human_size,
+    iso_utc,
+    local_time,
+    render_aliases,
+    render_version,
+    render_versions,
+    state_name,
+    table,
+    version_dict,
+    version_ref,
+)
+from modelregistry.diff import VersionDiff
+from modelregistry.metadata.v1 import alias_pb2, model_version_pb2
+
+READY = model_version_pb2.MODEL_VERSION_STATE_READY
+
+
+def ts(seconds: int) -> timestamp_pb2.Timestamp:
+    return timestamp_pb2.Timestamp(seconds=seconds)
+
+
+def make_version(number: int = 3, **extra: object) -> model_version_pb2.ModelVersion:
+    version = model_version_pb2.ModelVersion(
+        name=f"models/fraud/versions/{number}",
+        version=number,
+        uid="0b7c6a8e-0000-4000-8000-000000000001",
+        state=READY,
+        created_by="alice",
+        create_time=ts(1_700_000_000),
+        total_size_bytes=3 * 1024 * 1024,
+        aliases=["staging", "production"],
+        labels={"team": "risk"},
+        metrics={"auc": 0.93},
+        files=[
+            model_version_pb2.ManifestFile(path="weights.bin", sha256="ab" * 32, size=3 << 20),
+            model_version_pb2.ManifestFile(path="config.json", sha256="cd" * 32, size=0),
+        ],
+        **extra,  # type: ignore[arg-type]
+    )
+    version.params["lr"].double_value = 0.01
+    version.params["epochs"].int_value = 3
+    version.params["shuffle"].bool_value = True
+    version.params["optimizer"].string_value = "adam"
+    return version
+
+
+@pytest.mark.parametrize(
+    ("nbytes", "text"),
+    [(0, "0 B"), (1023, "1023 B"), (1024, "1.0 KiB"), (1536, "1.5 KiB"),
+     (210 * 1024 * 1024, "210.0 MiB"), (5 * 1024**4, "5.0 TiB"), (3 * 1024**6, "3072.0 PiB")],
+)  # fmt: skip
+def test_human_size(nbytes: int, text: str) -> None:
+    assert human_size(nbytes) == text
+
+
+def test_rates_and_durations() -> None:
+    assert human_rate(50_000_000) == "50.0 MB/s"
+    assert human_duration(4.24) == "4.2 s"
+    assert human_duration(185) == "3m05s"
+    assert human_duration(3720) == "1h02m"
+
+
+def test_table_aligns_columns_without_trailing_spaces() -> None:
+    text = table(("NAME", "SIZE", "NOTE"), [("a", "1 B", ""), ("longer-name", "10.0 KiB", "x")])
+    assert text.splitlines() == [
+        "NAME         SIZE      NOTE",
+        "a            1 B",
+        "longer-name  10.0 KiB  x",
+    ]
+
+
+def test_times() -> None:
+    assert iso_utc(ts(0)) is None
+    assert iso_utc(ts(1_700_000_000)) == "2023-11-14T22:13:20Z"
+    assert local_time(ts(0)) == "-"
+    local = local_time(ts(1_700_000_000))
+    assert datetime.fromisoformat(local) == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+
+
+def test_scalars() -> None:
+    assert format_scalar(True) == "true"
+    assert format_scalar(0.01) == "0.01"
+    assert format_scalar(3.0) == "3"
+    assert format_scalar(None) == "-"
+    assert format_scalar("adam") == "adam"
+    assert state_name(READY) == "READY"
+    assert state_name(99) == "UNKNOWN(99)"
+
+
+def test_show_page_has_every_section() -> None:
+    version = make_version(description="# Fraud\nscores cards")
+    version.lineage.source.repo_url = "https://git/x"
+    version.lineage.source.commit = "0123456789abcdef"
+    version.lineage.source.dirty = True
+    text = render_version(version)
+    assert "version:  fraud:3" in text
+    assert "state:    READY" in text
+    assert "3.0 MiB in 2 files" in text
+    assert "aliases:  production, staging" in text
+    assert "params:   epochs=3, lr=0.01, optimizer=adam, shuffle=true" in text
+    assert "metrics:  auc=0.93" in text
+    assert "labels:   team=risk" in text
+    assert "source:  https://git/x @ 0123456789ab (dirty)" in text
+    assert "  # Fraud" in text
+    assert "  weights.bin  3.0 MiB  abababababab" in text
+
+
+def test_versions_and_aliases_tables() -> None:
+    lines = render_versions([make_version(2), make_version(1)]).splitlines()
+    assert lines[0].split() == ["VERSION", "STATE", "SIZE", "CREATED", "BY", "ALIASES"]
+    assert lines[1].startswith("2        READY  3.0 MiB")
+    aliases = [
+        alias_pb2.Alias(name="models/fraud/aliases/prod", version="models/fraud/versions/3"),
+        alias_pb2.Alias(name="models/fraud/aliases/a", version="models/fraud/versions/1"),
+    ]
+    assert [line.split()[:2] for line in render_aliases(aliases).splitlines()] == [
+        ["ALIAS", "VERSION"],
+        ["a", "1"],
+        ["prod", "3"],
+    ]
+    assert alias_dict(aliases[0])["alias"] == "prod"
+    assert alias_dict(aliases[0])["version"] == 3
+
+
+def test_version_json_has_plain_types() -> None:
+    data = version_dict(make_version())
+    assert json.loads(json.dumps(data)) == data
+    assert data["params"] == {"lr": 0.01, "epochs": 3, "shuffle": True, "optimizer": "adam"}
+    assert data["ref"] == "fraud:3"
+    assert data["state"] == "READY"
+    assert data["create_time"] == "2023-11-14T22:13:20Z"
+    assert data["ready_time"] is None
+    assert data["files"][0] == {
+        "path": "weights.bin",
+        "sha256": "ab" * 32,
+        "size": 3 << 20,
+        "media_type": "",
+    }
+    assert version_ref(make_version(7)) == "fraud:7"
+
+
+def test_diff_rendering() -> None:
+    a, b = make_version(1), make_version(2)
+    b.params["lr"].double_value = 0.02
+    del b.params["optimizer"]
+    b.metrics["auc"] = 0.95
+    b.files[1].sha256 = "ef" * 32
+    b.files.add(path="extra.txt", sha256="00" * 32, size=1)
+    text = render_diff(VersionDiff.between(a, b))
+    lines = text.splitlines()
+    assert lines[:2] == ["--- fraud:1", "+++ fraud:2"]
+    assert any(line.split() == ["lr", "0.01", "->", "0.02"] for line in lines)
+    assert any(line.split() == ["optimizer", "adam", "->", "-"] for line in lines)
+    assert any(line.split() == ["auc", "0.93", "->", "0.95", "(+0.02)"] for line in lines)
+    assert "  + extra.txt" in lines
+    assert "  ~ config.json" in lines
+    assert "  1 file unchanged" in lines
+    same = render_diff(VersionDiff.between(a, make_version(1)))
+    assert "no differences" in same

@@ -1,0 +1,410 @@
+"""Client behaviour that needs no server: offline mode, delegation, request ids, watch."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import grpc
+import pytest
+
+from modelregistry import (
+    NO_RETRY,
+    AsyncClient,
+    CancelledError,
+    Client,
+    InvalidArgumentError,
+    NotCachedError,
+    OutOfRangeError,
+    RetryPolicy,
+    UnavailableError,
+)
+from modelregistry.metadata.v1 import alias_pb2, model_event_pb2, model_pb2, model_version_pb2
+from modelregistry.metadata.v1 import metadata_service_pb2 as ms
+from tests.unit.test_sdk_retry import FakeRpcError, unavailable
+
+pytestmark = pytest.mark.timeout(10)
+FAST = RetryPolicy(max_attempts=3, initial_backoff_s=0.0, max_backoff_s=0.01)
+
+
+class FakeCache:
+    """Just the ref records of the cache."""
+
+    def __init__(self, refs: dict[str, model_version_pb2.ModelVersion]) -> None:
+        self.refs = refs
+        self.asked: list[str] = []
+
+    def load_ref(self, ref: str) -> model_version_pb2.ModelVersion | None:
+        self.asked.append(ref)
+        return self.refs.get(ref)
+
+    def close(self) -> None:
+        pass
+
+
+V3 = model_version_pb2.ModelVersion(name="models/m/versions/3", version=3, uid="u3")
+
+
+@pytest.fixture
+def offline_client() -> Iterator[Client]:
+    client = Client("127.0.0.1:1", offline=True)
+    client._cache = FakeCache({"m@prod": V3})  # type: ignore[assignment]
+    yield client
+    client.close()
+
+
+def test_offline_resolve_is_served_from_the_cache(offline_client: Client) -> None:
+    assert offline_client.resolve("m@prod") == V3
+    with pytest.raises(NotCachedError) as info:
+        offline_client.resolve("m@staging")
+    assert info.value.reason == "NOT_CACHED"
+    assert info.value.exit_code == 3  # a NotFoundError for scripts
+    with pytest.raises(NotCachedError):
+        offline_client.resolve("m@prod", as_of=datetime(2025, 1, 1))  # only "now" is cached
+
+
+def test_offline_resolve_still_rejects_malformed_refs(offline_client: Client) -> None:
+    with pytest.raises(InvalidArgumentError) as info:
+        offline_client.resolve("M@@x")
+    assert info.value.reason == "REFERENCE_INVALID"
+
+
+def test_offline_diff_works_from_the_cache(offline_client: Client) -> None:
+    diff = offline_client.diff("m@prod", "m@prod")
+    assert not diff.has_changes
+
+
+def test_offline_calls_that_need_the_server_fail_fast(offline_client: Client) -> None:
+    with pytest.raises(UnavailableError) as info:
+        offline_client.get_model("m")
+    assert info.value.reason == "OFFLINE_MODE"
+    assert info.value.exit_code == 5
+    with pytest.raises(UnavailableError):
+        offline_client.list_models()
+    with pytest.raises(UnavailableError):
+        offline_client.push(".", model="m")
+
+
+@pytest.mark.parametrize(
+    ("value", "offline"),
+    [("1", True), ("true", True), ("YES", True), ("0", False), ("", False), ("no", False)],
+)
+def test_offline_defaults_to_the_environment(
+    monkeypatch: pytest.MonkeyPatch, value: str, offline: bool
+) -> None:
+    monkeypatch.setenv("MODELREGISTRY_OFFLINE", value)
+    with Client("127.0.0.1:1") as client:
+        assert client.offline is offline
+    with Client("127.0.0.1:1", offline=False) as client:
+        assert client.offline is False
+
+
+def test_target_and_cache_dir_come_from_arguments_or_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MODELREGISTRY_URL", "grpc://registry.internal:6000")
+    monkeypatch.setenv("MODELREGISTRY_CACHE", str(tmp_path / "env-cache"))
+    with Client() as client:
+        assert client.target == "registry.internal:6000"
+        assert client.cache.root == tmp_path / "env-cache"
+    with Client("other:1", cache_dir=tmp_path / "mine") as client:
+        assert client.target == "other:1"
+        assert client.cache.root == tmp_path / "mine"
+
+
+class FakeStub:
+    """Records unary requests by method name and answers with canned responses."""
+
+    def __init__(self, **responses: Any) -> None:
+        self.responses = responses
+        self.requests: dict[str, list[Any]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        def method(request: Any, *, timeout: float | None = None, metadata: Any = None) -> Any:
+            self.requests.setdefault(name, []).append(request)
+            return self.responses[name]
+
+        return method
+
+
+@pytest.fixture
+def client() -> Iterator[Client]:
+    client = Client("127.0.0.1:1", retry=FAST, offline=False)
+    yield client
+    client.close()
+
+
+def test_each_mutation_sends_a_fresh_request_id(client: Client) -> None:
+    stub = FakeStub(
+        CreateModel=model_pb2.Model(),
+        DeleteAlias=model_pb2.Model(),
+        DeleteModel=model_pb2.Model(),
+    )
+    client._transport.metadata_stub = stub  # type: ignore[assignment]
+    client.create_model("m", description="d", labels={"team": "x"})
+    client.create_model("models/m")
+    client.delete_alias("m", "prod")
+    client.delete_model("m", force=True)
+    created = stub.requests["CreateModel"]
+    assert created[0].model_id == created[1].model_id == "m"
+    assert dict(created[0].model.labels) == {"team": "x"}
+    ids = [r.request_id for rs in stub.requests.values() for r in rs]
+    assert len(ids) == 4
+    assert len(set(ids)) == 4
+    assert all(len(i) == 36 for i in ids)
+    assert stub.requests["DeleteAlias"][0].name == "models/m/aliases/prod"
+    assert stub.requests["DeleteModel"][0].force is True
+
+
+def test_update_version_without_changes_only_reads(client: Client) -> None:
+    stub = FakeStub(GetModelVersion=V3, UpdateModelVersion=V3)
+    client._transport.metadata_stub = stub  # type: ignore[assignment]
+    assert client.update_version("m", 3) == V3
+    assert "UpdateModelVersion" not in stub.requests
+    client.update_version("m", 3, labels={})
+    assert list(stub.requests["UpdateModelVersion"][0].update_mask.paths) == ["labels"]
+
+
+def test_list_aliases_follows_pages(client: Client) -> None:
+    pages = iter(
+        [
+            ms.ListAliasesResponse(
+                aliases=[alias_pb2.Alias(name="models/m/aliases/a")], next_page_token="t"
+            ),
+            ms.ListAliasesResponse(aliases=[alias_pb2.Alias(name="models/m/aliases/b")]),
+        ]
+    )
+    tokens: list[str] = []
+
+    def list_aliases(request: ms.ListAliasesRequest, **_: Any) -> ms.ListAliasesResponse:
+        tokens.append(request.page_token)
+        assert request.parent == "models/m"
+        return next(pages)
+
+    client._transport.metadata_stub = SimpleNamespace(ListAliases=list_aliases)  # type: ignore[assignment]
+    assert [a.name for a in client.list_aliases("m")] == [
+        "models/m/aliases/a",
+        "models/m/aliases/b",
+    ]
+    assert tokens == ["", "t"]
+
+
+def test_push_and_pull_delegate_to_the_engines(
+    client: Client, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import modelregistry._pull
+    import modelregistry._push
+
+    seen: dict[str, Any] = {}
+
+    def fake_push(transport: Any, cache: Any, path: Any, **kwargs: Any) -> Any:
+        seen["push"] = (transport, cache, path, kwargs)
+        return V3
+
+    def fake_pull(transport: Any, cache: Any, ref: str, **kwargs: Any) -> Path:
+        seen["pull"] = (transport, cache, ref, kwargs)
+        return tmp_path
+
+    monkeypatch.setattr(modelregistry._push, "push_model", fake_push)
+    monkeypatch.setattr(modelregistry._pull, "pull_model", fake_pull)
+    client._cache = FakeCache({})  # type: ignore[assignment]
+    assert client.push("w", model="m", params={"lr": 0.1}, alias="prod", parallelism=2) == V3
+    transport, cache, path, kwargs = seen["push"]
+    assert transport is client._transport
+    assert cache is client._cache
+    assert path == "w"
+    assert kwargs["model"] == "m"
+    assert kwargs["alias"] == "prod"
+    assert kwargs["parallelism"] == 2
+    assert kwargs["params"] == {"lr": 0.1}
+    assert kwargs["lineage"] is True
+    assert client.pull("m@prod", tmp_path, allow_patterns=["*.json"]) == tmp_path
+    transport, cache, ref, kwargs = seen["pull"]
+    assert transport is client._transport
+    assert ref == "m@prod"
+    assert kwargs == {
+        "dest": tmp_path, "allow_patterns": ["*.json"], "ignore_patterns": None,
+        "parallelism": 4, "progress": None, "offline": False,
+    }  # fmt: skip
+    client.offline = True
+    client.pull("m@prod")
+    assert seen["pull"][0] is None
+    assert seen["pull"][3]["offline"] is True
+
+
+async def test_async_push_runs_in_a_thread_on_its_own_sync_channel(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import modelregistry._push
+
+    seen: dict[str, Any] = {}
+
+    def fake_push(transport: Any, cache: Any, path: Any, **kwargs: Any) -> Any:
+        seen["thread"] = threading.current_thread()
+        seen["target"] = transport.target
+        seen["actor"] = transport.metadata
+        return V3
+
+    monkeypatch.setattr(modelregistry._push, "push_model", fake_push)
+    async with AsyncClient("127.0.0.1:9", actor="bob", offline=False) as client:
+        client._cache = FakeCache({})  # type: ignore[assignment]
+        assert await client.push("w", model="m") == V3
+    assert seen["thread"] is not threading.main_thread()
+    assert seen["target"] == "127.0.0.1:9"
+    assert seen["actor"] == (("x-modelregistry-actor", "bob"),)
+
+
+# ---------------------------------------------------------------- watch
+
+CANCELLED = object()
+
+
+def event(n: int) -> model_event_pb2.ModelEvent:
+    return model_event_pb2.ModelEvent(event_id=f"e{n}", model="models/m")
+
+
+class FakeStream:
+    """A server-stream call: yields queued items; an exception item is raised; cancel ends it."""
+
+    def __init__(self, items: list[Any], block: bool = False) -> None:
+        self.items: queue.Queue[Any] = queue.Queue()
+        for item in items:
+            self.items.put(item)
+        self.block = block
+        self.cancelled = threading.Event()
+
+    def __iter__(self) -> FakeStream:
+        return self
+
+    def __next__(self) -> model_event_pb2.ModelEvent:
+        if self.cancelled.is_set():
+            raise FakeRpcError(grpc.StatusCode.CANCELLED, "Locally cancelled")
+        if self.items.empty() and not self.block:
+            raise StopIteration
+        item = self.items.get()
+        if item is CANCELLED:
+            raise FakeRpcError(grpc.StatusCode.CANCELLED, "Locally cancelled")
+        if isinstance(item, Exception):
+            raise item
+        return item  # type: ignore[no-any-return]
+
+    def cancel(self) -> bool:
+        self.cancelled.set()
+        self.items.put(CANCELLED)
+        return True
+
+
+class FakeWatchStub:
+    def __init__(self, streams: list[FakeStream]) -> None:
+        self.streams = streams
+        self.requests: list[ms.WatchModelEventsRequest] = []
+        self.opened: list[FakeStream] = []
+
+    def WatchModelEvents(  # noqa: N802 - the stub's method name
+        self, request: ms.WatchModelEventsRequest, *, metadata: Any = None
+    ) -> FakeStream:
+        self.requests.append(request)
+        stream = self.streams.pop(0)
+        self.opened.append(stream)
+        return stream
+
+
+def test_watch_reconnects_on_unavailable_from_the_last_event(client: Client) -> None:
+    stub = FakeWatchStub(
+        [
+            FakeStream([event(1), event(2), unavailable()]),
+            FakeStream([unavailable()]),  # the server is still restarting
+            FakeStream([event(3)], block=True),
+        ]
+    )
+    client._transport.metadata_stub = stub  # type: ignore[assignment]
+    stream = client.watch("m", after_event_id="e0", event_types=["ALIAS_MOVED"])
+    got = [next(stream).event_id for _ in range(3)]
+    assert got == ["e1", "e2", "e3"]
+    assert [r.after_event_id for r in stub.requests] == ["e0", "e2", "e2"]
+    assert all(r.model == "models/m" for r in stub.requests)
+    assert all(list(r.event_types) == [2] for r in stub.requests)
+    assert stream.last_event_id == "e3"
+    assert stub.opened[0].cancelled.is_set()
+    assert stub.opened[1].cancelled.is_set()
+    stream.close()
+    assert stub.opened[2].cancelled.is_set()
+    with pytest.raises(StopIteration):
+        next(stream)
+
+
+def test_watch_raises_other_errors_typed(client: Client) -> None:
+    expired = FakeRpcError(grpc.StatusCode.OUT_OF_RANGE, "too old", "EVENT_ID_EXPIRED")
+    client._transport.metadata_stub = FakeWatchStub([FakeStream([expired])])  # type: ignore[assignment]
+    with pytest.raises(OutOfRangeError) as info:
+        next(client.watch("m", after_event_id="e0"))
+    assert info.value.reason == "EVENT_ID_EXPIRED"
+
+
+def test_watch_with_no_retry_does_not_reconnect() -> None:
+    with Client("127.0.0.1:1", retry=NO_RETRY, offline=False) as client:
+        stub = FakeWatchStub([FakeStream([event(1), unavailable()])])
+        client._transport.metadata_stub = stub  # type: ignore[assignment]
+        stream = client.watch()
+        assert next(stream).event_id == "e1"
+        with pytest.raises(UnavailableError):
+            next(stream)
+        assert stub.requests[0].model == ""
+
+
+def test_closing_from_another_thread_cancels_a_blocked_watch(client: Client) -> None:
+    stub = FakeWatchStub([FakeStream([event(1)], block=True)])
+    client._transport.metadata_stub = stub  # type: ignore[assignment]
+    received: list[str] = []
+    with client.watch("m") as stream:
+
+        def consume() -> None:
+            received.extend(e.event_id for e in stream)
+
+        worker = threading.Thread(target=consume)
+        worker.start()
+        while not received:
+            threading.Event().wait(0.01)
+        stream.close()  # the consumer is blocked inside next(): only a cancel can free it
+        worker.join(5)
+        assert not worker.is_alive()
+    assert received == ["e1"]
+    assert stub.opened[0].cancelled.is_set()
+
+
+def test_breaking_out_and_closing_cancels_the_stream(client: Client) -> None:
+    stub = FakeWatchStub([FakeStream([event(1), event(2)], block=True)])
+    client._transport.metadata_stub = stub  # type: ignore[assignment]
+    with client.watch("m") as stream:
+        for received in stream:
+            assert received.event_id == "e1"
+            break
+    assert stub.opened[0].cancelled.is_set()
+
+
+def test_watch_rejects_unknown_event_types_immediately(client: Client) -> None:
+    with pytest.raises(InvalidArgumentError):
+        client.watch("m", event_types=["NOPE"])
+
+
+def test_a_watch_on_a_closed_client_fails_typed() -> None:
+    client = Client("127.0.0.1:1", offline=False)
+    stream = client.watch("m")
+    client.close()
+    with pytest.raises(CancelledError) as info:
+        next(stream)
+    assert info.value.reason == "CLIENT_CLOSED"
+
+
+async def test_an_async_watch_on_a_closed_client_fails_typed() -> None:
+    client = AsyncClient("127.0.0.1:1", offline=False)
+    stream = client.watch("m")
+    await client.close()
+    with pytest.raises(CancelledError) as info:
+        await anext(stream)
+    assert info.value.reason == "CLIENT_CLOSED"

@@ -1,0 +1,205 @@
+"""Push/pull building blocks without a server: files, lineage, cache, verification, resume."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelregistry import _pull
+from modelregistry._files import collect_files, media_type
+from modelregistry._lineage import detect_git_source
+from modelregistry.artifact.v1 import artifact_service_pb2
+from modelregistry.cache import Cache, ref_key
+from modelregistry.errors import (
+    FailedPreconditionError,
+    IntegrityError,
+    InvalidArgumentError,
+    NotCachedError,
+)
+from modelregistry.metadata.v1 import model_version_pb2
+
+
+def test_collect_files_walks_nested_folders_in_posix_order(tmp_path: Path) -> None:
+    (tmp_path / "b" / "c").mkdir(parents=True)
+    (tmp_path / "b" / "c" / "w x.bin").write_bytes(b"1")
+    (tmp_path / "a.txt").write_bytes(b"")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "HEAD").write_text("ref")
+    files = collect_files([tmp_path])
+    assert [(f.path, f.size) for f in files] == [("a.txt", 0), ("b/c/w x.bin", 1)]
+
+
+def test_collect_files_rejects_missing_paths_and_name_clashes(tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgumentError, match="does not exist"):
+        collect_files([tmp_path / "nope"])
+    (tmp_path / "x").mkdir()
+    (tmp_path / "y").mkdir()
+    (tmp_path / "x" / "f").write_text("1")
+    (tmp_path / "y" / "f").write_text("2")
+    with pytest.raises(InvalidArgumentError, match="two files"):
+        collect_files([tmp_path / "x" / "f", tmp_path / "y" / "f"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InvalidArgumentError, match="nothing to push"):
+        collect_files([tmp_path / "empty"])
+
+
+def test_media_types_cover_model_formats() -> None:
+    assert media_type("w/model.safetensors") == "application/vnd.safetensors"
+    assert media_type("config.json") == "application/json"
+    assert media_type("README") == ""
+
+
+def _git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True)
+
+
+def test_lineage_names_the_commit_strips_credentials_and_sees_dirt(tmp_path: Path) -> None:
+    assert detect_git_source(tmp_path) is None
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "config", "user.email", "t@example.invalid")
+    _git(tmp_path, "config", "user.name", "t")
+    (tmp_path / "train.py").write_text("print(1)\n")
+    _git(tmp_path, "add", "train.py")
+    _git(tmp_path, "commit", "-q", "-m", "init")
+    _git(tmp_path, "remote", "add", "origin", "https://user:secret@git.example.invalid/org/repo")
+    source = detect_git_source(tmp_path)
+    assert source is not None
+    assert source.repo_url == "https://git.example.invalid/org/repo"
+    assert len(source.commit) == 40
+    assert source.dirty is False
+    (tmp_path / "train.py").write_text("print(2)\n")
+    dirty = detect_git_source(tmp_path)
+    assert dirty is not None
+    assert dirty.dirty is True
+
+
+@pytest.mark.parametrize(
+    ("ref", "key"),
+    [
+        ("m", ("m", "latest")),
+        ("models/m", ("m", "latest")),
+        ("m@production", ("m", "%40production")),
+        ("m:3", ("m", "%3A3")),
+        ("m/versions/3", ("m", "%3A3")),
+        ("models/m/versions/3", ("m", "%3A3")),
+        ("0b5a4cde-1111-4222-8333-444455556666", ("_uid", "0b5a4cde-1111-4222-8333-444455556666")),
+    ],
+)
+def test_ref_keys_normalise_spellings(ref: str, key: tuple[str, str]) -> None:
+    assert ref_key(ref) == key
+
+
+def test_saved_refs_answer_every_spelling_of_the_version(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    version = model_version_pb2.ModelVersion(
+        name="models/m/versions/3", version=3, uid="0b5a4cde-1111-4222-8333-444455556666"
+    )
+    cache.save_ref("m@production", version)
+    for ref in ("m@production", "m:3", "models/m/versions/3", version.uid):
+        loaded = cache.load_ref(ref)
+        assert loaded is not None
+        assert loaded.name == version.name
+    assert cache.load_ref("m@staging") is None
+
+
+def test_digests_are_remembered_until_the_file_changes(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "cache")
+    path = tmp_path / "f"
+    path.write_bytes(b"abc")
+    stat = path.stat()
+    assert cache.known_digest(path, stat) is None
+    cache.remember_digest(path, stat, "d" * 64)
+    assert cache.known_digest(path, stat) == "d" * 64
+    path.write_bytes(b"abcd")
+    assert cache.known_digest(path, path.stat()) is None
+    cache.close()
+
+
+def test_select_files_applies_allow_then_ignore_globs() -> None:
+    files = [
+        model_version_pb2.ManifestFile(path=p)
+        for p in ("config.json", "w/a.safetensors", "w/b.safetensors", "w/optimizer.pt")
+    ]
+    chosen = _pull.select_files(files, ["*.safetensors", "*.json"], "w/b*")
+    assert [f.path for f in chosen] == ["config.json", "w/a.safetensors"]
+    assert len(_pull.select_files(files, None, None)) == 4
+
+
+class _FakeArtifacts:
+    """Serves one blob through ``Read`` (no presigned URLs), optionally corrupted."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.read_offsets: list[int] = []
+
+    def GenerateDownloadUrl(self, request: Any) -> Any:  # noqa: N802 - the stub's name
+        raise FailedPreconditionError("no URLs here", reason="DOWNLOAD_URL_UNSUPPORTED")
+
+    def Read(self, request: Any, **_: Any) -> Iterator[Any]:  # noqa: N802
+        self.read_offsets.append(request.read_offset)
+        for start in range(request.read_offset, len(self.data), 7):
+            yield artifact_service_pb2.ReadResponse(data=self.data[start : start + 7])
+
+
+class _FakeMetadata:
+    def __init__(self, version: model_version_pb2.ModelVersion) -> None:
+        self.version = version
+
+    def ResolveModelVersion(self, request: Any) -> Any:  # noqa: N802
+        return self.version
+
+
+class _FakeTransport:
+    target = "fake"
+    metadata = ()
+
+    def __init__(self, data: bytes, version: model_version_pb2.ModelVersion) -> None:
+        self.artifact_stub = _FakeArtifacts(data)
+        self.metadata_stub = _FakeMetadata(version)
+
+    def unary(self, method: Any, request: Any, **_: Any) -> Any:
+        return method(request)
+
+
+def _version_of(content: bytes) -> model_version_pb2.ModelVersion:
+    digest = hashlib.sha256(content).hexdigest()
+    return model_version_pb2.ModelVersion(
+        name="models/m/versions/1",
+        version=1,
+        files=[model_version_pb2.ManifestFile(path="w.bin", sha256=digest, size=len(content))],
+    )
+
+
+def test_corrupted_bytes_are_rejected_and_never_enter_the_cache(tmp_path: Path) -> None:
+    content = os.urandom(100)
+    version = _version_of(content)
+    transport = _FakeTransport(b"X" + content[1:], version)
+    cache = Cache(tmp_path)
+    with pytest.raises(IntegrityError, match="expected 100 bytes"):
+        _pull.pull_model(transport, cache, "m:1")  # type: ignore[arg-type]
+    digest = version.files[0].sha256
+    assert not cache.blob_path(digest).exists()
+    assert not cache.incomplete_path(digest).exists()
+
+
+def test_a_partial_download_resumes_from_its_offset(tmp_path: Path) -> None:
+    content = os.urandom(100)
+    version = _version_of(content)
+    transport = _FakeTransport(content, version)
+    cache = Cache(tmp_path)
+    digest = version.files[0].sha256
+    cache.incomplete_path(digest).parent.mkdir(parents=True)
+    cache.incomplete_path(digest).write_bytes(content[:42])
+    snapshot = _pull.pull_model(transport, cache, "m:1")  # type: ignore[arg-type]
+    assert transport.artifact_stub.read_offsets == [42]
+    assert (snapshot / "w.bin").read_bytes() == content
+    # Offline, the same ref is answered from the cache without the transport.
+    assert _pull.pull_model(None, cache, "m:1", offline=True) == snapshot
+    with pytest.raises(NotCachedError):
+        _pull.pull_model(None, cache, "m@production", offline=True)

@@ -5,6 +5,7 @@
 #   make gen     regenerate the Python stubs from protos/
 #   make bench-artifacts   ArtifactService throughput/memory/CPU as ratios to direct minio-py
 #   make bench-metadata    ResolveModelVersion p50/p99 at 32 callers vs an empty unary call
+#   make bench-pull        SDK pull/push of a 1 GiB model as ratios to direct minio-py gets
 
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -15,7 +16,7 @@ BUF_VERSION := 1.75.0
 BUF := $(TOOLS)/node/node_modules/.bin/buf
 SERVE_ARGS ?=
 
-.PHONY: serve test test-unit lint gen venv venv-dev minio buf bench-artifacts bench-metadata clean
+.PHONY: serve test test-unit lint gen venv venv-dev minio buf bench-artifacts bench-metadata bench-pull clean
 
 $(VENV)/.runtime: pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,13 +57,17 @@ bench-artifacts: venv-dev minio
 bench-metadata: venv-dev
 	$(PY) bench/metadata.py $(BENCH_ARGS)
 
+# SDK push/pull (cold, warm, 8 concurrent pullers, re-push) as ratios to direct minio-py gets.
+bench-pull: venv-dev minio
+	$(PY) bench/pull.py $(BENCH_ARGS)
+
 gen: venv-dev
 	$(PY) clients/python/scripts/gen_protos.py
 
 lint: venv-dev buf
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy services clients/python/src clients/python/scripts tests bench
+	$(VENV)/bin/mypy services clients/python/src clients/python/scripts tests bench examples
 	$(VENV)/bin/lint-imports
 	cd protos && ../$(BUF) lint
 	cd protos && ../$(BUF) format --diff --exit-code

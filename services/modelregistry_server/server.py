@@ -33,7 +33,7 @@ from modelregistry_server.artifacts.adapters.s3 import S3BlobStore
 from modelregistry_server.artifacts.app.blobs import BlobService
 from modelregistry_server.artifacts.app.ports import BlobStore
 from modelregistry_server.artifacts.app.uploads import UploadService
-from modelregistry_server.artifacts.rpc.servicer import ArtifactServicer
+from modelregistry_server.artifacts.rpc.servicer import ArtifactServicer, RequestCounters
 from modelregistry_server.common.config import ServerConfig
 from modelregistry_server.common.db import create_pool, ensure_database
 from modelregistry_server.common.embedded_postgres import EmbeddedPostgres
@@ -56,6 +56,7 @@ from modelregistry_server.metadata.adapters.postgres.versions import PostgresVer
 from modelregistry_server.metadata.app.events import EventService
 from modelregistry_server.metadata.app.gc import GarbageCollector
 from modelregistry_server.metadata.app.models import ModelService
+from modelregistry_server.metadata.app.resolve_cache import ResolveCache
 from modelregistry_server.metadata.app.versions import VersionService
 from modelregistry_server.metadata.rpc.servicer import MetadataServicer
 
@@ -83,6 +84,9 @@ class RegistryServer:
     _event_feed: PostgresEventFeed | None = None
     _sweeper: asyncio.Task[None] | None = None
     uploads: UploadService | None = None
+    # Totals of byte-moving artifact calls; tests read them to prove a pull hit the cache.
+    artifact_counters: RequestCounters | None = None
+    resolve_cache: ResolveCache | None = None
     _served: list[str] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -123,14 +127,20 @@ class RegistryServer:
         if config.services in ("all", "metadata"):
             secret = await PostgresSecretStore(self._pool).page_token_secret()
             codec = PageTokenCodec(secret)
-            models = ModelService(PostgresModelRepository(self._pool), codec)
+            # Resolve answers cached in this process; the event feed keeps it current (and
+            # switches it off while it is not listening), writes here invalidate at once.
+            self.resolve_cache = ResolveCache()
+            models = ModelService(PostgresModelRepository(self._pool), codec, self.resolve_cache)
             self._blob_checker = GrpcBlobChecker(
                 config.artifact_service_url or f"127.0.0.1:{self.port}"
             )
             version_repository = PostgresVersionRepository(self._pool)
-            versions = VersionService(version_repository, self._blob_checker, codec)
+            versions = VersionService(
+                version_repository, self._blob_checker, codec, self.resolve_cache
+            )
             gc = GarbageCollector(version_repository, self._blob_checker)
             self._event_feed = PostgresEventFeed(self._pool, dsn)
+            self._event_feed.subscribe(self.resolve_cache)
             self._event_feed.start()
             events = EventService(PostgresAuditLog(self._pool), self._event_feed, codec)
             metadata_service_pb2_grpc.add_MetadataServiceServicer_to_server(
@@ -140,6 +150,7 @@ class RegistryServer:
             self._served.append(METADATA_SERVICE)
         if config.services in ("all", "artifacts"):
             servicer = await self._build_artifacts()
+            self.artifact_counters = servicer.counters
             artifact_service_pb2_grpc.add_ArtifactServiceServicer_to_server(servicer, server)
             self._served.append(ARTIFACT_SERVICE)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +29,22 @@ from modelregistry_server.common.proto_time import timestamp
 _Context = grpc.aio.ServicerContext[Any, Any]
 
 
+@dataclass
+class RequestCounters:
+    """Totals since start-up of the calls that move bytes.
+
+    They show where the bytes of a pull came from: a pull served from the client's cache must
+    leave ``reads`` and ``download_urls`` unchanged. Plain integers: the servicer runs on one
+    event loop, so increments cannot race.
+    """
+
+    writes: int = 0
+    write_bytes: int = 0
+    reads: int = 0
+    read_bytes: int = 0
+    download_urls: int = 0
+
+
 class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
     """The bytes side of the registry."""
 
@@ -37,6 +54,7 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
         self._uploads = uploads
         self._blobs = blobs
         self._page_tokens = page_tokens
+        self.counters = RequestCounters()
 
     @unary_errors(to_status)
     async def CreateUploadSession(  # noqa: N802 - gRPC method names are PascalCase
@@ -54,13 +72,18 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
     ) -> pb.WriteResponse:
         """See the proto."""
 
+        counters = self.counters
+        counters.writes += 1
+
         async def chunks() -> AsyncIterator[WriteChunk]:
             async for request in request_iterator:
                 # Each access to a bytes field copies it; read it once.
+                data = request.data
+                counters.write_bytes += len(data)
                 yield WriteChunk(
                     request.upload_session,
                     request.write_offset,
-                    request.data,
+                    data,
                     request.finish_write,
                 )
 
@@ -85,11 +108,13 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
         self, request: pb.ReadRequest, context: _Context
     ) -> AsyncIterator[pb.ReadResponse]:
         """See the proto."""
+        self.counters.reads += 1
         chunks = self._blobs.read(request.sha256, request.read_offset, request.read_limit)
         # aclosing: a client that stops early releases the store's response/file at once,
         # not whenever the generator is garbage-collected.
         async with contextlib.aclosing(chunks):
             async for chunk in chunks:
+                self.counters.read_bytes += len(chunk)
                 yield pb.ReadResponse(data=chunk)
 
     @unary_errors(to_status)
@@ -115,6 +140,7 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
         self, request: pb.GenerateDownloadUrlRequest, context: _Context
     ) -> pb.GenerateDownloadUrlResponse:
         """See the proto."""
+        self.counters.download_urls += 1
         expires_in = request.expires_in.ToTimedelta() if request.HasField("expires_in") else None
         url, ttl = await self._blobs.download_url(request.name, expires_in)
         return pb.GenerateDownloadUrlResponse(

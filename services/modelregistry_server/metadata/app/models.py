@@ -18,6 +18,7 @@ from modelregistry_server.metadata.app.ports import (
     ModelRepository,
     ModelSortField,
 )
+from modelregistry_server.metadata.app.resolve_cache import ResolveCache
 from modelregistry_server.metadata.domain.errors import InvalidArgument
 from modelregistry_server.metadata.domain.filter import parse_filter, parse_order_by
 from modelregistry_server.metadata.domain.model import (
@@ -82,9 +83,16 @@ def validate_request_id(request_id: str) -> str | None:
 class ModelService:
     """The Model use cases. Takes its ports in the constructor; knows nothing of gRPC."""
 
-    def __init__(self, repository: ModelRepository, page_tokens: PageTokenCodec) -> None:
+    def __init__(
+        self,
+        repository: ModelRepository,
+        page_tokens: PageTokenCodec,
+        resolve_cache: ResolveCache | None = None,
+    ) -> None:
         self._repository = repository
         self._page_tokens = page_tokens
+        # Deleting a model removes its versions: cached resolves of it must go at once.
+        self._resolve_cache = resolve_cache
 
     async def create_model(
         self, model_id: str, draft: ModelDraft, request_id: str = "", actor: str = "anonymous"
@@ -165,6 +173,11 @@ class ModelService:
         actor: str = "anonymous",
     ) -> None:
         """Delete the model named ``name`` (with all its versions when ``force``)."""
-        await self._repository.delete(
-            parse_model_name(name), etag, validate_request_id(request_id), force, actor
-        )
+        model_id = parse_model_name(name)
+        try:
+            await self._repository.delete(
+                model_id, etag, validate_request_id(request_id), force, actor
+            )
+        finally:
+            if self._resolve_cache is not None:
+                self._resolve_cache.invalidate_model(model_id)

@@ -125,8 +125,8 @@ class VersionRepository(Protocol):
         """Return a version in any state. Raises ``NotFound``."""
         ...
 
-    async def find_uid(self, uid: str) -> tuple[str, int] | None:
-        """Return ``(model_id, version)`` of the version with that uid, if any."""
+    async def get_by_uid(self, uid: str) -> ModelVersion | None:
+        """Return the version with that uid (any state), if any."""
         ...
 
     async def list_versions(
@@ -205,12 +205,17 @@ class VersionRepository(Protocol):
         """Write the audit event of a garbage-collection run."""
         ...
 
-    async def resolve_latest(self, model_id: str, as_of: datetime | None) -> int | None:
-        """The newest READY version number (as of a time), if any."""
+    async def get_latest_ready(self, model_id: str, as_of: datetime | None) -> ModelVersion | None:
+        """The newest READY version (as of a time), if any, read in one statement."""
         ...
 
-    async def resolve_alias(self, model_id: str, alias: str, as_of: datetime | None) -> int | None:
-        """The version an alias points at (or pointed at, at ``as_of``)."""
+    async def get_by_alias(
+        self, model_id: str, alias: str, as_of: datetime | None
+    ) -> ModelVersion | None:
+        """The version an alias points at (or pointed at, at ``as_of``), in one statement.
+
+        The version is returned in its current state (it may be DELETED by now).
+        """
         ...
 
     async def set_alias(
@@ -292,4 +297,23 @@ class EventFeed(Protocol):
 
     def generation(self) -> int:
         """A counter bumped on every notification; read it before querying."""
+        ...
+
+
+class ChangeListener(Protocol):
+    """Told by the event feed about committed changes on any replica, and about the feed itself.
+
+    Callbacks run synchronously on the event loop and must not block.
+    """
+
+    def feed_connected(self) -> None:
+        """Notifications flow from now on: every change committed after this call is reported."""
+        ...
+
+    def feed_lost(self) -> None:
+        """The notification connection is gone: changes may go unreported until reconnected."""
+        ...
+
+    def model_changed(self, model_id: str | None) -> None:
+        """Something about ``model_id`` changed (``None``: unknown which model)."""
         ...

@@ -17,6 +17,7 @@ from modelregistry_server.metadata.app.ports import (
     BlobChecker,
     VersionRepository,
 )
+from modelregistry_server.metadata.app.resolve_cache import ResolveCache
 from modelregistry_server.metadata.domain.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -61,11 +62,28 @@ class VersionService:
     """Version and alias use cases; the artifact service is reached through ``BlobChecker``."""
 
     def __init__(
-        self, repository: VersionRepository, blobs: BlobChecker, page_tokens: PageTokenCodec
+        self,
+        repository: VersionRepository,
+        blobs: BlobChecker,
+        page_tokens: PageTokenCodec,
+        resolve_cache: ResolveCache | None = None,
     ) -> None:
         self._repository = repository
         self._blobs = blobs
         self._page_tokens = page_tokens
+        # Shared with ModelService; fed by the event feed. None: every resolve reads the database.
+        self._cache = resolve_cache
+
+    def _changed(self, model_id: str) -> None:
+        """Drop this process's cached resolves of ``model_id`` after a write to it.
+
+        Called whether the write succeeded or not (a failure may come after the commit, and a
+        needless invalidation costs one query), and synchronously, before the write's reply:
+        a caller that resolves right after its own write never sees the old answer, without
+        waiting for the NOTIFY to come back.
+        """
+        if self._cache is not None:
+            self._cache.invalidate_model(model_id)
 
     async def create_version(
         self, parent: str, draft: VersionDraft, actor: str, request_id: str = ""
@@ -131,18 +149,24 @@ class VersionService:
                 f"{', '.join(sorted(UPDATABLE_VERSION_FIELDS))}",
             )
         validate_version_draft(draft)
-        return await self._repository.update(
-            model_id, version, draft, fields, etag, actor, validate_request_id(request_id)
-        )
+        try:
+            return await self._repository.update(
+                model_id, version, draft, fields, etag, actor, validate_request_id(request_id)
+            )
+        finally:
+            self._changed(model_id)
 
     async def delete_version(
         self, name: str, etag: str, actor: str, request_id: str = ""
     ) -> ModelVersion:
         """Soft-delete a version; its aliases go with it."""
         model_id, version = parse_version_name(name)
-        return await self._repository.delete(
-            model_id, version, etag, actor, validate_request_id(request_id)
-        )
+        try:
+            return await self._repository.delete(
+                model_id, version, etag, actor, validate_request_id(request_id)
+            )
+        finally:
+            self._changed(model_id)
 
     async def commit_version(
         self,
@@ -156,9 +180,12 @@ class VersionService:
         model_id, version = parse_version_name(name)
         request = validate_request_id(request_id)
         validate_manifest(files)
-        return await self._repository.commit(
-            model_id, version, files, etag, actor, request, self._verify_uploaded
-        )
+        try:
+            return await self._repository.commit(
+                model_id, version, files, etag, actor, request, self._verify_uploaded
+            )
+        finally:
+            self._changed(model_id)  # a new READY version is the new "latest"
 
     async def _verify_uploaded(self, files: Sequence[ManifestFile]) -> None:
         missing = await self._blobs.missing(files)
@@ -174,26 +201,33 @@ class VersionService:
             )
 
     async def resolve(self, ref: str, as_of: datetime | None = None) -> ModelVersion:
-        """Resolve any accepted reference to a READY (or ARCHIVED) version with its manifest."""
+        """Resolve any accepted reference to a READY (or ARCHIVED) version with its manifest.
+
+        Answers for "now" come from the resolve cache when it has them; ``as_of`` resolves
+        (history, not what the cache holds) always read the database.
+        """
+        cache = self._cache if as_of is None else None
+        if cache is None:
+            return await self._resolve(ref, as_of)
+        cached = cache.get(ref)
+        if cached is not None:
+            return cached
+        epoch = cache.epoch()  # before the query: a change during it makes put() refuse
+        version = await self._resolve(ref, None)
+        cache.put(ref, version, epoch)
+        return version
+
+    async def _resolve(self, ref: str, as_of: datetime | None) -> ModelVersion:
+        # One statement per reference form (the alias or "latest" lookup is a subquery).
         parsed = parse_ref(ref)
         model_id = parsed.model_id
-        number: int | None = parsed.number
+        version: ModelVersion | None = None
         if parsed.uid_or_model is not None:
-            found = await self._repository.find_uid(parsed.uid_or_model)
-            if found is not None:
-                model_id, number = found
-            else:
-                model_id = parsed.uid_or_model
-        if parsed.alias is not None:
-            number = await self._repository.resolve_alias(model_id, parsed.alias, as_of)
-            if number is None:
-                when = f" at {as_of.isoformat()}" if as_of else ""
-                raise NotFound(f"{MODEL_NAME_PREFIX}{model_id}/aliases/{parsed.alias}{when}")
-        elif number is None:
-            number = await self._repository.resolve_latest(model_id, as_of)
-            if number is None:
-                raise NotFound(f"a READY version of {MODEL_NAME_PREFIX}{model_id}")
-        version = await self._repository.get(model_id, number)
+            version = await self._repository.get_by_uid(parsed.uid_or_model)
+            # A UUID-shaped ref that is no version's uid may still be a model id.
+            model_id = parsed.uid_or_model
+        if version is None:
+            version = await self._resolve_in_model(model_id, parsed.alias, parsed.number, as_of)
         if version.state is VersionState.DELETED:
             raise NotFound(version.name)
         if version.state not in (VersionState.READY, VersionState.ARCHIVED):
@@ -201,6 +235,22 @@ class VersionService:
                 f"{version.name} is {version.state.value}; only READY versions resolve",
                 reason="VERSION_NOT_READY",
             )
+        return version
+
+    async def _resolve_in_model(
+        self, model_id: str, alias: str | None, number: int | None, as_of: datetime | None
+    ) -> ModelVersion:
+        if alias is not None:
+            version = await self._repository.get_by_alias(model_id, alias, as_of)
+            if version is None:
+                when = f" at {as_of.isoformat()}" if as_of else ""
+                raise NotFound(f"{MODEL_NAME_PREFIX}{model_id}/aliases/{alias}{when}")
+            return version
+        if number is not None:
+            return await self._repository.get(model_id, number)
+        version = await self._repository.get_latest_ready(model_id, as_of)
+        if version is None:
+            raise NotFound(f"a READY version of {MODEL_NAME_PREFIX}{model_id}")
         return version
 
     async def set_alias(
@@ -223,14 +273,22 @@ class VersionService:
             expected_model, expected = parse_version_name(expected_version, "expected_version")
             if expected_model != model_id:
                 raise InvalidArgument("expected_version", f"is not a version of {model}")
-        return await self._repository.set_alias(
-            model_id, alias, number, expected, actor, validate_request_id(request_id)
-        )
+        try:
+            return await self._repository.set_alias(
+                model_id, alias, number, expected, actor, validate_request_id(request_id)
+            )
+        finally:
+            self._changed(model_id)
 
     async def delete_alias(self, name: str, actor: str, request_id: str = "") -> None:
         """Remove an alias."""
         model_id, alias = parse_alias_name(name)
-        await self._repository.delete_alias(model_id, alias, actor, validate_request_id(request_id))
+        try:
+            await self._repository.delete_alias(
+                model_id, alias, actor, validate_request_id(request_id)
+            )
+        finally:
+            self._changed(model_id)
 
     async def list_aliases(
         self, parent: str, page_size: int, page_token: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable
 
 from google.protobuf import json_format
@@ -22,6 +23,7 @@ from modelregistry_server.metadata.domain.version import (
     ModelVersion,
     ParamValue,
     VersionDraft,
+    VersionState,
     version_name,
 )
 
@@ -103,6 +105,40 @@ def version_to_proto(version: ModelVersion) -> model_version_pb2.ModelVersion:
     if draft.signature:
         json_format.ParseDict(dict(draft.signature), message.signature)
     return message
+
+
+class VersionMessageCache:
+    """Wire messages of READY and ARCHIVED versions, built once and reused (bounded LRU).
+
+    ``version_to_proto`` of a version with lineage and signature costs about as much server CPU
+    as a whole empty gRPC call (``json_format`` dominates), and a READY version is immutable
+    except for its labels and description (each change gives it a new etag) and its aliases.
+    So ``(uid, etag, aliases)`` determines the message exactly, and a key that stops being
+    current simply ages out. Returned messages are shared between calls: hand them to gRPC
+    as they are and never mutate one (``ListModelVersions``, which strips manifests, must
+    build its own with ``version_to_proto``).
+    """
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self._max_entries = max_entries
+        self._messages: OrderedDict[
+            tuple[str, str, tuple[str, ...]], model_version_pb2.ModelVersion
+        ] = OrderedDict()
+
+    def get(self, version: ModelVersion) -> model_version_pb2.ModelVersion:
+        """The wire form of ``version``; treat it as read-only."""
+        if version.state is not VersionState.READY and version.state is not VersionState.ARCHIVED:
+            return version_to_proto(version)  # still changing: not worth keeping
+        key = (version.uid, version.etag, version.aliases)
+        message = self._messages.get(key)
+        if message is None:
+            message = version_to_proto(version)
+            self._messages[key] = message
+            if len(self._messages) > self._max_entries:
+                self._messages.popitem(last=False)
+        else:
+            self._messages.move_to_end(key)
+        return message
 
 
 def version_draft_from_proto(message: model_version_pb2.ModelVersion) -> VersionDraft:

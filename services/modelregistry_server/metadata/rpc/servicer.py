@@ -27,6 +27,7 @@ from modelregistry_server.metadata.app.gc import GarbageCollector
 from modelregistry_server.metadata.app.models import ModelService
 from modelregistry_server.metadata.app.versions import VersionService
 from modelregistry_server.metadata.rpc.convert import (
+    VersionMessageCache,
     alias_to_proto,
     audit_event_to_proto,
     draft_from_proto,
@@ -66,6 +67,8 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
         self._versions = versions
         self._events = events
         self._gc = gc
+        # Resolve and Get of READY versions reuse built messages (see VersionMessageCache).
+        self._version_messages = VersionMessageCache()
 
     @unary_errors(to_status)
     async def CreateModel(  # noqa: N802 - gRPC method names are PascalCase
@@ -142,7 +145,7 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
         self, request: metadata_service_pb2.GetModelVersionRequest, context: _Context
     ) -> model_version_pb2.ModelVersion:
         """See the proto."""
-        return version_to_proto(await self._versions.get_version(request.name))
+        return self._version_messages.get(await self._versions.get_version(request.name))
 
     @unary_errors(to_status)
     async def ListModelVersions(  # noqa: N802
@@ -213,7 +216,7 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
         as_of = (
             request.as_of_time.ToDatetime(tzinfo=UTC) if request.HasField("as_of_time") else None
         )
-        return version_to_proto(await self._versions.resolve(request.ref, as_of))
+        return self._version_messages.get(await self._versions.resolve(request.ref, as_of))
 
     # ------------------------------------------------------------------ aliases
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from modelregistry_server.metadata.app.ports import AuditQuery
+from modelregistry_server.metadata.app.ports import AuditQuery, ChangeListener
 from modelregistry_server.metadata.domain.events import AuditEvent, EventType, ModelEvent
 
 _log = logging.getLogger(__name__)
@@ -91,6 +91,10 @@ class PostgresEventFeed:
     replica's listener; the listener bumps a generation counter and wakes the watchers, which
     then read the new rows. Watchers also poll, so a lost listener delays events, never drops
     them.
+
+    ``ChangeListener``s (the resolve cache) hear of every notification with the model it names,
+    synchronously in the notification callback, and of the listening connection going up and
+    down: a listener that caches must not trust its entries while nobody is listening.
     """
 
     def __init__(self, pool: asyncpg.Pool, dsn: str) -> None:
@@ -99,6 +103,11 @@ class PostgresEventFeed:
         self._generation = 0
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
+        self._listeners: list[ChangeListener] = []
+
+    def subscribe(self, listener: ChangeListener) -> None:
+        """Tell ``listener`` about changes and about the connection (call before ``start``)."""
+        self._listeners.append(listener)
 
     def start(self) -> None:
         """Start the listener task."""
@@ -111,6 +120,7 @@ class PostgresEventFeed:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        self._lost()
 
     def generation(self) -> int:
         """See the port."""
@@ -156,22 +166,43 @@ class PostgresEventFeed:
             self._generation += 1
             self._changed.notify_all()
 
+    def _lost(self) -> None:
+        for listener in self._listeners:
+            listener.feed_lost()
+
+    def _model_changed(self, payload: str) -> None:
+        # "<event id or -> <model id>"; anything else (e.g. a bare id from an older replica
+        # during a rolling upgrade) means "some model changed".
+        _, _, model_id = payload.partition(" ")
+        for listener in self._listeners:
+            listener.model_changed(model_id or None)
+
     async def _listen_forever(self) -> None:
         loop = asyncio.get_running_loop()
         bumps: set[asyncio.Task[None]] = set()
 
-        def on_notify(*_args: object) -> None:
+        def on_notify(_conn: object, _pid: int, _channel: str, payload: object) -> None:
+            # Synchronously, before any resolve can run again: a cache never serves an answer
+            # older than a notification this process has received.
+            self._model_changed(str(payload))
             task = loop.create_task(self._bump())
             bumps.add(task)  # keep a reference until it ran (the loop holds only weak ones)
             task.add_done_callback(bumps.discard)
+
+        def on_terminate(_conn: object, done: asyncio.Event) -> None:
+            self._lost()  # at once: caches stop trusting their entries before anything else
+            done.set()
 
         while True:
             conn: asyncpg.Connection[Any] | None = None
             try:
                 conn = await asyncpg.connect(self._dsn, timeout=10)
                 closed = asyncio.Event()
-                conn.add_termination_listener(lambda _conn, done=closed: done.set())
+                conn.add_termination_listener(lambda c, done=closed: on_terminate(c, done))
                 await conn.add_listener(CHANNEL, on_notify)
+                # LISTEN is in effect: every change committed from now on is notified.
+                for listener in self._listeners:
+                    listener.feed_connected()
                 # Events committed while we were not listening are picked up by this wake-up.
                 await self._bump()
                 await closed.wait()
@@ -180,6 +211,7 @@ class PostgresEventFeed:
             except Exception as exc:
                 _log.warning("event listener lost its connection (%s); reconnecting", exc)
             finally:
+                self._lost()
                 if conn is not None:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(conn.close(), timeout=2)

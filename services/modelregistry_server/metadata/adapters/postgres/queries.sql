@@ -79,25 +79,50 @@ WHERE model_id = $1 AND version = $2
 FOR UPDATE;
 
 -- name: get_version_by_uid
-SELECT model_id, version FROM metadata.model_versions WHERE uid = $1::uuid;
+-- ResolveModelVersion reads a version in ONE statement whatever the reference form: the alias
+-- or "latest" lookup is a scalar subquery that the planner runs once (an InitPlan) before an
+-- index lookup on the primary key. One round trip instead of two halves the resolve's
+-- PostgreSQL and event-loop cost. No row = nothing found under that reference.
+SELECT v.*, ARRAY(SELECT a.alias FROM metadata.aliases a
+                  WHERE a.model_id = v.model_id AND a.version = v.version
+                  ORDER BY a.alias) AS aliases
+FROM metadata.model_versions v
+WHERE v.uid = $1::uuid;
 
--- name: latest_ready_version
+-- name: get_latest_ready_version
 -- "name" means the newest READY version; as of $2 (NULL = now) it is the newest that was
 -- READY by then and not deleted since.
-SELECT version FROM metadata.model_versions
-WHERE model_id = $1 AND state = 'READY' AND ready_time <= COALESCE($2, 'infinity'::timestamptz)
-ORDER BY version DESC
-LIMIT 1;
+SELECT v.*, ARRAY(SELECT a.alias FROM metadata.aliases a
+                  WHERE a.model_id = v.model_id AND a.version = v.version
+                  ORDER BY a.alias) AS aliases
+FROM metadata.model_versions v
+WHERE v.model_id = $1
+  AND v.version = (SELECT l.version FROM metadata.model_versions l
+                   WHERE l.model_id = $1 AND l.state = 'READY'
+                     AND l.ready_time <= COALESCE($2, 'infinity'::timestamptz)
+                   ORDER BY l.version DESC
+                   LIMIT 1);
 
--- name: alias_target
-SELECT version FROM metadata.aliases WHERE model_id = $1 AND alias = $2;
+-- name: get_version_by_alias
+SELECT v.*, ARRAY(SELECT a.alias FROM metadata.aliases a
+                  WHERE a.model_id = v.model_id AND a.version = v.version
+                  ORDER BY a.alias) AS aliases
+FROM metadata.model_versions v
+WHERE v.model_id = $1
+  AND v.version = (SELECT t.version FROM metadata.aliases t
+                   WHERE t.model_id = $1 AND t.alias = $2);
 
--- name: alias_target_at
--- The alias' last move at or before $3; a NULL version means it had been removed.
-SELECT version FROM metadata.alias_history
-WHERE model_id = $1 AND alias = $2 AND valid_from <= $3
-ORDER BY valid_from DESC, id DESC
-LIMIT 1;
+-- name: get_version_by_alias_at
+-- The alias' last move at or before $3; a NULL version (it had been removed) finds no row.
+SELECT v.*, ARRAY(SELECT a.alias FROM metadata.aliases a
+                  WHERE a.model_id = v.model_id AND a.version = v.version
+                  ORDER BY a.alias) AS aliases
+FROM metadata.model_versions v
+WHERE v.model_id = $1
+  AND v.version = (SELECT h.version FROM metadata.alias_history h
+                   WHERE h.model_id = $1 AND h.alias = $2 AND h.valid_from <= $3
+                   ORDER BY h.valid_from DESC, h.id DESC
+                   LIMIT 1);
 
 -- name: update_version
 UPDATE metadata.model_versions
@@ -167,12 +192,20 @@ VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7, $8);
 
 -- name: insert_model_event
 -- The NOTIFY is delivered at commit, so watchers never see an event of a rolled-back change.
+-- Payload "<event id> <model id>": the model id lets every replica drop only that model's
+-- entries from its resolve cache.
 WITH event AS (
     INSERT INTO metadata.model_events (type, model_id, version, alias, actor)
     VALUES ($1, $2, $3, $4, $5)
     RETURNING id
 )
-SELECT pg_notify('modelregistry_model_events', id::text) FROM event;
+SELECT pg_notify('modelregistry_model_events', id::text || ' ' || $2) FROM event;
+
+-- name: notify_model_changed
+-- A change that is no watchable event (UpdateModelVersion: labels, description) but still
+-- changes what ResolveModelVersion returns: tells every replica's resolve cache, at commit.
+-- Payload "- <model id>" (no event row; watchers that wake up find nothing new).
+SELECT pg_notify('modelregistry_model_events', '- ' || $1);
 
 -- name: lock_blob_shared
 -- Commits hold this while they verify and record a digest; GC takes it exclusively.

@@ -185,11 +185,11 @@ class PostgresVersionRepository:
         async with self._pool.acquire() as conn:
             return await self._get(conn, model_id, version)
 
-    async def find_uid(self, uid: str) -> tuple[str, int] | None:
+    async def get_by_uid(self, uid: str) -> ModelVersion | None:
         """See the port."""
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(QUERIES["get_version_by_uid"], uid)
-        return None if row is None else (row["model_id"], row["version"])
+        return None if row is None else _to_version(row)
 
     async def list_versions(
         self,
@@ -275,6 +275,9 @@ class PostgresVersionRepository:
                 conn, actor, "UpdateModelVersion", name, model_id, _summary(before),
                 _summary(after), request_id,
             )  # fmt: skip
+            # Not a watchable event, but it changes what ResolveModelVersion returns: other
+            # replicas drop their cached answers for this model when this commits.
+            await conn.execute(QUERIES["notify_model_changed"], model_id)
             return after
 
     async def delete(
@@ -349,20 +352,24 @@ class PostgresVersionRepository:
             await write_event(conn, "VERSION_READY", model_id, version, None, actor)
             return after
 
-    async def resolve_latest(self, model_id: str, as_of: datetime | None) -> int | None:
+    async def get_latest_ready(self, model_id: str, as_of: datetime | None) -> ModelVersion | None:
         """See the port."""
         async with self._pool.acquire() as conn:
-            number = await conn.fetchval(QUERIES["latest_ready_version"], model_id, as_of)
-        return None if number is None else int(number)
+            row = await conn.fetchrow(QUERIES["get_latest_ready_version"], model_id, as_of)
+        return None if row is None else _to_version(row)
 
-    async def resolve_alias(self, model_id: str, alias: str, as_of: datetime | None) -> int | None:
+    async def get_by_alias(
+        self, model_id: str, alias: str, as_of: datetime | None
+    ) -> ModelVersion | None:
         """See the port."""
         async with self._pool.acquire() as conn:
             if as_of is None:
-                number = await conn.fetchval(QUERIES["alias_target"], model_id, alias)
+                row = await conn.fetchrow(QUERIES["get_version_by_alias"], model_id, alias)
             else:
-                number = await conn.fetchval(QUERIES["alias_target_at"], model_id, alias, as_of)
-        return None if number is None else int(number)
+                row = await conn.fetchrow(
+                    QUERIES["get_version_by_alias_at"], model_id, alias, as_of
+                )
+        return None if row is None else _to_version(row)
 
     # ------------------------------------------------------------------ aliases
 

@@ -1,0 +1,330 @@
+"""The SDK's push and pull over real gRPC, real PostgreSQL and real MinIO.
+
+Round trips of an awkward tree (nested folders, an empty file, spaces and unicode in names, a
+file over 200 MiB), the cache, resume after a killed server or client, and dedupe on re-push.
+The in-process server runs on this test's event loop, so every blocking SDK call goes through
+``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from modelregistry import Client
+from modelregistry.artifact.v1 import artifact_service_pb2, artifact_service_pb2_grpc
+from modelregistry.cache import Cache
+from modelregistry_server.common.embedded_postgres import free_loopback_port
+from tests.conftest import RunningRegistry
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+MiB = 1024 * 1024
+
+
+class Counting:
+    """A thread-safe Progress that remembers what each phase moved."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.phases: list[tuple[str, int, int]] = []  # (description, planned, moved)
+        self.moved = 0
+
+    def start(self, total_bytes: int, total_files: int, description: str) -> None:
+        with self._lock:
+            self.phases.append((description, total_bytes, 0))
+
+    def advance(self, nbytes: int) -> None:
+        with self._lock:
+            description, planned, moved = self.phases[-1]
+            self.phases[-1] = (description, planned, moved + nbytes)
+            self.moved += nbytes
+
+    def file_done(self, path: str) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+    def bytes_for(self, prefix: str) -> int:
+        """Bytes moved in the phases whose description starts with ``prefix``."""
+        return sum(moved for description, _, moved in self.phases if description.startswith(prefix))
+
+
+def write_random(path: Path, size: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as handle:
+        remaining = size
+        while remaining:
+            block = os.urandom(min(remaining, 8 * MiB))
+            handle.write(block)
+            remaining -= len(block)
+
+
+def tree_digests(root: Path) -> dict[str, str]:
+    """``{relative posix path: sha256}`` of every file under ``root`` (links followed)."""
+    digests = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            with path.open("rb") as handle:
+                digest = hashlib.file_digest(handle, "sha256").hexdigest()
+            digests[path.relative_to(root).as_posix()] = digest
+    return digests
+
+
+@pytest.fixture(scope="module")
+def awkward_tree() -> Iterator[Path]:
+    """Nested folders, an empty file, spaces and unicode in names, and a 201 MiB file."""
+    with tempfile.TemporaryDirectory(prefix="mr-tree-") as tmp:
+        root = Path(tmp) / "model"
+        write_random(root / "weights" / "model-00001-of-00001.safetensors", 201 * MiB)
+        write_random(root / "weights" / "shards" / "deep" / "extra.bin", 3 * MiB + 17)
+        (root / "config.json").write_text('{"hidden_size": 64}\n')
+        (root / "empty.txt").touch()
+        (root / "tokenizer files" / "vocab — größe ü.txt").parent.mkdir(parents=True)
+        (root / "tokenizer files" / "vocab — größe ü.txt").write_text("ä ö ü\n" * 1000)
+        (root / "weights" / "same content.bin").write_bytes(b"dup" * 1000)
+        (root / "weights" / "same content copy.bin").write_bytes(b"dup" * 1000)
+        yield root
+
+
+async def test_push_then_pull_reproduces_the_tree_and_the_second_pull_is_served_from_cache(
+    s3_registry: RunningRegistry, awkward_tree: Path, tmp_path: Path
+) -> None:
+    counters = s3_registry.server.artifact_counters
+    assert counters is not None
+    client = Client(s3_registry.target, cache_dir=tmp_path / "push-cache")
+    version = await asyncio.to_thread(
+        client.push,
+        awkward_tree,
+        model="awkward",
+        params={"lr": 0.001, "epochs": 3, "warmup": True, "optimizer": "adamw"},
+        metrics={"accuracy": 0.91},
+        alias="production",
+    )
+    assert version.version == 1
+    assert len(version.files) == 7
+
+    # A different cache: this is another machine pulling what was pushed.
+    puller = Client(s3_registry.target, cache_dir=tmp_path / "pull-cache")
+    reads, urls = counters.reads, counters.download_urls
+    dest = await asyncio.to_thread(puller.pull, "awkward@production", tmp_path / "first")
+    assert dest == tmp_path / "first"
+    assert tree_digests(dest) == tree_digests(awkward_tree)
+    # MinIO is reachable from here, so the bytes came by presigned URL: one per distinct
+    # non-empty blob (the empty file needs no bytes).
+    assert counters.download_urls - urls == 5
+    assert counters.reads == reads
+
+    reads, urls = counters.reads, counters.download_urls
+    snapshot = await asyncio.to_thread(puller.pull, "awkward@production")
+    again = await asyncio.to_thread(puller.pull, "awkward:1", tmp_path / "second")
+    assert tree_digests(snapshot) == tree_digests(awkward_tree)
+    assert tree_digests(again) == tree_digests(awkward_tree)
+    assert (counters.reads, counters.download_urls) == (reads, urls), "second pull hit the server"
+    client.close()
+    puller.close()
+
+
+async def test_repush_of_an_unchanged_model_uploads_no_blob_bytes(
+    s3_registry: RunningRegistry, awkward_tree: Path, tmp_path: Path
+) -> None:
+    counters = s3_registry.server.artifact_counters
+    assert counters is not None
+    client = Client(s3_registry.target, cache_dir=tmp_path / "cache")
+    first = Counting()
+    await asyncio.to_thread(client.push, awkward_tree, model="again", progress=first)
+    total = sum(f.stat().st_size for f in awkward_tree.rglob("*") if f.is_file())  # noqa: ASYNC240
+    assert first.bytes_for("pushing") == total - 3000  # the duplicate file is sent once
+
+    written = counters.write_bytes
+    second = Counting()
+    repushed = await asyncio.to_thread(client.push, awkward_tree, model="again", progress=second)
+    assert repushed.version == 2
+    assert second.bytes_for("pushing") == 0
+    assert counters.write_bytes == written
+    client.close()
+
+
+class LocalServer:
+    """The registry as a subprocess with a local blob directory, so that pulls use ``Read``."""
+
+    def __init__(self, database_url: str, workdir: Path) -> None:
+        self.target = f"127.0.0.1:{free_loopback_port()}"
+        self.log = workdir / "server.log"
+        self.args = [
+            sys.executable, "-m", "modelregistry_server", "serve", f"--listen={self.target}",
+            f"--database-url={database_url}", f"--data-dir={workdir / 'data'}",
+            "--sweep-interval=0", "--shutdown-grace=0",
+        ]  # fmt: skip
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MODELREGISTRY_")}
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(self.args, stdout=log, stderr=log, env=env)
+        deadline = time.monotonic() + 60
+        with grpc.insecure_channel(self.target) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            while time.monotonic() < deadline:
+                assert self.process.poll() is None, self.log.read_text()
+                try:
+                    reply = health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.RpcError:
+                    time.sleep(0.1)
+        raise AssertionError("server did not start:\n" + self.log.read_text())
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def local_server(database_url: str, tmp_path: Path) -> Iterator[LocalServer]:
+    server = LocalServer(database_url, tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+class KillOnce(Counting):
+    """Kills (and restarts) the server once the pull has moved ``after`` bytes."""
+
+    def __init__(self, server: LocalServer, after: int) -> None:
+        super().__init__()
+        self.server = server
+        self.after = after
+        self.killed_at: int | None = None
+        self.restarter: threading.Thread | None = None
+
+    def advance(self, nbytes: int) -> None:
+        super().advance(nbytes)
+        if self.killed_at is None and self.bytes_for("pulling") >= self.after:
+            self.killed_at = self.bytes_for("pulling")
+            self.server.kill()
+            # Restart from another thread: this one belongs to the download being interrupted.
+            self.restarter = threading.Thread(target=self._restart)
+            self.restarter.start()
+
+    def _restart(self) -> None:
+        time.sleep(0.5)
+        self.server.start()
+
+
+def test_pull_resumes_after_the_artifact_server_is_killed_mid_file(
+    local_server: LocalServer, tmp_path: Path
+) -> None:
+    source = tmp_path / "model"
+    for index in range(3):
+        write_random(source / f"small-{index}.bin", MiB + index)
+    write_random(source / "big.safetensors", 96 * MiB)
+    client = Client(local_server.target, cache_dir=tmp_path / "push-cache")
+    client.push(source, model="resumable", alias="production")
+    client.close()
+
+    total = sum(p.stat().st_size for p in source.iterdir())
+    progress = KillOnce(local_server, after=40 * MiB)
+    puller = Client(local_server.target, cache_dir=tmp_path / "pull-cache")
+    dest = puller.pull("resumable@production", tmp_path / "out", progress=progress)
+    assert progress.restarter is not None
+    progress.restarter.join()
+    assert progress.killed_at is not None
+    assert progress.killed_at < total
+    assert tree_digests(dest) == tree_digests(source)
+    # Every byte crossed the wire exactly once: no finished file and no finished part of the
+    # interrupted file was fetched again.
+    assert progress.bytes_for("pulling") == total
+    assert not list((tmp_path / "pull-cache").rglob("*.incomplete"))
+    puller.close()
+
+
+_INTERRUPTED_PUSH = textwrap.dedent(
+    """
+    import os, sys
+    from modelregistry import Client
+
+    class DieAfter:
+        def __init__(self):
+            self.sent = 0
+        def start(self, total_bytes, total_files, description):
+            self.phase = description
+        def advance(self, nbytes):
+            if self.phase.startswith("pushing"):
+                self.sent += nbytes
+                if self.sent >= int(sys.argv[4]):
+                    os._exit(9)  # like a SIGKILL or a pulled plug: no clean-up runs
+        def file_done(self, path):
+            pass
+        def finish(self):
+            pass
+
+    client = Client(sys.argv[1], cache_dir=sys.argv[2])
+    client.push(sys.argv[3], model="interrupted", progress=DieAfter())
+    """
+)
+
+
+async def test_interrupted_push_resumes_without_resending_committed_parts(
+    registry: RunningRegistry, tmp_path: Path
+) -> None:
+    source = tmp_path / "model"
+    write_random(source / "weights.bin", 100 * MiB)
+    cache_dir = tmp_path / "cache"
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            "-c",
+            _INTERRUPTED_PUSH,
+            registry.target,
+            str(cache_dir),
+            str(source),
+            str(80 * MiB),
+        ],
+        capture_output=True,
+        timeout=300,
+    )
+    assert result.returncode == 9, result.stderr.decode()
+
+    # The killed push left its session in the cache; the server has some of it durably (whole
+    # parts of 16 MiB, two in flight: parts still in flight when the client died do not count).
+    digest = hashlib.sha256((source / "weights.bin").read_bytes()).hexdigest()
+    record = Cache(cache_dir).upload_record(digest)
+    assert record is not None
+    stub = artifact_service_pb2_grpc.ArtifactServiceStub(registry.channel)
+    status = await stub.QueryWriteStatus(
+        artifact_service_pb2.QueryWriteStatusRequest(upload_session=str(record["session"]))
+    )
+    assert 0 < status.committed_size < 100 * MiB
+
+    progress = Counting()
+    client = Client(registry.target, cache_dir=cache_dir)
+    version = await asyncio.to_thread(client.push, source, model="interrupted", progress=progress)
+    client.close()
+    assert progress.bytes_for("pushing") == 100 * MiB - status.committed_size
+    assert Cache(cache_dir).upload_record(digest) is None
+
+    puller = Client(registry.target, cache_dir=tmp_path / "pull-cache")
+    pulled = await asyncio.to_thread(puller.pull, version.name.removeprefix("models/"))
+    puller.close()
+    assert tree_digests(pulled) == tree_digests(source)

@@ -203,3 +203,38 @@ def test_a_partial_download_resumes_from_its_offset(tmp_path: Path) -> None:
     assert _pull.pull_model(None, cache, "m:1", offline=True) == snapshot
     with pytest.raises(NotCachedError):
         _pull.pull_model(None, cache, "m@production", offline=True)
+
+
+class _UnreachableUrls(_FakeArtifacts):
+    """Hands out a URL nothing listens on, as a server behind NAT would."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.urls = 0
+
+    def GenerateDownloadUrl(self, request: Any) -> Any:  # noqa: N802
+        self.urls += 1
+        return artifact_service_pb2.GenerateDownloadUrlResponse(url="http://127.0.0.1:1/blob")
+
+
+def test_an_unreachable_download_url_falls_back_to_read_for_every_blob(tmp_path: Path) -> None:
+    first, second = os.urandom(50), os.urandom(60)
+    version = _version_of(first)
+    version.files.append(
+        model_version_pb2.ManifestFile(
+            path="x.bin", sha256=hashlib.sha256(second).hexdigest(), size=len(second)
+        )
+    )
+    transport = _FakeTransport(b"", version)
+    stub = _UnreachableUrls(b"")
+    transport.artifact_stub = stub
+
+    def read(request: Any, **_: Any) -> Iterator[Any]:
+        data = first if request.sha256 == version.files[0].sha256 else second
+        yield artifact_service_pb2.ReadResponse(data=data[request.read_offset :])
+
+    stub.Read = read  # type: ignore[method-assign]
+    snapshot = _pull.pull_model(transport, Cache(tmp_path), "m:1", parallelism=1)  # type: ignore[arg-type]
+    assert (snapshot / "w.bin").read_bytes() == first
+    assert (snapshot / "x.bin").read_bytes() == second
+    assert stub.urls == 1  # the first failure switched URLs off for the rest of the pull

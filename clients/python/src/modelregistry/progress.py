@@ -19,7 +19,9 @@ class Progress(Protocol):
         """``nbytes`` more bytes were sent or received."""
 
     def file_done(self, path: str) -> None:
-        """One file is complete (uploaded, or downloaded and verified)."""
+        """One file is complete: uploaded (``path`` is its manifest path), or downloaded and
+        verified (``path`` is its sha256: a pull fetches each distinct content once, however
+        many paths share it)."""
 
     def finish(self) -> None:
         """The transfer ended, successfully or not."""

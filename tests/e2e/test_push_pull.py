@@ -24,7 +24,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from modelregistry import Client
+from modelregistry import AsyncClient, Client
 from modelregistry.artifact.v1 import artifact_service_pb2, artifact_service_pb2_grpc
 from modelregistry.cache import Cache
 from modelregistry_server.common.embedded_postgres import free_loopback_port
@@ -327,4 +327,18 @@ async def test_interrupted_push_resumes_without_resending_committed_parts(
     puller = Client(registry.target, cache_dir=tmp_path / "pull-cache")
     pulled = await asyncio.to_thread(puller.pull, version.name.removeprefix("models/"))
     puller.close()
+    assert tree_digests(pulled) == tree_digests(source)
+
+
+async def test_async_client_pushes_and_pulls_without_blocking_the_event_loop(
+    s3_registry: RunningRegistry, tmp_path: Path
+) -> None:
+    source = tmp_path / "model"
+    write_random(source / "w" / "weights.bin", 24 * MiB)
+    (source / "config.json").write_text("{}")
+    # The server runs on this very event loop: if push/pull blocked it, they would deadlock.
+    async with AsyncClient(s3_registry.target, cache_dir=tmp_path / "cache") as client:
+        version = await client.push(source, model="async-model", alias="production")
+        assert version.version == 1
+        pulled = await client.pull("async-model@production", tmp_path / "out")
     assert tree_digests(pulled) == tree_digests(source)

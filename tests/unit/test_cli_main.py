@@ -24,9 +24,13 @@ class FakeClient:
 
     behaviour: Any = None
     created_with: tuple[Any, ...] = ()
+    cache_dir: str | None = None
 
-    def __init__(self, target: str | None = None, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, target: str | None = None, *, timeout: float = 30.0, cache_dir: str | None = None
+    ) -> None:
         FakeClient.created_with = (target, timeout)
+        FakeClient.cache_dir = cache_dir
 
     def __enter__(self) -> FakeClient:
         return self
@@ -63,6 +67,9 @@ def test_ls_prints_a_table_or_json(
     assert cli.main(["--url", "h:9", "ls", "--json", "--timeout", "2"]) == 0
     assert [m["id"] for m in json.loads(capsys.readouterr().out)] == ["a", "b"]
     assert fake.created_with == ("h:9", 2.0)
+    assert fake.cache_dir is None
+    assert cli.main(["--cache-dir", "/tmp/c", "ls", "-q"]) == 0
+    assert fake.cache_dir == "/tmp/c"  # pull and push use the same cache as `cache ls`
 
 
 def test_url_comes_from_the_environment(

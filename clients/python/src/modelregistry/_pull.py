@@ -65,29 +65,36 @@ def pull_model(
 ) -> Path:
     """Download the version ``ref`` names and return its local folder; see ``Client.pull``."""
     report = progress or NullProgress()
-    version = _resolve(transport, cache, ref, offline)
-    model = version.name.split("/")[1]
-    files = select_files(version.files, allow_patterns, ignore_patterns)
+    # From the ref record to the last link, what this pull needs is referenced by nothing
+    # yet: the shared cache lock keeps Cache.prune from deleting it meanwhile.
+    with cache.in_use():
+        version = _resolve(transport, cache, ref, offline)
+        model = version.name.split("/")[1]
+        files = select_files(version.files, allow_patterns, ignore_patterns)
 
-    wanted: dict[str, int] = {}
-    for file in files:
-        wanted.setdefault(file.sha256, file.size)
-    missing = {sha: size for sha, size in wanted.items() if not cache.has_blob(sha, size)}
-    if missing:
-        if offline or transport is None:
-            raise NotCachedError(
-                f"{ref} is not fully in the local cache ({len(missing)} files missing) "
-                "and offline mode is on"
-            )
-        _download_all(transport, cache, missing, max(1, parallelism), report, f"pulling {ref}")
+        wanted: dict[str, int] = {}
+        for file in files:
+            wanted.setdefault(file.sha256, file.size)
+        missing = {sha: size for sha, size in wanted.items() if not cache.has_blob(sha, size)}
+        if missing:
+            if offline or transport is None:
+                raise NotCachedError(
+                    f"{ref} is not fully in the local cache ({len(missing)} files missing) "
+                    "and offline mode is on"
+                )
+            _download_all(transport, cache, missing, max(1, parallelism), report, f"pulling {ref}")
 
-    snapshot = cache.snapshot_dir(model, version.version)
-    _link_snapshot(cache, snapshot, files)
-    if dest is None:
-        return snapshot
-    target = Path(dest)
-    _materialize(cache, target, files)
-    return target
+        snapshot = cache.snapshot_dir(model, version.version)
+        _link_snapshot(cache, snapshot, files)
+        # A warm pull changes no link; touch the folder so `cache ls` shows when the version
+        # was last used and the least recently used snapshots are the ones to remove.
+        with contextlib.suppress(OSError):
+            os.utime(snapshot)
+        if dest is None:
+            return snapshot
+        target = Path(dest)
+        _materialize(cache, target, files)
+        return target
 
 
 def _resolve(

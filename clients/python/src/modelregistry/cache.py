@@ -10,9 +10,14 @@ Layout under the root (``$MODELREGISTRY_CACHE``, else ``$XDG_CACHE_HOME/modelreg
     refs/<model>/<ref>.pb                   the last answer for a reference (offline mode)
     uploads/<64 hex>.json                   the upload session of an interrupted push
     hashes.sqlite                           file digests by (path, size, mtime, inode)
+    cache.lock                              shared by every pull, exclusive while pruning
 
 Contents are addressed by digest, so two versions sharing a file store it once, and a repeat
 pull of the same version reads and writes no file bytes at all.
+
+Nothing is ever deleted by a pull. :meth:`Cache.remove_snapshot` drops the links of a version
+and :meth:`Cache.prune` then deletes what no snapshot needs any more: blobs no link points to,
+abandoned downloads, stale locks and ref records of versions that are gone.
 """
 
 from __future__ import annotations
@@ -21,15 +26,85 @@ import contextlib
 import fcntl
 import json
 import os
+import re
+import shutil
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
+
+from google.protobuf.message import DecodeError
 
 from modelregistry.metadata.v1 import model_version_pb2
 
 ENV_CACHE = "MODELREGISTRY_CACHE"
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+# The temporary name a link or file has while it is being replaced (see _pull._link_snapshot).
+_TEMPORARY = re.compile(r"\..+\.\d+\.\d+\.tmp")
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """One cached version: its folder of links and what they take on disk.
+
+    ``bytes`` counts each distinct blob once (two paths with the same contents share a blob),
+    so it is what deleting this snapshot alone could free at most; blobs shared with other
+    snapshots stay. ``last_used`` is the newest mtime of the folder and its links, which every
+    pull of the version refreshes.
+    """
+
+    model: str
+    version: int
+    path: Path
+    files: int
+    bytes: int
+    last_used: datetime
+
+    @property
+    def ref(self) -> str:
+        """``model:version``, the reference users type."""
+        return f"{self.model}:{self.version}"
+
+
+@dataclass(frozen=True)
+class CacheUsage:
+    """What the cache holds on disk."""
+
+    blobs: int
+    blob_bytes: int
+    incomplete: int
+    incomplete_bytes: int
+    snapshots: int
+    upload_records: int
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """What :meth:`Cache.prune` deleted (or, with ``dry_run``, would delete).
+
+    ``busy`` means a pull was running, so unreferenced blobs and ref records were kept: that
+    pull may be about to link the one or record the other. Run prune again once it is done.
+    """
+
+    dry_run: bool
+    blobs: int
+    blob_bytes: int
+    incomplete: int
+    incomplete_bytes: int
+    locks: int
+    refs: int
+    busy: bool = False
+    deleted_blobs: tuple[str, ...] = ()
+
+    @property
+    def bytes_freed(self) -> int:
+        """Blob and incomplete-download bytes together (locks and refs are negligible)."""
+        return self.blob_bytes + self.incomplete_bytes
 
 
 def default_cache_dir() -> Path:
@@ -93,13 +168,48 @@ class Cache:
         except FileNotFoundError:
             return False
 
+    def lock_path(self, sha256: str) -> Path:
+        """The lock file a download of ``sha256`` holds."""
+        return self.blob_path(sha256).with_name(sha256 + ".lock")
+
     @contextlib.contextmanager
     def blob_lock(self, sha256: str) -> Iterator[None]:
         """Hold an exclusive lock on downloading ``sha256`` (across processes)."""
-        path = self.blob_path(sha256).with_name(sha256 + ".lock")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a+b") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        path = self.lock_path(sha256)
+        while True:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a+b") as handle:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+                # prune() deletes lock files nobody holds. If it deleted this one while we
+                # waited, we hold a lock on an unlinked file that a newcomer would not see:
+                # lock the file that is there now instead.
+                if not _is_same_file(handle.fileno(), path):
+                    continue
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+                return
+
+    @contextlib.contextmanager
+    def in_use(self) -> Iterator[None]:
+        """Hold a shared lock on the cache while a pull resolves, downloads and links.
+
+        Between downloading a blob (or finding it cached) and linking it into a snapshot, the
+        blob is referenced by nothing, and the ref record a pull saves comes before its
+        snapshot. :meth:`prune` takes this lock exclusively before deleting either, so it never
+        takes files from under a running pull; pulls share it and do not wait for each other.
+        """
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            handle = open(self.root / "cache.lock", "a+b")  # noqa: SIM115 - closed below
+        except OSError:
+            # A read-only cache (a mounted, pre-filled one used offline) still serves warm
+            # pulls, which write nothing; and nobody can prune it either.
+            yield
+            return
+        with handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
             try:
                 yield
             finally:
@@ -117,6 +227,265 @@ class Cache:
     def snapshot_dir(self, model: str, version: int) -> Path:
         """The folder of links that presents one version's files under their manifest paths."""
         return self.root / "snapshots" / model / str(version)
+
+    def snapshots(self) -> list[SnapshotInfo]:
+        """Every cached version, sorted by model and version number."""
+        found = []
+        for model, version, path in self._snapshot_dirs():
+            try:
+                newest = path.lstat().st_mtime
+            except FileNotFoundError:  # removed while we listed
+                continue
+            files = 0
+            digests: set[str] = set()
+            for link, target in _links(path):
+                # A temporary link is a pull replacing a file: not one of the version's files.
+                if not _TEMPORARY.fullmatch(link.name):
+                    files += 1
+                digests.add(os.path.basename(target))
+                newest = max(newest, link.lstat().st_mtime)
+            size = 0
+            for digest in digests:
+                # A dangling link (its blob pruned or never finished) takes no space.
+                with contextlib.suppress(OSError):
+                    size += self.blob_path(digest).stat().st_size
+            found.append(
+                SnapshotInfo(
+                    model=model,
+                    version=version,
+                    path=path,
+                    files=files,
+                    bytes=size,
+                    last_used=datetime.fromtimestamp(newest, UTC),
+                )
+            )
+        return found
+
+    def remove_snapshot(self, model: str, version: int | None = None) -> list[SnapshotInfo]:
+        """Delete the snapshot of ``model:version``, or of every version when ``version`` is None.
+
+        Only the folders of links go; blobs stay, because other versions may share them and a
+        re-pull of this one then costs nothing. :meth:`prune` deletes the blobs no snapshot
+        needs any more. Returns what was removed (empty if nothing was cached).
+        """
+        if model in ("", ".", "..") or "/" in model or "\\" in model or "\0" in model:
+            # The name becomes a path under snapshots/: never let it point anywhere else.
+            raise ValueError(f"not a model name: {model!r}")
+        removed = [
+            info
+            for info in self.snapshots()
+            if info.model == model and (version is None or info.version == version)
+        ]
+        for info in removed:
+            # rmtree unlinks the links themselves; it never follows them into blobs/.
+            shutil.rmtree(info.path)
+        with contextlib.suppress(OSError):  # not empty: other versions (or a pull) remain
+            (self.root / "snapshots" / model).rmdir()
+        return removed
+
+    def _snapshot_dirs(self) -> Iterator[tuple[str, int, Path]]:
+        """``(model, version, folder)`` of every snapshot, sorted."""
+        root = self.root / "snapshots"
+        for model_dir in _sorted_dirs(root):
+            versions = [d for d in _sorted_dirs(model_dir) if d.name.isdigit()]
+            for version_dir in sorted(versions, key=lambda d: int(d.name)):
+                yield model_dir.name, int(version_dir.name), version_dir
+
+    def _referenced_digests(self) -> set[str]:
+        """The digests any snapshot links to, temporary links of a running pull included."""
+        return {
+            os.path.basename(target)
+            for _, _, path in self._snapshot_dirs()
+            for _, target in _links(path)
+        }
+
+    # --- housekeeping ----------------------------------------------------------------------
+
+    def usage(self) -> CacheUsage:
+        """Count what the cache holds: blobs, unfinished downloads, snapshots, upload records."""
+        blobs = blob_bytes = incomplete = incomplete_bytes = 0
+        for entry in self._blob_entries():
+            name = entry.name
+            with contextlib.suppress(OSError):  # deleted while we looked
+                if _DIGEST.fullmatch(name):
+                    blob_bytes += entry.stat().st_size
+                    blobs += 1
+                elif name.endswith(".incomplete"):
+                    incomplete_bytes += entry.stat().st_size
+                    incomplete += 1
+        uploads = self.root / "uploads"
+        records = sum(1 for _ in uploads.glob("*.json")) if uploads.is_dir() else 0
+        return CacheUsage(
+            blobs=blobs,
+            blob_bytes=blob_bytes,
+            incomplete=incomplete,
+            incomplete_bytes=incomplete_bytes,
+            snapshots=sum(1 for _ in self._snapshot_dirs()),
+            upload_records=records,
+        )
+
+    def prune(
+        self, *, incomplete_older_than: timedelta = timedelta(days=1), dry_run: bool = False
+    ) -> PruneResult:
+        """Delete what no snapshot needs; with ``dry_run``, only count it.
+
+        - blobs no snapshot links to (after :meth:`remove_snapshot`, a snapshot folder deleted
+          by hand, or a pull that failed after downloading some files);
+        - ``.incomplete`` downloads last written more than ``incomplete_older_than`` ago and
+          not being written now (their ``.lock`` is free): a later pull would resume a fresh
+          one, an old one is most likely abandoned;
+        - ``.lock`` files nobody holds (empty files, but one per blob ever downloaded);
+        - ``refs/`` records whose version has no snapshot: offline mode would otherwise answer
+          the ref and then fail on files that are not there.
+
+        Blobs and refs are only deleted while no pull is running (see :meth:`in_use`);
+        otherwise they are kept and ``busy`` is set. Blob files are read-only, but deleting a
+        file needs only write permission on its folder.
+        """
+        cutoff = time.time() - incomplete_older_than.total_seconds()
+        incomplete, incomplete_bytes, locks = self._prune_downloads(cutoff, dry_run)
+        blobs = blob_bytes = refs = 0
+        busy = False
+        deleted: tuple[str, ...] = ()
+        with self._exclusive(dry_run) as acquired:
+            if acquired:
+                deleted, blob_bytes = self._prune_blobs(dry_run)
+                blobs = len(deleted)
+                refs = self._prune_refs(dry_run)
+            else:
+                busy = True
+        return PruneResult(
+            dry_run=dry_run,
+            blobs=blobs,
+            blob_bytes=blob_bytes,
+            incomplete=incomplete,
+            incomplete_bytes=incomplete_bytes,
+            locks=locks,
+            refs=refs,
+            busy=busy,
+            deleted_blobs=deleted,
+        )
+
+    @contextlib.contextmanager
+    def _exclusive(self, dry_run: bool) -> Iterator[bool]:
+        """The cache lock, exclusively and without waiting: yields False if a pull holds it.
+
+        A dry run deletes nothing, so it needs no lock (and creates no lock file).
+        """
+        if dry_run:
+            yield True
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / "cache.lock", "a+b") as handle:
+            if not _try_lock(handle.fileno()):
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def _prune_downloads(self, cutoff: float, dry_run: bool) -> tuple[int, int, int]:
+        """Old ``.incomplete`` files and free ``.lock`` files: ``(files, bytes, locks)``."""
+        digests = sorted(
+            {
+                entry.name.split(".", 1)[0]
+                for entry in self._blob_entries()
+                if entry.name.endswith((".incomplete", ".lock"))
+            }
+        )
+        count = size = locks = 0
+        for digest in digests:
+            if not _DIGEST.fullmatch(digest):
+                continue
+            partial, lock = self.incomplete_path(digest), self.lock_path(digest)
+            try:
+                stat: os.stat_result | None = partial.stat()
+            except FileNotFoundError:
+                stat = None
+            expired = stat is not None and stat.st_mtime < cutoff
+            had_lock = lock.exists()
+            if not expired and not had_lock:
+                continue
+            # Take the blob's own lock before deleting its files, so a pull cannot start on
+            # them meanwhile; a lock we cannot get belongs to a download in progress.
+            flags = os.O_RDONLY if dry_run else os.O_RDWR | os.O_CREAT
+            try:
+                fd = os.open(lock, flags, 0o644)
+            except FileNotFoundError:  # dry run, no lock file: nobody can hold it
+                fd = -1
+            try:
+                if fd >= 0 and not _try_lock(fd):
+                    continue
+                if expired and stat is not None:
+                    if not dry_run:
+                        with contextlib.suppress(FileNotFoundError):
+                            partial.unlink()
+                    count += 1
+                    size += stat.st_size
+                if not dry_run:
+                    # Unlinked while we hold it: blob_lock() notices and locks a new file.
+                    with contextlib.suppress(FileNotFoundError):
+                        lock.unlink()
+                if had_lock:
+                    locks += 1
+            finally:
+                if fd >= 0:
+                    os.close(fd)  # also releases the lock
+        return count, size, locks
+
+    def _prune_blobs(self, dry_run: bool) -> tuple[tuple[str, ...], int]:
+        """Delete blobs no snapshot links to; call with the cache lock held exclusively."""
+        referenced = self._referenced_digests()
+        deleted: list[str] = []
+        size = 0
+        for entry in self._blob_entries():
+            if not _DIGEST.fullmatch(entry.name) or entry.name in referenced:
+                continue
+            try:
+                blob_size = entry.stat().st_size
+                if not dry_run:
+                    entry.unlink()
+            except FileNotFoundError:
+                continue
+            deleted.append(entry.name)
+            size += blob_size
+        if not dry_run:
+            # Fan-out folders left empty; safe now, as no pull is between mkdir and open.
+            for folder in _sorted_dirs(self.root / "blobs" / "sha256"):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+        return tuple(sorted(deleted)), size
+
+    def _prune_refs(self, dry_run: bool) -> int:
+        """Delete ref records whose version has no snapshot; call with the cache lock held."""
+        dropped = 0
+        for folder in _sorted_dirs(self.root / "refs"):
+            for record in sorted(folder.glob("*.pb")):
+                try:
+                    version = model_version_pb2.ModelVersion.FromString(record.read_bytes())
+                except FileNotFoundError:
+                    continue
+                except DecodeError:  # unreadable: it can answer nothing offline, drop it
+                    version = model_version_pb2.ModelVersion()
+                parts = version.name.split("/")
+                model = parts[1] if len(parts) >= 2 and parts[0] == "models" else ""
+                if model and self.snapshot_dir(model, version.version).is_dir():
+                    continue
+                if not dry_run:
+                    with contextlib.suppress(FileNotFoundError):
+                        record.unlink()
+                dropped += 1
+            if not dry_run:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+        return dropped
+
+    def _blob_entries(self) -> Iterator[Path]:
+        """Every file under ``blobs/sha256/<aa>/``."""
+        for folder in _sorted_dirs(self.root / "blobs" / "sha256"):
+            with contextlib.suppress(FileNotFoundError):
+                yield from sorted(folder.iterdir())
 
     # --- refs (offline mode) ---------------------------------------------------------------
 
@@ -218,3 +587,45 @@ class Cache:
             if self._hash_db is not None:
                 self._hash_db.close()
                 self._hash_db = None
+
+
+def _is_same_file(fd: int, path: Path) -> bool:
+    """True if ``path`` still names the open file ``fd``."""
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (named.st_ino, named.st_dev) == (opened.st_ino, opened.st_dev)
+
+
+def _try_lock(fd: int) -> bool:
+    """Take an exclusive ``flock`` on ``fd`` without waiting; False if someone holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _sorted_dirs(path: Path) -> list[Path]:
+    """The sub-folders of ``path`` (none if it does not exist), by name."""
+    try:
+        return sorted(
+            entry for entry in path.iterdir() if entry.is_dir() and not entry.is_symlink()
+        )
+    except FileNotFoundError:
+        return []
+
+
+def _links(folder: Path) -> Iterator[tuple[Path, str]]:
+    """``(link, target)`` for every symlink under ``folder``, at any depth, not followed."""
+    for directory, subdirs, names in os.walk(folder):
+        # os.walk lists a link to a folder among the folders; a snapshot has none, but count it.
+        for name in (*names, *subdirs):
+            path = Path(directory, name)
+            try:
+                target = os.readlink(path)
+            except OSError:  # not a link, or removed meanwhile
+                continue
+            yield path, target

@@ -22,7 +22,7 @@ __all__ = ["main"]
 EXIT_INTERRUPTED = 130
 SERVER_PROGRAM = "modelregistry-server"
 # Global flags that take a value, to find the command word before argparse runs.
-_VALUE_FLAGS = frozenset({"--url", "--timeout"})
+_VALUE_FLAGS = frozenset({"--url", "--timeout", "--cache-dir"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -60,12 +60,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     # Imported here so that `--help` and `serve` do not load the SDK and its engines.
-    from modelregistry.cli._commands import COMMANDS
-    from modelregistry.client import Client
+    from modelregistry.cli._commands import COMMANDS, cmd_cache
 
-    command = COMMANDS[args.command]
-    with Client(default_url(args.url), timeout=args.timeout) as client:
-        code = command(client, args, sys.stdout)
+    if args.command == "cache":
+        # Local files only: no Client, so no server address is needed or checked. The root is
+        # chosen as Client.cache chooses it (--cache-dir, else $MODELREGISTRY_CACHE, ...).
+        from modelregistry.cache import Cache
+
+        cache = Cache(args.cache_dir)
+        try:
+            code = cmd_cache(cache, args, sys.stdout)
+        finally:
+            cache.close()
+    else:
+        from modelregistry.client import Client
+
+        command = COMMANDS[args.command]
+        with Client(
+            default_url(args.url), timeout=args.timeout, cache_dir=args.cache_dir
+        ) as client:
+            code = command(client, args, sys.stdout)
     sys.stdout.flush()
     return code
 

@@ -11,10 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from modelregistry.cache import Cache, ref_key
 from modelregistry.cli import _format as fmt
 from modelregistry.cli._progress import CliProgress
 from modelregistry.client import Client
 from modelregistry.diff import VersionDiff
+from modelregistry.errors import NotFoundError
 
 
 class UsageError(Exception):
@@ -214,6 +216,103 @@ def cmd_gc(client: Client, args: argparse.Namespace, out: TextIO) -> int:
             out,
             f"{verb} {result.deleted_blob_count} blobs ({fmt.human_size(result.deleted_bytes)});"
             f" {expire} {result.expired_versions} abandoned pending versions",
+        )
+    return 0
+
+
+def cmd_cache(cache: Cache, args: argparse.Namespace, out: TextIO) -> int:
+    """``cache ls|rm|prune``: the local cache only, never the server."""
+    if args.cache_command == "ls":
+        return _cache_ls(cache, args, out)
+    if args.cache_command == "rm":
+        return _cache_rm(cache, args, out)
+    return _cache_prune(cache, args, out)
+
+
+def _cache_ls(cache: Cache, args: argparse.Namespace, out: TextIO) -> int:
+    snapshots = cache.snapshots()
+    usage = cache.usage()
+    if args.json:
+        _emit_json(
+            out,
+            {
+                "root": str(cache.root.absolute()),
+                "snapshots": [fmt.snapshot_dict(s) for s in snapshots],
+                "total": fmt.usage_dict(usage),
+            },
+        )
+        return 0
+    if snapshots:
+        _emit(out, fmt.render_snapshots(snapshots))
+    elif not args.quiet:
+        print(f"no snapshots in {cache.root}", file=sys.stderr)
+    if snapshots or usage.blobs or usage.incomplete:
+        _emit(out, fmt.usage_line(usage))
+    return 0
+
+
+def _cache_rm(cache: Cache, args: argparse.Namespace, out: TextIO) -> int:
+    model, version = _cache_target(cache, args.target)
+    try:
+        removed = cache.remove_snapshot(model, version)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not removed:
+        what = model if version is None else f"{model}:{version}"
+        raise NotFoundError(f"{what} is not in the local cache ({cache.root})")
+    if args.json:
+        _emit_json(out, [fmt.snapshot_dict(s) for s in removed])
+    else:
+        for info in removed:
+            _emit(out, f"removed {info.ref} ({info.files} files, {fmt.human_size(info.bytes)})")
+    if not args.quiet:
+        print(
+            "the files stay in the cache until `modelregistry cache prune` deletes those no "
+            "other version uses",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _cache_target(cache: Cache, text: str) -> tuple[str, int | None]:
+    """``(model, version)`` for ``cache rm``: a version number, or None for every version.
+
+    ``NAME:N`` and ``NAME/versions/N`` name a version directly. An alias or a uid means only
+    what the server answered the last time it was pulled, so the ref record offline mode uses
+    decides it; the registry is never asked (it may be unreachable, and the alias may have
+    moved since, which would remove a version other than the one cached for that ref).
+    """
+    folder, stem = ref_key(text)
+    if folder != "_uid" and stem == "latest":
+        return folder, None  # a plain NAME: every cached version of the model
+    if folder != "_uid" and stem.startswith("%3A"):
+        number = stem.removeprefix("%3A")
+        if not number.isdigit() or int(number) <= 0:
+            raise UsageError(f"not a version number in {text!r} (use NAME:N, e.g. fraud:3)")
+        return folder, int(number)
+    if folder == "_uid" and (cache.root / "snapshots" / text.strip()).is_dir():
+        return text.strip(), None  # a model named like a uid
+    recorded = cache.load_ref(text)
+    if recorded is None or not recorded.name.startswith("models/"):
+        raise NotFoundError(f"{text} was never pulled into the local cache ({cache.root})")
+    return fmt.model_of(recorded.name), recorded.version
+
+
+def _cache_prune(cache: Cache, args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        older_than = fmt.parse_duration(args.incomplete_older_than)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    result = cache.prune(incomplete_older_than=older_than, dry_run=args.dry_run)
+    if args.json:
+        _emit_json(out, fmt.prune_dict(result))
+    else:
+        _emit(out, fmt.prune_line(result))
+    if result.busy and not args.quiet:
+        print(
+            "a pull is running: unused files and ref records were kept; prune again when it "
+            "has finished",
+            file=sys.stderr,
         )
     return 0
 

@@ -11,6 +11,7 @@ from typing import Any
 from google.protobuf import json_format, timestamp_pb2
 
 from modelregistry._convert import param_from_proto
+from modelregistry.cache import CacheUsage, PruneResult, SnapshotInfo
 from modelregistry.metadata.v1 import (
     alias_pb2,
     audit_event_pb2,
@@ -347,6 +348,45 @@ def render_audit(events: Sequence[audit_event_pb2.AuditEvent]) -> str:
     return table(("TIME", "ACTOR", "METHOD", "RESOURCE"), rows)
 
 
+def render_snapshots(snapshots: Sequence[SnapshotInfo]) -> str:
+    """The ``cache ls`` table."""
+    rows = [
+        (s.model, s.version, s.files, human_size(s.bytes), local_time(s.last_used))
+        for s in snapshots
+    ]
+    return table(("MODEL", "VERSION", "FILES", "SIZE", "LAST USED"), rows)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def usage_line(usage: CacheUsage) -> str:
+    """The total under ``cache ls``: disk use counts a file shared by versions once."""
+    line = (
+        f"total: {_plural(usage.snapshots, 'snapshot')}, {human_size(usage.blob_bytes)} "
+        f"in {_plural(usage.blobs, 'file')}"
+    )
+    if usage.incomplete:
+        line += (
+            f", plus {human_size(usage.incomplete_bytes)} in "
+            f"{_plural(usage.incomplete, 'unfinished download')}"
+        )
+    return line
+
+
+def prune_line(result: PruneResult) -> str:
+    """What ``cache prune`` freed (or would free)."""
+    verb = "would free" if result.dry_run else "freed"
+    return (
+        f"{verb} {human_size(result.bytes_freed)}: "
+        f"{_plural(result.blobs, 'unused file')} ({human_size(result.blob_bytes)}), "
+        f"{_plural(result.incomplete, 'unfinished download')} "
+        f"({human_size(result.incomplete_bytes)}), {_plural(result.locks, 'lock file')}, "
+        f"{_plural(result.refs, 'ref record')}"
+    )
+
+
 # ----------------------------------------------------------------------------------- JSON
 
 
@@ -424,4 +464,45 @@ def audit_dict(event: audit_event_pb2.AuditEvent) -> dict[str, Any]:
         "after": json_format.MessageToDict(event.after) if event.HasField("after") else None,
         "request_id": event.request_id,
         "trace_id": event.trace_id,
+    }
+
+
+def snapshot_dict(snapshot: SnapshotInfo) -> dict[str, Any]:
+    """A cached snapshot as plain JSON types (``last_used`` in RFC 3339 UTC)."""
+    return {
+        "model": snapshot.model,
+        "version": snapshot.version,
+        "ref": snapshot.ref,
+        "path": str(snapshot.path.absolute()),
+        "files": snapshot.files,
+        "bytes": snapshot.bytes,
+        "last_used": snapshot.last_used.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+    }
+
+
+def usage_dict(usage: CacheUsage) -> dict[str, Any]:
+    """Cache totals as plain JSON types."""
+    return {
+        "snapshots": usage.snapshots,
+        "blobs": usage.blobs,
+        "blob_bytes": usage.blob_bytes,
+        "incomplete": usage.incomplete,
+        "incomplete_bytes": usage.incomplete_bytes,
+        "upload_records": usage.upload_records,
+    }
+
+
+def prune_dict(result: PruneResult) -> dict[str, Any]:
+    """A prune result as plain JSON types."""
+    return {
+        "dry_run": result.dry_run,
+        "busy": result.busy,
+        "bytes_freed": result.bytes_freed,
+        "blobs": result.blobs,
+        "blob_bytes": result.blob_bytes,
+        "incomplete": result.incomplete,
+        "incomplete_bytes": result.incomplete_bytes,
+        "locks": result.locks,
+        "refs": result.refs,
+        "deleted_blobs": list(result.deleted_blobs),
     }

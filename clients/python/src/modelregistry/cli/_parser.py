@@ -32,6 +32,7 @@ examples:
   modelregistry pull fraud-detector@production --dest ./weights
   modelregistry versions fraud-detector --filter 'metrics.auc > 0.9' --order-by 'metrics.auc desc'
   modelregistry --json show fraud-detector:3 | jq .files
+  modelregistry cache ls                    # what the local cache holds (no server needed)
 
 environment:
   MODELREGISTRY_URL      the server (default """
@@ -67,6 +68,12 @@ def _common(*, with_json: bool, suppress: bool) -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         default=default(None),
         help=f"the registry server (default: ${ENV_TARGET} or {DEFAULT_TARGET})",
+    )
+    group.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        default=default(None),
+        help="the local cache (default: $MODELREGISTRY_CACHE or ~/.cache/modelregistry)",
     )
     group.add_argument(
         "--timeout",
@@ -116,6 +123,11 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
     return value
+
+
+def _paragraph(text: str) -> str:
+    """A long description wrapped by hand (the raw formatter keeps line breaks as given)."""
+    return textwrap.fill(text, width=88)
 
 
 def _example(*lines: str) -> str:
@@ -335,6 +347,81 @@ def build_parser() -> argparse.ArgumentParser:
         "--grace-period",
         metavar="DURATION",
         help="only blobs older than this, e.g. 48h, 2d, 1h30m (server default: 48h)",
+    )
+
+    # cache ------------------------------------------------------------------------------
+    cache = add(
+        "cache",
+        "list, remove and prune the local cache of pulled versions (no server needed)",
+        _example(
+            "modelregistry cache ls",
+            "modelregistry cache rm fraud-detector:3",
+            "modelregistry cache prune --dry-run",
+        )
+        + "\n\n"
+        + textwrap.dedent(
+            """\
+            The cache is --cache-dir, else $MODELREGISTRY_CACHE, else ~/.cache/modelregistry.
+            Files are stored once by sha256 and each pulled version is a folder of links
+            (a snapshot): `cache rm` removes snapshots, `cache prune` then deletes the files
+            no snapshot links to."""
+        ),
+    )
+    cache_sub = cache.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
+    cache_sub.add_parser(
+        "ls",
+        help="list the cached versions and their size",
+        description=_paragraph(
+            "List the cached versions (snapshots): files, size on disk and when each was last "
+            "pulled, then the cache's total. A file shared by versions counts in each, but "
+            "takes space once: the total counts it once."
+        ),
+        epilog=_example("modelregistry cache ls", "modelregistry cache ls --json | jq '.total'"),
+        formatter_class=_Formatter,
+        parents=[common],
+    )
+    cache_rm = cache_sub.add_parser(
+        "rm",
+        help="remove the snapshot of a version, or of every version of a model",
+        description=_paragraph(
+            "Remove cached snapshots: NAME:N (or NAME/versions/N) one version, NAME every "
+            "version of NAME, NAME@ALIAS the version ALIAS named when it was last pulled. "
+            "Only the folders of links go; run `cache prune` to delete the files no other "
+            "version uses."
+        ),
+        epilog=_example(
+            "modelregistry cache rm fraud-detector:3",
+            "modelregistry cache rm fraud-detector@production",
+            "modelregistry cache rm fraud-detector && modelregistry cache prune",
+        ),
+        formatter_class=_Formatter,
+        parents=[common],
+    )
+    cache_rm.add_argument("target", metavar="REF_OR_MODEL", help="NAME:N, NAME@ALIAS or NAME")
+    cache_prune = cache_sub.add_parser(
+        "prune",
+        help="delete files no snapshot uses, abandoned downloads and stale records",
+        description=_paragraph(
+            "Delete cached files no snapshot links to, unfinished downloads older than "
+            "--incomplete-older-than that no pull is writing, unused lock files, and the "
+            "offline answers of references whose snapshot is gone. Unused files are kept "
+            "while a pull is running (run prune again later). Prints the space freed."
+        ),
+        epilog=_example(
+            "modelregistry cache prune --dry-run",
+            "modelregistry cache prune --incomplete-older-than 2h",
+        ),
+        formatter_class=_Formatter,
+        parents=[common],
+    )
+    cache_prune.add_argument(
+        "--dry-run", action="store_true", help="report what would be deleted, change nothing"
+    )
+    cache_prune.add_argument(
+        "--incomplete-older-than",
+        default="24h",
+        metavar="DURATION",
+        help="only unfinished downloads last written before this, e.g. 2h, 3d (default: 24h)",
     )
 
     # serve ------------------------------------------------------------------------------

@@ -24,25 +24,17 @@ The Markdown table goes to stdout (so it can be pasted into docs), progress to s
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import ctypes
 import dataclasses
 import datetime
 import hashlib
 import json
 import os
 import platform
-import resource
-import shutil
 import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
-import time
-import types
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -51,28 +43,41 @@ from typing import Any, BinaryIO
 import grpc
 import minio
 import psutil
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from minio import Minio
 
 from modelregistry.artifact.v1 import artifact_service_pb2 as pb
 from modelregistry.artifact.v1 import artifact_service_pb2_grpc, blob_pb2
 from modelregistry_server.artifacts.domain.blob import MAX_CHUNK_SIZE, blob_key
 from modelregistry_server.common.config import ServerConfig
-from modelregistry_server.common.db import ensure_database
-from modelregistry_server.common.embedded_postgres import EmbeddedPostgres
 
 # `tests` is not an installed package: when run as a script, sys.path[0] is bench/, so make the
 # repository root importable for the shared MinIO helper (the same one the tests use).
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
-from tests.support.minio import MINIO_VERSION, MinioServer, free_port  # noqa: E402
+from bench._support import (  # noqa: E402
+    BUCKET,
+    CPUS,
+    FOREIGN_LOAD_WARNING,
+    GIB,
+    MB,
+    MIB,
+    Meter,
+    Sample,
+    ServerProcess,
+    bulk_dir,
+    cpu_model,
+    log,
+    scratch_dir,
+    sha256_file,
+    start_minio,
+    start_postgres,
+    unwind_on_sigterm,
+    verdict,
+)
 
-MIB = 1024 * 1024
-GIB = 1024 * MIB
-MB = 1_000_000  # throughput is reported in MB/s (10^6 bytes); ratios do not depend on it
-BUCKET = "bench"
-DATABASE = "bench"
+from tests.support.minio import MINIO_VERSION, MinioServer  # noqa: E402
+
 # The baseline's part size: DESIGN.md found 16 MiB parts with a few parallel uploads best here.
 DIRECT_PART_SIZE = 16 * MIB
 # Targets from the issue: service ÷ direct for throughput, 2 GiB ÷ 256 MiB for memory.
@@ -80,105 +85,9 @@ TARGET_UPLOAD = 0.8
 TARGET_GRPC_DOWNLOAD = 0.6
 TARGET_PRESIGNED = 0.95
 TARGET_RSS_GROWTH = 1.2
-SERVER_STOP_TIMEOUT_S = 45.0
-_PR_SET_PDEATHSIG = 1
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
-_CPUS = len(os.sched_getaffinity(0))
-# Above this share of the CPUs used by other processes during timed transfers, the report
-# warns that the figures are not trustworthy.
-FOREIGN_LOAD_WARNING = 0.10
-
-
-def _log(message: str) -> None:
-    """Progress goes to stderr so stdout holds only the report."""
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def _die_with_parent() -> None:
-    """Runs in the server child before exec: SIGTERM it if this script dies (even SIGKILL).
-
-    Without it an interrupted or killed benchmark would leave a registry server running.
-    """
-    if _LIBC is not None:
-        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 # ----------------------------------------------------------------------------- measurement
-
-
-@dataclasses.dataclass(frozen=True)
-class Sample:
-    """One timed transfer: wall seconds and CPU seconds of each process involved."""
-
-    size: int
-    seconds: float
-    client_cpu: float
-    server_cpu: float
-    minio_cpu: float
-    # CPU time the whole machine spent in processes other than these three during the
-    # transfer: another job on a 2-core machine makes the figures meaningless, so it is shown.
-    foreign_cpu: float = 0.0
-
-    @property
-    def foreign_load(self) -> float:
-        """Fraction of all CPUs that other processes used during the transfer."""
-        return self.foreign_cpu / (self.seconds * _CPUS)
-
-    @property
-    def mb_s(self) -> float:
-        """Throughput in MB/s (10^6 bytes per second)."""
-        return self.size / MB / self.seconds
-
-    def per_gib(self, cpu: float) -> float:
-        """CPU seconds per GiB transferred."""
-        return cpu / (self.size / GIB)
-
-
-def _self_cpu() -> float:
-    # RUSAGE_SELF covers every thread of this process: gRPC's C-core threads and minio-py's
-    # upload pool included, which is what a client actually pays.
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _machine_cpu() -> float:
-    # user + nice + system over all CPUs. Not irq/softirq: much of that is loopback network
-    # work done for our own transfers but charged to no process, so it would look foreign.
-    times = psutil.cpu_times()
-    return float(times.user + times.nice + times.system)
-
-
-def _proc_cpu(proc: psutil.Process | None) -> float:
-    if proc is None:
-        return 0.0
-    times = proc.cpu_times()
-    return times.user + times.system
-
-
-def timed(
-    size: int,
-    action: Callable[[], object],
-    server: psutil.Process | None,
-    minio_proc: psutil.Process | None,
-) -> Sample:
-    """Run ``action`` and return its wall time and the CPU time every process spent on it."""
-    client0, server0, minio0 = _self_cpu(), _proc_cpu(server), _proc_cpu(minio_proc)
-    machine0 = _machine_cpu()
-    start = time.perf_counter()
-    action()
-    seconds = time.perf_counter() - start
-    machine = _machine_cpu() - machine0
-    client = _self_cpu() - client0
-    server_cpu = _proc_cpu(server) - server0
-    minio_cpu = _proc_cpu(minio_proc) - minio0
-    return Sample(
-        size=size,
-        seconds=seconds,
-        client_cpu=client,
-        server_cpu=server_cpu,
-        minio_cpu=minio_cpu,
-        foreign_cpu=max(0.0, machine - client - server_cpu - minio_cpu),
-    )
 
 
 def pick(values: list[float], *, higher_is_better: bool) -> float:
@@ -268,55 +177,19 @@ class DataFile:
         return self.sha256
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file (hashlib.file_digest reads it in large blocks)."""
-    with path.open("rb") as source:
-        return hashlib.file_digest(source, "sha256").hexdigest()
-
-
 # ----------------------------------------------------------------------------- the server
 
 
-class RegistryProcess:
-    """One ``modelregistry_server serve artifacts`` subprocess on a loopback port.
+class RegistryProcess(ServerProcess):
+    """A registry server serving only ArtifactService (nothing else competes for the 2 cores),
+    with one channel to it, open while it runs."""
 
-    Args:
-        work_dir: Where its data dir and log go.
-        database_url: PostgreSQL URL (passed through the environment, not argv, so the
-            password is not visible in ``ps``).
-        minio_server: The MinIO it stores blobs in.
-        part_size_mib: ``--upload-part-size``, or None for the server's default.
-        parts_in_flight: ``--upload-parts-in-flight``, or None for the server's default.
-    """
+    channel: grpc.Channel | None = None
 
-    def __init__(
-        self,
-        work_dir: Path,
-        database_url: str,
-        minio_server: MinioServer,
-        part_size_mib: int | None,
-        parts_in_flight: int | None,
-    ) -> None:
-        self.port = free_port()
-        self._work_dir = work_dir
-        self._log_path = work_dir / "server.log"
-        self._database_url = database_url
-        self._minio = minio_server
-        self._part_size_mib = part_size_mib
-        self._parts_in_flight = parts_in_flight
-        self._popen: subprocess.Popen[bytes] | None = None
-        self.channel: grpc.Channel | None = None
-
-    @property
-    def target(self) -> str:
-        """``host:port`` to dial."""
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def process(self) -> psutil.Process:
-        """The server process, for CPU and memory readings."""
-        assert self._popen is not None
-        return psutil.Process(self._popen.pid)
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the server, wait until it is SERVING, and open the channel."""
+        super().start(timeout)
+        self.channel = grpc.insecure_channel(self.target)
 
     @property
     def stub(self) -> artifact_service_pb2_grpc.ArtifactServiceStub:
@@ -324,105 +197,12 @@ class RegistryProcess:
         assert self.channel is not None
         return artifact_service_pb2_grpc.ArtifactServiceStub(self.channel)
 
-    def start(self, timeout: float = 60.0) -> None:
-        """Start the server and wait until its health check says SERVING."""
-        self._work_dir.mkdir(parents=True, exist_ok=True)
-        argv = [
-            sys.executable,
-            "-m",
-            "modelregistry_server",
-            "serve",
-            # Only the service under test: nothing else competes for the 2 cores.
-            "artifacts",
-            f"--listen={self.target}",
-            f"--data-dir={self._work_dir / 'data'}",
-            f"--s3-endpoint={self._minio.endpoint}",
-            f"--s3-bucket={BUCKET}",
-            "--sweep-interval=0",
-            "--log-level=WARNING",
-        ]
-        if self._part_size_mib is not None:
-            argv.append(f"--upload-part-size={self._part_size_mib}")
-        if self._parts_in_flight is not None:
-            argv.append(f"--upload-parts-in-flight={self._parts_in_flight}")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MODELREGISTRY_")}
-        env.update(
-            MODELREGISTRY_DATABASE_URL=self._database_url,
-            MODELREGISTRY_S3_ACCESS_KEY=self._minio.access_key,
-            MODELREGISTRY_S3_SECRET_KEY=self._minio.secret_key,
-        )
-        with self._log_path.open("ab") as log:
-            self._popen = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=REPO_ROOT,
-                # Own session: a Ctrl-C in the terminal reaches only this script, which then
-                # stops the server itself, in order.
-                start_new_session=True,
-                preexec_fn=_die_with_parent,  # only prctl: safe between fork and exec
-            )
-        try:
-            self._wait_serving(timeout)
-        except BaseException:
-            self.stop()
-            raise
-
-    def _wait_serving(self, timeout: float) -> None:
-        assert self._popen is not None
-        self.channel = grpc.insecure_channel(self.target)
-        health = health_pb2_grpc.HealthStub(self.channel)
-        deadline = time.monotonic() + timeout
-        while True:
-            if self._popen.poll() is not None:
-                raise RuntimeError(
-                    f"the registry server exited with code {self._popen.returncode} during "
-                    f"start-up; log:\n{self.log_tail()}"
-                )
-            try:
-                reply = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                pass  # not listening yet
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"the registry server did not become healthy within {timeout:.0f} s; "
-                    f"log:\n{self.log_tail()}"
-                )
-            time.sleep(0.1)
-
-    def log_tail(self, max_bytes: int = 4000) -> str:
-        """The end of the server's log, for error messages."""
-        try:
-            return self._log_path.read_bytes()[-max_bytes:].decode(errors="replace")
-        except OSError:
-            return "<no log>"
-
-    def stop(self) -> None:
-        """SIGTERM (graceful drain), then SIGKILL if it does not exit in time."""
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> int | None:
+        """Close the channel, then stop the server (see :meth:`ServerProcess.stop`)."""
         if self.channel is not None:
             self.channel.close()
             self.channel = None
-        popen, self._popen = self._popen, None
-        if popen is None or popen.poll() is not None:
-            return
-        popen.send_signal(signal.SIGTERM)
-        try:
-            popen.wait(SERVER_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            _log(f"server did not stop within {SERVER_STOP_TIMEOUT_S:.0f} s of SIGTERM; killing")
-            popen.kill()
-            popen.wait()
-
-    def __enter__(self) -> RegistryProcess:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return super().stop(sig)
 
 
 # ----------------------------------------------------------------------------- transfers
@@ -458,8 +238,7 @@ def grpc_upload(
     stub: artifact_service_pb2_grpc.ArtifactServiceStub,
     data: DataFile,
     chunk: int,
-    server: psutil.Process,
-    minio_proc: psutil.Process | None,
+    meter: Meter,
 ) -> Sample:
     """Upload through CreateUploadSession + Write; only the Write call is timed."""
     session = stub.CreateUploadSession(
@@ -480,7 +259,7 @@ def grpc_upload(
             )
         )
 
-    sample = timed(data.size, write, server, minio_proc)
+    sample = meter.measure(data.size, write)
     response = responses[0]
     if response.committed_size != data.size or response.blob.sha256 != data.sha256:
         raise RuntimeError(f"Write ended with {response}, expected the whole blob {data.sha256}")
@@ -492,8 +271,7 @@ def grpc_download(
     sha256: str,
     size: int,
     out: Path,
-    server: psutil.Process,
-    minio_proc: psutil.Process | None,
+    meter: Meter,
 ) -> Sample:
     """Read the whole blob over gRPC into ``out`` (overwritten in place, see OutputFile)."""
 
@@ -505,7 +283,7 @@ def grpc_download(
                 sink.write(response.data)  # each access copies: read it once
             _check_written(sink, out, size, "gRPC Read")
 
-    return timed(size, read, server, minio_proc)
+    return meter.measure(size, read)
 
 
 def presigned_download(
@@ -513,8 +291,7 @@ def presigned_download(
     sha256: str,
     size: int,
     out: Path,
-    server: psutil.Process,
-    minio_proc: psutil.Process | None,
+    meter: Meter,
 ) -> Sample:
     """GenerateDownloadUrl, then GET it with urllib in 1 MiB reads into ``out``.
 
@@ -535,12 +312,10 @@ def presigned_download(
                 sink.write(block)
             _check_written(sink, out, size, "presigned GET")
 
-    return timed(size, fetch, server, minio_proc)
+    return meter.measure(size, fetch)
 
 
-def direct_put(
-    client: Minio, data: DataFile, key: str, minio_proc: psutil.Process | None
-) -> Sample:
+def direct_put(client: Minio, data: DataFile, key: str, meter: Meter) -> Sample:
     """The upload baseline: put_object of an open file of known length, 16 MiB parts."""
 
     def put() -> None:
@@ -549,12 +324,10 @@ def direct_put(
             # (DESIGN.md pitfall: short reads make its `bytes +=` loop crawl).
             client.put_object(BUCKET, key, source, length=data.size, part_size=DIRECT_PART_SIZE)
 
-    return timed(data.size, put, None, minio_proc)
+    return meter.measure(data.size, put)
 
 
-def direct_get(
-    client: Minio, key: str, size: int, out: Path, minio_proc: psutil.Process | None
-) -> Sample:
+def direct_get(client: Minio, key: str, size: int, out: Path, meter: Meter) -> Sample:
     """The download baseline: get_object of the very object the service serves, into ``out``.
 
     It streams 1 MiB blocks into the file exactly as ``fget_object`` does inside, but into the
@@ -574,7 +347,7 @@ def direct_get(
             response.close()
             response.release_conn()
 
-    return timed(size, get, None, minio_proc)
+    return meter.measure(size, get)
 
 
 class OutputFile:
@@ -666,15 +439,10 @@ class Bench:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._stack = contextlib.ExitStack()
-        self.tmp = Path(tempfile.mkdtemp(prefix="mr-bench-"))
-        self._stack.callback(shutil.rmtree, self.tmp, ignore_errors=True)
-        # The embedded PostgreSQL runs as an unprivileged user when we are root: every parent
-        # of its data dir must be searchable by others (mkdtemp makes it 0700).
-        self.tmp.chmod(0o755)
+        self.tmp = scratch_dir(self._stack, "mr-bench-")
         self.download_dir = self._download_dir(settings)
         self._servers = 0
         self.minio = MinioServer()
-        self.postgres = EmbeddedPostgres(self.tmp / "postgres", durable=False)
         self.database_url = ""
         self.client: Minio | None = None
         self.minio_proc: psutil.Process | None = None
@@ -688,33 +456,18 @@ class Bench:
         only buries the differences being measured under noise. A file on tmpfs keeps the
         write (a real file, a real copy) without the disk. Pass a disk path to include it.
         """
-        base = settings.download_dir
-        if base == "auto":
-            shm = Path("/dev/shm")
-            need = 2 * max(settings.size_mib, settings.rss_large_mib) * MIB
-            if shm.is_dir() and shutil.disk_usage(shm).free > need:
-                base = str(shm)
-            else:
-                base = str(self.tmp)
-        settings.download_dir = f"{base} ({_fs_type(Path(base))})"  # recorded in the report
-        path = Path(tempfile.mkdtemp(prefix="mr-bench-downloads-", dir=base))
-        self._stack.callback(shutil.rmtree, path, ignore_errors=True)
+        need = 2 * max(settings.size_mib, settings.rss_large_mib) * MIB
+        path, settings.download_dir = bulk_dir(  # the description is recorded in the report
+            self._stack, settings.download_dir, need, self.tmp, "mr-bench-downloads-"
+        )
         return path
 
     def start(self) -> None:
         """Start MinIO and PostgreSQL and create the bucket and database."""
-        _log("starting MinIO and PostgreSQL")
-        self._stack.enter_context(self.minio)
-        self._stack.callback(self.postgres.stop)
-        self.postgres.start()
-        asyncio.run(ensure_database(self.postgres.dsn(), DATABASE))
-        self.database_url = self.postgres.dsn(DATABASE)
+        log("starting MinIO and PostgreSQL")
+        self.minio_proc = start_minio(self._stack, self.minio)
+        _, self.database_url = start_postgres(self._stack, self.tmp / "postgres")
         self.client = self.minio.client()
-        self.client.make_bucket(BUCKET)
-        # MinIO is our child; its CPU per GiB shows how the 2 cores are shared.
-        self.minio_proc = next(
-            (p for p in psutil.Process().children() if p.name() == "minio"), None
-        )
 
     def close(self) -> None:
         """Stop everything started, in reverse order, and remove the temp dir."""
@@ -726,9 +479,12 @@ class Bench:
         return RegistryProcess(
             self.tmp / f"server-{self._servers}",
             self.database_url,
-            self.minio,
-            self.settings.part_size_mib,
-            self.settings.parts_in_flight,
+            minio=self.minio,
+            args=[
+                "artifacts",
+                f"--upload-part-size={self.settings.part_size_mib}",
+                f"--upload-parts-in-flight={self.settings.parts_in_flight}",
+            ],
         )
 
     def throughput(self) -> Samples:
@@ -754,7 +510,7 @@ class Bench:
         Without it the first timed transfer of each method pays one-off costs (TCP and HTTP/2
         set-up, lazy imports, MinIO's first write to a fresh drive) that the others do not.
         """
-        _log("warm-up")
+        log("warm-up")
         warm = DataFile(self.tmp / "warm-up.bin", min(64, self.settings.size_mib) * MIB)
         try:
             self._round(server, warm, 0, Samples(), label="warm-up")
@@ -772,47 +528,47 @@ class Bench:
         """Upload ``data`` both ways, then download the stored blob three ways."""
         client = self.client
         assert client is not None
-        proc = server.process
+        # The direct baselines do not involve the server: its CPU is not theirs.
+        direct_meter = Meter(None, self.minio_proc)
+        service_meter = Meter(server.process, self.minio_proc)
         sha = data.sha256
         key = blob_key(sha)
         out = self.output.path
         chunk = self.settings.chunk_kib * 1024
         label = label or f"round {round_no + 1}/{self.settings.repeat}"
-        _log(f"{label}: uploads of {data.size // MIB} MiB")
+        log(f"{label}: uploads of {data.size // MIB} MiB")
 
         def put() -> None:
             # Under its own key: the service's upload below must not find the blob stored.
             direct_key = f"direct/{sha}"
-            samples.direct_put.append(direct_put(client, data, direct_key, self.minio_proc))
+            samples.direct_put.append(direct_put(client, data, direct_key, direct_meter))
             client.remove_object(BUCKET, direct_key)
 
         def write() -> None:
-            samples.grpc_write.append(grpc_upload(server.stub, data, chunk, proc, self.minio_proc))
+            samples.grpc_write.append(grpc_upload(server.stub, data, chunk, service_meter))
 
         # Alternate the order so that neither side always runs on the warmer machine.
         uploads: list[Callable[[], None]] = [put, write] if round_no % 2 == 0 else [write, put]
         for upload in uploads:
             upload()
 
-        _log(f"{label}: downloads")
+        log(f"{label}: downloads")
         # MinIO writes objects with O_DIRECT, so a fresh blob is not in the page cache and the
         # first reader would pay for the disk (measured: 210 MB/s first, ~900 MB/s after).
         # One untimed read puts every method on the same, cached, footing.
         _read_to_nowhere(client, key)
 
         def get() -> None:
-            samples.direct_get.append(direct_get(client, key, data.size, out, self.minio_proc))
+            samples.direct_get.append(direct_get(client, key, data.size, out, direct_meter))
             _check_download(out, sha, data.size, "get_object")
 
         def read() -> None:
-            samples.grpc_read.append(
-                grpc_download(server.stub, sha, data.size, out, proc, self.minio_proc)
-            )
+            samples.grpc_read.append(grpc_download(server.stub, sha, data.size, out, service_meter))
             _check_download(out, sha, data.size, "gRPC Read")
 
         def presigned() -> None:
             samples.presigned_get.append(
-                presigned_download(server.stub, sha, data.size, out, proc, self.minio_proc)
+                presigned_download(server.stub, sha, data.size, out, service_meter)
             )
             _check_download(out, sha, data.size, "presigned GET")
 
@@ -841,12 +597,12 @@ class Bench:
         data = DataFile(self.tmp / f"rss-{size_mib}.bin", size_mib * MIB)
         chunk = self.settings.chunk_kib * 1024
         try:
-            _log(f"memory: {size_mib} MiB upload on a fresh server")
+            log(f"memory: {size_mib} MiB upload on a fresh server")
             with self.server() as server:
                 proc = server.process
                 idle = proc.memory_info().rss
                 with RssSampler(proc) as upload_peak:
-                    upload = grpc_upload(server.stub, data, chunk, proc, self.minio_proc)
+                    upload = grpc_upload(server.stub, data, chunk, Meter(proc, self.minio_proc))
                 # VmHWM is the kernel's exact high-water mark of this process's resident set.
                 upload_hwm = proc_status_kib(proc.pid, "VmHWM") * 1024
                 result = RssResult(data.size, idle, upload_hwm, upload_peak.peak, upload)
@@ -857,12 +613,14 @@ class Bench:
                     return result
             # Reading back is not a target, but serving pods pull weights at start-up: show
             # it too, on its own fresh process so the upload's leftovers do not count.
-            _log(f"memory: {size_mib} MiB Read on a fresh server")
+            log(f"memory: {size_mib} MiB Read on a fresh server")
             with self.server() as server:
                 proc = server.process
                 with RssSampler(proc) as read_peak:
                     # To /dev/null: the client's file writes are not what is measured here.
-                    grpc_download(server.stub, data.sha256, data.size, Path(os.devnull), proc, None)
+                    grpc_download(
+                        server.stub, data.sha256, data.size, Path(os.devnull), Meter(proc, None)
+                    )
                 result.read_hwm = proc_status_kib(proc.pid, "VmHWM") * 1024
                 result.read_sampled_peak = read_peak.peak
                 server.stub.DeleteBlob(
@@ -871,17 +629,6 @@ class Bench:
             return result
         finally:
             data.path.unlink(missing_ok=True)
-
-
-def _fs_type(path: Path) -> str:
-    """The file system type holding ``path`` (tmpfs, ext4, ...), for the report."""
-    best = ("", "unknown")
-    for part in psutil.disk_partitions(all=True):
-        mount = part.mountpoint
-        inside = path == Path(mount) or Path(mount) in path.resolve().parents
-        if inside and len(mount) > len(best[0]):
-            best = (mount, part.fstype)
-    return best[1]
 
 
 def _read_to_nowhere(client: Minio, key: str) -> None:
@@ -899,15 +646,9 @@ def _read_to_nowhere(client: Minio, key: str) -> None:
 
 
 def _machine() -> dict[str, Any]:
-    model = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
     return {
-        "cpus": len(os.sched_getaffinity(0)),
-        "cpu_model": model,
+        "cpus": CPUS,
+        "cpu_model": cpu_model(),
         "memory_gib": round(psutil.virtual_memory().total / GIB, 1),
         "kernel": platform.release(),
         "python": platform.python_version(),
@@ -915,10 +656,6 @@ def _machine() -> dict[str, Any]:
         "minio_py": minio.__version__,
         "minio_server": MINIO_VERSION,
     }
-
-
-def _verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
 
 
 def build_report(
@@ -1037,7 +774,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines.append(
             f"| {label} | {x['service_mb_s']:.0f} MB/s | {x['direct_mb_s']:.0f} MB/s "
             f"({baseline}) | {x['ratio']:.2f}x | {rounds} | ≥ {x['target']:.2f}x "
-            f"| {_verdict(x['pass'])} |"
+            f"| {verdict(x['pass'])} |"
         )
 
     row("Upload: gRPC `Write`, sync stub", "upload", "`put_object`, 16 MiB parts")
@@ -1050,7 +787,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"| Server peak RSS (VmHWM), {large_mib} MiB upload | "
             f"{mem['large_hwm'] / MIB:.0f} MiB | {mem['small_hwm'] / MIB:.0f} MiB "
             f"({small_mib} MiB upload) | {mem['hwm_ratio']:.2f}x | — | "
-            f"≤ {mem['target']:.2f}x | {_verdict(mem['pass'])} |"
+            f"≤ {mem['target']:.2f}x | {verdict(mem['pass'])} |"
         )
         lines.append(
             f"| Server peak RSS (sampled), {large_mib} MiB upload | "
@@ -1095,7 +832,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines.append(
                 f"| {r['size'] // MIB} MiB | {r['idle_rss'] / MIB:.0f} MiB | "
                 f"{r['upload_hwm'] / MIB:.0f} MiB | {r['upload_sampled_peak'] / MIB:.0f} MiB | "
-                f"{read} | {upload['size'] / MB / upload['seconds']:.0f} |"
+                f"{read} | {upload['nbytes'] / MB / upload['seconds']:.0f} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -1164,22 +901,17 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, Path | None]:
     return settings, json_path
 
 
-def _raise_interrupt(signum: int, frame: types.FrameType | None) -> None:
-    # SIGTERM (e.g. a CI timeout) unwinds like Ctrl-C, so every finally block stops its process.
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; returns the exit code (0 even when a target is missed)."""
     settings, json_path = parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    unwind_on_sigterm()
     bench = Bench(settings)
     try:
         bench.start()
         samples = bench.throughput()
         rss = None if settings.skip_rss else bench.memory()
     except KeyboardInterrupt:
-        _log("interrupted; stopping everything")
+        log("interrupted; stopping everything")
         return 130
     finally:
         bench.close()
@@ -1187,7 +919,7 @@ def main(argv: list[str] | None = None) -> int:
     print(render_markdown(report))
     if json_path is not None:
         json_path.write_text(json.dumps(report, indent=2) + "\n")
-        _log(f"wrote {json_path}")
+        log(f"wrote {json_path}")
     return 0
 
 

@@ -40,7 +40,6 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
-import ctypes
 import dataclasses
 import datetime
 import json
@@ -49,12 +48,8 @@ import os
 import platform
 import pstats
 import re
-import resource
-import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import types
@@ -74,17 +69,29 @@ from modelregistry.artifact.v1 import artifact_service_pb2_grpc, blob_pb2
 from modelregistry.metadata.v1 import metadata_service_pb2 as mpb
 from modelregistry.metadata.v1 import metadata_service_pb2_grpc, model_pb2, model_version_pb2
 from modelregistry_server.__main__ import main as server_main
-from modelregistry_server.common.db import ensure_database
-from modelregistry_server.common.embedded_postgres import EmbeddedPostgres, free_loopback_port
+from modelregistry_server.common.embedded_postgres import EmbeddedPostgres
 
 # `tests` is not an installed package: when run as a script, sys.path[0] is bench/, so make the
 # repository root importable for the shared upload helper (the same one the tests use).
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
+from bench._support import (  # noqa: E402
+    CPUS,
+    ServerProcess,
+    cpu_by_pid,
+    cpu_model,
+    log,
+    proc_cpu,
+    scratch_dir,
+    self_cpu,
+    start_postgres,
+    unwind_on_sigterm,
+    verdict,
+)
+
 from tests.support.artifacts import sha256_hex, write_requests  # noqa: E402
 
-DATABASE = "bench"
 MODEL = "bench"
 ALIAS = "production"
 ALIAS_VERSION = 40
@@ -98,9 +105,6 @@ CALL_TIMEOUT_S = 30.0
 # CPUs' worth of work by processes outside the benchmark above which a phase counts as disturbed
 # (a quiet run here shows 0.01-0.07, with short spikes to ~0.2 from the kernel and shells).
 DISTURBED_OTHER_CPUS = 0.25
-SERVER_STOP_TIMEOUT_S = 45.0
-_PR_SET_PDEATHSIG = 1
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,24 +125,7 @@ RESOLVES = (
 KINDS = (BASELINE, *RESOLVES)
 
 
-def _log(message: str) -> None:
-    """Progress goes to stderr so stdout holds only the report."""
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def _die_with_parent() -> None:
-    """Runs in the server child before exec: SIGTERM it if this script dies (even SIGKILL)."""
-    if _LIBC is not None:
-        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-
-
 # ----------------------------------------------------------------------------- processes
-
-
-def _self_cpu() -> float:
-    # RUSAGE_SELF covers every thread of this process, gRPC's C-core threads included.
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _machine_busy() -> float:
@@ -154,13 +141,9 @@ def _tree_cpu(root: psutil.Process | None) -> dict[int, float]:
     """CPU seconds of ``root`` and its descendants, by pid (PostgreSQL: one per backend)."""
     if root is None:
         return {}
-    found: dict[int, float] = {}
     with contextlib.suppress(psutil.Error):
-        for proc in [root, *root.children(recursive=True)]:
-            with contextlib.suppress(psutil.Error):
-                times = proc.cpu_times()
-                found[proc.pid] = times.user + times.system
-    return found
+        return cpu_by_pid([root, *root.children(recursive=True)])
+    return {}
 
 
 def _tree_delta(before: dict[int, float], after: dict[int, float]) -> float:
@@ -169,8 +152,8 @@ def _tree_delta(before: dict[int, float], after: dict[int, float]) -> float:
     return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
-class ServerProcess:
-    """``python -m modelregistry_server serve`` on a loopback port, optionally under cProfile.
+class ProfilableServer(ServerProcess):
+    """The registry server (local blob directory), optionally under cProfile.
 
     Args:
         work_dir: Where its data dir (blobs) and log go.
@@ -180,83 +163,16 @@ class ServerProcess:
     """
 
     def __init__(self, work_dir: Path, database_url: str, profile_out: Path | None = None):
-        self.port = free_loopback_port()
-        self._work_dir = work_dir
-        self._log_path = work_dir / ("server-profiled.log" if profile_out else "server.log")
-        self._database_url = database_url
-        self._profile_out = profile_out
-        self._popen: subprocess.Popen[bytes] | None = None
-
-    @property
-    def target(self) -> str:
-        """``host:port`` to dial."""
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def process(self) -> psutil.Process:
-        """The server process, for CPU readings."""
-        assert self._popen is not None
-        return psutil.Process(self._popen.pid)
-
-    def start(self, timeout: float = 60.0) -> None:
-        """Start the server and wait until its health check says SERVING."""
-        self._work_dir.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable]
-        if self._profile_out is not None:
-            argv += [str(Path(__file__).resolve()), PROFILED_SERVER, str(self._profile_out)]
+        if profile_out is None:
+            super().__init__(work_dir, database_url)
         else:
-            argv += ["-m", "modelregistry_server"]
-        argv += [
-            "serve",
-            f"--listen={self.target}",
-            f"--data-dir={self._work_dir / 'data'}",
-            "--sweep-interval=0",
-            "--log-level=WARNING",
-        ]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MODELREGISTRY_")}
-        env["MODELREGISTRY_DATABASE_URL"] = self._database_url
-        with self._log_path.open("ab") as log:
-            self._popen = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=REPO_ROOT,
-                # Own session: a Ctrl-C in the terminal reaches only this script, which then
-                # stops the server itself, in order.
-                start_new_session=True,
-                preexec_fn=_die_with_parent,  # only prctl: safe between fork and exec
+            super().__init__(
+                work_dir,
+                database_url,
+                entry=[str(Path(__file__).resolve()), PROFILED_SERVER, str(profile_out)],
+                log_name="server-profiled.log",
             )
-        try:
-            self._wait_serving(timeout)
-        except BaseException:
-            self.stop()
-            raise
-
-    def _wait_serving(self, timeout: float) -> None:
-        assert self._popen is not None
-        deadline = time.monotonic() + timeout
-        with grpc.insecure_channel(self.target) as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            while True:
-                if self._popen.poll() is not None:
-                    raise RuntimeError(
-                        f"the registry server exited with code {self._popen.returncode} during "
-                        f"start-up; log:\n{self.log_tail()}"
-                    )
-                try:
-                    reply = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                except grpc.RpcError:
-                    pass  # not listening yet
-                if time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"the registry server did not become healthy within {timeout:.0f} s; "
-                        f"log:\n{self.log_tail()}"
-                    )
-                time.sleep(0.1)
+        self._profile_out = profile_out
 
     def profile_start(self) -> None:
         """Switch the profiler on (SIGUSR1) and wait until the server says it is on."""
@@ -279,31 +195,6 @@ class ServerProcess:
                     f"the profiled server did not answer {sig.name}; log:\n{self.log_tail()}"
                 )
             time.sleep(0.02)
-
-    def log_tail(self, max_bytes: int = 4000) -> str:
-        """The end of the server's log, for error messages."""
-        try:
-            return self._log_path.read_bytes()[-max_bytes:].decode(errors="replace")
-        except OSError:
-            return "<no log>"
-
-    def stop(self, sig: signal.Signals = signal.SIGTERM) -> int | None:
-        """Graceful stop (SIGTERM, or SIGINT: the server treats both alike), then SIGKILL.
-
-        Returns the exit code, or None if the process was not running.
-        """
-        popen, self._popen = self._popen, None
-        if popen is None:
-            return None
-        if popen.poll() is not None:
-            return popen.returncode
-        popen.send_signal(sig)
-        try:
-            return popen.wait(SERVER_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            _log(f"server did not stop within {SERVER_STOP_TIMEOUT_S:.0f} s of {sig.name}; killing")
-            popen.kill()
-            return popen.wait()
 
 
 # ----------------------------------------------------------------------------- test data
@@ -449,7 +340,7 @@ def setup_data(target: str, versions: int) -> None:
                         timeout=CALL_TIMEOUT_S,
                     )
 
-        _log(f"data: model {MODEL!r} with {versions} READY + {PENDING_VERSIONS} PENDING versions")
+        log(f"data: model {MODEL!r} with {versions} READY + {PENDING_VERSIONS} PENDING versions")
         add_model(MODEL, versions, PENDING_VERSIONS)
         for alias, number in ((ALIAS, ALIAS_VERSION), ("staging", STAGING_VERSION)):
             meta.SetAlias(
@@ -460,7 +351,7 @@ def setup_data(target: str, versions: int) -> None:
                 ),
                 timeout=CALL_TIMEOUT_S,
             )
-        _log(f"data: {OTHER_MODELS} other models with {OTHER_MODEL_VERSIONS} versions each")
+        log(f"data: {OTHER_MODELS} other models with {OTHER_MODEL_VERSIONS} versions each")
         for i in range(OTHER_MODELS):
             add_model(f"other-{i}", OTHER_MODEL_VERSIONS, 0)
 
@@ -483,7 +374,7 @@ def check_answers(target: str, versions: int) -> None:
                     f"{ref} resolved to version {got.version} with {len(got.files)} files; "
                     f"expected {number} with {MANIFEST_FILES}"
                 )
-            _log(f"{ref} → {got.name}: {got.ByteSize()} bytes on the wire")
+            log(f"{ref} → {got.name}: {got.ByteSize()} bytes on the wire")
 
 
 # ----------------------------------------------------------------------------- clients
@@ -669,12 +560,12 @@ def measure(
 ) -> Phase:
     """Run one phase of ``kind`` and record its latencies and CPU times."""
     machine0 = _machine_busy()
-    client0, server0, pg0 = _self_cpu(), server.cpu_times(), _tree_cpu(postgres)
+    client0, server0, pg0 = self_cpu(), proc_cpu(server), _tree_cpu(postgres)
     per_caller, wall = client.run([kind], callers, calls)
-    client1, server1, pg1 = _self_cpu(), server.cpu_times(), _tree_cpu(postgres)
+    client1, server1, pg1 = self_cpu(), proc_cpu(server), _tree_cpu(postgres)
     machine1 = _machine_busy()
     client_cpu = client1 - client0
-    server_cpu = (server1.user + server1.system) - (server0.user + server0.system)
+    server_cpu = server1 - server0
     postgres_cpu = _tree_delta(pg0, pg1)
     return Phase(
         kind=kind.key,
@@ -889,23 +780,19 @@ class Bench:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.tmp = Path(tempfile.mkdtemp(prefix="mr-bench-metadata-"))
-        # PostgreSQL runs as an unprivileged user when we are root: it must reach its folder.
-        self.tmp.chmod(0o755)
+        self._stack = contextlib.ExitStack()
+        self.tmp = scratch_dir(self._stack, "mr-bench-metadata-")
         self.postgres: EmbeddedPostgres | None = None
-        self.server: ServerProcess | None = None
+        self.server: ProfilableServer | None = None
         self.client: Client | None = None
         self.database_url = ""
 
     def start(self) -> None:
         """PostgreSQL, its database, the server, and the data set."""
-        _log("starting PostgreSQL")
-        self.postgres = EmbeddedPostgres(self.tmp / "postgres", durable=False)
-        self.postgres.start()
-        asyncio.run(ensure_database(self.postgres.dsn(), DATABASE))
-        self.database_url = self.postgres.dsn(DATABASE)
-        _log("starting the registry server")
-        self.server = ServerProcess(self.tmp, self.database_url)
+        log("starting PostgreSQL")
+        self.postgres, self.database_url = start_postgres(self._stack, self.tmp / "postgres")
+        log("starting the registry server")
+        self.server = ProfilableServer(self.tmp, self.database_url)
         self.server.start()
         setup_data(self.server.target, self.settings.versions)
         check_answers(self.server.target, self.settings.versions)
@@ -921,7 +808,7 @@ class Bench:
         self.client = Client(s.client, self.server.target)
         proc = self.server.process
         pg = self._postgres_process()
-        _log(f"warm-up: {s.callers} callers x {s.warmup_calls} calls of each type ({s.client})")
+        log(f"warm-up: {s.callers} callers x {s.warmup_calls} calls of each type ({s.client})")
         for kind in KINDS:
             self.client.run([kind], s.callers, s.warmup_calls)
         phases: list[Phase] = []
@@ -930,7 +817,7 @@ class Bench:
             for kind in KINDS[shift:] + KINDS[:shift]:
                 phase = measure(self.client, kind, round_no, s.callers, s.calls, proc, pg)
                 lat = sorted(phase.latencies_ns)
-                _log(
+                log(
                     f"round {round_no + 1}/{s.rounds} {kind.key:>6}: "
                     f"p50 {percentile(lat, 50) / 1e6:.2f} ms, p99 {percentile(lat, 99) / 1e6:.2f} "
                     f"ms, {phase.calls / phase.wall_s:.0f} calls/s; other processes "
@@ -948,15 +835,15 @@ class Bench:
             self.server.stop()  # nothing else competes with the profiled server for the CPUs
             self.server = None
         out = self.tmp / "server.prof"
-        _log("profile: restarting the server under cProfile")
-        self.server = ServerProcess(self.tmp, self.database_url, profile_out=out)
+        log("profile: restarting the server under cProfile")
+        self.server = ProfilableServer(self.tmp, self.database_url, profile_out=out)
         self.server.start()
         self.client = Client(s.client, self.server.target)
         # Warm up first (pool connections, statement caches), and profile only the load: start-up
         # (imports, migrations) would otherwise be a large share of the profile.
         self.client.run(list(RESOLVES), s.callers, max(1, s.warmup_calls))
         self.server.profile_start()
-        _log(f"profile: {s.callers} callers x {s.profile_calls} Resolve calls (all three refs)")
+        log(f"profile: {s.callers} callers x {s.profile_calls} Resolve calls (all three refs)")
         latencies, _ = self.client.run(list(RESOLVES), s.callers, s.profile_calls)
         self.server.profile_stop()
         self.client.close()
@@ -965,7 +852,7 @@ class Bench:
         code = self.server.stop(signal.SIGINT)
         self.server = None
         if code != 0:
-            _log(f"the profiled server exited with code {code}")
+            log(f"the profiled server exited with code {code}")
         return analyse_profile(out, sum(len(x) for x in latencies), s.profile_top)
 
     def close(self) -> None:
@@ -977,25 +864,16 @@ class Bench:
         if self.server is not None:
             self.server.stop()
             self.server = None
-        if self.postgres is not None:
-            self.postgres.stop()
-            self.postgres = None
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        self._stack.close()  # PostgreSQL, then the temporary folder
 
 
 # ----------------------------------------------------------------------------- the report
 
 
 def _machine() -> dict[str, Any]:
-    model = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
     return {
-        "cpus": len(os.sched_getaffinity(0)),
-        "cpu_model": model,
+        "cpus": CPUS,
+        "cpu_model": cpu_model(),
         "kernel": platform.release(),
         "python": platform.python_version(),
         "grpcio": grpc.__version__,
@@ -1044,10 +922,6 @@ def build_report(
     return report
 
 
-def _verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
-
-
 def render_markdown(report: dict[str, Any]) -> str:
     """The report as Markdown: the table, then the profile."""
     s = report["settings"]
@@ -1080,7 +954,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             rounds = ", ".join(f"{v:.2f}" for v in x["round_p50_ratios"])
             cells += (
                 f" {x['p50_ratio']:.2f}x | {x['p99_ratio']:.2f}x | {rounds} | "
-                f"≤ {x['target']:.2f}x | {_verdict(x['pass'])} |"
+                f"≤ {x['target']:.2f}x | {verdict(x['pass'])} |"
             )
         lines.append(cells)
     d = report["disturbance"]
@@ -1232,18 +1106,13 @@ def profiled_server(out: Path, serve_argv: list[str]) -> int:
     return server_main(serve_argv)
 
 
-def _raise_interrupt(signum: int, frame: types.FrameType | None) -> None:
-    # SIGTERM (e.g. a CI timeout) unwinds like Ctrl-C, so every finally block stops its process.
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; returns the exit code (0 even when a target is missed)."""
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == [PROFILED_SERVER]:
         return profiled_server(Path(args[1]), args[2:])
     settings, json_path = parse_args(args)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    unwind_on_sigterm()
     bench = Bench(settings)
     profile: dict[str, Any] | None = None
     try:
@@ -1252,7 +1121,7 @@ def main(argv: list[str] | None = None) -> int:
         if settings.profile:
             profile = bench.profile()
     except KeyboardInterrupt:
-        _log("interrupted; stopping everything")
+        log("interrupted; stopping everything")
         return 130
     finally:
         bench.close()
@@ -1260,7 +1129,7 @@ def main(argv: list[str] | None = None) -> int:
     print(render_markdown(report))
     if json_path is not None:
         json_path.write_text(json.dumps(report, indent=2) + "\n")
-        _log(f"wrote {json_path}")
+        log(f"wrote {json_path}")
     return 0
 
 

@@ -27,25 +27,19 @@ progress to stderr.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import ctypes
 import dataclasses
 import datetime
 import hashlib
 import json
 import os
 import platform
-import resource
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import types
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -55,40 +49,48 @@ from typing import Any
 
 import grpc
 import minio
-import psutil
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from minio import Minio
 
 from modelregistry import Client
 from modelregistry.artifact.v1 import artifact_service_pb2, artifact_service_pb2_grpc
 from modelregistry.metadata.v1 import model_version_pb2
 from modelregistry_server.artifacts.domain.blob import blob_key
-from modelregistry_server.common.db import ensure_database
-from modelregistry_server.common.embedded_postgres import EmbeddedPostgres
 
 # `tests` is not an installed package: when run as a script, sys.path[0] is bench/, so make the
 # repository root importable for the shared MinIO helper (the same one the tests use).
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
-from tests.support.minio import MINIO_VERSION, MinioServer, free_port  # noqa: E402
+from bench._support import (  # noqa: E402
+    BUCKET,
+    CPUS,
+    FOREIGN_LOAD_WARNING,
+    GIB,
+    MIB,
+    Meter,
+    Sample,
+    ServerProcess,
+    bulk_dir,
+    die_with_parent,
+    log,
+    scratch_dir,
+    self_cpu,
+    sha256_file,
+    start_minio,
+    start_postgres,
+    unwind_on_sigterm,
+    verdict,
+)
 
-MIB = 1024 * 1024
-GIB = 1024 * MIB
-MB = 1_000_000  # throughput in MB/s (10^6 bytes); ratios do not depend on it
-BUCKET = "bench"
-DATABASE = "bench"
+from tests.support.minio import MINIO_VERSION, MinioServer  # noqa: E402
+
 MODEL = "bench-llm"
 # Targets from issue 5.
 TARGET_COLD = 0.9
 TARGET_WARM_S = 0.2
 TARGET_CONCURRENT = 0.8
 TARGET_REPUSH_BYTES = 0.001
-SERVER_STOP_TIMEOUT_S = 45.0
 WORKER_TIMEOUT_S = 900.0
-_PR_SET_PDEATHSIG = 1
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
-_CPUS = len(os.sched_getaffinity(0))
 # The small files of a Hugging-Face-style checkpoint, beside the shards (bytes).
 SMALL_FILES = {
     "config.json": 1_400,
@@ -99,105 +101,14 @@ SMALL_FILES = {
     "tokenizer_config.json": 3_600,
     "README.md": 7_800,
 }
-FOREIGN_LOAD_WARNING = 0.10
 
 
 def _log(message: str) -> None:
-    """Progress goes to stderr so stdout holds only the report."""
-    print(f"[bench-pull {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def _die_with_parent() -> None:
-    """Runs in a child before exec: SIGTERM it if this script dies (even by SIGKILL)."""
-    if _LIBC is not None:
-        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-
-
-def _self_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread of this process
-    return usage.ru_utime + usage.ru_stime
-
-
-def _machine_cpu() -> float:
-    times = psutil.cpu_times()
-    return float(times.user + times.nice + times.system)
-
-
-def _tree_cpu() -> dict[int, float]:
-    """CPU seconds of every descendant (MinIO, PostgreSQL, server, workers) by pid."""
-    result: dict[int, float] = {}
-    for proc in psutil.Process().children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            times = proc.cpu_times()
-            result[proc.pid] = times.user + times.system
-    return result
-
-
-def _proc_cpu(proc: psutil.Process | None) -> float:
-    if proc is None:
-        return 0.0
-    with contextlib.suppress(psutil.Error):
-        times = proc.cpu_times()
-        return float(times.user + times.system)
-    return 0.0
+    """Progress to stderr, tagged with this script's name."""
+    log(message, "bench-pull")
 
 
 # ----------------------------------------------------------------------------- measurement
-
-
-@dataclasses.dataclass(frozen=True)
-class Sample:
-    """One timed operation: wall seconds, bytes moved and CPU seconds of each party."""
-
-    seconds: float
-    nbytes: int
-    client_cpu: float
-    server_cpu: float
-    minio_cpu: float
-    foreign_cpu: float
-
-    @property
-    def mb_s(self) -> float:
-        """Throughput in MB/s."""
-        return self.nbytes / MB / self.seconds if self.seconds else 0.0
-
-    @property
-    def foreign_load(self) -> float:
-        """Share of all CPUs that processes not started by this run used meanwhile."""
-        return self.foreign_cpu / (self.seconds * _CPUS) if self.seconds else 0.0
-
-
-class Meter:
-    """Measures wall time and CPU of this process, the server, MinIO and everything else."""
-
-    def __init__(self, server: psutil.Process | None, minio_proc: psutil.Process | None) -> None:
-        self.server = server
-        self.minio = minio_proc
-
-    def measure(
-        self,
-        nbytes: int,
-        action: Callable[[], object],
-        extra_client_cpu: Callable[[], float] | None = None,
-    ) -> Sample:
-        """Run ``action``; ``extra_client_cpu`` adds CPU of worker processes it ran."""
-        tree0, self0, machine0 = _tree_cpu(), _self_cpu(), _machine_cpu()
-        server0, minio0 = _proc_cpu(self.server), _proc_cpu(self.minio)
-        start = time.perf_counter()
-        action()
-        seconds = time.perf_counter() - start
-        machine = _machine_cpu() - machine0
-        tree1 = _tree_cpu()
-        ours = sum(tree1[pid] - tree0[pid] for pid in tree1.keys() & tree0.keys())
-        client = _self_cpu() - self0 + (extra_client_cpu() if extra_client_cpu else 0.0)
-        return Sample(
-            seconds=seconds,
-            nbytes=nbytes,
-            client_cpu=client,
-            server_cpu=_proc_cpu(self.server) - server0,
-            minio_cpu=_proc_cpu(self.minio) - minio0,
-            foreign_cpu=max(0.0, machine - ours - client),
-        )
 
 
 class CountingProgress:
@@ -265,12 +176,6 @@ def renew_model(root: Path) -> None:
             out.write(os.urandom(min(16, path.stat().st_size)))
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file."""
-    with path.open("rb") as source:
-        return hashlib.file_digest(source, "sha256").hexdigest()
-
-
 @dataclasses.dataclass(frozen=True)
 class BlobSpec:
     """One manifest file: where it goes, its S3 key, size and digest."""
@@ -317,112 +222,6 @@ def check_tree(root: Path, blobs: list[BlobSpec]) -> None:
             raise RuntimeError(f"{root / blob.path} hashes to {digest}, expected {blob.sha256}")
 
 
-# ----------------------------------------------------------------------------- the server
-
-
-class ServerProcess:
-    """``python -m modelregistry_server serve`` (both services) on S3 and an external DB."""
-
-    def __init__(self, work_dir: Path, database_url: str, minio_server: MinioServer) -> None:
-        self.port = free_port()
-        self._work_dir = work_dir
-        self._log_path = work_dir / "server.log"
-        self._database_url = database_url
-        self._minio = minio_server
-        self._popen: subprocess.Popen[bytes] | None = None
-
-    @property
-    def target(self) -> str:
-        """``host:port`` to dial."""
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def process(self) -> psutil.Process:
-        """The server process, for CPU readings."""
-        assert self._popen is not None
-        return psutil.Process(self._popen.pid)
-
-    def start(self, timeout: float = 60.0) -> None:
-        """Start the server and wait until its health check says SERVING."""
-        self._work_dir.mkdir(parents=True, exist_ok=True)
-        argv = [
-            sys.executable,
-            "-m",
-            "modelregistry_server",
-            "serve",
-            f"--listen={self.target}",
-            f"--data-dir={self._work_dir / 'data'}",
-            f"--s3-endpoint={self._minio.endpoint}",
-            f"--s3-bucket={BUCKET}",
-            "--sweep-interval=0",
-            "--log-level=WARNING",
-        ]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MODELREGISTRY_")}
-        env.update(  # secrets through the environment, not argv (visible in ps)
-            MODELREGISTRY_DATABASE_URL=self._database_url,
-            MODELREGISTRY_S3_ACCESS_KEY=self._minio.access_key,
-            MODELREGISTRY_S3_SECRET_KEY=self._minio.secret_key,
-        )
-        with self._log_path.open("ab") as log:
-            self._popen = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=REPO_ROOT,
-                start_new_session=True,  # Ctrl-C reaches only this script, which stops it
-                preexec_fn=_die_with_parent,
-            )
-        try:
-            self._wait_serving(timeout)
-        except BaseException:
-            self.stop()
-            raise
-
-    def _wait_serving(self, timeout: float) -> None:
-        assert self._popen is not None
-        deadline = time.monotonic() + timeout
-        with grpc.insecure_channel(self.target) as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            while True:
-                if self._popen.poll() is not None:
-                    raise RuntimeError(
-                        f"the registry server exited with code {self._popen.returncode} "
-                        f"during start-up; log:\n{self.log_tail()}"
-                    )
-                with contextlib.suppress(grpc.RpcError):
-                    reply = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                if time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"the registry server did not become healthy within {timeout:.0f} s; "
-                        f"log:\n{self.log_tail()}"
-                    )
-                time.sleep(0.1)
-
-    def log_tail(self, max_bytes: int = 4000) -> str:
-        """The end of the server's log, for error messages."""
-        try:
-            return self._log_path.read_bytes()[-max_bytes:].decode(errors="replace")
-        except OSError:
-            return "<no log>"
-
-    def stop(self) -> None:
-        """SIGTERM (graceful drain), then SIGKILL if it does not exit in time."""
-        popen, self._popen = self._popen, None
-        if popen is None or popen.poll() is not None:
-            return
-        popen.send_signal(signal.SIGTERM)
-        try:
-            popen.wait(SERVER_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            _log("server did not stop in time after SIGTERM; killing it")
-            popen.kill()
-            popen.wait()
-
-
 # ----------------------------------------------------------------------------- worker processes
 
 
@@ -463,9 +262,9 @@ def worker_main(argv: list[str]) -> int:
     print("ready", flush=True)
     if sys.stdin.readline().strip() != "go":
         return 1
-    cpu0, start = _self_cpu(), time.perf_counter()
+    cpu0, start = self_cpu(), time.perf_counter()
     action()
-    seconds, cpu = time.perf_counter() - start, _self_cpu() - cpu0
+    seconds, cpu = time.perf_counter() - start, self_cpu() - cpu0
     print(json.dumps({"seconds": seconds, "bytes": total, "cpu": cpu}), flush=True)
     return 0
 
@@ -481,7 +280,7 @@ class Workers:
     def spawn(self, count: int, args: list[str], out_dirs: list[Path], env: dict[str, str]) -> None:
         """Start ``count`` workers and wait until each has said ``ready``."""
         for index in range(count):
-            log = (self._log_dir / f"worker-{index}.log").open("ab")
+            log_file = (self._log_dir / f"worker-{index}.log").open("ab")
             try:
                 proc = subprocess.Popen(
                     [
@@ -494,15 +293,15 @@ class Workers:
                     ],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
-                    stderr=log,
+                    stderr=log_file,
                     text=True,
                     env=env,
                     cwd=REPO_ROOT,
                     start_new_session=True,
-                    preexec_fn=_die_with_parent,
+                    preexec_fn=die_with_parent,
                 )
             finally:
-                log.close()
+                log_file.close()
             self.procs.append(proc)
         for proc in self.procs:
             assert proc.stdout is not None
@@ -586,32 +385,19 @@ class Bench:
     def __init__(self, settings: Settings) -> None:
         self.s = settings
         self._stack = contextlib.ExitStack()
-        self.tmp = Path(tempfile.mkdtemp(prefix="mr-bench-pull-"))
-        self._stack.callback(shutil.rmtree, self.tmp, ignore_errors=True)
-        self.tmp.chmod(0o755)  # the embedded PostgreSQL's user must reach its data dir
-        self.work = self._work_dir()
+        self.tmp = scratch_dir(self._stack, "mr-bench-pull-")
+        need = (self.s.pullers + 3) * self.s.size_mib * MIB
+        # Where the model, caches and downloads live: tmpfs by default (see README).
+        self.work, self.s.work_dir = bulk_dir(
+            self._stack, self.s.work_dir, need, self.tmp, "mr-bench-pull-"
+        )
         self.minio = MinioServer()
-        self.postgres = EmbeddedPostgres(self.tmp / "postgres", durable=False)
         self.server: ServerProcess | None = None
         self.meter = Meter(None, None)
         self.results = Results()
         self.blobs: list[BlobSpec] = []
         self.ref = ""
         self._dirs = 0
-
-    def _work_dir(self) -> Path:
-        """Where the model, caches and downloads live: tmpfs by default (see README)."""
-        base = self.s.work_dir
-        if base == "auto":
-            shm = Path("/dev/shm")
-            need = (self.s.pullers + 3) * self.s.size_mib * MIB
-            base = (
-                str(shm) if shm.is_dir() and shutil.disk_usage(shm).free > need else str(self.tmp)
-            )
-        path = Path(tempfile.mkdtemp(prefix="mr-bench-pull-", dir=base))
-        self._stack.callback(shutil.rmtree, path, ignore_errors=True)
-        self.s.work_dir = f"{base} ({_fs_type(Path(base))})"
-        return path
 
     def fresh_dir(self, label: str) -> Path:
         """A new, empty folder under the work dir."""
@@ -621,15 +407,11 @@ class Bench:
     def start(self) -> None:
         """Start MinIO, PostgreSQL and the registry; create the bucket and database."""
         _log("starting MinIO, PostgreSQL and the registry")
-        self._stack.enter_context(self.minio)
-        self._stack.callback(self.postgres.stop)
-        self.postgres.start()
-        asyncio.run(ensure_database(self.postgres.dsn(), DATABASE))
-        self.minio.client().make_bucket(BUCKET)
-        self.server = ServerProcess(self.tmp / "server", self.postgres.dsn(DATABASE), self.minio)
+        minio_proc = start_minio(self._stack, self.minio)
+        _, database_url = start_postgres(self._stack, self.tmp / "postgres")
+        self.server = ServerProcess(self.tmp / "server", database_url, minio=self.minio)
         self._stack.callback(self.server.stop)
         self.server.start()
-        minio_proc = next((p for p in psutil.Process().children() if p.name() == "minio"), None)
         self.meter = Meter(self.server.process, minio_proc)
 
     def close(self) -> None:
@@ -899,31 +681,12 @@ class Bench:
             self.results.profile["sha256_only"] = [self.meter.measure(big.size, hash_only)]
 
 
-def _fs_type(path: Path) -> str:
-    """The filesystem type a path lives on, from /proc/mounts (longest matching mount)."""
-    best, kind = "", "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/mounts").read_text().splitlines():
-            fields = line.split()
-            if (
-                len(fields) >= 3
-                and str(path.resolve()).startswith(fields[1])
-                and len(fields[1]) > len(best)
-            ):
-                best, kind = fields[1], fields[2]
-    return kind
-
-
 # ----------------------------------------------------------------------------- report
 
 
 def _summary(values: list[float], *, higher_is_better: bool) -> dict[str, Any]:
     best = max(values) if higher_is_better else min(values)
     return {"best": best, "median": statistics.median(values), "rounds": values}
-
-
-def _verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
 
 
 def build_report(settings: Settings, results: Results, size: int) -> dict[str, Any]:
@@ -963,7 +726,7 @@ def build_report(settings: Settings, results: Results, size: int) -> dict[str, A
     return {
         "date": datetime.date.today().isoformat(),
         "machine": {
-            "cpus": _CPUS,
+            "cpus": CPUS,
             "python": platform.python_version(),
             "grpcio": grpc.__version__,
             "minio_py": minio.__version__,
@@ -1053,20 +816,20 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"({cold['sdk']['seconds']['median']:.2f} s) | {cold['direct']['mb_s']['median']:.0f} MB/s "
         f"(`get_object`, {s['parallel']} threads) | {cold['ratio']['best']:.2f}x / "
         f"{cold['ratio']['median']:.2f}x | {rounds(cold['ratio']['rounds'])} "
-        f"| ≥ {cold['target']:.2f}x | {_verdict(cold['pass'])} |"
+        f"| ≥ {cold['target']:.2f}x | {verdict(cold['pass'])} |"
     )
     lines.append(
         f"| Warm pull (new `Client`, same cache) | {ms(warm['restart_s']['best'])} / "
         f"{ms(warm['restart_s']['median'])} | — | — | "
         f"{rounds(warm['restart_s']['rounds'], '{:.3f}')} s | < {warm['target_s']:.1f} s "
-        f"| {_verdict(warm['pass'])} |"
+        f"| {verdict(warm['pass'])} |"
     )
     lines.append(
         f"| {many['pullers']} concurrent pull processes, aggregate | "
         f"{many['sdk']['mb_s']['median']:.0f} MB/s | {many['direct']['mb_s']['median']:.0f} MB/s "
         f"({many['pullers']} `get_object` processes) | {many['ratio']['best']:.2f}x / "
         f"{many['ratio']['median']:.2f}x | {rounds(many['ratio']['rounds'])} "
-        f"| ≥ {many['target']:.2f}x | {_verdict(many['pass'])} |"
+        f"| ≥ {many['target']:.2f}x | {verdict(many['pass'])} |"
     )
     first_mib = statistics.median(push["first_bytes"]) / MIB
     again = statistics.median(push["again_bytes"])
@@ -1074,7 +837,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"| Re-push unchanged: bytes sent | {again:.0f} B | {first_mib:.0f} MiB (first push) "
         f"| {push['byte_ratio']['best']:.4%} / {push['byte_ratio']['median']:.4%} | "
         f"{rounds(push['byte_ratio']['rounds'], '{:.4%}')} | < {push['target_bytes']:.1%} "
-        f"| {_verdict(push['pass'])} |"
+        f"| {verdict(push['pass'])} |"
     )
     lines.append(
         f"| Re-push unchanged: time | {push['again']['seconds']['median']:.3f} s | "
@@ -1197,18 +960,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, Path | None]:
     return settings, json_path
 
 
-def _raise_interrupt(signum: int, frame: types.FrameType | None) -> None:
-    # SIGTERM (e.g. a CI timeout) unwinds like Ctrl-C, so every finally block stops its process.
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; returns the exit code (0 even when a target is missed)."""
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["_worker"]:
         return worker_main(args[1:])
     settings, json_path = parse_args(args)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    unwind_on_sigterm()
     bench = Bench(settings)
     started = time.monotonic()
     try:

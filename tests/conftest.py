@@ -1,5 +1,5 @@
 """Shared fixtures: a real PostgreSQL (one per session, a fresh database per test), a real
-MinIO, and an in-process registry on a real gRPC port."""
+MinIO, an in-process registry on a real gRPC port, and a second registry process."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from tests.support.postgres import (
     drop_test_database,
     postgres_server,
 )
+from tests.support.registry_process import RegistryProcess, s3_flags
 
 if TYPE_CHECKING:
     from modelregistry.artifact.v1.artifact_service_pb2_grpc import ArtifactServiceAsyncStub
@@ -111,11 +112,17 @@ async def s3_registry(
     minio_bucket: str,  # noqa: F811
 ) -> AsyncIterator[RunningRegistry]:
     """Both services with blobs in a fresh bucket of the session's real MinIO."""
-    extra = [
-        f"--s3-endpoint={minio_server.endpoint}",
-        f"--s3-access-key={minio_server.access_key}",
-        f"--s3-secret-key={minio_server.secret_key}",
-        f"--s3-bucket={minio_bucket}",
-    ]
+    extra = s3_flags(minio_server, minio_bucket)
     async for running in _start_registry(database_url, tmp_path / "data", extra):
         yield running
+
+
+@pytest.fixture
+def second_server(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """Another server process on the same database (and blob directory as ``registry``)."""
+    server = RegistryProcess(tmp_path, "--sweep-interval=0", database_url=database_url)
+    server.start()
+    try:
+        yield server.target
+    finally:
+        server.stop()

@@ -38,9 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--model", default=os.environ.get("SERVING_MODEL", "demo"))
     parser.add_argument(
-        "--registry",
-        default=os.environ.get("MODELREGISTRY_URL", "127.0.0.1:50051"),
-        help="registry host:port (env MODELREGISTRY_URL)",
+        "--registry", help="registry host:port (env MODELREGISTRY_URL, read by the SDK)"
     )
     parser.add_argument("--seed", type=int, default=1, help="weights are drawn from this seed")
     parser.add_argument("--inputs", type=int, default=4, help="input size (default: 4)")

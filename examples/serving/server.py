@@ -228,10 +228,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=env("SERVING_ALIAS", "production"),
         help="alias to serve and follow (env SERVING_ALIAS; default: production)",
     )
+    # --registry and --cache-dir default to None: the SDK then reads their environment variables.
     parser.add_argument(
-        "--registry",
-        default=env("MODELREGISTRY_URL", "127.0.0.1:50051"),
-        help="registry host:port (env MODELREGISTRY_URL; default: 127.0.0.1:50051)",
+        "--registry", help="registry host:port (env MODELREGISTRY_URL; default: 127.0.0.1:50051)"
     )
     parser.add_argument(
         "--host", default=env("SERVING_HOST", "127.0.0.1"), help="listen address (env SERVING_HOST)"
@@ -244,7 +243,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--cache-dir",
-        default=env("MODELREGISTRY_CACHE"),
         help="SDK file cache (env MODELREGISTRY_CACHE; default: ~/.cache/modelregistry)",
     )
     parser.add_argument(
@@ -270,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops like Ctrl-C
 
-    client = Client(args.registry, cache_dir=args.cache_dir)  # offline from the environment
+    client = Client(args.registry, cache_dir=args.cache_dir)  # offline from the environment too
     try:
         state = ModelState(client, args.model, args.alias)
     except (RegistryError, OSError, ValueError, KeyError) as exc:

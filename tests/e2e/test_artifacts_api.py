@@ -10,14 +10,13 @@ import urllib.request
 import grpc
 import pytest
 from google.protobuf import duration_pb2
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from modelregistry.artifact.v1 import artifact_service_pb2 as pb
 from modelregistry.artifact.v1 import blob_pb2
 from tests.conftest import RunningRegistry
 from tests.support.artifacts import aiter_of, download, sha256_hex, upload, write_requests
 from tests.support.minio import MinioServer
+from tests.support.rpc import error_info
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 MiB = 1024 * 1024
@@ -25,13 +24,7 @@ MiB = 1024 * 1024
 
 def reason(error: grpc.aio.AioRpcError) -> str:
     """The ErrorInfo reason of a failed call."""
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    assert status is not None
-    for detail in status.details:
-        info = error_details_pb2.ErrorInfo()
-        if detail.Unpack(info):
-            return str(info.reason)
-    raise AssertionError("no ErrorInfo")
+    return str(error_info(error).reason)
 
 
 async def new_session(registry: RunningRegistry, sha256: str, size: int) -> str:

@@ -8,7 +8,6 @@ server runs on this test's event loop, so the subprocesses are awaited in a thre
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import re
@@ -21,6 +20,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import RunningRegistry
+from tests.support.files import tree_digests
+from tests.support.registry_process import clean_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -32,7 +33,7 @@ class Cli:
 
     def __init__(self, target: str, home: Path) -> None:
         self.target = target
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("MODELREGISTRY_")}
+        self.env = clean_env()
         self.env["MODELREGISTRY_CACHE"] = str(home / "cache")
         self.env["MODELREGISTRY_ACTOR"] = "cli-tester"
         self.env["PYTHONUNBUFFERED"] = "1"
@@ -61,15 +62,6 @@ def write_tree(root: Path, files: dict[str, bytes]) -> None:
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-
-
-def tree_digests(root: Path) -> dict[str, str]:
-    """``relative path -> sha256`` of every regular file under ``root`` (links followed)."""
-    return {
-        path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(root.rglob("*"))
-        if path.is_file()
-    }
 
 
 V1_FILES = {

@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from modelregistry.metadata.v1 import metadata_service_pb2 as ms
 from modelregistry.metadata.v1 import metadata_service_pb2_grpc, model_event_pb2, model_pb2
-from modelregistry_server.common.embedded_postgres import free_loopback_port
 from tests.conftest import RunningRegistry
-from tests.e2e.test_versions_api import new_model, push
+from tests.support.metadata import new_model, push
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 ACTOR = (("x-modelregistry-actor", "alice@laptop"),)
@@ -128,39 +123,6 @@ async def test_watch_sees_ready_alias_move_and_delete_within_a_second(
     await registry.metadata.DeleteModelVersion(ms.DeleteModelVersionRequest(name=version.name))
     kinds = {(await watcher.next(within=1.0)).type, (await watcher.next(within=1.0)).type}
     assert model_event_pb2.MODEL_EVENT_TYPE_VERSION_DELETED in kinds
-
-
-@pytest.fixture
-def second_server(database_url: str, tmp_path: Path) -> Iterator[str]:
-    """Another server process on the same database (and blob directory)."""
-    port = free_loopback_port()
-    target = f"127.0.0.1:{port}"
-    log = tmp_path / "second.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELREGISTRY_")}
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "modelregistry_server", "serve", f"--listen={target}",
-             f"--database-url={database_url}", f"--data-dir={tmp_path / 'data'}",
-             "--sweep-interval=0"],
-            stdout=out, stderr=out, env=env,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        with grpc.insecure_channel(target) as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            while True:
-                assert process.poll() is None, log.read_text()
-                try:
-                    if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
-                        break
-                except grpc.RpcError:
-                    pass
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.1)
-        yield target
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 async def test_watch_sees_changes_made_through_another_server_process(

@@ -15,8 +15,8 @@ from modelregistry.artifact.v1 import blob_pb2
 from modelregistry.metadata.v1 import metadata_service_pb2 as ms
 from modelregistry.metadata.v1 import model_version_pb2
 from tests.conftest import RunningRegistry
-from tests.e2e.test_versions_api import new_model, push
 from tests.support.artifacts import sha256_hex, upload
+from tests.support.metadata import new_model, push
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

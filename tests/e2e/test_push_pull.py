@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import subprocess
 import sys
 import tempfile
@@ -20,18 +19,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from modelregistry import AsyncClient, Client
 from modelregistry.artifact.v1 import artifact_service_pb2, artifact_service_pb2_grpc
 from modelregistry.cache import Cache
-from modelregistry_server.common.embedded_postgres import free_loopback_port
 from tests.conftest import RunningRegistry
+from tests.support.files import MiB, tree_digests, write_random
+from tests.support.registry_process import RegistryProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
-MiB = 1024 * 1024
 
 
 class Counting:
@@ -39,18 +36,16 @@ class Counting:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.phases: list[tuple[str, int, int]] = []  # (description, planned, moved)
-        self.moved = 0
+        self.phases: list[tuple[str, int]] = []  # (description, bytes moved)
 
     def start(self, total_bytes: int, total_files: int, description: str) -> None:
         with self._lock:
-            self.phases.append((description, total_bytes, 0))
+            self.phases.append((description, 0))
 
     def advance(self, nbytes: int) -> None:
         with self._lock:
-            description, planned, moved = self.phases[-1]
-            self.phases[-1] = (description, planned, moved + nbytes)
-            self.moved += nbytes
+            description, moved = self.phases[-1]
+            self.phases[-1] = (description, moved + nbytes)
 
     def file_done(self, path: str) -> None:
         pass
@@ -60,28 +55,7 @@ class Counting:
 
     def bytes_for(self, prefix: str) -> int:
         """Bytes moved in the phases whose description starts with ``prefix``."""
-        return sum(moved for description, _, moved in self.phases if description.startswith(prefix))
-
-
-def write_random(path: Path, size: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as handle:
-        remaining = size
-        while remaining:
-            block = os.urandom(min(remaining, 8 * MiB))
-            handle.write(block)
-            remaining -= len(block)
-
-
-def tree_digests(root: Path) -> dict[str, str]:
-    """``{relative posix path: sha256}`` of every file under ``root`` (links followed)."""
-    digests = {}
-    for path in sorted(root.rglob("*")):
-        if path.is_file():
-            with path.open("rb") as handle:
-                digest = hashlib.file_digest(handle, "sha256").hexdigest()
-            digests[path.relative_to(root).as_posix()] = digest
-    return digests
+        return sum(moved for description, moved in self.phases if description.startswith(prefix))
 
 
 @pytest.fixture(scope="module")
@@ -158,50 +132,12 @@ async def test_repush_of_an_unchanged_model_uploads_no_blob_bytes(
     client.close()
 
 
-class LocalServer:
-    """The registry as a subprocess with a local blob directory, so that pulls use ``Read``."""
-
-    def __init__(self, database_url: str, workdir: Path) -> None:
-        self.target = f"127.0.0.1:{free_loopback_port()}"
-        self.log = workdir / "server.log"
-        self.args = [
-            sys.executable, "-m", "modelregistry_server", "serve", f"--listen={self.target}",
-            f"--database-url={database_url}", f"--data-dir={workdir / 'data'}",
-            "--sweep-interval=0", "--shutdown-grace=0",
-        ]  # fmt: skip
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MODELREGISTRY_")}
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(self.args, stdout=log, stderr=log, env=env)
-        deadline = time.monotonic() + 60
-        with grpc.insecure_channel(self.target) as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            while time.monotonic() < deadline:
-                assert self.process.poll() is None, self.log.read_text()
-                try:
-                    reply = health.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                except grpc.RpcError:
-                    time.sleep(0.1)
-        raise AssertionError("server did not start:\n" + self.log.read_text())
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
-
-
 @pytest.fixture
-def local_server(database_url: str, tmp_path: Path) -> Iterator[LocalServer]:
-    server = LocalServer(database_url, tmp_path)
+def local_server(database_url: str, tmp_path: Path) -> Iterator[RegistryProcess]:
+    """The registry as a subprocess with a local blob directory, so that pulls use ``Read``."""
+    server = RegistryProcess(
+        tmp_path, "--sweep-interval=0", "--shutdown-grace=0", database_url=database_url
+    )
     server.start()
     yield server
     server.stop()
@@ -210,7 +146,7 @@ def local_server(database_url: str, tmp_path: Path) -> Iterator[LocalServer]:
 class KillOnce(Counting):
     """Kills (and restarts) the server once the pull has moved ``after`` bytes."""
 
-    def __init__(self, server: LocalServer, after: int) -> None:
+    def __init__(self, server: RegistryProcess, after: int) -> None:
         super().__init__()
         self.server = server
         self.after = after
@@ -232,7 +168,7 @@ class KillOnce(Counting):
 
 
 def test_pull_resumes_after_the_artifact_server_is_killed_mid_file(
-    local_server: LocalServer, tmp_path: Path
+    local_server: RegistryProcess, tmp_path: Path
 ) -> None:
     source = tmp_path / "model"
     for index in range(3):

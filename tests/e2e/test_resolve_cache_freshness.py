@@ -16,8 +16,7 @@ from modelregistry.metadata.v1 import metadata_service_pb2 as ms
 from modelregistry.metadata.v1 import metadata_service_pb2_grpc, model_version_pb2
 from modelregistry_server.metadata.app.resolve_cache import ResolveCache
 from tests.conftest import RunningRegistry
-from tests.e2e.test_events_api import second_server  # noqa: F401 - fixture
-from tests.e2e.test_versions_api import new_model, push
+from tests.support.metadata import new_model, push
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -68,15 +67,21 @@ async def _not_found(registry: RunningRegistry, ref: str) -> None:
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND, caught.value.details()
 
 
-async def test_local_writes_are_visible_to_the_very_next_resolve(
-    registry: RunningRegistry,
-) -> None:
+async def _listening_with_production(registry: RunningRegistry) -> model_version_pb2.ModelVersion:
+    """Once the cache listens: model ``m`` with one READY version, aliased ``production``."""
     await _listening(registry)
     await new_model(registry, "m")
     v1 = await push(registry, "m", {"w": b"one"})
     await registry.metadata.SetAlias(
         ms.SetAliasRequest(model="models/m", alias="production", version=v1.name)
     )
+    return v1
+
+
+async def test_local_writes_are_visible_to_the_very_next_resolve(
+    registry: RunningRegistry,
+) -> None:
+    v1 = await _listening_with_production(registry)
     assert (await _cached(registry, "m@production")).name == v1.name
     assert (await _cached(registry, "m")).name == v1.name
     assert list((await _cached(registry, "m:1")).aliases) == ["production"]
@@ -132,14 +137,9 @@ async def _eventually(check: Callable[[], Awaitable[bool]], within: float, what:
 
 async def test_writes_through_another_server_process_are_visible_within_a_second(
     registry: RunningRegistry,
-    second_server: str,  # noqa: F811 - the fixture imported above
+    second_server: str,
 ) -> None:
-    await _listening(registry)
-    await new_model(registry, "m")
-    v1 = await push(registry, "m", {"w": b"one"})
-    await registry.metadata.SetAlias(
-        ms.SetAliasRequest(model="models/m", alias="production", version=v1.name)
-    )
+    v1 = await _listening_with_production(registry)
     async with grpc.aio.insecure_channel(second_server) as channel:
         other = metadata_service_pb2_grpc.MetadataServiceStub(channel)
         for ref in ("m", "m@production", "m:1"):

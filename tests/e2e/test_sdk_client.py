@@ -11,7 +11,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -31,11 +31,10 @@ from modelregistry import (
     _convert,
 )
 from modelregistry._pager import Pager
-from modelregistry.metadata.v1 import metadata_service_pb2 as ms
 from modelregistry.metadata.v1 import model_event_pb2, model_version_pb2
 from modelregistry_server.common.embedded_postgres import free_loopback_port
 from tests.conftest import RunningRegistry, _start_registry
-from tests.support.artifacts import sha256_hex, upload
+from tests.support.metadata import push
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 T = TypeVar("T")
@@ -83,24 +82,39 @@ async def push_version(
     params: dict[str, str | int | float | bool] | None = None,
     metrics: dict[str, float] | None = None,
 ) -> model_version_pb2.ModelVersion:
-    """A READY version made through the raw stubs: create, upload blobs, commit."""
-    version = await registry.metadata.CreateModelVersion(
-        ms.CreateModelVersionRequest(
-            parent=f"models/{model}",
-            model_version=model_version_pb2.ModelVersion(
-                params=_convert.params_to_proto(params), metrics=metrics or {}
-            ),
-        )
+    """A READY version made through the raw stubs, with Python-typed ``params``."""
+    return await push(
+        registry, model, files, params=_convert.params_to_proto(params), metrics=metrics or {}
     )
-    manifest = []
-    for path, data in files.items():
-        await upload(registry.artifacts, data)
-        manifest.append(
-            model_version_pb2.ManifestFile(path=path, sha256=sha256_hex(data), size=len(data))
-        )
-    return await registry.metadata.CommitModelVersion(
-        ms.CommitModelVersionRequest(name=version.name, files=manifest)
-    )
+
+
+def consume_in_thread(
+    stream: Iterable[model_event_pb2.ModelEvent],
+) -> tuple[list[model_event_pb2.ModelEvent], threading.Event, threading.Thread]:
+    """Collect ``stream``'s events on a daemon thread; the event is set at each arrival."""
+    received: list[model_event_pb2.ModelEvent] = []
+    arrived = threading.Event()
+
+    def consume() -> None:
+        for event in stream:
+            received.append(event)
+            arrived.set()
+
+    consumer = threading.Thread(target=consume, daemon=True)
+    consumer.start()
+    return received, arrived, consumer
+
+
+def move_alias_until(client: Client, arrived: threading.Event) -> None:
+    """Move ``m@production`` between versions 1 and 2 until ``arrived`` is set.
+
+    A stream only sees changes committed after it opened; moving the alias until an event
+    arrives avoids guessing how long opening takes.
+    """
+    version = 1
+    while not arrived.wait(0.2):
+        client.set_alias("m", "production", version)
+        version = 3 - version
 
 
 async def test_create_get_and_list_models_with_paging(client: Client) -> None:
@@ -304,26 +318,8 @@ async def test_watch_sees_an_alias_move_and_close_cancels_it(
     await push_version(registry, "m", {"a": b"1"})
     await push_version(registry, "m", {"a": b"2"})
     stream = client.watch("m", event_types=["ALIAS_MOVED"])
-    received: list[model_event_pb2.ModelEvent] = []
-    first = threading.Event()
-
-    def consume() -> None:
-        for event in stream:
-            received.append(event)
-            first.set()
-
-    consumer = threading.Thread(target=consume, daemon=True)
-    consumer.start()
-
-    def move_until_seen() -> None:
-        # The stream only sees changes committed after it opened; moving the alias until an
-        # event arrives avoids guessing how long opening takes.
-        version = 1
-        while not first.wait(0.2):
-            client.set_alias("m", "production", version)
-            version = 3 - version
-
-    await asyncio.wait_for(off_loop(move_until_seen), 30)
+    received, first, consumer = consume_in_thread(stream)
+    await asyncio.wait_for(off_loop(lambda: move_alias_until(client, first)), 30)
     event = received[0]
     assert event.type == ALIAS_MOVED
     assert event.alias == "models/m/aliases/production"
@@ -407,24 +403,8 @@ async def test_watch_reconnects_across_a_server_restart_without_missing_events(
         await push_version(registry, "m", {"a": b"1"})
         await push_version(registry, "m", {"a": b"2"})
         stream = client.watch("m", event_types=["ALIAS_MOVED"])
-        received: list[model_event_pb2.ModelEvent] = []
-        arrived = threading.Event()
-
-        def consume() -> None:
-            for event in stream:
-                received.append(event)
-                arrived.set()
-
-        consumer = threading.Thread(target=consume, daemon=True)
-        consumer.start()
-
-        def move_until_seen() -> None:
-            version = 1
-            while not arrived.wait(0.2):
-                client.set_alias("m", "production", version)
-                version = 3 - version
-
-        await asyncio.wait_for(off_loop(move_until_seen), 30)
+        received, arrived, consumer = consume_in_thread(stream)
+        await asyncio.wait_for(off_loop(lambda: move_alias_until(client, arrived)), 30)
         seen_before = len(received)
         with contextlib.suppress(StopAsyncIteration):
             await anext(first)  # stops the server: the open stream fails with UNAVAILABLE

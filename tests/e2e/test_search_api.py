@@ -8,7 +8,7 @@ import pytest
 from modelregistry.metadata.v1 import metadata_service_pb2 as ms
 from modelregistry.metadata.v1 import model_pb2, model_version_pb2
 from tests.conftest import RunningRegistry
-from tests.e2e.test_versions_api import new_model
+from tests.support.metadata import new_model
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 

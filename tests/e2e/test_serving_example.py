@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import signal
 import sys
@@ -27,6 +26,7 @@ from safetensors.numpy import load_file
 
 from modelregistry import Client
 from tests.conftest import RunningRegistry
+from tests.support.registry_process import clean_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 T = TypeVar("T")
@@ -43,7 +43,7 @@ async def off_loop(work: Callable[[], T]) -> T:
 
 
 def example_env(cache: Path, *, offline: bool = False) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELREGISTRY_")}
+    env = clean_env()
     env["MODELREGISTRY_CACHE"] = str(cache)
     if offline:
         env["MODELREGISTRY_OFFLINE"] = "1"

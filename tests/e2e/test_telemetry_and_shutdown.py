@@ -15,10 +15,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from modelregistry.metadata.v1 import metadata_service_pb2 as ms
 from modelregistry.metadata.v1 import model_pb2
-from modelregistry_server.common.config import load_config
 from modelregistry_server.common.telemetry import TraceIdFilter, configure_tracing
 from modelregistry_server.server import RegistryServer
-from tests.conftest import RunningRegistry
+from tests.conftest import RunningRegistry, _start_registry
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
@@ -67,15 +66,9 @@ def test_log_records_carry_the_current_trace_id(spans: InMemorySpanExporter) -> 
 
 @pytest.fixture
 async def own_registry(database_url: str, tmp_path: Path) -> AsyncIterator[RegistryServer]:
-    config = load_config(
-        ["serve", "--listen=127.0.0.1:0", f"--database-url={database_url}",
-         f"--data-dir={tmp_path}", "--shutdown-grace=2"],
-        environ={},
-    )  # fmt: skip
-    server = RegistryServer(config)
-    await server.start()
-    yield server
-    await server.stop(grace=0)
+    """A registry the test stops itself, with a shutdown grace to observe NOT_SERVING in."""
+    async for running in _start_registry(database_url, tmp_path / "data", ["--shutdown-grace=2"]):
+        yield running.server
 
 
 async def test_shutdown_reports_not_serving_before_the_server_stops(

@@ -5,10 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import signal
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -16,7 +12,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from modelregistry.artifact.v1 import artifact_service_pb2 as pb
 from modelregistry.artifact.v1 import artifact_service_pb2_grpc, blob_pb2
@@ -27,10 +22,10 @@ from modelregistry_server.artifacts.adapters.postgres.repository import (
 from modelregistry_server.artifacts.adapters.s3 import S3BlobStore
 from modelregistry_server.artifacts.app.uploads import UploadService
 from modelregistry_server.common.db import create_pool
-from modelregistry_server.common.embedded_postgres import free_loopback_port
 from tests.conftest import RunningRegistry
 from tests.support.artifacts import CHUNK, download, sha256_hex, upload, write_requests
 from tests.support.minio import MinioServer
+from tests.support.registry_process import RegistryProcess, s3_flags
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 MiB = 1024 * 1024
@@ -42,58 +37,19 @@ def incomplete_uploads(minio: MinioServer, bucket: str) -> list[str]:
     return [upload.object_name for upload in result.uploads]
 
 
-class ServerProcess:
-    """The registry as a subprocess on MinIO and an external database."""
-
-    def __init__(self, database_url: str, minio: MinioServer, bucket: str, log: Path) -> None:
-        self.port = free_loopback_port()
-        self.target = f"127.0.0.1:{self.port}"
-        self.log = log
-        self.args = [
-            sys.executable, "-m", "modelregistry_server", "serve",
-            f"--listen={self.target}", f"--database-url={database_url}",
-            f"--s3-endpoint={minio.endpoint}", f"--s3-access-key={minio.access_key}",
-            f"--s3-secret-key={minio.secret_key}", f"--s3-bucket={bucket}",
-            "--sweep-interval=0", f"--data-dir={log.parent / 'data'}",
-        ]  # fmt: skip
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MODELREGISTRY_")}
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(self.args, stdout=log, stderr=log, env=env)
-        deadline = time.monotonic() + 60
-        with grpc.insecure_channel(self.target) as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            while time.monotonic() < deadline:
-                assert self.process.poll() is None, self.log.read_text()
-                try:
-                    reply = health.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                except grpc.RpcError:
-                    time.sleep(0.1)
-        raise AssertionError("server did not start:\n" + self.log.read_text())
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
-
-
 @pytest.fixture
 def server(
-    database_url: str, minio_server: MinioServer, minio_bucket: str
-) -> Iterator[ServerProcess]:
-    with tempfile.TemporaryDirectory(prefix="mr-crash-") as tmp:
-        proc = ServerProcess(database_url, minio_server, minio_bucket, Path(tmp) / "server.log")
-        yield proc
-        proc.stop()
+    database_url: str, minio_server: MinioServer, minio_bucket: str, tmp_path: Path
+) -> Iterator[RegistryProcess]:
+    """The registry as a subprocess on MinIO and this test's database (started by the test)."""
+    proc = RegistryProcess(
+        tmp_path,
+        *s3_flags(minio_server, minio_bucket),
+        "--sweep-interval=0",
+        database_url=database_url,
+    )
+    yield proc
+    proc.stop()
 
 
 def _send_until_killed(
@@ -124,7 +80,7 @@ def _send_until_killed(
 
 
 async def test_sigkill_mid_upload_five_times_then_resume(
-    server: ServerProcess, database_url: str, minio_server: MinioServer, minio_bucket: str
+    server: RegistryProcess, database_url: str, minio_server: MinioServer, minio_bucket: str
 ) -> None:
     rng = random.Random(20261127)
     server.start()

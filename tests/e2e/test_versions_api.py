@@ -8,49 +8,17 @@ from datetime import UTC, datetime
 
 import grpc
 import pytest
-from google.protobuf import timestamp_pb2
+from google.protobuf import field_mask_pb2, timestamp_pb2
 
 from modelregistry.metadata.v1 import metadata_service_pb2 as ms
-from modelregistry.metadata.v1 import model_pb2, model_version_pb2
+from modelregistry.metadata.v1 import model_version_pb2
 from tests.conftest import RunningRegistry
 from tests.support.artifacts import sha256_hex, upload
+from tests.support.metadata import new_model, new_version, push
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 READY = model_version_pb2.MODEL_VERSION_STATE_READY
 PENDING = model_version_pb2.MODEL_VERSION_STATE_PENDING
-
-
-async def new_model(registry: RunningRegistry, model_id: str) -> None:
-    await registry.metadata.CreateModel(
-        ms.CreateModelRequest(model_id=model_id, model=model_pb2.Model())
-    )
-
-
-async def new_version(
-    registry: RunningRegistry, model_id: str, **fields: object
-) -> model_version_pb2.ModelVersion:
-    return await registry.metadata.CreateModelVersion(
-        ms.CreateModelVersionRequest(
-            parent=f"models/{model_id}",
-            model_version=model_version_pb2.ModelVersion(**fields),  # type: ignore[arg-type]
-        )
-    )
-
-
-async def push(
-    registry: RunningRegistry, model_id: str, files: dict[str, bytes]
-) -> model_version_pb2.ModelVersion:
-    """Create, upload and commit a version holding ``files``."""
-    version = await new_version(registry, model_id)
-    manifest = []
-    for path, data in files.items():
-        await upload(registry.artifacts, data)
-        manifest.append(
-            model_version_pb2.ManifestFile(path=path, sha256=sha256_hex(data), size=len(data))
-        )
-    return await registry.metadata.CommitModelVersion(
-        ms.CommitModelVersionRequest(name=version.name, files=manifest)
-    )
 
 
 async def test_fifty_concurrent_creates_get_numbers_1_to_50_over_ten_rounds(
@@ -187,8 +155,6 @@ async def test_ready_version_is_immutable_except_labels_and_description(
 ) -> None:
     await new_model(registry, "m")
     ready = await push(registry, "m", {"w": b"x"})
-    from google.protobuf import field_mask_pb2
-
     ok = await registry.metadata.UpdateModelVersion(
         ms.UpdateModelVersionRequest(
             model_version=model_version_pb2.ModelVersion(name=ready.name, description="card"),

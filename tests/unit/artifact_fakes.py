@@ -22,7 +22,7 @@ from modelregistry_server.artifacts.domain.errors import (
     PresignNotSupported,
     UploadSessionNotFound,
 )
-from modelregistry_server.artifacts.domain.upload import UploadSession
+from modelregistry_server.artifacts.domain.upload import SESSION_NAME_PREFIX, UploadSession
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -107,7 +107,7 @@ class InMemoryUploadSessions:
 
     async def get(self, session_id: str) -> UploadSession:
         if session_id not in self.rows:
-            raise UploadSessionNotFound("uploadSessions/" + session_id)
+            raise UploadSessionNotFound(SESSION_NAME_PREFIX + session_id)
         return self.rows[session_id]
 
     async def claim_writer(self, session_id: str) -> tuple[UploadSession, str]:

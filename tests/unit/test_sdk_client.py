@@ -24,6 +24,7 @@ from modelregistry import (
     RetryPolicy,
     UnavailableError,
 )
+from modelregistry.cache import Cache, ref_key
 from modelregistry.metadata.v1 import alias_pb2, model_event_pb2, model_pb2, model_version_pb2
 from modelregistry.metadata.v1 import metadata_service_pb2 as ms
 from tests.unit.test_sdk_retry import FakeRpcError, unavailable
@@ -40,8 +41,12 @@ class FakeCache:
         self.asked: list[str] = []
 
     def load_ref(self, ref: str) -> model_version_pb2.ModelVersion | None:
+        ref_key(ref)  # like the real cache: a malformed reference is rejected, not "missing"
         self.asked.append(ref)
         return self.refs.get(ref)
+
+    # The real offline answer, on top of these records.
+    resolve_offline = Cache.resolve_offline
 
     def close(self) -> None:
         pass

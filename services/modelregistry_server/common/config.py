@@ -205,15 +205,6 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(f"--log-level must be DEBUG, INFO, WARNING or ERROR, not {log_level!r}")
 
-    grace_text = get("shutdown_grace", "3") or "3"
-    try:
-        grace = float(grace_text)
-        if not 0 <= grace <= 300:
-            raise ValueError
-    except ValueError:
-        problems.append(f"--shutdown-grace must be seconds from 0 to 300, not {grace_text!r}")
-        grace = 0.0
-
     def number(flag: str, default: str, low: float, high: float, what: str) -> float:
         text = get(flag, default) or default
         try:
@@ -225,6 +216,7 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
             return float(default)
         return value
 
+    grace = number("shutdown_grace", "3", 0, 300, "seconds from 0 to 300")
     session_ttl = number("upload_session_ttl", "72000", 0, 30 * 86400, "seconds up to 30 days")
     sweep_interval = number("sweep_interval", "300", 0, 86400, "seconds up to one day")
     part_size = number("upload_part_size", "16", 5, 512, "a whole number of MiB from 5 to 512")

@@ -304,6 +304,21 @@ def resolve_request(ref: str, as_of: datetime | None) -> ms.ResolveModelVersionR
     return request
 
 
+def delete_model_request(name: str, force: bool) -> ms.DeleteModelRequest:
+    """``DeleteModel`` with a fresh request_id."""
+    return ms.DeleteModelRequest(name=model_name(name), force=force, request_id=request_id())
+
+
+def delete_version_request(model: str, version: int) -> ms.DeleteModelVersionRequest:
+    """``DeleteModelVersion`` with a fresh request_id."""
+    return ms.DeleteModelVersionRequest(name=version_name(model, version), request_id=request_id())
+
+
+def delete_alias_request(model: str, alias: str) -> ms.DeleteAliasRequest:
+    """``DeleteAlias`` with a fresh request_id."""
+    return ms.DeleteAliasRequest(name=alias_name(model, alias), request_id=request_id())
+
+
 def update_version_request(
     model: str, version: int, description: str | None, labels: Mapping[str, str] | None
 ) -> ms.UpdateModelVersionRequest | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import functools
 import hashlib
 import os
 import shutil
@@ -27,10 +28,10 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import grpc
 
-from modelregistry._push import stream_deadline
-from modelregistry._transport import Transport
+from modelregistry._convert import resolve_request
+from modelregistry._transport import Transport, stream_deadline, stream_retry_pause
 from modelregistry.artifact.v1 import artifact_service_pb2
-from modelregistry.cache import Cache
+from modelregistry.cache import Cache, replace_atomically
 from modelregistry.errors import (
     FailedPreconditionError,
     IntegrityError,
@@ -39,7 +40,7 @@ from modelregistry.errors import (
     UnavailableError,
     from_rpc_error,
 )
-from modelregistry.metadata.v1 import metadata_service_pb2, model_version_pb2
+from modelregistry.metadata.v1 import model_version_pb2
 from modelregistry.progress import NullProgress, Progress
 
 if TYPE_CHECKING:
@@ -101,13 +102,9 @@ def _resolve(
     transport: Transport | None, cache: Cache, ref: str, offline: bool
 ) -> model_version_pb2.ModelVersion:
     if offline or transport is None:
-        cached = cache.load_ref(ref)
-        if cached is None:
-            raise NotCachedError(f"{ref} was never pulled on this machine and offline mode is on")
-        return cached
+        return cache.resolve_offline(ref)
     version = transport.unary(
-        transport.metadata_stub.ResolveModelVersion,
-        metadata_service_pb2.ResolveModelVersionRequest(ref=ref),
+        transport.metadata_stub.ResolveModelVersion, resolve_request(ref, None)
     )
     cache.save_ref(ref, version)
     return version
@@ -146,12 +143,7 @@ def _link_snapshot(
         with contextlib.suppress(OSError):
             if os.readlink(link) == relative:
                 continue  # already there: a warm pull touches nothing
-        link.parent.mkdir(parents=True, exist_ok=True)
-        temporary = link.with_name(f".{link.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
-        temporary.symlink_to(relative)
-        os.replace(temporary, link)
+        replace_atomically(link, functools.partial(os.symlink, relative))
 
 
 def _materialize(
@@ -169,15 +161,14 @@ def _materialize(
             existing, cached = path.stat(), blob.stat()
             if (existing.st_ino, existing.st_dev) == (cached.st_ino, cached.st_dev):
                 continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
-        try:
-            os.link(blob, temporary)
-        except OSError:  # another filesystem, or links not allowed: copy
-            shutil.copyfile(blob, temporary)
-        os.replace(temporary, path)
+        replace_atomically(path, functools.partial(_link_or_copy, blob))
+
+
+def _link_or_copy(blob: Path, target: Path) -> None:
+    try:
+        os.link(blob, target)
+    except OSError:  # another filesystem, or links not allowed: copy
+        shutil.copyfile(blob, target)
 
 
 class _Sources:
@@ -256,7 +247,7 @@ def _fetch_blob(
                         raise UnavailableError(
                             f"downloading {sha256[:12]} failed after {attempt} attempts: {error}"
                         ) from error
-                    time.sleep(min(0.5 * 2**attempt, 8.0))
+                    time.sleep(stream_retry_pause(attempt))
             handle.flush()
             os.fsync(handle.fileno())
             received = handle.tell()

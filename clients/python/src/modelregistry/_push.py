@@ -14,17 +14,16 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
 
-from modelregistry._convert import params_to_proto
+from modelregistry._convert import ParamPyValue, params_to_proto, request_id
 from modelregistry._files import LocalFile, collect_files, media_type, sha256_file
 from modelregistry._lineage import detect_git_source
-from modelregistry._transport import Transport
+from modelregistry._transport import Transport, stream_deadline, stream_retry_pause
 from modelregistry.artifact.v1 import artifact_service_pb2, blob_pb2
 from modelregistry.cache import Cache
 from modelregistry.errors import (
@@ -40,16 +39,6 @@ from modelregistry.progress import NullProgress, Progress
 CHUNK_BYTES = 1024 * 1024  # the protocol's maximum; fewer messages cost less CPU per byte
 _FIND_BATCH = 10_000  # FindMissingBlobs' limit per call
 _STREAM_ATTEMPTS = 5
-# A stream's deadline: generous, but finite, so a hung connection cannot block forever.
-_MIN_STREAM_DEADLINE_S = 120.0
-_SLOWEST_EXPECTED_BYTES_PER_S = 1024 * 1024
-
-ParamLike = str | int | float | bool
-
-
-def stream_deadline(nbytes: int) -> float:
-    """The deadline for streaming ``nbytes``: 2 minutes plus 1 s per MiB."""
-    return _MIN_STREAM_DEADLINE_S + nbytes / _SLOWEST_EXPECTED_BYTES_PER_S
 
 
 def push_model(
@@ -58,7 +47,7 @@ def push_model(
     path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     *,
     model: str,
-    params: Mapping[str, ParamLike] | None = None,
+    params: Mapping[str, ParamPyValue] | None = None,
     metrics: Mapping[str, float] | None = None,
     labels: Mapping[str, str] | None = None,
     description: str = "",
@@ -92,7 +81,7 @@ def push_model(
     pending = transport.unary(
         transport.metadata_stub.CreateModelVersion,
         metadata_service_pb2.CreateModelVersionRequest(
-            parent=f"models/{model}", model_version=version_draft, request_id=str(uuid.uuid4())
+            parent=f"models/{model}", model_version=version_draft, request_id=request_id()
         ),
     )
     try:
@@ -110,7 +99,7 @@ def push_model(
                     )
                     for f in files
                 ],
-                request_id=str(uuid.uuid4()),
+                request_id=request_id(),
             ),
         )
     except BaseException:
@@ -121,7 +110,7 @@ def push_model(
             transport.unary(
                 transport.metadata_stub.DeleteModelVersion,
                 metadata_service_pb2.DeleteModelVersionRequest(
-                    name=pending.name, request_id=str(uuid.uuid4())
+                    name=pending.name, request_id=request_id()
                 ),
                 timeout=5,
             )
@@ -133,7 +122,7 @@ def push_model(
                 model=f"models/{model}",
                 alias=alias,
                 version=committed.name,
-                request_id=str(uuid.uuid4()),
+                request_id=request_id(),
             ),
         )
     return committed
@@ -173,7 +162,7 @@ def _ensure_model(transport: Transport, model: str) -> None:
             transport.unary(
                 transport.metadata_stub.CreateModel,
                 metadata_service_pb2.CreateModelRequest(
-                    model_id=model, model=model_pb2.Model(), request_id=str(uuid.uuid4())
+                    model_id=model, model=model_pb2.Model(), request_id=request_id()
                 ),
             )
 
@@ -260,7 +249,7 @@ class _BlobUpload:
             self.transport.artifact_stub.CreateUploadSession,
             artifact_service_pb2.CreateUploadSessionRequest(
                 blob=blob_pb2.BlobRef(sha256=self.sha256, size_bytes=self.file.size),
-                request_id=str(uuid.uuid4()),
+                request_id=request_id(),
             ),
         )
         self.session = session.name
@@ -288,7 +277,7 @@ class _BlobUpload:
                     continue
                 if not isinstance(error, UnavailableError) or attempt >= _STREAM_ATTEMPTS:
                     raise error from None
-                time.sleep(min(0.5 * 2**attempt, 8.0))
+                time.sleep(stream_retry_pause(attempt))
                 self._refresh_offset()
                 continue
             self.offset = response.committed_size

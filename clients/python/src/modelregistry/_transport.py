@@ -29,6 +29,9 @@ ENV_TARGET = "MODELREGISTRY_URL"
 ENV_ACTOR = "MODELREGISTRY_ACTOR"
 ACTOR_HEADER = "x-modelregistry-actor"
 DEFAULT_TIMEOUT_S = 30.0
+# A stream's deadline: generous, but finite, so a hung connection cannot block forever.
+_MIN_STREAM_DEADLINE_S = 120.0
+_SLOWEST_EXPECTED_BYTES_PER_S = 1024 * 1024
 
 # Read chunks are at most 1 MiB, plus framing; 8 MiB leaves room for large manifests too.
 _CHANNEL_OPTIONS: list[tuple[str, Any]] = [
@@ -68,6 +71,16 @@ class RetryPolicy:
 NO_RETRY = RetryPolicy(max_attempts=1)
 
 
+def stream_deadline(nbytes: int) -> float:
+    """The deadline of a ``Read`` or ``Write`` of ``nbytes``: 2 minutes plus 1 s per MiB."""
+    return _MIN_STREAM_DEADLINE_S + nbytes / _SLOWEST_EXPECTED_BYTES_PER_S
+
+
+def stream_retry_pause(attempt: int) -> float:
+    """The pause before the ``attempt``-th resume of a dropped stream: 1 s, doubling to 8 s."""
+    return min(0.5 * 2.0**attempt, 8.0)
+
+
 def normalize_target(target: str | None) -> str:
     """``host:port`` from an argument, ``$MODELREGISTRY_URL`` or the default, minus a scheme."""
     value = target or os.environ.get(ENV_TARGET) or DEFAULT_TARGET
@@ -88,63 +101,8 @@ def default_actor() -> str:
         return "unknown"
 
 
-class Transport:
-    """A synchronous channel to one registry endpoint, serving both services.
-
-    The sync stubs are used for bulk transfers because they stream ~1.5x faster than
-    ``grpc.aio`` ones (measured, see DESIGN.md).
-    """
-
-    def __init__(
-        self,
-        target: str | None = None,
-        *,
-        timeout: float = DEFAULT_TIMEOUT_S,
-        retry: RetryPolicy | None = None,
-        actor: str | None = None,
-        credentials: grpc.ChannelCredentials | None = None,
-    ) -> None:
-        self.target = normalize_target(target)
-        self.timeout = timeout
-        self.retry = retry or RetryPolicy()
-        self.metadata: tuple[tuple[str, str], ...] = ((ACTOR_HEADER, actor or default_actor()),)
-        if credentials is None:
-            self.channel = grpc.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
-        else:
-            self.channel = grpc.secure_channel(self.target, credentials, options=_CHANNEL_OPTIONS)
-        self.metadata_stub = metadata_service_pb2_grpc.MetadataServiceStub(self.channel)
-        self.artifact_stub = artifact_service_pb2_grpc.ArtifactServiceStub(self.channel)
-
-    def unary(
-        self,
-        method: Callable[..., R],
-        request: Any,
-        *,
-        timeout: float | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> R:
-        """Call a unary ``method`` with deadline, identity header and retries."""
-        policy = retry or self.retry
-        backoffs = policy.backoffs()
-        while True:
-            try:
-                return method(request, timeout=timeout or self.timeout, metadata=self.metadata)
-            except grpc.RpcError as exc:
-                error = from_rpc_error(exc, self.target)
-                if not isinstance(error, UnavailableError):
-                    raise error from None
-                delay = next(backoffs, None)
-                if delay is None:
-                    raise error from None
-                time.sleep(delay)
-
-    def close(self) -> None:
-        """Close the channel; calls in flight fail with ``CANCELLED``."""
-        self.channel.close()
-
-
-class AsyncTransport:
-    """The ``grpc.aio`` twin of :class:`Transport`, for the :class:`AsyncClient`."""
+class _BaseTransport:
+    """What the sync and async transports share: the settings and the decision to retry."""
 
     def __init__(
         self,
@@ -161,6 +119,74 @@ class AsyncTransport:
         self.actor = actor or default_actor()
         self.credentials = credentials
         self.metadata: tuple[tuple[str, str], ...] = ((ACTOR_HEADER, self.actor),)
+
+    def _retry_delay(self, exc: grpc.RpcError, backoffs: Iterator[float]) -> float:
+        """The pause before retrying a failed call; raises the typed error if it is final."""
+        error = from_rpc_error(exc, self.target)
+        delay = next(backoffs, None) if isinstance(error, UnavailableError) else None
+        if delay is None:
+            raise error from None
+        return delay
+
+
+class Transport(_BaseTransport):
+    """A synchronous channel to one registry endpoint, serving both services.
+
+    The sync stubs are used for bulk transfers because they stream ~1.5x faster than
+    ``grpc.aio`` ones (measured, see DESIGN.md).
+    """
+
+    def __init__(
+        self,
+        target: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        retry: RetryPolicy | None = None,
+        actor: str | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
+        super().__init__(target, timeout=timeout, retry=retry, actor=actor, credentials=credentials)
+        if credentials is None:
+            self.channel = grpc.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
+        else:
+            self.channel = grpc.secure_channel(self.target, credentials, options=_CHANNEL_OPTIONS)
+        self.metadata_stub = metadata_service_pb2_grpc.MetadataServiceStub(self.channel)
+        self.artifact_stub = artifact_service_pb2_grpc.ArtifactServiceStub(self.channel)
+
+    def unary(
+        self,
+        method: Callable[..., R],
+        request: Any,
+        *,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> R:
+        """Call a unary ``method`` with deadline, identity header and retries."""
+        backoffs = (retry or self.retry).backoffs()
+        while True:
+            try:
+                return method(request, timeout=timeout or self.timeout, metadata=self.metadata)
+            except grpc.RpcError as exc:
+                time.sleep(self._retry_delay(exc, backoffs))
+
+    def close(self) -> None:
+        """Close the channel; calls in flight fail with ``CANCELLED``."""
+        self.channel.close()
+
+
+class AsyncTransport(_BaseTransport):
+    """The ``grpc.aio`` twin of :class:`Transport`, for the :class:`AsyncClient`."""
+
+    def __init__(
+        self,
+        target: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        retry: RetryPolicy | None = None,
+        actor: str | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
+        super().__init__(target, timeout=timeout, retry=retry, actor=actor, credentials=credentials)
         if credentials is None:
             self.channel = grpc.aio.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
         else:
@@ -179,21 +205,14 @@ class AsyncTransport:
         retry: RetryPolicy | None = None,
     ) -> R:
         """Call a unary ``method`` with deadline, identity header and retries."""
-        policy = retry or self.retry
-        backoffs = policy.backoffs()
+        backoffs = (retry or self.retry).backoffs()
         while True:
             try:
                 return await method(
                     request, timeout=timeout or self.timeout, metadata=self.metadata
                 )
             except grpc.RpcError as exc:
-                error = from_rpc_error(exc, self.target)
-                if not isinstance(error, UnavailableError):
-                    raise error from None
-                delay = next(backoffs, None)
-                if delay is None:
-                    raise error from None
-                await asyncio.sleep(delay)
+                await asyncio.sleep(self._retry_delay(exc, backoffs))
 
     async def close(self) -> None:
         """Close the channel; calls in flight fail with ``CANCELLED``."""

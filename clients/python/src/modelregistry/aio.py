@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
-import random
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,7 +25,7 @@ import grpc.aio
 from modelregistry import _convert
 from modelregistry._pager import AsyncPager
 from modelregistry._transport import AsyncTransport, RetryPolicy, Transport
-from modelregistry.client import ParamValue, offline_error, offline_from_env, resolve_offline
+from modelregistry.client import ClientBase, reconnect_delay
 from modelregistry.diff import VersionDiff
 from modelregistry.errors import CancelledError, UnavailableError, from_rpc_error
 from modelregistry.metadata.v1 import (
@@ -40,14 +38,12 @@ from modelregistry.metadata.v1 import (
 )
 
 if TYPE_CHECKING:
-    from modelregistry.cache import Cache
     from modelregistry.progress import Progress
 
-_log = logging.getLogger("modelregistry")
 R = TypeVar("R")
 
 
-class AsyncClient:
+class AsyncClient(ClientBase[AsyncTransport]):
     """The ``async`` twin of :class:`~modelregistry.client.Client` (same arguments, same
     methods). Use ``async with AsyncClient() as client:`` or ``await client.close()``.
 
@@ -66,33 +62,12 @@ class AsyncClient:
         offline: bool | None = None,
         credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
-        self._transport = AsyncTransport(
+        transport = AsyncTransport(
             target, timeout=timeout, retry=retry, actor=actor, credentials=credentials
         )
-        self.offline = offline_from_env() if offline is None else offline
-        self._cache_dir = cache_dir
-        self._cache: Cache | None = None
+        super().__init__(transport, cache_dir, offline)
 
     # ------------------------------------------------------------------ plumbing
-
-    @property
-    def target(self) -> str:
-        """The ``host:port`` this client talks to."""
-        return self._transport.target
-
-    @property
-    def cache(self) -> Cache:
-        """The local file cache (created on first use)."""
-        if self._cache is None:
-            from modelregistry.cache import Cache  # lazy: only push/pull need it
-
-            self._cache = Cache(self._cache_dir)
-        return self._cache
-
-    def _online(self, what: str) -> AsyncTransport:
-        if self.offline:
-            raise offline_error(what)
-        return self._transport
 
     def _sync_transport(self) -> Transport:
         t = self._transport
@@ -153,12 +128,7 @@ class AsyncClient:
     async def delete_model(self, name: str, *, force: bool = False) -> None:
         """Delete a model; with ``force`` also its versions and aliases."""
         t = self._online("delete_model")
-        await t.unary(
-            t.metadata_stub.DeleteModel,
-            metadata_service_pb2.DeleteModelRequest(
-                name=_convert.model_name(name), force=force, request_id=_convert.request_id()
-            ),
-        )
+        await t.unary(t.metadata_stub.DeleteModel, _convert.delete_model_request(name, force))
 
     # ------------------------------------------------------------------ versions
 
@@ -196,7 +166,7 @@ class AsyncClient:
     ) -> model_version_pb2.ModelVersion:
         """The READY version a reference names, with its manifest (see ``Client.resolve``)."""
         if self.offline:
-            return resolve_offline(self.cache, ref, as_of)
+            return self.cache.resolve_offline(ref, as_of)
         t = self._transport
         return await t.unary(
             t.metadata_stub.ResolveModelVersion, _convert.resolve_request(ref, as_of)
@@ -221,10 +191,7 @@ class AsyncClient:
         """Soft-delete a version (it becomes ``DELETED``; its aliases are removed)."""
         t = self._online("delete_version")
         return await t.unary(
-            t.metadata_stub.DeleteModelVersion,
-            metadata_service_pb2.DeleteModelVersionRequest(
-                name=_convert.version_name(model, version), request_id=_convert.request_id()
-            ),
+            t.metadata_stub.DeleteModelVersion, _convert.delete_version_request(model, version)
         )
 
     async def diff(self, a_ref: str, b_ref: str) -> VersionDiff:
@@ -247,12 +214,7 @@ class AsyncClient:
     async def delete_alias(self, model: str, alias: str) -> None:
         """Remove an alias; the version it pointed at is unchanged."""
         t = self._online("delete_alias")
-        await t.unary(
-            t.metadata_stub.DeleteAlias,
-            metadata_service_pb2.DeleteAliasRequest(
-                name=_convert.alias_name(model, alias), request_id=_convert.request_id()
-            ),
-        )
+        await t.unary(t.metadata_stub.DeleteAlias, _convert.delete_alias_request(model, alias))
 
     async def list_aliases(self, model: str) -> list[alias_pb2.Alias]:
         """Every alias of ``model``, in alias order."""
@@ -323,7 +285,7 @@ class AsyncClient:
         path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
         *,
         model: str,
-        params: Mapping[str, ParamValue] | None = None,
+        params: Mapping[str, _convert.ParamPyValue] | None = None,
         metrics: Mapping[str, float] | None = None,
         labels: Mapping[str, str] | None = None,
         description: str = "",
@@ -466,12 +428,7 @@ class AsyncWatchStream(AsyncIterator[model_event_pb2.ModelEvent]):
                 raise
             finally:
                 call.cancel()
-            if policy.max_attempts <= 1:  # retry=NO_RETRY: the caller wants no reconnects
-                raise UnavailableError(f"watch stream lost: {reason}", reason="WATCH_LOST")
-            delay = next(backoffs, None)
-            if delay is None:
-                delay = random.uniform(policy.max_backoff_s / 2, policy.max_backoff_s)  # noqa: S311
-            _log.warning("watch: %s; reconnecting in %.1fs", reason, delay)
+            delay = reconnect_delay(policy, backoffs, reason)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closed.wait(), delay)
 

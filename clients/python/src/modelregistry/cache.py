@@ -31,7 +31,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,12 +39,14 @@ from urllib.parse import quote
 
 from google.protobuf.message import DecodeError
 
+from modelregistry._convert import parse_ref
+from modelregistry.errors import NotCachedError
 from modelregistry.metadata.v1 import model_version_pb2
 
 ENV_CACHE = "MODELREGISTRY_CACHE"
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
-# The temporary name a link or file has while it is being replaced (see _pull._link_snapshot).
+# The temporary name a link or file has while it is being replaced (see replace_atomically).
 _TEMPORARY = re.compile(r"\..+\.\d+\.\d+\.tmp")
 
 
@@ -120,23 +122,32 @@ def default_cache_dir() -> Path:
 def ref_key(ref: str) -> tuple[str, str]:
     """``(model, file stem)`` under which a reference's answer is recorded.
 
-    Only normalises spellings of the same reference (``models/`` prefix, ``/versions/N`` vs
-    ``:N``); the server stays the authority on what a reference means.
+    Every spelling of one reference (``models/`` prefix, ``/versions/N`` or ``:N``) gets the same
+    key; the server stays the authority on what a reference means. A malformed reference
+    raises :class:`~modelregistry.errors.InvalidArgumentError`, as the server would.
     """
-    text = ref.strip()
-    text = text.removeprefix("models/")
-    if "/versions/" in text:
-        model, _, number = text.partition("/versions/")
-        text = f"{model}:{number}"
-    for separator in ("@", ":"):
-        if separator in text:
-            model, _, rest = text.partition(separator)
-            return model, quote(separator + rest, safe="")
-    if len(text) == 36 and text.count("-") == 4:
+    parsed = parse_ref(ref)
+    if parsed.kind == "uid":
         # A uid or a model name; the server decides. Record it under a shared folder so a
         # model called like a uuid cannot collide with a real uid's record.
-        return "_uid", quote(text.lower(), safe="")
-    return text, "latest"
+        return "_uid", parsed.value
+    if parsed.kind == "latest":
+        return parsed.model, "latest"
+    return parsed.model, quote(parsed.canonical.removeprefix(parsed.model), safe="")
+
+
+def replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """Make ``path`` with ``write(temporary)``, then rename it into place.
+
+    Readers see the old entry or the new one, never half of one. The temporary name is the
+    one :data:`_TEMPORARY` matches, unique per thread.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        temporary.unlink()  # left by a crashed process that had the same pid and thread id
+    write(temporary)
+    os.replace(temporary, path)
 
 
 class Cache:
@@ -497,11 +508,9 @@ class Cache:
         if version.uid:
             keys.add(ref_key(version.uid))
         for folder, stem in keys:
-            path = self.root / "refs" / folder / f"{stem}.pb"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-            temporary.write_bytes(payload)
-            os.replace(temporary, path)  # readers never see half a record
+            replace_atomically(
+                self.root / "refs" / folder / f"{stem}.pb", lambda t: t.write_bytes(payload)
+            )
 
     def load_ref(self, ref: str) -> model_version_pb2.ModelVersion | None:
         """The version last recorded for ``ref``, or None."""
@@ -513,6 +522,30 @@ class Cache:
             return None
         version = model_version_pb2.ModelVersion()
         version.ParseFromString(payload)
+        return version
+
+    def resolve_offline(
+        self, ref: str, as_of: datetime | None = None
+    ) -> model_version_pb2.ModelVersion:
+        """Answer a resolve from the references recorded by earlier pulls (offline mode).
+
+        A malformed ``ref`` is ``InvalidArgumentError`` here too (from :func:`ref_key`), not
+        "not cached".
+        """
+        if as_of is not None:
+            raise NotCachedError(
+                f"cannot resolve {ref!r} as of a past time offline: the cache only records the "
+                "latest answer",
+                reason="NOT_CACHED",
+                metadata={"ref": ref},
+            )
+        version = self.load_ref(ref)
+        if version is None:
+            raise NotCachedError(
+                f"{ref!r} was never pulled on this machine and offline mode is on",
+                reason="NOT_CACHED",
+                metadata={"ref": ref},
+            )
         return version
 
     # --- uploads (resumable push) ----------------------------------------------------------
@@ -528,11 +561,8 @@ class Cache:
 
     def save_upload_record(self, sha256: str, session: str, size: int) -> None:
         """Remember the session of an upload in progress, for a push that is interrupted."""
-        path = self.root / "uploads" / f"{sha256}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        temporary.write_text(json.dumps({"session": session, "size": size}))
-        os.replace(temporary, path)
+        record = json.dumps({"session": session, "size": size})
+        replace_atomically(self.root / "uploads" / f"{sha256}.json", lambda t: t.write_text(record))
 
     def drop_upload_record(self, sha256: str) -> None:
         """Forget an upload session that finished or no longer exists."""

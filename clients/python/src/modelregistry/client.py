@@ -17,17 +17,16 @@ from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, Self
+from typing import TYPE_CHECKING, Generic, Protocol, Self, TypeVar
 
 import grpc
 
 from modelregistry import _convert
 from modelregistry._pager import Pager
-from modelregistry._transport import RetryPolicy, Transport
+from modelregistry._transport import AsyncTransport, RetryPolicy, Transport
 from modelregistry.diff import VersionDiff
 from modelregistry.errors import (
     CancelledError,
-    NotCachedError,
     UnavailableError,
     from_rpc_error,
 )
@@ -46,8 +45,7 @@ if TYPE_CHECKING:
 
 ENV_OFFLINE = "MODELREGISTRY_OFFLINE"
 _log = logging.getLogger("modelregistry")
-
-ParamValue = str | int | float | bool
+TransportT = TypeVar("TransportT", Transport, AsyncTransport)
 
 
 def offline_from_env() -> bool:
@@ -64,29 +62,57 @@ def offline_error(what: str) -> UnavailableError:
     )
 
 
-def resolve_offline(
-    cache: Cache, ref: str, as_of: datetime | None
-) -> model_version_pb2.ModelVersion:
-    """Answer ``resolve`` from the references recorded by earlier pulls."""
-    _convert.parse_ref(ref)  # a malformed ref is INVALID_ARGUMENT offline too, not "not cached"
-    if as_of is not None:
-        raise NotCachedError(
-            f"cannot resolve {ref!r} as of a past time offline: the cache only records the "
-            "latest answer",
-            reason="NOT_CACHED",
-            metadata={"ref": ref},
-        )
-    version = cache.load_ref(ref)
-    if version is None:
-        raise NotCachedError(
-            f"{ref!r} was never pulled on this machine and offline mode is on",
-            reason="NOT_CACHED",
-            metadata={"ref": ref},
-        )
-    return version
+class ClientBase(Generic[TransportT]):
+    """What :class:`Client` and :class:`~modelregistry.aio.AsyncClient` share besides their
+    calls: the transport, offline mode and the lazily opened cache."""
+
+    def __init__(
+        self,
+        transport: TransportT,
+        cache_dir: str | os.PathLike[str] | None,
+        offline: bool | None,
+    ) -> None:
+        self._transport: TransportT = transport
+        self.offline = offline_from_env() if offline is None else offline
+        self._cache_dir = cache_dir
+        self._cache: Cache | None = None
+
+    @property
+    def target(self) -> str:
+        """The ``host:port`` this client talks to."""
+        return self._transport.target
+
+    @property
+    def cache(self) -> Cache:
+        """The local file cache (created on first use)."""
+        if self._cache is None:
+            from modelregistry.cache import Cache  # lazy: only push/pull need it
+
+            self._cache = Cache(self._cache_dir)
+        return self._cache
+
+    def _online(self, what: str) -> TransportT:
+        if self.offline:
+            raise offline_error(what)
+        return self._transport
 
 
-class Client:
+def reconnect_delay(policy: RetryPolicy, backoffs: Iterator[float], reason: str) -> float:
+    """How long a watch stream lost for ``reason`` waits before reconnecting.
+
+    Raises :class:`UnavailableError` instead when ``policy`` allows no retries.
+    """
+    if policy.max_attempts <= 1:  # retry=NO_RETRY: the caller wants no reconnects
+        raise UnavailableError(f"watch stream lost: {reason}", reason="WATCH_LOST")
+    delay = next(backoffs, None)
+    if delay is None:
+        # Keep reconnecting forever at the longest backoff: a watcher outlives restarts.
+        delay = random.uniform(policy.max_backoff_s / 2, policy.max_backoff_s)  # noqa: S311
+    _log.warning("watch: %s; reconnecting in %.1fs", reason, delay)
+    return delay
+
+
+class Client(ClientBase[Transport]):
     """A connection to one registry. Use it as a context manager, or call :meth:`close`.
 
     ``target`` is ``host:port`` (default ``$MODELREGISTRY_URL`` or ``127.0.0.1:50051``);
@@ -109,33 +135,12 @@ class Client:
         credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
         # The channel connects lazily, so building it costs nothing even when offline.
-        self._transport = Transport(
+        transport = Transport(
             target, timeout=timeout, retry=retry, actor=actor, credentials=credentials
         )
-        self.offline = offline_from_env() if offline is None else offline
-        self._cache_dir = cache_dir
-        self._cache: Cache | None = None
+        super().__init__(transport, cache_dir, offline)
 
     # ------------------------------------------------------------------ plumbing
-
-    @property
-    def target(self) -> str:
-        """The ``host:port`` this client talks to."""
-        return self._transport.target
-
-    @property
-    def cache(self) -> Cache:
-        """The local file cache (created on first use)."""
-        if self._cache is None:
-            from modelregistry.cache import Cache  # lazy: only push/pull need it
-
-            self._cache = Cache(self._cache_dir)
-        return self._cache
-
-    def _online(self, what: str) -> Transport:
-        if self.offline:
-            raise offline_error(what)
-        return self._transport
 
     def close(self) -> None:
         """Close the channel (calls in flight fail with ``CANCELLED``) and the cache."""
@@ -197,12 +202,7 @@ class Client:
         :class:`FailedPreconditionError` (reason ``MODEL_HAS_VERSIONS``).
         """
         t = self._online("delete_model")
-        t.unary(
-            t.metadata_stub.DeleteModel,
-            metadata_service_pb2.DeleteModelRequest(
-                name=_convert.model_name(name), force=force, request_id=_convert.request_id()
-            ),
-        )
+        t.unary(t.metadata_stub.DeleteModel, _convert.delete_model_request(name, force))
 
     # ------------------------------------------------------------------ versions
 
@@ -249,7 +249,7 @@ class Client:
         :class:`NotCachedError`.
         """
         if self.offline:
-            return resolve_offline(self.cache, ref, as_of)
+            return self.cache.resolve_offline(ref, as_of)
         t = self._transport
         return t.unary(t.metadata_stub.ResolveModelVersion, _convert.resolve_request(ref, as_of))
 
@@ -275,10 +275,7 @@ class Client:
         """Soft-delete a version (it becomes ``DELETED``; its aliases are removed)."""
         t = self._online("delete_version")
         return t.unary(
-            t.metadata_stub.DeleteModelVersion,
-            metadata_service_pb2.DeleteModelVersionRequest(
-                name=_convert.version_name(model, version), request_id=_convert.request_id()
-            ),
+            t.metadata_stub.DeleteModelVersion, _convert.delete_version_request(model, version)
         )
 
     def diff(self, a_ref: str, b_ref: str) -> VersionDiff:
@@ -304,12 +301,7 @@ class Client:
     def delete_alias(self, model: str, alias: str) -> None:
         """Remove an alias; the version it pointed at is unchanged."""
         t = self._online("delete_alias")
-        t.unary(
-            t.metadata_stub.DeleteAlias,
-            metadata_service_pb2.DeleteAliasRequest(
-                name=_convert.alias_name(model, alias), request_id=_convert.request_id()
-            ),
-        )
+        t.unary(t.metadata_stub.DeleteAlias, _convert.delete_alias_request(model, alias))
 
     def list_aliases(self, model: str) -> list[alias_pb2.Alias]:
         """Every alias of ``model``, in alias order."""
@@ -392,7 +384,7 @@ class Client:
         path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
         *,
         model: str,
-        params: Mapping[str, ParamValue] | None = None,
+        params: Mapping[str, _convert.ParamPyValue] | None = None,
         metrics: Mapping[str, float] | None = None,
         labels: Mapping[str, str] | None = None,
         description: str = "",
@@ -523,14 +515,7 @@ class WatchStream(Iterator[model_event_pb2.ModelEvent]):
             finally:
                 # Reached also when the consumer drops or closes the generator mid-stream.
                 call.cancel()
-            if policy.max_attempts <= 1:  # retry=NO_RETRY: the caller wants no reconnects
-                raise UnavailableError(f"watch stream lost: {reason}", reason="WATCH_LOST")
-            delay = next(backoffs, None)
-            if delay is None:
-                # Keep reconnecting forever at the longest backoff: a watcher outlives restarts.
-                delay = random.uniform(policy.max_backoff_s / 2, policy.max_backoff_s)  # noqa: S311
-            _log.warning("watch: %s; reconnecting in %.1fs", reason, delay)
-            if self._closed.wait(delay):
+            if self._closed.wait(reconnect_delay(policy, backoffs, reason)):
                 return
 
     def __iter__(self) -> Self:

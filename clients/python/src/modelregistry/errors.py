@@ -149,24 +149,10 @@ class NotCachedError(NotFoundError):
     """Offline mode is on and the reference (or a file of it) is not in the local cache."""
 
 
+# Every class above that stands for a status code (NotCachedError is a NotFoundError refinement
+# the server never sends, so only direct subclasses count).
 _BY_CODE: dict[grpc.StatusCode, type[RegistryError]] = {
-    cls.code: cls
-    for cls in (
-        InvalidArgumentError,
-        NotFoundError,
-        AlreadyExistsError,
-        FailedPreconditionError,
-        ConflictError,
-        OutOfRangeError,
-        PermissionDeniedError,
-        UnauthenticatedError,
-        ResourceExhaustedError,
-        UnavailableError,
-        DeadlineExceededError,
-        CancelledError,
-        InternalError,
-    )
-    if cls.code is not None
+    cls.code: cls for cls in RegistryError.__subclasses__() if cls.code is not None
 }
 
 
@@ -174,24 +160,11 @@ def from_rpc_error(exc: grpc.RpcError, target: str = "") -> RegistryError:
     """Translate a failed gRPC call into the matching :class:`RegistryError` subclass."""
     # A sync stub's error is a grpc.Call; grpc.aio's AioRpcError has the same accessors but is
     # not one, and without this its errors would all become untyped (and never retried).
-    call = exc if isinstance(exc, grpc.Call | grpc.aio.AioRpcError) else None
-    code = call.code() if call is not None else None
-    details = (call.details() if call is not None else None) or ""
-    reason = ""
-    metadata: dict[str, str] = {}
-    if call is not None:
-        try:
-            # from_call only reads code, details and trailing metadata: AioRpcError has them.
-            status = rpc_status.from_call(cast(grpc.Call, call))
-        except ValueError:  # a status whose details do not match its code: ignore the details
-            status = None
-        for detail in status.details if status is not None else ():
-            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-                info = error_details_pb2.ErrorInfo()
-                detail.Unpack(info)
-                reason, metadata = info.reason, dict(info.metadata)
-                break
-    cls = _BY_CODE.get(code, RegistryError) if code is not None else RegistryError
+    if not isinstance(exc, grpc.Call | grpc.aio.AioRpcError):
+        return RegistryError("unknown error")
+    code = exc.code()
+    details = exc.details() or ""
+    reason, metadata = _error_info(exc)
     if code == grpc.StatusCode.UNAVAILABLE and not reason:
         # Transport failures carry gRPC's own wording ("failed to connect to all addresses;
         # last error: ..."): say what it means for the user first.
@@ -201,7 +174,23 @@ def from_rpc_error(exc: grpc.RpcError, target: str = "") -> RegistryError:
         message = "the registry did not answer within the deadline"
     else:
         message = details or (code.name.lower().replace("_", " ") if code else "unknown error")
+    cls = _BY_CODE.get(code, RegistryError)
     return cls(message, reason=reason, metadata=metadata, code=code)
+
+
+def _error_info(call: grpc.Call | grpc.aio.AioRpcError) -> tuple[str, dict[str, str]]:
+    """The reason and metadata of the call's ``google.rpc.ErrorInfo`` detail, if it has one."""
+    try:
+        # from_call only reads code, details and trailing metadata: AioRpcError has them.
+        status = rpc_status.from_call(cast(grpc.Call, call))
+    except ValueError:  # a status whose details do not match its code: ignore the details
+        return "", {}
+    for detail in status.details if status is not None else ():
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info.reason, dict(info.metadata)
+    return "", {}
 
 
 def _first_line(text: str) -> str:

@@ -17,11 +17,18 @@ from modelregistry_server.artifacts.domain.errors import (
 )
 from modelregistry_server.artifacts.domain.upload import MAX_PARTS
 
-# The reason stores give when an upload id is unknown (expired, swept, or never opened).
-UPLOAD_NOT_FOUND_REASON = "STORE_UPLOAD_NOT_FOUND"
-
 _T = TypeVar("_T")
 _H = TypeVar("_H")
+
+
+def upload_not_found(store: str, sha256: str, upload_id: str) -> FailedPrecondition:
+    """The error for an upload id ``store`` does not hold (expired, swept, or never opened)."""
+    shown = upload_id if len(upload_id) <= 80 else upload_id[:77] + "..."
+    return FailedPrecondition(
+        f"the {store} holds no upload {shown!r} for blobs/{sha256}: it was completed, "
+        "aborted or expired; start a new upload",
+        reason="STORE_UPLOAD_NOT_FOUND",
+    )
 
 
 def check_part(part_number: int, offset: int) -> None:
@@ -102,7 +109,9 @@ async def stream_chunks(
         open_: Opens the source; returns the handle and how many bytes to yield. It checks the
             range itself (raising ``OutOfRange`` / ``BlobNotFound``) and releases the handle
             if it raises.
-        read: Returns exactly ``n`` bytes (fewer only at the end of the source).
+        read: Returns up to ``n`` bytes, ``b""`` at the end of the source; it is called
+            again until the chunk is full, so every chunk but the last is full-size (the
+            consumer sends each one as a gRPC message).
         release: Closes the handle; must not raise.
 
     Raises:
@@ -121,7 +130,7 @@ async def stream_chunks(
         while remaining > 0:
             size = min(MAX_CHUNK_SIZE, remaining)
             if pending is None:
-                pending = submit_job(executor, read, handle, size)
+                pending = submit_job(executor, _read_exactly, read, handle, size)
             chunk = await asyncio.wrap_future(pending)
             pending = None
             if len(chunk) != size:
@@ -131,7 +140,8 @@ async def stream_chunks(
             remaining -= size
             if remaining > 0:
                 # Read the next chunk while the consumer sends this one.
-                pending = submit_job(executor, read, handle, min(MAX_CHUNK_SIZE, remaining))
+                next_size = min(MAX_CHUNK_SIZE, remaining)
+                pending = submit_job(executor, _read_exactly, read, handle, next_size)
             yield chunk
     finally:
         if pending is not None and not pending.cancel():
@@ -149,6 +159,31 @@ def submit_job(
         return executor.submit(fn, *args)
     except RuntimeError as exc:  # submit() raises it only after shutdown.
         raise StoreUnavailable("the blob store is shut down") from exc
+
+
+async def shutdown(executor: concurrent.futures.ThreadPoolExecutor) -> None:
+    """Stop ``executor``'s threads: queued jobs are cancelled, running ones finish."""
+    # shutdown(wait=True) blocks until running calls return: wait in another thread so the
+    # event loop keeps serving meanwhile.
+    await asyncio.get_running_loop().run_in_executor(
+        None, functools.partial(executor.shutdown, wait=True, cancel_futures=True)
+    )
+
+
+def _read_exactly(read: Callable[[_H, int], bytes], handle: _H, size: int) -> bytes:
+    """Call ``read`` until it returned ``size`` bytes or ``b""``; join the pieces."""
+    data = read(handle, size)
+    if len(data) == size or not data:
+        return data
+    pieces = [data]
+    got = len(data)
+    while got < size:
+        more = read(handle, size - got)
+        if not more:
+            break
+        pieces.append(more)
+        got += len(more)
+    return b"".join(pieces)
 
 
 def _release_opened(

@@ -12,9 +12,6 @@ A part is durable when ``upload_part`` returns (``fdatasync``). ``complete_uploa
 
 Part ETags are the sha256 of the part's bytes: hashing runs in the worker thread (hashlib drops
 the GIL), costs a few ms per 16 MiB part, and makes the ETag name the content as S3's does.
-
-The stdlib-only helpers at the bottom (``stream_chunks``, ``ordered_parts``, ...) are shared
-with the S3 store.
 """
 
 from __future__ import annotations
@@ -22,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import functools
 import hashlib
 import json
 import logging
@@ -38,11 +34,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from modelregistry_server.artifacts.adapters.blob_io import (
-    UPLOAD_NOT_FOUND_REASON,
     check_part,
     ordered_parts,
     read_length,
+    shutdown,
     stream_chunks,
+    upload_not_found,
 )
 from modelregistry_server.artifacts.domain.blob import (
     BlobInfo,
@@ -60,16 +57,15 @@ from modelregistry_server.artifacts.domain.errors import (
 )
 
 _log = logging.getLogger(__name__)
+_STORE = "blob store"  # How errors name this store.
 
 _T = TypeVar("_T")
-_H = TypeVar("_H")
 
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 _NEW_PREFIX = ".new-"
 _TRASH_PREFIX = ".trash-"
 # A ".new-" folder older than this was left by a crash inside create_upload.
 _STALE_NEW_UPLOAD_S = 3600.0
-#: ``reason`` of the error raised when the store holds no such upload.
 
 
 class LocalDirBlobStore:
@@ -139,7 +135,7 @@ class LocalDirBlobStore:
         try:
             etag = await self._run(self._write_part, sha256, upload, offset, data, missing_ok=True)
         except FileNotFoundError:
-            raise _upload_not_found(sha256, upload_id) from None
+            raise upload_not_found(_STORE, sha256, upload_id) from None
         return UploadedPart(part_number, offset, len(data), etag)
 
     def _write_part(self, sha256: str, upload: Path, offset: int, data: bytes) -> str:
@@ -200,7 +196,7 @@ class LocalDirBlobStore:
             # Gone: completed by a concurrent or earlier call, or never existed.
             if _file_size(final) == size:
                 return
-            raise _upload_not_found(sha256, upload_id) from None
+            raise upload_not_found(_STORE, sha256, upload_id) from None
         _fsync_dir(final.parent)
         self._discard(upload)
 
@@ -274,23 +270,13 @@ class LocalDirBlobStore:
                 length = read_length(sha256, offset, limit, os.fstat(fd).st_size)
                 if length:
                     os.posix_fadvise(fd, offset, length, os.POSIX_FADV_SEQUENTIAL)
+                    os.lseek(fd, offset, os.SEEK_SET)
             except BaseException:
                 os.close(fd)
                 raise
             return fd, length
 
-        position = offset
-
-        def read_chunk(fd: int, size: int) -> bytes:
-            nonlocal position
-            try:
-                data = _pread_exactly(fd, size, position)
-            except OSError as exc:
-                raise _os_error(exc) from exc
-            position += len(data)
-            return data
-
-        async for chunk in stream_chunks(self._executor, open_blob, read_chunk, os.close):
+        async for chunk in stream_chunks(self._executor, open_blob, _read, os.close):
             yield chunk
 
     async def presigned_download_url(self, sha256: str, expires: timedelta) -> str:
@@ -313,10 +299,7 @@ class LocalDirBlobStore:
     async def close(self) -> None:
         """Stop the worker threads; queued calls are cancelled, running ones finish."""
         self._closed = True
-        # shutdown(wait=True) blocks until running file calls return: wait in another thread.
-        await asyncio.get_running_loop().run_in_executor(
-            None, functools.partial(self._executor.shutdown, wait=True, cancel_futures=True)
-        )
+        await shutdown(self._executor)
 
     def _blob_path(self, sha256: str) -> Path:
         return self._root / blob_key(sha256)
@@ -324,7 +307,7 @@ class LocalDirBlobStore:
     def _upload_dir(self, sha256: str, upload_id: str) -> Path:
         # Upload ids come back from the database; never build a path from an unchecked one.
         if not _UPLOAD_ID.match(upload_id):
-            raise _upload_not_found(sha256, upload_id)
+            raise upload_not_found(_STORE, sha256, upload_id)
         return self._uploads / upload_id
 
     async def _run(self, fn: Callable[..., _T], /, *args: Any, missing_ok: bool = False) -> _T:
@@ -390,28 +373,12 @@ def _check_meta(upload: Path, sha256: str) -> None:
         )
 
 
-def _pread_exactly(fd: int, size: int, offset: int) -> bytes:
-    data = os.pread(fd, size, offset)
-    if len(data) == size or not data:
-        return data
-    pieces = [data]
-    got = len(data)
-    while got < size:
-        more = os.pread(fd, size - got, offset + got)
-        if not more:
-            break
-        pieces.append(more)
-        got += len(more)
-    return b"".join(pieces)
-
-
-def _upload_not_found(sha256: str, upload_id: str) -> FailedPrecondition:
-    shown = upload_id if len(upload_id) <= 80 else upload_id[:77] + "..."
-    return FailedPrecondition(
-        f"the blob store holds no upload {shown!r} for blobs/{sha256}: it was completed, "
-        "aborted or expired; start a new upload",
-        reason=UPLOAD_NOT_FOUND_REASON,
-    )
+def _read(fd: int, size: int) -> bytes:
+    # stream_chunks reads one chunk at a time, so the file position carries the offset.
+    try:
+        return os.read(fd, size)
+    except OSError as exc:
+        raise _os_error(exc) from exc
 
 
 def _os_error(exc: OSError) -> StoreUnavailable:

@@ -37,13 +37,15 @@ from minio.error import InvalidResponseError, MinioException, S3Error, ServerErr
 from urllib3 import BaseHTTPResponse
 
 from modelregistry_server.artifacts.adapters.blob_io import (
-    UPLOAD_NOT_FOUND_REASON,
     check_part,
     ordered_parts,
     read_length,
+    shutdown,
     stream_chunks,
+    upload_not_found,
 )
 from modelregistry_server.artifacts.domain.blob import (
+    MAX_URL_TTL,
     BlobInfo,
     IncompleteUpload,
     UploadedPart,
@@ -58,6 +60,7 @@ from modelregistry_server.artifacts.domain.errors import (
 )
 
 _log = logging.getLogger(__name__)
+_STORE = "object store"  # How errors name this store.
 
 _T = TypeVar("_T")
 
@@ -66,8 +69,6 @@ _KEY_PATTERN = re.compile(r"^blobs/sha256/([0-9a-f]{2})/([0-9a-f]{64})$")
 # AWS: [A-Za-z0-9._-]; Ceph adds "~"). Anything else cannot be one of ours, and MinIO answers
 # ids with path-like parts with an error instead of NoSuchUpload.
 _UPLOAD_ID_PATTERN = re.compile(r"^[A-Za-z0-9._~=+-]{1,1024}$")
-# S3 accepts presigned URLs valid for 1 second up to 7 days.
-_MAX_URL_TTL = timedelta(days=7)
 _CREDENTIAL_CODES = frozenset(
     {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"}
 )
@@ -211,7 +212,7 @@ class S3BlobStore:
         key = blob_key(sha256)
         check_part(part_number, offset)
         if not _is_upload_id(upload_id):
-            raise _upload_not_found(sha256, upload_id)
+            raise upload_not_found(_STORE, sha256, upload_id)
         try:
             etag: str = await self._call(
                 self._client._upload_part,
@@ -224,7 +225,7 @@ class S3BlobStore:
                 expect={"NoSuchUpload"},
             )
         except S3Error:
-            raise _upload_not_found(sha256, upload_id) from None
+            raise upload_not_found(_STORE, sha256, upload_id) from None
         return UploadedPart(part_number, offset, len(data), etag)
 
     async def complete_upload(
@@ -244,7 +245,7 @@ class S3BlobStore:
         key = blob_key(sha256)
         ordered = ordered_parts(parts, size)
         if not _is_upload_id(upload_id):
-            raise _upload_not_found(sha256, upload_id)
+            raise upload_not_found(_STORE, sha256, upload_id)
         if size == 0:
             # S3 needs at least one part to complete a multipart upload; a plain empty PUT is
             # simpler than uploading an empty part and equally atomic.
@@ -278,7 +279,7 @@ class S3BlobStore:
             done = await self.stat(sha256)
             if done is not None and done.size == size:
                 return
-            raise _upload_not_found(sha256, upload_id) from None
+            raise upload_not_found(_STORE, sha256, upload_id) from None
 
     async def abort_upload(self, sha256: str, upload_id: str) -> None:
         """Discard an upload and its parts; an unknown upload is not an error.
@@ -377,7 +378,7 @@ class S3BlobStore:
             StoreUnavailable: S3 cannot be reached or failed.
         """
         key = blob_key(sha256)
-        if not timedelta(seconds=1) <= expires <= _MAX_URL_TTL:
+        if not timedelta(seconds=1) <= expires <= MAX_URL_TTL:
             raise InvalidArgument("expires", "must be from 1 second to 7 days")
         if await self.stat(sha256) is None:
             raise BlobNotFound(sha256)
@@ -400,11 +401,7 @@ class S3BlobStore:
     async def close(self) -> None:
         """Stop the worker threads; calls still queued are cancelled, running ones finish."""
         self._closed = True
-        # shutdown(wait=True) blocks until running S3 calls return: wait in another thread so
-        # the event loop keeps serving meanwhile.
-        await asyncio.get_running_loop().run_in_executor(
-            None, functools.partial(self._executor.shutdown, wait=True, cancel_futures=True)
-        )
+        await shutdown(self._executor)
 
     async def _size(self, sha256: str) -> int:
         info = await self.stat(sha256)
@@ -441,22 +438,9 @@ class S3BlobStore:
 
 
 def _read_response(response: BaseHTTPResponse, size: int) -> bytes:
-    """Read exactly ``size`` bytes (fewer only at the end of the body)."""
+    # May return fewer bytes (chunked encoding, a slow socket); stream_chunks reads on.
     try:
-        data = response.read(size)
-        if len(data) == size or not data:
-            return data
-        # A short read (chunked encoding, a slow socket): keep reading, so every chunk but the
-        # last is full-size (the consumer sends each one as a gRPC message).
-        pieces = [data]
-        got = len(data)
-        while got < size:
-            more = response.read(size - got)
-            if not more:
-                break
-            pieces.append(more)
-            got += len(more)
-        return b"".join(pieces)
+        return response.read(size)
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise _store_error(exc) from exc
 
@@ -479,15 +463,6 @@ def _utc(value: datetime | None) -> datetime:
 
 def _is_upload_id(upload_id: str) -> bool:
     return _UPLOAD_ID_PATTERN.match(upload_id) is not None and ".." not in upload_id
-
-
-def _upload_not_found(sha256: str, upload_id: str) -> FailedPrecondition:
-    shown = upload_id if len(upload_id) <= 80 else upload_id[:77] + "..."
-    return FailedPrecondition(
-        f"the object store holds no upload {shown!r} for blobs/{sha256}: it was completed, "
-        "aborted or expired; start a new upload",
-        reason=UPLOAD_NOT_FOUND_REASON,
-    )
 
 
 def _store_error(exc: BaseException) -> ArtifactError:

@@ -7,12 +7,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from modelregistry_server.artifacts.app.ports import BlobIndex, BlobStore
-from modelregistry_server.artifacts.domain.blob import BlobInfo, parse_blob_name, validate_sha256
+from modelregistry_server.artifacts.domain.blob import (
+    MAX_URL_TTL,
+    BlobInfo,
+    parse_blob_name,
+    validate_sha256,
+)
 from modelregistry_server.artifacts.domain.errors import BlobNotFound, InvalidArgument
 
 MAX_FIND_MISSING = 10_000
 DEFAULT_URL_TTL = timedelta(hours=1)
-MAX_URL_TTL = timedelta(days=7)
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 

@@ -14,7 +14,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from modelregistry_server.artifacts.app.ports import BlobIndex, BlobStore, UploadSessionRepository
@@ -232,10 +232,8 @@ class _UploadStream:
         except BaseException:
             # Cancelled, deadline, bad input or a store failure: stop feeding the store now.
             # Parts already in a worker thread finish on their own; none are started after this.
-            for pending in self._pending:
-                pending.task.cancel()
             with contextlib.suppress(BaseException):
-                await asyncio.gather(*(p.task for p in self._pending), return_exceptions=True)
+                await self._cancel_pending()
             raise
 
     def _accept(self, chunk: WriteChunk) -> None:
@@ -278,13 +276,16 @@ class _UploadStream:
     async def _ship_full_parts(self) -> None:
         part_size = self._session.part_size
         while len(self._buffer) >= part_size:
-            part = bytes(self._buffer[:part_size])
+            # One copy: slicing the bytearray first would copy the part twice.
+            with memoryview(self._buffer) as view:
+                part = view[:part_size].tobytes()
             del self._buffer[:part_size]
+            self._hasher.update(part)
             await self._ship(part)
 
     async def _ship(self, data: bytes) -> None:
+        """Upload ``data`` (already hashed) as the next part."""
         offset = self._received - len(self._buffer) - len(data)
-        self._hasher.update(data)
         if self._upload_id is None:
             self._upload_id = await self._svc._store.create_upload(self._session.sha256)
             await self._svc._sessions.set_upload_id(
@@ -331,9 +332,8 @@ class _UploadStream:
         # Hash the tail before uploading it: a wrong digest is caught without storing more.
         tail = bytes(self._buffer)
         self._buffer.clear()
-        digest_check = ResumableSha256(self._hasher.state())
-        digest_check.update(tail)
-        digest = digest_check.hexdigest()
+        self._hasher.update(tail)
+        digest = self._hasher.hexdigest()
         if digest != session.sha256:
             await self._discard()
             raise InvalidArgument(
@@ -352,14 +352,16 @@ class _UploadStream:
         await store.complete_upload(session.sha256, self._upload_id, self._parts, session.size)
         blob = await self._svc._index.add(session.sha256, session.size)
         await self._svc._sessions.mark_complete(session.session_id, self._writer)
-        self._session = replace(session, complete=True, committed_size=session.size)
         return WriteResult(session.size, blob)
 
-    async def _discard(self) -> None:
+    async def _cancel_pending(self) -> None:
         for pending in self._pending:
             pending.task.cancel()
         await asyncio.gather(*(p.task for p in self._pending), return_exceptions=True)
         self._pending.clear()
+
+    async def _discard(self) -> None:
+        await self._cancel_pending()
         if self._upload_id is not None:
             await self._svc._store.abort_upload(self._session.sha256, self._upload_id)
         await self._svc._sessions.delete(self._session.session_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from modelregistry_server.artifacts.domain.errors import InvalidArgument
 
@@ -14,6 +14,8 @@ BLOB_NAME_PREFIX = "blobs/"
 MIN_PART_SIZE = 5 * 1024 * 1024
 # Wire chunks: big enough to amortise per-message cost, well below gRPC's 4 MiB limit.
 MAX_CHUNK_SIZE = 1024 * 1024
+# S3 accepts presigned URLs valid for 1 second up to 7 days.
+MAX_URL_TTL = timedelta(days=7)
 
 
 @dataclass(frozen=True)

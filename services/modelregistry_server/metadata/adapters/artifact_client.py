@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import grpc
-from google.protobuf import timestamp_pb2
 
 from modelregistry.artifact.v1 import artifact_service_pb2 as pb
 from modelregistry.artifact.v1 import artifact_service_pb2_grpc, blob_pb2
+from modelregistry_server.common.proto_time import timestamp
 from modelregistry_server.metadata.domain.errors import Unavailable
 from modelregistry_server.metadata.domain.version import ManifestFile
 
@@ -44,19 +44,14 @@ class GrpcBlobChecker:
                     pb.FindMissingBlobsRequest(blobs=batch), timeout=_TIMEOUT_S
                 )
             except grpc.aio.AioRpcError as exc:
-                raise Unavailable(
-                    f"the artifact service at {self._target} did not answer "
-                    f"({exc.code().name}); retry the commit",
-                    reason="ARTIFACT_SERVICE_UNAVAILABLE",
-                ) from exc
+                raise self._unavailable(exc, "retry the commit") from exc
             absent.update((b.sha256, b.size_bytes) for b in reply.missing_blobs)
         return [f for f in files if (f.sha256, f.size) in absent]
 
     async def list_blobs(self, created_before: datetime) -> list[tuple[str, int]]:
         """See ``BlobChecker.list_blobs``."""
         found: list[tuple[str, int]] = []
-        before = timestamp_pb2.Timestamp()
-        before.FromDatetime(created_before)
+        before = timestamp(created_before)
         token = ""
         while True:
             try:
@@ -81,9 +76,9 @@ class GrpcBlobChecker:
             if exc.code() != grpc.StatusCode.NOT_FOUND:
                 raise self._unavailable(exc) from exc
 
-    def _unavailable(self, exc: grpc.aio.AioRpcError) -> Unavailable:
+    def _unavailable(self, exc: grpc.aio.AioRpcError, advice: str = "retry") -> Unavailable:
         return Unavailable(
-            f"the artifact service at {self._target} did not answer ({exc.code().name}); retry",
+            f"the artifact service at {self._target} did not answer ({exc.code().name}); {advice}",
             reason="ARTIFACT_SERVICE_UNAVAILABLE",
         )
 

@@ -68,8 +68,10 @@ def _param_from_proto(value: model_version_pb2.ParamValue) -> ParamValue:
     return result
 
 
-def version_to_proto(version: ModelVersion) -> model_version_pb2.ModelVersion:
-    """Return the wire form of a version (with its manifest)."""
+def version_to_proto(
+    version: ModelVersion, *, with_files: bool = True
+) -> model_version_pb2.ModelVersion:
+    """Return the wire form of a version (with its manifest unless ``with_files`` is false)."""
     draft = version.draft
     message = model_version_pb2.ModelVersion(
         name=version.name,
@@ -88,7 +90,7 @@ def version_to_proto(version: ModelVersion) -> model_version_pb2.ModelVersion:
             model_version_pb2.ManifestFile(
                 path=f.path, sha256=f.sha256, size=f.size, media_type=f.media_type
             )
-            for f in version.files
+            for f in (version.files if with_files else ())
         ],
         aliases=list(version.aliases),
         created_by=version.created_by,
@@ -115,8 +117,8 @@ class VersionMessageCache:
     except for its labels and description (each change gives it a new etag) and its aliases.
     So ``(uid, etag, aliases)`` determines the message exactly, and a key that stops being
     current simply ages out. Returned messages are shared between calls: hand them to gRPC
-    as they are and never mutate one (``ListModelVersions``, which strips manifests, must
-    build its own with ``version_to_proto``).
+    as they are and never mutate one (``ListModelVersions``, which leaves manifests out,
+    builds its own with ``version_to_proto``).
     """
 
     def __init__(self, max_entries: int = 4096) -> None:

@@ -160,13 +160,10 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
             request.order_by,
             request.show_deleted,
         )
-        versions = []
-        for version in page.versions:
-            message = version_to_proto(version)
-            del message.files[:]  # listings leave manifests out to keep pages small
-            versions.append(message)
         return metadata_service_pb2.ListModelVersionsResponse(
-            model_versions=versions, next_page_token=page.next_page_token
+            # Listings leave manifests out to keep pages small.
+            model_versions=[version_to_proto(v, with_files=False) for v in page.versions],
+            next_page_token=page.next_page_token,
         )
 
     @unary_errors(to_status)

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
-from modelregistry.cache import Cache, ref_key
+from modelregistry._convert import MODEL_PREFIX, parse_ref
+from modelregistry.cache import Cache
 from modelregistry.cli import _format as fmt
 from modelregistry.cli._progress import CliProgress
 from modelregistry.client import Client
 from modelregistry.diff import VersionDiff
-from modelregistry.errors import NotFoundError
+from modelregistry.errors import InvalidArgumentError, NotFoundError
+
+T = TypeVar("T")
 
 
 class UsageError(Exception):
@@ -32,6 +36,32 @@ def _emit(out: TextIO, text: str) -> None:
         out.write(text + "\n")
 
 
+def _emit_list(
+    out: TextIO,
+    args: argparse.Namespace,
+    items: Sequence[T],
+    to_dict: Callable[[T], Any],
+    render: Callable[[Sequence[T]], str],
+    empty: str,
+) -> None:
+    """A list as JSON, a table, or (on stderr, unless ``--quiet``) a note that it is empty."""
+    if args.json:
+        _emit_json(out, [to_dict(item) for item in items])
+    elif items:
+        _emit(out, render(items))
+    elif not args.quiet:
+        print(empty, file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _usage_errors() -> Iterator[None]:
+    """A value the user gave that does not parse (a ValueError) is a usage error: exit 2."""
+    try:
+        yield
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _progress(args: argparse.Namespace) -> CliProgress | None:
     return None if args.quiet else CliProgress(sys.stderr)
 
@@ -45,12 +75,10 @@ def _limit(limit: int | None) -> int:
 
 
 def cmd_push(client: Client, args: argparse.Namespace, out: TextIO) -> int:
-    try:
+    with _usage_errors():
         params = fmt.parse_params(args.param)
         metrics = fmt.parse_metrics(args.metric)
         labels = fmt.parse_pairs(args.label, "--label")
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
     description = args.description
     if args.description_file:
         description = Path(args.description_file).read_text(encoding="utf-8")
@@ -99,13 +127,8 @@ def cmd_ls(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     pager = client.list_models(
         filter=args.filter, order_by=args.order_by, page_size=_limit(args.limit)
     )
-    models = list(itertools.islice(pager, args.limit) if args.limit else pager)
-    if args.json:
-        _emit_json(out, [fmt.model_dict(m) for m in models])
-    elif models:
-        _emit(out, fmt.render_models(models))
-    elif not args.quiet:
-        print("no models", file=sys.stderr)
+    models = list(itertools.islice(pager, args.limit))
+    _emit_list(out, args, models, fmt.model_dict, fmt.render_models, "no models")
     return 0
 
 
@@ -122,16 +145,13 @@ def cmd_versions(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     pager = client.list_versions(
         args.model, filter=args.filter, order_by=args.order_by, page_size=_limit(args.limit)
     )
-    versions = list(itertools.islice(pager, args.limit) if args.limit else pager)
+    versions = list(itertools.islice(pager, args.limit))
     if not versions:
         # The server lists nothing for a model that does not exist; say which it is.
         client.get_model(args.model)
-    if args.json:
-        _emit_json(out, [fmt.version_dict(v) for v in versions])
-    elif versions:
-        _emit(out, fmt.render_versions(versions))
-    elif not args.quiet:
-        print(f"no versions of {args.model}", file=sys.stderr)
+    _emit_list(
+        out, args, versions, fmt.version_dict, fmt.render_versions, f"no versions of {args.model}"
+    )
     return 0
 
 
@@ -150,12 +170,9 @@ def cmd_alias(client: Client, args: argparse.Namespace, out: TextIO) -> int:
             _emit(out, f"removed alias {args.alias} of {args.model}")
     else:
         aliases = client.list_aliases(args.model)
-        if args.json:
-            _emit_json(out, [fmt.alias_dict(a) for a in aliases])
-        elif aliases:
-            _emit(out, fmt.render_aliases(aliases))
-        elif not args.quiet:
-            print(f"{args.model} has no aliases", file=sys.stderr)
+        _emit_list(
+            out, args, aliases, fmt.alias_dict, fmt.render_aliases, f"{args.model} has no aliases"
+        )
     return 0
 
 
@@ -169,11 +186,9 @@ def cmd_diff(client: Client, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_log(client: Client, args: argparse.Namespace, out: TextIO) -> int:
-    try:
+    with _usage_errors():
         start = fmt.parse_time(args.since) if args.since else None
         end = fmt.parse_time(args.until) if args.until else None
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
     pager = client.list_audit_events(
         model=args.model,
         actor=args.actor,
@@ -183,20 +198,13 @@ def cmd_log(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         page_size=_limit(args.limit),
     )
     events = list(itertools.islice(pager, args.limit))
-    if args.json:
-        _emit_json(out, [fmt.audit_dict(e) for e in events])
-    elif events:
-        _emit(out, fmt.render_audit(events))
-    elif not args.quiet:
-        print("no audit events", file=sys.stderr)
+    _emit_list(out, args, events, fmt.audit_dict, fmt.render_audit, "no audit events")
     return 0
 
 
 def cmd_gc(client: Client, args: argparse.Namespace, out: TextIO) -> int:
-    try:
+    with _usage_errors():
         grace = fmt.parse_duration(args.grace_period) if args.grace_period else None
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
     result = client.run_gc(dry_run=args.dry_run, grace_period=grace)
     if args.json:
         _emit_json(
@@ -253,10 +261,8 @@ def _cache_ls(cache: Cache, args: argparse.Namespace, out: TextIO) -> int:
 
 def _cache_rm(cache: Cache, args: argparse.Namespace, out: TextIO) -> int:
     model, version = _cache_target(cache, args.target)
-    try:
+    with _usage_errors():
         removed = cache.remove_snapshot(model, version)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
     if not removed:
         what = model if version is None else f"{model}:{version}"
         raise NotFoundError(f"{what} is not in the local cache ({cache.root})")
@@ -282,27 +288,32 @@ def _cache_target(cache: Cache, text: str) -> tuple[str, int | None]:
     decides it; the registry is never asked (it may be unreachable, and the alias may have
     moved since, which would remove a version other than the one cached for that ref).
     """
-    folder, stem = ref_key(text)
-    if folder != "_uid" and stem == "latest":
-        return folder, None  # a plain NAME: every cached version of the model
-    if folder != "_uid" and stem.startswith("%3A"):
-        number = stem.removeprefix("%3A")
-        if not number.isdigit() or int(number) <= 0:
-            raise UsageError(f"not a version number in {text!r} (use NAME:N, e.g. fraud:3)")
-        return folder, int(number)
-    if folder == "_uid" and (cache.root / "snapshots" / text.strip()).is_dir():
-        return text.strip(), None  # a model named like a uid
+    try:
+        parsed = parse_ref(text)
+    except InvalidArgumentError:
+        # Not a reference the registry accepts, so nothing cached: say why in one line.
+        name = text.strip().removeprefix(MODEL_PREFIX).replace("/versions/", ":")
+        number = name.partition(":")[2]
+        if ":" in name and "@" not in name and not (number.isdigit() and int(number) > 0):
+            raise UsageError(
+                f"not a version number in {text!r} (use NAME:N, e.g. fraud:3)"
+            ) from None
+        return name, None  # remove_snapshot rejects what is not a folder name
+    if parsed.kind == "latest":
+        return parsed.model, None  # a plain NAME: every cached version of the model
+    if parsed.kind == "version":
+        return parsed.model, int(parsed.value)
+    if parsed.kind == "uid" and (cache.root / "snapshots" / parsed.value).is_dir():
+        return parsed.value, None  # a model named like a uid
     recorded = cache.load_ref(text)
-    if recorded is None or not recorded.name.startswith("models/"):
+    if recorded is None or not recorded.name.startswith(MODEL_PREFIX):
         raise NotFoundError(f"{text} was never pulled into the local cache ({cache.root})")
     return fmt.model_of(recorded.name), recorded.version
 
 
 def _cache_prune(cache: Cache, args: argparse.Namespace, out: TextIO) -> int:
-    try:
+    with _usage_errors():
         older_than = fmt.parse_duration(args.incomplete_older_than)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
     result = cache.prune(incomplete_older_than=older_than, dry_run=args.dry_run)
     if args.json:
         _emit_json(out, fmt.prune_dict(result))

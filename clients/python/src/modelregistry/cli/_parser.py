@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import textwrap
+from collections.abc import Callable
+from typing import TypeVar
 
 from modelregistry._transport import DEFAULT_TARGET, ENV_TARGET
 
@@ -45,6 +47,9 @@ environment:
 """
     + EXIT_CODES
 )
+
+
+N = TypeVar("N", int, float)
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -105,24 +110,23 @@ def _common(*, with_json: bool, suppress: bool) -> argparse.ArgumentParser:
     return parser
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
+def _positive(parse: Callable[[str], N], noun: str) -> Callable[[str], N]:
+    """An argparse ``type`` that accepts only numbers above zero."""
+
+    def convert(text: str) -> N:
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {noun}: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+        return value
+
+    return convert
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
+_positive_float = _positive(float, "a number")
+_positive_int = _positive(int, "an integer")
 
 
 def _paragraph(text: str) -> str:
@@ -147,15 +151,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def add(name: str, help_text: str, example: str, **kwargs: object) -> argparse.ArgumentParser:
-        return sub.add_parser(
+    def add(
+        name: str,
+        help_text: str,
+        example: str,
+        description: str = "",
+        under: argparse._SubParsersAction[argparse.ArgumentParser] = sub,
+    ) -> argparse.ArgumentParser:
+        """A command (or, ``under`` another command's sub-parsers, an action) with the common
+        flags; ``description`` defaults to ``help_text`` as a sentence."""
+        return under.add_parser(
             name,
             help=help_text,
-            description=help_text[0].upper() + help_text[1:] + ".",
+            description=description or help_text[0].upper() + help_text[1:] + ".",
             epilog=example,
             formatter_class=_Formatter,
             parents=[common],
-            **kwargs,  # type: ignore[arg-type]
         )
 
     # push -------------------------------------------------------------------------------
@@ -279,34 +290,31 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     alias_sub = alias.add_subparsers(dest="alias_command", metavar="ACTION", required=True)
-    alias_set = alias_sub.add_parser(
+    alias_set = add(
         "set",
-        help="point ALIAS at VERSION (creates or moves it)",
+        "point ALIAS at VERSION (creates or moves it)",
+        _example("modelregistry alias set fraud-detector production 3"),
         description="Point ALIAS at VERSION (a READY version), creating or moving it.",
-        epilog=_example("modelregistry alias set fraud-detector production 3"),
-        formatter_class=_Formatter,
-        parents=[common],
+        under=alias_sub,
     )
     alias_set.add_argument("model", metavar="MODEL")
     alias_set.add_argument("alias", metavar="ALIAS")
     alias_set.add_argument("version", type=_positive_int, metavar="VERSION", help="a number")
-    alias_rm = alias_sub.add_parser(
+    alias_rm = add(
         "rm",
-        help="remove ALIAS",
+        "remove ALIAS",
+        _example("modelregistry alias rm fraud-detector staging"),
         description="Remove ALIAS from MODEL (the version itself stays).",
-        epilog=_example("modelregistry alias rm fraud-detector staging"),
-        formatter_class=_Formatter,
-        parents=[common],
+        under=alias_sub,
     )
     alias_rm.add_argument("model", metavar="MODEL")
     alias_rm.add_argument("alias", metavar="ALIAS")
-    alias_ls = alias_sub.add_parser(
+    alias_ls = add(
         "ls",
-        help="list the aliases of MODEL",
+        "list the aliases of MODEL",
+        _example("modelregistry alias ls fraud-detector"),
         description="List the aliases of MODEL and the versions they point at.",
-        epilog=_example("modelregistry alias ls fraud-detector"),
-        formatter_class=_Formatter,
-        parents=[common],
+        under=alias_sub,
     )
     alias_ls.add_argument("model", metavar="MODEL")
 
@@ -368,51 +376,48 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     cache_sub = cache.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
-    cache_sub.add_parser(
+    add(
         "ls",
-        help="list the cached versions and their size",
+        "list the cached versions and their size",
+        _example("modelregistry cache ls", "modelregistry cache ls --json | jq '.total'"),
         description=_paragraph(
             "List the cached versions (snapshots): files, size on disk and when each was last "
             "pulled, then the cache's total. A file shared by versions counts in each, but "
             "takes space once: the total counts it once."
         ),
-        epilog=_example("modelregistry cache ls", "modelregistry cache ls --json | jq '.total'"),
-        formatter_class=_Formatter,
-        parents=[common],
+        under=cache_sub,
     )
-    cache_rm = cache_sub.add_parser(
+    cache_rm = add(
         "rm",
-        help="remove the snapshot of a version, or of every version of a model",
+        "remove the snapshot of a version, or of every version of a model",
+        _example(
+            "modelregistry cache rm fraud-detector:3",
+            "modelregistry cache rm fraud-detector@production",
+            "modelregistry cache rm fraud-detector && modelregistry cache prune",
+        ),
         description=_paragraph(
             "Remove cached snapshots: NAME:N (or NAME/versions/N) one version, NAME every "
             "version of NAME, NAME@ALIAS the version ALIAS named when it was last pulled. "
             "Only the folders of links go; run `cache prune` to delete the files no other "
             "version uses."
         ),
-        epilog=_example(
-            "modelregistry cache rm fraud-detector:3",
-            "modelregistry cache rm fraud-detector@production",
-            "modelregistry cache rm fraud-detector && modelregistry cache prune",
-        ),
-        formatter_class=_Formatter,
-        parents=[common],
+        under=cache_sub,
     )
     cache_rm.add_argument("target", metavar="REF_OR_MODEL", help="NAME:N, NAME@ALIAS or NAME")
-    cache_prune = cache_sub.add_parser(
+    cache_prune = add(
         "prune",
-        help="delete files no snapshot uses, abandoned downloads and stale records",
+        "delete files no snapshot uses, abandoned downloads and stale records",
+        _example(
+            "modelregistry cache prune --dry-run",
+            "modelregistry cache prune --incomplete-older-than 2h",
+        ),
         description=_paragraph(
             "Delete cached files no snapshot links to, unfinished downloads older than "
             "--incomplete-older-than that no pull is writing, unused lock files, and the "
             "offline answers of references whose snapshot is gone. Unused files are kept "
             "while a pull is running (run prune again later). Prints the space freed."
         ),
-        epilog=_example(
-            "modelregistry cache prune --dry-run",
-            "modelregistry cache prune --incomplete-older-than 2h",
-        ),
-        formatter_class=_Formatter,
-        parents=[common],
+        under=cache_sub,
     )
     cache_prune.add_argument(
         "--dry-run", action="store_true", help="report what would be deleted, change nothing"

@@ -84,7 +84,7 @@ def render_summary(
 
 def _stats(done: int, total: int, elapsed: float, *, files_done: int, total_files: int) -> str:
     percent = f"{min(done * 100 // total, 100):3d}%" if total > 0 else "100%"
-    sizes = f"{_size_pair(done, total)}"
+    sizes = f"{human_size(done)}/{human_size(total)}"
     rate = done / elapsed if elapsed >= _MIN_RATE_WINDOW_S else 0.0
     parts = [percent, sizes, human_rate(rate)]
     if total_files:
@@ -92,10 +92,6 @@ def _stats(done: int, total: int, elapsed: float, *, files_done: int, total_file
     if rate > 0 and done < total:
         parts.append(f"ETA {human_duration((total - done) / rate)}")
     return "  ".join(parts)
-
-
-def _size_pair(done: int, total: int) -> str:
-    return f"{human_size(done)}/{human_size(total)}"
 
 
 class CliProgress:

@@ -41,6 +41,10 @@ def _to_session(row: asyncpg.Record) -> UploadSession:
     )
 
 
+def _to_blob(row: asyncpg.Record) -> BlobInfo:
+    return BlobInfo(row["sha256"], row["size_bytes"], row["create_time"])
+
+
 def _parts_json(parts: Sequence[UploadedPart]) -> str:
     return json.dumps(
         [
@@ -165,15 +169,13 @@ class PostgresBlobIndex:
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(QUERIES["add_blob"], sha256, size)
         assert row is not None
-        return BlobInfo(row["sha256"], row["size_bytes"], row["create_time"])
+        return _to_blob(row)
 
     async def get(self, sha256: str) -> BlobInfo | None:
         """See the port."""
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(QUERIES["get_blob"], sha256)
-        return (
-            None if row is None else BlobInfo(row["sha256"], row["size_bytes"], row["create_time"])
-        )
+        return None if row is None else _to_blob(row)
 
     async def find_present(self, sha256s: Sequence[str]) -> dict[str, int]:
         """See the port."""
@@ -185,7 +187,7 @@ class PostgresBlobIndex:
         """See the port."""
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(QUERIES["list_blobs"], after, limit, created_before)
-        return [BlobInfo(r["sha256"], r["size_bytes"], r["create_time"]) for r in rows]
+        return [_to_blob(row) for row in rows]
 
     async def remove(self, sha256: str) -> None:
         """See the port."""

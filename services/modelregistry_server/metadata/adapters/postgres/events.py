@@ -120,7 +120,6 @@ class PostgresEventFeed:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        self._lost()
 
     def generation(self) -> int:
         """See the port."""

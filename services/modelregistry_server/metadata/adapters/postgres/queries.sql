@@ -154,9 +154,6 @@ UPDATE metadata.model_versions
 SET state = 'DELETED', update_time = now(), etag = $3
 WHERE model_id = $1 AND version = $2;
 
--- name: aliases_of_version
-SELECT alias FROM metadata.aliases WHERE model_id = $1 AND version = $2;
-
 -- name: delete_aliases_of_version
 DELETE FROM metadata.aliases WHERE model_id = $1 AND version = $2 RETURNING alias;
 
@@ -168,7 +165,9 @@ SET version = EXCLUDED.version, update_time = now(), updated_by = EXCLUDED.updat
 RETURNING model_id, alias, version, update_time, updated_by;
 
 -- name: lock_alias
-SELECT version FROM metadata.aliases WHERE model_id = $1 AND alias = $2 FOR UPDATE;
+SELECT model_id, alias, version, update_time, updated_by FROM metadata.aliases
+WHERE model_id = $1 AND alias = $2
+FOR UPDATE;
 
 -- name: delete_alias
 DELETE FROM metadata.aliases WHERE model_id = $1 AND alias = $2 RETURNING version;

@@ -40,6 +40,32 @@ _SORT_COLUMNS: Mapping[ModelSortField, str] = {
 }
 
 
+async def claim_request(
+    conn: Connection, request_id: str | None, method: str, resource: str
+) -> bool:
+    """Record ``request_id`` in the caller's transaction; False means this is a replay.
+
+    Recording in the same transaction as the change means a crash leaves neither, so a
+    retry does the work exactly once.
+
+    Raises:
+        InvalidArgument: ``request_id`` was used for another method or resource.
+    """
+    if request_id is None:
+        return True
+    if await conn.fetchval(QUERIES["record_request"], request_id, method, resource):
+        return True
+    previous = await conn.fetchrow(QUERIES["get_request"], request_id)
+    assert previous is not None
+    if previous["method"] != method or previous["resource"] != resource:
+        raise InvalidArgument(
+            "request_id",
+            f"was already used for {previous['method']} on {previous['resource']}; "
+            "use a new request_id for a different call",
+        )
+    return False
+
+
 async def write_audit(
     conn: Connection,
     actor: str,
@@ -133,7 +159,7 @@ class PostgresModelRepository:
         """See ``ModelRepository.create``."""
         resource = MODEL_NAME_PREFIX + model_id
         async with self._pool.acquire() as conn, conn.transaction():
-            if not await self._claim(conn, request_id, "CreateModel", resource):
+            if not await claim_request(conn, request_id, "CreateModel", resource):
                 return await self._get_in(conn, model_id)
             row = await conn.fetchrow(
                 QUERIES["insert_model"],
@@ -151,28 +177,6 @@ class PostgresModelRepository:
                 request_id,
             )  # fmt: skip
             return created
-
-    async def _claim(
-        self, conn: Connection, request_id: str | None, method: str, resource: str
-    ) -> bool:
-        """Record ``request_id`` in the caller's transaction; False means this is a replay.
-
-        Recording in the same transaction as the change means a crash leaves neither, so a
-        retry does the work exactly once.
-        """
-        if request_id is None:
-            return True
-        if await conn.fetchval(QUERIES["record_request"], request_id, method, resource):
-            return True
-        previous = await conn.fetchrow(QUERIES["get_request"], request_id)
-        assert previous is not None
-        if previous["method"] != method or previous["resource"] != resource:
-            raise InvalidArgument(
-                "request_id",
-                f"was already used for {previous['method']} on {previous['resource']}; "
-                "use a new request_id for a different call",
-            )
-        return False
 
     async def _get_in(self, conn: Connection, model_id: str) -> Model:
         row = await conn.fetchrow(QUERIES["get_model"], model_id)
@@ -218,7 +222,7 @@ class PostgresModelRepository:
         """See ``ModelRepository.update``."""
         resource = MODEL_NAME_PREFIX + model_id
         async with self._pool.acquire() as conn, conn.transaction():
-            if not await self._claim(conn, request_id, "UpdateModel", resource):
+            if not await claim_request(conn, request_id, "UpdateModel", resource):
                 return await self._get_in(conn, model_id)
             before_row = await conn.fetchrow(QUERIES["get_model"], model_id)
             row = await conn.fetchrow(
@@ -252,7 +256,7 @@ class PostgresModelRepository:
         """See ``ModelRepository.delete``."""
         resource = MODEL_NAME_PREFIX + model_id
         async with self._pool.acquire() as conn, conn.transaction():
-            if not await self._claim(conn, request_id, "DeleteModel", resource):
+            if not await claim_request(conn, request_id, "DeleteModel", resource):
                 return
             live = await conn.fetchval(QUERIES["count_live_versions"], model_id)
             if live and not force:

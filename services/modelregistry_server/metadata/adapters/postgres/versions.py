@@ -17,6 +17,7 @@ from modelregistry_server.metadata.adapters.postgres.filter_sql import (
 )
 from modelregistry_server.metadata.adapters.postgres.repository import (
     QUERIES,
+    claim_request,
     write_audit,
     write_event,
 )
@@ -24,7 +25,6 @@ from modelregistry_server.metadata.app.ports import AliasRecord
 from modelregistry_server.metadata.domain.errors import (
     EtagMismatch,
     FailedPrecondition,
-    InvalidArgument,
     NotFound,
 )
 from modelregistry_server.metadata.domain.filter import Expr, OrderKey
@@ -81,6 +81,12 @@ def _to_version(row: asyncpg.Record) -> ModelVersion:
     )
 
 
+def _to_alias(row: asyncpg.Record) -> AliasRecord:
+    return AliasRecord(
+        row["model_id"], row["alias"], row["version"], row["update_time"], row["updated_by"]
+    )
+
+
 def _summary(version: ModelVersion) -> dict[str, Any]:
     """What the audit log keeps of a version before and after a change."""
     return {
@@ -107,23 +113,6 @@ class PostgresVersionRepository:
 
     # ------------------------------------------------------------------ helpers
 
-    async def _claim(
-        self, conn: Connection, request_id: str | None, method: str, resource: str
-    ) -> bool:
-        if request_id is None:
-            return True
-        if await conn.fetchval(QUERIES["record_request"], request_id, method, resource):
-            return True
-        previous = await conn.fetchrow(QUERIES["get_request"], request_id)
-        assert previous is not None
-        if previous["method"] != method or previous["resource"] != resource:
-            raise InvalidArgument(
-                "request_id",
-                f"was already used for {previous['method']} on {previous['resource']}; "
-                "use a new request_id for a different call",
-            )
-        return False
-
     async def _get(self, conn: Connection, model_id: str, version: int) -> ModelVersion:
         row = await conn.fetchrow(QUERIES["get_version"], model_id, version)
         if row is None:
@@ -148,7 +137,7 @@ class PostgresVersionRepository:
         """See the port."""
         resource = MODEL_NAME_PREFIX + model_id
         async with self._pool.acquire() as conn, conn.transaction():
-            if not await self._claim(conn, request_id, "CreateModelVersion", resource):
+            if not await claim_request(conn, request_id, "CreateModelVersion", resource):
                 # The replay returns the version the first call created (the newest by then).
                 previous = await conn.fetchval(
                     "SELECT max(version) FROM metadata.model_versions WHERE model_id = $1",
@@ -239,7 +228,7 @@ class PostgresVersionRepository:
         """See the port."""
         name = version_name(model_id, version)
         async with self._pool.acquire() as conn, conn.transaction():
-            if not await self._claim(conn, request_id, "UpdateModelVersion", name):
+            if not await claim_request(conn, request_id, "UpdateModelVersion", name):
                 return await self._get(conn, model_id, version)
             state = await self._lock(conn, model_id, version, expected_etag)
             if state is VersionState.DELETED:
@@ -286,7 +275,7 @@ class PostgresVersionRepository:
         """See the port."""
         name = version_name(model_id, version)
         async with self._pool.acquire() as conn, conn.transaction():
-            if not await self._claim(conn, request_id, "DeleteModelVersion", name):
+            if not await claim_request(conn, request_id, "DeleteModelVersion", name):
                 return await self._get(conn, model_id, version)
             state = await self._lock(conn, model_id, version, expected_etag)
             if state is VersionState.DELETED:
@@ -319,7 +308,7 @@ class PostgresVersionRepository:
         """See the port."""
         name = version_name(model_id, version)
         async with self._pool.acquire() as conn, conn.transaction():
-            if not await self._claim(conn, request_id, "CommitModelVersion", name):
+            if not await claim_request(conn, request_id, "CommitModelVersion", name):
                 return await self._get(conn, model_id, version)
             state = await self._lock(conn, model_id, version, expected_etag)
             if state is not VersionState.PENDING:
@@ -385,18 +374,12 @@ class PostgresVersionRepository:
         """See the port."""
         resource = f"{MODEL_NAME_PREFIX}{model_id}/aliases/{alias}"
         async with self._pool.acquire() as conn, conn.transaction():
-            replay = not await self._claim(conn, request_id, "SetAlias", resource)
+            replay = not await claim_request(conn, request_id, "SetAlias", resource)
             state = await self._lock(conn, model_id, version, "")
-            current = await conn.fetchval(QUERIES["lock_alias"], model_id, alias)
-            if replay and current is not None:
-                row = await conn.fetchrow(
-                    "SELECT * FROM metadata.aliases WHERE model_id = $1 AND alias = $2",
-                    model_id, alias,
-                )  # fmt: skip
-                assert row is not None
-                return AliasRecord(
-                    model_id, alias, row["version"], row["update_time"], row["updated_by"]
-                )
+            locked = await conn.fetchrow(QUERIES["lock_alias"], model_id, alias)
+            if replay and locked is not None:
+                return _to_alias(locked)
+            current: int | None = None if locked is None else locked["version"]
             if state is not VersionState.READY:
                 raise FailedPrecondition(
                     f"{version_name(model_id, version)} is {state.value}; aliases point at READY "
@@ -419,7 +402,7 @@ class PostgresVersionRepository:
                 {"version": version_name(model_id, version)}, request_id,
             )  # fmt: skip
             await write_event(conn, "ALIAS_MOVED", model_id, version, alias, actor)
-            return AliasRecord(model_id, alias, version, row["update_time"], row["updated_by"])
+            return _to_alias(row)
 
     async def delete_alias(
         self, model_id: str, alias: str, actor: str, request_id: str | None
@@ -427,7 +410,7 @@ class PostgresVersionRepository:
         """See the port."""
         resource = f"{MODEL_NAME_PREFIX}{model_id}/aliases/{alias}"
         async with self._pool.acquire() as conn, conn.transaction():
-            if not await self._claim(conn, request_id, "DeleteAlias", resource):
+            if not await claim_request(conn, request_id, "DeleteAlias", resource):
                 return
             version = await conn.fetchval(QUERIES["delete_alias"], model_id, alias)
             if version is None:
@@ -447,10 +430,7 @@ class PostgresVersionRepository:
             ):
                 raise NotFound(MODEL_NAME_PREFIX + model_id)
             rows = await conn.fetch(QUERIES["list_aliases"], model_id, after, limit)
-        return [
-            AliasRecord(r["model_id"], r["alias"], r["version"], r["update_time"], r["updated_by"])
-            for r in rows
-        ]
+        return [_to_alias(row) for row in rows]
 
     # ------------------------------------------------------------------ garbage collection
 

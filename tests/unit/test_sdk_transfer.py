@@ -238,3 +238,60 @@ def test_an_unreachable_download_url_falls_back_to_read_for_every_blob(tmp_path:
     assert (snapshot / "w.bin").read_bytes() == first
     assert (snapshot / "x.bin").read_bytes() == second
     assert stub.urls == 1  # the first failure switched URLs off for the rest of the pull
+
+
+def test_writeback_starts_in_stretches_while_the_blob_downloads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[int, int, int]] = []
+
+    def record(fd: int, offset: int, length: int, flags: int) -> int:
+        assert os.fstat(fd).st_size >= offset + length  # flushed before it is handed over
+        calls.append((offset, length, flags))
+        return 0
+
+    monkeypatch.setattr(_pull, "_WRITEBACK_BYTES", 64)
+    monkeypatch.setattr(_pull, "_sync_file_range", record)
+    content = os.urandom(300)
+    version = _version_of(content)
+    snapshot = _pull.pull_model(_FakeTransport(content, version), Cache(tmp_path), "m:1")  # type: ignore[arg-type]
+    assert (snapshot / "w.bin").read_bytes() == content
+    # Contiguous stretches of at least 64 bytes from the start, "write, don't wait" only.
+    assert [offset for offset, _, _ in calls] == [0] + [
+        sum(length for _, length, _ in calls[:i]) for i in range(1, len(calls))
+    ]
+    assert len(calls) == 4 and all(length >= 64 for _, length, _ in calls)
+    assert {flags for _, _, flags in calls} == {_pull._SYNC_FILE_RANGE_WRITE}
+
+
+def test_a_refused_writeback_call_is_dropped_and_the_pull_still_verifies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+
+    def refuse(fd: int, offset: int, length: int, flags: int) -> int:
+        calls.append(offset)
+        return -1
+
+    monkeypatch.setattr(_pull, "_WRITEBACK_BYTES", 64)
+    monkeypatch.setattr(_pull, "_sync_file_range", refuse)
+    content = os.urandom(300)
+    version = _version_of(content)
+    snapshot = _pull.pull_model(_FakeTransport(content, version), Cache(tmp_path), "m:1")  # type: ignore[arg-type]
+    assert (snapshot / "w.bin").read_bytes() == content
+    assert calls == [0]  # asked once, then left to the final fsync
+    assert _pull._sync_file_range is None
+
+
+@pytest.mark.skipif(not os.uname().sysname == "Linux", reason="sync_file_range is Linux-only")
+def test_the_real_sync_file_range_is_found_and_accepts_a_file(tmp_path: Path) -> None:
+    assert _pull._sync_file_range is not None
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 8192)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        # Arguments past 32 bits check that the 64-bit offset types reached libc intact.
+        assert _pull._sync_file_range(fd, 0, 1 << 40, _pull._SYNC_FILE_RANGE_WRITE) == 0
+        assert _pull._sync_file_range(fd, -1, 10, _pull._SYNC_FILE_RANGE_WRITE) == -1
+    finally:
+        os.close(fd)

@@ -130,13 +130,18 @@ class RegistryServer:
             # Resolve answers cached in this process; the event feed keeps it current (and
             # switches it off while it is not listening), writes here invalidate at once.
             self.resolve_cache = ResolveCache()
-            models = ModelService(PostgresModelRepository(self._pool), codec, self.resolve_cache)
+            model_repository = PostgresModelRepository(self._pool)
+            models = ModelService(model_repository, codec, self.resolve_cache)
             self._blob_checker = GrpcBlobChecker(
                 config.artifact_service_url or f"127.0.0.1:{self.port}"
             )
             version_repository = PostgresVersionRepository(self._pool)
             versions = VersionService(
-                version_repository, self._blob_checker, codec, self.resolve_cache
+                version_repository,
+                model_repository,
+                self._blob_checker,
+                codec,
+                self.resolve_cache,
             )
             gc = GarbageCollector(version_repository, self._blob_checker)
             self._event_feed = PostgresEventFeed(self._pool, dsn)

@@ -14,11 +14,13 @@ from modelregistry_server.metadata.app.ports import AliasRecord, BlobChecker, Ve
 from modelregistry_server.metadata.app.resolve_cache import ResolveCache
 from modelregistry_server.metadata.app.versions import VersionService
 from modelregistry_server.metadata.domain.errors import NotFound
+from modelregistry_server.metadata.domain.model import Model, ModelDraft
 from modelregistry_server.metadata.domain.version import (
     ModelVersion,
     VersionDraft,
     VersionState,
 )
+from tests.unit.fakes import InMemoryModelRepository
 
 pytestmark = pytest.mark.timeout(10)
 _T0 = datetime(2026, 11, 28, tzinfo=UTC)
@@ -183,13 +185,24 @@ class _Repository:
         del self.aliases[model_id, alias]
 
 
+def _model(model_id: str) -> Model:
+    return Model(model_id, f"uid-{model_id}", "", {}, "", _T0, _T0, "e1")
+
+
 def version_key(version: ModelVersion) -> tuple[str, int]:
     return version.model_id, version.version
 
 
-def _service(repository: _Repository, cache: ResolveCache) -> VersionService:
+def _service(
+    repository: _Repository, cache: ResolveCache, models: InMemoryModelRepository | None = None
+) -> VersionService:
+    if models is None:  # every model the tests name exists
+        models = InMemoryModelRepository()
+        for model_id in ("m", "n"):
+            models.models[model_id] = _model(model_id)
     return VersionService(
         cast(VersionRepository, repository),
+        models,
         cast(BlobChecker, object()),
         PageTokenCodec(b"k" * 32),
         cache,
@@ -240,3 +253,27 @@ async def test_a_resolve_racing_a_write_does_not_cache_the_old_answer() -> None:
     assert (await reading).version == 1  # that call may answer as of its read...
     repository.gate = None
     assert (await service.resolve("m@prod")).version == 2  # ...but did not poison the cache
+
+
+async def test_a_resolve_that_finds_nothing_says_whether_the_model_is_what_is_missing() -> None:
+    repository = _Repository()
+    repository.versions["m", 1] = _version("m", 1)
+    models = InMemoryModelRepository()
+    await models.create("m", ModelDraft(), None)
+    service = _service(repository, _enabled_cache(), models)
+    with pytest.raises(NotFound) as alias:
+        await service.resolve("m@nope")
+    assert (alias.value.reason, str(alias.value)) == (
+        "ALIAS_NOT_FOUND",
+        "models/m/aliases/nope not found",
+    )
+    with pytest.raises(NotFound) as number:
+        await service.resolve("m:7")
+    assert number.value.reason == "MODEL_VERSION_NOT_FOUND"
+    for ref in ("ghost@production", "ghost", "ghost:3"):
+        with pytest.raises(NotFound) as missing:
+            await service.resolve(ref)
+        assert (missing.value.reason, str(missing.value)) == (
+            "MODEL_NOT_FOUND",
+            "models/ghost not found",
+        ), ref

@@ -15,6 +15,7 @@ from modelregistry_server.metadata.app.models import coerce_page_size, validate_
 from modelregistry_server.metadata.app.ports import (
     AliasRecord,
     BlobChecker,
+    ModelRepository,
     VersionRepository,
 )
 from modelregistry_server.metadata.app.resolve_cache import ResolveCache
@@ -64,11 +65,15 @@ class VersionService:
     def __init__(
         self,
         repository: VersionRepository,
+        models: ModelRepository,
         blobs: BlobChecker,
         page_tokens: PageTokenCodec,
         resolve_cache: ResolveCache | None = None,
     ) -> None:
         self._repository = repository
+        # Only read when a resolve finds nothing: to say "models/x not found" when it is the
+        # model that is missing, not the alias or version.
+        self._models = models
         self._blobs = blobs
         self._page_tokens = page_tokens
         # Shared with ModelService; fed by the event feed. None: every resolve reads the database.
@@ -240,18 +245,22 @@ class VersionService:
     async def _resolve_in_model(
         self, model_id: str, alias: str | None, number: int | None, as_of: datetime | None
     ) -> ModelVersion:
-        if alias is not None:
-            version = await self._repository.get_by_alias(model_id, alias, as_of)
+        try:
+            if alias is not None:
+                version = await self._repository.get_by_alias(model_id, alias, as_of)
+                if version is None:
+                    when = f" at {as_of.isoformat()}" if as_of else ""
+                    raise NotFound(f"{MODEL_NAME_PREFIX}{model_id}/aliases/{alias}{when}")
+                return version
+            if number is not None:
+                return await self._repository.get(model_id, number)
+            version = await self._repository.get_latest_ready(model_id, as_of)
             if version is None:
-                when = f" at {as_of.isoformat()}" if as_of else ""
-                raise NotFound(f"{MODEL_NAME_PREFIX}{model_id}/aliases/{alias}{when}")
+                raise NotFound(f"a READY version of {MODEL_NAME_PREFIX}{model_id}")
             return version
-        if number is not None:
-            return await self._repository.get(model_id, number)
-        version = await self._repository.get_latest_ready(model_id, as_of)
-        if version is None:
-            raise NotFound(f"a READY version of {MODEL_NAME_PREFIX}{model_id}")
-        return version
+        except NotFound:
+            await self._models.get(model_id)  # raises "models/<id> not found" if that is why
+            raise
 
     async def set_alias(
         self,

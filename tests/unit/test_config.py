@@ -59,3 +59,23 @@ def test_s3_settings_are_collected() -> None:
 def test_bad_shutdown_grace_is_rejected() -> None:
     with pytest.raises(ConfigError, match="--shutdown-grace"):
         load_config(["serve", "--shutdown-grace=-1"], environ={})
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--upload-part-size", "16.5"),
+        ("--upload-part-size", "4"),
+        ("--upload-part-size", "lots"),
+        ("--upload-parts-in-flight", "1.5"),
+        ("--upload-parts-in-flight", "17"),
+    ],
+)
+def test_upload_tuning_must_be_whole_numbers_in_range(flag: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=f"{flag} must be a whole number"):
+        load_config(["serve", f"{flag}={value}"], environ={})
+
+
+def test_whole_upload_tuning_written_as_a_float_is_accepted() -> None:
+    config = load_config(["serve", "--upload-part-size=32.0"], environ={})
+    assert config.upload_part_size_mib == 32

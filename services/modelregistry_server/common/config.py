@@ -205,11 +205,13 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(f"--log-level must be DEBUG, INFO, WARNING or ERROR, not {log_level!r}")
 
-    def number(flag: str, default: str, low: float, high: float, what: str) -> float:
+    def number(
+        flag: str, default: str, low: float, high: float, what: str, whole: bool = False
+    ) -> float:
         text = get(flag, default) or default
         try:
             value = float(text)
-            if not low <= value <= high:
+            if not low <= value <= high or (whole and not value.is_integer()):
                 raise ValueError
         except ValueError:
             problems.append(f"--{flag.replace('_', '-')} must be {what}, not {text!r}")
@@ -219,8 +221,12 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
     grace = number("shutdown_grace", "3", 0, 300, "seconds from 0 to 300")
     session_ttl = number("upload_session_ttl", "72000", 0, 30 * 86400, "seconds up to 30 days")
     sweep_interval = number("sweep_interval", "300", 0, 86400, "seconds up to one day")
-    part_size = number("upload_part_size", "16", 5, 512, "a whole number of MiB from 5 to 512")
-    in_flight = number("upload_parts_in_flight", "2", 1, 16, "a whole number from 1 to 16")
+    part_size = number(
+        "upload_part_size", "16", 5, 512, "a whole number of MiB from 5 to 512", whole=True
+    )
+    in_flight = number(
+        "upload_parts_in_flight", "2", 1, 16, "a whole number from 1 to 16", whole=True
+    )
 
     if problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))

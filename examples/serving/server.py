@@ -8,7 +8,9 @@ vector) and answers:
                     (a list of input rows gives a list of output rows)
     GET  /healthz   {"status": "ok", "model": ..., "alias": ..., "model_version": N}
 
-A background thread watches the model's events. When the alias moves, it pulls the new version,
+It subscribes to the model's events before that first pull (``wait_subscribed``), so a move
+that lands in between is not missed. A background thread follows the events. When the alias
+moves, it pulls the new version,
 loads it completely, and only then swaps it in with one reference assignment: a request reads
 ``state.current`` once, so it never sees half-loaded weights. A reload that fails is logged and
 the old version keeps serving.
@@ -84,6 +86,11 @@ class ModelState:
         self._reload_lock = threading.Lock()  # one reload at a time
         self._stop = threading.Event()
         self._events: WatchStream | None = None
+        if not client.offline:
+            # Subscribe before the first pull: a move between the two is then an event that
+            # reloads, not a change this process never hears of.
+            self._events = client.watch(model, event_types=["ALIAS_MOVED"])
+            self._events.wait_subscribed()
         self.current = self._fetch()  # start-up: fails loudly if there is nothing to serve
 
     def _fetch(self) -> LoadedModel:
@@ -117,7 +124,9 @@ class ModelState:
         while not self._stop.is_set():
             try:
                 # The SDK reconnects on its own after a registry restart, without missing events.
-                with self.client.watch(self.model, event_types=["ALIAS_MOVED"]) as events:
+                # The first round follows the stream opened before the start-up pull.
+                events = self._events or self.client.watch(self.model, event_types=["ALIAS_MOVED"])
+                with events:
                     self._events = events
                     if self._stop.is_set():  # stop() ran before the stream existed
                         return
@@ -129,6 +138,7 @@ class ModelState:
                             self.reload()
             except RegistryError as exc:  # e.g. the model was deleted: try again later
                 log.error("watching %s failed: %s; retrying in 5 s", self.model, exc)
+                self._events = None
                 if not self._stop.wait(5.0):
                     self.reload()  # catch up on moves made while we were not watching
 

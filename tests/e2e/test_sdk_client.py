@@ -342,6 +342,47 @@ async def test_watch_sees_an_alias_move_and_close_cancels_it(
     assert replayed.event_id != last
 
 
+async def test_after_wait_subscribed_a_single_move_is_never_missed(
+    registry: RunningRegistry, client: Client, aclient: AsyncClient
+) -> None:
+    # No retry loop here (unlike the test above): one move made right after wait_subscribed()
+    # returns must arrive, for the sync and the async stream.
+    await off_loop(lambda: client.create_model("w"))
+    await push_version(registry, "w", {"a": b"1"})
+    await push_version(registry, "w", {"a": b"2"})
+
+    def sync_side() -> tuple[str, model_event_pb2.ModelEvent]:
+        with client.watch("w", event_types=["ALIAS_MOVED"]) as stream:
+            start = stream.wait_subscribed()
+            assert stream.last_event_id == start
+            client.set_alias("w", "production", 1)
+            return start, next(stream)
+
+    start, event = await asyncio.wait_for(off_loop(sync_side), 30)
+    assert start.isdigit()
+    assert int(event.event_id) > int(start)
+    assert event.alias == "models/w/aliases/production"
+    assert event.model_version == "models/w/versions/1"
+
+    async with asyncio.timeout(30), aclient.watch("w", event_types=["ALIAS_MOVED"]) as astream:
+        astart = await astream.wait_subscribed()
+        assert int(astart) >= int(event.event_id)  # the sync side's move came before
+        await aclient.set_alias("w", "production", 2)
+        moved = await anext(astream)
+    assert moved.model_version == "models/w/versions/2"
+    assert int(moved.event_id) > int(astart)
+
+
+async def test_wait_subscribed_raises_the_servers_refusal(client: Client) -> None:
+    def scenario() -> None:
+        stream = client.watch("m", after_event_id="not-an-id")
+        with stream, pytest.raises(InvalidArgumentError) as info:
+            stream.wait_subscribed()
+        assert "after_event_id" in info.value.message
+
+    await asyncio.wait_for(off_loop(scenario), 30)
+
+
 async def test_async_client(registry: RunningRegistry, aclient: AsyncClient) -> None:
     for name in ("a-1", "a-2", "a-3"):
         await aclient.create_model(name)

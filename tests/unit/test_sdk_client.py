@@ -20,11 +20,13 @@ from modelregistry import (
     Client,
     InvalidArgumentError,
     NotCachedError,
+    NotFoundError,
     OutOfRangeError,
     RetryPolicy,
     UnavailableError,
 )
 from modelregistry.cache import Cache, ref_key
+from modelregistry.client import WATCH_START_HEADER
 from modelregistry.metadata.v1 import alias_pb2, model_event_pb2, model_pb2, model_version_pb2
 from modelregistry.metadata.v1 import metadata_service_pb2 as ms
 from tests.unit.test_sdk_retry import FakeRpcError, unavailable
@@ -276,12 +278,26 @@ def event(n: int) -> model_event_pb2.ModelEvent:
 class FakeStream:
     """A server-stream call: yields queued items; an exception item is raised; cancel ends it."""
 
-    def __init__(self, items: list[Any], block: bool = False) -> None:
+    def __init__(
+        self,
+        items: list[Any],
+        block: bool = False,
+        start: str | None = None,
+        code: grpc.StatusCode | None = None,
+    ) -> None:
         self.items: queue.Queue[Any] = queue.Queue()
         for item in items:
             self.items.put(item)
         self.block = block
         self.cancelled = threading.Event()
+        self.start = start  # what the response headers name; None: no such header
+        self._code = code  # None: still running
+
+    def initial_metadata(self) -> list[tuple[str, str]] | None:
+        return None if self.start is None else [(WATCH_START_HEADER, self.start)]
+
+    def code(self) -> grpc.StatusCode | None:
+        return self._code
 
     def __iter__(self) -> FakeStream:
         return self
@@ -341,6 +357,40 @@ def test_watch_reconnects_on_unavailable_from_the_last_event(client: Client) -> 
     assert stub.opened[2].cancelled.is_set()
     with pytest.raises(StopIteration):
         next(stream)
+
+
+def test_a_watch_dropped_before_its_first_event_resumes_from_where_it_began(
+    client: Client,
+) -> None:
+    stub = FakeWatchStub(
+        [FakeStream([unavailable()], start="e5"), FakeStream([event(6)], block=True, start="e5")]
+    )
+    client._transport.metadata_stub = stub  # type: ignore[assignment]
+    with client.watch("m") as stream:
+        assert next(stream).event_id == "e6"
+    # Not "" again: that would mean "from now" and lose what changed while reconnecting.
+    assert [r.after_event_id for r in stub.requests] == ["", "e5"]
+
+
+def test_wait_subscribed_returns_the_start_and_the_stream_goes_on_on_the_same_call(
+    client: Client,
+) -> None:
+    stub = FakeWatchStub([FakeStream([event(8)], block=True, start="e7")])
+    client._transport.metadata_stub = stub  # type: ignore[assignment]
+    with client.watch("m") as stream:
+        assert stream.wait_subscribed() == "e7"
+        assert stream.last_event_id == "e7"
+        assert next(stream).event_id == "e8"
+    assert len(stub.requests) == 1
+
+
+def test_wait_subscribed_raises_why_the_server_refused(client: Client) -> None:
+    gone = FakeRpcError(grpc.StatusCode.NOT_FOUND, "models/m not found", "MODEL_NOT_FOUND")
+    stub = FakeWatchStub([FakeStream([gone], code=grpc.StatusCode.NOT_FOUND)])
+    client._transport.metadata_stub = stub  # type: ignore[assignment]
+    with client.watch("m") as stream, pytest.raises(NotFoundError) as info:
+        stream.wait_subscribed()
+    assert info.value.reason == "MODEL_NOT_FOUND"
 
 
 def test_watch_raises_other_errors_typed(client: Client) -> None:

@@ -260,7 +260,8 @@ def test_writeback_starts_in_stretches_while_the_blob_downloads(
     assert [offset for offset, _, _ in calls] == [0] + [
         sum(length for _, length, _ in calls[:i]) for i in range(1, len(calls))
     ]
-    assert len(calls) == 4 and all(length >= 64 for _, length, _ in calls)
+    assert len(calls) == 4
+    assert all(length >= 64 for _, length, _ in calls)
     assert {flags for _, _, flags in calls} == {_pull._SYNC_FILE_RANGE_WRITE}
 
 
@@ -283,7 +284,7 @@ def test_a_refused_writeback_call_is_dropped_and_the_pull_still_verifies(
     assert _pull._sync_file_range is None
 
 
-@pytest.mark.skipif(not os.uname().sysname == "Linux", reason="sync_file_range is Linux-only")
+@pytest.mark.skipif(os.uname().sysname != "Linux", reason="sync_file_range is Linux-only")
 def test_the_real_sync_file_range_is_found_and_accepts_a_file(tmp_path: Path) -> None:
     assert _pull._sync_file_range is not None
     path = tmp_path / "f"

@@ -25,7 +25,7 @@ import grpc.aio
 from modelregistry import _convert
 from modelregistry._pager import AsyncPager
 from modelregistry._transport import AsyncTransport, RetryPolicy, Transport
-from modelregistry.client import ClientBase, reconnect_delay
+from modelregistry.client import ClientBase, reconnect_delay, watch_start
 from modelregistry.diff import VersionDiff
 from modelregistry.errors import CancelledError, UnavailableError, from_rpc_error
 from modelregistry.metadata.v1 import (
@@ -368,6 +368,12 @@ class _AsyncEventCall(Protocol):
 
     def cancel(self) -> bool: ...
 
+    async def initial_metadata(self) -> grpc.aio.Metadata: ...
+
+    async def code(self) -> grpc.StatusCode: ...
+
+    def done(self) -> bool: ...
+
 
 class AsyncWatchStream(AsyncIterator[model_event_pb2.ModelEvent]):
     """The async iterator :meth:`AsyncClient.watch` returns; see ``client.WatchStream``.
@@ -391,22 +397,50 @@ class AsyncWatchStream(AsyncIterator[model_event_pb2.ModelEvent]):
         self._call: _AsyncEventCall | None = None
         self._events = self._run()
 
+    def _open_call(self) -> _AsyncEventCall:
+        request = _convert.watch_request(self._model, self.last_event_id, self._event_types)
+        # No deadline: the stream stays open; keepalive pings detect a dead server.
+        try:
+            call: _AsyncEventCall = self._transport.metadata_stub.WatchModelEvents(
+                request, metadata=self._transport.metadata
+            )
+        except grpc.aio.UsageError:  # "Channel is closed": the client was closed under us
+            raise CancelledError(
+                "watch stopped: the client was closed", reason="CLIENT_CLOSED"
+            ) from None
+        self._call = call
+        return call
+
+    async def _note_start(self, call: _AsyncEventCall) -> bool:
+        """See ``WatchStream._note_start``."""
+        start = watch_start(await call.initial_metadata())
+        if start is None:
+            return False
+        if not self.last_event_id:
+            self.last_event_id = start
+        return True
+
+    async def wait_subscribed(self) -> str:
+        """Wait until the server has subscribed this stream; see ``WatchStream.wait_subscribed``."""
+        if self._closed.is_set():
+            raise CancelledError("the watch is closed", reason="WATCH_CLOSED")
+        call = self._call if self._call is not None else self._open_call()
+        if not await self._note_start(call) and call.done():
+            code = await call.code()
+            if code != grpc.StatusCode.OK:
+                try:
+                    await anext(aiter(call))  # the call ended without headers: this raises why
+                except grpc.RpcError as exc:
+                    raise from_rpc_error(exc, self._transport.target) from None
+        return self.last_event_id
+
     async def _run(self) -> AsyncGenerator[model_event_pb2.ModelEvent, None]:
         policy = self._transport.retry
         backoffs = policy.backoffs()
         while not self._closed.is_set():
-            request = _convert.watch_request(self._model, self.last_event_id, self._event_types)
-            # No deadline: the stream stays open; keepalive pings detect a dead server.
+            call = self._call if self._call is not None else self._open_call()
             try:
-                call: _AsyncEventCall = self._transport.metadata_stub.WatchModelEvents(
-                    request, metadata=self._transport.metadata
-                )
-            except grpc.aio.UsageError:  # "Channel is closed": the client was closed under us
-                raise CancelledError(
-                    "watch stopped: the client was closed", reason="CLIENT_CLOSED"
-                ) from None
-            self._call = call
-            try:
+                await self._note_start(call)
                 async for event in call:
                     self.last_event_id = event.event_id
                     backoffs = policy.backoffs()  # progress made: start patient again
@@ -428,6 +462,8 @@ class AsyncWatchStream(AsyncIterator[model_event_pb2.ModelEvent]):
                 raise
             finally:
                 call.cancel()
+                if self._call is call:
+                    self._call = None  # the next round opens a new call
             delay = reconnect_delay(policy, backoffs, reason)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closed.wait(), delay)

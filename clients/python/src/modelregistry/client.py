@@ -97,6 +97,18 @@ class ClientBase(Generic[TransportT]):
         return self._transport
 
 
+# Response header of WatchModelEvents: the event id the stream starts after (see the proto).
+WATCH_START_HEADER = "x-modelregistry-watch-after-event-id"
+
+
+def watch_start(headers: Iterable[tuple[str, str | bytes]] | None) -> str | None:
+    """The start a watch call's response headers name, or None without that header."""
+    for key, value in headers or ():
+        if key == WATCH_START_HEADER:
+            return value.decode() if isinstance(value, bytes) else value
+    return None
+
+
 def reconnect_delay(policy: RetryPolicy, backoffs: Iterator[float], reason: str) -> float:
     """How long a watch stream lost for ``reason`` waits before reconnecting.
 
@@ -455,6 +467,10 @@ class _EventCall(Protocol):
 
     def cancel(self) -> bool: ...
 
+    def initial_metadata(self) -> Sequence[tuple[str, str | bytes]] | None: ...
+
+    def code(self) -> grpc.StatusCode | None: ...
+
 
 class WatchStream(Iterator[model_event_pb2.ModelEvent]):
     """The iterator :meth:`Client.watch` returns: reconnecting, closable, a context manager.
@@ -480,6 +496,56 @@ class WatchStream(Iterator[model_event_pb2.ModelEvent]):
         self._call: _EventCall | None = None
         self._events = self._run()
 
+    def _open_call(self) -> _EventCall:
+        """Start one WatchModelEvents call from ``last_event_id`` (caller holds the lock)."""
+        request = _convert.watch_request(self._model, self.last_event_id, self._event_types)
+        # No deadline: the stream is meant to stay open. The channel's keepalive pings notice a
+        # dead server and turn it into UNAVAILABLE.
+        try:
+            call: _EventCall = self._transport.metadata_stub.WatchModelEvents(
+                request, metadata=self._transport.metadata
+            )
+        except ValueError:  # grpc's "Channel closed": the Client was closed under us
+            raise CancelledError(
+                "watch stopped: the client was closed", reason="CLIENT_CLOSED"
+            ) from None
+        self._call = call
+        return call
+
+    def _note_start(self, call: _EventCall) -> bool:
+        """Wait for the call's headers; adopt the start they name if no event came yet.
+
+        With that id a stream that drops before its first event resumes where it began,
+        instead of "from now", which would lose what changed in between. False if the call
+        ended without the header (an error, or a server that does not send it).
+        """
+        start = watch_start(call.initial_metadata())
+        if start is None:
+            return False
+        with self._lock:
+            if not self.last_event_id:
+                self.last_event_id = start
+        return True
+
+    def wait_subscribed(self) -> str:
+        """Block until the server has subscribed this stream; return the id it starts after.
+
+        Every change committed after this returns will be yielded. Call it before reading the
+        state you act on (``pull("m@production")``, say): a change between the read and the
+        subscription would otherwise be missed. Raises the typed error if the server refuses
+        the watch or cannot be reached.
+        """
+        with self._lock:
+            if self._closed.is_set():
+                raise CancelledError("the watch is closed", reason="WATCH_CLOSED")
+            call = self._call if self._call is not None else self._open_call()
+        if not self._note_start(call) and call.code() not in (None, grpc.StatusCode.OK):
+            try:
+                next(iter(call))  # the call ended without headers: iterating raises why
+            except grpc.RpcError as exc:
+                raise from_rpc_error(exc, self._transport.target) from None
+        return self.last_event_id
+
     def _run(self) -> Generator[model_event_pb2.ModelEvent, None, None]:
         policy = self._transport.retry
         backoffs = policy.backoffs()
@@ -487,19 +553,9 @@ class WatchStream(Iterator[model_event_pb2.ModelEvent]):
             with self._lock:
                 if self._closed.is_set():
                     return
-                request = _convert.watch_request(self._model, self.last_event_id, self._event_types)
-                # No deadline: the stream is meant to stay open. The channel's keepalive
-                # pings notice a dead server and turn it into UNAVAILABLE.
-                try:
-                    call: _EventCall = self._transport.metadata_stub.WatchModelEvents(
-                        request, metadata=self._transport.metadata
-                    )
-                except ValueError:  # grpc's "Channel closed": the Client was closed under us
-                    raise CancelledError(
-                        "watch stopped: the client was closed", reason="CLIENT_CLOSED"
-                    ) from None
-                self._call = call
+                call = self._call if self._call is not None else self._open_call()
             try:
+                self._note_start(call)
                 for event in call:
                     self.last_event_id = event.event_id
                     backoffs = policy.backoffs()  # progress made: start patient again
@@ -515,6 +571,9 @@ class WatchStream(Iterator[model_event_pb2.ModelEvent]):
             finally:
                 # Reached also when the consumer drops or closes the generator mid-stream.
                 call.cancel()
+                with self._lock:
+                    if self._call is call:
+                        self._call = None  # the next round opens a new call
             if self._closed.wait(reconnect_delay(policy, backoffs, reason)):
                 return
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 
 from modelregistry_server.common.page_token import (
@@ -19,6 +20,14 @@ from modelregistry_server.metadata.domain.model import parse_model_name
 # Without a notification (a lost LISTEN connection, say), watchers still poll this often.
 POLL_INTERVAL_S = 5.0
 _BATCH = 500
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A watch whose start is fixed: ``events`` are the ones after ``after_event_id``."""
+
+    after_event_id: str
+    events: AsyncIterator[ModelEvent]
 
 
 class EventService:
@@ -66,10 +75,15 @@ class EventService:
         token = self._page_tokens.encode(fingerprint, [last.event_time.isoformat(), last.event_id])
         return rows[:limit], token
 
-    async def watch(
+    async def subscribe(
         self, model: str, after_event_id: str, types: frozenset[EventType]
-    ) -> AsyncIterator[ModelEvent]:
-        """Yield events after ``after_event_id`` (or from now on), then live ones, forever."""
+    ) -> Subscription:
+        """Fix where a watch starts (``after_event_id``, or the latest event now), then follow.
+
+        Split from following so the caller can tell the client the start before any event
+        arrives: a client that learns it is subscribed can then read the state it serves, and
+        knows every later change will reach it.
+        """
         model_id = parse_model_name(model, "model") if model else None
         if after_event_id:
             if not after_event_id.isdigit():
@@ -79,6 +93,12 @@ class EventService:
             cursor = int(after_event_id)
         else:
             cursor = await self._feed.latest_id()
+        return Subscription(str(cursor), self._follow(model_id, cursor, types))
+
+    async def _follow(
+        self, model_id: str | None, cursor: int, types: frozenset[EventType]
+    ) -> AsyncIterator[ModelEvent]:
+        """Yield the events after ``cursor``, then live ones, forever."""
         while True:
             # Read the generation before querying: a notification that lands while the query
             # runs bumps it, so the wait below returns at once instead of missing that event.

@@ -44,6 +44,8 @@ _Context = grpc.aio.ServicerContext[Any, Any]
 # Who made a change, for created_by and the audit log. There is no authentication yet: callers
 # (the SDK sets it to user@host) say who they are in this metadata header.
 ACTOR_HEADER = "x-modelregistry-actor"
+# Response header of WatchModelEvents (see the proto); the client SDK spells it too.
+WATCH_START_HEADER = "x-modelregistry-watch-after-event-id"
 
 
 def _actor(context: _Context) -> str:
@@ -277,10 +279,13 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
         self, request: metadata_service_pb2.WatchModelEventsRequest, context: _Context
     ) -> AsyncIterator[model_event_pb2.ModelEvent]:
         """See the proto."""
-        events = self._events.watch(
+        subscription = await self._events.subscribe(
             request.model, request.after_event_id, event_types_from_proto(request.event_types)
         )
-        async for event in events:
+        # The response headers say "subscribed": sent before any event, they name the event
+        # the stream starts after, so a client can wait for them before reading state.
+        await context.send_initial_metadata(((WATCH_START_HEADER, subscription.after_event_id),))
+        async for event in subscription.events:
             yield model_event_to_proto(event)
 
     @unary_errors(to_status)

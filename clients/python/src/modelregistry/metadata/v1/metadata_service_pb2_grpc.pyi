@@ -118,6 +118,13 @@ class MetadataServiceStub:
     """Streams changes to one model or to all models as they are committed, optionally resuming
     after a known event. The stream stays open until the client cancels it or the server shuts
     down (`UNAVAILABLE`); clients reconnect with the last event id they received.
+
+    The server sends the response headers as soon as the stream's start is fixed, before any
+    event: header `x-modelregistry-watch-after-event-id` holds the event id the stream starts
+    after (the request's `after_event_id`, or the latest event at the call). Every event
+    committed after the headers arrive is delivered, so a client that must not miss a change
+    (a serving system following an alias) waits for them, then reads the current state, and
+    resumes from that id if the stream drops before its first event.
     """
     ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_metadata_service_pb2.ListAuditEventsRequest, _metadata_service_pb2.ListAuditEventsResponse]
     """Lists audit events, by default newest first."""
@@ -211,6 +218,13 @@ class MetadataServiceAsyncStub(MetadataServiceStub):
     """Streams changes to one model or to all models as they are committed, optionally resuming
     after a known event. The stream stays open until the client cancels it or the server shuts
     down (`UNAVAILABLE`); clients reconnect with the last event id they received.
+
+    The server sends the response headers as soon as the stream's start is fixed, before any
+    event: header `x-modelregistry-watch-after-event-id` holds the event id the stream starts
+    after (the request's `after_event_id`, or the latest event at the call). Every event
+    committed after the headers arrive is delivered, so a client that must not miss a change
+    (a serving system following an alias) waits for them, then reads the current state, and
+    resumes from that id if the stream drops before its first event.
     """
     ListAuditEvents: _aio.UnaryUnaryMultiCallable[_metadata_service_pb2.ListAuditEventsRequest, _metadata_service_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
     """Lists audit events, by default newest first."""
@@ -397,6 +411,13 @@ class MetadataServiceServicer(metaclass=_abc_1.ABCMeta):
         """Streams changes to one model or to all models as they are committed, optionally resuming
         after a known event. The stream stays open until the client cancels it or the server shuts
         down (`UNAVAILABLE`); clients reconnect with the last event id they received.
+
+        The server sends the response headers as soon as the stream's start is fixed, before any
+        event: header `x-modelregistry-watch-after-event-id` holds the event id the stream starts
+        after (the request's `after_event_id`, or the latest event at the call). Every event
+        committed after the headers arrive is delivered, so a client that must not miss a change
+        (a serving system following an alias) waits for them, then reads the current state, and
+        resumes from that id if the stream drops before its first event.
         """
 
     @_abc_1.abstractmethod

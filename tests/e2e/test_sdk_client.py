@@ -105,18 +105,6 @@ def consume_in_thread(
     return received, arrived, consumer
 
 
-def move_alias_until(client: Client, arrived: threading.Event) -> None:
-    """Move ``m@production`` between versions 1 and 2 until ``arrived`` is set.
-
-    A stream only sees changes committed after it opened; moving the alias until an event
-    arrives avoids guessing how long opening takes.
-    """
-    version = 1
-    while not arrived.wait(0.2):
-        client.set_alias("m", "production", version)
-        version = 3 - version
-
-
 async def test_create_get_and_list_models_with_paging(client: Client) -> None:
     names = ["m-e", "m-c", "m-a", "m-d", "m-b"]
 
@@ -318,8 +306,10 @@ async def test_watch_sees_an_alias_move_and_close_cancels_it(
     await push_version(registry, "m", {"a": b"1"})
     await push_version(registry, "m", {"a": b"2"})
     stream = client.watch("m", event_types=["ALIAS_MOVED"])
+    await asyncio.wait_for(off_loop(stream.wait_subscribed), 30)
     received, first, consumer = consume_in_thread(stream)
-    await asyncio.wait_for(off_loop(lambda: move_alias_until(client, first)), 30)
+    await off_loop(lambda: client.set_alias("m", "production", 1))  # one move is enough
+    assert await off_loop(lambda: first.wait(30)), "the move after wait_subscribed never arrived"
     event = received[0]
     assert event.type == ALIAS_MOVED
     assert event.alias == "models/m/aliases/production"
@@ -444,8 +434,10 @@ async def test_watch_reconnects_across_a_server_restart_without_missing_events(
         await push_version(registry, "m", {"a": b"1"})
         await push_version(registry, "m", {"a": b"2"})
         stream = client.watch("m", event_types=["ALIAS_MOVED"])
+        await asyncio.wait_for(off_loop(stream.wait_subscribed), 30)
         received, arrived, consumer = consume_in_thread(stream)
-        await asyncio.wait_for(off_loop(lambda: move_alias_until(client, arrived)), 30)
+        await off_loop(lambda: client.set_alias("m", "production", 1))
+        assert await off_loop(lambda: arrived.wait(30)), "no event before the restart"
         seen_before = len(received)
         with contextlib.suppress(StopAsyncIteration):
             await anext(first)  # stops the server: the open stream fails with UNAVAILABLE

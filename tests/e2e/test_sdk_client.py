@@ -363,7 +363,9 @@ async def test_after_wait_subscribed_a_single_move_is_never_missed(
     assert int(moved.event_id) > int(astart)
 
 
-async def test_wait_subscribed_raises_the_servers_refusal(client: Client) -> None:
+async def test_wait_subscribed_raises_the_servers_refusal(
+    client: Client, aclient: AsyncClient
+) -> None:
     def scenario() -> None:
         stream = client.watch("m", after_event_id="not-an-id")
         with stream, pytest.raises(InvalidArgumentError) as info:
@@ -371,6 +373,10 @@ async def test_wait_subscribed_raises_the_servers_refusal(client: Client) -> Non
         assert "after_event_id" in info.value.message
 
     await asyncio.wait_for(off_loop(scenario), 30)
+    async with aclient.watch("m", after_event_id="not-an-id") as astream:
+        with pytest.raises(InvalidArgumentError) as ainfo:
+            await asyncio.wait_for(astream.wait_subscribed(), 30)
+    assert "after_event_id" in ainfo.value.message
 
 
 async def test_async_client(registry: RunningRegistry, aclient: AsyncClient) -> None:

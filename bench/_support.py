@@ -23,15 +23,14 @@ import time
 import types
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Self
+from typing import Self, TypeVar
 
-import grpc
 import psutil
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from modelregistry_server.common.db import ensure_database
 from modelregistry_server.common.embedded_postgres import EmbeddedPostgres
 from tests.support.minio import MinioServer, free_port
+from tests.support.registry_process import clean_env, wait_serving
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
@@ -47,6 +46,7 @@ FOREIGN_LOAD_WARNING = 0.10
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 # Loaded in the parent: the forked child must not search for libc between fork and exec.
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+T = TypeVar("T")
 
 
 def log(message: str, tag: str = "bench") -> None:
@@ -77,10 +77,45 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
+def rotated(items: Sequence[T], round_no: int) -> list[T]:
+    """``items`` in the order round ``round_no`` runs them: rotated by one each round (for two,
+    alternating), so that no method always runs first, on the warmer or quieter machine."""
+    shift = round_no % len(items)
+    return [*items[shift:], *items[:shift]]
+
+
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file (hashlib.file_digest reads it in large blocks)."""
     with path.open("rb") as source:
         return hashlib.file_digest(source, "sha256").hexdigest()
+
+
+def write_incompressible(
+    path: Path, size: int, block: bytearray | None = None, tag: int = 0
+) -> None:
+    """Write ``size`` bytes to ``path`` by repeating ``block`` (default: 64 MiB of random bytes).
+
+    Nothing on the data path compresses or deduplicates below whole blobs, so a repeated random
+    block costs no realism, while os.urandom runs at only ~200 MB/s here. Each copy is stamped
+    with ``tag`` (e.g. a file number) and its own number in its first 16 bytes.
+    """
+    if block is None:
+        block = bytearray(os.urandom(min(64 * MIB, size)))
+    with path.open("wb") as out:
+        written, number = 0, 0
+        while written < size:
+            block[:16] = tag.to_bytes(8, "little") + number.to_bytes(8, "little")
+            piece = memoryview(block)[: min(len(block), size - written)]
+            out.write(piece)
+            written += len(piece)
+            number += 1
+
+
+def renew_head(path: Path) -> None:
+    """Overwrite the file's first bytes with random ones: its sha256 changes, so uploading it
+    again is a new blob, not a free dedupe hit."""
+    with path.open("r+b") as out:
+        out.write(os.urandom(min(16, path.stat().st_size)))
 
 
 def cpu_model() -> str:
@@ -329,7 +364,7 @@ class ServerProcess:
             "--sweep-interval=0",
             "--log-level=WARNING",
         ]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MODELREGISTRY_")}
+        env = clean_env()
         env["MODELREGISTRY_DATABASE_URL"] = self._database_url
         if self._minio is not None:
             argv += [f"--s3-endpoint={self._minio.endpoint}", f"--s3-bucket={BUCKET}"]
@@ -351,32 +386,10 @@ class ServerProcess:
                 preexec_fn=die_with_parent,  # only prctl: safe between fork and exec
             )
         try:
-            self._wait_serving(timeout)
+            wait_serving(self.target, self._popen, timeout, self.log_tail)
         except BaseException:
             self.stop()
             raise
-
-    def _wait_serving(self, timeout: float) -> None:
-        assert self._popen is not None
-        deadline = time.monotonic() + timeout
-        with grpc.insecure_channel(self.target) as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            while True:
-                if self._popen.poll() is not None:
-                    raise RuntimeError(
-                        f"the registry server exited with code {self._popen.returncode} "
-                        f"during start-up; log:\n{self.log_tail()}"
-                    )
-                with contextlib.suppress(grpc.RpcError):  # not listening yet
-                    reply = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                if time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"the registry server did not become healthy within {timeout:.0f} s; "
-                        f"log:\n{self.log_tail()}"
-                    )
-                time.sleep(0.1)
 
     def log_tail(self, max_bytes: int = 4000) -> str:
         """The end of the server's log, for error messages."""

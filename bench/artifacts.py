@@ -36,7 +36,7 @@ import statistics
 import sys
 import threading
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -68,12 +68,15 @@ from bench._support import (  # noqa: E402
     bulk_dir,
     cpu_model,
     log,
+    renew_head,
+    rotated,
     scratch_dir,
     sha256_file,
     start_minio,
     start_postgres,
     unwind_on_sigterm,
     verdict,
+    write_incompressible,
 )
 
 from tests.support.minio import MINIO_VERSION, MinioServer  # noqa: E402
@@ -145,34 +148,20 @@ def proc_status_kib(pid: int, field: str) -> int:
 class DataFile:
     """A file of incompressible bytes whose content can be made new cheaply.
 
-    Nothing on the data path compresses or deduplicates below whole blobs, so the file repeats
-    a 64 MiB random block (with the block number stamped on each copy) instead of drawing every
-    byte from os.urandom, which runs at only ~200 MB/s here. ``renew()`` overwrites the first
-    bytes, which changes the sha256: a repeated upload is then a new blob, not a free dedupe hit.
+    See :func:`write_incompressible`. ``renew()`` changes the sha256: a repeated upload is then
+    a new blob, not a free dedupe hit.
     """
-
-    _BLOCK = 64 * MIB
 
     def __init__(self, path: Path, size: int) -> None:
         self.path = path
         self.size = size
         self.sha256 = ""
-        block = bytearray(os.urandom(min(self._BLOCK, size)))
-        with path.open("wb") as out:
-            written = 0
-            index = 0
-            while written < size:
-                block[:8] = index.to_bytes(8, "little")
-                piece = memoryview(block)[: min(len(block), size - written)]
-                out.write(piece)
-                written += len(piece)
-                index += 1
+        write_incompressible(path, size)
         self.renew()
 
     def renew(self) -> str:
         """Give the file new content (and digest); returns the new sha256."""
-        with self.path.open("r+b") as out:
-            out.write(os.urandom(min(16, self.size)))
+        renew_head(self.path)
         self.sha256 = sha256_file(self.path)
         return self.sha256
 
@@ -547,9 +536,7 @@ class Bench:
         def write() -> None:
             samples.grpc_write.append(grpc_upload(server.stub, data, chunk, service_meter))
 
-        # Alternate the order so that neither side always runs on the warmer machine.
-        uploads: list[Callable[[], None]] = [put, write] if round_no % 2 == 0 else [write, put]
-        for upload in uploads:
+        for upload in rotated([put, write], round_no):
             upload()
 
         log(f"{label}: downloads")
@@ -572,9 +559,7 @@ class Bench:
             )
             _check_download(out, sha, data.size, "presigned GET")
 
-        downloads: list[Callable[[], None]] = [get, read, presigned]
-        shift = round_no % len(downloads)
-        for download in downloads[shift:] + downloads[:shift]:
+        for download in rotated([get, read, presigned], round_no):
             download()
         # Free MinIO's disk; every round's upload is a new blob anyway (DataFile.renew).
         server.stub.DeleteBlob(pb.DeleteBlobRequest(name=f"blobs/{sha}"), timeout=30)

@@ -83,6 +83,7 @@ from bench._support import (  # noqa: E402
     cpu_model,
     log,
     proc_cpu,
+    rotated,
     scratch_dir,
     self_cpu,
     start_postgres,
@@ -813,8 +814,7 @@ class Bench:
             self.client.run([kind], s.callers, s.warmup_calls)
         phases: list[Phase] = []
         for round_no in range(s.rounds):
-            shift = round_no % len(KINDS)
-            for kind in KINDS[shift:] + KINDS[:shift]:
+            for kind in rotated(KINDS, round_no):
                 phase = measure(self.client, kind, round_no, s.callers, s.calls, proc, pg)
                 lat = sorted(phase.latencies_ns)
                 log(

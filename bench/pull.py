@@ -38,10 +38,9 @@ import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -73,6 +72,8 @@ from bench._support import (  # noqa: E402
     bulk_dir,
     die_with_parent,
     log,
+    renew_head,
+    rotated,
     scratch_dir,
     self_cpu,
     sha256_file,
@@ -80,9 +81,12 @@ from bench._support import (  # noqa: E402
     start_postgres,
     unwind_on_sigterm,
     verdict,
+    write_incompressible,
 )
 
 from tests.support.minio import MINIO_VERSION, MinioServer  # noqa: E402
+from tests.support.progress import CountingProgress  # noqa: E402
+from tests.support.registry_process import clean_env  # noqa: E402
 
 MODEL = "bench-llm"
 # Targets from issue 5.
@@ -108,47 +112,13 @@ def _log(message: str) -> None:
     log(message, "bench-pull")
 
 
-# ----------------------------------------------------------------------------- measurement
-
-
-class CountingProgress:
-    """A thread-safe ``Progress`` that counts bytes per phase ("hashing", "pushing", ...)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._phase = ""
-        self.bytes: dict[str, int] = {}
-        self.files: dict[str, int] = {}
-
-    def start(self, total_bytes: int, total_files: int, description: str) -> None:
-        """A phase begins; its first word names it."""
-        with self._lock:
-            self._phase = description.split(" ", 1)[0]
-            self.bytes.setdefault(self._phase, 0)
-            self.files.setdefault(self._phase, 0)
-
-    def advance(self, nbytes: int) -> None:
-        """Count bytes for the current phase."""
-        with self._lock:
-            self.bytes[self._phase] = self.bytes.get(self._phase, 0) + nbytes
-
-    def file_done(self, path: str) -> None:
-        """Count a finished file."""
-        with self._lock:
-            self.files[self._phase] = self.files.get(self._phase, 0) + 1
-
-    def finish(self) -> None:
-        """Nothing to do."""
-
-
 # ----------------------------------------------------------------------------- test data
 
 
 def make_model(root: Path, size: int, shards: int) -> None:
     """Write a checkpoint of ``size`` bytes: ``shards`` big files and the usual small ones.
 
-    Shards repeat one 64 MiB random block, each copy stamped with the file and block number
-    (nothing on the path compresses or deduplicates below whole blobs, and os.urandom is slow).
+    Shards repeat one random block (:func:`write_incompressible`), stamped with the shard number.
     """
     root.mkdir(parents=True, exist_ok=True)
     small_total = sum(SMALL_FILES.values())
@@ -159,21 +129,13 @@ def make_model(root: Path, size: int, shards: int) -> None:
     for index in range(shards):
         length = shard_bytes // shards + (shard_bytes % shards if index == shards - 1 else 0)
         path = root / f"model-{index + 1:05d}-of-{shards:05d}.safetensors"
-        with path.open("wb") as out:
-            written, number = 0, 0
-            while written < length:
-                block[:16] = index.to_bytes(8, "little") + number.to_bytes(8, "little")
-                piece = memoryview(block)[: min(len(block), length - written)]
-                out.write(piece)
-                written += len(piece)
-                number += 1
+        write_incompressible(path, length, block, tag=index)
 
 
 def renew_model(root: Path) -> None:
     """Change every file's first bytes: a new push of it uploads new blobs, not a dedupe hit."""
     for path in sorted(root.iterdir()):
-        with path.open("r+b") as out:
-            out.write(os.urandom(min(16, path.stat().st_size)))
+        renew_head(path)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -396,13 +358,27 @@ class Bench:
         self.meter = Meter(None, None)
         self.results = Results()
         self.blobs: list[BlobSpec] = []
-        self.ref = ""
+        self.version = 0  # of MODEL: the last one pushed, which the pull rounds pull
         self._dirs = 0
+
+    @property
+    def ref(self) -> str:
+        """The reference the pull rounds pull: the last pushed version, by number."""
+        return f"{MODEL}:{self.version}"
 
     def fresh_dir(self, label: str) -> Path:
         """A new, empty folder under the work dir."""
         self._dirs += 1
         return self.work / f"{label}-{self._dirs}"
+
+    @contextlib.contextmanager
+    def temp_dir(self, label: str) -> Iterator[Path]:
+        """A :meth:`fresh_dir`, removed on exit: tmpfs space is memory, and a run needs plenty."""
+        path = self.fresh_dir(label)
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
 
     def start(self) -> None:
         """Start MinIO, PostgreSQL and the registry; create the bucket and database."""
@@ -429,11 +405,6 @@ class Bench:
         """Bytes in the model."""
         return sum(b.size for b in self.blobs)
 
-    def _alternate(self, round_no: int, a: Callable[[], None], b: Callable[[], None]) -> None:
-        # Alternate the order so that neither side always runs on the warmer machine.
-        for step in (a, b) if round_no % 2 == 0 else (b, a):
-            step()
-
     # --- push ------------------------------------------------------------------------------
 
     def push_rounds(self) -> None:
@@ -451,8 +422,7 @@ class Bench:
 
     def _push_round(self, model_dir: Path, size: int) -> None:
         r = self.results
-        cache = self.fresh_dir("push-cache")
-        try:
+        with self.temp_dir("push-cache") as cache:
             with Client(self.target, cache_dir=cache) as client:
                 sample, sent = self._push(client, model_dir, size)
                 r.push_first.append(sample)
@@ -460,16 +430,11 @@ class Bench:
                 sample, sent = self._push(client, model_dir, size)
                 r.push_again.append(sample)
                 r.push_again_bytes.append(sent)
-            new_cache = self.fresh_dir("push-cache")
-            try:
+            with self.temp_dir("push-cache") as new_cache:
                 with Client(self.target, cache_dir=new_cache) as client:
                     sample, sent = self._push(client, model_dir, size)
                 r.push_again_new_cache.append(sample)
                 r.push_again_new_cache_bytes.append(sent)
-            finally:
-                shutil.rmtree(new_cache, ignore_errors=True)
-        finally:
-            shutil.rmtree(cache, ignore_errors=True)
 
     def _push(self, client: Client, model_dir: Path, size: int) -> tuple[Sample, int]:
         """One timed push; returns its sample and the bytes of its "pushing" phase."""
@@ -483,11 +448,11 @@ class Bench:
 
         sample = self.meter.measure(size, push)
         self._remember(versions[0])
-        return sample, progress.bytes.get("pushing", 0)
+        return sample, progress.bytes_for("pushing")
 
     def _remember(self, version: model_version_pb2.ModelVersion) -> None:
         """The pull rounds use the last pushed version, by number."""
-        self.ref = f"{MODEL}:{version.version}"
+        self.version = version.version
         self.blobs = [
             BlobSpec(path=f.path, key=blob_key(f.sha256), size=f.size, sha256=f.sha256)
             for f in version.files
@@ -505,42 +470,34 @@ class Bench:
 
     def pull_rounds(self) -> None:
         """Cold SDK pull vs direct gets; warm pulls measured on the SDK's filled cache."""
-        r = self.results
         for round_no in range(self.s.repeat):
             _log(f"pull round {round_no + 1}/{self.s.repeat}: cold pulls of {self.ref}")
-            cache = self.fresh_dir("cache")
-            out = self.fresh_dir("direct")
+            self._pull_round(round_no)
+
+    def _pull_round(self, round_no: int) -> None:
+        r = self.results
+        with (
+            self.temp_dir("cache") as cache,
+            self.temp_dir("direct") as out,
+            Client(self.target, cache_dir=cache) as sdk,
+        ):
             direct = self.minio.client()  # new HTTP pool each round, as the SDK has
-            sdk = Client(self.target, cache_dir=cache)
-            try:
 
-                def get(client: Minio = direct, folder: Path = out) -> None:
-                    r.cold_direct.append(
-                        self.meter.measure(
-                            self.size,
-                            partial(direct_download, client, self.blobs, folder, self.s.parallel),
-                        )
-                    )
+            def get() -> None:
+                download = partial(direct_download, direct, self.blobs, out, self.s.parallel)
+                r.cold_direct.append(self.meter.measure(self.size, download))
 
-                def pull(client: Client = sdk) -> None:
-                    r.cold_sdk.append(
-                        self.meter.measure(
-                            self.size, partial(client.pull, self.ref, parallelism=self.s.parallel)
-                        )
-                    )
+            def pull() -> None:
+                download = partial(sdk.pull, self.ref, parallelism=self.s.parallel)
+                r.cold_sdk.append(self.meter.measure(self.size, download))
 
-                self._alternate(round_no, get, pull)
-                if round_no == 0:
-                    check_tree(out, self.blobs)
-                    check_tree(
-                        sdk.cache.snapshot_dir(MODEL, int(self.ref.split(":")[1])), self.blobs
-                    )
-                shutil.rmtree(out)
-                self._warm(sdk, cache)
-            finally:
-                sdk.close()
-                shutil.rmtree(cache, ignore_errors=True)
-                shutil.rmtree(out, ignore_errors=True)
+            for step in rotated([get, pull], round_no):
+                step()
+            if round_no == 0:
+                check_tree(out, self.blobs)
+                check_tree(sdk.cache.snapshot_dir(MODEL, self.version), self.blobs)
+            shutil.rmtree(out)
+            self._warm(sdk, cache)
 
     def _warm(self, sdk: Client, cache: Path) -> None:
         """Repeat pulls of the cached version: as after a restart, and into folders."""
@@ -575,7 +532,7 @@ class Bench:
         """``pullers`` SDK processes vs as many direct-get processes, each with its own dir."""
         blobs_file = self.work / "blobs.json"
         blobs_file.write_text(json.dumps([dataclasses.asdict(b) for b in self.blobs]))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MODELREGISTRY_")}
+        env = clean_env()
         env.update(
             BENCH_MINIO_ENDPOINT=self.minio.endpoint,
             BENCH_MINIO_ACCESS_KEY=self.minio.access_key,
@@ -600,13 +557,14 @@ class Bench:
                 for path in dirs:
                     shutil.rmtree(path, ignore_errors=True)
 
+        sides: list[Callable[[], None]] = [
+            lambda: run("direct", r.many_direct, r.many_direct_per_worker_s),
+            lambda: run("sdk", r.many_sdk, r.many_sdk_per_worker_s),
+        ]
         for round_no in range(self.s.repeat):
             _log(f"concurrency round {round_no + 1}/{self.s.repeat}: {n} processes each way")
-            self._alternate(
-                round_no,
-                lambda: run("direct", r.many_direct, r.many_direct_per_worker_s),
-                lambda: run("sdk", r.many_sdk, r.many_sdk_per_worker_s),
-            )
+            for side in rotated(sides, round_no):
+                side()
 
     # --- profile ---------------------------------------------------------------------------
 
@@ -664,11 +622,8 @@ class Bench:
                 )
                 names = list(ways) if round_no % 2 == 0 else list(reversed(ways))
                 for name in names:
-                    out = self.fresh_dir(f"profile-{name}")
-                    try:
+                    with self.temp_dir(f"profile-{name}") as out:
                         sample = self.meter.measure(big.size, partial(ways[name], out))
-                    finally:
-                        shutil.rmtree(out, ignore_errors=True)
                     self.results.profile.setdefault(name, []).append(sample)
             # A hash-only figure: sha256 of as many bytes from memory, 1 MiB updates, no I/O.
             block = memoryview(os.urandom(MIB))

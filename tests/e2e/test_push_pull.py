@@ -26,36 +26,10 @@ from modelregistry.artifact.v1 import artifact_service_pb2, artifact_service_pb2
 from modelregistry.cache import Cache
 from tests.conftest import RunningRegistry
 from tests.support.files import MiB, tree_digests, write_random
+from tests.support.progress import CountingProgress
 from tests.support.registry_process import RegistryProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
-
-
-class Counting:
-    """A thread-safe Progress that remembers what each phase moved."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.phases: list[tuple[str, int]] = []  # (description, bytes moved)
-
-    def start(self, total_bytes: int, total_files: int, description: str) -> None:
-        with self._lock:
-            self.phases.append((description, 0))
-
-    def advance(self, nbytes: int) -> None:
-        with self._lock:
-            description, moved = self.phases[-1]
-            self.phases[-1] = (description, moved + nbytes)
-
-    def file_done(self, path: str) -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
-
-    def bytes_for(self, prefix: str) -> int:
-        """Bytes moved in the phases whose description starts with ``prefix``."""
-        return sum(moved for description, moved in self.phases if description.startswith(prefix))
 
 
 @pytest.fixture(scope="module")
@@ -118,13 +92,13 @@ async def test_repush_of_an_unchanged_model_uploads_no_blob_bytes(
     counters = s3_registry.server.artifact_counters
     assert counters is not None
     client = Client(s3_registry.target, cache_dir=tmp_path / "cache")
-    first = Counting()
+    first = CountingProgress()
     await asyncio.to_thread(client.push, awkward_tree, model="again", progress=first)
     total = sum(f.stat().st_size for f in awkward_tree.rglob("*") if f.is_file())  # noqa: ASYNC240
     assert first.bytes_for("pushing") == total - 3000  # the duplicate file is sent once
 
     written = counters.write_bytes
-    second = Counting()
+    second = CountingProgress()
     repushed = await asyncio.to_thread(client.push, awkward_tree, model="again", progress=second)
     assert repushed.version == 2
     assert second.bytes_for("pushing") == 0
@@ -143,7 +117,7 @@ def local_server(database_url: str, tmp_path: Path) -> Iterator[RegistryProcess]
     server.stop()
 
 
-class KillOnce(Counting):
+class KillOnce(CountingProgress):
     """Kills (and restarts) the server once the pull has moved ``after`` bytes."""
 
     def __init__(self, server: RegistryProcess, after: int) -> None:
@@ -253,7 +227,7 @@ async def test_interrupted_push_resumes_without_resending_committed_parts(
     )
     assert 0 < status.committed_size < 100 * MiB
 
-    progress = Counting()
+    progress = CountingProgress()
     client = Client(registry.target, cache_dir=cache_dir)
     version = await asyncio.to_thread(client.push, source, model="interrupted", progress=progress)
     client.close()

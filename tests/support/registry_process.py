@@ -6,11 +6,13 @@ second server on the same database, or the embedded PostgreSQL default.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -26,6 +28,35 @@ def clean_env() -> dict[str, str]:
     A developer's own registry settings must not change what a test's subprocess does.
     """
     return {k: v for k, v in os.environ.items() if not k.startswith("MODELREGISTRY_")}
+
+
+def wait_serving(
+    target: str, process: subprocess.Popen[bytes], timeout: float, log_tail: Callable[[], str]
+) -> None:
+    """Poll ``target``'s health check until it says SERVING.
+
+    Raises RuntimeError (with ``log_tail()``) if ``process`` exits first or ``timeout`` passes.
+    Shared by :class:`RegistryProcess` and the benchmarks' ``bench._support.ServerProcess``.
+    """
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"the registry server exited with code {process.returncode} during "
+                    f"start-up; log:\n{log_tail()}"
+                )
+            with contextlib.suppress(grpc.RpcError):  # not listening yet
+                reply = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the registry server did not become healthy within {timeout:.0f} s; "
+                    f"log:\n{log_tail()}"
+                )
+            time.sleep(0.1)
 
 
 def s3_flags(minio: MinioServer, bucket: str) -> list[str]:
@@ -61,26 +92,10 @@ class RegistryProcess:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(self.args, stdout=log, stderr=log, env=clean_env())
         try:
-            self._wait_serving(self.process, timeout)
+            wait_serving(self.target, self.process, timeout, self.log.read_text)
         except BaseException:
             self.kill()  # never leak a server that did not come up
             raise
-
-    def _wait_serving(self, process: subprocess.Popen[bytes], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        with grpc.insecure_channel(self.target) as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            while time.monotonic() < deadline:
-                if process.poll() is not None:
-                    raise AssertionError(f"server exited early:\n{self.log.read_text()}")
-                try:
-                    reply = health.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                except grpc.RpcError:
-                    pass
-                time.sleep(0.1)
-        raise AssertionError(f"server not SERVING within {timeout}s:\n{self.log.read_text()}")
 
     def kill(self) -> None:
         """SIGKILL, like a crash or a pulled plug: no clean-up runs."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import random
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ from opentelemetry.sdk.trace.export import (
     SimpleSpanProcessor,
     SpanExporter,
 )
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 from modelregistry_server.common.config import Exporter
@@ -30,6 +30,8 @@ _HEALTH_METHODS = "/grpc.health.v1.Health/"
 # What configure_tracing decided: None until it runs (then RPCs get OpenTelemetry's full
 # server interceptor, for whatever tracer provider the embedding program installed).
 _recording: bool | None = None
+# The SDK's own generator (what a TracerProvider uses): random, never the invalid id 0.
+_IDS = RandomIdGenerator()
 
 if TYPE_CHECKING:
     _Handler = grpc.RpcMethodHandler[Any, Any]
@@ -161,8 +163,8 @@ class _TraceIdInterceptor(_Interceptor):
         async def with_trace_id(request: Any, context: Any) -> Any:
             span = trace.NonRecordingSpan(
                 trace.SpanContext(
-                    trace_id=random.getrandbits(128) or 1,
-                    span_id=random.getrandbits(64) or 1,
+                    trace_id=_IDS.generate_trace_id(),
+                    span_id=_IDS.generate_span_id(),
                     is_remote=False,
                 )
             )

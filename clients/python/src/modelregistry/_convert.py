@@ -40,15 +40,17 @@ def param_to_proto(key: str, value: ParamPyValue) -> model_version_pb2.ParamValu
         return model_version_pb2.ParamValue(bool_value=value)
     if isinstance(value, int):
         if not -(2**63) <= value < 2**63:
-            raise _bad_param(key, f"integer {value} does not fit in 64 bits")
+            raise _bad_value("param", key, f"integer {value} does not fit in 64 bits")
         return model_version_pb2.ParamValue(int_value=value)
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise _bad_param(key, f"{value} is not a finite number")
+            raise _bad_value("param", key, f"{value} is not a finite number")
         return model_version_pb2.ParamValue(double_value=value)
     if isinstance(value, str):
         return model_version_pb2.ParamValue(string_value=value)
-    raise _bad_param(key, f"has unsupported type {type(value).__name__} (str, int, float, bool)")
+    raise _bad_value(
+        "param", key, f"has unsupported type {type(value).__name__} (str, int, float, bool)"
+    )
 
 
 def params_to_proto(
@@ -85,24 +87,16 @@ def metrics_to_proto(metrics: Mapping[str, float] | None) -> dict[str, float]:
     out: dict[str, float] = {}
     for key, value in (metrics or {}).items():
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InvalidArgumentError(
-                f"metric {key!r} must be a number, not {type(value).__name__}",
-                reason="FIELD_INVALID",
-                metadata={"field": f"metrics.{key}"},
-            )
+            raise _bad_value("metric", key, f"must be a number, not {type(value).__name__}")
         if not math.isfinite(value):
-            raise InvalidArgumentError(
-                f"metric {key!r} is {value}, which is not a finite number",
-                reason="FIELD_INVALID",
-                metadata={"field": f"metrics.{key}"},
-            )
+            raise _bad_value("metric", key, f"is {value}, which is not a finite number")
         out[key] = float(value)
     return out
 
 
-def _bad_param(key: str, problem: str) -> InvalidArgumentError:
+def _bad_value(kind: Literal["param", "metric"], key: str, problem: str) -> InvalidArgumentError:
     return InvalidArgumentError(
-        f"param {key!r} {problem}", reason="FIELD_INVALID", metadata={"field": f"params.{key}"}
+        f"{kind} {key!r} {problem}", reason="FIELD_INVALID", metadata={"field": f"{kind}s.{key}"}
     )
 
 

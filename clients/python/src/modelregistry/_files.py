@@ -11,8 +11,6 @@ from pathlib import Path
 
 from modelregistry.errors import InvalidArgumentError
 
-_HASH_BUFFER = 1024 * 1024
-
 # Types that mimetypes does not know but model folders are full of.
 _MEDIA_TYPES = {
     ".safetensors": "application/vnd.safetensors",
@@ -32,8 +30,12 @@ class LocalFile:
 
     source: Path
     path: str
-    size: int
-    stat: os.stat_result
+    stat: os.stat_result  # as collected: the digest memo is keyed by it
+
+    @property
+    def size(self) -> int:
+        """The size in bytes when the file was collected."""
+        return self.stat.st_size
 
 
 def media_type(path: str) -> str:
@@ -74,11 +76,10 @@ def collect_files(paths: Sequence[str | os.PathLike[str]]) -> list[LocalFile]:
 def _add(files: dict[str, LocalFile], source: Path, path: str) -> None:
     if path in files:
         raise InvalidArgumentError(f"two files would be pushed as {path!r}")
-    stat = source.stat()
-    files[path] = LocalFile(source=source, path=path, size=stat.st_size, stat=stat)
+    files[path] = LocalFile(source=source, path=path, stat=source.stat())
 
 
 def sha256_file(path: Path) -> str:
-    """The SHA-256 of a file, read in 1 MiB blocks (hashlib releases the GIL on them)."""
+    """The SHA-256 of a file (``file_digest`` hashes with the GIL released)."""
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()

@@ -37,12 +37,11 @@ def detect_git_source(path: Path) -> GitSource | None:
     is named by its local path as a ``file://`` URL, which is still useful on a shared machine.
     """
     start = path if path.is_dir() else path.parent
-    top = _git(start, "rev-parse", "--show-toplevel")
-    if not top:
+    # One git call for both: it fails outside a checkout and in a repository without commits.
+    found = _git(start, "rev-parse", "--show-toplevel", "HEAD")
+    if not found:
         return None
-    commit = _git(start, "rev-parse", "HEAD")
-    if not commit:  # a repository without commits yet
-        return None
+    top, _, commit = found.rpartition("\n")  # the commit is the last line; a path may hold one
     remote = _git(start, "remote", "get-url", "origin")
     repo_url = _strip_credentials(remote) if remote else Path(top).resolve().as_uri()
     # Dirty means tracked files differ from the commit. Untracked files do not count: the model

@@ -44,7 +44,8 @@ class Pager(Generic[P, T]):
     def __init__(self, fetch: Callable[[str], P], items: Callable[[P], Iterable[T]]) -> None:
         self._fetch = fetch
         self._items = items
-        self._iterator: Iterator[T] | None = None
+        # A generator runs nothing until its first next(), so no page is fetched before then.
+        self._iterator = self._all_items()
 
     def pages(self) -> Iterator[P]:
         """Each response in turn, for callers that want page boundaries or counts."""
@@ -65,8 +66,6 @@ class Pager(Generic[P, T]):
         return self
 
     def __next__(self) -> T:
-        if self._iterator is None:
-            self._iterator = self._all_items()
         return next(self._iterator)
 
 
@@ -78,7 +77,7 @@ class AsyncPager(Generic[P, T]):
     ) -> None:
         self._fetch = fetch
         self._items = items
-        self._iterator: AsyncIterator[T] | None = None
+        self._iterator = self._all_items()  # lazy, like Pager's
 
     async def pages(self) -> AsyncIterator[P]:
         """Each response in turn."""
@@ -100,8 +99,6 @@ class AsyncPager(Generic[P, T]):
         return self
 
     async def __anext__(self) -> T:
-        if self._iterator is None:
-            self._iterator = self._all_items()
         return await anext(self._iterator)
 
     async def to_list(self) -> list[T]:

@@ -16,17 +16,17 @@ import ctypes
 import fnmatch
 import functools
 import hashlib
+import io
 import os
 import shutil
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, BinaryIO, cast
+from typing import TYPE_CHECKING, cast
 
 import grpc
 
@@ -53,7 +53,6 @@ _BUFFER_BYTES = 1024 * 1024
 _WRITEBACK_BYTES = 64 * 1024 * 1024
 _ATTEMPTS = 5  # per blob, for connections that drop mid-file
 _HTTP_TIMEOUT_S = 60.0  # per socket operation, not for the whole file
-_HASH_BLOCK = 1024 * 1024
 
 
 def pull_model(
@@ -204,7 +203,7 @@ class _Sink:
     refused, only the final ``fsync`` remains, which is correct, just slower.
     """
 
-    def __init__(self, handle: BinaryIO, report: Progress) -> None:
+    def __init__(self, handle: io.BufferedRandom, report: Progress) -> None:
         self.handle = handle
         self.hasher = _hash_prefix(handle)
         self._report = report
@@ -233,15 +232,17 @@ class _Sink:
 
 
 class _Sources:
-    """Decides, once for all workers, whether presigned URLs work for this client."""
+    """Decides, once for all workers, whether presigned URLs work for this client.
+
+    The flag only ever goes from True to False and a worker that reads it late merely tries one
+    more URL, so it needs no lock.
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self.use_urls = True
 
     def disable_urls(self) -> None:
-        with self._lock:
-            self.use_urls = False
+        self.use_urls = False
 
 
 def _download_all(
@@ -323,12 +324,10 @@ def _fetch_blob(
     report.file_done(sha256)
 
 
-def _hash_prefix(handle: BinaryIO) -> _Hash:
+def _hash_prefix(handle: io.BufferedRandom) -> _Hash:
     """Hash the bytes a previous attempt left, so verification covers the whole file."""
-    hasher = hashlib.sha256()
     handle.seek(0)
-    while block := handle.read(_HASH_BLOCK):
-        hasher.update(block)
+    hasher = hashlib.file_digest(handle, "sha256")
     handle.seek(0, os.SEEK_END)
     return hasher
 

@@ -16,11 +16,21 @@ import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 
-from modelregistry._convert import ParamPyValue, params_to_proto, request_id
+from modelregistry._convert import (
+    ParamPyValue,
+    create_model_request,
+    delete_version_request,
+    metrics_to_proto,
+    model_name,
+    params_to_proto,
+    request_id,
+    set_alias_request,
+)
 from modelregistry._files import LocalFile, collect_files, media_type, sha256_file
 from modelregistry._lineage import detect_git_source
 from modelregistry._transport import Transport, stream_deadline, stream_retry_pause
@@ -33,7 +43,7 @@ from modelregistry.errors import (
     UnavailableError,
     from_rpc_error,
 )
-from modelregistry.metadata.v1 import metadata_service_pb2, model_pb2, model_version_pb2
+from modelregistry.metadata.v1 import metadata_service_pb2, model_version_pb2
 from modelregistry.progress import NullProgress, Progress
 
 CHUNK_BYTES = 1024 * 1024  # the protocol's maximum; fewer messages cost less CPU per byte
@@ -62,14 +72,14 @@ def push_model(
     files = collect_files(paths)
     workers = max(1, parallelism)
 
-    # Create (or check) the model first: a bad name fails before minutes of hashing.
+    # Create (or check) the model and validate params and metrics first: a bad name or value
+    # fails before minutes of hashing.
     _ensure_model(transport, model)
-    digests = _hash_files(cache, files, workers, report)
     version_draft = model_version_pb2.ModelVersion(
         description=description,
         labels=dict(labels or {}),
-        params=params_to_proto(params or {}),
-        metrics={key: float(value) for key, value in (metrics or {}).items()},
+        params=params_to_proto(params),
+        metrics=metrics_to_proto(metrics),
     )
     if lineage:
         source = detect_git_source(Path(paths[0]).resolve())
@@ -77,11 +87,12 @@ def push_model(
             version_draft.lineage.source.repo_url = source.repo_url
             version_draft.lineage.source.commit = source.commit
             version_draft.lineage.source.dirty = source.dirty
+    digests = _hash_files(cache, files, workers, report)
 
     pending = transport.unary(
         transport.metadata_stub.CreateModelVersion,
         metadata_service_pb2.CreateModelVersionRequest(
-            parent=f"models/{model}", model_version=version_draft, request_id=request_id()
+            parent=model_name(model), model_version=version_draft, request_id=request_id()
         ),
     )
     try:
@@ -109,21 +120,14 @@ def push_model(
         with contextlib.suppress(RegistryError):
             transport.unary(
                 transport.metadata_stub.DeleteModelVersion,
-                metadata_service_pb2.DeleteModelVersionRequest(
-                    name=pending.name, request_id=request_id()
-                ),
+                delete_version_request(model, pending.version),
                 timeout=5,
             )
         raise
     if alias:
         transport.unary(
             transport.metadata_stub.SetAlias,
-            metadata_service_pb2.SetAliasRequest(
-                model=f"models/{model}",
-                alias=alias,
-                version=committed.name,
-                request_id=request_id(),
-            ),
+            set_alias_request(model, alias, committed.version, expected_version=None),
         )
     return committed
 
@@ -135,10 +139,11 @@ def _hash_files(
     report.start(sum(f.size for f in files), len(files), "hashing")
 
     def digest(file: LocalFile) -> tuple[str, str]:
-        known = cache.known_digest(file.source.resolve(), file.stat)
+        real_path = file.source.resolve()  # one lstat per path component: do it once
+        known = cache.known_digest(real_path, file.stat)
         if known is None:
             known = sha256_file(file.source)
-            cache.remember_digest(file.source.resolve(), file.stat, known)
+            cache.remember_digest(real_path, file.stat, known)
         report.advance(file.size)
         report.file_done(file.path)
         return file.path, known
@@ -155,15 +160,12 @@ def _ensure_model(transport: Transport, model: str) -> None:
     try:
         transport.unary(
             transport.metadata_stub.GetModel,
-            metadata_service_pb2.GetModelRequest(name=f"models/{model}"),
+            metadata_service_pb2.GetModelRequest(name=model_name(model)),
         )
     except NotFoundError:
         with contextlib.suppress(AlreadyExistsError):  # a concurrent first push won the race
             transport.unary(
-                transport.metadata_stub.CreateModel,
-                metadata_service_pb2.CreateModelRequest(
-                    model_id=model, model=model_pb2.Model(), request_id=request_id()
-                ),
+                transport.metadata_stub.CreateModel, create_model_request(model, "", None)
             )
 
 
@@ -192,32 +194,31 @@ def _upload_missing(
     uploads = [
         _BlobUpload(transport, cache, sources[ref.sha256], ref.sha256, report) for ref in missing
     ]
-    # Ask where each upload stands first, so the bar's total is what will actually be sent.
-    for upload in uploads:
-        upload.prepare()
+    # Ask where each upload stands first, so the bar's total is what will actually be sent; in
+    # parallel, as that is a round trip per blob. (Results are drained to re-raise errors.)
+    with ThreadPoolExecutor(workers, thread_name_prefix="modelregistry-upload") as pool:
+        list(pool.map(_BlobUpload.prepare, uploads))
     report.start(sum(u.remaining for u in uploads), len(uploads), f"pushing {model}")
     try:
+        # finish() only once every worker has stopped reporting (the pool's exit waits).
         with ThreadPoolExecutor(workers, thread_name_prefix="modelregistry-upload") as pool:
-            for done in pool.map(lambda u: u.run(), uploads):
-                del done
+            list(pool.map(_BlobUpload.run, uploads))
     finally:
         report.finish()
 
 
+@dataclass(eq=False)
 class _BlobUpload:
     """One blob's resumable upload: find or create its session, then stream the rest."""
 
-    def __init__(
-        self, transport: Transport, cache: Cache, file: LocalFile, sha256: str, report: Progress
-    ) -> None:
-        self.transport = transport
-        self.cache = cache
-        self.file = file
-        self.sha256 = sha256
-        self.report = report
-        self.session = ""
-        self.offset = 0
-        self.complete = False
+    transport: Transport
+    cache: Cache
+    file: LocalFile
+    sha256: str
+    report: Progress
+    session: str = ""
+    offset: int = 0
+    complete: bool = False
 
     @property
     def remaining(self) -> int:
@@ -228,20 +229,12 @@ class _BlobUpload:
         """Resume the session a previous push left, or open a new one."""
         record = self.cache.upload_record(self.sha256)
         if record is not None and record.get("size") == self.file.size:
+            self.session = str(record["session"])
             try:
-                status = self.transport.unary(
-                    self.transport.artifact_stub.QueryWriteStatus,
-                    artifact_service_pb2.QueryWriteStatusRequest(
-                        upload_session=str(record["session"])
-                    ),
-                )
+                self._refresh_offset()
+                return
             except NotFoundError:  # expired or swept: start over
                 self.cache.drop_upload_record(self.sha256)
-            else:
-                self.session = str(record["session"])
-                self.offset = status.committed_size
-                self.complete = status.complete
-                return
         self._open_session()
 
     def _open_session(self) -> None:

@@ -24,7 +24,7 @@ import grpc.aio
 
 from modelregistry import _convert
 from modelregistry._pager import AsyncPager
-from modelregistry._transport import AsyncTransport, RetryPolicy, Transport
+from modelregistry._transport import DEFAULT_TIMEOUT_S, AsyncTransport, RetryPolicy, Transport
 from modelregistry.client import ClientBase, reconnect_delay, watch_start
 from modelregistry.diff import VersionDiff
 from modelregistry.errors import CancelledError, UnavailableError, from_rpc_error
@@ -55,7 +55,7 @@ class AsyncClient(ClientBase[AsyncTransport]):
         self,
         target: str | None = None,
         *,
-        timeout: float = 30.0,
+        timeout: float = DEFAULT_TIMEOUT_S,
         retry: RetryPolicy | None = None,
         actor: str | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
@@ -244,8 +244,9 @@ class AsyncClient(ClientBase[AsyncTransport]):
         ``async with client.watch(...) as stream``. See ``Client.watch``.
         """
         t = self._online("watch")
-        _convert.event_types(event_types)  # reject unknown names now
-        return AsyncWatchStream(t, model, after_event_id, tuple(event_types))
+        types = tuple(event_types)  # once: see Client.watch
+        _convert.event_types(types)  # reject unknown names now
+        return AsyncWatchStream(t, model, after_event_id, types)
 
     def list_audit_events(
         self,

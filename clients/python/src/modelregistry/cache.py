@@ -136,6 +136,12 @@ def ref_key(ref: str) -> tuple[str, str]:
     return parsed.model, quote(parsed.canonical.removeprefix(parsed.model), safe="")
 
 
+def _model_of(version: model_version_pb2.ModelVersion) -> str:
+    """The model id in a version's name ``models/{model}/versions/{n}`` ('' if malformed)."""
+    parts = version.name.split("/")
+    return parts[1] if len(parts) >= 2 and parts[0] == "models" else ""
+
+
 def replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
     """Make ``path`` with ``write(temporary)``, then rename it into place.
 
@@ -479,8 +485,7 @@ class Cache:
                     continue
                 except DecodeError:  # unreadable: it can answer nothing offline, drop it
                     version = model_version_pb2.ModelVersion()
-                parts = version.name.split("/")
-                model = parts[1] if len(parts) >= 2 and parts[0] == "models" else ""
+                model = _model_of(version)
                 if model and self.snapshot_dir(model, version.version).is_dir():
                     continue
                 if not dry_run:
@@ -502,7 +507,7 @@ class Cache:
 
     def save_ref(self, ref: str, version: model_version_pb2.ModelVersion) -> None:
         """Record the answer to ``ref`` and to the version's number and uid."""
-        model = version.name.split("/")[1] if version.name.startswith("models/") else ""
+        model = _model_of(version)
         payload = version.SerializeToString()
         keys = {ref_key(ref), (model, quote(f":{version.version}", safe=""))}
         if version.uid:

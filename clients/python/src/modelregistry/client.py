@@ -23,7 +23,7 @@ import grpc
 
 from modelregistry import _convert
 from modelregistry._pager import Pager
-from modelregistry._transport import AsyncTransport, RetryPolicy, Transport
+from modelregistry._transport import DEFAULT_TIMEOUT_S, AsyncTransport, RetryPolicy, Transport
 from modelregistry.diff import VersionDiff
 from modelregistry.errors import (
     CancelledError,
@@ -139,7 +139,7 @@ class Client(ClientBase[Transport]):
         self,
         target: str | None = None,
         *,
-        timeout: float = 30.0,
+        timeout: float = DEFAULT_TIMEOUT_S,
         retry: RetryPolicy | None = None,
         actor: str | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
@@ -348,8 +348,10 @@ class Client(ClientBase[Transport]):
         thread.
         """
         t = self._online("watch")
-        _convert.event_types(event_types)  # reject unknown names now, not on first next()
-        return WatchStream(t, model, after_event_id, tuple(event_types))
+        # Materialised once: validating a generator would otherwise leave nothing to watch.
+        types = tuple(event_types)
+        _convert.event_types(types)  # reject unknown names now, not on first next()
+        return WatchStream(t, model, after_event_id, types)
 
     def list_audit_events(
         self,

@@ -14,11 +14,10 @@ from modelregistry_server.artifacts.domain.blob import (
     validate_sha256,
 )
 from modelregistry_server.artifacts.domain.errors import BlobNotFound, InvalidArgument
+from modelregistry_server.common.paging import coerce_page_size
 
 MAX_FIND_MISSING = 10_000
 DEFAULT_URL_TTL = timedelta(hours=1)
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 1000
 
 
 @dataclass(frozen=True)
@@ -80,9 +79,7 @@ class BlobService:
         self, page_size: int, after: str, created_before: datetime | None
     ) -> tuple[list[BlobInfo], str]:
         """Return one page of blobs in digest order and the digest to continue after."""
-        if page_size < 0:
-            raise InvalidArgument("page_size", "must not be negative")
-        limit = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        limit = coerce_page_size(page_size, InvalidArgument)
         rows = await self._index.list(after, limit + 1, created_before)
         if len(rows) <= limit:
             return rows, ""

@@ -19,11 +19,8 @@ from modelregistry_server.artifacts.domain.errors import InvalidArgument
 from modelregistry_server.artifacts.rpc.convert import blob_to_proto, session_to_proto
 from modelregistry_server.artifacts.rpc.errors import to_status
 from modelregistry_server.common.grpc_handlers import stream_errors, unary_errors
-from modelregistry_server.common.page_token import (
-    InvalidPageToken,
-    PageTokenCodec,
-    query_fingerprint,
-)
+from modelregistry_server.common.page_token import PageTokenCodec, query_fingerprint
+from modelregistry_server.common.paging import decode_page_token
 from modelregistry_server.common.proto_time import timestamp
 
 _Context = grpc.aio.ServicerContext[Any, Any]
@@ -160,14 +157,14 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
         fingerprint = query_fingerprint(
             "ListBlobs", created_before.isoformat() if created_before else ""
         )
-        after = ""
-        if request.page_token:
-            try:
-                key = self._page_tokens.decode(fingerprint, request.page_token)
-            except InvalidPageToken as exc:
-                raise InvalidArgument("page_token", str(exc), reason="PAGE_TOKEN_INVALID") from exc
-            after = str(key[0]) if key else ""
-        blobs, last = await self._blobs.list(request.page_size, after, created_before)
+        after = decode_page_token(
+            self._page_tokens,
+            fingerprint,
+            request.page_token,
+            lambda key: str(key[0]) if key else "",
+            InvalidArgument,
+        )
+        blobs, last = await self._blobs.list(request.page_size, after or "", created_before)
         token = self._page_tokens.encode(fingerprint, [last]) if last else ""
         return pb.ListBlobsResponse(blobs=[blob_to_proto(b) for b in blobs], next_page_token=token)
 

@@ -6,11 +6,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from modelregistry_server.common.page_token import (
-    InvalidPageToken,
-    PageTokenCodec,
-    query_fingerprint,
-)
+from modelregistry_server.common.page_token import PageTokenCodec, query_fingerprint
+from modelregistry_server.common.paging import decode_page_token
 from modelregistry_server.metadata.app.models import coerce_page_size
 from modelregistry_server.metadata.app.ports import AuditLog, AuditQuery, EventFeed
 from modelregistry_server.metadata.domain.errors import InvalidArgument
@@ -61,13 +58,13 @@ class EventService:
         fingerprint = query_fingerprint(
             "ListAuditEvents", model, str(start), str(end), actor, str(query.descending)
         )
-        after = None
-        if page_token:
-            try:
-                key = self._page_tokens.decode(fingerprint, page_token)
-                after = (datetime.fromisoformat(str(key[0])), int(key[1]))
-            except (InvalidPageToken, ValueError, IndexError) as exc:
-                raise InvalidArgument("page_token", str(exc), reason="PAGE_TOKEN_INVALID") from exc
+        after = decode_page_token(
+            self._page_tokens,
+            fingerprint,
+            page_token,
+            lambda key: (datetime.fromisoformat(str(key[0])), int(key[1])),
+            InvalidArgument,
+        )
         rows = await self._audit.list(query, after, limit + 1)
         if len(rows) <= limit:
             return rows, ""

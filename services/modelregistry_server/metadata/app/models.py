@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
+from modelregistry_server.common import paging
 from modelregistry_server.common.page_token import (
     InvalidPageToken,
     PageTokenCodec,
@@ -30,9 +31,6 @@ from modelregistry_server.metadata.domain.model import (
     validate_model_id,
 )
 
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 1000
-
 
 @dataclass(frozen=True)
 class Page:
@@ -43,12 +41,8 @@ class Page:
 
 
 def coerce_page_size(page_size: int) -> int:
-    """Apply AIP-158: 0 means the default, above the maximum is coerced, negative is an error."""
-    if page_size < 0:
-        raise InvalidArgument("page_size", "must not be negative")
-    if page_size == 0:
-        return DEFAULT_PAGE_SIZE
-    return min(page_size, MAX_PAGE_SIZE)
+    """Apply AIP-158 (``common.paging``); a negative size is this service's ``InvalidArgument``."""
+    return paging.coerce_page_size(page_size, InvalidArgument)
 
 
 def parse_model_order_by(order_by: str) -> ModelOrdering:
@@ -78,6 +72,16 @@ def validate_request_id(request_id: str) -> str | None:
         return canonical_request_id(request_id)
     except ValueError as exc:
         raise InvalidArgument("request_id", str(exc)) from None
+
+
+def _model_cursor(key: list[Any], ordering: ModelOrdering) -> ModelCursor:
+    """The position a ListModels page token holds: ``[sort value, model id]``."""
+    if len(key) != 2 or not all(isinstance(part, str) for part in key):
+        raise InvalidPageToken("page_token has an unexpected shape")
+    sort_value: str | datetime = key[0]
+    if ordering.field != "name":
+        sort_value = datetime.fromisoformat(key[0])
+    return ModelCursor(sort_value=sort_value, model_id=key[1])
 
 
 class ModelService:
@@ -118,7 +122,13 @@ class ModelService:
         fingerprint = query_fingerprint(
             "ListModels", ordering.field, str(ordering.descending), repr(expr)
         )
-        after = self._decode_cursor(fingerprint, page_token, ordering) if page_token else None
+        after = paging.decode_page_token(
+            self._page_tokens,
+            fingerprint,
+            page_token,
+            lambda key: _model_cursor(key, ordering),
+            InvalidArgument,
+        )
         rows = await self._repository.list(ordering, after, limit + 1, expr)
         if len(rows) <= limit:
             return Page(rows, "")
@@ -127,18 +137,6 @@ class ModelService:
         key = [sort_value.isoformat() if isinstance(sort_value, datetime) else sort_value]
         token = self._page_tokens.encode(fingerprint, [*key, last.model_id])
         return Page(rows[:limit], token)
-
-    def _decode_cursor(self, fingerprint: str, token: str, ordering: ModelOrdering) -> ModelCursor:
-        try:
-            key = self._page_tokens.decode(fingerprint, token)
-            if len(key) != 2 or not all(isinstance(part, str) for part in key):
-                raise InvalidPageToken("page_token has an unexpected shape")
-            sort_value: str | datetime = key[0]
-            if ordering.field != "name":
-                sort_value = datetime.fromisoformat(key[0])
-        except (InvalidPageToken, ValueError) as exc:
-            raise InvalidArgument("page_token", str(exc), reason="PAGE_TOKEN_INVALID") from exc
-        return ModelCursor(sort_value=sort_value, model_id=key[1])
 
     async def update_model(
         self,

@@ -6,11 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from modelregistry_server.common.page_token import (
-    InvalidPageToken,
-    PageTokenCodec,
-    query_fingerprint,
-)
+from modelregistry_server.common.page_token import PageTokenCodec, query_fingerprint
+from modelregistry_server.common.paging import decode_page_token
 from modelregistry_server.metadata.app.models import coerce_page_size, validate_request_id
 from modelregistry_server.metadata.app.ports import (
     AliasRecord,
@@ -122,12 +119,10 @@ class VersionService:
         fingerprint = query_fingerprint(
             "ListModelVersions", parent, str(show_deleted), repr(expr), repr(order)
         )
-        after = None
-        if page_token:
-            try:
-                after = self._page_tokens.decode(fingerprint, page_token)
-            except InvalidPageToken as exc:
-                raise InvalidArgument("page_token", str(exc), reason="PAGE_TOKEN_INVALID") from exc
+        # The key is the repository's own cursor; it checks the key's shape itself.
+        after = decode_page_token(
+            self._page_tokens, fingerprint, page_token, lambda key: key, InvalidArgument
+        )
         rows, cursor = await self._repository.list_versions(
             model_id, expr, order, after, limit, show_deleted
         )
@@ -306,13 +301,10 @@ class VersionService:
         model_id = parse_model_name(parent, "parent")
         limit = coerce_page_size(page_size)
         fingerprint = query_fingerprint("ListAliases", parent)
-        after = ""
-        if page_token:
-            try:
-                after = str(self._page_tokens.decode(fingerprint, page_token)[0])
-            except (InvalidPageToken, IndexError) as exc:
-                raise InvalidArgument("page_token", str(exc), reason="PAGE_TOKEN_INVALID") from exc
-        rows = await self._repository.list_aliases(model_id, after, limit + 1)
+        after = decode_page_token(
+            self._page_tokens, fingerprint, page_token, lambda key: str(key[0]), InvalidArgument
+        )
+        rows = await self._repository.list_aliases(model_id, after or "", limit + 1)
         if len(rows) <= limit:
             return rows, ""
         return rows[:limit], self._page_tokens.encode(fingerprint, [rows[limit - 1].alias])

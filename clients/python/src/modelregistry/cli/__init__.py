@@ -14,7 +14,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from modelregistry.cli._parser import build_parser, default_url
+from modelregistry.cli._parser import UsageError, build_parser, default_url
 from modelregistry.errors import EXIT_ERROR, EXIT_USAGE, RegistryError
 
 __all__ = ["main"]
@@ -39,6 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
     except RegistryError as exc:
         return _fail(f"error: {_sentence(exc.message)}", exc.exit_code, debug)
+    except UsageError as exc:
+        return _fail(f"error: {_sentence(str(exc))}", EXIT_USAGE, debug)
     except KeyboardInterrupt:
         return _fail("error: interrupted", EXIT_INTERRUPTED, debug)
     except BrokenPipeError:
@@ -46,10 +48,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         return 0
     except Exception as exc:
-        from modelregistry.cli._commands import UsageError
-
-        if isinstance(exc, UsageError):
-            return _fail(f"error: {_sentence(str(exc))}", EXIT_USAGE, debug)
         if isinstance(exc, OSError) and exc.strerror:
             where = f": {exc.filename}" if exc.filename else ""
             return _fail(f"error: {exc.strerror.lower()}{where}", EXIT_ERROR, debug)
@@ -59,7 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    # Imported here so that `--help` and `serve` do not load the SDK and its engines.
+    # Imported here so that `--help` and `serve` do not load the commands, the cache (sqlite3)
+    # or JSON rendering; the package itself (Client, gRPC) is loaded by any `modelregistry.*`.
     from modelregistry.cli._commands import COMMANDS, cmd_cache
 
     if args.command == "cache":

@@ -1,4 +1,5 @@
-"""What each command does: SDK calls in, text or JSON out. Only the :class:`Client` is used."""
+"""What each command does: SDK calls in, text or JSON out. Only the :class:`Client` (and, for
+``cache``, the :class:`Cache`) is used."""
 
 from __future__ import annotations
 
@@ -15,16 +16,13 @@ from typing import Any, TextIO, TypeVar
 from modelregistry._convert import MODEL_PREFIX, parse_ref
 from modelregistry.cache import Cache
 from modelregistry.cli import _format as fmt
+from modelregistry.cli._parser import UsageError
 from modelregistry.cli._progress import CliProgress
 from modelregistry.client import Client
 from modelregistry.diff import VersionDiff
 from modelregistry.errors import InvalidArgumentError, NotFoundError
 
 T = TypeVar("T")
-
-
-class UsageError(Exception):
-    """A flag value the CLI itself rejects (exit 2, like argparse)."""
 
 
 def _emit_json(out: TextIO, value: Any) -> None:
@@ -34,6 +32,14 @@ def _emit_json(out: TextIO, value: Any) -> None:
 def _emit(out: TextIO, text: str) -> None:
     if text:
         out.write(text + "\n")
+
+
+def _emit_one(out: TextIO, args: argparse.Namespace, as_json: Any, as_text: str) -> None:
+    """One result: ``as_json`` with ``--json``, else the human ``as_text``."""
+    if args.json:
+        _emit_json(out, as_json)
+    else:
+        _emit(out, as_text)
 
 
 def _emit_list(
@@ -84,7 +90,7 @@ def cmd_push(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         description = Path(args.description_file).read_text(encoding="utf-8")
     progress = _progress(args)
     version = client.push(
-        args.paths if len(args.paths) > 1 else args.paths[0],
+        args.paths,
         model=args.model,
         params=params,
         metrics=metrics,
@@ -97,29 +103,25 @@ def cmd_push(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     )
     if progress is not None:
         progress.summary("pushed", "uploaded nothing: the registry already had every file")
-    if args.json:
-        _emit_json(out, fmt.version_dict(version))
-    else:
-        _emit(out, fmt.version_ref(version))
+    _emit_one(out, args, fmt.version_dict(version), fmt.version_ref(version))
     return 0
 
 
 def cmd_pull(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     progress = _progress(args)
-    path = client.pull(
-        args.ref,
-        args.dest,
-        allow_patterns=args.include or None,
-        ignore_patterns=args.exclude or None,
-        parallelism=args.parallel,
-        progress=progress,
+    path = os.path.abspath(
+        client.pull(
+            args.ref,
+            args.dest,
+            allow_patterns=args.include or None,
+            ignore_patterns=args.exclude or None,
+            parallelism=args.parallel,
+            progress=progress,
+        )
     )
     if progress is not None:
         progress.summary("pulled", "downloaded nothing: every file was in the local cache")
-    if args.json:
-        _emit_json(out, {"ref": args.ref, "path": os.path.abspath(path)})
-    else:
-        _emit(out, os.path.abspath(path))
+    _emit_one(out, args, {"ref": args.ref, "path": path}, path)
     return 0
 
 
@@ -134,10 +136,7 @@ def cmd_ls(client: Client, args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_show(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     version = client.resolve(args.ref)
-    if args.json:
-        _emit_json(out, fmt.version_dict(version))
-    else:
-        _emit(out, fmt.render_version(version))
+    _emit_one(out, args, fmt.version_dict(version), fmt.render_version(version))
     return 0
 
 
@@ -158,10 +157,7 @@ def cmd_versions(client: Client, args: argparse.Namespace, out: TextIO) -> int:
 def cmd_alias(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     if args.alias_command == "set":
         alias = client.set_alias(args.model, args.alias, args.version)
-        if args.json:
-            _emit_json(out, fmt.alias_dict(alias))
-        else:
-            _emit(out, f"{args.alias} -> {args.model}:{args.version}")
+        _emit_one(out, args, fmt.alias_dict(alias), f"{args.alias} -> {args.model}:{args.version}")
     elif args.alias_command == "rm":
         client.delete_alias(args.model, args.alias)
         if args.json:
@@ -178,10 +174,7 @@ def cmd_alias(client: Client, args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_diff(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     diff = client.diff(args.ref_a, args.ref_b)
-    if args.json:
-        _emit_json(out, diff.to_dict())
-    else:
-        _emit(out, render_diff(diff))
+    _emit_one(out, args, diff.to_dict(), render_diff(diff))
     return 0
 
 
@@ -206,25 +199,21 @@ def cmd_gc(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     with _usage_errors():
         grace = fmt.parse_duration(args.grace_period) if args.grace_period else None
     result = client.run_gc(dry_run=args.dry_run, grace_period=grace)
-    if args.json:
-        _emit_json(
-            out,
-            {
-                "dry_run": result.dry_run,
-                "deleted_blob_count": result.deleted_blob_count,
-                "deleted_bytes": result.deleted_bytes,
-                "expired_versions": result.expired_versions,
-                "deleted_blobs": list(result.deleted_blobs),
-            },
-        )
-    else:
-        verb = "would delete" if result.dry_run else "deleted"
-        expire = "would expire" if result.dry_run else "expired"
-        _emit(
-            out,
-            f"{verb} {result.deleted_blob_count} blobs ({fmt.human_size(result.deleted_bytes)});"
-            f" {expire} {result.expired_versions} abandoned pending versions",
-        )
+    verb = "would delete" if result.dry_run else "deleted"
+    expire = "would expire" if result.dry_run else "expired"
+    _emit_one(
+        out,
+        args,
+        {
+            "dry_run": result.dry_run,
+            "deleted_blob_count": result.deleted_blob_count,
+            "deleted_bytes": result.deleted_bytes,
+            "expired_versions": result.expired_versions,
+            "deleted_blobs": list(result.deleted_blobs),
+        },
+        f"{verb} {result.deleted_blob_count} blobs ({fmt.human_size(result.deleted_bytes)});"
+        f" {expire} {result.expired_versions} abandoned pending versions",
+    )
     return 0
 
 
@@ -315,10 +304,7 @@ def _cache_prune(cache: Cache, args: argparse.Namespace, out: TextIO) -> int:
     with _usage_errors():
         older_than = fmt.parse_duration(args.incomplete_older_than)
     result = cache.prune(incomplete_older_than=older_than, dry_run=args.dry_run)
-    if args.json:
-        _emit_json(out, fmt.prune_dict(result))
-    else:
-        _emit(out, fmt.prune_line(result))
+    _emit_one(out, args, fmt.prune_dict(result), fmt.prune_line(result))
     if result.busy and not args.quiet:
         print(
             "a pull is running: unused files and ref records were kept; prune again when it "
@@ -373,8 +359,7 @@ def render_diff(diff: VersionDiff) -> str:
         lines += [f"  - {path}" for path in diff.files_removed]
         lines += [f"  ~ {path}" for path in diff.files_changed]
     if diff.files_unchanged:
-        noun = "file" if diff.files_unchanged == 1 else "files"
-        lines.append(f"  {diff.files_unchanged} {noun} unchanged")
+        lines.append(f"  {fmt.plural(diff.files_unchanged, 'file')} unchanged")
     if not diff.has_changes:
         lines.append("no differences in params, metrics or files")
     return "\n".join(lines)

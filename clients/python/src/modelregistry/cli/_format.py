@@ -10,7 +10,7 @@ from typing import Any
 
 from google.protobuf import json_format, timestamp_pb2
 
-from modelregistry._convert import param_from_proto
+from modelregistry._convert import ParamPyValue, params_from_proto
 from modelregistry.cache import CacheUsage, PruneResult, SnapshotInfo
 from modelregistry.metadata.v1 import (
     alias_pb2,
@@ -19,15 +19,13 @@ from modelregistry.metadata.v1 import (
     model_version_pb2,
 )
 
-ParamScalar = str | int | float | bool
-
 _STATE_PREFIX = "MODEL_VERSION_STATE_"
 
 
 # ------------------------------------------------------------------------------------ parsing
 
 
-def parse_value(text: str) -> ParamScalar:
+def parse_value(text: str) -> ParamPyValue:
     """A ``--param`` value: an int, else a float, else ``true``/``false``, else the string.
 
     ``"3"`` is 3, ``"0.01"`` and ``"1e-3"`` are floats, ``"true"``/``"False"`` are booleans
@@ -67,7 +65,7 @@ def parse_pairs(items: Iterable[str], flag: str) -> dict[str, str]:
     return dict(split_pair(item, flag) for item in items)
 
 
-def parse_params(items: Iterable[str]) -> dict[str, ParamScalar]:
+def parse_params(items: Iterable[str]) -> dict[str, ParamPyValue]:
     """``--param`` flags with typed values (see :func:`parse_value`)."""
     return {key: parse_value(value) for key, value in parse_pairs(items, "--param").items()}
 
@@ -166,12 +164,12 @@ def local_time(ts: timestamp_pb2.Timestamp | datetime | None) -> str:
     return moment.astimezone().isoformat(timespec="seconds")
 
 
-def iso_utc(ts: timestamp_pb2.Timestamp) -> str | None:
+def iso_utc(ts: timestamp_pb2.Timestamp | datetime) -> str | None:
     """UTC RFC 3339 (``2025-01-31T12:04:05.123456Z``) for JSON; None when unset."""
-    moment = timestamp_to_datetime(ts)
+    moment = ts if isinstance(ts, datetime) else timestamp_to_datetime(ts)
     if moment is None:
         return None
-    return moment.isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -263,7 +261,7 @@ def lineage_text(lineage: model_version_pb2.Lineage) -> list[tuple[str, str]]:
 
 def render_version(version: model_version_pb2.ModelVersion) -> str:
     """The ``show`` page of one version."""
-    params = {k: param_from_proto(v) for k, v in version.params.items()}
+    params = params_from_proto(version.params)
     created = local_time(version.create_time)
     if version.created_by:
         created += f" by {version.created_by}"
@@ -357,20 +355,21 @@ def render_snapshots(snapshots: Sequence[SnapshotInfo]) -> str:
     return table(("MODEL", "VERSION", "FILES", "SIZE", "LAST USED"), rows)
 
 
-def _plural(count: int, noun: str) -> str:
+def plural(count: int, noun: str) -> str:
+    """``1 file``, ``0 files``, ``3 files``."""
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def usage_line(usage: CacheUsage) -> str:
     """The total under ``cache ls``: disk use counts a file shared by versions once."""
     line = (
-        f"total: {_plural(usage.snapshots, 'snapshot')}, {human_size(usage.blob_bytes)} "
-        f"in {_plural(usage.blobs, 'file')}"
+        f"total: {plural(usage.snapshots, 'snapshot')}, {human_size(usage.blob_bytes)} "
+        f"in {plural(usage.blobs, 'file')}"
     )
     if usage.incomplete:
         line += (
             f", plus {human_size(usage.incomplete_bytes)} in "
-            f"{_plural(usage.incomplete, 'unfinished download')}"
+            f"{plural(usage.incomplete, 'unfinished download')}"
         )
     return line
 
@@ -380,10 +379,10 @@ def prune_line(result: PruneResult) -> str:
     verb = "would free" if result.dry_run else "freed"
     return (
         f"{verb} {human_size(result.bytes_freed)}: "
-        f"{_plural(result.blobs, 'unused file')} ({human_size(result.blob_bytes)}), "
-        f"{_plural(result.incomplete, 'unfinished download')} "
-        f"({human_size(result.incomplete_bytes)}), {_plural(result.locks, 'lock file')}, "
-        f"{_plural(result.refs, 'ref record')}"
+        f"{plural(result.blobs, 'unused file')} ({human_size(result.blob_bytes)}), "
+        f"{plural(result.incomplete, 'unfinished download')} "
+        f"({human_size(result.incomplete_bytes)}), {plural(result.locks, 'lock file')}, "
+        f"{plural(result.refs, 'ref record')}"
     )
 
 
@@ -401,7 +400,7 @@ def version_dict(version: model_version_pb2.ModelVersion) -> dict[str, Any]:
         "state": state_name(version.state),
         "description": version.description,
         "labels": dict(version.labels),
-        "params": {k: param_from_proto(v) for k, v in version.params.items()},
+        "params": params_from_proto(version.params),
         "metrics": dict(version.metrics),
         "lineage": json_format.MessageToDict(
             version.lineage,
@@ -476,7 +475,7 @@ def snapshot_dict(snapshot: SnapshotInfo) -> dict[str, Any]:
         "path": str(snapshot.path.absolute()),
         "files": snapshot.files,
         "bytes": snapshot.bytes,
-        "last_used": snapshot.last_used.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "last_used": iso_utc(snapshot.last_used),
     }
 
 

@@ -8,6 +8,7 @@ import textwrap
 from collections.abc import Callable
 from typing import TypeVar
 
+from modelregistry import __version__
 from modelregistry._transport import DEFAULT_TARGET, ENV_TARGET
 
 EXIT_CODES = """\
@@ -52,11 +53,19 @@ environment:
 N = TypeVar("N", int, float)
 
 
+class UsageError(Exception):
+    """A flag value the CLI itself rejects (exit 2, like argparse).
+
+    Defined here, with the parser that start-up loads anyway, so that :func:`main` can catch it
+    without importing the command modules.
+    """
+
+
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Keeps the epilog's line breaks (examples) and wraps the rest."""
 
 
-def _common(*, with_json: bool, suppress: bool) -> argparse.ArgumentParser:
+def _common(*, suppress: bool) -> argparse.ArgumentParser:
     """Flags accepted both before and after the command.
 
     On the sub-commands the defaults are ``SUPPRESS`` so that a flag given before the command is
@@ -87,13 +96,12 @@ def _common(*, with_json: bool, suppress: bool) -> argparse.ArgumentParser:
         default=default(30.0),
         help="deadline of each call to the server (default: 30)",
     )
-    if with_json:
-        group.add_argument(
-            "--json",
-            action="store_true",
-            default=default(False),
-            help="print machine-readable JSON on stdout instead of tables",
-        )
+    group.add_argument(
+        "--json",
+        action="store_true",
+        default=default(False),
+        help="print machine-readable JSON on stdout instead of tables",
+    )
     group.add_argument(
         "--debug",
         action="store_true",
@@ -138,17 +146,25 @@ def _example(*lines: str) -> str:
     return "example:\n" + "\n".join("  " + line for line in lines)
 
 
+def _listing_flags(parser: argparse.ArgumentParser, noun: str, *, order_by_help: str) -> None:
+    """``--filter``, ``--order-by`` and ``--limit``: what ``ls`` and ``versions`` pass to a list
+    call of the SDK."""
+    parser.add_argument("--filter", default="", metavar="EXPR", help=f"an AIP-160 filter on {noun}")
+    parser.add_argument("--order-by", default="", metavar="EXPR", help=order_by_help)
+    parser.add_argument("--limit", type=_positive_int, metavar="N", help=f"at most N {noun}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (``prog`` is ``modelregistry``)."""
-    common = _common(with_json=True, suppress=True)
+    common = _common(suppress=True)
     parser = argparse.ArgumentParser(
         prog="modelregistry",
         description="Push, pull and inspect models in a modelregistry server.",
         epilog=MAIN_EPILOG,
         formatter_class=_Formatter,
-        parents=[_common(with_json=True, suppress=False)],
+        parents=[_common(suppress=False)],
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def add(
@@ -246,11 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
         "list models",
         _example("modelregistry ls --filter 'labels.team = \"risk\"' --limit 20"),
     )
-    ls.add_argument("--filter", default="", metavar="EXPR", help="an AIP-160 filter on models")
-    ls.add_argument(
-        "--order-by", default="", metavar="EXPR", help="e.g. 'update_time desc' (default: name)"
-    )
-    ls.add_argument("--limit", type=_positive_int, metavar="N", help="at most N models")
+    _listing_flags(ls, "models", order_by_help="e.g. 'update_time desc' (default: name)")
 
     # show -------------------------------------------------------------------------------
     show = add(
@@ -271,13 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     versions.add_argument("model", metavar="MODEL")
-    versions.add_argument(
-        "--filter", default="", metavar="EXPR", help="an AIP-160 filter on versions"
-    )
-    versions.add_argument(
-        "--order-by", default="", metavar="EXPR", help="e.g. 'metrics.auc desc' (default: newest)"
-    )
-    versions.add_argument("--limit", type=_positive_int, metavar="N", help="at most N versions")
+    _listing_flags(versions, "versions", order_by_help="e.g. 'metrics.auc desc' (default: newest)")
 
     # alias ------------------------------------------------------------------------------
     alias = add(
@@ -445,12 +451,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("server_args", nargs=argparse.REMAINDER, metavar="ARGS")
     return parser
-
-
-def _version() -> str:
-    from modelregistry import __version__
-
-    return __version__
 
 
 def default_url(url: str | None) -> str | None:

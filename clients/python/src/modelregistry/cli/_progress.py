@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
-from modelregistry.cli._format import human_duration, human_rate, human_size
+from modelregistry.cli._format import human_duration, human_rate, human_size, plural
 
 _TTY_INTERVAL_S = 0.1
 _PLAIN_INTERVAL_S = 1.0
@@ -75,17 +75,21 @@ def render_summary(
     if total_files and files_done < total_files:
         files = f"{files_done} of {total_files} files"
     else:
-        count = max(files_done, total_files)
-        files = f"{count} file" + ("" if count == 1 else "s")
-    rate = nbytes / elapsed if elapsed >= _MIN_RATE_WINDOW_S else 0.0
+        files = plural(max(files_done, total_files), "file")
+    rate = _rate(nbytes, elapsed)
     rate_text = f" ({human_rate(rate)})" if rate else ""
     return f"{verb} {files}, {human_size(nbytes)} in {human_duration(elapsed)}{rate_text}"
+
+
+def _rate(nbytes: int, elapsed: float) -> float:
+    """Bytes per second, or 0 when too little time has passed for the figure to mean much."""
+    return nbytes / elapsed if elapsed >= _MIN_RATE_WINDOW_S else 0.0
 
 
 def _stats(done: int, total: int, elapsed: float, *, files_done: int, total_files: int) -> str:
     percent = f"{min(done * 100 // total, 100):3d}%" if total > 0 else "100%"
     sizes = f"{human_size(done)}/{human_size(total)}"
-    rate = done / elapsed if elapsed >= _MIN_RATE_WINDOW_S else 0.0
+    rate = _rate(done, elapsed)
     parts = [percent, sizes, human_rate(rate)]
     if total_files:
         parts.append(f"{files_done}/{total_files} files")

@@ -27,8 +27,8 @@ from typing import Self, TypeVar
 
 import psutil
 
-from modelregistry_server.common.db import ensure_database
-from modelregistry_server.common.embedded_postgres import EmbeddedPostgres
+from modelregistry_server.common.adapters.db import ensure_database
+from modelregistry_server.common.adapters.embedded_postgres import EmbeddedPostgres
 from tests.support.minio import MinioServer, free_port
 from tests.support.registry_process import clean_env, wait_serving
 

@@ -69,7 +69,7 @@ from modelregistry.artifact.v1 import artifact_service_pb2_grpc, blob_pb2
 from modelregistry.metadata.v1 import metadata_service_pb2 as mpb
 from modelregistry.metadata.v1 import metadata_service_pb2_grpc, model_pb2, model_version_pb2
 from modelregistry_server.__main__ import main as server_main
-from modelregistry_server.common.embedded_postgres import EmbeddedPostgres
+from modelregistry_server.common.adapters.embedded_postgres import EmbeddedPostgres
 
 # `tests` is not an installed package: when run as a script, sys.path[0] is bench/, so make the
 # repository root importable for the shared upload helper (the same one the tests use).

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from modelregistry_server.common.adapters.embedded_postgres import EmbeddedPostgresError
+from modelregistry_server.common.adapters.migrations import MigrationError
 from modelregistry_server.common.config import ConfigError, load_config
-from modelregistry_server.common.embedded_postgres import EmbeddedPostgresError
-from modelregistry_server.common.migrations import MigrationError
 from modelregistry_server.common.telemetry import configure_logging, configure_tracing
 
 

@@ -34,11 +34,12 @@ from modelregistry_server.artifacts.app.blobs import BlobService
 from modelregistry_server.artifacts.app.ports import BlobStore
 from modelregistry_server.artifacts.app.uploads import UploadService
 from modelregistry_server.artifacts.rpc.servicer import ArtifactServicer, RequestCounters
+from modelregistry_server.common.adapters.db import Database, create_pool, ensure_database
+from modelregistry_server.common.adapters.embedded_postgres import EmbeddedPostgres
+from modelregistry_server.common.adapters.migrations import apply_migrations
 from modelregistry_server.common.config import ServerConfig
-from modelregistry_server.common.db import create_pool, ensure_database
-from modelregistry_server.common.embedded_postgres import EmbeddedPostgres
-from modelregistry_server.common.migrations import apply_migrations
-from modelregistry_server.common.page_token import PageTokenCodec
+from modelregistry_server.common.kernel.page_token import PageTokenCodec
+from modelregistry_server.common.kernel.paging import Paginator
 from modelregistry_server.common.telemetry import rpc_tracing_interceptor
 from modelregistry_server.metadata.adapters.artifact_client import GrpcBlobChecker
 from modelregistry_server.metadata.adapters.postgres.events import (
@@ -52,6 +53,7 @@ from modelregistry_server.metadata.adapters.postgres.repository import (
     PostgresModelRepository,
     PostgresSecretStore,
 )
+from modelregistry_server.metadata.adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
 from modelregistry_server.metadata.adapters.postgres.versions import PostgresVersionRepository
 from modelregistry_server.metadata.app.events import EventService
 from modelregistry_server.metadata.app.gc import GarbageCollector
@@ -125,32 +127,8 @@ class RegistryServer:
         if self.port == 0:
             raise RuntimeError(f"could not listen on {config.listen}: address in use?")
         if config.services in ("all", "metadata"):
-            secret = await PostgresSecretStore(self._pool).page_token_secret()
-            codec = PageTokenCodec(secret)
-            # Resolve answers cached in this process; the event feed keeps it current (and
-            # switches it off while it is not listening), writes here invalidate at once.
-            self.resolve_cache = ResolveCache()
-            model_repository = PostgresModelRepository(self._pool)
-            models = ModelService(model_repository, codec, self.resolve_cache)
-            self._blob_checker = GrpcBlobChecker(
-                config.artifact_service_url or f"127.0.0.1:{self.port}"
-            )
-            version_repository = PostgresVersionRepository(self._pool)
-            versions = VersionService(
-                version_repository,
-                model_repository,
-                self._blob_checker,
-                codec,
-                self.resolve_cache,
-            )
-            gc = GarbageCollector(version_repository, self._blob_checker)
-            self._event_feed = PostgresEventFeed(self._pool, dsn)
-            self._event_feed.subscribe(self.resolve_cache)
-            self._event_feed.start()
-            events = EventService(PostgresAuditLog(self._pool), self._event_feed, codec)
             metadata_service_pb2_grpc.add_MetadataServiceServicer_to_server(
-                MetadataServicer(models, versions, events, gc),
-                server,
+                await self._build_metadata(dsn), server
             )
             self._served.append(METADATA_SERVICE)
         if config.services in ("all", "artifacts"):
@@ -175,6 +153,34 @@ class RegistryServer:
             "embedded" if config.embedded_database else "external",
             f"s3 {config.s3.endpoint}" if config.s3 else str(config.blob_dir),
         )
+
+    async def _build_metadata(self, dsn: str) -> MetadataServicer:
+        """Wire the metadata use cases to PostgreSQL and to the artifact service."""
+        assert self._pool is not None
+        database = Database(self._pool)
+        uow = PostgresUnitOfWorkFactory(database)
+        paginator = Paginator(
+            PageTokenCodec(await PostgresSecretStore(database).page_token_secret())
+        )
+        # Resolve answers cached in this process; the event feed keeps it current (and
+        # switches it off while it is not listening), writes here invalidate at once.
+        self.resolve_cache = ResolveCache()
+        model_repository = PostgresModelRepository(database)
+        models = ModelService(uow, model_repository, paginator, self.resolve_cache)
+        self._blob_checker = GrpcBlobChecker(
+            self.config.artifact_service_url or f"127.0.0.1:{self.port}"
+        )
+        version_repository = PostgresVersionRepository(database)
+        versions = VersionService(
+            uow, version_repository, model_repository, self._blob_checker, paginator,
+            self.resolve_cache,
+        )  # fmt: skip
+        gc = GarbageCollector(uow, version_repository, self._blob_checker)
+        self._event_feed = PostgresEventFeed(database, dsn)
+        self._event_feed.subscribe(self.resolve_cache)
+        self._event_feed.start()
+        events = EventService(PostgresAuditLog(database), self._event_feed, paginator)
+        return MetadataServicer(models, versions, events, gc)
 
     async def _build_artifacts(self) -> ArtifactServicer:
         config = self.config
@@ -206,7 +212,8 @@ class RegistryServer:
         if config.sweep_interval_s > 0:
             self._sweeper = asyncio.create_task(self._sweep_forever(self.uploads))
         secret = await artifact_page_token_secret(self._pool)
-        return ArtifactServicer(self.uploads, BlobService(index, store), PageTokenCodec(secret))
+        blobs = BlobService(index, store, Paginator(PageTokenCodec(secret)))
+        return ArtifactServicer(self.uploads, blobs)
 
     async def _sweep_forever(self, uploads: UploadService) -> None:
         while True:

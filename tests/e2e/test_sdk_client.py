@@ -32,7 +32,7 @@ from modelregistry import (
 )
 from modelregistry._pager import Pager
 from modelregistry.metadata.v1 import model_event_pb2, model_version_pb2
-from modelregistry_server.common.embedded_postgres import free_loopback_port
+from modelregistry_server.common.adapters.embedded_postgres import free_loopback_port
 from tests.conftest import RunningRegistry, _start_registry
 from tests.support.metadata import push
 

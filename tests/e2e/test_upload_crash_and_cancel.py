@@ -21,7 +21,7 @@ from modelregistry_server.artifacts.adapters.postgres.repository import (
 )
 from modelregistry_server.artifacts.adapters.s3 import S3BlobStore
 from modelregistry_server.artifacts.app.uploads import UploadService
-from modelregistry_server.common.db import create_pool
+from modelregistry_server.common.adapters.db import create_pool
 from tests.conftest import RunningRegistry
 from tests.support.artifacts import CHUNK, download, sha256_hex, upload, write_requests
 from tests.support.minio import MinioServer

@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from modelregistry_server.common.page_token import PageTokenCodec
+from modelregistry_server.common.kernel.page_token import PageTokenCodec
 from modelregistry_server.metadata.adapters.postgres.filter_sql import (
     OrderSql,
     compile_filter,

@@ -19,8 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from modelregistry_server.artifacts.adapters.postgres import MIGRATIONS_DIR as ARTIFACT_MIGRATIONS
-from modelregistry_server.common.embedded_postgres import EmbeddedPostgres
-from modelregistry_server.common.migrations import apply_migrations
+from modelregistry_server.common.adapters.embedded_postgres import EmbeddedPostgres
+from modelregistry_server.common.adapters.migrations import apply_migrations
 from modelregistry_server.metadata.adapters.postgres.repository import (
     MIGRATIONS_DIR as METADATA_MIGRATIONS,
 )

@@ -18,7 +18,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from modelregistry_server.common.embedded_postgres import free_loopback_port
+from modelregistry_server.common.adapters.embedded_postgres import free_loopback_port
 from tests.support.minio import MinioServer
 
 

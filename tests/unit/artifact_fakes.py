@@ -23,6 +23,7 @@ from modelregistry_server.artifacts.domain.errors import (
     UploadSessionNotFound,
 )
 from modelregistry_server.artifacts.domain.upload import SESSION_NAME_PREFIX, UploadSession
+from modelregistry_server.common.kernel.paging import Cursor, split_page
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -167,10 +168,12 @@ class InMemoryBlobIndex:
     async def find_present(self, sha256s: Sequence[str]) -> dict[str, int]:
         return {s: self.rows[s].size for s in sha256s if s in self.rows}
 
-    async def list(self, after: str, limit: int, created_before: datetime | None) -> list[BlobInfo]:
-        return sorted((b for s, b in self.rows.items() if s > after), key=lambda b: b.sha256)[
-            :limit
-        ]
+    async def list(
+        self, after: Cursor | None, limit: int, created_before: datetime | None
+    ) -> tuple[list[BlobInfo], Cursor | None]:
+        start = "" if after is None else str(after[0])
+        rows = sorted((b for s, b in self.rows.items() if s > start), key=lambda b: b.sha256)
+        return split_page(rows[: limit + 1], limit, lambda b: [b.sha256])
 
     async def remove(self, sha256: str) -> None:
         self.rows.pop(sha256, None)

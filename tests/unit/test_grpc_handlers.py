@@ -8,9 +8,9 @@ import grpc
 import pytest
 
 from modelregistry.metadata.v1 import metadata_service_pb2, metadata_service_pb2_grpc
-from modelregistry_server.common.grpc_handlers import fill_unimplemented, unary_errors
-from modelregistry_server.metadata.domain.errors import NotFound
-from modelregistry_server.metadata.rpc.errors import to_status
+from modelregistry_server.common.rpc.handlers import fill_unimplemented, unary_errors
+from modelregistry_server.common.rpc.status import to_status
+from modelregistry_server.metadata.domain.errors import not_found
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -65,7 +65,7 @@ async def test_missing_streaming_method_answers_unimplemented() -> None:
 class Failing:
     @unary_errors(to_status)
     async def Get(self, request: object, context: object) -> None:  # noqa: N802
-        raise NotFound("models/x")
+        raise not_found("models/x")
 
     @unary_errors(to_status)
     async def Crash(self, request: object, context: object) -> None:  # noqa: N802

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from modelregistry_server.common.page_token import PageTokenCodec
-from modelregistry_server.metadata.app.models import ModelService, coerce_page_size
+from modelregistry_server.common.kernel.page_token import PageTokenCodec
+from modelregistry_server.common.kernel.paging import Paginator, coerce_page_size
+from modelregistry_server.metadata.app.models import ModelService
 from modelregistry_server.metadata.domain.errors import (
     AlreadyExists,
     EtagMismatch,
@@ -13,14 +14,17 @@ from modelregistry_server.metadata.domain.errors import (
     NotFound,
 )
 from modelregistry_server.metadata.domain.model import ModelDraft
-from tests.unit.fakes import InMemoryModelRepository
+from tests.unit.fakes import InMemoryModelRepository, InMemoryRegistry
 
 pytestmark = pytest.mark.timeout(10)
 
 
 @pytest.fixture
 def service() -> ModelService:
-    return ModelService(InMemoryModelRepository(), PageTokenCodec(b"k" * 32))
+    registry = InMemoryRegistry()
+    return ModelService(
+        registry.uow, InMemoryModelRepository(registry), Paginator(PageTokenCodec(b"k" * 32))
+    )
 
 
 async def test_create_then_get_returns_the_model(service: ModelService) -> None:
@@ -52,7 +56,7 @@ async def test_list_pages_cover_every_model_once(service: ModelService) -> None:
     token = ""
     while True:
         page = await service.list_models(5, token, order_by="create_time desc")
-        seen += [m.model_id for m in page.models]
+        seen += [m.model_id for m in page.items]
         token = page.next_page_token
         if not token:
             break

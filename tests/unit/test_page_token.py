@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from modelregistry_server.common.page_token import InvalidPageToken, PageTokenCodec
+from modelregistry_server.common.kernel.page_token import InvalidPageToken, PageTokenCodec
 
 
 def test_round_trip_returns_the_key() -> None:

@@ -5,22 +5,26 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import cast
 
 import pytest
 
-from modelregistry_server.common.page_token import PageTokenCodec
-from modelregistry_server.metadata.app.ports import AliasRecord, BlobChecker, VersionRepository
+from modelregistry_server.common.kernel.page_token import PageTokenCodec
+from modelregistry_server.common.kernel.paging import Paginator
 from modelregistry_server.metadata.app.resolve_cache import ResolveCache
 from modelregistry_server.metadata.app.versions import VersionService
 from modelregistry_server.metadata.domain.errors import NotFound
-from modelregistry_server.metadata.domain.model import Model, ModelDraft
+from modelregistry_server.metadata.domain.model import Model
 from modelregistry_server.metadata.domain.version import (
     ModelVersion,
     VersionDraft,
     VersionState,
 )
-from tests.unit.fakes import InMemoryModelRepository
+from tests.unit.fakes import (
+    FakeBlobChecker,
+    InMemoryModelRepository,
+    InMemoryRegistry,
+    InMemoryVersionRepository,
+)
 
 pytestmark = pytest.mark.timeout(10)
 _T0 = datetime(2026, 11, 28, tzinfo=UTC)
@@ -122,67 +126,43 @@ def test_only_resolvable_states_are_cached() -> None:
 # ---------------------------------------------------------------- VersionService with the cache
 
 
-class _Repository:
-    """Just enough of ``VersionRepository`` for resolves and the writes that change them."""
+class _Repository(InMemoryVersionRepository):
+    """The in-memory read side, counting reads and able to hold one "in its query"."""
 
-    def __init__(self) -> None:
-        self.versions: dict[tuple[str, int], ModelVersion] = {}
-        self.aliases: dict[tuple[str, str], int] = {}
+    def __init__(self, registry: InMemoryRegistry) -> None:
+        super().__init__(registry)
+        self.registry = registry
         self.reads = 0
         self.gate: asyncio.Event | None = None
-
-    def _with_aliases(self, version: ModelVersion) -> ModelVersion:
-        names = tuple(
-            sorted(a for (m, a), n in self.aliases.items() if (m, n) == version_key(version))
-        )
-        return replace(version, aliases=names)
 
     async def _read(self, answer: ModelVersion | None) -> ModelVersion | None:
         # The answer is taken first, then the "round trip" ends: like a query, a resolve
         # holds what the database said when it read, however long the reply takes.
         self.reads += 1
-        answer = None if answer is None else self._with_aliases(answer)
         if self.gate is not None:
             await self.gate.wait()
         return answer
 
     async def get(self, model_id: str, version: int) -> ModelVersion:
-        found = await self._read(self.versions.get((model_id, version)))
-        if found is None:
-            raise NotFound(f"models/{model_id}/versions/{version}")
-        return found
+        try:
+            found = await super().get(model_id, version)
+        except NotFound:
+            await self._read(None)
+            raise
+        answer = await self._read(found)
+        assert answer is not None
+        return answer
 
     async def get_by_uid(self, uid: str) -> ModelVersion | None:
-        found = [v for v in self.versions.values() if v.uid == uid]
-        return await self._read(found[0] if found else None)
+        return await self._read(await super().get_by_uid(uid))
 
     async def get_latest_ready(self, model_id: str, as_of: datetime | None) -> ModelVersion | None:
-        ready = [v for (m, _), v in self.versions.items() if m == model_id]
-        ready = [v for v in ready if v.state is VersionState.READY]
-        return await self._read(max(ready, key=lambda v: v.version) if ready else None)
+        return await self._read(await super().get_latest_ready(model_id, as_of))
 
     async def get_by_alias(
         self, model_id: str, alias: str, as_of: datetime | None
     ) -> ModelVersion | None:
-        number = self.aliases.get((model_id, alias))
-        return await self._read(None if number is None else self.versions[model_id, number])
-
-    async def set_alias(
-        self,
-        model_id: str,
-        alias: str,
-        version: int,
-        expected_version: int | None,
-        actor: str,
-        request_id: str | None,
-    ) -> AliasRecord:
-        self.aliases[model_id, alias] = version
-        return AliasRecord(model_id, alias, version, _T0, actor)
-
-    async def delete_alias(
-        self, model_id: str, alias: str, actor: str, request_id: str | None
-    ) -> None:
-        del self.aliases[model_id, alias]
+        return await self._read(await super().get_by_alias(model_id, alias, as_of))
 
 
 def _model(model_id: str) -> Model:
@@ -193,26 +173,25 @@ def version_key(version: ModelVersion) -> tuple[str, int]:
     return version.model_id, version.version
 
 
-def _service(
-    repository: _Repository, cache: ResolveCache, models: InMemoryModelRepository | None = None
-) -> VersionService:
-    if models is None:  # every model the tests name exists
-        models = InMemoryModelRepository()
-        for model_id in ("m", "n"):
-            models.models[model_id] = _model(model_id)
+def _service(repository: _Repository, cache: ResolveCache) -> VersionService:
+    registry = repository.registry
+    for model_id in ("m", "n"):  # every model the tests name exists
+        if model_id not in registry.state.models:
+            registry.put_model(model_id)
     return VersionService(
-        cast(VersionRepository, repository),
-        models,
-        cast(BlobChecker, object()),
-        PageTokenCodec(b"k" * 32),
+        registry.uow,
+        repository,
+        InMemoryModelRepository(registry),
+        FakeBlobChecker(),
+        Paginator(PageTokenCodec(b"k" * 32)),
         cache,
     )
 
 
 async def test_a_repeated_resolve_is_answered_from_memory_until_a_local_write() -> None:
-    repository = _Repository()
-    repository.versions["m", 1] = _version("m", 1)
-    repository.versions["m", 2] = _version("m", 2)
+    repository = _Repository(InMemoryRegistry())
+    repository.registry.put_version(_version("m", 1))
+    repository.registry.put_version(_version("m", 2))
     cache = _enabled_cache()
     service = _service(repository, cache)
     await service.set_alias("models/m", "prod", "models/m/versions/1", "", "t")
@@ -229,8 +208,8 @@ async def test_a_repeated_resolve_is_answered_from_memory_until_a_local_write() 
 
 
 async def test_as_of_resolves_always_read_the_database() -> None:
-    repository = _Repository()
-    repository.versions["m", 1] = _version("m", 1)
+    repository = _Repository(InMemoryRegistry())
+    repository.registry.put_version(_version("m", 1))
     service = _service(repository, _enabled_cache())
     for _ in range(3):
         await service.resolve("m", as_of=_T0)
@@ -238,16 +217,16 @@ async def test_as_of_resolves_always_read_the_database() -> None:
 
 
 async def test_a_resolve_racing_a_write_does_not_cache_the_old_answer() -> None:
-    repository = _Repository()
-    repository.versions["m", 1] = _version("m", 1)
-    repository.versions["m", 2] = _version("m", 2)
-    repository.aliases["m", "prod"] = 1
+    repository = _Repository(InMemoryRegistry())
+    repository.registry.put_version(_version("m", 1))
+    repository.registry.put_version(_version("m", 2))
+    repository.registry.point("m", "prod", 1)
     cache = _enabled_cache()
     service = _service(repository, cache)
     repository.gate = asyncio.Event()
     reading = asyncio.create_task(service.resolve("m@prod"))
     await asyncio.sleep(0)  # the resolve is now inside its query, holding the old answer...
-    repository.aliases["m", "prod"] = 2  # ...when another replica moves the alias
+    repository.registry.point("m", "prod", 2)  # ...when another replica moves the alias
     cache.model_changed("m")  # and its NOTIFY arrives
     repository.gate.set()
     assert (await reading).version == 1  # that call may answer as of its read...
@@ -256,11 +235,9 @@ async def test_a_resolve_racing_a_write_does_not_cache_the_old_answer() -> None:
 
 
 async def test_a_resolve_that_finds_nothing_says_whether_the_model_is_what_is_missing() -> None:
-    repository = _Repository()
-    repository.versions["m", 1] = _version("m", 1)
-    models = InMemoryModelRepository()
-    await models.create("m", ModelDraft(), None)
-    service = _service(repository, _enabled_cache(), models)
+    repository = _Repository(InMemoryRegistry())
+    repository.registry.put_version(_version("m", 1))
+    service = _service(repository, _enabled_cache())
     with pytest.raises(NotFound) as alias:
         await service.resolve("m@nope")
     assert (alias.value.reason, str(alias.value)) == (

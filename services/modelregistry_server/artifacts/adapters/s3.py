@@ -52,10 +52,10 @@ from modelregistry_server.artifacts.domain.blob import (
     blob_key,
 )
 from modelregistry_server.artifacts.domain.errors import (
-    ArtifactError,
     BlobNotFound,
     FailedPrecondition,
     InvalidArgument,
+    RegistryError,
     StoreUnavailable,
 )
 
@@ -465,12 +465,12 @@ def _is_upload_id(upload_id: str) -> bool:
     return _UPLOAD_ID_PATTERN.match(upload_id) is not None and ".." not in upload_id
 
 
-def _store_error(exc: BaseException) -> ArtifactError:
+def _store_error(exc: BaseException) -> RegistryError:
     """Translate a minio-py / urllib3 failure into a plain ``StoreUnavailable``.
 
     The details (hosts, request ids) go to the log, not into the message a client sees.
     """
-    if isinstance(exc, ArtifactError):
+    if isinstance(exc, RegistryError):
         return exc
     if isinstance(exc, S3Error):
         if exc.code == "NoSuchBucket":

@@ -14,7 +14,7 @@ from modelregistry_server.artifacts.domain.blob import (
     validate_sha256,
 )
 from modelregistry_server.artifacts.domain.errors import BlobNotFound, InvalidArgument
-from modelregistry_server.common.paging import coerce_page_size
+from modelregistry_server.common.kernel.paging import Page, Paginator
 
 MAX_FIND_MISSING = 10_000
 DEFAULT_URL_TTL = timedelta(hours=1)
@@ -31,9 +31,10 @@ class BlobRef:
 class BlobService:
     """Read-side blob use cases."""
 
-    def __init__(self, index: BlobIndex, store: BlobStore) -> None:
+    def __init__(self, index: BlobIndex, store: BlobStore, paginator: Paginator) -> None:
         self._index = index
         self._store = store
+        self._paginator = paginator
 
     def read(self, sha256: str, offset: int, limit: int) -> AsyncGenerator[bytes, None]:
         """Stream a byte range of a blob (``limit`` 0 = to the end)."""
@@ -76,14 +77,14 @@ class BlobService:
         return await self._store.presigned_download_url(sha256, ttl), ttl
 
     async def list(
-        self, page_size: int, after: str, created_before: datetime | None
-    ) -> tuple[list[BlobInfo], str]:
-        """Return one page of blobs in digest order and the digest to continue after."""
-        limit = coerce_page_size(page_size, InvalidArgument)
-        rows = await self._index.list(after, limit + 1, created_before)
-        if len(rows) <= limit:
-            return rows, ""
-        return rows[:limit], rows[limit - 1].sha256
+        self, page_size: int, page_token: str, created_before: datetime | None
+    ) -> Page[BlobInfo]:
+        """Return one page of blobs in digest order."""
+        page = self._paginator.open(
+            "ListBlobs", page_size, page_token, created_before.isoformat() if created_before else ""
+        )
+        rows, cursor = await self._index.list(page.after, page.limit, created_before)
+        return self._paginator.page(page, rows, cursor)
 
     async def delete(self, name: str) -> None:
         """Delete a blob: unindex it first so nobody is told it exists while it goes."""

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from modelregistry_server.artifacts.domain.blob import BlobInfo, IncompleteUpload, UploadedPart
 from modelregistry_server.artifacts.domain.upload import UploadSession
+from modelregistry_server.common.kernel.paging import Cursor
 
 
 class BlobStore(Protocol):
@@ -150,8 +151,15 @@ class BlobIndex(Protocol):
         """Return ``{sha256: size}`` of the given digests that are indexed."""
         ...
 
-    async def list(self, after: str, limit: int, created_before: datetime | None) -> list[BlobInfo]:
-        """Return up to ``limit`` blobs with digest > ``after``, in digest order."""
+    async def list(
+        self, after: Cursor | None, limit: int, created_before: datetime | None
+    ) -> tuple[list[BlobInfo], Cursor | None]:
+        """Return up to ``limit`` blobs in digest order after the position ``after``
+        (``[sha256]``), and the position of the last one if more follow.
+
+        Raises:
+            InvalidArgument: ``after`` is not a position this listing made (a tampered token).
+        """
         ...
 
     async def remove(self, sha256: str) -> None:

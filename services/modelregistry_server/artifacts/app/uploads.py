@@ -33,8 +33,8 @@ from modelregistry_server.artifacts.domain.upload import (
     parse_session_name,
     part_size_for,
 )
-from modelregistry_server.common.request_ids import canonical_request_id
-from modelregistry_server.common.resumable_sha256 import ResumableSha256
+from modelregistry_server.common.kernel.request_ids import validate_request_id
+from modelregistry_server.common.kernel.resumable_sha256 import ResumableSha256
 
 _log = logging.getLogger(__name__)
 # Shorter than MinIO's default expiry of stale multipart uploads (24 h), so MinIO never drops
@@ -111,7 +111,7 @@ class UploadService:
     async def create_session(self, sha256: str, size: int, request_id: str = "") -> UploadSession:
         """Open an upload session, or return a finished one at once if the blob exists."""
         validate_sha256(sha256, "blob.sha256")
-        request = _validate_request_id(request_id)
+        request = validate_request_id(request_id)
         if not 0 <= size <= MAX_BLOB_SIZE:
             raise InvalidArgument("blob.size_bytes", f"must be from 0 to {MAX_BLOB_SIZE} bytes")
         existing = await self._existing_blob(sha256)
@@ -192,13 +192,6 @@ class UploadService:
         if expired or aborted:
             _log.info("sweep: %d expired sessions, %d uploads aborted", len(expired), aborted)
         return SweepResult(len(expired), aborted)
-
-
-def _validate_request_id(request_id: str) -> str | None:
-    try:
-        return canonical_request_id(request_id)
-    except ValueError as exc:
-        raise InvalidArgument("request_id", str(exc)) from None
 
 
 class _UploadStream:

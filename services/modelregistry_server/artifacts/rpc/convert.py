@@ -5,7 +5,7 @@ from __future__ import annotations
 from modelregistry.artifact.v1 import blob_pb2
 from modelregistry_server.artifacts.domain.blob import BlobInfo
 from modelregistry_server.artifacts.domain.upload import UploadSession
-from modelregistry_server.common.proto_time import timestamp
+from modelregistry_server.common.rpc.proto_time import timestamp
 
 
 def blob_to_proto(blob: BlobInfo) -> blob_pb2.Blob:

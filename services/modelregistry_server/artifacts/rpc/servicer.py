@@ -15,13 +15,10 @@ from modelregistry.artifact.v1 import artifact_service_pb2 as pb
 from modelregistry.artifact.v1 import artifact_service_pb2_grpc, blob_pb2
 from modelregistry_server.artifacts.app.blobs import BlobRef, BlobService
 from modelregistry_server.artifacts.app.uploads import UploadService, WriteChunk
-from modelregistry_server.artifacts.domain.errors import InvalidArgument
 from modelregistry_server.artifacts.rpc.convert import blob_to_proto, session_to_proto
-from modelregistry_server.artifacts.rpc.errors import to_status
-from modelregistry_server.common.grpc_handlers import stream_errors, unary_errors
-from modelregistry_server.common.page_token import PageTokenCodec, query_fingerprint
-from modelregistry_server.common.paging import decode_page_token
-from modelregistry_server.common.proto_time import timestamp
+from modelregistry_server.common.rpc.handlers import stream_errors, unary_errors
+from modelregistry_server.common.rpc.proto_time import timestamp
+from modelregistry_server.common.rpc.status import to_status
 
 _Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -45,12 +42,9 @@ class RequestCounters:
 class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
     """The bytes side of the registry."""
 
-    def __init__(
-        self, uploads: UploadService, blobs: BlobService, page_tokens: PageTokenCodec
-    ) -> None:
+    def __init__(self, uploads: UploadService, blobs: BlobService) -> None:
         self._uploads = uploads
         self._blobs = blobs
-        self._page_tokens = page_tokens
         self.counters = RequestCounters()
 
     @unary_errors(to_status)
@@ -154,19 +148,10 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
             if request.HasField("created_before")
             else None
         )
-        fingerprint = query_fingerprint(
-            "ListBlobs", created_before.isoformat() if created_before else ""
+        page = await self._blobs.list(request.page_size, request.page_token, created_before)
+        return pb.ListBlobsResponse(
+            blobs=[blob_to_proto(b) for b in page.items], next_page_token=page.next_page_token
         )
-        after = decode_page_token(
-            self._page_tokens,
-            fingerprint,
-            request.page_token,
-            lambda key: str(key[0]) if key else "",
-            InvalidArgument,
-        )
-        blobs, last = await self._blobs.list(request.page_size, after or "", created_before)
-        token = self._page_tokens.encode(fingerprint, [last]) if last else ""
-        return pb.ListBlobsResponse(blobs=[blob_to_proto(b) for b in blobs], next_page_token=token)
 
     @unary_errors(to_status)
     async def DeleteBlob(  # noqa: N802

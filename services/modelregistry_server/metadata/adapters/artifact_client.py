@@ -9,7 +9,7 @@ import grpc
 
 from modelregistry.artifact.v1 import artifact_service_pb2 as pb
 from modelregistry.artifact.v1 import artifact_service_pb2_grpc, blob_pb2
-from modelregistry_server.common.proto_time import timestamp
+from modelregistry_server.common.rpc.proto_time import timestamp
 from modelregistry_server.metadata.domain.errors import Unavailable
 from modelregistry_server.metadata.domain.version import ManifestFile
 

@@ -6,9 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from modelregistry_server.common.page_token import PageTokenCodec, query_fingerprint
-from modelregistry_server.common.paging import decode_page_token
-from modelregistry_server.metadata.app.models import coerce_page_size
+from modelregistry_server.common.kernel.paging import Page, Paginator
 from modelregistry_server.metadata.app.ports import AuditLog, AuditQuery, EventFeed
 from modelregistry_server.metadata.domain.errors import InvalidArgument
 from modelregistry_server.metadata.domain.events import AuditEvent, EventType, ModelEvent
@@ -30,10 +28,10 @@ class Subscription:
 class EventService:
     """Audit listing and live event streams."""
 
-    def __init__(self, audit: AuditLog, feed: EventFeed, page_tokens: PageTokenCodec) -> None:
+    def __init__(self, audit: AuditLog, feed: EventFeed, paginator: Paginator) -> None:
         self._audit = audit
         self._feed = feed
-        self._page_tokens = page_tokens
+        self._paginator = paginator
 
     async def list_audit_events(
         self,
@@ -44,7 +42,7 @@ class EventService:
         end: datetime | None,
         actor: str,
         order_by: str,
-    ) -> tuple[list[AuditEvent], str]:
+    ) -> Page[AuditEvent]:
         """Return one page of audit events."""
         model_id = parse_model_name(model, "model") if model else None
         order = " ".join(order_by.split()).lower()
@@ -54,23 +52,12 @@ class EventService:
                 reason="ORDER_BY_INVALID",
             )  # fmt: skip
         query = AuditQuery(model_id, start, end, actor or None, order in ("", "event_time desc"))
-        limit = coerce_page_size(page_size)
-        fingerprint = query_fingerprint(
-            "ListAuditEvents", model, str(start), str(end), actor, str(query.descending)
-        )
-        after = decode_page_token(
-            self._page_tokens,
-            fingerprint,
-            page_token,
-            lambda key: (datetime.fromisoformat(str(key[0])), int(key[1])),
-            InvalidArgument,
-        )
-        rows = await self._audit.list(query, after, limit + 1)
-        if len(rows) <= limit:
-            return rows, ""
-        last = rows[limit - 1]
-        token = self._page_tokens.encode(fingerprint, [last.event_time.isoformat(), last.event_id])
-        return rows[:limit], token
+        page = self._paginator.open(
+            "ListAuditEvents", page_size, page_token, model, str(start), str(end), actor,
+            str(query.descending),
+        )  # fmt: skip
+        rows, cursor = await self._audit.list(query, page.after, page.limit)
+        return self._paginator.page(page, rows, cursor)
 
     async def subscribe(
         self, model: str, after_event_id: str, types: frozenset[EventType]

@@ -6,8 +6,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from modelregistry_server.metadata.app.ports import BlobChecker, VersionRepository
+from modelregistry_server.metadata.app.ports import (
+    AuditEntry,
+    BlobChecker,
+    UnitOfWorkFactory,
+    VersionRepository,
+)
+from modelregistry_server.metadata.domain import lifecycle
 from modelregistry_server.metadata.domain.errors import InvalidArgument
+from modelregistry_server.metadata.domain.version import VersionState
 
 DEFAULT_GRACE = timedelta(hours=48)
 DEFAULT_PENDING_TTL = timedelta(hours=24)
@@ -38,10 +45,12 @@ class GarbageCollector:
 
     def __init__(
         self,
+        uow: UnitOfWorkFactory,
         versions: VersionRepository,
         artifacts: BlobChecker,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        self._uow = uow
         self._versions = versions
         self._artifacts = artifacts
         self._clock = clock
@@ -65,7 +74,7 @@ class GarbageCollector:
                 "still being pushed could be deleted",
             )
         now = self._clock()
-        expired = await self._versions.expire_pending(now - ttl, dry_run, actor)
+        expired = await self._expire_pending(now - ttl, dry_run, actor)
         candidates = await self._artifacts.list_blobs(now - grace_period)
         referenced = await self._versions.referenced([sha for sha, _ in candidates])
         deleted: list[str] = []
@@ -73,19 +82,50 @@ class GarbageCollector:
         for sha256, size in candidates:
             if sha256 in referenced:
                 continue
-            if dry_run or await self._versions.delete_blob_if_unreferenced(
-                sha256, self._artifacts.delete_blob
-            ):
+            if dry_run or await self._delete_if_unreferenced(sha256):
                 deleted.append(sha256)
                 deleted_bytes += size
         result = GcResult(deleted[:MAX_LISTED], len(deleted), deleted_bytes, expired, dry_run)
         if not dry_run:
-            await self._versions.record_gc(
-                actor,
-                {
-                    "deleted_blob_count": result.deleted_blob_count,
-                    "deleted_bytes": deleted_bytes,
-                    "expired_versions": expired,
-                },
-            )
+            summary = {
+                "deleted_blob_count": result.deleted_blob_count,
+                "deleted_bytes": deleted_bytes,
+                "expired_versions": expired,
+            }
+            async with self._uow() as uow:
+                await uow.audit(
+                    AuditEntry(actor, "RunGarbageCollection", "blobs", "", None, summary, None)
+                )
         return result
+
+    async def _expire_pending(self, created_before: datetime, dry_run: bool, actor: str) -> int:
+        """Move PENDING versions created before the time to FAILED; return how many."""
+        async with self._uow() as uow:
+            stale = [v for v in await uow.versions.stale_pending(created_before)]
+            if dry_run:
+                return len(stale)
+            for version in stale:
+                if not lifecycle.can_expire(version):
+                    continue
+                await uow.versions.mark_failed(version.model_id, version.version)
+                await uow.audit(
+                    AuditEntry(
+                        actor, "RunGarbageCollection", version.name, version.model_id,
+                        {"state": VersionState.PENDING.value},
+                        {"state": VersionState.FAILED.value, "reason": "pending too long"}, None,
+                    )
+                )  # fmt: skip
+            return len(stale)
+
+    async def _delete_if_unreferenced(self, sha256: str) -> bool:
+        """Delete a blob unless a live version references it.
+
+        The reference check and the deletion happen under the digest's exclusive lock, which
+        a commit takes shared while it verifies its blobs, so the two never interleave.
+        """
+        async with self._uow() as uow:
+            await uow.blobs.lock_exclusive(sha256)
+            if await uow.blobs.is_referenced(sha256):
+                return False
+            await self._artifacts.delete_blob(sha256)
+            return True

@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, cast
-
-from modelregistry_server.common import paging
-from modelregistry_server.common.page_token import (
-    InvalidPageToken,
-    PageTokenCodec,
-    query_fingerprint,
-)
-from modelregistry_server.common.request_ids import canonical_request_id
+from modelregistry_server.common.kernel.paging import Page, Paginator
+from modelregistry_server.common.kernel.request_ids import validate_request_id
 from modelregistry_server.metadata.app.ports import (
-    ModelCursor,
-    ModelOrdering,
+    AuditEntry,
     ModelRepository,
-    ModelSortField,
+    UnitOfWork,
+    UnitOfWorkFactory,
 )
 from modelregistry_server.metadata.app.resolve_cache import ResolveCache
-from modelregistry_server.metadata.domain.errors import InvalidArgument
-from modelregistry_server.metadata.domain.filter import parse_filter, parse_order_by
+from modelregistry_server.metadata.domain import lifecycle
+from modelregistry_server.metadata.domain.errors import InvalidArgument, already_exists, not_found
+from modelregistry_server.metadata.domain.events import EventType
+from modelregistry_server.metadata.domain.filter import (
+    FieldRef,
+    OrderKey,
+    parse_filter,
+    parse_order_by,
+)
 from modelregistry_server.metadata.domain.model import (
+    MODEL_NAME_PREFIX,
     UPDATABLE_MODEL_FIELDS,
     Model,
     ModelDraft,
@@ -31,28 +30,17 @@ from modelregistry_server.metadata.domain.model import (
     validate_model_id,
 )
 
-
-@dataclass(frozen=True)
-class Page:
-    """One page of models and the token for the next one ("" at the end)."""
-
-    models: list[Model]
-    next_page_token: str
+DEFAULT_MODEL_ORDER = [OrderKey(FieldRef("name"))]
 
 
-def coerce_page_size(page_size: int) -> int:
-    """Apply AIP-158 (``common.paging``); a negative size is this service's ``InvalidArgument``."""
-    return paging.coerce_page_size(page_size, InvalidArgument)
-
-
-def parse_model_order_by(order_by: str) -> ModelOrdering:
+def parse_model_order_by(order_by: str) -> list[OrderKey]:
     """Parse ``order_by`` ("create_time desc") into an ordering; default is ``name asc``.
 
     ``name`` may follow as a second key in the same direction (it is the tie-breaker anyway).
     """
     keys = parse_order_by(order_by, "model")
     if not keys:
-        return ModelOrdering()
+        return DEFAULT_MODEL_ORDER
     first = keys[0]
     if len(keys) == 2:
         second = keys[1]
@@ -63,25 +51,9 @@ def parse_model_order_by(order_by: str) -> ModelOrdering:
                 "(it breaks ties anyway)",
                 reason="ORDER_BY_INVALID",
             )
-    return ModelOrdering(field=cast(ModelSortField, first.field.kind), descending=first.descending)
-
-
-def validate_request_id(request_id: str) -> str | None:
-    """Return the request id in canonical form, None when absent; reject anything but a UUID."""
-    try:
-        return canonical_request_id(request_id)
-    except ValueError as exc:
-        raise InvalidArgument("request_id", str(exc)) from None
-
-
-def _model_cursor(key: list[Any], ordering: ModelOrdering) -> ModelCursor:
-    """The position a ListModels page token holds: ``[sort value, model id]``."""
-    if len(key) != 2 or not all(isinstance(part, str) for part in key):
-        raise InvalidPageToken("page_token has an unexpected shape")
-    sort_value: str | datetime = key[0]
-    if ordering.field != "name":
-        sort_value = datetime.fromisoformat(key[0])
-    return ModelCursor(sort_value=sort_value, model_id=key[1])
+    # "name" after "name" cannot happen (parse_order_by refuses a field twice); after another
+    # field it is the tie-breaker the query adds anyway.
+    return [first]
 
 
 class ModelService:
@@ -89,12 +61,14 @@ class ModelService:
 
     def __init__(
         self,
+        uow: UnitOfWorkFactory,
         repository: ModelRepository,
-        page_tokens: PageTokenCodec,
+        paginator: Paginator,
         resolve_cache: ResolveCache | None = None,
     ) -> None:
+        self._uow = uow
         self._repository = repository
-        self._page_tokens = page_tokens
+        self._paginator = paginator
         # Deleting a model removes its versions: cached resolves of it must go at once.
         self._resolve_cache = resolve_cache
 
@@ -104,9 +78,21 @@ class ModelService:
         """Create ``models/{model_id}``."""
         validate_model_id(model_id)
         validate_draft(draft)
-        return await self._repository.create(
-            model_id, draft, validate_request_id(request_id), actor
-        )
+        request = validate_request_id(request_id)
+        resource = MODEL_NAME_PREFIX + model_id
+        async with self._uow() as uow:
+            if not await uow.claim_request(request, "CreateModel", resource):
+                return await _locked(uow, model_id)
+            created = await uow.models.insert(model_id, draft)
+            if created is None:
+                raise already_exists(resource)
+            await uow.audit(
+                AuditEntry(
+                    actor, "CreateModel", resource, model_id, None,
+                    lifecycle.model_summary(created), request,
+                )
+            )  # fmt: skip
+            return created
 
     async def get_model(self, name: str) -> Model:
         """Return the model named ``name`` (``models/{model}``)."""
@@ -114,29 +100,14 @@ class ModelService:
 
     async def list_models(
         self, page_size: int, page_token: str, filter_: str = "", order_by: str = ""
-    ) -> Page:
+    ) -> Page[Model]:
         """Return one page of models in keyset order."""
         expr = parse_filter(filter_, "model")
-        limit = coerce_page_size(page_size)
-        ordering = parse_model_order_by(order_by)
-        fingerprint = query_fingerprint(
-            "ListModels", ordering.field, str(ordering.descending), repr(expr)
-        )
-        after = paging.decode_page_token(
-            self._page_tokens,
-            fingerprint,
-            page_token,
-            lambda key: _model_cursor(key, ordering),
-            InvalidArgument,
-        )
-        rows = await self._repository.list(ordering, after, limit + 1, expr)
-        if len(rows) <= limit:
-            return Page(rows, "")
-        last = rows[limit - 1]
-        sort_value = getattr(last, "model_id" if ordering.field == "name" else ordering.field)
-        key = [sort_value.isoformat() if isinstance(sort_value, datetime) else sort_value]
-        token = self._page_tokens.encode(fingerprint, [*key, last.model_id])
-        return Page(rows[:limit], token)
+        order = parse_model_order_by(order_by)
+        # The token is bound to everything but page_size: a different query cannot reuse it.
+        page = self._paginator.open("ListModels", page_size, page_token, repr(expr), repr(order))
+        rows, cursor = await self._repository.list(expr, order, page.after, page.limit)
+        return self._paginator.page(page, rows, cursor)
 
     async def update_model(
         self,
@@ -158,9 +129,20 @@ class ModelService:
                 f"{', '.join(sorted(UPDATABLE_MODEL_FIELDS))}",
             )
         validate_draft(draft)
-        return await self._repository.update(
-            model_id, draft, fields, etag, validate_request_id(request_id), actor
-        )
+        request = validate_request_id(request_id)
+        async with self._uow() as uow:
+            current = await _locked(uow, model_id)
+            if not await uow.claim_request(request, "UpdateModel", current.name):
+                return current
+            lifecycle.check_etag(current.name, etag, current.etag)
+            updated = await uow.models.update(model_id, draft, fields)
+            await uow.audit(
+                AuditEntry(
+                    actor, "UpdateModel", current.name, model_id,
+                    lifecycle.model_summary(current), lifecycle.model_summary(updated), request,
+                )
+            )  # fmt: skip
+            return updated
 
     async def delete_model(
         self,
@@ -172,10 +154,32 @@ class ModelService:
     ) -> None:
         """Delete the model named ``name`` (with all its versions when ``force``)."""
         model_id = parse_model_name(name)
+        request = validate_request_id(request_id)
         try:
-            await self._repository.delete(
-                model_id, etag, validate_request_id(request_id), force, actor
-            )
+            async with self._uow() as uow:
+                if not await uow.claim_request(
+                    request, "DeleteModel", MODEL_NAME_PREFIX + model_id
+                ):
+                    return
+                current = await _locked(uow, model_id)
+                live = await uow.models.count_live_versions(model_id)
+                lifecycle.check_model_delete(current, live, force, etag)
+                await uow.models.delete(model_id)
+                await uow.audit(
+                    AuditEntry(
+                        actor, "DeleteModel", current.name, model_id,
+                        lifecycle.model_summary(current), None, request,
+                    )
+                )  # fmt: skip
+                await uow.emit(EventType.MODEL_DELETED, model_id, None, None, actor)
         finally:
             if self._resolve_cache is not None:
                 self._resolve_cache.invalidate_model(model_id)
+
+
+async def _locked(uow: UnitOfWork, model_id: str) -> Model:
+    """The model, locked in ``uow``; ``NotFound`` when there is none."""
+    model = await uow.models.lock(model_id)
+    if model is None:
+        raise not_found(MODEL_NAME_PREFIX + model_id)
+    return model

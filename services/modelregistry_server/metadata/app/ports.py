@@ -2,47 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Protocol
 
+from modelregistry_server.common.kernel.paging import Cursor
 from modelregistry_server.metadata.domain.events import AuditEvent, EventType, ModelEvent
 from modelregistry_server.metadata.domain.filter import Expr, OrderKey
 from modelregistry_server.metadata.domain.model import Model, ModelDraft
 from modelregistry_server.metadata.domain.version import ManifestFile, ModelVersion, VersionDraft
 
-ModelSortField = Literal["name", "create_time", "update_time"]
-
-
-@dataclass(frozen=True)
-class ModelOrdering:
-    """How a model listing is sorted; ``model_id`` breaks ties so the order is total."""
-
-    field: ModelSortField = "name"
-    descending: bool = False
-
-
-@dataclass(frozen=True)
-class ModelCursor:
-    """The keyset position after which the next page starts."""
-
-    sort_value: str | datetime
-    model_id: str
-
 
 class ModelRepository(Protocol):
-    """Stores models. Every method is one transaction."""
-
-    async def create(
-        self, model_id: str, draft: ModelDraft, request_id: str | None, actor: str = ""
-    ) -> Model:
-        """Insert a model; a replay of ``request_id`` returns the model it created.
-
-        Raises:
-            AlreadyExists: ``model_id`` is taken (and this is not a replay).
-        """
-        ...
+    """Reads models outside a unit of work (writes go through ``UnitOfWork.models``)."""
 
     async def get(self, model_id: str) -> Model:
         """Return the model. Raises ``NotFound``."""
@@ -50,44 +24,16 @@ class ModelRepository(Protocol):
 
     async def list(
         self,
-        ordering: ModelOrdering,
-        after: ModelCursor | None,
+        filter_expr: Expr | None,
+        order: Sequence[OrderKey],
+        after: Cursor | None,
         limit: int,
-        filter_expr: Expr | None = None,
-    ) -> list[Model]:
-        """Return up to ``limit`` models matching the filter in ``ordering``, after ``after``."""
-        ...
-
-    async def update(
-        self,
-        model_id: str,
-        draft: ModelDraft,
-        fields: frozenset[str],
-        expected_etag: str,
-        request_id: str | None,
-        actor: str = "",
-    ) -> Model:
-        """Overwrite ``fields`` from ``draft``; an empty ``expected_etag`` skips the check.
-
-        A replay of ``request_id`` changes nothing and returns the model's current state.
+    ) -> tuple[list[Model], Cursor | None]:
+        """Return up to ``limit`` models matching the filter in ``order``, strictly after the
+        keyset position ``after``, and the position of the last one if more follow.
 
         Raises:
-            NotFound: No such model.
-            EtagMismatch: ``expected_etag`` is not the current etag.
-        """
-        ...
-
-    async def delete(
-        self,
-        model_id: str,
-        expected_etag: str,
-        request_id: str | None,
-        force: bool = False,
-        actor: str = "",
-    ) -> None:
-        """Delete the model. Raises ``NotFound`` or ``EtagMismatch``.
-
-        A replay of ``request_id`` succeeds without doing anything.
+            InvalidArgument: ``after`` does not fit ``order`` (a tampered page token).
         """
         ...
 
@@ -112,14 +58,7 @@ class AliasRecord:
 
 
 class VersionRepository(Protocol):
-    """Stores versions and aliases. Every mutating method is one transaction that also writes
-    its audit event (and change event) — a change is never visible without its record."""
-
-    async def create(
-        self, model_id: str, draft: VersionDraft, actor: str, request_id: str | None
-    ) -> ModelVersion:
-        """Insert a PENDING version with the model's next number."""
-        ...
+    """Reads versions and aliases outside a unit of work (resolve, get, list)."""
 
     async def get(self, model_id: str, version: int) -> ModelVersion:
         """Return a version in any state. Raises ``NotFound``."""
@@ -134,75 +73,16 @@ class VersionRepository(Protocol):
         model_id: str | None,
         filter_expr: Expr | None,
         order: Sequence[OrderKey],
-        after: Sequence[object] | None,
+        after: Cursor | None,
         limit: int,
         show_deleted: bool,
-    ) -> tuple[list[ModelVersion], list[object] | None]:
+    ) -> tuple[list[ModelVersion], Cursor | None]:
         """Return up to ``limit`` versions matching the filter, in ``order``, strictly after
-        the keyset cursor ``after``; also the cursor of the last row returned (None if none).
+        the keyset cursor ``after``; also the cursor of the last row if more follow.
 
         Raises:
             InvalidArgument: ``after`` does not fit ``order`` (a tampered page token).
         """
-        ...
-
-    async def update(
-        self,
-        model_id: str,
-        version: int,
-        draft: VersionDraft,
-        fields: frozenset[str],
-        expected_etag: str,
-        actor: str,
-        request_id: str | None,
-    ) -> ModelVersion:
-        """Overwrite ``fields``; READY versions accept only description and labels."""
-        ...
-
-    async def delete(
-        self, model_id: str, version: int, expected_etag: str, actor: str, request_id: str | None
-    ) -> ModelVersion:
-        """Soft-delete: state DELETED, its aliases removed (and recorded as removed)."""
-        ...
-
-    async def commit(
-        self,
-        model_id: str,
-        version: int,
-        files: Sequence[ManifestFile],
-        expected_etag: str,
-        actor: str,
-        request_id: str | None,
-        verify: Callable[[Sequence[ManifestFile]], Awaitable[None]],
-    ) -> ModelVersion:
-        """PENDING → READY with this manifest. A replay of ``request_id`` returns the version.
-
-        ``verify`` (which checks the blobs exist) runs inside the transaction while the
-        manifest's digests are locked against garbage collection, so a blob cannot be deleted
-        between the check and the commit.
-        """
-        ...
-
-    async def expire_pending(self, created_before: datetime, dry_run: bool, actor: str) -> int:
-        """Move PENDING versions created before the time to FAILED; return how many."""
-        ...
-
-    async def delete_blob_if_unreferenced(
-        self, sha256: str, delete: Callable[[str], Awaitable[None]]
-    ) -> bool:
-        """Delete a blob via ``delete`` unless a live version references it.
-
-        The reference check and the deletion happen under the digest's lock, the same lock a
-        commit takes, so GC and commits of that digest never interleave.
-        """
-        ...
-
-    async def referenced(self, sha256s: Sequence[str]) -> set[str]:
-        """Return the digests a non-deleted version references."""
-        ...
-
-    async def record_gc(self, actor: str, summary: Mapping[str, object]) -> None:
-        """Write the audit event of a garbage-collection run."""
         ...
 
     async def get_latest_ready(self, model_id: str, as_of: datetime | None) -> ModelVersion | None:
@@ -218,26 +98,193 @@ class VersionRepository(Protocol):
         """
         ...
 
-    async def set_alias(
-        self,
-        model_id: str,
-        alias: str,
-        version: int,
-        expected_version: int | None,
-        actor: str,
-        request_id: str | None,
-    ) -> AliasRecord:
-        """Point ``alias`` at a READY version, recording the move."""
+    async def list_aliases(
+        self, model_id: str, after: Cursor | None, limit: int
+    ) -> tuple[list[AliasRecord], Cursor | None]:
+        """Aliases of a model in name order. Raises ``NotFound`` for a missing model."""
         ...
 
-    async def delete_alias(
-        self, model_id: str, alias: str, actor: str, request_id: str | None
+    async def referenced(self, sha256s: Sequence[str]) -> set[str]:
+        """Return the digests a non-deleted version references."""
+        ...
+
+
+# ---------------------------------------------------------------- the unit of work
+
+
+class ModelStore(Protocol):
+    """Model rows inside a unit of work."""
+
+    async def lock(self, model_id: str) -> Model | None:
+        """Return the model, locked against concurrent writers until the unit ends."""
+        ...
+
+    async def insert(self, model_id: str, draft: ModelDraft) -> Model | None:
+        """Insert a model; None when the name is taken."""
+        ...
+
+    async def update(self, model_id: str, draft: ModelDraft, fields: frozenset[str]) -> Model:
+        """Overwrite ``fields`` from ``draft`` with a new etag; return the new state."""
+        ...
+
+    async def delete(self, model_id: str) -> None:
+        """Delete the model with all its versions and aliases."""
+        ...
+
+    async def count_live_versions(self, model_id: str) -> int:
+        """How many of its versions are not DELETED."""
+        ...
+
+
+class VersionStore(Protocol):
+    """Version rows inside a unit of work."""
+
+    async def lock(self, model_id: str, version: int) -> ModelVersion | None:
+        """Return the version in any state, locked until the unit ends."""
+        ...
+
+    async def latest_number(self, model_id: str) -> int | None:
+        """The highest version number the model has allocated, if any."""
+        ...
+
+    async def insert(self, model_id: str, draft: VersionDraft, actor: str) -> ModelVersion | None:
+        """Insert a PENDING version with the model's next number; None if no such model.
+
+        Numbers are allocated race-free: concurrent inserts on one model queue.
+        """
+        ...
+
+    async def update(
+        self, model_id: str, version: int, draft: VersionDraft, fields: frozenset[str]
+    ) -> ModelVersion:
+        """Overwrite ``fields`` from ``draft`` with a new etag; return the new state."""
+        ...
+
+    async def mark_ready(
+        self, model_id: str, version: int, files: Sequence[ManifestFile]
+    ) -> ModelVersion:
+        """Store the manifest (and which blobs it references) and set state READY."""
+        ...
+
+    async def mark_deleted(self, model_id: str, version: int) -> ModelVersion:
+        """Set state DELETED (the version's blobs stop counting as referenced)."""
+        ...
+
+    async def mark_failed(self, model_id: str, version: int) -> ModelVersion:
+        """Set state FAILED."""
+        ...
+
+    async def stale_pending(self, created_before: datetime) -> list[ModelVersion]:
+        """PENDING versions created before the time, locked."""
+        ...
+
+
+class AliasStore(Protocol):
+    """Aliases and their history inside a unit of work."""
+
+    async def lock(self, model_id: str, alias: str) -> AliasRecord | None:
+        """Where the alias points now, locked until the unit ends; None if it does not exist."""
+        ...
+
+    async def put(self, model_id: str, alias: str, version: int, actor: str) -> AliasRecord:
+        """Point the alias at ``version`` and record the move in its history."""
+        ...
+
+    async def remove(self, model_id: str, alias: str, actor: str) -> int | None:
+        """Remove the alias, recording it; return the version it pointed at (None: no alias)."""
+        ...
+
+    async def remove_all_of(self, model_id: str, version: int, actor: str) -> list[str]:
+        """Remove every alias pointing at ``version``, recording each; return their names."""
+        ...
+
+
+class BlobLocks(Protocol):
+    """Per-digest locks that keep commits and garbage collection of a blob apart."""
+
+    async def lock_shared(self, sha256s: Sequence[str]) -> None:
+        """Lock digests shared (a commit referencing them), in an order that cannot deadlock."""
+        ...
+
+    async def lock_exclusive(self, sha256: str) -> None:
+        """Lock a digest exclusively (GC about to delete it)."""
+        ...
+
+    async def is_referenced(self, sha256: str) -> bool:
+        """Whether a non-deleted version references the digest (read under the lock)."""
+        ...
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One row of the audit log: who did what to which resource, before and after."""
+
+    actor: str
+    method: str
+    resource: str
+    model_id: str
+    before: Mapping[str, object] | None
+    after: Mapping[str, object] | None
+    request_id: str | None
+
+
+class UnitOfWork(Protocol):
+    """One transaction: the stores read and write in it; nothing is visible before it ends.
+
+    The audit row, the change event and the request-id record of a mutation are written in
+    the same transaction as the change, so a change is never visible without its record and a
+    crash leaves neither. Leaving the ``async with`` block normally commits; an exception
+    rolls everything back.
+    """
+
+    @property
+    def models(self) -> ModelStore:
+        """Model rows."""
+        ...
+
+    @property
+    def versions(self) -> VersionStore:
+        """Version rows."""
+        ...
+
+    @property
+    def aliases(self) -> AliasStore:
+        """Aliases and their history."""
+        ...
+
+    @property
+    def blobs(self) -> BlobLocks:
+        """Per-digest locks against garbage collection."""
+        ...
+
+    async def claim_request(self, request_id: str | None, method: str, resource: str) -> bool:
+        """Record ``request_id``; False means this is a replay of an earlier call.
+
+        Raises:
+            InvalidArgument: ``request_id`` was used for another method or resource.
+        """
+        ...
+
+    async def audit(self, entry: AuditEntry) -> None:
+        """Append to the audit log."""
+        ...
+
+    async def emit(
+        self, kind: EventType, model_id: str, version: int | None, alias: str | None, actor: str
     ) -> None:
-        """Remove an alias, recording the removal."""
+        """Append a change event; watchers see it once the unit commits."""
         ...
 
-    async def list_aliases(self, model_id: str, after: str, limit: int) -> list[AliasRecord]:
-        """Aliases of a model in name order."""
+    async def notify_model_changed(self, model_id: str) -> None:
+        """Tell other replicas (on commit) that cached answers about the model are stale."""
+        ...
+
+
+class UnitOfWorkFactory(Protocol):
+    """Opens a unit of work: ``async with uow() as unit: ...``."""
+
+    def __call__(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        """Return a new unit of work, begun on entry."""
         ...
 
 
@@ -272,9 +319,14 @@ class AuditLog(Protocol):
     """Reads the audit log (writes happen inside each mutation's transaction)."""
 
     async def list(
-        self, query: AuditQuery, after: tuple[datetime, int] | None, limit: int
-    ) -> list[AuditEvent]:
-        """Return events in time order (then id), strictly after the keyset position."""
+        self, query: AuditQuery, after: Cursor | None, limit: int
+    ) -> tuple[list[AuditEvent], Cursor | None]:
+        """Return events in time order (then id), strictly after the keyset position, and the
+        position of the last one if more follow.
+
+        Raises:
+            InvalidArgument: ``after`` is not a position this listing made (a tampered token).
+        """
         ...
 
 

@@ -1,26 +1,33 @@
-"""Use cases for versions and aliases: create, commit, resolve, update, delete, alias moves."""
+"""Use cases for versions and aliases: create, commit, resolve, update, delete, alias moves.
+
+Each mutation opens one unit of work, loads what it changes (locked), asks the lifecycle rule
+in ``domain.lifecycle``, writes, and records its audit row and change event in the same unit.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
-from modelregistry_server.common.page_token import PageTokenCodec, query_fingerprint
-from modelregistry_server.common.paging import decode_page_token
-from modelregistry_server.metadata.app.models import coerce_page_size, validate_request_id
+from modelregistry_server.common.kernel.paging import Page, Paginator
+from modelregistry_server.common.kernel.request_ids import validate_request_id
 from modelregistry_server.metadata.app.ports import (
     AliasRecord,
+    AuditEntry,
     BlobChecker,
     ModelRepository,
+    UnitOfWork,
+    UnitOfWorkFactory,
     VersionRepository,
 )
 from modelregistry_server.metadata.app.resolve_cache import ResolveCache
+from modelregistry_server.metadata.domain import lifecycle
 from modelregistry_server.metadata.domain.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    not_found,
 )
+from modelregistry_server.metadata.domain.events import EventType
 from modelregistry_server.metadata.domain.filter import (
     FieldRef,
     OrderKey,
@@ -48,31 +55,25 @@ ALL_MODELS = "models/-"
 DEFAULT_VERSION_ORDER = [OrderKey(FieldRef("version"), descending=True)]
 
 
-@dataclass(frozen=True)
-class VersionPage:
-    """One page of versions and the token for the next one ("" at the end)."""
-
-    versions: list[ModelVersion]
-    next_page_token: str
-
-
 class VersionService:
     """Version and alias use cases; the artifact service is reached through ``BlobChecker``."""
 
     def __init__(
         self,
+        uow: UnitOfWorkFactory,
         repository: VersionRepository,
         models: ModelRepository,
         blobs: BlobChecker,
-        page_tokens: PageTokenCodec,
+        paginator: Paginator,
         resolve_cache: ResolveCache | None = None,
     ) -> None:
+        self._uow = uow
         self._repository = repository
         # Only read when a resolve finds nothing: to say "models/x not found" when it is the
         # model that is missing, not the alias or version.
         self._models = models
         self._blobs = blobs
-        self._page_tokens = page_tokens
+        self._paginator = paginator
         # Shared with ModelService; fed by the event feed. None: every resolve reads the database.
         self._cache = resolve_cache
 
@@ -93,9 +94,22 @@ class VersionService:
         """Create a PENDING version with the next number of ``parent``'s model."""
         model_id = parse_model_name(parent, "parent")
         validate_version_draft(draft)
-        return await self._repository.create(
-            model_id, draft, actor, validate_request_id(request_id)
-        )
+        request = validate_request_id(request_id)
+        resource = MODEL_NAME_PREFIX + model_id
+        async with self._uow() as uow:
+            if not await uow.claim_request(request, "CreateModelVersion", resource):
+                # The replay returns the version the first call created (the newest by then).
+                return await _locked(uow, model_id, await uow.versions.latest_number(model_id))
+            created = await uow.versions.insert(model_id, draft, actor)
+            if created is None:
+                raise not_found(resource)
+            await uow.audit(
+                AuditEntry(
+                    actor, "CreateModelVersion", created.name, model_id, None,
+                    lifecycle.version_summary(created), request,
+                )
+            )  # fmt: skip
+            return created
 
     async def get_version(self, name: str) -> ModelVersion:
         """Return a version by resource name, in any state."""
@@ -109,25 +123,20 @@ class VersionService:
         filter_: str = "",
         order_by: str = "",
         show_deleted: bool = False,
-    ) -> VersionPage:
+    ) -> Page[ModelVersion]:
         """Return one page of versions, newest first."""
         model_id = None if parent == ALL_MODELS else parse_model_name(parent, "parent")
         expr = parse_filter(filter_, "version")
         order = parse_order_by(order_by, "version") or DEFAULT_VERSION_ORDER
-        limit = coerce_page_size(page_size)
         # The token is bound to everything but page_size: a different query cannot reuse it.
-        fingerprint = query_fingerprint(
-            "ListModelVersions", parent, str(show_deleted), repr(expr), repr(order)
-        )
-        # The key is the repository's own cursor; it checks the key's shape itself.
-        after = decode_page_token(
-            self._page_tokens, fingerprint, page_token, lambda key: key, InvalidArgument
-        )
+        page = self._paginator.open(
+            "ListModelVersions", page_size, page_token, parent, str(show_deleted),
+            repr(expr), repr(order),
+        )  # fmt: skip
         rows, cursor = await self._repository.list_versions(
-            model_id, expr, order, after, limit, show_deleted
+            model_id, expr, order, page.after, page.limit, show_deleted
         )
-        token = self._page_tokens.encode(fingerprint, cursor) if cursor is not None else ""
-        return VersionPage(rows, token)
+        return self._paginator.page(page, rows, cursor)
 
     async def update_version(
         self,
@@ -139,7 +148,7 @@ class VersionService:
         request_id: str = "",
     ) -> ModelVersion:
         """Apply ``update_mask`` (all updatable fields when empty)."""
-        model_id, version = parse_version_name(name, "model_version.name")
+        model_id, number = parse_version_name(name, "model_version.name")
         fields = frozenset(update_mask) if update_mask else UPDATABLE_VERSION_FIELDS
         unknown = fields - UPDATABLE_VERSION_FIELDS
         if unknown:
@@ -149,10 +158,25 @@ class VersionService:
                 f"{', '.join(sorted(UPDATABLE_VERSION_FIELDS))}",
             )
         validate_version_draft(draft)
+        request = validate_request_id(request_id)
         try:
-            return await self._repository.update(
-                model_id, version, draft, fields, etag, actor, validate_request_id(request_id)
-            )
+            async with self._uow() as uow:
+                current = await _locked(uow, model_id, number)
+                if not await uow.claim_request(request, "UpdateModelVersion", current.name):
+                    return current
+                lifecycle.check_update(current, fields, etag)
+                updated = await uow.versions.update(model_id, number, draft, fields)
+                await uow.audit(
+                    AuditEntry(
+                        actor, "UpdateModelVersion", current.name, model_id,
+                        lifecycle.version_summary(current), lifecycle.version_summary(updated),
+                        request,
+                    )
+                )  # fmt: skip
+                # Not a watchable event, but it changes what ResolveModelVersion returns:
+                # other replicas drop their cached answers for this model when this commits.
+                await uow.notify_model_changed(model_id)
+                return updated
         finally:
             self._changed(model_id)
 
@@ -160,11 +184,26 @@ class VersionService:
         self, name: str, etag: str, actor: str, request_id: str = ""
     ) -> ModelVersion:
         """Soft-delete a version; its aliases go with it."""
-        model_id, version = parse_version_name(name)
+        model_id, number = parse_version_name(name)
+        request = validate_request_id(request_id)
         try:
-            return await self._repository.delete(
-                model_id, version, etag, actor, validate_request_id(request_id)
-            )
+            async with self._uow() as uow:
+                current = await _locked(uow, model_id, number)
+                if not await uow.claim_request(request, "DeleteModelVersion", current.name):
+                    return current
+                lifecycle.check_delete(current, etag)
+                for alias in await uow.aliases.remove_all_of(model_id, number, actor):
+                    await uow.emit(EventType.ALIAS_DELETED, model_id, number, alias, actor)
+                deleted = await uow.versions.mark_deleted(model_id, number)
+                await uow.audit(
+                    AuditEntry(
+                        actor, "DeleteModelVersion", current.name, model_id,
+                        lifecycle.version_summary(current), lifecycle.version_summary(deleted),
+                        request,
+                    )
+                )  # fmt: skip
+                await uow.emit(EventType.VERSION_DELETED, model_id, number, None, actor)
+                return deleted
         finally:
             self._changed(model_id)
 
@@ -176,29 +215,36 @@ class VersionService:
         actor: str,
         request_id: str = "",
     ) -> ModelVersion:
-        """Check every file's blob exists with its size, then flip PENDING → READY."""
-        model_id, version = parse_version_name(name)
+        """Check every file's blob exists with its size, then flip PENDING → READY.
+
+        The check runs inside the unit of work while the manifest's digests are locked
+        against garbage collection, so a blob cannot be deleted between check and commit.
+        """
+        model_id, number = parse_version_name(name)
         request = validate_request_id(request_id)
         validate_manifest(files)
         try:
-            return await self._repository.commit(
-                model_id, version, files, etag, actor, request, self._verify_uploaded
-            )
+            async with self._uow() as uow:
+                current = await _locked(uow, model_id, number)
+                if not await uow.claim_request(request, "CommitModelVersion", current.name):
+                    return current
+                lifecycle.check_commit(current, etag)
+                await uow.blobs.lock_shared([f.sha256 for f in files])
+                missing = await self._blobs.missing(files)
+                if missing:
+                    raise lifecycle.missing_blobs_error((f.path, f.sha256, f.size) for f in missing)
+                ready = await uow.versions.mark_ready(model_id, number, files)
+                await uow.audit(
+                    AuditEntry(
+                        actor, "CommitModelVersion", current.name, model_id,
+                        {"state": VersionState.PENDING.value}, lifecycle.version_summary(ready),
+                        request,
+                    )
+                )  # fmt: skip
+                await uow.emit(EventType.VERSION_READY, model_id, number, None, actor)
+                return ready
         finally:
             self._changed(model_id)  # a new READY version is the new "latest"
-
-    async def _verify_uploaded(self, files: Sequence[ManifestFile]) -> None:
-        missing = await self._blobs.missing(files)
-        if missing:
-            shown = ", ".join(
-                f"{f.path} (sha256 {f.sha256[:12]}…, {f.size} bytes)" for f in missing[:10]
-            )
-            more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
-            raise FailedPrecondition(
-                f"{len(missing)} file(s) of the manifest are not uploaded (or have another "
-                f"size): {shown}{more}; upload them, then commit again",
-                reason="BLOBS_MISSING",
-            )
 
     async def resolve(self, ref: str, as_of: datetime | None = None) -> ModelVersion:
         """Resolve any accepted reference to a READY (or ARCHIVED) version with its manifest.
@@ -229,7 +275,7 @@ class VersionService:
         if version is None:
             version = await self._resolve_in_model(model_id, parsed.alias, parsed.number, as_of)
         if version.state is VersionState.DELETED:
-            raise NotFound(version.name)
+            raise not_found(version.name)
         if version.state not in (VersionState.READY, VersionState.ARCHIVED):
             raise FailedPrecondition(
                 f"{version.name} is {version.state.value}; only READY versions resolve",
@@ -245,13 +291,13 @@ class VersionService:
                 version = await self._repository.get_by_alias(model_id, alias, as_of)
                 if version is None:
                     when = f" at {as_of.isoformat()}" if as_of else ""
-                    raise NotFound(f"{MODEL_NAME_PREFIX}{model_id}/aliases/{alias}{when}")
+                    raise not_found(f"{MODEL_NAME_PREFIX}{model_id}/aliases/{alias}{when}")
                 return version
             if number is not None:
                 return await self._repository.get(model_id, number)
             version = await self._repository.get_latest_ready(model_id, as_of)
             if version is None:
-                raise NotFound(f"a READY version of {MODEL_NAME_PREFIX}{model_id}")
+                raise not_found(f"a READY version of {MODEL_NAME_PREFIX}{model_id}")
             return version
         except NotFound:
             await self._models.get(model_id)  # raises "models/<id> not found" if that is why
@@ -277,37 +323,67 @@ class VersionService:
             expected_model, expected = parse_version_name(expected_version, "expected_version")
             if expected_model != model_id:
                 raise InvalidArgument("expected_version", f"is not a version of {model}")
+        request = validate_request_id(request_id)
+        resource = lifecycle.alias_name(model_id, alias)
         try:
-            return await self._repository.set_alias(
-                model_id, alias, number, expected, actor, validate_request_id(request_id)
-            )
+            async with self._uow() as uow:
+                replay = not await uow.claim_request(request, "SetAlias", resource)
+                target = await _locked(uow, model_id, number)
+                current = await uow.aliases.lock(model_id, alias)
+                if replay and current is not None:
+                    return current
+                lifecycle.check_alias_target(target)
+                before = None if current is None else current.version
+                lifecycle.check_alias_expected(model_id, alias, before, expected)
+                moved = await uow.aliases.put(model_id, alias, number, actor)
+                await uow.audit(
+                    AuditEntry(
+                        actor, "SetAlias", resource, model_id,
+                        None if before is None else {"version": version_name(model_id, before)},
+                        {"version": version_name(model_id, number)}, request,
+                    )
+                )  # fmt: skip
+                await uow.emit(EventType.ALIAS_MOVED, model_id, number, alias, actor)
+                return moved
         finally:
             self._changed(model_id)
 
     async def delete_alias(self, name: str, actor: str, request_id: str = "") -> None:
         """Remove an alias."""
         model_id, alias = parse_alias_name(name)
+        request = validate_request_id(request_id)
+        resource = lifecycle.alias_name(model_id, alias)
         try:
-            await self._repository.delete_alias(
-                model_id, alias, actor, validate_request_id(request_id)
-            )
+            async with self._uow() as uow:
+                if not await uow.claim_request(request, "DeleteAlias", resource):
+                    return
+                number = await uow.aliases.remove(model_id, alias, actor)
+                if number is None:
+                    raise not_found(resource)
+                await uow.audit(
+                    AuditEntry(
+                        actor, "DeleteAlias", resource, model_id,
+                        {"version": version_name(model_id, number)}, None, request,
+                    )
+                )  # fmt: skip
+                await uow.emit(EventType.ALIAS_DELETED, model_id, number, alias, actor)
         finally:
             self._changed(model_id)
 
-    async def list_aliases(
-        self, parent: str, page_size: int, page_token: str
-    ) -> tuple[list[AliasRecord], str]:
+    async def list_aliases(self, parent: str, page_size: int, page_token: str) -> Page[AliasRecord]:
         """Aliases of a model, in name order."""
         model_id = parse_model_name(parent, "parent")
-        limit = coerce_page_size(page_size)
-        fingerprint = query_fingerprint("ListAliases", parent)
-        after = decode_page_token(
-            self._page_tokens, fingerprint, page_token, lambda key: str(key[0]), InvalidArgument
-        )
-        rows = await self._repository.list_aliases(model_id, after or "", limit + 1)
-        if len(rows) <= limit:
-            return rows, ""
-        return rows[:limit], self._page_tokens.encode(fingerprint, [rows[limit - 1].alias])
+        page = self._paginator.open("ListAliases", page_size, page_token, parent)
+        rows, cursor = await self._repository.list_aliases(model_id, page.after, page.limit)
+        return self._paginator.page(page, rows, cursor)
 
 
-__all__ = ["ALL_MODELS", "VersionPage", "VersionService", "version_name"]
+async def _locked(uow: UnitOfWork, model_id: str, number: int | None) -> ModelVersion:
+    """The version, locked in ``uow``; ``NotFound`` when there is none."""
+    version = None if number is None else await uow.versions.lock(model_id, number)
+    if version is None:
+        raise not_found(version_name(model_id, number or 0))
+    return version
+
+
+__all__ = ["ALL_MODELS", "VersionService", "version_name"]

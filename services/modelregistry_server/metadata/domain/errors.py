@@ -1,102 +1,64 @@
-"""Errors the metadata use cases raise. The rpc layer maps each class to one gRPC status.
+"""Errors the metadata use cases raise: the kernel's, plus helpers that name metadata resources.
 
-``reason`` is the UPPER_SNAKE ``google.rpc.ErrorInfo.reason`` clients can switch on; the
-message is a sentence written for a person.
+Every class comes from ``common.kernel.errors`` (one status code each, translated once at the
+rpc boundary); ``reason`` is the UPPER_SNAKE ``google.rpc.ErrorInfo.reason`` clients switch
+on, the message a sentence for a person.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from modelregistry_server.common.kernel.errors import (
+    Aborted,
+    AlreadyExists,
+    EtagMismatch,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    OutOfRange,
+    RegistryError,
+    Unavailable,
+    Unimplemented,
+)
+
+MODEL = "MODEL"
+MODEL_VERSION = "MODEL_VERSION"
+ALIAS = "ALIAS"
 
 
-class MetadataError(Exception):
-    """Base class of the metadata domain errors."""
-
-    reason = "METADATA_ERROR"
-
-    def __init__(self, message: str, *, metadata: Mapping[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.metadata: dict[str, str] = dict(metadata or {})
-
-
-class InvalidArgument(MetadataError):
-    """A request field breaks a rule; ``field`` names it and ``rule`` says which rule."""
-
-    reason = "FIELD_INVALID"
-
-    def __init__(self, field: str, rule: str, *, reason: str = "FIELD_INVALID") -> None:
-        super().__init__(f"{field}: {rule}", metadata={"field": field, "rule": rule})
-        self.field = field
-        self.rule = rule
-        self.reason = reason
-
-
-def _resource_kind(resource: str) -> str:
-    # The reason names the kind of resource, which the resource name's shape tells.
+def resource_kind(resource: str) -> str:
+    """The kind of a metadata resource, which its name's shape tells."""
     if "/aliases/" in resource:
-        return "ALIAS"
+        return ALIAS
     if "/versions/" in resource:
-        return "MODEL_VERSION"
-    return "MODEL"
+        return MODEL_VERSION
+    return MODEL
 
 
-class NotFound(MetadataError):
-    """The named resource does not exist (or was deleted)."""
-
-    reason = "NOT_FOUND"
-
-    def __init__(self, resource: str) -> None:
-        super().__init__(f"{resource} not found", metadata={"resource": resource})
-        self.resource = resource
-        self.reason = f"{_resource_kind(resource)}_NOT_FOUND"
+def not_found(resource: str, *, detail: str = "") -> NotFound:
+    """``NotFound`` for a metadata resource name (``models/x``, ``models/x/versions/3``, …)."""
+    return NotFound(resource_kind(resource), resource, detail=detail)
 
 
-class AlreadyExists(MetadataError):
-    """A resource with that name exists already."""
-
-    reason = "ALREADY_EXISTS"
-
-    def __init__(self, resource: str) -> None:
-        super().__init__(f"{resource} already exists", metadata={"resource": resource})
-        self.resource = resource
-        self.reason = f"{_resource_kind(resource)}_ALREADY_EXISTS"
+def already_exists(resource: str) -> AlreadyExists:
+    """``AlreadyExists`` for a metadata resource name."""
+    return AlreadyExists(resource_kind(resource), resource)
 
 
-class EtagMismatch(MetadataError):
-    """The caller's etag is stale: someone changed the resource since the caller read it."""
-
-    reason = "ETAG_MISMATCH"
-
-    def __init__(self, resource: str, given: str, current: str) -> None:
-        super().__init__(
-            f"{resource} was modified since it was read (etag {given} is stale, current is "
-            f"{current}); read it again and retry",
-            metadata={"resource": resource, "current_etag": current},
-        )
-
-
-class FailedPrecondition(MetadataError):
-    """The request is valid but the system is not in a state that allows it."""
-
-    reason = "FAILED_PRECONDITION"
-
-    def __init__(self, message: str, *, reason: str = "FAILED_PRECONDITION") -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-class NotImplementedYet(MetadataError):
-    """A part of the API contract that this server version does not serve yet."""
-
-    reason = "NOT_IMPLEMENTED"
-
-
-class Unavailable(MetadataError):
-    """A service the metadata service depends on could not be reached; retrying may help."""
-
-    reason = "UNAVAILABLE"
-
-    def __init__(self, message: str, *, reason: str = "UNAVAILABLE") -> None:
-        super().__init__(message)
-        self.reason = reason
+__all__ = [
+    "ALIAS",
+    "MODEL",
+    "MODEL_VERSION",
+    "Aborted",
+    "AlreadyExists",
+    "EtagMismatch",
+    "FailedPrecondition",
+    "InvalidArgument",
+    "NotFound",
+    "OutOfRange",
+    "RegistryError",
+    "Unavailable",
+    "Unimplemented",
+    "already_exists",
+    "not_found",
+    "resource_kind",
+]

@@ -14,7 +14,7 @@ from modelregistry.metadata.v1 import (
     model_pb2,
     model_version_pb2,
 )
-from modelregistry_server.common.proto_time import timestamp
+from modelregistry_server.common.rpc.proto_time import timestamp
 from modelregistry_server.metadata.app.ports import AliasRecord
 from modelregistry_server.metadata.domain.events import AuditEvent, EventType, ModelEvent
 from modelregistry_server.metadata.domain.model import Model, ModelDraft

@@ -17,11 +17,12 @@ from modelregistry.metadata.v1 import (
     model_pb2,
     model_version_pb2,
 )
-from modelregistry_server.common.grpc_handlers import (
+from modelregistry_server.common.rpc.handlers import (
     fill_unimplemented,
     stream_errors,
     unary_errors,
 )
+from modelregistry_server.common.rpc.status import to_status
 from modelregistry_server.metadata.app.events import EventService
 from modelregistry_server.metadata.app.gc import GarbageCollector
 from modelregistry_server.metadata.app.models import ModelService
@@ -38,7 +39,6 @@ from modelregistry_server.metadata.rpc.convert import (
     version_draft_from_proto,
     version_to_proto,
 )
-from modelregistry_server.metadata.rpc.errors import to_status
 
 _Context = grpc.aio.ServicerContext[Any, Any]
 # Who made a change, for created_by and the audit log. There is no authentication yet: callers
@@ -98,7 +98,7 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
             request.page_size, request.page_token, request.filter, request.order_by
         )
         return metadata_service_pb2.ListModelsResponse(
-            models=[model_to_proto(m) for m in page.models],
+            models=[model_to_proto(m) for m in page.items],
             next_page_token=page.next_page_token,
         )
 
@@ -164,7 +164,7 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
         )
         return metadata_service_pb2.ListModelVersionsResponse(
             # Listings leave manifests out to keep pages small.
-            model_versions=[version_to_proto(v, with_files=False) for v in page.versions],
+            model_versions=[version_to_proto(v, with_files=False) for v in page.items],
             next_page_token=page.next_page_token,
         )
 
@@ -247,11 +247,11 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
         self, request: metadata_service_pb2.ListAliasesRequest, context: _Context
     ) -> metadata_service_pb2.ListAliasesResponse:
         """See the proto."""
-        records, token = await self._versions.list_aliases(
+        page = await self._versions.list_aliases(
             request.parent, request.page_size, request.page_token
         )
         return metadata_service_pb2.ListAliasesResponse(
-            aliases=[alias_to_proto(r) for r in records], next_page_token=token
+            aliases=[alias_to_proto(r) for r in page.items], next_page_token=page.next_page_token
         )
 
     # ------------------------------------------------------------------ audit and events
@@ -261,7 +261,7 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
         self, request: metadata_service_pb2.ListAuditEventsRequest, context: _Context
     ) -> metadata_service_pb2.ListAuditEventsResponse:
         """See the proto."""
-        events, token = await self._events.list_audit_events(
+        page = await self._events.list_audit_events(
             request.page_size,
             request.page_token,
             request.model,
@@ -271,7 +271,8 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
             request.order_by,
         )
         return metadata_service_pb2.ListAuditEventsResponse(
-            audit_events=[audit_event_to_proto(e) for e in events], next_page_token=token
+            audit_events=[audit_event_to_proto(e) for e in page.items],
+            next_page_token=page.next_page_token,
         )
 
     @stream_errors(to_status)

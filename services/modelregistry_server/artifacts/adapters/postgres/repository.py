@@ -16,7 +16,8 @@ from modelregistry_server.artifacts.domain.errors import (
     UploadSessionNotFound,
 )
 from modelregistry_server.artifacts.domain.upload import SESSION_NAME_PREFIX, UploadSession
-from modelregistry_server.common.sql import load_queries
+from modelregistry_server.common.adapters.sql import load_queries
+from modelregistry_server.common.kernel.paging import Cursor, invalid_page_token, split_page
 
 QUERIES = load_queries(Path(__file__).parent / "queries.sql")
 
@@ -183,11 +184,18 @@ class PostgresBlobIndex:
             rows = await conn.fetch(QUERIES["find_blobs"], list(sha256s))
         return {row["sha256"]: row["size_bytes"] for row in rows}
 
-    async def list(self, after: str, limit: int, created_before: datetime | None) -> list[BlobInfo]:
+    async def list(
+        self, after: Cursor | None, limit: int, created_before: datetime | None
+    ) -> tuple[list[BlobInfo], Cursor | None]:
         """See the port."""
+        start = ""
+        if after is not None:
+            if len(after) != 1 or not isinstance(after[0], str):
+                raise invalid_page_token("page_token does not fit this listing")
+            start = after[0]
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(QUERIES["list_blobs"], after, limit, created_before)
-        return [_to_blob(row) for row in rows]
+            rows = await conn.fetch(QUERIES["list_blobs"], start, limit + 1, created_before)
+        return split_page([_to_blob(row) for row in rows], limit, lambda b: [b.sha256])
 
     async def remove(self, sha256: str) -> None:
         """See the port."""

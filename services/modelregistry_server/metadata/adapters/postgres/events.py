@@ -6,41 +6,20 @@ import asyncio
 import contextlib
 import json
 import logging
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from modelregistry_server.common.adapters.db import Database
+from modelregistry_server.common.kernel.paging import Cursor, invalid_page_token, split_page
+from modelregistry_server.metadata.adapters.postgres.rows import QUERIES
 from modelregistry_server.metadata.app.ports import AuditQuery, ChangeListener
 from modelregistry_server.metadata.domain.events import AuditEvent, EventType, ModelEvent
+from modelregistry_server.metadata.domain.filter import parse_rfc3339
 
 _log = logging.getLogger(__name__)
 CHANNEL = "modelregistry_model_events"
 _RECONNECT_S = 2.0
-
-_AUDIT = """
-SELECT id, actor, method, resource, event_time, before, after, request_id, trace_id
-FROM metadata.audit_events
-WHERE ($1::text IS NULL OR model_id = $1)
-  AND ($2::timestamptz IS NULL OR event_time >= $2)
-  AND ($3::timestamptz IS NULL OR event_time < $3)
-  AND ($4::text IS NULL OR actor = $4)
-  AND ($5::timestamptz IS NULL OR (event_time, id) {cmp} ($5, $6::bigint))
-ORDER BY event_time {direction}, id {direction}
-LIMIT $7
-"""
-# Two fixed variants; the direction is never taken from the request text.
-_AUDIT_DESC = _AUDIT.format(cmp="<", direction="DESC")
-_AUDIT_ASC = _AUDIT.format(cmp=">", direction="ASC")
-
-_EVENTS = """
-SELECT id, type, model_id, version, alias, event_time, actor
-FROM metadata.model_events
-WHERE id > $1 AND ($2::text IS NULL OR model_id = $2)
-  AND (cardinality($3::text[]) = 0 OR type = ANY($3::text[]))
-ORDER BY id
-LIMIT $4
-"""
 
 
 def _json(value: Any) -> dict[str, object] | None:
@@ -50,25 +29,27 @@ def _json(value: Any) -> dict[str, object] | None:
 class PostgresAuditLog:
     """``AuditLog`` on ``metadata.audit_events``."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+    def __init__(self, database: Database) -> None:
+        self._database = database
 
     async def list(
-        self, query: AuditQuery, after: tuple[datetime, int] | None, limit: int
-    ) -> list[AuditEvent]:
-        """See the port."""
-        async with self._pool.acquire() as conn:
+        self, query: AuditQuery, after: Cursor | None, limit: int
+    ) -> tuple[list[AuditEvent], Cursor | None]:
+        """See the port. The cursor is ``[event time (RFC 3339), event id]``."""
+        after_time, after_id = None, None
+        if after is not None:
+            if len(after) != 2 or not isinstance(after[0], str) or type(after[1]) is not int:
+                raise invalid_page_token("page_token does not fit this listing")
+            after_time, after_id = parse_rfc3339(after[0]), after[1]
+            if after_time is None:
+                raise invalid_page_token("page_token does not fit this listing")
+        name = "list_audit_events_desc" if query.descending else "list_audit_events_asc"
+        async with self._database.connection() as conn:
             rows = await conn.fetch(
-                _AUDIT_DESC if query.descending else _AUDIT_ASC,
-                query.model_id,
-                query.start,
-                query.end,
-                query.actor,
-                after[0] if after else None,
-                after[1] if after else None,
-                limit,
-            )
-        return [
+                QUERIES[name], query.model_id, query.start, query.end, query.actor,
+                after_time, after_id, limit + 1,
+            )  # fmt: skip
+        events = [
             AuditEvent(
                 event_id=r["id"],
                 actor=r["actor"],
@@ -82,6 +63,7 @@ class PostgresAuditLog:
             )
             for r in rows
         ]
+        return split_page(events, limit, lambda e: [e.event_time.isoformat(), e.event_id])
 
 
 class PostgresEventFeed:
@@ -97,8 +79,8 @@ class PostgresEventFeed:
     down: a listener that caches must not trust its entries while nobody is listening.
     """
 
-    def __init__(self, pool: asyncpg.Pool, dsn: str) -> None:
-        self._pool = pool
+    def __init__(self, database: Database, dsn: str) -> None:
+        self._database = database
         self._dsn = dsn
         self._generation = 0
         self._changed = asyncio.Condition()
@@ -135,18 +117,19 @@ class PostgresEventFeed:
 
     async def latest_id(self) -> int:
         """See the port."""
-        async with self._pool.acquire() as conn:
-            value = await conn.fetchval("SELECT COALESCE(max(id), 0) FROM metadata.model_events")
+        async with self._database.connection() as conn:
+            value = await conn.fetchval(QUERIES["latest_model_event_id"])
         return int(value)
 
     async def after(
         self, after_id: int, model_id: str | None, types: frozenset[EventType], limit: int
     ) -> list[ModelEvent]:
         """See the port."""
-        async with self._pool.acquire() as conn:
+        async with self._database.connection() as conn:
             rows = await conn.fetch(
-                _EVENTS, after_id, model_id, sorted(t.value for t in types), limit
-            )
+                QUERIES["list_model_events"], after_id, model_id, sorted(t.value for t in types),
+                limit,
+            )  # fmt: skip
         return [
             ModelEvent(
                 event_id=r["id"],

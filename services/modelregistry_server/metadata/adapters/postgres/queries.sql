@@ -8,28 +8,36 @@ ON CONFLICT (model_id) DO NOTHING
 RETURNING model_id, uid, description, labels, owner, create_time, update_time, etag;
 
 -- name: get_model
+-- Read one model.
 SELECT model_id, uid, description, labels, owner, create_time, update_time, etag
 FROM metadata.models
 WHERE model_id = $1;
 
+-- name: lock_model
+-- Read a model and lock its row until the transaction ends (UpdateModel, DeleteModel).
+SELECT model_id, uid, description, labels, owner, create_time, update_time, etag
+FROM metadata.models
+WHERE model_id = $1
+FOR UPDATE;
+
 -- name: update_model
--- $5 is the caller's etag ('' = unconditional). Zero rows means missing or stale; the caller tells which.
+-- Overwrite the fields given (NULL keeps the stored value) with a new etag $5; the row is locked.
 UPDATE metadata.models
 SET description = CASE WHEN $2::text IS NULL THEN description ELSE $2 END,
     labels      = CASE WHEN $3::jsonb IS NULL THEN labels ELSE $3 END,
     owner       = CASE WHEN $4::text IS NULL THEN owner ELSE $4 END,
     update_time = now(),
-    etag        = $6
-WHERE model_id = $1 AND ($5 = '' OR etag = $5)
+    etag        = $5
+WHERE model_id = $1
 RETURNING model_id, uid, description, labels, owner, create_time, update_time, etag;
 
 -- name: delete_model
-DELETE FROM metadata.models
-WHERE model_id = $1 AND ($2 = '' OR etag = $2)
-RETURNING model_id;
+-- Delete a model; its versions, aliases and alias history go with it (ON DELETE CASCADE).
+DELETE FROM metadata.models WHERE model_id = $1;
 
--- name: get_model_etag
-SELECT etag FROM metadata.models WHERE model_id = $1;
+-- name: model_exists
+-- Whether a model exists (ListAliases tells "no such model" from "no aliases").
+SELECT EXISTS (SELECT 1 FROM metadata.models WHERE model_id = $1);
 
 -- name: record_request
 -- Claim a request_id; zero rows back means it was used in the last 24 hours (a replay).
@@ -42,13 +50,16 @@ WHERE metadata.request_log.create_time < now() - interval '24 hours'
 RETURNING request_id;
 
 -- name: get_request
+-- The method and resource an earlier call recorded under a request_id.
 SELECT method, resource FROM metadata.request_log WHERE request_id = $1;
 
 -- name: insert_secret
+-- Store a server-wide secret unless one of that name exists (the first replica wins).
 INSERT INTO metadata.server_secrets (name, value) VALUES ($1, $2)
 ON CONFLICT (name) DO NOTHING;
 
 -- name: get_secret
+-- Read a server-wide secret.
 SELECT value FROM metadata.server_secrets WHERE name = $1;
 
 -- name: allocate_version
@@ -59,6 +70,7 @@ WHERE model_id = $1
 RETURNING next_version - 1 AS version;
 
 -- name: insert_version
+-- Insert a PENDING version with the number allocate_version handed out.
 INSERT INTO metadata.model_versions
     (model_id, version, state, description, labels, params, metrics, lineage, framework,
      format, signature, created_by, etag)
@@ -67,6 +79,7 @@ VALUES ($1, $2, 'PENDING', $3, $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8, $
 RETURNING model_id, version;
 
 -- name: get_version
+-- Read one version with its aliases.
 SELECT v.*, ARRAY(SELECT a.alias FROM metadata.aliases a
                   WHERE a.model_id = v.model_id AND a.version = v.version
                   ORDER BY a.alias) AS aliases
@@ -74,9 +87,17 @@ FROM metadata.model_versions v
 WHERE v.model_id = $1 AND v.version = $2;
 
 -- name: lock_version
-SELECT state, etag FROM metadata.model_versions
-WHERE model_id = $1 AND version = $2
-FOR UPDATE;
+-- Read a version with its aliases and lock its row until the transaction ends.
+SELECT v.*, ARRAY(SELECT a.alias FROM metadata.aliases a
+                  WHERE a.model_id = v.model_id AND a.version = v.version
+                  ORDER BY a.alias) AS aliases
+FROM metadata.model_versions v
+WHERE v.model_id = $1 AND v.version = $2
+FOR UPDATE OF v;
+
+-- name: latest_version_number
+-- The newest version number of a model (a replayed CreateModelVersion returns that version).
+SELECT max(version) FROM metadata.model_versions WHERE model_id = $1;
 
 -- name: get_version_by_uid
 -- ResolveModelVersion reads a version in ONE statement whatever the reference form: the alias
@@ -104,6 +125,7 @@ WHERE v.model_id = $1
                    LIMIT 1);
 
 -- name: get_version_by_alias
+-- The version an alias points at now, with its aliases (ResolveModelVersion name@alias).
 SELECT v.*, ARRAY(SELECT a.alias FROM metadata.aliases a
                   WHERE a.model_id = v.model_id AND a.version = v.version
                   ORDER BY a.alias) AS aliases
@@ -125,6 +147,7 @@ WHERE v.model_id = $1
                    LIMIT 1);
 
 -- name: update_version
+-- Overwrite the fields given (NULL keeps the stored value) with a new etag $11.
 UPDATE metadata.model_versions
 SET description = CASE WHEN $3::text IS NULL THEN description ELSE $3 END,
     labels      = CASE WHEN $4::jsonb IS NULL THEN labels ELSE $4 END,
@@ -139,25 +162,30 @@ SET description = CASE WHEN $3::text IS NULL THEN description ELSE $3 END,
 WHERE model_id = $1 AND version = $2;
 
 -- name: commit_version
+-- PENDING -> READY: store the manifest and its total size, with a new etag.
 UPDATE metadata.model_versions
 SET state = 'READY', files = $3::jsonb, total_size_bytes = $4, ready_time = clock_timestamp(),
     update_time = now(), etag = $5
 WHERE model_id = $1 AND version = $2;
 
 -- name: insert_version_blob
+-- Record that a version references a blob (what GC checks before deleting it).
 INSERT INTO metadata.version_blobs (model_id, version, sha256, size)
 VALUES ($1, $2, $3, $4)
 ON CONFLICT DO NOTHING;
 
 -- name: soft_delete_version
+-- Mark a version DELETED, with a new etag (the row stays for audit and history).
 UPDATE metadata.model_versions
 SET state = 'DELETED', update_time = now(), etag = $3
 WHERE model_id = $1 AND version = $2;
 
 -- name: delete_aliases_of_version
+-- Remove every alias of a version being deleted; returns their names.
 DELETE FROM metadata.aliases WHERE model_id = $1 AND version = $2 RETURNING alias;
 
 -- name: upsert_alias
+-- Point an alias at a version, creating it if needed.
 INSERT INTO metadata.aliases (model_id, alias, version, updated_by)
 VALUES ($1, $2, $3, $4)
 ON CONFLICT (model_id, alias) DO UPDATE
@@ -165,26 +193,32 @@ SET version = EXCLUDED.version, update_time = now(), updated_by = EXCLUDED.updat
 RETURNING model_id, alias, version, update_time, updated_by;
 
 -- name: lock_alias
+-- Where an alias points now, locked until the transaction ends (SetAlias compare-and-set).
 SELECT model_id, alias, version, update_time, updated_by FROM metadata.aliases
 WHERE model_id = $1 AND alias = $2
 FOR UPDATE;
 
 -- name: delete_alias
+-- Remove an alias; returns the version it pointed at (no row: no such alias).
 DELETE FROM metadata.aliases WHERE model_id = $1 AND alias = $2 RETURNING version;
 
 -- name: record_alias_move
+-- Append an alias move to its history (version NULL: removed), for "as of" resolves.
 INSERT INTO metadata.alias_history (model_id, alias, version, actor) VALUES ($1, $2, $3, $4);
 
 -- name: list_aliases
+-- A model's aliases in name order, after the alias $2 ('' for the first page).
 SELECT model_id, alias, version, update_time, updated_by FROM metadata.aliases
 WHERE model_id = $1 AND alias > $2
 ORDER BY alias
 LIMIT $3;
 
 -- name: count_live_versions
+-- How many versions of a model are not DELETED (DeleteModel without force).
 SELECT count(*) FROM metadata.model_versions WHERE model_id = $1 AND state <> 'DELETED';
 
 -- name: insert_audit_event
+-- Append a mutation to the audit log, in the transaction of the mutation.
 INSERT INTO metadata.audit_events
     (actor, method, resource, model_id, before, after, request_id, trace_id)
 VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7, $8);
@@ -211,9 +245,11 @@ SELECT pg_notify('modelregistry_model_events', '- ' || $1);
 SELECT pg_advisory_xact_lock_shared(7457, hashtext($1));
 
 -- name: lock_blob_exclusive
+-- GC holds this while it re-checks references and deletes a blob.
 SELECT pg_advisory_xact_lock(7457, hashtext($1));
 
 -- name: blob_referenced
+-- Whether a non-deleted version references the digest $1.
 SELECT EXISTS (
     SELECT 1 FROM metadata.version_blobs b
     JOIN metadata.model_versions v USING (model_id, version)
@@ -221,15 +257,55 @@ SELECT EXISTS (
 );
 
 -- name: referenced_blobs
+-- Which of the digests $1 a non-deleted version references.
 SELECT DISTINCT b.sha256 FROM metadata.version_blobs b
 JOIN metadata.model_versions v USING (model_id, version)
 WHERE b.sha256 = ANY($1::text[]) AND v.state <> 'DELETED';
 
 -- name: stale_pending_versions
-SELECT model_id, version FROM metadata.model_versions
-WHERE state = 'PENDING' AND create_time < $1
+-- PENDING versions created before $1, locked; rows another transaction holds are skipped.
+SELECT v.*, ARRAY[]::text[] AS aliases FROM metadata.model_versions v
+WHERE v.state = 'PENDING' AND v.create_time < $1
 FOR UPDATE SKIP LOCKED;
 
 -- name: fail_version
+-- PENDING -> FAILED (garbage collection of an abandoned push), with a new etag.
 UPDATE metadata.model_versions SET state = 'FAILED', update_time = now(), etag = $3
 WHERE model_id = $1 AND version = $2;
+
+-- name: list_audit_events_desc
+-- One page of the audit log, newest first, after the keyset position ($5 time, $6 id).
+SELECT id, actor, method, resource, event_time, before, after, request_id, trace_id
+FROM metadata.audit_events
+WHERE ($1::text IS NULL OR model_id = $1)
+  AND ($2::timestamptz IS NULL OR event_time >= $2)
+  AND ($3::timestamptz IS NULL OR event_time < $3)
+  AND ($4::text IS NULL OR actor = $4)
+  AND ($5::timestamptz IS NULL OR (event_time, id) < ($5, $6::bigint))
+ORDER BY event_time DESC, id DESC
+LIMIT $7;
+
+-- name: list_audit_events_asc
+-- One page of the audit log, oldest first, after the keyset position ($5 time, $6 id).
+SELECT id, actor, method, resource, event_time, before, after, request_id, trace_id
+FROM metadata.audit_events
+WHERE ($1::text IS NULL OR model_id = $1)
+  AND ($2::timestamptz IS NULL OR event_time >= $2)
+  AND ($3::timestamptz IS NULL OR event_time < $3)
+  AND ($4::text IS NULL OR actor = $4)
+  AND ($5::timestamptz IS NULL OR (event_time, id) > ($5, $6::bigint))
+ORDER BY event_time ASC, id ASC
+LIMIT $7;
+
+-- name: list_model_events
+-- Change events after the id $1, of one model ($2, NULL: all) and of the types $3 (empty: all).
+SELECT id, type, model_id, version, alias, event_time, actor
+FROM metadata.model_events
+WHERE id > $1 AND ($2::text IS NULL OR model_id = $2)
+  AND (cardinality($3::text[]) = 0 OR type = ANY($3::text[]))
+ORDER BY id
+LIMIT $4;
+
+-- name: latest_model_event_id
+-- The id of the newest change event (0 when there is none): where a new watch starts.
+SELECT COALESCE(max(id), 0) FROM metadata.model_events;

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 
-from modelregistry_server.common.rpc_errors import internal_error_status, unimplemented_status
+from modelregistry_server.common.rpc.status import internal_error_status, unimplemented_status
 
 ErrorMapper = Callable[[Exception], grpc.Status | None]
 _R = TypeVar("_R")

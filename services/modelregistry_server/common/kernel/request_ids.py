@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import uuid
 
+from modelregistry_server.common.kernel.errors import InvalidArgument
 
-def canonical_request_id(value: str) -> str | None:
+
+def validate_request_id(value: str) -> str | None:
     """Return ``value`` as a canonical UUID string, or None when it is empty.
 
     Raises:
-        ValueError: ``value`` is not a UUID; the message says what is expected.
+        InvalidArgument: ``value`` is not a UUID; the message says what is expected.
     """
     if not value:
         return None
     try:
         return str(uuid.UUID(value))
     except ValueError:
-        raise ValueError(f"{value!r} is not a UUID (e.g. {uuid.uuid4()})") from None
+        raise InvalidArgument(
+            "request_id", f"{value!r} is not a UUID (e.g. {uuid.uuid4()})"
+        ) from None

@@ -1,6 +1,7 @@
 """Rich gRPC error statuses: a status code, a sentence, and ``google.rpc.ErrorInfo``.
 
-Both services translate their domain errors through here, once, at the rpc boundary.
+Both services translate their errors through here, once, at the rpc boundary: every error a
+client may see is a ``common.kernel.errors.RegistryError``.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from modelregistry_server.common.kernel.errors import InvalidArgument, RegistryError
 from modelregistry_server.common.telemetry import current_trace_id
 
 ERROR_DOMAIN = "modelregistry"
 _log = logging.getLogger(__name__)
+# Kernel error classes name their status code as a string, so the kernel needs no grpc.
+_CODES: dict[str, grpc.StatusCode] = {code.name: code for code in grpc.StatusCode}
 
 
 def rich_status(
@@ -61,29 +65,19 @@ def unimplemented_status(method: str) -> grpc.Status:
     )
 
 
-def domain_error_status(
-    exc: Exception, codes: Sequence[tuple[type[Exception], grpc.StatusCode]]
-) -> grpc.Status | None:
-    """Map a domain error to its status through ``codes`` (first matching class wins).
+def to_status(exc: Exception) -> grpc.Status | None:
+    """Return the rich status for an error of the kernel (``RegistryError``), or None.
 
-    Domain errors carry ``message``, ``reason`` and ``metadata``; one with ``field`` and
-    ``rule`` (an invalid argument) also gets a ``google.rpc.BadRequest`` field violation.
-    Returns None for an exception no entry matches, which the caller treats as a bug.
+    The status code comes from the error's class, the reason, message and metadata from the
+    error itself; an invalid argument also gets a ``google.rpc.BadRequest`` field violation.
+    None means ``exc`` is not a registry error, which the caller treats as a bug.
     """
-    for error_type, code in codes:
-        if isinstance(exc, error_type):
-            extra: list[Message] = []
-            field, rule = getattr(exc, "field", None), getattr(exc, "rule", None)
-            if isinstance(field, str) and isinstance(rule, str):
-                violation = error_details_pb2.BadRequest.FieldViolation(
-                    field=field, description=rule
-                )
-                extra.append(error_details_pb2.BadRequest(field_violations=[violation]))
-            return rich_status(
-                code,
-                getattr(exc, "message", str(exc)),
-                getattr(exc, "reason", "ERROR"),
-                getattr(exc, "metadata", None),
-                extra,
-            )
-    return None
+    if not isinstance(exc, RegistryError):
+        return None
+    extra: list[Message] = []
+    if isinstance(exc, InvalidArgument):
+        violation = error_details_pb2.BadRequest.FieldViolation(
+            field=exc.field, description=exc.rule
+        )
+        extra.append(error_details_pb2.BadRequest(field_violations=[violation]))
+    return rich_status(_CODES[exc.code], exc.message, exc.reason, exc.metadata, extra)

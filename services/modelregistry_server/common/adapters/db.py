@@ -1,0 +1,147 @@
+"""The asyncpg connection pool, with the timeouts every acquire and query must have, and the
+one place where database failures become registry errors.
+
+Adapters reach PostgreSQL only through ``Database.connection()`` / ``Database.transaction()``
+(or ``classify_database_error`` for a connection they own, like the event feed's listener):
+a refused or lost connection, a pool or query timeout, an administrator's shutdown become
+``UNAVAILABLE`` (``DATABASE_UNAVAILABLE``), a serialization failure or deadlock becomes
+``ABORTED`` (``CONCURRENT_MODIFICATION``), never ``INTERNAL``. The classification goes by
+exception class and SQLSTATE, never by message text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, TypeAlias
+
+import asyncpg
+
+from modelregistry_server.common.kernel.errors import (
+    RegistryError,
+    concurrent_modification,
+    database_unavailable,
+)
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    # What ``pool.acquire()`` yields and what ``asyncpg.connect()`` returns; code that runs
+    # queries accepts either.
+    Connection: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+
+# A query or an acquire that hangs would hold a gRPC call (and its client) forever; these
+# bounds turn a stuck database into a prompt, reported error instead.
+ACQUIRE_TIMEOUT_S = 10.0
+COMMAND_TIMEOUT_S = 30.0
+
+
+async def _keep_session(_conn: object) -> None:
+    """Pool ``reset`` hook that leaves the session alone.
+
+    asyncpg's default reset runs ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL`` on every release: a full round trip (and a traced query) after *every* pooled
+    use, which measured as the largest single cost of a ``ResolveModelVersion`` (bench/README.md).
+    None of it is needed, because no code here leaves session state on a pooled connection:
+    advisory locks are all ``pg_advisory_xact_lock*`` (released at commit), settings are only
+    ever ``SET LOCAL`` (migrations), no cursor outlives its transaction, and LISTEN runs on the
+    event feed's own dedicated connection, never a pooled one. asyncpg still rolls back an
+    unfinished transaction and drops listener callbacks before calling this hook. Anything that
+    adds session state to a pooled connection must undo it itself.
+    """
+
+
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
+    """Open a pool to ``dsn`` with a per-query timeout and no reset query on release."""
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        command_timeout=COMMAND_TIMEOUT_S,
+        timeout=ACQUIRE_TIMEOUT_S,
+        reset=_keep_session,
+    )
+    assert pool is not None
+    return pool
+
+
+async def ensure_database(admin_dsn: str, database: str) -> None:
+    """Create ``database`` if it does not exist (used for the embedded server only)."""
+    conn = await asyncpg.connect(admin_dsn, timeout=ACQUIRE_TIMEOUT_S)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
+        if not exists:
+            # Identifiers cannot be bound as parameters; quote_ident-equivalent quoting.
+            quoted = '"' + database.replace('"', '""') + '"'
+            await conn.execute(f"CREATE DATABASE {quoted}")
+    finally:
+        await conn.close()
+
+
+# SQLSTATE classes and codes (PostgreSQL appendix A) that say "the database cannot serve
+# now" rather than "this statement is wrong".
+_UNAVAILABLE_STATES = {
+    "57P01": "the server is shutting down",  # admin_shutdown
+    "57P02": "the server crashed",  # crash_shutdown
+    "57P03": "the server is not accepting connections yet",  # cannot_connect_now
+    "53300": "too many connections",  # too_many_connections
+    "58030": "an I/O error on the server",  # io_error
+}
+_UNAVAILABLE_CLASSES = {"08": "the connection failed", "53": "the server ran out of resources"}
+_CONFLICT_STATES = {"40001", "40P01"}  # serialization_failure, deadlock_detected
+
+
+def classify_database_error(exc: BaseException) -> RegistryError | None:
+    """Return the registry error a database failure stands for, or None if it is not one.
+
+    None means ``exc`` is either already a registry error or a genuine bug (a broken query),
+    which must surface as ``INTERNAL``.
+    """
+    if isinstance(exc, RegistryError):
+        return None
+    if isinstance(exc, asyncpg.PostgresError):
+        state = getattr(exc, "sqlstate", None) or ""
+        if state in _CONFLICT_STATES:
+            return concurrent_modification()
+        if state in _UNAVAILABLE_STATES:
+            return database_unavailable(_UNAVAILABLE_STATES[state])
+        if state[:2] in _UNAVAILABLE_CLASSES:
+            return database_unavailable(_UNAVAILABLE_CLASSES[state[:2]])
+        return None
+    if isinstance(exc, ConnectionError | OSError):
+        return database_unavailable("the connection was refused or lost")
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+        return database_unavailable("it did not answer in time")
+    return None
+
+
+class Database:
+    """The pool, handed out only with failure classification around it."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        """A pooled connection (no transaction); database failures become registry errors."""
+        conn = None
+        try:
+            async with self.pool.acquire() as conn:
+                yield conn
+        except Exception as exc:
+            translated = classify_database_error(exc)
+            # asyncpg says "connection is closed" with an InterfaceError, which otherwise
+            # means misuse (a bug): tell them apart by the connection's state.
+            lost = isinstance(exc, asyncpg.InterfaceError) and conn is not None and conn.is_closed()
+            if translated is None and lost:
+                translated = database_unavailable("the connection was lost")
+            if translated is None:
+                raise
+            raise translated from exc
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        """A pooled connection inside a transaction that commits when the block ends."""
+        async with self.connection() as conn, conn.transaction():
+            yield conn

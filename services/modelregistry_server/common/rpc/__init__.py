@@ -1,0 +1,1 @@
+"""gRPC plumbing both servicers share: the one error-to-status mapping, handler decorators."""

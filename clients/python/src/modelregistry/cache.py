@@ -39,7 +39,7 @@ from urllib.parse import quote
 
 from google.protobuf.message import DecodeError
 
-from modelregistry._convert import parse_ref
+from modelregistry._refs import parse_ref
 from modelregistry.errors import NotCachedError
 from modelregistry.metadata.v1 import model_version_pb2
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from modelregistry._convert import MODEL_PREFIX, parse_ref
+from modelregistry._refs import MODEL_PREFIX, parse_ref, parse_version_number
 from modelregistry.cache import Cache
 from modelregistry.cli import _format as fmt
 from modelregistry.cli._parser import UsageError
@@ -283,7 +283,7 @@ def _cache_target(cache: Cache, text: str) -> tuple[str, int | None]:
         # Not a reference the registry accepts, so nothing cached: say why in one line.
         name = text.strip().removeprefix(MODEL_PREFIX).replace("/versions/", ":")
         number = name.partition(":")[2]
-        if ":" in name and "@" not in name and not (number.isdigit() and int(number) > 0):
+        if ":" in name and "@" not in name and parse_version_number(number) is None:
             raise UsageError(
                 f"not a version number in {text!r} (use NAME:N, e.g. fraud:3)"
             ) from None

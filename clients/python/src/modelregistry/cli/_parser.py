@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from modelregistry import __version__
+from modelregistry._refs import MAX_VERSION, parse_version_number
 from modelregistry._transport import DEFAULT_TARGET, ENV_TARGET
 
 EXIT_CODES = """\
@@ -135,6 +136,16 @@ def _positive(parse: Callable[[str], N], noun: str) -> Callable[[str], N]:
 
 _positive_float = _positive(float, "a number")
 _positive_int = _positive(int, "an integer")
+
+
+def _version_number(text: str) -> int:
+    """An argparse ``type`` for VERSION: what a reference's ``NAME:N`` accepts as ``N``."""
+    number = parse_version_number(text.strip())
+    if number is None:
+        raise argparse.ArgumentTypeError(
+            f"not a version number (1 to {MAX_VERSION}, ASCII digits): {text!r}"
+        )
+    return number
 
 
 def _paragraph(text: str) -> str:
@@ -305,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     alias_set.add_argument("model", metavar="MODEL")
     alias_set.add_argument("alias", metavar="ALIAS")
-    alias_set.add_argument("version", type=_positive_int, metavar="VERSION", help="a number")
+    alias_set.add_argument("version", type=_version_number, metavar="VERSION", help="a number")
     alias_rm = add(
         "rm",
         "remove ALIAS",

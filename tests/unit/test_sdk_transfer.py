@@ -14,6 +14,7 @@ import pytest
 from modelregistry import _pull
 from modelregistry._files import collect_files, media_type
 from modelregistry._lineage import detect_git_source
+from modelregistry._options import PullOptions
 from modelregistry.artifact.v1 import artifact_service_pb2
 from modelregistry.cache import Cache, ref_key
 from modelregistry.errors import (
@@ -234,7 +235,7 @@ def test_an_unreachable_download_url_falls_back_to_read_for_every_blob(tmp_path:
         yield artifact_service_pb2.ReadResponse(data=data[request.read_offset :])
 
     stub.Read = read  # type: ignore[method-assign]
-    snapshot = _pull.pull_model(transport, Cache(tmp_path), "m:1", parallelism=1)  # type: ignore[arg-type]
+    snapshot = _pull.pull_model(transport, Cache(tmp_path), "m:1", PullOptions(parallelism=1))  # type: ignore[arg-type]
     assert (snapshot / "w.bin").read_bytes() == first
     assert (snapshot / "x.bin").read_bytes() == second
     assert stub.urls == 1  # the first failure switched URLs off for the rest of the pull

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +22,6 @@ from pathlib import Path
 import grpc
 
 from modelregistry._convert import (
-    ParamPyValue,
     create_model_request,
     delete_version_request,
     metrics_to_proto,
@@ -33,6 +32,7 @@ from modelregistry._convert import (
 )
 from modelregistry._files import LocalFile, collect_files, media_type, sha256_file
 from modelregistry._lineage import detect_git_source
+from modelregistry._options import LocalPaths, PushOptions
 from modelregistry._transport import Transport, stream_deadline, stream_retry_pause
 from modelregistry.artifact.v1 import artifact_service_pb2, blob_pb2
 from modelregistry.cache import Cache
@@ -52,41 +52,19 @@ _STREAM_ATTEMPTS = 5
 
 
 def push_model(
-    transport: Transport,
-    cache: Cache,
-    path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-    *,
-    model: str,
-    params: Mapping[str, ParamPyValue] | None = None,
-    metrics: Mapping[str, float] | None = None,
-    labels: Mapping[str, str] | None = None,
-    description: str = "",
-    alias: str | None = None,
-    lineage: bool = True,
-    parallelism: int = 4,
-    progress: Progress | None = None,
+    transport: Transport, cache: Cache, path: LocalPaths, options: PushOptions
 ) -> model_version_pb2.ModelVersion:
-    """Push the files at ``path`` as a new READY version of ``model``; see ``Client.push``."""
-    report = progress or NullProgress()
+    """Push the files at ``path`` as a new READY version; see ``Client.push``."""
+    report = options.progress or NullProgress()
     paths = [path] if isinstance(path, str | os.PathLike) else list(path)
     files = collect_files(paths)
-    workers = max(1, parallelism)
+    workers = options.workers
+    model = options.model
 
     # Create (or check) the model and validate params and metrics first: a bad name or value
     # fails before minutes of hashing.
     _ensure_model(transport, model)
-    version_draft = model_version_pb2.ModelVersion(
-        description=description,
-        labels=dict(labels or {}),
-        params=params_to_proto(params),
-        metrics=metrics_to_proto(metrics),
-    )
-    if lineage:
-        source = detect_git_source(Path(paths[0]).resolve())
-        if source is not None:
-            version_draft.lineage.source.repo_url = source.repo_url
-            version_draft.lineage.source.commit = source.commit
-            version_draft.lineage.source.dirty = source.dirty
+    version_draft = _version_draft(options, Path(paths[0]))
     digests = _hash_files(cache, files, workers, report)
 
     pending = transport.unary(
@@ -124,12 +102,29 @@ def push_model(
                 timeout=5,
             )
         raise
-    if alias:
+    if options.alias:
         transport.unary(
             transport.metadata_stub.SetAlias,
-            set_alias_request(model, alias, committed.version, expected_version=None),
+            set_alias_request(model, options.alias, committed.version, expected_version=None),
         )
     return committed
+
+
+def _version_draft(options: PushOptions, first_path: Path) -> model_version_pb2.ModelVersion:
+    """The new version's fields; validates params and metrics, reads git lineage if asked."""
+    draft = model_version_pb2.ModelVersion(
+        description=options.description,
+        labels=dict(options.labels or {}),
+        params=params_to_proto(options.params),
+        metrics=metrics_to_proto(options.metrics),
+    )
+    if options.lineage:
+        source = detect_git_source(first_path.resolve())
+        if source is not None:
+            draft.lineage.source.repo_url = source.repo_url
+            draft.lineage.source.commit = source.commit
+            draft.lineage.source.dirty = source.dirty
+    return draft
 
 
 def _hash_files(

@@ -63,7 +63,7 @@ def test_a_warm_pull_refreshes_last_used(tmp_path: Path) -> None:
 def test_usage_counts_blobs_downloads_snapshots_and_uploads(tmp_path: Path) -> None:
     cache = filled_cache(tmp_path)
     partial = _partial(cache, b"x" * 10, 0)
-    cache.save_upload_record("a" * 64, "session", 3)
+    cache.uploads.save("a" * 64, "session", 3)
     usage = cache.usage()
     assert (usage.blobs, usage.blob_bytes) == (3, len(SHARED) + len(ONLY_1) + len(ONLY_2))
     assert (usage.incomplete, usage.incomplete_bytes) == (1, partial.stat().st_size)

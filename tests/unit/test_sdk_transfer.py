@@ -114,12 +114,28 @@ def test_digests_are_remembered_until_the_file_changes(tmp_path: Path) -> None:
     path = tmp_path / "f"
     path.write_bytes(b"abc")
     stat = path.stat()
-    assert cache.known_digest(path, stat) is None
-    cache.remember_digest(path, stat, "d" * 64)
-    assert cache.known_digest(path, stat) == "d" * 64
+    assert cache.digests.known(path, stat) is None
+    cache.digests.remember(path, stat, "d" * 64)
+    assert cache.digests.known(path, stat) == "d" * 64
     path.write_bytes(b"abcd")
-    assert cache.known_digest(path, path.stat()) is None
+    assert cache.digests.known(path, path.stat()) is None
     cache.close()
+
+
+def test_the_upload_journal_resumes_only_a_session_for_the_same_size(tmp_path: Path) -> None:
+    journal = Cache(tmp_path).uploads
+    sha = "a" * 64
+    assert journal.session(sha, 3) is None
+    journal.save(sha, "sessions/s1", 3)
+    assert journal.session(sha, 3) == "sessions/s1"
+    assert journal.session(sha, 4) is None  # another file with that name: start over
+    assert journal.count() == 1
+    journal.drop(sha)
+    journal.drop(sha)  # dropping twice is fine
+    assert journal.session(sha, 3) is None
+    assert journal.count() == 0
+    (tmp_path / "uploads" / f"{sha}.json").write_text("{not json")
+    assert journal.session(sha, 3) is None  # a torn record is no record
 
 
 def test_select_files_applies_allow_then_ignore_globs() -> None:

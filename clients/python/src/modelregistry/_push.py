@@ -135,10 +135,10 @@ def _hash_files(
 
     def digest(file: LocalFile) -> tuple[str, str]:
         real_path = file.source.resolve()  # one lstat per path component: do it once
-        known = cache.known_digest(real_path, file.stat)
+        known = cache.digests.known(real_path, file.stat)
         if known is None:
             known = sha256_file(file.source)
-            cache.remember_digest(real_path, file.stat, known)
+            cache.digests.remember(real_path, file.stat, known)
         report.advance(file.size)
         report.file_done(file.path)
         return file.path, known
@@ -222,14 +222,14 @@ class _BlobUpload:
 
     def prepare(self) -> None:
         """Resume the session a previous push left, or open a new one."""
-        record = self.cache.upload_record(self.sha256)
-        if record is not None and record.get("size") == self.file.size:
-            self.session = str(record["session"])
+        session = self.cache.uploads.session(self.sha256, self.file.size)
+        if session is not None:
+            self.session = session
             try:
                 self._refresh_offset()
                 return
             except NotFoundError:  # expired or swept: start over
-                self.cache.drop_upload_record(self.sha256)
+                self.cache.uploads.drop(self.sha256)
         self._open_session()
 
     def _open_session(self) -> None:
@@ -244,7 +244,7 @@ class _BlobUpload:
         self.offset = session.committed_size
         self.complete = session.complete
         if not self.complete:
-            self.cache.save_upload_record(self.sha256, self.session, self.file.size)
+            self.cache.uploads.save(self.sha256, self.session, self.file.size)
 
     def run(self) -> None:
         """Stream the bytes from ``offset`` on; on a dropped connection, resume where it stopped."""
@@ -260,7 +260,7 @@ class _BlobUpload:
                 error = from_rpc_error(exc, self.transport.target)
                 attempt += 1
                 if isinstance(error, NotFoundError):  # the session expired meanwhile
-                    self.cache.drop_upload_record(self.sha256)
+                    self.cache.uploads.drop(self.sha256)
                     self._open_session()
                     continue
                 if not isinstance(error, UnavailableError) or attempt >= _STREAM_ATTEMPTS:
@@ -270,7 +270,7 @@ class _BlobUpload:
                 continue
             self.offset = response.committed_size
             self.complete = response.committed_size == self.file.size
-        self.cache.drop_upload_record(self.sha256)
+        self.cache.uploads.drop(self.sha256)
         self.report.file_done(self.file.path)
 
     def _refresh_offset(self) -> None:

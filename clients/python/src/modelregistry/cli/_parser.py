@@ -165,6 +165,9 @@ def _listing_flags(parser: argparse.ArgumentParser, noun: str, *, order_by_help:
     parser.add_argument("--limit", type=_positive_int, metavar="N", help=f"at most N {noun}")
 
 
+# The one function over the 80-line limit, on purpose: it is the CLI's table of commands, flags
+# and help texts, read top to bottom like the --help it produces. Split into one function per
+# command it would hide that table behind calls without making any part simpler.
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (``prog`` is ``modelregistry``)."""
     common = _common(suppress=True)

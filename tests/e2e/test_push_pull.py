@@ -219,11 +219,11 @@ async def test_interrupted_push_resumes_without_resending_committed_parts(
     # The killed push left its session in the cache; the server has some of it durably (whole
     # parts of 16 MiB, two in flight: parts still in flight when the client died do not count).
     digest = hashlib.sha256((source / "weights.bin").read_bytes()).hexdigest()
-    record = Cache(cache_dir).upload_record(digest)
-    assert record is not None
+    session = Cache(cache_dir).uploads.session(digest, 100 * MiB)
+    assert session is not None
     stub = artifact_service_pb2_grpc.ArtifactServiceStub(registry.channel)
     status = await stub.QueryWriteStatus(
-        artifact_service_pb2.QueryWriteStatusRequest(upload_session=str(record["session"]))
+        artifact_service_pb2.QueryWriteStatusRequest(upload_session=session)
     )
     assert 0 < status.committed_size < 100 * MiB
 
@@ -232,7 +232,7 @@ async def test_interrupted_push_resumes_without_resending_committed_parts(
     version = await asyncio.to_thread(client.push, source, model="interrupted", progress=progress)
     client.close()
     assert progress.bytes_for("pushing") == 100 * MiB - status.committed_size
-    assert Cache(cache_dir).upload_record(digest) is None
+    assert Cache(cache_dir).uploads.count() == 0  # the finished upload left no record
 
     puller = Client(registry.target, cache_dir=tmp_path / "pull-cache")
     pulled = await asyncio.to_thread(puller.pull, version.name.removeprefix("models/"))

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from modelregistry import _pull
+from modelregistry._options import PullOptions
 from modelregistry.artifact.v1 import artifact_service_pb2
 from modelregistry.cache import Cache
 from modelregistry.errors import FailedPreconditionError
@@ -75,5 +76,5 @@ def filled_cache(root: Path) -> Cache:
     cache = Cache(root)
     transport: Any = FakeTransport()
     for ref in ("m@staging", "m@production"):
-        _pull.pull_model(transport, cache, ref, parallelism=1)
+        _pull.pull_model(transport, cache, ref, PullOptions(parallelism=1))
     return cache

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from modelregistry.cli import _serve_arguments
-from modelregistry.cli._format import (
+from modelregistry.cli._parser import build_parser
+from modelregistry.cli._values import (
     parse_duration,
     parse_metrics,
     parse_pairs,
@@ -15,7 +16,6 @@ from modelregistry.cli._format import (
     parse_time,
     parse_value,
 )
-from modelregistry.cli._parser import build_parser
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from modelregistry import _pull
+from modelregistry._options import PullOptions
 from modelregistry.cache import Cache
 from modelregistry.errors import NotCachedError
 from tests.unit.cache_fakes import ONLY_1, ONLY_2, SHARED, FakeTransport, filled_cache, sha
@@ -62,7 +63,7 @@ def test_a_warm_pull_refreshes_last_used(tmp_path: Path) -> None:
 def test_usage_counts_blobs_downloads_snapshots_and_uploads(tmp_path: Path) -> None:
     cache = filled_cache(tmp_path)
     partial = _partial(cache, b"x" * 10, 0)
-    cache.save_upload_record("a" * 64, "session", 3)
+    cache.uploads.save("a" * 64, "session", 3)
     usage = cache.usage()
     assert (usage.blobs, usage.blob_bytes) == (3, len(SHARED) + len(ONLY_1) + len(ONLY_2))
     assert (usage.incomplete, usage.incomplete_bytes) == (1, partial.stat().st_size)
@@ -218,6 +219,6 @@ def test_pulling_after_prune_downloads_what_was_deleted(tmp_path: Path) -> None:
     cache.prune()
     assert cache.usage().blobs == 0
     transport: Any = FakeTransport()
-    snapshot = _pull.pull_model(transport, cache, "m@staging", parallelism=1)
+    snapshot = _pull.pull_model(transport, cache, "m@staging", PullOptions(parallelism=1))
     assert (snapshot / "copy" / "w.bin").read_bytes() == SHARED
     assert (snapshot / "config.json").read_bytes() == ONLY_1

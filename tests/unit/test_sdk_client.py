@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import ast
 import queue
 import threading
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import grpc
 import pytest
 
+import modelregistry
+import modelregistry.aio
+import modelregistry.client
 from modelregistry import (
     NO_RETRY,
     AsyncClient,
     CancelledError,
     Client,
+    ConflictError,
     InvalidArgumentError,
     NotCachedError,
     NotFoundError,
@@ -25,11 +30,12 @@ from modelregistry import (
     RetryPolicy,
     UnavailableError,
 )
+from modelregistry._options import PullOptions, PushOptions
+from modelregistry._watch import WATCH_START_HEADER
 from modelregistry.cache import Cache, ref_key
-from modelregistry.client import WATCH_START_HEADER
 from modelregistry.metadata.v1 import alias_pb2, model_event_pb2, model_pb2, model_version_pb2
 from modelregistry.metadata.v1 import metadata_service_pb2 as ms
-from tests.unit.test_sdk_retry import FakeRpcError, unavailable
+from tests.unit.test_sdk_retry import FakeRpcError, aio_error, unavailable
 
 pytestmark = pytest.mark.timeout(10)
 FAST = RetryPolicy(max_attempts=3, initial_backoff_s=0.0, max_backoff_s=0.01)
@@ -201,6 +207,56 @@ def test_list_aliases_follows_pages(client: Client) -> None:
     assert tokens == ["", "t"]
 
 
+def test_a_stale_expected_version_is_a_conflict(client: Client) -> None:
+    stale = FakeRpcError(
+        grpc.StatusCode.ABORTED, "production moved", "ALIAS_VERSION_MISMATCH", alias="production"
+    )
+
+    def set_alias(request: ms.SetAliasRequest, **_: Any) -> alias_pb2.Alias:
+        assert request.expected_version == "models/m/versions/2"
+        raise stale
+
+    client._transport.metadata_stub = SimpleNamespace(SetAlias=set_alias)  # type: ignore[assignment]
+    with pytest.raises(ConflictError) as info:
+        client.set_alias("m", "production", 3, expected_version=2)
+    assert info.value.reason == "ALIAS_VERSION_MISMATCH"
+    assert info.value.exit_code == 4
+    assert info.value.metadata == {"alias": "production"}
+
+
+async def test_a_stale_expected_version_is_a_conflict_async_too() -> None:
+    async def set_alias(request: ms.SetAliasRequest, **_: Any) -> alias_pb2.Alias:
+        raise aio_error(grpc.StatusCode.ABORTED, "production moved", "ALIAS_VERSION_MISMATCH")
+
+    async with AsyncClient("127.0.0.1:1", retry=FAST, offline=False) as client:
+        client._transport.metadata_stub = SimpleNamespace(SetAlias=set_alias)  # type: ignore[assignment]
+        with pytest.raises(ConflictError) as info:
+            await client.set_alias("m", "production", 3, expected_version=2)
+    assert info.value.reason == "ALIAS_VERSION_MISMATCH"
+
+
+def _imported_modules(module: ModuleType) -> set[str]:
+    """Every module ``module``'s source imports, lazy imports inside functions included."""
+    assert module.__file__ is not None
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(Path(module.__file__).read_text())):
+        if isinstance(node, ast.ImportFrom):
+            names.add(node.module or "")
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
+def test_the_two_clients_share_modules_and_do_not_import_each_other() -> None:
+    assert "modelregistry._base" in _imported_modules(modelregistry.aio)
+    assert "modelregistry.client" not in _imported_modules(modelregistry.aio)
+    assert "modelregistry.aio" not in _imported_modules(modelregistry.client)
+    # The public names stay where users import them from.
+    assert modelregistry.WatchStream is modelregistry.client.WatchStream
+    assert modelregistry.AsyncWatchStream is modelregistry.aio.AsyncWatchStream
+    assert modelregistry.AsyncClient is modelregistry.aio.AsyncClient
+
+
 def test_push_and_pull_delegate_to_the_engines(
     client: Client, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -209,39 +265,39 @@ def test_push_and_pull_delegate_to_the_engines(
 
     seen: dict[str, Any] = {}
 
-    def fake_push(transport: Any, cache: Any, path: Any, **kwargs: Any) -> Any:
-        seen["push"] = (transport, cache, path, kwargs)
+    def fake_push(transport: Any, cache: Any, path: Any, options: PushOptions) -> Any:
+        seen["push"] = (transport, cache, path, options)
         return V3
 
-    def fake_pull(transport: Any, cache: Any, ref: str, **kwargs: Any) -> Path:
-        seen["pull"] = (transport, cache, ref, kwargs)
+    def fake_pull(
+        transport: Any, cache: Any, ref: str, options: PullOptions, *, offline: bool
+    ) -> Path:
+        seen["pull"] = (transport, cache, ref, options, offline)
         return tmp_path
 
     monkeypatch.setattr(modelregistry._push, "push_model", fake_push)
     monkeypatch.setattr(modelregistry._pull, "pull_model", fake_pull)
     client._cache = FakeCache({})  # type: ignore[assignment]
     assert client.push("w", model="m", params={"lr": 0.1}, alias="prod", parallelism=2) == V3
-    transport, cache, path, kwargs = seen["push"]
+    transport, cache, path, options = seen["push"]
     assert transport is client._transport
     assert cache is client._cache
     assert path == "w"
-    assert kwargs["model"] == "m"
-    assert kwargs["alias"] == "prod"
-    assert kwargs["parallelism"] == 2
-    assert kwargs["params"] == {"lr": 0.1}
-    assert kwargs["lineage"] is True
+    assert options == PushOptions(model="m", params={"lr": 0.1}, alias="prod", parallelism=2)
+    assert options.lineage is True
     assert client.pull("m@prod", tmp_path, allow_patterns=["*.json"]) == tmp_path
-    transport, cache, ref, kwargs = seen["pull"]
+    transport, cache, ref, options, offline = seen["pull"]
     assert transport is client._transport
     assert ref == "m@prod"
-    assert kwargs == {
-        "dest": tmp_path, "allow_patterns": ["*.json"], "ignore_patterns": None,
-        "parallelism": 4, "progress": None, "offline": False,
-    }  # fmt: skip
+    assert options == PullOptions(
+        dest=tmp_path, allow_patterns=["*.json"], ignore_patterns=None, parallelism=4, progress=None
+    )
+    assert offline is False
     client.offline = True
     client.pull("m@prod")
     assert seen["pull"][0] is None
-    assert seen["pull"][3]["offline"] is True
+    assert seen["pull"][3] == PullOptions()
+    assert seen["pull"][4] is True
 
 
 async def test_async_push_runs_in_a_thread_on_its_own_sync_channel(
@@ -251,7 +307,8 @@ async def test_async_push_runs_in_a_thread_on_its_own_sync_channel(
 
     seen: dict[str, Any] = {}
 
-    def fake_push(transport: Any, cache: Any, path: Any, **kwargs: Any) -> Any:
+    def fake_push(transport: Any, cache: Any, path: Any, options: PushOptions) -> Any:
+        seen["options"] = options
         seen["thread"] = threading.current_thread()
         seen["target"] = transport.target
         seen["actor"] = transport.metadata
@@ -260,7 +317,8 @@ async def test_async_push_runs_in_a_thread_on_its_own_sync_channel(
     monkeypatch.setattr(modelregistry._push, "push_model", fake_push)
     async with AsyncClient("127.0.0.1:9", actor="bob", offline=False) as client:
         client._cache = FakeCache({})  # type: ignore[assignment]
-        assert await client.push("w", model="m") == V3
+        assert await client.push("w", model="m", description="d") == V3
+    assert seen["options"] == PushOptions(model="m", description="d")
     assert seen["thread"] is not threading.main_thread()
     assert seen["target"] == "127.0.0.1:9"
     assert seen["actor"] == (("x-modelregistry-actor", "bob"),)

@@ -1,4 +1,7 @@
-"""SDK conversions: typed params (bool is not int), names, references, request builders."""
+"""SDK conversions: typed params (bool is not int), names, request builders.
+
+Reference parsing is tested against the server's parser in ``test_sdk_refs.py``.
+"""
 
 from __future__ import annotations
 
@@ -76,76 +79,6 @@ def test_resource_names_accept_ids_and_full_names() -> None:
         _convert.version_name("resnet", True)
     with pytest.raises(InvalidArgumentError):
         _convert.version_name("resnet", "3")  # type: ignore[arg-type]
-
-
-UID = "0f8fad5b-d9cb-469f-a165-70867728950e"
-
-
-@pytest.mark.parametrize(
-    ("ref", "expected", "canonical"),
-    [
-        ("resnet", ("resnet", "latest", ""), "resnet"),
-        ("models/resnet", ("resnet", "latest", ""), "resnet"),
-        ("  resnet  ", ("resnet", "latest", ""), "resnet"),
-        ("resnet@production", ("resnet", "alias", "production"), "resnet@production"),
-        ("models/resnet@production", ("resnet", "alias", "production"), "resnet@production"),
-        ("resnet:3", ("resnet", "version", "3"), "resnet:3"),
-        ("resnet:007", ("resnet", "version", "7"), "resnet:7"),
-        ("resnet/versions/3", ("resnet", "version", "3"), "resnet:3"),
-        ("models/resnet/versions/12", ("resnet", "version", "12"), "resnet:12"),
-        (UID, ("", "uid", UID), UID),
-        (UID.upper(), ("", "uid", UID), UID),
-        (f"models/{UID}", ("", "uid", UID), UID),
-        ("a", ("a", "latest", ""), "a"),
-        ("fraud-detector-2", ("fraud-detector-2", "latest", ""), "fraud-detector-2"),
-    ],
-)
-def test_parse_ref_accepts_every_form(
-    ref: str, expected: tuple[str, str, str], canonical: str
-) -> None:
-    parsed = _convert.parse_ref(ref)
-    assert tuple(parsed) == expected
-    model, kind, value = parsed  # it unpacks as the spec's (model, kind, value)
-    assert (model, kind, value) == expected
-    assert parsed.canonical == canonical
-
-
-@pytest.mark.parametrize(
-    "ref",
-    [
-        "",
-        "   ",
-        "models/",
-        "Resnet",
-        "resnet-",
-        "1resnet",
-        "res_net",
-        "resnet@",
-        "@production",
-        "resnet@Prod",
-        "resnet@prod@x",
-        "resnet:",
-        "resnet:0",
-        "resnet:-1",
-        "resnet:+1",
-        "resnet:1.5",
-        "resnet:x",
-        "resnet:٣",  # str.isdigit() says yes; a version number is ASCII digits only
-        "resnet/versions/",
-        "resnet/versions/abc",
-        "resnet/aliases/prod",
-        "a" * 64,
-        "models/models/resnet",
-        "resnet/versions/3/files",
-        f"{UID}x",
-    ],
-)
-def test_parse_ref_rejects_malformed_refs(ref: str) -> None:
-    with pytest.raises(InvalidArgumentError) as info:
-        _convert.parse_ref(ref)
-    assert info.value.reason == "REFERENCE_INVALID"
-    assert info.value.exit_code == 2
-    assert "name@alias" in info.value.message  # says what would have been accepted
 
 
 def test_every_mutating_request_gets_a_fresh_request_id() -> None:

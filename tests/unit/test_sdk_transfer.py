@@ -14,6 +14,7 @@ import pytest
 from modelregistry import _pull
 from modelregistry._files import collect_files, media_type
 from modelregistry._lineage import detect_git_source
+from modelregistry._options import PullOptions
 from modelregistry.artifact.v1 import artifact_service_pb2
 from modelregistry.cache import Cache, ref_key
 from modelregistry.errors import (
@@ -113,12 +114,28 @@ def test_digests_are_remembered_until_the_file_changes(tmp_path: Path) -> None:
     path = tmp_path / "f"
     path.write_bytes(b"abc")
     stat = path.stat()
-    assert cache.known_digest(path, stat) is None
-    cache.remember_digest(path, stat, "d" * 64)
-    assert cache.known_digest(path, stat) == "d" * 64
+    assert cache.digests.known(path, stat) is None
+    cache.digests.remember(path, stat, "d" * 64)
+    assert cache.digests.known(path, stat) == "d" * 64
     path.write_bytes(b"abcd")
-    assert cache.known_digest(path, path.stat()) is None
+    assert cache.digests.known(path, path.stat()) is None
     cache.close()
+
+
+def test_the_upload_journal_resumes_only_a_session_for_the_same_size(tmp_path: Path) -> None:
+    journal = Cache(tmp_path).uploads
+    sha = "a" * 64
+    assert journal.session(sha, 3) is None
+    journal.save(sha, "sessions/s1", 3)
+    assert journal.session(sha, 3) == "sessions/s1"
+    assert journal.session(sha, 4) is None  # another file with that name: start over
+    assert journal.count() == 1
+    journal.drop(sha)
+    journal.drop(sha)  # dropping twice is fine
+    assert journal.session(sha, 3) is None
+    assert journal.count() == 0
+    (tmp_path / "uploads" / f"{sha}.json").write_text("{not json")
+    assert journal.session(sha, 3) is None  # a torn record is no record
 
 
 def test_select_files_applies_allow_then_ignore_globs() -> None:
@@ -234,7 +251,7 @@ def test_an_unreachable_download_url_falls_back_to_read_for_every_blob(tmp_path:
         yield artifact_service_pb2.ReadResponse(data=data[request.read_offset :])
 
     stub.Read = read  # type: ignore[method-assign]
-    snapshot = _pull.pull_model(transport, Cache(tmp_path), "m:1", parallelism=1)  # type: ignore[arg-type]
+    snapshot = _pull.pull_model(transport, Cache(tmp_path), "m:1", PullOptions(parallelism=1))  # type: ignore[arg-type]
     assert (snapshot / "w.bin").read_bytes() == first
     assert (snapshot / "x.bin").read_bytes() == second
     assert stub.urls == 1  # the first failure switched URLs off for the rest of the pull

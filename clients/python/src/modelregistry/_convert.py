@@ -1,4 +1,4 @@
-"""Conversions between Python values and the wire messages, and client-side reference parsing.
+"""Conversions between Python values and the wire messages.
 
 Shared by :class:`~modelregistry.client.Client` and :class:`~modelregistry.aio.AsyncClient`, so
 the two build identical requests. Nothing here does I/O.
@@ -7,28 +7,19 @@ the two build identical requests. Nothing here does I/O.
 from __future__ import annotations
 
 import math
-import re
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Literal, NamedTuple
+from typing import Literal
 
 from google.protobuf import duration_pb2, field_mask_pb2, timestamp_pb2
 
+from modelregistry._refs import MODEL_PREFIX
 from modelregistry.errors import InvalidArgumentError
 from modelregistry.metadata.v1 import metadata_service_pb2 as ms
 from modelregistry.metadata.v1 import model_event_pb2, model_pb2, model_version_pb2
 
 ParamPyValue = str | int | float | bool
-RefKind = Literal["latest", "alias", "version", "uid"]
-
-MODEL_PREFIX = "models/"
-# The server's grammar for model and alias ids (metadata/v1/model.proto); mirrored so offline
-# mode rejects exactly what the server would.
-_ID = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_NUMBER = re.compile(r"^[0-9]+$")
-_REF_FORMS = "'name', 'name@alias', 'name:3', 'name/versions/3', 'models/name/...' or a version uid"
 
 
 # ---------------------------------------------------------------- params
@@ -127,77 +118,6 @@ def version_name(model: str, version: int) -> str:
 def alias_name(model: str, alias: str) -> str:
     """``models/{model}/aliases/{alias}``."""
     return f"{model_name(model)}/aliases/{alias}"
-
-
-# ---------------------------------------------------------------- references
-
-
-class ParsedRef(NamedTuple):
-    """A version reference taken apart: ``(model, kind, value)``.
-
-    ``kind`` is ``"latest"`` (``value`` empty), ``"alias"`` (``value`` the alias id),
-    ``"version"`` (``value`` the decimal number) or ``"uid"`` (``model`` empty, ``value`` the
-    lowercase uuid).
-    """
-
-    model: str
-    kind: RefKind
-    value: str
-
-    @property
-    def canonical(self) -> str:
-        """One spelling per reference (``m``, ``m@prod``, ``m:3``, uid): a stable cache key."""
-        if self.kind == "alias":
-            return f"{self.model}@{self.value}"
-        if self.kind == "version":
-            return f"{self.model}:{self.value}"
-        if self.kind == "uid":
-            return self.value
-        return self.model
-
-
-def parse_ref(ref: str) -> ParsedRef:
-    """Parse a version reference without asking the server (used by offline mode).
-
-    Accepts the same forms as ``ResolveModelVersion``: ``name`` (latest READY), ``name@alias``,
-    ``name:3``, ``name/versions/3``, any of those prefixed with ``models/``, and a version uid.
-    A malformed reference raises :class:`InvalidArgumentError` with reason
-    ``REFERENCE_INVALID``, as the server would.
-    """
-    text = ref.strip().removeprefix(MODEL_PREFIX)
-    if not text:
-        raise _bad_ref(ref, "it is empty")
-    if _UUID.match(text.lower()):
-        # The server tries a uuid-shaped ref as a version uid first; offline we can only do that.
-        return ParsedRef("", "uid", text.lower())
-    if "@" in text:
-        model, alias = text.split("@", 1)
-        return ParsedRef(_ref_id(ref, model, "model"), "alias", _ref_id(ref, alias, "alias"))
-    for separator in ("/versions/", ":"):
-        if separator in text:
-            model, number = text.split(separator, 1)
-            if not _NUMBER.match(number) or int(number) < 1:
-                raise _bad_ref(ref, f"version number {number!r} must be a positive integer")
-            return ParsedRef(_ref_id(ref, model, "model"), "version", str(int(number)))
-    return ParsedRef(_ref_id(ref, text, "model"), "latest", "")
-
-
-def _ref_id(ref: str, value: str, what: str) -> str:
-    if not _ID.match(value):
-        raise _bad_ref(
-            ref,
-            f"{what} id {value!r} must be 1-63 lowercase letters, digits or '-', "
-            "starting with a letter",
-        )
-    return value
-
-
-def _bad_ref(ref: str, problem: str) -> InvalidArgumentError:
-    return InvalidArgumentError(
-        f"{ref!r} is not a version reference ({problem}); use {_REF_FORMS}",
-        reason="REFERENCE_INVALID",
-        metadata={"field": "ref"},
-    )
 
 
 # ---------------------------------------------------------------- time and enums

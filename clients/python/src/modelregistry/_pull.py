@@ -23,7 +23,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, cast
@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, cast
 import grpc
 
 from modelregistry._convert import resolve_request
+from modelregistry._options import Patterns, PullOptions
 from modelregistry._transport import Transport, stream_deadline, stream_retry_pause
 from modelregistry.artifact.v1 import artifact_service_pb2
 from modelregistry.cache import Cache, replace_atomically
@@ -59,22 +60,22 @@ def pull_model(
     transport: Transport | None,
     cache: Cache,
     ref: str,
+    options: PullOptions | None = None,
     *,
-    dest: str | os.PathLike[str] | None = None,
-    allow_patterns: Sequence[str] | str | None = None,
-    ignore_patterns: Sequence[str] | str | None = None,
-    parallelism: int = 4,
-    progress: Progress | None = None,
     offline: bool = False,
 ) -> Path:
-    """Download the version ``ref`` names and return its local folder; see ``Client.pull``."""
-    report = progress or NullProgress()
+    """Download the version ``ref`` names and return its local folder; see ``Client.pull``.
+
+    ``transport`` None (or ``offline``) serves the pull from the cache alone.
+    """
+    options = options or PullOptions()
+    report = options.progress or NullProgress()
     # From the ref record to the last link, what this pull needs is referenced by nothing
     # yet: the shared cache lock keeps Cache.prune from deleting it meanwhile.
     with cache.in_use():
         version = _resolve(transport, cache, ref, offline)
         model = version.name.split("/")[1]
-        files = select_files(version.files, allow_patterns, ignore_patterns)
+        files = select_files(version.files, options.allow_patterns, options.ignore_patterns)
 
         wanted: dict[str, int] = {}
         for file in files:
@@ -86,7 +87,7 @@ def pull_model(
                     f"{ref} is not fully in the local cache ({len(missing)} files missing) "
                     "and offline mode is on"
                 )
-            _download_all(transport, cache, missing, max(1, parallelism), report, f"pulling {ref}")
+            _download_all(transport, cache, missing, options.workers, report, f"pulling {ref}")
 
         snapshot = cache.snapshot_dir(model, version.version)
         _link_snapshot(cache, snapshot, files)
@@ -94,9 +95,9 @@ def pull_model(
         # was last used and the least recently used snapshots are the ones to remove.
         with contextlib.suppress(OSError):
             os.utime(snapshot)
-        if dest is None:
+        if options.dest is None:
             return snapshot
-        target = Path(dest)
+        target = Path(options.dest)
         _materialize(cache, target, files)
         return target
 
@@ -115,8 +116,8 @@ def _resolve(
 
 def select_files(
     manifest: Iterable[model_version_pb2.ManifestFile],
-    allow_patterns: Sequence[str] | str | None,
-    ignore_patterns: Sequence[str] | str | None,
+    allow_patterns: Patterns,
+    ignore_patterns: Patterns,
 ) -> list[model_version_pb2.ManifestFile]:
     """The manifest entries that match an allow pattern (if any) and no ignore pattern.
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +22,6 @@ from pathlib import Path
 import grpc
 
 from modelregistry._convert import (
-    ParamPyValue,
     create_model_request,
     delete_version_request,
     metrics_to_proto,
@@ -33,6 +32,7 @@ from modelregistry._convert import (
 )
 from modelregistry._files import LocalFile, collect_files, media_type, sha256_file
 from modelregistry._lineage import detect_git_source
+from modelregistry._options import LocalPaths, PushOptions
 from modelregistry._transport import Transport, stream_deadline, stream_retry_pause
 from modelregistry.artifact.v1 import artifact_service_pb2, blob_pb2
 from modelregistry.cache import Cache
@@ -52,41 +52,19 @@ _STREAM_ATTEMPTS = 5
 
 
 def push_model(
-    transport: Transport,
-    cache: Cache,
-    path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-    *,
-    model: str,
-    params: Mapping[str, ParamPyValue] | None = None,
-    metrics: Mapping[str, float] | None = None,
-    labels: Mapping[str, str] | None = None,
-    description: str = "",
-    alias: str | None = None,
-    lineage: bool = True,
-    parallelism: int = 4,
-    progress: Progress | None = None,
+    transport: Transport, cache: Cache, path: LocalPaths, options: PushOptions
 ) -> model_version_pb2.ModelVersion:
-    """Push the files at ``path`` as a new READY version of ``model``; see ``Client.push``."""
-    report = progress or NullProgress()
+    """Push the files at ``path`` as a new READY version; see ``Client.push``."""
+    report = options.progress or NullProgress()
     paths = [path] if isinstance(path, str | os.PathLike) else list(path)
     files = collect_files(paths)
-    workers = max(1, parallelism)
+    workers = options.workers
+    model = options.model
 
     # Create (or check) the model and validate params and metrics first: a bad name or value
     # fails before minutes of hashing.
     _ensure_model(transport, model)
-    version_draft = model_version_pb2.ModelVersion(
-        description=description,
-        labels=dict(labels or {}),
-        params=params_to_proto(params),
-        metrics=metrics_to_proto(metrics),
-    )
-    if lineage:
-        source = detect_git_source(Path(paths[0]).resolve())
-        if source is not None:
-            version_draft.lineage.source.repo_url = source.repo_url
-            version_draft.lineage.source.commit = source.commit
-            version_draft.lineage.source.dirty = source.dirty
+    version_draft = _version_draft(options, Path(paths[0]))
     digests = _hash_files(cache, files, workers, report)
 
     pending = transport.unary(
@@ -124,12 +102,29 @@ def push_model(
                 timeout=5,
             )
         raise
-    if alias:
+    if options.alias:
         transport.unary(
             transport.metadata_stub.SetAlias,
-            set_alias_request(model, alias, committed.version, expected_version=None),
+            set_alias_request(model, options.alias, committed.version, expected_version=None),
         )
     return committed
+
+
+def _version_draft(options: PushOptions, first_path: Path) -> model_version_pb2.ModelVersion:
+    """The new version's fields; validates params and metrics, reads git lineage if asked."""
+    draft = model_version_pb2.ModelVersion(
+        description=options.description,
+        labels=dict(options.labels or {}),
+        params=params_to_proto(options.params),
+        metrics=metrics_to_proto(options.metrics),
+    )
+    if options.lineage:
+        source = detect_git_source(first_path.resolve())
+        if source is not None:
+            draft.lineage.source.repo_url = source.repo_url
+            draft.lineage.source.commit = source.commit
+            draft.lineage.source.dirty = source.dirty
+    return draft
 
 
 def _hash_files(
@@ -140,10 +135,10 @@ def _hash_files(
 
     def digest(file: LocalFile) -> tuple[str, str]:
         real_path = file.source.resolve()  # one lstat per path component: do it once
-        known = cache.known_digest(real_path, file.stat)
+        known = cache.digests.known(real_path, file.stat)
         if known is None:
             known = sha256_file(file.source)
-            cache.remember_digest(real_path, file.stat, known)
+            cache.digests.remember(real_path, file.stat, known)
         report.advance(file.size)
         report.file_done(file.path)
         return file.path, known
@@ -227,14 +222,14 @@ class _BlobUpload:
 
     def prepare(self) -> None:
         """Resume the session a previous push left, or open a new one."""
-        record = self.cache.upload_record(self.sha256)
-        if record is not None and record.get("size") == self.file.size:
-            self.session = str(record["session"])
+        session = self.cache.uploads.session(self.sha256, self.file.size)
+        if session is not None:
+            self.session = session
             try:
                 self._refresh_offset()
                 return
             except NotFoundError:  # expired or swept: start over
-                self.cache.drop_upload_record(self.sha256)
+                self.cache.uploads.drop(self.sha256)
         self._open_session()
 
     def _open_session(self) -> None:
@@ -249,7 +244,7 @@ class _BlobUpload:
         self.offset = session.committed_size
         self.complete = session.complete
         if not self.complete:
-            self.cache.save_upload_record(self.sha256, self.session, self.file.size)
+            self.cache.uploads.save(self.sha256, self.session, self.file.size)
 
     def run(self) -> None:
         """Stream the bytes from ``offset`` on; on a dropped connection, resume where it stopped."""
@@ -265,7 +260,7 @@ class _BlobUpload:
                 error = from_rpc_error(exc, self.transport.target)
                 attempt += 1
                 if isinstance(error, NotFoundError):  # the session expired meanwhile
-                    self.cache.drop_upload_record(self.sha256)
+                    self.cache.uploads.drop(self.sha256)
                     self._open_session()
                     continue
                 if not isinstance(error, UnavailableError) or attempt >= _STREAM_ATTEMPTS:
@@ -275,7 +270,7 @@ class _BlobUpload:
                 continue
             self.offset = response.committed_size
             self.complete = response.committed_size == self.file.size
-        self.cache.drop_upload_record(self.sha256)
+        self.cache.uploads.drop(self.sha256)
         self.report.file_done(self.file.path)
 
     def _refresh_offset(self) -> None:

@@ -13,32 +13,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Self, TypeVar
 
 import grpc
-import grpc.aio
 
 from modelregistry import _convert
+from modelregistry._base import ClientBase
+from modelregistry._options import PullOptions, PushOptions
 from modelregistry._pager import AsyncPager
 from modelregistry._transport import DEFAULT_TIMEOUT_S, AsyncTransport, RetryPolicy, Transport
-from modelregistry.client import ClientBase, reconnect_delay, watch_start
+from modelregistry._watch import AsyncWatchStream, watch_event_types
 from modelregistry.diff import VersionDiff
-from modelregistry.errors import CancelledError, UnavailableError, from_rpc_error
 from modelregistry.metadata.v1 import (
     alias_pb2,
     audit_event_pb2,
     metadata_service_pb2,
-    model_event_pb2,
     model_pb2,
     model_version_pb2,
 )
 
 if TYPE_CHECKING:
     from modelregistry.progress import Progress
+
+__all__ = ["AsyncClient", "AsyncWatchStream"]
 
 R = TypeVar("R")
 
@@ -78,8 +79,7 @@ class AsyncClient(ClientBase[AsyncTransport]):
     async def close(self) -> None:
         """Close the channel (calls in flight fail with ``CANCELLED``) and the cache."""
         await self._transport.close()
-        if self._cache is not None:
-            self._cache.close()
+        self._close_cache()
 
     async def __aenter__(self) -> Self:
         return self
@@ -244,9 +244,7 @@ class AsyncClient(ClientBase[AsyncTransport]):
         ``async with client.watch(...) as stream``. See ``Client.watch``.
         """
         t = self._online("watch")
-        types = tuple(event_types)  # once: see Client.watch
-        _convert.event_types(types)  # reject unknown names now
-        return AsyncWatchStream(t, model, after_event_id, types)
+        return AsyncWatchStream(t, model, after_event_id, watch_event_types(event_types))
 
     def list_audit_events(
         self,
@@ -298,24 +296,20 @@ class AsyncClient(ClientBase[AsyncTransport]):
         """Upload a file or folder as a new READY version (see ``Client.push``)."""
         from modelregistry._push import push_model  # lazy: loads the transfer engine
 
+        options = PushOptions(
+            model=model,
+            params=params,
+            metrics=metrics,
+            labels=labels,
+            description=description,
+            alias=alias,
+            lineage=lineage,
+            parallelism=parallelism,
+            progress=progress,
+        )
         self._online("push")
         cache = self.cache
-        return await self._in_thread(
-            lambda transport: push_model(
-                transport,
-                cache,
-                path,
-                model=model,
-                params=params,
-                metrics=metrics,
-                labels=labels,
-                description=description,
-                alias=alias,
-                lineage=lineage,
-                parallelism=parallelism,
-                progress=progress,
-            )
-        )
+        return await self._in_thread(lambda transport: push_model(transport, cache, path, options))
 
     async def pull(
         self,
@@ -330,18 +324,17 @@ class AsyncClient(ClientBase[AsyncTransport]):
         """Download the version ``ref`` names; return its local folder (see ``Client.pull``)."""
         from modelregistry._pull import pull_model  # lazy: loads the transfer engine
 
+        options = PullOptions(
+            dest=dest,
+            allow_patterns=allow_patterns,
+            ignore_patterns=ignore_patterns,
+            parallelism=parallelism,
+            progress=progress,
+        )
         cache, offline = self.cache, self.offline
         return await self._in_thread(
             lambda transport: pull_model(
-                None if offline else transport,
-                cache,
-                ref,
-                dest=dest,
-                allow_patterns=allow_patterns,
-                ignore_patterns=ignore_patterns,
-                parallelism=parallelism,
-                progress=progress,
-                offline=offline,
+                None if offline else transport, cache, ref, options, offline=offline
             )
         )
 
@@ -360,138 +353,3 @@ class AsyncClient(ClientBase[AsyncTransport]):
             raise
         finally:
             transport.close()
-
-
-class _AsyncEventCall(Protocol):
-    """The part of a ``grpc.aio`` server-stream call that :class:`AsyncWatchStream` uses."""
-
-    def __aiter__(self) -> AsyncIterator[model_event_pb2.ModelEvent]: ...
-
-    def cancel(self) -> bool: ...
-
-    async def initial_metadata(self) -> grpc.aio.Metadata: ...
-
-    async def code(self) -> grpc.StatusCode: ...
-
-    def done(self) -> bool: ...
-
-
-class AsyncWatchStream(AsyncIterator[model_event_pb2.ModelEvent]):
-    """The async iterator :meth:`AsyncClient.watch` returns; see ``client.WatchStream``.
-
-    :meth:`aclose` may be awaited from another task: it cancels the server stream, which ends
-    an ``async for`` waiting for the next event.
-    """
-
-    def __init__(
-        self,
-        transport: AsyncTransport,
-        model: str | None,
-        after_event_id: str,
-        event_types: tuple[int | str, ...],
-    ) -> None:
-        self._transport = transport
-        self._model = model
-        self._event_types = event_types
-        self.last_event_id = after_event_id
-        self._closed = asyncio.Event()  # also wakes a reconnect backoff early
-        self._call: _AsyncEventCall | None = None
-        self._events = self._run()
-
-    def _open_call(self) -> _AsyncEventCall:
-        request = _convert.watch_request(self._model, self.last_event_id, self._event_types)
-        # No deadline: the stream stays open; keepalive pings detect a dead server.
-        try:
-            call: _AsyncEventCall = self._transport.metadata_stub.WatchModelEvents(
-                request, metadata=self._transport.metadata
-            )
-        except grpc.aio.UsageError:  # "Channel is closed": the client was closed under us
-            raise CancelledError(
-                "watch stopped: the client was closed", reason="CLIENT_CLOSED"
-            ) from None
-        self._call = call
-        return call
-
-    async def _note_start(self, call: _AsyncEventCall) -> bool:
-        """See ``WatchStream._note_start``."""
-        start = watch_start(await call.initial_metadata())
-        if start is None:
-            return False
-        if not self.last_event_id:
-            self.last_event_id = start
-        return True
-
-    async def wait_subscribed(self) -> str:
-        """Wait until the server has subscribed this stream; see ``WatchStream.wait_subscribed``."""
-        if self._closed.is_set():
-            raise CancelledError("the watch is closed", reason="WATCH_CLOSED")
-        call = self._call if self._call is not None else self._open_call()
-        if not await self._note_start(call) and call.done():
-            code = await call.code()
-            if code != grpc.StatusCode.OK:
-                try:
-                    await anext(aiter(call))  # the call ended without headers: this raises why
-                except grpc.RpcError as exc:
-                    raise from_rpc_error(exc, self._transport.target) from None
-        return self.last_event_id
-
-    async def _run(self) -> AsyncGenerator[model_event_pb2.ModelEvent, None]:
-        policy = self._transport.retry
-        backoffs = policy.backoffs()
-        while not self._closed.is_set():
-            call = self._call if self._call is not None else self._open_call()
-            try:
-                await self._note_start(call)
-                async for event in call:
-                    self.last_event_id = event.event_id
-                    backoffs = policy.backoffs()  # progress made: start patient again
-                    yield event
-                reason = "the server ended the stream"
-            except grpc.RpcError as exc:
-                if self._closed.is_set():
-                    return
-                error = from_rpc_error(exc, self._transport.target)
-                if not isinstance(error, UnavailableError):
-                    raise error from None
-                reason = error.message
-            except asyncio.CancelledError:
-                # grpc.aio reports a locally cancelled call as CancelledError. If aclose() did
-                # that, the stream simply ends; a cancellation of our own task propagates.
-                task = asyncio.current_task()
-                if self._closed.is_set() and (task is None or not task.cancelling()):
-                    return
-                raise
-            finally:
-                call.cancel()
-                if self._call is call:
-                    self._call = None  # the next round opens a new call
-            delay = reconnect_delay(policy, backoffs, reason)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closed.wait(), delay)
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> model_event_pb2.ModelEvent:
-        return await anext(self._events)
-
-    async def aclose(self) -> None:
-        """Stop watching: cancel the server stream; iteration then ends (no exception)."""
-        self._closed.set()
-        if self._call is not None:
-            self._call.cancel()
-        # RuntimeError, "asynchronous generator is already running": another task is inside
-        # __anext__; the cancel above makes it return on its own.
-        with contextlib.suppress(RuntimeError):
-            await self._events.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

@@ -18,36 +18,45 @@ pull of the same version reads and writes no file bytes at all.
 Nothing is ever deleted by a pull. :meth:`Cache.remove_snapshot` drops the links of a version
 and :meth:`Cache.prune` then deletes what no snapshot needs any more: blobs no link points to,
 abandoned downloads, stale locks and ref records of versions that are gone.
+
+Beside it, in their own modules: the passes that prune runs (``_cache_prune``), the upload
+journal of resumable pushes (``_upload_journal``, ``Cache.uploads``), the hash memo that spares
+re-pushes their hashing (``_hash_memo``, ``Cache.digests``) and the on-disk naming they share
+(``_cache_layout``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
-import re
 import shutil
-import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
-from google.protobuf.message import DecodeError
-
-from modelregistry._convert import parse_ref
+from modelregistry import _cache_prune
+from modelregistry._cache_layout import (
+    DIGEST,
+    TEMPORARY,
+    is_same_file,
+    links,
+    model_of,
+    replace_atomically,
+    sorted_dirs,
+)
+from modelregistry._hash_memo import HashMemo
+from modelregistry._refs import parse_ref, parse_version_number
+from modelregistry._upload_journal import UploadJournal
 from modelregistry.errors import NotCachedError
 from modelregistry.metadata.v1 import model_version_pb2
 
 ENV_CACHE = "MODELREGISTRY_CACHE"
-
-_DIGEST = re.compile(r"[0-9a-f]{64}")
-# The temporary name a link or file has while it is being replaced (see replace_atomically).
-_TEMPORARY = re.compile(r"\..+\.\d+\.\d+\.tmp")
+# replace_atomically is where pulls get it from too.
+__all__ = ["Cache", "CacheUsage", "PruneResult", "SnapshotInfo", "replace_atomically"]
 
 
 @dataclass(frozen=True)
@@ -136,33 +145,15 @@ def ref_key(ref: str) -> tuple[str, str]:
     return parsed.model, quote(parsed.canonical.removeprefix(parsed.model), safe="")
 
 
-def _model_of(version: model_version_pb2.ModelVersion) -> str:
-    """The model id in a version's name ``models/{model}/versions/{n}`` ('' if malformed)."""
-    parts = version.name.split("/")
-    return parts[1] if len(parts) >= 2 and parts[0] == "models" else ""
-
-
-def replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    """Make ``path`` with ``write(temporary)``, then rename it into place.
-
-    Readers see the old entry or the new one, never half of one. The temporary name is the
-    one :data:`_TEMPORARY` matches, unique per thread.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with contextlib.suppress(FileNotFoundError):
-        temporary.unlink()  # left by a crashed process that had the same pid and thread id
-    write(temporary)
-    os.replace(temporary, path)
-
-
 class Cache:
     """A content-addressed file cache shared by every pull and push of this user."""
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         self.root = Path(root).expanduser() if root is not None else default_cache_dir()
-        self._hash_db_lock = threading.Lock()
-        self._hash_db: sqlite3.Connection | None = None
+        self.uploads = UploadJournal(self.root / "uploads")
+        """The upload sessions of unfinished pushes (see :mod:`modelregistry._upload_journal`)."""
+        self.digests = HashMemo(self.root / "hashes.sqlite")
+        """Digests of local files already hashed (see :mod:`modelregistry._hash_memo`)."""
 
     # --- blobs -----------------------------------------------------------------------------
 
@@ -200,7 +191,7 @@ class Cache:
                 # prune() deletes lock files nobody holds. If it deleted this one while we
                 # waited, we hold a lock on an unlinked file that a newcomer would not see:
                 # lock the file that is there now instead.
-                if not _is_same_file(handle.fileno(), path):
+                if not is_same_file(handle.fileno(), path):
                     continue
                 try:
                     yield
@@ -255,9 +246,9 @@ class Cache:
                 continue
             files = 0
             digests: set[str] = set()
-            for link, target in _links(path):
+            for link, target in links(path):
                 # A temporary link is a pull replacing a file: not one of the version's files.
-                if not _TEMPORARY.fullmatch(link.name):
+                if not TEMPORARY.fullmatch(link.name):
                     files += 1
                 digests.add(os.path.basename(target))
                 newest = max(newest, link.lstat().st_mtime)
@@ -303,17 +294,19 @@ class Cache:
     def _snapshot_dirs(self) -> Iterator[tuple[str, int, Path]]:
         """``(model, version, folder)`` of every snapshot, sorted."""
         root = self.root / "snapshots"
-        for model_dir in _sorted_dirs(root):
-            versions = [d for d in _sorted_dirs(model_dir) if d.name.isdigit()]
+        for model_dir in sorted_dirs(root):
+            versions = [
+                d for d in sorted_dirs(model_dir) if parse_version_number(d.name) is not None
+            ]
             for version_dir in sorted(versions, key=lambda d: int(d.name)):
                 yield model_dir.name, int(version_dir.name), version_dir
 
-    def _referenced_digests(self) -> set[str]:
+    def referenced_digests(self) -> set[str]:
         """The digests any snapshot links to, temporary links of a running pull included."""
         return {
             os.path.basename(target)
             for _, _, path in self._snapshot_dirs()
-            for _, target in _links(path)
+            for _, target in links(path)
         }
 
     # --- housekeeping ----------------------------------------------------------------------
@@ -321,24 +314,22 @@ class Cache:
     def usage(self) -> CacheUsage:
         """Count what the cache holds: blobs, unfinished downloads, snapshots, upload records."""
         blobs = blob_bytes = incomplete = incomplete_bytes = 0
-        for entry in self._blob_entries():
+        for entry in self.blob_entries():
             name = entry.name
             with contextlib.suppress(OSError):  # deleted while we looked
-                if _DIGEST.fullmatch(name):
+                if DIGEST.fullmatch(name):
                     blob_bytes += entry.stat().st_size
                     blobs += 1
                 elif name.endswith(".incomplete"):
                     incomplete_bytes += entry.stat().st_size
                     incomplete += 1
-        uploads = self.root / "uploads"
-        records = sum(1 for _ in uploads.glob("*.json")) if uploads.is_dir() else 0
         return CacheUsage(
             blobs=blobs,
             blob_bytes=blob_bytes,
             incomplete=incomplete,
             incomplete_bytes=incomplete_bytes,
             snapshots=sum(1 for _ in self._snapshot_dirs()),
-            upload_records=records,
+            upload_records=self.uploads.count(),
         )
 
     def prune(
@@ -360,15 +351,15 @@ class Cache:
         file needs only write permission on its folder.
         """
         cutoff = time.time() - incomplete_older_than.total_seconds()
-        incomplete, incomplete_bytes, locks = self._prune_downloads(cutoff, dry_run)
+        incomplete, incomplete_bytes, locks = _cache_prune.prune_downloads(self, cutoff, dry_run)
         blobs = blob_bytes = refs = 0
         busy = False
         deleted: tuple[str, ...] = ()
-        with self._exclusive(dry_run) as acquired:
+        with _cache_prune.exclusive(self.root, dry_run) as acquired:
             if acquired:
-                deleted, blob_bytes = self._prune_blobs(dry_run)
+                deleted, blob_bytes = _cache_prune.prune_blobs(self, dry_run)
                 blobs = len(deleted)
-                refs = self._prune_refs(dry_run)
+                refs = _cache_prune.prune_refs(self, dry_run)
             else:
                 busy = True
         return PruneResult(
@@ -383,123 +374,9 @@ class Cache:
             deleted_blobs=deleted,
         )
 
-    @contextlib.contextmanager
-    def _exclusive(self, dry_run: bool) -> Iterator[bool]:
-        """The cache lock, exclusively and without waiting: yields False if a pull holds it.
-
-        A dry run deletes nothing, so it needs no lock (and creates no lock file).
-        """
-        if dry_run:
-            yield True
-            return
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / "cache.lock", "a+b") as handle:
-            if not _try_lock(handle.fileno()):
-                yield False
-                return
-            try:
-                yield True
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-    def _prune_downloads(self, cutoff: float, dry_run: bool) -> tuple[int, int, int]:
-        """Old ``.incomplete`` files and free ``.lock`` files: ``(files, bytes, locks)``."""
-        digests = sorted(
-            {
-                entry.name.split(".", 1)[0]
-                for entry in self._blob_entries()
-                if entry.name.endswith((".incomplete", ".lock"))
-            }
-        )
-        count = size = locks = 0
-        for digest in digests:
-            if not _DIGEST.fullmatch(digest):
-                continue
-            partial, lock = self.incomplete_path(digest), self.lock_path(digest)
-            try:
-                stat: os.stat_result | None = partial.stat()
-            except FileNotFoundError:
-                stat = None
-            expired = stat is not None and stat.st_mtime < cutoff
-            had_lock = lock.exists()
-            if not expired and not had_lock:
-                continue
-            # Take the blob's own lock before deleting its files, so a pull cannot start on
-            # them meanwhile; a lock we cannot get belongs to a download in progress.
-            flags = os.O_RDONLY if dry_run else os.O_RDWR | os.O_CREAT
-            try:
-                fd = os.open(lock, flags, 0o644)
-            except FileNotFoundError:  # dry run, no lock file: nobody can hold it
-                fd = -1
-            try:
-                if fd >= 0 and not _try_lock(fd):
-                    continue
-                if expired and stat is not None:
-                    if not dry_run:
-                        with contextlib.suppress(FileNotFoundError):
-                            partial.unlink()
-                    count += 1
-                    size += stat.st_size
-                if not dry_run:
-                    # Unlinked while we hold it: blob_lock() notices and locks a new file.
-                    with contextlib.suppress(FileNotFoundError):
-                        lock.unlink()
-                if had_lock:
-                    locks += 1
-            finally:
-                if fd >= 0:
-                    os.close(fd)  # also releases the lock
-        return count, size, locks
-
-    def _prune_blobs(self, dry_run: bool) -> tuple[tuple[str, ...], int]:
-        """Delete blobs no snapshot links to; call with the cache lock held exclusively."""
-        referenced = self._referenced_digests()
-        deleted: list[str] = []
-        size = 0
-        for entry in self._blob_entries():
-            if not _DIGEST.fullmatch(entry.name) or entry.name in referenced:
-                continue
-            try:
-                blob_size = entry.stat().st_size
-                if not dry_run:
-                    entry.unlink()
-            except FileNotFoundError:
-                continue
-            deleted.append(entry.name)
-            size += blob_size
-        if not dry_run:
-            # Fan-out folders left empty; safe now, as no pull is between mkdir and open.
-            for folder in _sorted_dirs(self.root / "blobs" / "sha256"):
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
-        return tuple(sorted(deleted)), size
-
-    def _prune_refs(self, dry_run: bool) -> int:
-        """Delete ref records whose version has no snapshot; call with the cache lock held."""
-        dropped = 0
-        for folder in _sorted_dirs(self.root / "refs"):
-            for record in sorted(folder.glob("*.pb")):
-                try:
-                    version = model_version_pb2.ModelVersion.FromString(record.read_bytes())
-                except FileNotFoundError:
-                    continue
-                except DecodeError:  # unreadable: it can answer nothing offline, drop it
-                    version = model_version_pb2.ModelVersion()
-                model = _model_of(version)
-                if model and self.snapshot_dir(model, version.version).is_dir():
-                    continue
-                if not dry_run:
-                    with contextlib.suppress(FileNotFoundError):
-                        record.unlink()
-                dropped += 1
-            if not dry_run:
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
-        return dropped
-
-    def _blob_entries(self) -> Iterator[Path]:
+    def blob_entries(self) -> Iterator[Path]:
         """Every file under ``blobs/sha256/<aa>/``."""
-        for folder in _sorted_dirs(self.root / "blobs" / "sha256"):
+        for folder in sorted_dirs(self.root / "blobs" / "sha256"):
             with contextlib.suppress(FileNotFoundError):
                 yield from sorted(folder.iterdir())
 
@@ -507,7 +384,7 @@ class Cache:
 
     def save_ref(self, ref: str, version: model_version_pb2.ModelVersion) -> None:
         """Record the answer to ``ref`` and to the version's number and uid."""
-        model = _model_of(version)
+        model = model_of(version)
         payload = version.SerializeToString()
         keys = {ref_key(ref), (model, quote(f":{version.version}", safe=""))}
         if version.uid:
@@ -553,114 +430,6 @@ class Cache:
             )
         return version
 
-    # --- uploads (resumable push) ----------------------------------------------------------
-
-    def upload_record(self, sha256: str) -> dict[str, str | int] | None:
-        """The upload session an earlier push of ``sha256`` left behind, if any."""
-        path = self.root / "uploads" / f"{sha256}.json"
-        try:
-            record = json.loads(path.read_text())
-        except (FileNotFoundError, ValueError):
-            return None
-        return record if isinstance(record, dict) else None
-
-    def save_upload_record(self, sha256: str, session: str, size: int) -> None:
-        """Remember the session of an upload in progress, for a push that is interrupted."""
-        record = json.dumps({"session": session, "size": size})
-        replace_atomically(self.root / "uploads" / f"{sha256}.json", lambda t: t.write_text(record))
-
-    def drop_upload_record(self, sha256: str) -> None:
-        """Forget an upload session that finished or no longer exists."""
-        with contextlib.suppress(FileNotFoundError):
-            (self.root / "uploads" / f"{sha256}.json").unlink()
-
-    # --- file digests (fast re-push) -------------------------------------------------------
-
-    def _hashes(self) -> sqlite3.Connection:
-        if self._hash_db is None:
-            self.root.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.root / "hashes.sqlite", check_same_thread=False, timeout=30)
-            # A memo, not a record: losing the last entries in a crash only costs a re-hash, so
-            # skip the fsync per file that would make pushing 10 000 small files crawl.
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=OFF")
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS file_digest (path TEXT PRIMARY KEY, size INTEGER, "
-                "mtime_ns INTEGER, inode INTEGER, sha256 TEXT)"
-            )
-            db.commit()
-            self._hash_db = db
-        return self._hash_db
-
-    def known_digest(self, path: Path, stat: os.stat_result) -> str | None:
-        """A digest computed earlier for this file, if size, mtime and inode are unchanged."""
-        with self._hash_db_lock:
-            row = (
-                self._hashes()
-                .execute(
-                    "SELECT sha256 FROM file_digest WHERE path = ? AND size = ? AND mtime_ns = ? "
-                    "AND inode = ?",
-                    (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino),
-                )
-                .fetchone()
-            )
-        return str(row[0]) if row else None
-
-    def remember_digest(self, path: Path, stat: os.stat_result, sha256: str) -> None:
-        """Record a file's digest so that re-pushing it unchanged skips hashing."""
-        with self._hash_db_lock:
-            db = self._hashes()
-            db.execute(
-                "INSERT OR REPLACE INTO file_digest VALUES (?, ?, ?, ?, ?)",
-                (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino, sha256),
-            )
-            db.commit()
-
     def close(self) -> None:
         """Close the digest database."""
-        with self._hash_db_lock:
-            if self._hash_db is not None:
-                self._hash_db.close()
-                self._hash_db = None
-
-
-def _is_same_file(fd: int, path: Path) -> bool:
-    """True if ``path`` still names the open file ``fd``."""
-    try:
-        named = os.stat(path)
-    except FileNotFoundError:
-        return False
-    opened = os.fstat(fd)
-    return (named.st_ino, named.st_dev) == (opened.st_ino, opened.st_dev)
-
-
-def _try_lock(fd: int) -> bool:
-    """Take an exclusive ``flock`` on ``fd`` without waiting; False if someone holds it."""
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
-def _sorted_dirs(path: Path) -> list[Path]:
-    """The sub-folders of ``path`` (none if it does not exist), by name."""
-    try:
-        return sorted(
-            entry for entry in path.iterdir() if entry.is_dir() and not entry.is_symlink()
-        )
-    except FileNotFoundError:
-        return []
-
-
-def _links(folder: Path) -> Iterator[tuple[Path, str]]:
-    """``(link, target)`` for every symlink under ``folder``, at any depth, not followed."""
-    for directory, subdirs, names in os.walk(folder):
-        # os.walk lists a link to a folder among the folders; a snapshot has none, but count it.
-        for name in (*names, *subdirs):
-            path = Path(directory, name)
-            try:
-                target = os.readlink(path)
-            except OSError:  # not a link, or removed meanwhile
-                continue
-            yield path, target
+        self.digests.close()

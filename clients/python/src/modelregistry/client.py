@@ -8,120 +8,34 @@ fresh ``request_id`` so a retry never applies a change twice.
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
-import random
-import threading
-from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Generic, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Self
 
 import grpc
 
 from modelregistry import _convert
+from modelregistry._base import ClientBase
+from modelregistry._options import PullOptions, PushOptions
 from modelregistry._pager import Pager
-from modelregistry._transport import DEFAULT_TIMEOUT_S, AsyncTransport, RetryPolicy, Transport
+from modelregistry._transport import DEFAULT_TIMEOUT_S, RetryPolicy, Transport
+from modelregistry._watch import WatchStream, watch_event_types
 from modelregistry.diff import VersionDiff
-from modelregistry.errors import (
-    CancelledError,
-    UnavailableError,
-    from_rpc_error,
-)
 from modelregistry.metadata.v1 import (
     alias_pb2,
     audit_event_pb2,
     metadata_service_pb2,
-    model_event_pb2,
     model_pb2,
     model_version_pb2,
 )
 
 if TYPE_CHECKING:
-    from modelregistry.cache import Cache
     from modelregistry.progress import Progress
 
-ENV_OFFLINE = "MODELREGISTRY_OFFLINE"
-_log = logging.getLogger("modelregistry")
-TransportT = TypeVar("TransportT", Transport, AsyncTransport)
-
-
-def offline_from_env() -> bool:
-    """True if ``$MODELREGISTRY_OFFLINE`` is ``1``, ``true`` or ``yes`` (any case)."""
-    return os.environ.get(ENV_OFFLINE, "").strip().lower() in ("1", "true", "yes")
-
-
-def offline_error(what: str) -> UnavailableError:
-    """The error for a call that needs the registry while offline mode is on."""
-    return UnavailableError(
-        f"{what} needs the registry, but offline mode is on (${ENV_OFFLINE}); "
-        "only resolve, pull and diff of cached references work offline",
-        reason="OFFLINE_MODE",
-    )
-
-
-class ClientBase(Generic[TransportT]):
-    """What :class:`Client` and :class:`~modelregistry.aio.AsyncClient` share besides their
-    calls: the transport, offline mode and the lazily opened cache."""
-
-    def __init__(
-        self,
-        transport: TransportT,
-        cache_dir: str | os.PathLike[str] | None,
-        offline: bool | None,
-    ) -> None:
-        self._transport: TransportT = transport
-        self.offline = offline_from_env() if offline is None else offline
-        self._cache_dir = cache_dir
-        self._cache: Cache | None = None
-
-    @property
-    def target(self) -> str:
-        """The ``host:port`` this client talks to."""
-        return self._transport.target
-
-    @property
-    def cache(self) -> Cache:
-        """The local file cache (created on first use)."""
-        if self._cache is None:
-            from modelregistry.cache import Cache  # lazy: only push/pull need it
-
-            self._cache = Cache(self._cache_dir)
-        return self._cache
-
-    def _online(self, what: str) -> TransportT:
-        if self.offline:
-            raise offline_error(what)
-        return self._transport
-
-
-# Response header of WatchModelEvents: the event id the stream starts after (see the proto).
-WATCH_START_HEADER = "x-modelregistry-watch-after-event-id"
-
-
-def watch_start(headers: Iterable[tuple[str, str | bytes]] | None) -> str | None:
-    """The start a watch call's response headers name, or None without that header."""
-    for key, value in headers or ():
-        if key == WATCH_START_HEADER:
-            return value.decode() if isinstance(value, bytes) else value
-    return None
-
-
-def reconnect_delay(policy: RetryPolicy, backoffs: Iterator[float], reason: str) -> float:
-    """How long a watch stream lost for ``reason`` waits before reconnecting.
-
-    Raises :class:`UnavailableError` instead when ``policy`` allows no retries.
-    """
-    if policy.max_attempts <= 1:  # retry=NO_RETRY: the caller wants no reconnects
-        raise UnavailableError(f"watch stream lost: {reason}", reason="WATCH_LOST")
-    delay = next(backoffs, None)
-    if delay is None:
-        # Keep reconnecting forever at the longest backoff: a watcher outlives restarts.
-        delay = random.uniform(policy.max_backoff_s / 2, policy.max_backoff_s)  # noqa: S311
-    _log.warning("watch: %s; reconnecting in %.1fs", reason, delay)
-    return delay
+__all__ = ["Client", "WatchStream"]
 
 
 class Client(ClientBase[Transport]):
@@ -157,8 +71,7 @@ class Client(ClientBase[Transport]):
     def close(self) -> None:
         """Close the channel (calls in flight fail with ``CANCELLED``) and the cache."""
         self._transport.close()
-        if self._cache is not None:
-            self._cache.close()
+        self._close_cache()
 
     def __enter__(self) -> Self:
         return self
@@ -348,10 +261,7 @@ class Client(ClientBase[Transport]):
         thread.
         """
         t = self._online("watch")
-        # Materialised once: validating a generator would otherwise leave nothing to watch.
-        types = tuple(event_types)
-        _convert.event_types(types)  # reject unknown names now, not on first next()
-        return WatchStream(t, model, after_event_id, types)
+        return WatchStream(t, model, after_event_id, watch_event_types(event_types))
 
     def list_audit_events(
         self,
@@ -416,10 +326,7 @@ class Client(ClientBase[Transport]):
         """
         from modelregistry._push import push_model  # lazy: loads the transfer engine
 
-        return push_model(
-            self._online("push"),
-            self.cache,
-            path,
+        options = PushOptions(
             model=model,
             params=params,
             metrics=metrics,
@@ -430,6 +337,7 @@ class Client(ClientBase[Transport]):
             parallelism=parallelism,
             progress=progress,
         )
+        return push_model(self._online("push"), self.cache, path, options)
 
     def pull(
         self,
@@ -449,161 +357,12 @@ class Client(ClientBase[Transport]):
         """
         from modelregistry._pull import pull_model  # lazy: loads the transfer engine
 
-        return pull_model(
-            None if self.offline else self._transport,
-            self.cache,
-            ref,
+        options = PullOptions(
             dest=dest,
             allow_patterns=allow_patterns,
             ignore_patterns=ignore_patterns,
             parallelism=parallelism,
             progress=progress,
-            offline=self.offline,
         )
-
-
-class _EventCall(Protocol):
-    """The part of a sync server-stream call that :class:`WatchStream` uses."""
-
-    def __iter__(self) -> Iterator[model_event_pb2.ModelEvent]: ...
-
-    def cancel(self) -> bool: ...
-
-    def initial_metadata(self) -> Sequence[tuple[str, str | bytes]] | None: ...
-
-    def code(self) -> grpc.StatusCode | None: ...
-
-
-class WatchStream(Iterator[model_event_pb2.ModelEvent]):
-    """The iterator :meth:`Client.watch` returns: reconnecting, closable, a context manager.
-
-    ``last_event_id`` is the id of the last event handed out (pass it to a later watch to
-    resume). :meth:`close` may be called from any thread; it cancels the server stream, which
-    ends a ``for`` loop blocked waiting for the next event.
-    """
-
-    def __init__(
-        self,
-        transport: Transport,
-        model: str | None,
-        after_event_id: str,
-        event_types: tuple[int | str, ...],
-    ) -> None:
-        self._transport = transport
-        self._model = model
-        self._event_types = event_types
-        self.last_event_id = after_event_id
-        self._lock = threading.Lock()
-        self._closed = threading.Event()  # also wakes a reconnect backoff early
-        self._call: _EventCall | None = None
-        self._events = self._run()
-
-    def _open_call(self) -> _EventCall:
-        """Start one WatchModelEvents call from ``last_event_id`` (caller holds the lock)."""
-        request = _convert.watch_request(self._model, self.last_event_id, self._event_types)
-        # No deadline: the stream is meant to stay open. The channel's keepalive pings notice a
-        # dead server and turn it into UNAVAILABLE.
-        try:
-            call: _EventCall = self._transport.metadata_stub.WatchModelEvents(
-                request, metadata=self._transport.metadata
-            )
-        except ValueError:  # grpc's "Channel closed": the Client was closed under us
-            raise CancelledError(
-                "watch stopped: the client was closed", reason="CLIENT_CLOSED"
-            ) from None
-        self._call = call
-        return call
-
-    def _note_start(self, call: _EventCall) -> bool:
-        """Wait for the call's headers; adopt the start they name if no event came yet.
-
-        With that id a stream that drops before its first event resumes where it began,
-        instead of "from now", which would lose what changed in between. False if the call
-        ended without the header (an error, or a server that does not send it).
-        """
-        start = watch_start(call.initial_metadata())
-        if start is None:
-            return False
-        with self._lock:
-            if not self.last_event_id:
-                self.last_event_id = start
-        return True
-
-    def wait_subscribed(self) -> str:
-        """Block until the server has subscribed this stream; return the id it starts after.
-
-        Every change committed after this returns will be yielded. Call it before reading the
-        state you act on (``pull("m@production")``, say): a change between the read and the
-        subscription would otherwise be missed. Raises the typed error if the server refuses
-        the watch or cannot be reached.
-        """
-        with self._lock:
-            if self._closed.is_set():
-                raise CancelledError("the watch is closed", reason="WATCH_CLOSED")
-            call = self._call if self._call is not None else self._open_call()
-        if not self._note_start(call) and call.code() not in (None, grpc.StatusCode.OK):
-            try:
-                next(iter(call))  # the call ended without headers: iterating raises why
-            except grpc.RpcError as exc:
-                raise from_rpc_error(exc, self._transport.target) from None
-        return self.last_event_id
-
-    def _run(self) -> Generator[model_event_pb2.ModelEvent, None, None]:
-        policy = self._transport.retry
-        backoffs = policy.backoffs()
-        while True:
-            with self._lock:
-                if self._closed.is_set():
-                    return
-                call = self._call if self._call is not None else self._open_call()
-            try:
-                self._note_start(call)
-                for event in call:
-                    self.last_event_id = event.event_id
-                    backoffs = policy.backoffs()  # progress made: start patient again
-                    yield event
-                reason = "the server ended the stream"
-            except grpc.RpcError as exc:
-                if self._closed.is_set():
-                    return
-                error = from_rpc_error(exc, self._transport.target)
-                if not isinstance(error, UnavailableError):
-                    raise error from None
-                reason = error.message
-            finally:
-                # Reached also when the consumer drops or closes the generator mid-stream.
-                call.cancel()
-                with self._lock:
-                    if self._call is call:
-                        self._call = None  # the next round opens a new call
-            if self._closed.wait(reconnect_delay(policy, backoffs, reason)):
-                return
-
-    def __iter__(self) -> Self:
-        return self
-
-    def __next__(self) -> model_event_pb2.ModelEvent:
-        return next(self._events)
-
-    def close(self) -> None:
-        """Stop watching: cancel the server stream; iteration then ends (no exception)."""
-        with self._lock:
-            self._closed.set()
-            call = self._call
-        if call is not None:
-            call.cancel()
-        # ValueError, "generator already executing": another thread is inside next(); the
-        # cancel above makes it return on its own.
-        with contextlib.suppress(ValueError):
-            self._events.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        transport = None if self.offline else self._transport
+        return pull_model(transport, self.cache, ref, options, offline=self.offline)

@@ -81,7 +81,8 @@ class FailedPreconditionError(RegistryError):
 
 
 class ConflictError(RegistryError):
-    """A concurrent change won (ABORTED, e.g. a stale etag); re-read and retry."""
+    """A concurrent change won (ABORTED: a stale etag, or a ``set_alias`` whose
+    ``expected_version`` is no longer where the alias points); re-read and retry."""
 
     exit_code = EXIT_CONFLICT
     code = grpc.StatusCode.ABORTED

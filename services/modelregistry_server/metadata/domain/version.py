@@ -26,6 +26,8 @@ MAX_PATH_BYTES = 1024
 MAX_KEYS = 1000
 MAX_CARD_BYTES = 65536
 _VERSION_NAME = re.compile(r"^models/([^/]+)/versions/([0-9]+)$")
+_VERSION_NUMBER = re.compile(r"[0-9]+")
+MAX_VERSION = 2**63 - 1  # version numbers are BIGINT
 _ALIAS_NAME = re.compile(r"^models/([^/]+)/aliases/([^/]+)$")
 
 
@@ -106,15 +108,28 @@ def version_name(model_id: str, version: int) -> str:
     return f"{MODEL_NAME_PREFIX}{model_id}/versions/{version}"
 
 
+def parse_version_number(text: str) -> int | None:
+    """The version number ``text`` spells (ASCII digits, 1 to 2**63 - 1: a BIGINT), or None.
+
+    Not ``str.isdigit()``/``int()``: they also take '³' or full-width digits. The SDK's parser
+    (``modelregistry/_refs.py``) accepts the same strings; ``tests/support/refs.py`` checks it.
+    """
+    if not _VERSION_NUMBER.fullmatch(text):
+        return None
+    number = int(text)
+    return number if 1 <= number <= MAX_VERSION else None
+
+
 def parse_version_name(name: str, field_name: str = "name") -> tuple[str, int]:
     """Return ``(model_id, version)`` from ``models/{model}/versions/{version}``."""
-    match = _VERSION_NAME.match(name)
-    if match is None or int(match.group(2)) < 1:
+    match = _VERSION_NAME.fullmatch(name)
+    number = parse_version_number(match.group(2)) if match else None
+    if match is None or number is None:
         raise InvalidArgument(
             field_name,
             f"{name!r} is not a version name; expected 'models/{{model}}/versions/{{n}}'",
         )
-    return validate_model_id(match.group(1), field_name), int(match.group(2))
+    return validate_model_id(match.group(1), field_name), number
 
 
 def parse_alias_name(name: str, field_name: str = "name") -> tuple[str, str]:
@@ -248,12 +263,14 @@ def parse_ref(ref: str, field_name: str = "ref") -> VersionRef:
             )
         for separator in ("/versions/", ":"):
             if separator in text:
-                model, number = text.split(separator, 1)
-                if not number.isdigit() or int(number) < 1:
+                model, digits = text.split(separator, 1)
+                number = parse_version_number(digits)
+                if number is None:
                     raise InvalidArgument(
-                        field_name, f"version number {number!r} must be a positive integer"
+                        field_name,
+                        f"version number {digits!r} must be an integer from 1 to {MAX_VERSION}",
                     )
-                return VersionRef(model_id=validate_model_id(model, field_name), number=int(number))
+                return VersionRef(model_id=validate_model_id(model, field_name), number=number)
         return VersionRef(model_id=validate_model_id(text, field_name))
     except InvalidArgument as exc:
         raise InvalidArgument(

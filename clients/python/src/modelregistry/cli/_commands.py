@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from modelregistry._convert import MODEL_PREFIX, parse_ref
+from modelregistry._refs import MODEL_PREFIX, parse_ref, parse_version_number
 from modelregistry.cache import Cache
 from modelregistry.cli import _format as fmt
+from modelregistry.cli import _values as values
 from modelregistry.cli._parser import UsageError
 from modelregistry.cli._progress import CliProgress
 from modelregistry.client import Client
@@ -82,9 +83,9 @@ def _limit(limit: int | None) -> int:
 
 def cmd_push(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     with _usage_errors():
-        params = fmt.parse_params(args.param)
-        metrics = fmt.parse_metrics(args.metric)
-        labels = fmt.parse_pairs(args.label, "--label")
+        params = values.parse_params(args.param)
+        metrics = values.parse_metrics(args.metric)
+        labels = values.parse_pairs(args.label, "--label")
     description = args.description
     if args.description_file:
         description = Path(args.description_file).read_text(encoding="utf-8")
@@ -180,8 +181,8 @@ def cmd_diff(client: Client, args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_log(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     with _usage_errors():
-        start = fmt.parse_time(args.since) if args.since else None
-        end = fmt.parse_time(args.until) if args.until else None
+        start = values.parse_time(args.since) if args.since else None
+        end = values.parse_time(args.until) if args.until else None
     pager = client.list_audit_events(
         model=args.model,
         actor=args.actor,
@@ -197,7 +198,7 @@ def cmd_log(client: Client, args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_gc(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     with _usage_errors():
-        grace = fmt.parse_duration(args.grace_period) if args.grace_period else None
+        grace = values.parse_duration(args.grace_period) if args.grace_period else None
     result = client.run_gc(dry_run=args.dry_run, grace_period=grace)
     verb = "would delete" if result.dry_run else "deleted"
     expire = "would expire" if result.dry_run else "expired"
@@ -283,7 +284,7 @@ def _cache_target(cache: Cache, text: str) -> tuple[str, int | None]:
         # Not a reference the registry accepts, so nothing cached: say why in one line.
         name = text.strip().removeprefix(MODEL_PREFIX).replace("/versions/", ":")
         number = name.partition(":")[2]
-        if ":" in name and "@" not in name and not (number.isdigit() and int(number) > 0):
+        if ":" in name and "@" not in name and parse_version_number(number) is None:
             raise UsageError(
                 f"not a version number in {text!r} (use NAME:N, e.g. fraud:3)"
             ) from None
@@ -302,7 +303,7 @@ def _cache_target(cache: Cache, text: str) -> tuple[str, int | None]:
 
 def _cache_prune(cache: Cache, args: argparse.Namespace, out: TextIO) -> int:
     with _usage_errors():
-        older_than = fmt.parse_duration(args.incomplete_older_than)
+        older_than = values.parse_duration(args.incomplete_older_than)
     result = cache.prune(incomplete_older_than=older_than, dry_run=args.dry_run)
     _emit_one(out, args, fmt.prune_dict(result), fmt.prune_line(result))
     if result.busy and not args.quiet:

@@ -22,6 +22,7 @@ from modelregistry import (
     AlreadyExistsError,
     AsyncClient,
     Client,
+    ConflictError,
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
@@ -256,6 +257,24 @@ async def test_aliases_versions_diff_audit_and_gc(
         client.delete_model("fraud", force=True)
         with pytest.raises(NotFoundError):
             client.get_model("fraud")
+
+    await off_loop(scenario)
+
+
+async def test_set_alias_compare_and_set_conflict_raises_conflict_error(
+    registry: RunningRegistry, client: Client
+) -> None:
+    await off_loop(lambda: client.create_model("m"))
+    for _ in range(2):
+        await push_version(registry, "m", {"w.bin": os.urandom(32)})
+
+    def scenario() -> None:
+        client.set_alias("m", "production", 1)
+        client.set_alias("m", "production", 2, expected_version=1)
+        with pytest.raises(ConflictError) as info:
+            client.set_alias("m", "production", 1, expected_version=1)
+        assert info.value.reason == "ALIAS_VERSION_MISMATCH"
+        assert client.resolve("m@production").name == "models/m/versions/2"
 
     await off_loop(scenario)
 

@@ -15,6 +15,7 @@ from modelregistry.metadata.v1 import model_version_pb2
 from tests.conftest import RunningRegistry
 from tests.support.artifacts import sha256_hex, upload
 from tests.support.metadata import new_model, new_version, push
+from tests.support.rpc import error_info
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 READY = model_version_pb2.MODEL_VERSION_STATE_READY
@@ -138,6 +139,40 @@ async def test_alias_history_answers_which_version_held_it_when(
             ms.ResolveModelVersionRequest(ref="m@production", as_of_time=before)
         )
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_set_alias_compare_and_set_conflict_is_aborted_and_moves_nothing(
+    registry: RunningRegistry,
+) -> None:
+    await new_model(registry, "m")
+    first, second, third = [await push(registry, "m", {"w": os.urandom(32)}) for _ in range(3)]
+    await registry.metadata.SetAlias(
+        ms.SetAliasRequest(model="models/m", alias="production", version=first.name)
+    )
+    # Someone else moves it to `second`; a caller who still believes it is at `first` loses.
+    await registry.metadata.SetAlias(
+        ms.SetAliasRequest(
+            model="models/m", alias="production", version=second.name, expected_version=first.name
+        )
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await registry.metadata.SetAlias(
+            ms.SetAliasRequest(
+                model="models/m",
+                alias="production",
+                version=third.name,
+                expected_version=first.name,
+            )
+        )
+    assert info.value.code() == grpc.StatusCode.ABORTED
+    assert error_info(info.value).reason == "ALIAS_VERSION_MISMATCH"
+    assert "points at models/m/versions/2, not the expected models/m/versions/1" in (
+        info.value.details() or ""
+    )
+    resolved = await registry.metadata.ResolveModelVersion(
+        ms.ResolveModelVersionRequest(ref="m@production")
+    )
+    assert resolved.name == second.name
 
 
 async def test_alias_points_at_ready_versions_only(registry: RunningRegistry) -> None:

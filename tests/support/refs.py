@@ -56,6 +56,11 @@ ACCEPTED_REFS: list[AcceptedRef] = [
 
 REJECTED_REFS: list[str] = [
     "",
+    # "$" in a pattern also matches before a final newline: every rule uses fullmatch.
+    # (Whitespace around the whole reference is stripped first, on both sides.)
+    "m\n@prod",
+    "m@prod\n@x",
+    "m\n:3",
     "   ",
     "models/",
     "Resnet",

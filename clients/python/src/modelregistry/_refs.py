@@ -76,7 +76,7 @@ def parse_ref(ref: str) -> ParsedRef:
     text = ref.strip().removeprefix(MODEL_PREFIX)
     if not text:
         raise _bad_ref(ref, "it is empty")
-    if _UUID.match(text.lower()):
+    if _UUID.fullmatch(text.lower()):
         # The server tries a uuid-shaped ref as a version uid first; offline we can only do that.
         return ParsedRef("", "uid", text.lower())
     if "@" in text:
@@ -95,7 +95,7 @@ def parse_ref(ref: str) -> ParsedRef:
 
 
 def _ref_id(ref: str, value: str, what: str) -> str:
-    if not _ID.match(value):
+    if not _ID.fullmatch(value):
         raise _bad_ref(
             ref,
             f"{what} id {value!r} must be 1-63 lowercase letters, digits or '-', "

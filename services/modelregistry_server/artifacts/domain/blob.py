@@ -53,7 +53,7 @@ class IncompleteUpload:
 
 def validate_sha256(value: str, field: str = "sha256") -> str:
     """Return ``value`` if it is 64 lowercase hex characters, else raise ``InvalidArgument``."""
-    if not SHA256_PATTERN.match(value):
+    if not SHA256_PATTERN.fullmatch(value):
         shown = value if len(value) <= 80 else value[:77] + "..."
         raise InvalidArgument(
             field, f"{shown!r} is not a sha256 digest: expected 64 lowercase hex characters"

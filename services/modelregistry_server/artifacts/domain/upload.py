@@ -62,7 +62,7 @@ def parse_session_name(name: str, field_name: str = "upload_session") -> str:
     if not name:
         raise InvalidArgument(field_name, "is required (the first WriteRequest must name it)")
     session_id = name.removeprefix(SESSION_NAME_PREFIX)
-    if not name.startswith(SESSION_NAME_PREFIX) or not _UUID_HEX.match(session_id):
+    if not name.startswith(SESSION_NAME_PREFIX) or not _UUID_HEX.fullmatch(session_id):
         raise InvalidArgument(
             field_name, f"{name!r} is not an upload session name ('uploadSessions/<32 hex>')"
         )

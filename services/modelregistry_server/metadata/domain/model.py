@@ -60,7 +60,7 @@ def validate_model_id(model_id: str, field_name: str = "model_id") -> str:
     """Return ``model_id`` if it follows the grammar, else raise ``InvalidArgument``."""
     if not model_id:
         raise InvalidArgument(field_name, "is required; " + MODEL_ID_RULE)
-    if not MODEL_ID_PATTERN.match(model_id):
+    if not MODEL_ID_PATTERN.fullmatch(model_id):
         raise InvalidArgument(field_name, f"{model_id!r} is not a valid id; {MODEL_ID_RULE}")
     return model_id
 
@@ -90,7 +90,7 @@ def validate_labels(labels: Mapping[str, str], field_name: str) -> None:
     if len(labels) > MAX_LABELS:
         raise InvalidArgument(field_name, f"has {len(labels)} labels; at most {MAX_LABELS} allowed")
     for key, value in labels.items():
-        if not LABEL_KEY_PATTERN.match(key):
+        if not LABEL_KEY_PATTERN.fullmatch(key):
             raise InvalidArgument(
                 f"{field_name}.{key}" if key else field_name,
                 f"label key {key!r} must be 1 to 63 characters of lowercase letters, digits, "

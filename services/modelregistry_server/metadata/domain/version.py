@@ -134,7 +134,7 @@ def parse_version_name(name: str, field_name: str = "name") -> tuple[str, int]:
 
 def parse_alias_name(name: str, field_name: str = "name") -> tuple[str, str]:
     """Return ``(model_id, alias)`` from ``models/{model}/aliases/{alias}``."""
-    match = _ALIAS_NAME.match(name)
+    match = _ALIAS_NAME.fullmatch(name)
     if match is None:
         raise InvalidArgument(
             field_name,
@@ -145,7 +145,7 @@ def parse_alias_name(name: str, field_name: str = "name") -> tuple[str, str]:
 
 def validate_alias(alias: str, field_name: str = "alias") -> str:
     """Aliases follow the model-id grammar (``production``, ``staging``, ``canary-2``)."""
-    if not MODEL_ID_PATTERN.match(alias):
+    if not MODEL_ID_PATTERN.fullmatch(alias):
         raise InvalidArgument(
             field_name,
             f"{alias!r} is not a valid alias; " + MODEL_ID_RULE.replace("model id", "alias"),
@@ -162,7 +162,7 @@ def validate_version_draft(draft: VersionDraft, prefix: str = "model_version") -
         if len(values) > MAX_KEYS:
             raise InvalidArgument(f"{prefix}.{kind}", f"has more than {MAX_KEYS} entries")
         for key in values:
-            if not KEY_PATTERN.match(key):
+            if not KEY_PATTERN.fullmatch(key):
                 raise InvalidArgument(
                     f"{prefix}.{kind}",
                     f"key {key!r} must be 1 to 128 characters of letters, digits, '_', '.' or "
@@ -197,7 +197,7 @@ def validate_manifest(files: Sequence[ManifestFile], field_name: str = "files") 
                 reason="MANIFEST_INVALID",
             )
         seen.add(path)
-        if not SHA256_PATTERN.match(entry.sha256):
+        if not SHA256_PATTERN.fullmatch(entry.sha256):
             raise InvalidArgument(
                 f"{where}.sha256",
                 f"{entry.sha256!r} is not a sha256 digest (64 lowercase hex characters)",
@@ -253,7 +253,7 @@ def parse_ref(ref: str, field_name: str = "ref") -> VersionRef:
             field_name, f"is required: one of {_REF_FORMS}", reason="REFERENCE_INVALID"
         )
     try:
-        if _UUID.match(text.lower()):
+        if _UUID.fullmatch(text.lower()):
             return VersionRef(uid_or_model=text.lower())
         if "@" in text:
             model, alias = text.split("@", 1)

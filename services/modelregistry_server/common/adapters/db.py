@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
 import asyncpg
 
+from modelregistry_server.common.adapters.sql import load_queries
 from modelregistry_server.common.kernel.errors import (
     RegistryError,
     concurrent_modification,
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
     # What ``pool.acquire()`` yields and what ``asyncpg.connect()`` returns; code that runs
     # queries accepts either.
     Connection: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+
+QUERIES = load_queries(Path(__file__).parent / "queries.sql")
 
 # A query or an acquire that hangs would hold a gRPC call (and its client) forever; these
 # bounds turn a stuck database into a prompt, reported error instead.
@@ -70,11 +74,9 @@ async def ensure_database(admin_dsn: str, database: str) -> None:
     """Create ``database`` if it does not exist (used for the embedded server only)."""
     conn = await asyncpg.connect(admin_dsn, timeout=ACQUIRE_TIMEOUT_S)
     try:
-        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
-        if not exists:
-            # Identifiers cannot be bound as parameters; quote_ident-equivalent quoting.
-            quoted = '"' + database.replace('"', '""') + '"'
-            await conn.execute(f"CREATE DATABASE {quoted}")
+        if not await conn.fetchval(QUERIES["database_exists"], database):
+            # Identifiers cannot be bound as parameters: the server quotes it (format %I).
+            await conn.execute(await conn.fetchval(QUERIES["create_database_statement"], database))
     finally:
         await conn.close()
 

@@ -15,9 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from modelregistry_server.common.adapters.sql import load_queries
+
 if TYPE_CHECKING:
     from modelregistry_server.common.adapters.db import Connection
 
+QUERIES = load_queries(Path(__file__).parent / "queries.sql")
 _log = logging.getLogger(__name__)
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -70,23 +73,11 @@ async def apply_migrations(conn: Connection, schema: str, directory: Path) -> in
         raise ValueError(f"bad schema name {schema!r}")
     migrations = discover(directory)
     async with conn.transaction():
-        # hashtext gives a stable 32-bit key per schema; the lock is released at commit.
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtext('modelregistry.migrations.' || $1::text))",
-            schema,
-        )
-        # Identifiers cannot be parameters; the schema name is validated above.
-        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        await conn.execute(
-            f"""CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
-                   version integer PRIMARY KEY,
-                   name text NOT NULL,
-                   checksum text NOT NULL,
-                   applied_at timestamptz NOT NULL DEFAULT now())"""
-        )
-        rows = await conn.fetch(
-            f"SELECT version, name, checksum FROM {schema}.schema_migrations ORDER BY version"  # noqa: S608 - validated schema name
-        )
+        await conn.execute(QUERIES["lock_migrations"], schema)
+        await conn.execute(await conn.fetchval(QUERIES["create_schema_statement"], schema))
+        await conn.execute(QUERIES["use_schema"], schema)
+        await conn.execute(QUERIES["create_migrations_table"])
+        rows = await conn.fetch(QUERIES["applied_migrations"])
         applied = {row["version"]: row for row in rows}
         known = {m.version: m for m in migrations}
         newer = sorted(set(applied) - set(known))
@@ -106,14 +97,12 @@ async def apply_migrations(conn: Connection, schema: str, directory: Path) -> in
             if migration.version in applied:
                 continue
             _log.info("applying migration %s %04d_%s", schema, migration.version, migration.name)
-            await conn.execute(f"SET LOCAL search_path TO {schema}")
+            await conn.execute(QUERIES["use_schema"], schema)
             await conn.execute(migration.sql)
+            # Again: a migration may have changed the search path.
+            await conn.execute(QUERIES["use_schema"], schema)
             await conn.execute(
-                f"INSERT INTO {schema}.schema_migrations (version, name, checksum) "  # noqa: S608 - validated schema name
-                "VALUES ($1, $2, $3)",
-                migration.version,
-                migration.name,
-                migration.checksum,
+                QUERIES["record_migration"], migration.version, migration.name, migration.checksum
             )
             count += 1
         return count

@@ -16,7 +16,8 @@ def load_queries(path: Path) -> dict[str, str]:
     """Parse ``path`` into a mapping of query name to SQL text.
 
     Raises:
-        ValueError: A name appears twice, or the file has SQL before the first name line.
+        ValueError: A name appears twice, a query has no description (a ``--`` line right
+            after its name line), or the file has SQL before the first name line.
     """
     text = path.read_text()
     parts = _NAME_LINE.split(text)
@@ -27,6 +28,9 @@ def load_queries(path: Path) -> dict[str, str]:
     for name, body in zip(rest[0::2], rest[1::2], strict=True):
         if name in queries:
             raise ValueError(f"{path}: query {name!r} defined twice")
+        if not body.strip().startswith("--"):
+            # A reviewer reads the file, not the Python: every query says what it is for.
+            raise ValueError(f"{path}: query {name!r} has no '-- description' line")
         queries[name] = body.strip()
     return queries
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +16,8 @@ from modelregistry_server.metadata.domain.model import parse_model_name
 # Without a notification (a lost LISTEN connection, say), watchers still poll this often.
 POLL_INTERVAL_S = 5.0
 _BATCH = 500
+_EVENT_ID = re.compile(r"[0-9]{1,19}")
+_MAX_EVENT_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,9 @@ class EventService:
         """
         model_id = parse_model_name(model, "model") if model else None
         if after_event_id:
-            if not after_event_id.isdigit():
+            # ASCII digits within int64 only: str.isdigit() also takes '²' and '３', which
+            # int() then refuses (or reads), and the id column is a bigint.
+            if not _EVENT_ID.fullmatch(after_event_id) or int(after_event_id) > _MAX_EVENT_ID:
                 raise InvalidArgument(
                     "after_event_id", f"{after_event_id!r} is not an event id from this server"
                 )

@@ -53,7 +53,7 @@ async def test_dry_run_reports_and_deletes_nothing_then_gc_deletes_only_unrefere
     await age_all_blobs(database_url)
     dry = await registry.metadata.RunGarbageCollection(ms.RunGarbageCollectionRequest(dry_run=True))
     assert list(dry.deleted_blobs) == [sha256_hex(orphan)]
-    assert (dry.deleted_bytes, dry.dry_run) == (2000, True)
+    assert (dry.deleted_size_bytes, dry.dry_run) == (2000, True)
     assert sha256_hex(orphan) in await all_blobs(registry)
     done = await registry.metadata.RunGarbageCollection(ms.RunGarbageCollectionRequest())
     assert list(done.deleted_blobs) == [sha256_hex(orphan)]
@@ -91,7 +91,7 @@ async def test_gc_racing_200_deduplicating_pushes_never_leaves_a_ready_version_w
                             name=version.name,
                             files=[
                                 model_version_pb2.ManifestFile(
-                                    path=f"w{i}", sha256=sha256_hex(data), size=len(data)
+                                    path=f"w{i}", sha256=sha256_hex(data), size_bytes=len(data)
                                 )
                             ],
                         )
@@ -118,7 +118,7 @@ async def test_gc_racing_200_deduplicating_pushes_never_leaves_a_ready_version_w
     assert len(versions) == 200
     ready = [v for v in versions if v.state == model_version_pb2.MODEL_VERSION_STATE_READY]
     assert len(ready) == 200
-    referenced = {v.files[0].sha256: v.files[0].size for v in ready}
+    referenced = {v.files[0].sha256: v.files[0].size_bytes for v in ready}
     missing = await registry.artifacts.FindMissingBlobs(
         apb.FindMissingBlobsRequest(
             blobs=[blob_pb2.BlobRef(sha256=s, size_bytes=n) for s, n in referenced.items()]

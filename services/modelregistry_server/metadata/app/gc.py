@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from modelregistry_server.metadata.app.models import validate_request_id
 from modelregistry_server.metadata.app.ports import BlobChecker, VersionRepository
 from modelregistry_server.metadata.domain.errors import InvalidArgument
 
@@ -21,8 +22,8 @@ class GcResult:
 
     deleted_blobs: list[str]
     deleted_blob_count: int
-    deleted_bytes: int
-    expired_versions: int
+    deleted_size_bytes: int
+    expired_version_count: int
     dry_run: bool
 
 
@@ -52,8 +53,15 @@ class GarbageCollector:
         grace: timedelta | None,
         pending_ttl: timedelta | None,
         actor: str,
+        request_id: str = "",
     ) -> GcResult:
-        """Expire stale PENDING versions, then delete unreferenced blobs past the grace period."""
+        """Expire stale PENDING versions, then delete unreferenced blobs past the grace period.
+
+        ``request_id`` is checked like every other one and goes into the audit event, but no
+        replay record is kept: a retry runs again, which is safe because a run only does what
+        is still to do.
+        """
+        request = validate_request_id(request_id)
         ttl = pending_ttl or DEFAULT_PENDING_TTL
         grace_period = grace or DEFAULT_GRACE
         if ttl < MIN_PENDING_TTL:
@@ -84,8 +92,9 @@ class GarbageCollector:
                 actor,
                 {
                     "deleted_blob_count": result.deleted_blob_count,
-                    "deleted_bytes": deleted_bytes,
-                    "expired_versions": expired,
+                    "deleted_size_bytes": deleted_bytes,
+                    "expired_version_count": expired,
                 },
+                request,
             )
         return result

@@ -201,8 +201,10 @@ class VersionRepository(Protocol):
         """Return the digests a non-deleted version references."""
         ...
 
-    async def record_gc(self, actor: str, summary: Mapping[str, object]) -> None:
-        """Write the audit event of a garbage-collection run."""
+    async def record_gc(
+        self, actor: str, summary: Mapping[str, object], request_id: str | None = None
+    ) -> None:
+        """Write the audit event of a garbage-collection run (with its ``request_id``)."""
         ...
 
     async def get_latest_ready(self, model_id: str, as_of: datetime | None) -> ModelVersion | None:

@@ -468,7 +468,11 @@ class PostgresVersionRepository:
             rows = await conn.fetch(QUERIES["referenced_blobs"], list(sha256s))
         return {row["sha256"] for row in rows}
 
-    async def record_gc(self, actor: str, summary: Mapping[str, object]) -> None:
+    async def record_gc(
+        self, actor: str, summary: Mapping[str, object], request_id: str | None = None
+    ) -> None:
         """See the port."""
         async with self._pool.acquire() as conn:
-            await write_audit(conn, actor, "RunGarbageCollection", "blobs", "", None, summary, None)
+            await write_audit(
+                conn, actor, "RunGarbageCollection", "blobs", "", None, summary, request_id
+            )

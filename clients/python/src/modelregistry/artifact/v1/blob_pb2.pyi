@@ -110,7 +110,7 @@ class UploadSession(_message.Message):
     name: _builtins.str
     """Output only. The resource name of the session, in the format
     `uploadSessions/{upload_session}`, where `{upload_session}` is a UUID4 assigned by the
-    server.
+    server, written as 32 lowercase hexadecimal characters without hyphens.
     """
     sha256: _builtins.str
     """Output only. The SHA-256 digest the client declared for the blob: 64 lowercase hexadecimal

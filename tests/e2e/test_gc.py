@@ -17,6 +17,7 @@ from modelregistry.metadata.v1 import model_version_pb2
 from tests.conftest import RunningRegistry
 from tests.support.artifacts import sha256_hex, upload
 from tests.support.metadata import new_model, push
+from tests.support.rpc import error_info
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -136,3 +137,36 @@ async def test_gc_racing_200_deduplicating_pushes_never_leaves_a_ready_version_w
     await registry.metadata.RunGarbageCollection(ms.RunGarbageCollectionRequest())
     remaining = await all_blobs(registry)
     assert set(remaining) == set(referenced), "unreferenced blobs survived the second pass"
+
+
+async def test_gc_and_delete_blob_check_request_id_and_gc_records_it(
+    registry: RunningRegistry,
+) -> None:
+    for call in (
+        registry.metadata.RunGarbageCollection(
+            ms.RunGarbageCollectionRequest(dry_run=True, request_id="not-a-uuid")
+        ),
+        registry.artifacts.DeleteBlob(
+            apb.DeleteBlobRequest(name="blobs/" + "0" * 64, request_id="not-a-uuid")
+        ),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as excinfo:
+            await call
+        assert excinfo.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert error_info(excinfo.value).reason == "FIELD_INVALID"
+        assert error_info(excinfo.value).metadata["field"] == "request_id"
+
+    request_id = "8b0f4c3e-5d0a-4c8e-9a51-0f1c2b3d4e5f"
+    for _ in range(2):  # a retry runs again: nothing is left to do, and it says so
+        result = await registry.metadata.RunGarbageCollection(
+            ms.RunGarbageCollectionRequest(request_id=request_id)
+        )
+        assert (result.deleted_blob_count, result.expired_version_count) == (0, 0)
+    audit = await registry.metadata.ListAuditEvents(ms.ListAuditEventsRequest())
+    gc_events = [e for e in audit.audit_events if e.method == "RunGarbageCollection"]
+    assert [e.request_id for e in gc_events] == [request_id, request_id]
+    assert set(gc_events[0].after.fields) == {
+        "deleted_blob_count",
+        "deleted_size_bytes",
+        "expired_version_count",
+    }

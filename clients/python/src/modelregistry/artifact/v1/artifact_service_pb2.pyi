@@ -337,8 +337,8 @@ class GenerateDownloadUrlRequest(_message.Message):
     @_builtins.property
     def expires_in(self) -> _duration_pb2.Duration:
         """Optional. How long the URL stays valid: 1 second to 7 days. Unset or zero means the default
-        of 1 hour; negative, sub-second or longer values fail with `INVALID_ARGUMENT`. A store that cannot issue
-        URLs (the local-directory store) fails with `FAILED_PRECONDITION` (reason
+        of 1 hour; negative, sub-second or longer values fail with `INVALID_ARGUMENT`. A store that
+        cannot issue URLs (the local-directory store) fails with `FAILED_PRECONDITION` (reason
         `DOWNLOAD_URL_UNSUPPORTED`); clients then use `Read`.
         """
 

@@ -221,7 +221,7 @@ class ModelVersion(_message.Message):
     `ETAG_MISMATCH`).
     """
     total_size_bytes: _builtins.int
-    """Output only. The sum of the `size_bytes` of every file in the manifest, in bytes. Zero until the
+    """Output only. The sum of the `size_bytes` of every file in the manifest. Zero until the
     version is committed.
     """
     @_builtins.property

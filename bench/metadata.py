@@ -314,7 +314,7 @@ def setup_data(target: str, versions: int) -> None:
             media = "application/json" if path.endswith(".json") else "application/octet-stream"
             files.append(
                 model_version_pb2.ManifestFile(
-                    path=path, sha256=sha256_hex(data), size=len(data), media_type=media
+                    path=path, sha256=sha256_hex(data), size_bytes=len(data), media_type=media
                 )
             )
 

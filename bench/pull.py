@@ -454,7 +454,7 @@ class Bench:
         """The pull rounds use the last pushed version, by number."""
         self.version = version.version
         self.blobs = [
-            BlobSpec(path=f.path, key=blob_key(f.sha256), size=f.size, sha256=f.sha256)
+            BlobSpec(path=f.path, key=blob_key(f.sha256), size=f.size_bytes, sha256=f.sha256)
             for f in version.files
         ]
 

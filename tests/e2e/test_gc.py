@@ -17,6 +17,7 @@ from modelregistry.metadata.v1 import model_version_pb2
 from tests.conftest import RunningRegistry
 from tests.support.artifacts import sha256_hex, upload
 from tests.support.metadata import new_model, push
+from tests.support.rpc import error_info
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -53,7 +54,7 @@ async def test_dry_run_reports_and_deletes_nothing_then_gc_deletes_only_unrefere
     await age_all_blobs(database_url)
     dry = await registry.metadata.RunGarbageCollection(ms.RunGarbageCollectionRequest(dry_run=True))
     assert list(dry.deleted_blobs) == [sha256_hex(orphan)]
-    assert (dry.deleted_bytes, dry.dry_run) == (2000, True)
+    assert (dry.deleted_size_bytes, dry.dry_run) == (2000, True)
     assert sha256_hex(orphan) in await all_blobs(registry)
     done = await registry.metadata.RunGarbageCollection(ms.RunGarbageCollectionRequest())
     assert list(done.deleted_blobs) == [sha256_hex(orphan)]
@@ -91,7 +92,7 @@ async def test_gc_racing_200_deduplicating_pushes_never_leaves_a_ready_version_w
                             name=version.name,
                             files=[
                                 model_version_pb2.ManifestFile(
-                                    path=f"w{i}", sha256=sha256_hex(data), size=len(data)
+                                    path=f"w{i}", sha256=sha256_hex(data), size_bytes=len(data)
                                 )
                             ],
                         )
@@ -118,7 +119,7 @@ async def test_gc_racing_200_deduplicating_pushes_never_leaves_a_ready_version_w
     assert len(versions) == 200
     ready = [v for v in versions if v.state == model_version_pb2.MODEL_VERSION_STATE_READY]
     assert len(ready) == 200
-    referenced = {v.files[0].sha256: v.files[0].size for v in ready}
+    referenced = {v.files[0].sha256: v.files[0].size_bytes for v in ready}
     missing = await registry.artifacts.FindMissingBlobs(
         apb.FindMissingBlobsRequest(
             blobs=[blob_pb2.BlobRef(sha256=s, size_bytes=n) for s, n in referenced.items()]
@@ -136,3 +137,36 @@ async def test_gc_racing_200_deduplicating_pushes_never_leaves_a_ready_version_w
     await registry.metadata.RunGarbageCollection(ms.RunGarbageCollectionRequest())
     remaining = await all_blobs(registry)
     assert set(remaining) == set(referenced), "unreferenced blobs survived the second pass"
+
+
+async def test_gc_and_delete_blob_check_request_id_and_gc_records_it(
+    registry: RunningRegistry,
+) -> None:
+    for call in (
+        registry.metadata.RunGarbageCollection(
+            ms.RunGarbageCollectionRequest(dry_run=True, request_id="not-a-uuid")
+        ),
+        registry.artifacts.DeleteBlob(
+            apb.DeleteBlobRequest(name="blobs/" + "0" * 64, request_id="not-a-uuid")
+        ),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as excinfo:
+            await call
+        assert excinfo.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert error_info(excinfo.value).reason == "FIELD_INVALID"
+        assert error_info(excinfo.value).metadata["field"] == "request_id"
+
+    request_id = "8b0f4c3e-5d0a-4c8e-9a51-0f1c2b3d4e5f"
+    for _ in range(2):  # a retry runs again: nothing is left to do, and it says so
+        result = await registry.metadata.RunGarbageCollection(
+            ms.RunGarbageCollectionRequest(request_id=request_id)
+        )
+        assert (result.deleted_blob_count, result.expired_version_count) == (0, 0)
+    audit = await registry.metadata.ListAuditEvents(ms.ListAuditEventsRequest())
+    gc_events = [e for e in audit.audit_events if e.method == "RunGarbageCollection"]
+    assert [e.request_id for e in gc_events] == [request_id, request_id]
+    assert set(gc_events[0].after.fields) == {
+        "deleted_blob_count",
+        "deleted_size_bytes",
+        "expired_version_count",
+    }

@@ -64,8 +64,8 @@ async def test_commit_with_missing_blob_is_rejected_and_stays_pending(
     present = b"present"
     await upload(s3_registry.artifacts, present)
     manifest = [
-        model_version_pb2.ManifestFile(path="a.bin", sha256=sha256_hex(present), size=7),
-        model_version_pb2.ManifestFile(path="b.bin", sha256=sha256_hex(b"never"), size=5),
+        model_version_pb2.ManifestFile(path="a.bin", sha256=sha256_hex(present), size_bytes=7),
+        model_version_pb2.ManifestFile(path="b.bin", sha256=sha256_hex(b"never"), size_bytes=5),
     ]
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await s3_registry.metadata.CommitModelVersion(
@@ -88,7 +88,9 @@ async def test_replayed_commit_returns_the_same_version(registry: RunningRegistr
     await upload(registry.artifacts, data)
     request = ms.CommitModelVersionRequest(
         name=version.name,
-        files=[model_version_pb2.ManifestFile(path="w", sha256=sha256_hex(data), size=len(data))],
+        files=[
+            model_version_pb2.ManifestFile(path="w", sha256=sha256_hex(data), size_bytes=len(data))
+        ],
         request_id="7d9c1a2b-3e4f-4a5b-8c6d-9e0f1a2b3c4d",
     )
     first = await registry.metadata.CommitModelVersion(request)
@@ -107,7 +109,7 @@ async def test_bad_manifest_paths_are_rejected(registry: RunningRegistry, path: 
         await registry.metadata.CommitModelVersion(
             ms.CommitModelVersionRequest(
                 name=version.name,
-                files=[model_version_pb2.ManifestFile(path=path, sha256="0" * 64, size=1)],
+                files=[model_version_pb2.ManifestFile(path=path, sha256="0" * 64, size_bytes=1)],
             )
         )
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT

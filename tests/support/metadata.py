@@ -40,7 +40,7 @@ async def push(
     for path, data in files.items():
         await upload(registry.artifacts, data)
         manifest.append(
-            model_version_pb2.ManifestFile(path=path, sha256=sha256_hex(data), size=len(data))
+            model_version_pb2.ManifestFile(path=path, sha256=sha256_hex(data), size_bytes=len(data))
         )
     return await registry.metadata.CommitModelVersion(
         ms.CommitModelVersionRequest(name=version.name, files=manifest)

@@ -29,7 +29,7 @@ def version(number: int, files: dict[str, bytes]) -> model_version_pb2.ModelVers
         version=number,
         uid=f"0b5a4cde-1111-4222-8333-44445555666{number}",
         files=[
-            model_version_pb2.ManifestFile(path=path, sha256=sha(data), size=len(data))
+            model_version_pb2.ManifestFile(path=path, sha256=sha(data), size_bytes=len(data))
             for path, data in files.items()
         ],
     )

@@ -48,8 +48,10 @@ def make_version(number: int = 3, **extra: object) -> model_version_pb2.ModelVer
         labels={"team": "risk"},
         metrics={"auc": 0.93},
         files=[
-            model_version_pb2.ManifestFile(path="weights.bin", sha256="ab" * 32, size=3 << 20),
-            model_version_pb2.ManifestFile(path="config.json", sha256="cd" * 32, size=0),
+            model_version_pb2.ManifestFile(
+                path="weights.bin", sha256="ab" * 32, size_bytes=3 << 20
+            ),
+            model_version_pb2.ManifestFile(path="config.json", sha256="cd" * 32, size_bytes=0),
         ],
         **extra,  # type: ignore[arg-type]
     )
@@ -149,7 +151,7 @@ def test_version_json_has_plain_types() -> None:
     assert data["files"][0] == {
         "path": "weights.bin",
         "sha256": "ab" * 32,
-        "size": 3 << 20,
+        "size_bytes": 3 << 20,
         "media_type": "",
     }
     assert version_ref(make_version(7)) == "fraud:7"
@@ -161,7 +163,7 @@ def test_diff_rendering() -> None:
     del b.params["optimizer"]
     b.metrics["auc"] = 0.95
     b.files[1].sha256 = "ef" * 32
-    b.files.add(path="extra.txt", sha256="00" * 32, size=1)
+    b.files.add(path="extra.txt", sha256="00" * 32, size_bytes=1)
     text = render_diff(VersionDiff.between(a, b))
     lines = text.splitlines()
     assert lines[:2] == ["--- fraud:1", "+++ fraud:2"]

@@ -22,7 +22,7 @@ def version(
         version=n,
         params=_convert.params_to_proto(params),
         metrics=metrics,
-        files=[mv.ManifestFile(path=p, sha256=s, size=1) for p, s in files.items()],
+        files=[mv.ManifestFile(path=p, sha256=s, size_bytes=1) for p, s in files.items()],
     )
 
 

@@ -189,7 +189,9 @@ def _version_of(content: bytes) -> model_version_pb2.ModelVersion:
     return model_version_pb2.ModelVersion(
         name="models/m/versions/1",
         version=1,
-        files=[model_version_pb2.ManifestFile(path="w.bin", sha256=digest, size=len(content))],
+        files=[
+            model_version_pb2.ManifestFile(path="w.bin", sha256=digest, size_bytes=len(content))
+        ],
     )
 
 
@@ -239,7 +241,7 @@ def test_an_unreachable_download_url_falls_back_to_read_for_every_blob(tmp_path:
     version = _version_of(first)
     version.files.append(
         model_version_pb2.ManifestFile(
-            path="x.bin", sha256=hashlib.sha256(second).hexdigest(), size=len(second)
+            path="x.bin", sha256=hashlib.sha256(second).hexdigest(), size_bytes=len(second)
         )
     )
     transport = _FakeTransport(b"", version)

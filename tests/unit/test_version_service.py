@@ -258,7 +258,7 @@ async def test_gc_expires_stale_pending_versions_and_deletes_unreferenced_blobs(
         clock=lambda: T0 + timedelta(days=30),
     )
     result = await gc.run(False, None, None, "gc")
-    assert result.expired_versions == 1
+    assert result.expired_version_count == 1
     assert world.registry.state.versions["m", 2].state is VersionState.FAILED
     assert result.deleted_blobs == ["d" * 64]
     assert world.blobs.deleted == ["d" * 64]

@@ -309,8 +309,9 @@ def list_audit_events_request(
 
 
 def run_gc_request(dry_run: bool, grace_period: timedelta | None) -> ms.RunGarbageCollectionRequest:
-    """``RunGarbageCollection``; an unset grace period means the server's default (48 h)."""
-    request = ms.RunGarbageCollectionRequest(dry_run=dry_run)
+    """``RunGarbageCollection`` with a fresh request_id (recorded in the run's audit event); an
+    unset grace period means the server's default (48 h)."""
+    request = ms.RunGarbageCollectionRequest(dry_run=dry_run, request_id=request_id())
     if grace_period is not None:
         request.grace_period.CopyFrom(duration(grace_period))
     return request

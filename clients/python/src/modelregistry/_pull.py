@@ -79,7 +79,7 @@ def pull_model(
 
         wanted: dict[str, int] = {}
         for file in files:
-            wanted.setdefault(file.sha256, file.size)
+            wanted.setdefault(file.sha256, file.size_bytes)
         missing = {sha: size for sha, size in wanted.items() if not cache.has_blob(sha, size)}
         if missing:
             if offline or transport is None:

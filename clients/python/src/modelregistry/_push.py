@@ -83,7 +83,7 @@ def push_model(
                     model_version_pb2.ManifestFile(
                         path=f.path,
                         sha256=digests[f.path],
-                        size=f.size,
+                        size_bytes=f.size,
                         media_type=media_type(f.path),
                     )
                     for f in files

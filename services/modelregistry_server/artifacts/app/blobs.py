@@ -15,6 +15,7 @@ from modelregistry_server.artifacts.domain.blob import (
 )
 from modelregistry_server.artifacts.domain.errors import BlobNotFound, InvalidArgument
 from modelregistry_server.common.kernel.paging import Page, Paginator
+from modelregistry_server.common.kernel.request_ids import validate_request_id
 
 MAX_FIND_MISSING = 10_000
 DEFAULT_URL_TTL = timedelta(hours=1)
@@ -86,9 +87,15 @@ class BlobService:
         rows, cursor = await self._index.list(page.after, page.limit, created_before)
         return self._paginator.page(page, rows, cursor)
 
-    async def delete(self, name: str) -> None:
-        """Delete a blob: unindex it first so nobody is told it exists while it goes."""
+    async def delete(self, name: str, request_id: str = "") -> None:
+        """Delete a blob: unindex it first so nobody is told it exists while it goes.
+
+        ``request_id`` is checked like every other one, but no replay record is kept: deleting
+        is idempotent, and a retry after a successful delete gets ``BLOB_NOT_FOUND`` (the proto
+        says so).
+        """
         sha256 = parse_blob_name(name)
+        validate_request_id(request_id)
         if await self._index.get(sha256) is None and await self._store.stat(sha256) is None:
             raise BlobNotFound(sha256)
         await self._index.remove(sha256)

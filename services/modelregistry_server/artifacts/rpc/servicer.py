@@ -158,5 +158,5 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
         self, request: pb.DeleteBlobRequest, context: _Context
     ) -> empty_pb2.Empty:
         """See the proto."""
-        await self._blobs.delete(request.name)
+        await self._blobs.delete(request.name, request.request_id)
         return empty_pb2.Empty()

@@ -73,8 +73,8 @@ class EventService:
         """
         model_id = parse_model_name(model, "model") if model else None
         if after_event_id:
-            # ASCII digits within int64 only: str.isdigit() also takes '²' and '３', which
-            # int() then refuses (or reads), and the id column is a bigint.
+            # ASCII digits within int64 only: str.isdigit() also takes superscripts and
+            # full-width digits, which int() then refuses (or reads); the column is a bigint.
             if not _EVENT_ID.fullmatch(after_event_id) or int(after_event_id) > _MAX_EVENT_ID:
                 raise InvalidArgument(
                     "after_event_id", f"{after_event_id!r} is not an event id from this server"

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from modelregistry_server.common.kernel.request_ids import validate_request_id
 from modelregistry_server.metadata.app.ports import (
     AuditEntry,
     BlobChecker,
@@ -28,8 +29,8 @@ class GcResult:
 
     deleted_blobs: list[str]
     deleted_blob_count: int
-    deleted_bytes: int
-    expired_versions: int
+    deleted_size_bytes: int
+    expired_version_count: int
     dry_run: bool
 
 
@@ -61,8 +62,15 @@ class GarbageCollector:
         grace: timedelta | None,
         pending_ttl: timedelta | None,
         actor: str,
+        request_id: str = "",
     ) -> GcResult:
-        """Expire stale PENDING versions, then delete unreferenced blobs past the grace period."""
+        """Expire stale PENDING versions, then delete unreferenced blobs past the grace period.
+
+        ``request_id`` is checked like every other one and goes into the audit event, but no
+        replay record is kept: a retry runs again, which is safe because a run only does what
+        is still to do.
+        """
+        request = validate_request_id(request_id)
         ttl = pending_ttl or DEFAULT_PENDING_TTL
         grace_period = grace or DEFAULT_GRACE
         if ttl < MIN_PENDING_TTL:
@@ -89,12 +97,12 @@ class GarbageCollector:
         if not dry_run:
             summary = {
                 "deleted_blob_count": result.deleted_blob_count,
-                "deleted_bytes": deleted_bytes,
-                "expired_versions": expired,
+                "deleted_size_bytes": deleted_bytes,
+                "expired_version_count": expired,
             }
             async with self._uow() as uow:
                 await uow.audit(
-                    AuditEntry(actor, "RunGarbageCollection", "blobs", "", None, summary, None)
+                    AuditEntry(actor, "RunGarbageCollection", "blobs", "", None, summary, request)
                 )
         return result
 

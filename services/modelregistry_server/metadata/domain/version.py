@@ -205,7 +205,7 @@ def validate_manifest(files: Sequence[ManifestFile], field_name: str = "files") 
             )
         if entry.size < 0:
             raise InvalidArgument(
-                f"{where}.size", "must not be negative", reason="MANIFEST_INVALID"
+                f"{where}.size_bytes", "must not be negative", reason="MANIFEST_INVALID"
             )
 
 

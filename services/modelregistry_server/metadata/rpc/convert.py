@@ -88,7 +88,7 @@ def version_to_proto(
         format=draft.format,
         files=[
             model_version_pb2.ManifestFile(
-                path=f.path, sha256=f.sha256, size=f.size, media_type=f.media_type
+                path=f.path, sha256=f.sha256, size_bytes=f.size, media_type=f.media_type
             )
             for f in (version.files if with_files else ())
         ],
@@ -159,7 +159,7 @@ def version_draft_from_proto(message: model_version_pb2.ModelVersion) -> Version
 
 def manifest_from_proto(files: Iterable[model_version_pb2.ManifestFile]) -> list[ManifestFile]:
     """Return the domain form of a manifest."""
-    return [ManifestFile(f.path, f.sha256, f.size, f.media_type) for f in files]
+    return [ManifestFile(f.path, f.sha256, f.size_bytes, f.media_type) for f in files]
 
 
 def alias_to_proto(record: AliasRecord) -> alias_pb2.Alias:

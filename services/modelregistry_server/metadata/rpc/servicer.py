@@ -303,11 +303,12 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
                 else None
             ),
             _actor(context),
+            request.request_id,
         )
         return metadata_service_pb2.RunGarbageCollectionResponse(
             deleted_blobs=result.deleted_blobs,
-            deleted_bytes=result.deleted_bytes,
-            expired_versions=result.expired_versions,
+            deleted_size_bytes=result.deleted_size_bytes,
+            expired_version_count=result.expired_version_count,
             dry_run=result.dry_run,
             deleted_blob_count=result.deleted_blob_count,
         )

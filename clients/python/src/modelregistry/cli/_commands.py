@@ -208,12 +208,12 @@ def cmd_gc(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         {
             "dry_run": result.dry_run,
             "deleted_blob_count": result.deleted_blob_count,
-            "deleted_bytes": result.deleted_bytes,
-            "expired_versions": result.expired_versions,
+            "deleted_size_bytes": result.deleted_size_bytes,
+            "expired_version_count": result.expired_version_count,
             "deleted_blobs": list(result.deleted_blobs),
         },
-        f"{verb} {result.deleted_blob_count} blobs ({fmt.human_size(result.deleted_bytes)});"
-        f" {expire} {result.expired_versions} abandoned pending versions",
+        f"{verb} {result.deleted_blob_count} blobs ({fmt.human_size(result.deleted_size_bytes)});"
+        f" {expire} {result.expired_version_count} abandoned pending versions",
     )
     return 0
 

@@ -195,7 +195,7 @@ def render_version(version: model_version_pb2.ModelVersion) -> str:
         body = "\n".join("  " + line for line in version.description.strip().splitlines())
         out.append("description:\n" + body)
     if version.files:
-        rows = [(f.path, human_size(f.size), f.sha256[:12]) for f in version.files]
+        rows = [(f.path, human_size(f.size_bytes), f.sha256[:12]) for f in version.files]
         files = table(("PATH", "SIZE", "SHA256"), rows)
         out.append("files:\n" + "\n".join("  " + line for line in files.splitlines()))
     return "\n".join(out)
@@ -316,7 +316,12 @@ def version_dict(version: model_version_pb2.ModelVersion) -> dict[str, Any]:
         "framework": version.framework,
         "format": version.format,
         "files": [
-            {"path": f.path, "sha256": f.sha256, "size": f.size, "media_type": f.media_type}
+            {
+                "path": f.path,
+                "sha256": f.sha256,
+                "size_bytes": f.size_bytes,
+                "media_type": f.media_type,
+            }
             for f in version.files
         ],
         "aliases": sorted(version.aliases),

@@ -203,7 +203,8 @@ class ReadRequest(_message.Message):
     """
     read_offset: _builtins.int
     """Optional. The offset of the first byte to read. Must be zero or greater. An offset beyond
-    the blob's size fails with `OUT_OF_RANGE`; an offset equal to the size returns no data.
+    the blob's size fails with `OUT_OF_RANGE` (reason `READ_OFFSET_OUT_OF_RANGE`); an offset
+    equal to the size returns no data.
     Defaults to 0.
     """
     read_limit: _builtins.int
@@ -335,9 +336,9 @@ class GenerateDownloadUrlRequest(_message.Message):
     """Required. The resource name of the blob, in the format `blobs/{sha256}`."""
     @_builtins.property
     def expires_in(self) -> _duration_pb2.Duration:
-        """Optional. How long the URL stays valid. Defaults to 1 hour; at most 7 days. Zero means the
-        default; negative or longer values fail with `INVALID_ARGUMENT`. A store that cannot issue
-        URLs (the local-directory store) fails with `FAILED_PRECONDITION` (reason
+        """Optional. How long the URL stays valid: 1 second to 7 days. Unset or zero means the default
+        of 1 hour; negative, sub-second or longer values fail with `INVALID_ARGUMENT`. A store that
+        cannot issue URLs (the local-directory store) fails with `FAILED_PRECONDITION` (reason
         `DOWNLOAD_URL_UNSUPPORTED`); clients then use `Read`.
         """
 
@@ -458,18 +459,27 @@ class DeleteBlobRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     NAME_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Required. The resource name of the blob, in the format `blobs/{sha256}`. An unknown blob
-    fails with `NOT_FOUND`.
+    fails with `NOT_FOUND` (reason `BLOB_NOT_FOUND`).
+    """
+    request_id: _builtins.str
+    """Optional. A UUID in canonical form (36 characters); anything else fails with
+    `INVALID_ARGUMENT` (reason `FIELD_INVALID`). Unlike `CreateUploadSession`, the server keeps
+    no record of it: a retry with the same `request_id` deletes again, and fails with
+    `NOT_FOUND` if the first call already deleted the blob. A client that retries a delete
+    treats that `NOT_FOUND` as success.
     """
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -30,16 +30,14 @@ if _version_not_supported:
 class ArtifactServiceStub:
     """Errors (AIP-193). Every error carries a status code and a google.rpc.ErrorInfo with domain
     "modelregistry" and an UPPER_SNAKE reason; metadata keys name the blob, session or field
-    involved. Clients branch on the code and reason, never on the message text.
+    involved. Clients branch on the code and reason, never on the message text. `ErrorReason` in
+    error_reason.proto lists every reason this service returns, with its status code and when it
+    happens. `INTERNAL` (reason `INTERNAL`) is only for bugs; storage paths and stack traces never
+    reach a client.
 
-    INVALID_ARGUMENT     FIELD_INVALID (metadata "field"), CHUNK_TOO_LARGE,
-    WRITE_OFFSET_INVALID (metadata "expected_offset"), SIZE_EXCEEDED,
-    SIZE_MISMATCH, DIGEST_MISMATCH, TOO_MANY_BLOBS, PAGE_TOKEN_INVALID.
-    NOT_FOUND            BLOB_NOT_FOUND, UPLOAD_SESSION_NOT_FOUND (also once expired).
-    FAILED_PRECONDITION  UPLOAD_SESSION_COMPLETE, DOWNLOAD_URL_UNSUPPORTED.
-    OUT_OF_RANGE         READ_OFFSET_OUT_OF_RANGE.
-    UNAVAILABLE          STORAGE_UNAVAILABLE, DATABASE_UNAVAILABLE (safe to retry).
-    INTERNAL             Only for bugs. Storage paths and stack traces never reach a client.
+    Idempotency (AIP-155). `CreateUploadSession` and `DeleteBlob` take an optional `request_id`: a
+    UUID in canonical form (36 characters); anything else fails with `INVALID_ARGUMENT` (reason
+    `FIELD_INVALID`). Each field's comment says what a retry with the same id does.
 
     Integrity. The server hashes every byte it receives and never trusts a client's digest: a blob
     becomes visible only if its bytes hash to the digest it is stored under. Clients verify the
@@ -111,16 +109,14 @@ class ArtifactServiceStub:
 class ArtifactServiceServicer:
     """Errors (AIP-193). Every error carries a status code and a google.rpc.ErrorInfo with domain
     "modelregistry" and an UPPER_SNAKE reason; metadata keys name the blob, session or field
-    involved. Clients branch on the code and reason, never on the message text.
+    involved. Clients branch on the code and reason, never on the message text. `ErrorReason` in
+    error_reason.proto lists every reason this service returns, with its status code and when it
+    happens. `INTERNAL` (reason `INTERNAL`) is only for bugs; storage paths and stack traces never
+    reach a client.
 
-    INVALID_ARGUMENT     FIELD_INVALID (metadata "field"), CHUNK_TOO_LARGE,
-    WRITE_OFFSET_INVALID (metadata "expected_offset"), SIZE_EXCEEDED,
-    SIZE_MISMATCH, DIGEST_MISMATCH, TOO_MANY_BLOBS, PAGE_TOKEN_INVALID.
-    NOT_FOUND            BLOB_NOT_FOUND, UPLOAD_SESSION_NOT_FOUND (also once expired).
-    FAILED_PRECONDITION  UPLOAD_SESSION_COMPLETE, DOWNLOAD_URL_UNSUPPORTED.
-    OUT_OF_RANGE         READ_OFFSET_OUT_OF_RANGE.
-    UNAVAILABLE          STORAGE_UNAVAILABLE, DATABASE_UNAVAILABLE (safe to retry).
-    INTERNAL             Only for bugs. Storage paths and stack traces never reach a client.
+    Idempotency (AIP-155). `CreateUploadSession` and `DeleteBlob` take an optional `request_id`: a
+    UUID in canonical form (36 characters); anything else fails with `INVALID_ARGUMENT` (reason
+    `FIELD_INVALID`). Each field's comment says what a retry with the same id does.
 
     Integrity. The server hashes every byte it receives and never trusts a client's digest: a blob
     becomes visible only if its bytes hash to the digest it is stored under. Clients verify the
@@ -264,16 +260,14 @@ def add_ArtifactServiceServicer_to_server(servicer, server):
 class ArtifactService:
     """Errors (AIP-193). Every error carries a status code and a google.rpc.ErrorInfo with domain
     "modelregistry" and an UPPER_SNAKE reason; metadata keys name the blob, session or field
-    involved. Clients branch on the code and reason, never on the message text.
+    involved. Clients branch on the code and reason, never on the message text. `ErrorReason` in
+    error_reason.proto lists every reason this service returns, with its status code and when it
+    happens. `INTERNAL` (reason `INTERNAL`) is only for bugs; storage paths and stack traces never
+    reach a client.
 
-    INVALID_ARGUMENT     FIELD_INVALID (metadata "field"), CHUNK_TOO_LARGE,
-    WRITE_OFFSET_INVALID (metadata "expected_offset"), SIZE_EXCEEDED,
-    SIZE_MISMATCH, DIGEST_MISMATCH, TOO_MANY_BLOBS, PAGE_TOKEN_INVALID.
-    NOT_FOUND            BLOB_NOT_FOUND, UPLOAD_SESSION_NOT_FOUND (also once expired).
-    FAILED_PRECONDITION  UPLOAD_SESSION_COMPLETE, DOWNLOAD_URL_UNSUPPORTED.
-    OUT_OF_RANGE         READ_OFFSET_OUT_OF_RANGE.
-    UNAVAILABLE          STORAGE_UNAVAILABLE, DATABASE_UNAVAILABLE (safe to retry).
-    INTERNAL             Only for bugs. Storage paths and stack traces never reach a client.
+    Idempotency (AIP-155). `CreateUploadSession` and `DeleteBlob` take an optional `request_id`: a
+    UUID in canonical form (36 characters); anything else fails with `INVALID_ARGUMENT` (reason
+    `FIELD_INVALID`). Each field's comment says what a retry with the same id does.
 
     Integrity. The server hashes every byte it receives and never trusts a client's digest: a blob
     becomes visible only if its bytes hash to the digest it is stored under. Clients verify the

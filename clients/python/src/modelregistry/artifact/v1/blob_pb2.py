@@ -22,20 +22,52 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$modelregistry/artifact/v1/blob.proto\x12\x19modelregistry.artifact.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"i\n\x04\x42lob\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"-\n\x07\x42lobRef\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\"\xcd\x01\n\rUploadSession\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x16\n\x0e\x63ommitted_size\x18\x04 \x01(\x03\x12\x10\n\x08\x63omplete\x18\x05 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$modelregistry/artifact/v1/blob.proto\x12\x19modelregistry.artifact.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\x01\n\x04\x42lob\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x14\n\x06sha256\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nsize_bytes\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:;\xea\x41\x38\n\x1b\x61rtifact.modelregistry/Blob\x12\x0c\x62lobs/{blob}*\x05\x62lobs2\x04\x62lob\"9\n\x07\x42lobRef\x12\x14\n\x06sha256\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nsize_bytes\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02\"\xe2\x02\n\rUploadSession\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x14\n\x06sha256\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nsize_bytes\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1c\n\x0e\x63ommitted_size\x18\x04 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x16\n\x08\x63omplete\x18\x05 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x65xpire_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:i\xea\x41\x66\n$artifact.modelregistry/UploadSession\x12\x1fuploadSessions/{upload_session}*\x0euploadSessions2\ruploadSessionb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'modelregistry.artifact.v1.blob_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_BLOB']._serialized_start=100
-  _globals['_BLOB']._serialized_end=205
-  _globals['_BLOBREF']._serialized_start=207
-  _globals['_BLOBREF']._serialized_end=252
-  _globals['_UPLOADSESSION']._serialized_start=255
-  _globals['_UPLOADSESSION']._serialized_end=460
+  _globals['_BLOB'].fields_by_name['name']._loaded_options = None
+  _globals['_BLOB'].fields_by_name['name']._serialized_options = b'\342A\001\010'
+  _globals['_BLOB'].fields_by_name['sha256']._loaded_options = None
+  _globals['_BLOB'].fields_by_name['sha256']._serialized_options = b'\342A\001\003'
+  _globals['_BLOB'].fields_by_name['size_bytes']._loaded_options = None
+  _globals['_BLOB'].fields_by_name['size_bytes']._serialized_options = b'\342A\001\003'
+  _globals['_BLOB'].fields_by_name['create_time']._loaded_options = None
+  _globals['_BLOB'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_BLOB']._loaded_options = None
+  _globals['_BLOB']._serialized_options = b'\352A8\n\033artifact.modelregistry/Blob\022\014blobs/{blob}*\005blobs2\004blob'
+  _globals['_BLOBREF'].fields_by_name['sha256']._loaded_options = None
+  _globals['_BLOBREF'].fields_by_name['sha256']._serialized_options = b'\342A\001\002'
+  _globals['_BLOBREF'].fields_by_name['size_bytes']._loaded_options = None
+  _globals['_BLOBREF'].fields_by_name['size_bytes']._serialized_options = b'\342A\001\002'
+  _globals['_UPLOADSESSION'].fields_by_name['name']._loaded_options = None
+  _globals['_UPLOADSESSION'].fields_by_name['name']._serialized_options = b'\342A\001\010'
+  _globals['_UPLOADSESSION'].fields_by_name['sha256']._loaded_options = None
+  _globals['_UPLOADSESSION'].fields_by_name['sha256']._serialized_options = b'\342A\001\003'
+  _globals['_UPLOADSESSION'].fields_by_name['size_bytes']._loaded_options = None
+  _globals['_UPLOADSESSION'].fields_by_name['size_bytes']._serialized_options = b'\342A\001\003'
+  _globals['_UPLOADSESSION'].fields_by_name['committed_size']._loaded_options = None
+  _globals['_UPLOADSESSION'].fields_by_name['committed_size']._serialized_options = b'\342A\001\003'
+  _globals['_UPLOADSESSION'].fields_by_name['complete']._loaded_options = None
+  _globals['_UPLOADSESSION'].fields_by_name['complete']._serialized_options = b'\342A\001\003'
+  _globals['_UPLOADSESSION'].fields_by_name['create_time']._loaded_options = None
+  _globals['_UPLOADSESSION'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_UPLOADSESSION'].fields_by_name['expire_time']._loaded_options = None
+  _globals['_UPLOADSESSION'].fields_by_name['expire_time']._serialized_options = b'\342A\001\003'
+  _globals['_UPLOADSESSION']._loaded_options = None
+  _globals['_UPLOADSESSION']._serialized_options = b'\352Af\n$artifact.modelregistry/UploadSession\022\037uploadSessions/{upload_session}*\016uploadSessions2\ruploadSession'
+  _globals['_BLOB']._serialized_start=161
+  _globals['_BLOB']._serialized_end=351
+  _globals['_BLOBREF']._serialized_start=353
+  _globals['_BLOBREF']._serialized_end=410
+  _globals['_UPLOADSESSION']._serialized_start=413
+  _globals['_UPLOADSESSION']._serialized_end=767
 # @@protoc_insertion_point(module_scope)

@@ -32,7 +32,9 @@ class Blob(_message.Message):
     SIZE_BYTES_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """Output only. The resource name of the blob, in the format `blobs/{sha256}`."""
+    """Output only. The resource name of the blob, in the format `blobs/{blob}`, where `{blob}`
+    is the SHA-256 digest.
+    """
     sha256: _builtins.str
     """Output only. The SHA-256 digest of the blob's bytes, computed by the server: 64 lowercase
     hexadecimal characters.
@@ -108,7 +110,7 @@ class UploadSession(_message.Message):
     name: _builtins.str
     """Output only. The resource name of the session, in the format
     `uploadSessions/{upload_session}`, where `{upload_session}` is a UUID4 assigned by the
-    server.
+    server, written as 32 lowercase hexadecimal characters without hyphens.
     """
     sha256: _builtins.str
     """Output only. The SHA-256 digest the client declared for the blob: 64 lowercase hexadecimal
@@ -119,7 +121,8 @@ class UploadSession(_message.Message):
     """Output only. The size the client declared for the blob, in bytes."""
     committed_size: _builtins.int
     """Output only. The number of bytes the server has stored durably. A resumed upload continues
-    from this offset.
+    from this offset. Named as in google.bytestream (like `write_offset`, `read_offset` and
+    `read_limit`, all counted in bytes), whose protocol this service follows.
     """
     complete: _builtins.bool
     """Output only. True once the blob exists: the upload finished and was verified, or the blob
@@ -133,8 +136,9 @@ class UploadSession(_message.Message):
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
         """Output only. The time after which an incomplete session and its uploaded bytes are
-        discarded. Defaults to 20 hours after `create_time` (the operator can change it; it stays
-        below the object store's own expiry of stale multipart uploads).
+        discarded: `create_time` plus the server's upload session lifetime, 20 hours unless the
+        operator sets `--upload-session-ttl` (the default stays below MinIO's own 24-hour expiry of
+        stale multipart uploads).
         """
 
     def __init__(

@@ -22,16 +22,28 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%modelregistry/metadata/v1/alias.proto\x12\x19modelregistry.metadata.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"k\n\x05\x41lias\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12/\n\x0bupdate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nupdated_by\x18\x04 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%modelregistry/metadata/v1/alias.proto\x12\x19modelregistry.metadata.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfe\x01\n\x05\x41lias\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12=\n\x07version\x18\x02 \x01(\tB,\xe2\x41\x01\x03\xfa\x41%\n#metadata.modelregistry/ModelVersion\x12\x35\n\x0bupdate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x18\n\nupdated_by\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03:Q\xea\x41N\n\x1cmetadata.modelregistry/Alias\x12\x1emodels/{model}/aliases/{alias}*\x07\x61liases2\x05\x61liasb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'modelregistry.metadata.v1.alias_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ALIAS']._serialized_start=101
-  _globals['_ALIAS']._serialized_end=208
+  _globals['_ALIAS'].fields_by_name['name']._loaded_options = None
+  _globals['_ALIAS'].fields_by_name['name']._serialized_options = b'\342A\001\010'
+  _globals['_ALIAS'].fields_by_name['version']._loaded_options = None
+  _globals['_ALIAS'].fields_by_name['version']._serialized_options = b'\342A\001\003\372A%\n#metadata.modelregistry/ModelVersion'
+  _globals['_ALIAS'].fields_by_name['update_time']._loaded_options = None
+  _globals['_ALIAS'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
+  _globals['_ALIAS'].fields_by_name['updated_by']._loaded_options = None
+  _globals['_ALIAS'].fields_by_name['updated_by']._serialized_options = b'\342A\001\003'
+  _globals['_ALIAS']._loaded_options = None
+  _globals['_ALIAS']._serialized_options = b'\352AN\n\034metadata.modelregistry/Alias\022\036models/{model}/aliases/{alias}*\007aliases2\005alias'
+  _globals['_ALIAS']._serialized_start=162
+  _globals['_ALIAS']._serialized_end=416
 # @@protoc_insertion_point(module_scope)

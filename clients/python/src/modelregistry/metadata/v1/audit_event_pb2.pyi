@@ -51,7 +51,8 @@ class AuditEvent(_message.Message):
     """
     resource: _builtins.str
     """Output only. The resource name of the changed resource, for example `models/resnet`,
-    `models/resnet/versions/3` or `models/resnet/aliases/production`.
+    `models/resnet/versions/3` or `models/resnet/aliases/production`; `blobs` for garbage
+    collection.
     """
     request_id: _builtins.str
     """Output only. The `request_id` of the request that made the change. Empty if the request had

@@ -527,12 +527,13 @@ class CommitModelVersionRequest(_message.Message):
     """
     @_builtins.property
     def files(self) -> _containers.RepeatedCompositeFieldContainer[_model_version_pb2.ManifestFile]:
-        """Required. The manifest: every file of the version. 1 to 10000 files. Paths follow the
-        rules of `ManifestFile.path` and are unique; an invalid manifest fails with
-        `INVALID_ARGUMENT` (reason `MANIFEST_INVALID`) naming the first bad path. If any digest is
-        not in the artifact store with exactly the listed size, the call fails with
-        `FAILED_PRECONDITION` (reason `BLOBS_MISSING`) listing the paths of the missing files; the
-        version stays `PENDING`, so the client uploads them and commits again.
+        """Required. The manifest: every file of the version. At most 10000 files (more fail with
+        `INVALID_ARGUMENT`, reason `FIELD_INVALID`); an empty manifest commits a version without
+        files. Paths follow the rules of `ManifestFile.path` and are unique; an invalid entry fails
+        with `INVALID_ARGUMENT` (reason `MANIFEST_INVALID`) naming the first bad field. If any
+        digest is not in the artifact store with exactly the listed size, the call fails with
+        `FAILED_PRECONDITION` (reason `BLOBS_MISSING`) whose message names up to 10 of the missing
+        files by path; the version stays `PENDING`, so the client uploads them and commits again.
         """
 
     def __init__(
@@ -613,14 +614,16 @@ class SetAliasRequest(_message.Message):
     """
     version: _builtins.str
     """Required. The resource name of the target version, in the format
-    `models/{model}/versions/{version}`. It must belong to `model` (else `INVALID_ARGUMENT`)
+    `models/{model}/versions/{version}`. It must belong to `model` (else `INVALID_ARGUMENT`,
+    reason `FIELD_INVALID`)
     and be `READY` (else `FAILED_PRECONDITION`, reason `VERSION_NOT_READY`). Setting an alias
     to the version it already points at changes nothing and records no event.
     """
     expected_version: _builtins.str
     """Optional. Compare-and-set: the resource name of the version the alias must point at now.
     If set and the alias points elsewhere or does not exist, the call fails with `ABORTED`
-    (reason `ALIAS_VERSION_MISMATCH`). Empty means no check.
+    (reason `ALIAS_VERSION_MISMATCH`): read the alias again and decide anew. Empty means no
+    check.
     """
     request_id: _builtins.str
     """Optional. A UUID that makes the request idempotent: a retry with the same `request_id`
@@ -749,9 +752,9 @@ class WatchModelEventsRequest(_message.Message):
     after_event_id: _builtins.str
     """Optional. The `event_id` of the last event the client received. The stream starts with
     the event after it, with no gaps, then continues live. Empty starts with the first event
-    committed after the call. Event ids are kept for at least 7 days; an older id fails with
-    `OUT_OF_RANGE` (reason `EVENT_ID_EXPIRED`), and the client must re-read the state it
-    cares about and watch again without an id.
+    committed after the call. The server keeps every event, so any id it issued stays valid;
+    an id that is not a decimal event id fails with `INVALID_ARGUMENT` (reason
+    `FIELD_INVALID`).
     """
     @_builtins.property
     def event_types(self) -> _containers.RepeatedScalarFieldContainer[_model_event_pb2.ModelEventType.ValueType]:
@@ -870,9 +873,19 @@ class RunGarbageCollectionRequest(_message.Message):
     DRY_RUN_FIELD_NUMBER: _builtins.int
     GRACE_PERIOD_FIELD_NUMBER: _builtins.int
     PENDING_VERSION_TTL_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     dry_run: _builtins.bool
     """Optional. If true, report what would be expired and deleted without changing anything.
     Defaults to false.
+    """
+    request_id: _builtins.str
+    """Optional. A UUID in canonical form (36 characters); anything else fails with
+    `INVALID_ARGUMENT` (reason `FIELD_INVALID`), as for every other method. It is recorded in
+    the audit event of the run. Unlike the other mutating methods, a retry with the same
+    `request_id` is not answered from a record of the first call: it runs the collection again.
+    That is safe because collection is idempotent (it only expires what is still stale and
+    deletes what is still unreferenced); the retry reports what it found still to do, which
+    after a successful first run is usually nothing.
     """
     @_builtins.property
     def grace_period(self) -> _duration_pb2.Duration:
@@ -884,7 +897,8 @@ class RunGarbageCollectionRequest(_message.Message):
     @_builtins.property
     def pending_version_ttl(self) -> _duration_pb2.Duration:
         """Optional. `PENDING` versions created longer ago than this are moved to `FAILED`. Defaults
-        to 24 hours (the default upload session lifetime). Must be at least 1 hour.
+        to 24 hours (longer than the artifact service's default upload session lifetime of 20
+        hours). Must be at least 1 hour (else `INVALID_ARGUMENT`).
         """
 
     def __init__(
@@ -893,10 +907,11 @@ class RunGarbageCollectionRequest(_message.Message):
         dry_run: _builtins.bool = ...,
         grace_period: _duration_pb2.Duration | None = ...,
         pending_version_ttl: _duration_pb2.Duration | None = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["grace_period", b"grace_period", "pending_version_ttl", b"pending_version_ttl"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dry_run", b"dry_run", "grace_period", b"grace_period", "pending_version_ttl", b"pending_version_ttl"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dry_run", b"dry_run", "grace_period", b"grace_period", "pending_version_ttl", b"pending_version_ttl", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -909,13 +924,13 @@ class RunGarbageCollectionResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     DELETED_BLOBS_FIELD_NUMBER: _builtins.int
-    DELETED_BYTES_FIELD_NUMBER: _builtins.int
-    EXPIRED_VERSIONS_FIELD_NUMBER: _builtins.int
+    DELETED_SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    EXPIRED_VERSION_COUNT_FIELD_NUMBER: _builtins.int
     DRY_RUN_FIELD_NUMBER: _builtins.int
     DELETED_BLOB_COUNT_FIELD_NUMBER: _builtins.int
-    deleted_bytes: _builtins.int
+    deleted_size_bytes: _builtins.int
     """The total size of the blobs deleted (or that would be deleted), in bytes."""
-    expired_versions: _builtins.int
+    expired_version_count: _builtins.int
     """The number of `PENDING` versions moved to `FAILED` (or that would be)."""
     dry_run: _builtins.bool
     """True if this was a dry run and nothing was changed."""
@@ -934,14 +949,14 @@ class RunGarbageCollectionResponse(_message.Message):
         self,
         *,
         deleted_blobs: _abc.Iterable[_builtins.str] | None = ...,
-        deleted_bytes: _builtins.int = ...,
-        expired_versions: _builtins.int = ...,
+        deleted_size_bytes: _builtins.int = ...,
+        expired_version_count: _builtins.int = ...,
         dry_run: _builtins.bool = ...,
         deleted_blob_count: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted_blob_count", b"deleted_blob_count", "deleted_blobs", b"deleted_blobs", "deleted_bytes", b"deleted_bytes", "dry_run", b"dry_run", "expired_versions", b"expired_versions"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted_blob_count", b"deleted_blob_count", "deleted_blobs", b"deleted_blobs", "deleted_size_bytes", b"deleted_size_bytes", "dry_run", b"dry_run", "expired_version_count", b"expired_version_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -33,27 +33,17 @@ if _version_not_supported:
 class MetadataServiceStub:
     """Errors (AIP-193). Every error carries a status code and a google.rpc.ErrorInfo with domain
     "modelregistry" and an UPPER_SNAKE reason; metadata keys name the resource or field involved.
-    Clients branch on the code and reason, never on the message text.
-
-    INVALID_ARGUMENT     FIELD_INVALID (metadata "field"; a google.rpc.BadRequest lists each
-    violation), FILTER_INVALID, ORDER_BY_INVALID, PAGE_TOKEN_INVALID,
-    REFERENCE_INVALID, MANIFEST_INVALID.
-    NOT_FOUND            MODEL_NOT_FOUND, MODEL_VERSION_NOT_FOUND, ALIAS_NOT_FOUND (metadata
-    "resource").
-    ALREADY_EXISTS       MODEL_ALREADY_EXISTS.
-    ABORTED              ETAG_MISMATCH, ALIAS_VERSION_MISMATCH; CONCURRENT_MODIFICATION when a
-    transaction lost a race (safe to retry with the same request_id).
-    FAILED_PRECONDITION  MODEL_HAS_VERSIONS, VERSION_NOT_PENDING, VERSION_NOT_READY,
-    VERSION_IMMUTABLE, VERSION_DELETED, BLOBS_MISSING (a
-    google.rpc.PreconditionFailure lists each missing file by path).
-    OUT_OF_RANGE         EVENT_ID_EXPIRED.
-    UNAVAILABLE          ARTIFACT_SERVICE_UNAVAILABLE, DATABASE_UNAVAILABLE (safe to retry).
-    INTERNAL             Only for bugs. SQL text and stack traces never reach a client.
+    Clients branch on the code and reason, never on the message text. `ErrorReason` in
+    error_reason.proto lists every reason this service returns, with its status code and when it
+    happens. `INTERNAL` (reason `INTERNAL`) is only for bugs; SQL text and stack traces never reach
+    a client.
 
     Idempotency (AIP-155). Every mutating method takes an optional `request_id`: a UUID in
     canonical form (36 characters). A retry of the same method with the same request_id within
     24 hours returns the result of the first successful call instead of applying the change
     again (or the resource's current state if it has changed since, per AIP-155).
+    `RunGarbageCollection` is the exception: its `request_id` is validated and recorded in the audit
+    log, but a retry runs the collection again (see `RunGarbageCollectionRequest.request_id`).
 
     Pagination (AIP-158). `page_size` defaults to 50; values above 1000 are coerced to 1000; a
     negative value is INVALID_ARGUMENT. `page_token` is opaque and signed by the server, and is
@@ -167,27 +157,17 @@ class MetadataServiceStub:
 class MetadataServiceServicer:
     """Errors (AIP-193). Every error carries a status code and a google.rpc.ErrorInfo with domain
     "modelregistry" and an UPPER_SNAKE reason; metadata keys name the resource or field involved.
-    Clients branch on the code and reason, never on the message text.
-
-    INVALID_ARGUMENT     FIELD_INVALID (metadata "field"; a google.rpc.BadRequest lists each
-    violation), FILTER_INVALID, ORDER_BY_INVALID, PAGE_TOKEN_INVALID,
-    REFERENCE_INVALID, MANIFEST_INVALID.
-    NOT_FOUND            MODEL_NOT_FOUND, MODEL_VERSION_NOT_FOUND, ALIAS_NOT_FOUND (metadata
-    "resource").
-    ALREADY_EXISTS       MODEL_ALREADY_EXISTS.
-    ABORTED              ETAG_MISMATCH, ALIAS_VERSION_MISMATCH; CONCURRENT_MODIFICATION when a
-    transaction lost a race (safe to retry with the same request_id).
-    FAILED_PRECONDITION  MODEL_HAS_VERSIONS, VERSION_NOT_PENDING, VERSION_NOT_READY,
-    VERSION_IMMUTABLE, VERSION_DELETED, BLOBS_MISSING (a
-    google.rpc.PreconditionFailure lists each missing file by path).
-    OUT_OF_RANGE         EVENT_ID_EXPIRED.
-    UNAVAILABLE          ARTIFACT_SERVICE_UNAVAILABLE, DATABASE_UNAVAILABLE (safe to retry).
-    INTERNAL             Only for bugs. SQL text and stack traces never reach a client.
+    Clients branch on the code and reason, never on the message text. `ErrorReason` in
+    error_reason.proto lists every reason this service returns, with its status code and when it
+    happens. `INTERNAL` (reason `INTERNAL`) is only for bugs; SQL text and stack traces never reach
+    a client.
 
     Idempotency (AIP-155). Every mutating method takes an optional `request_id`: a UUID in
     canonical form (36 characters). A retry of the same method with the same request_id within
     24 hours returns the result of the first successful call instead of applying the change
     again (or the resource's current state if it has changed since, per AIP-155).
+    `RunGarbageCollection` is the exception: its `request_id` is validated and recorded in the audit
+    log, but a retry runs the collection again (see `RunGarbageCollectionRequest.request_id`).
 
     Pagination (AIP-158). `page_size` defaults to 50; values above 1000 are coerced to 1000; a
     negative value is INVALID_ARGUMENT. `page_token` is opaque and signed by the server, and is
@@ -447,27 +427,17 @@ def add_MetadataServiceServicer_to_server(servicer, server):
 class MetadataService:
     """Errors (AIP-193). Every error carries a status code and a google.rpc.ErrorInfo with domain
     "modelregistry" and an UPPER_SNAKE reason; metadata keys name the resource or field involved.
-    Clients branch on the code and reason, never on the message text.
-
-    INVALID_ARGUMENT     FIELD_INVALID (metadata "field"; a google.rpc.BadRequest lists each
-    violation), FILTER_INVALID, ORDER_BY_INVALID, PAGE_TOKEN_INVALID,
-    REFERENCE_INVALID, MANIFEST_INVALID.
-    NOT_FOUND            MODEL_NOT_FOUND, MODEL_VERSION_NOT_FOUND, ALIAS_NOT_FOUND (metadata
-    "resource").
-    ALREADY_EXISTS       MODEL_ALREADY_EXISTS.
-    ABORTED              ETAG_MISMATCH, ALIAS_VERSION_MISMATCH; CONCURRENT_MODIFICATION when a
-    transaction lost a race (safe to retry with the same request_id).
-    FAILED_PRECONDITION  MODEL_HAS_VERSIONS, VERSION_NOT_PENDING, VERSION_NOT_READY,
-    VERSION_IMMUTABLE, VERSION_DELETED, BLOBS_MISSING (a
-    google.rpc.PreconditionFailure lists each missing file by path).
-    OUT_OF_RANGE         EVENT_ID_EXPIRED.
-    UNAVAILABLE          ARTIFACT_SERVICE_UNAVAILABLE, DATABASE_UNAVAILABLE (safe to retry).
-    INTERNAL             Only for bugs. SQL text and stack traces never reach a client.
+    Clients branch on the code and reason, never on the message text. `ErrorReason` in
+    error_reason.proto lists every reason this service returns, with its status code and when it
+    happens. `INTERNAL` (reason `INTERNAL`) is only for bugs; SQL text and stack traces never reach
+    a client.
 
     Idempotency (AIP-155). Every mutating method takes an optional `request_id`: a UUID in
     canonical form (36 characters). A retry of the same method with the same request_id within
     24 hours returns the result of the first successful call instead of applying the change
     again (or the resource's current state if it has changed since, per AIP-155).
+    `RunGarbageCollection` is the exception: its `request_id` is validated and recorded in the audit
+    log, but a retry runs the collection again (see `RunGarbageCollectionRequest.request_id`).
 
     Pagination (AIP-158). `page_size` defaults to 50; values above 1000 are coerced to 1000; a
     negative value is INVALID_ARGUMENT. `page_token` is opaque and signed by the server, and is

@@ -22,10 +22,12 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%modelregistry/metadata/v1/model.proto\x12\x19modelregistry.metadata.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa3\x02\n\x05Model\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03uid\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12<\n\x06labels\x18\x04 \x03(\x0b\x32,.modelregistry.metadata.v1.Model.LabelsEntry\x12\r\n\x05owner\x18\x05 \x01(\t\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04\x65tag\x18\x08 \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%modelregistry/metadata/v1/model.proto\x12\x19modelregistry.metadata.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x95\x03\n\x05Model\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x11\n\x03uid\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x64\x65scription\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x42\n\x06labels\x18\x04 \x03(\x0b\x32,.modelregistry.metadata.v1.Model.LabelsEntryB\x04\xe2\x41\x01\x01\x12\x13\n\x05owner\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\x12\x35\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x12\n\x04\x65tag\x18\x08 \x01(\tB\x04\xe2\x41\x01\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01:@\xea\x41=\n\x1cmetadata.modelregistry/Model\x12\x0emodels/{model}*\x06models2\x05modelb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,8 +36,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_MODEL_LABELSENTRY']._loaded_options = None
   _globals['_MODEL_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_MODEL']._serialized_start=102
-  _globals['_MODEL']._serialized_end=393
-  _globals['_MODEL_LABELSENTRY']._serialized_start=348
-  _globals['_MODEL_LABELSENTRY']._serialized_end=393
+  _globals['_MODEL'].fields_by_name['name']._loaded_options = None
+  _globals['_MODEL'].fields_by_name['name']._serialized_options = b'\342A\001\010'
+  _globals['_MODEL'].fields_by_name['uid']._loaded_options = None
+  _globals['_MODEL'].fields_by_name['uid']._serialized_options = b'\342A\001\003'
+  _globals['_MODEL'].fields_by_name['description']._loaded_options = None
+  _globals['_MODEL'].fields_by_name['description']._serialized_options = b'\342A\001\001'
+  _globals['_MODEL'].fields_by_name['labels']._loaded_options = None
+  _globals['_MODEL'].fields_by_name['labels']._serialized_options = b'\342A\001\001'
+  _globals['_MODEL'].fields_by_name['owner']._loaded_options = None
+  _globals['_MODEL'].fields_by_name['owner']._serialized_options = b'\342A\001\001'
+  _globals['_MODEL'].fields_by_name['create_time']._loaded_options = None
+  _globals['_MODEL'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_MODEL'].fields_by_name['update_time']._loaded_options = None
+  _globals['_MODEL'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
+  _globals['_MODEL'].fields_by_name['etag']._loaded_options = None
+  _globals['_MODEL'].fields_by_name['etag']._serialized_options = b'\342A\001\001'
+  _globals['_MODEL']._loaded_options = None
+  _globals['_MODEL']._serialized_options = b'\352A=\n\034metadata.modelregistry/Model\022\016models/{model}*\006models2\005model'
+  _globals['_MODEL']._serialized_start=162
+  _globals['_MODEL']._serialized_end=567
+  _globals['_MODEL_LABELSENTRY']._serialized_start=456
+  _globals['_MODEL_LABELSENTRY']._serialized_end=501
 # @@protoc_insertion_point(module_scope)

@@ -202,12 +202,12 @@ class ModelVersion(_message.Message):
     framework: _builtins.str
     """Optional. The framework that produced or loads the model, for example `pytorch`,
     `tensorflow`, `sklearn`, `xgboost` or `onnxruntime`. Free-form, lowercase recommended. At
-    most 64 characters. Immutable once the version is `READY`.
+    most 256 characters. Immutable once the version is `READY`.
     """
     format: _builtins.str
     """Optional. The serialization format of the files, for example `safetensors`, `onnx`,
     `torchscript`, `savedmodel`, `gguf` or `pickle`. Free-form, lowercase recommended. At most
-    64 characters. Immutable once the version is `READY`.
+    256 characters. Immutable once the version is `READY`.
     """
     created_by: _builtins.str
     """Output only. The identity of the caller that created the version, as established by the
@@ -221,7 +221,7 @@ class ModelVersion(_message.Message):
     `ETAG_MISMATCH`).
     """
     total_size_bytes: _builtins.int
-    """Output only. The sum of the `size` of every file in the manifest, in bytes. Zero until the
+    """Output only. The sum of the `size_bytes` of every file in the manifest. Zero until the
     version is committed.
     """
     @_builtins.property
@@ -233,13 +233,14 @@ class ModelVersion(_message.Message):
 
     @_builtins.property
     def params(self) -> _containers.MessageMap[_builtins.str, Global___ParamValue]:
-        """Optional. Training parameters (hyperparameters). At most 256 entries. Keys are 1 to 128
-        characters matching `^[A-Za-z_][A-Za-z0-9_./-]*$`. Immutable once the version is `READY`.
+        """Optional. Training parameters (hyperparameters). At most 1000 entries. Keys are 1 to 128
+        characters matching `^[A-Za-z_][A-Za-z0-9_.-]*$`. A `double_value` must be finite.
+        Immutable once the version is `READY`.
         """
 
     @_builtins.property
     def metrics(self) -> _containers.ScalarMap[_builtins.str, _builtins.float]:
-        """Optional. Evaluation metrics. At most 256 entries, with the same key grammar as `params`.
+        """Optional. Evaluation metrics. At most 1000 entries, with the same key grammar as `params`.
         Values must be finite (NaN and infinities are rejected with `INVALID_ARGUMENT`). Immutable
         once the version is `READY`.
         """
@@ -247,12 +248,14 @@ class ModelVersion(_message.Message):
     @_builtins.property
     def lineage(self) -> Global___Lineage:
         """Optional. Where the version came from: source code, datasets, parent versions and the
-        training run. Immutable once the version is `READY`.
+        training run. Stored as given (see `Lineage`). Immutable once the version is `READY`.
         """
 
     @_builtins.property
     def signature(self) -> Global___Signature:
-        """Optional. The input and output tensors of the model. Immutable once the version is `READY`."""
+        """Optional. The input and output tensors of the model. Stored as given (see `Signature`).
+        Immutable once the version is `READY`.
+        """
 
     @_builtins.property
     def files(self) -> _containers.RepeatedCompositeFieldContainer[Global___ManifestFile]:
@@ -324,33 +327,34 @@ class ManifestFile(_message.Message):
 
     PATH_FIELD_NUMBER: _builtins.int
     SHA256_FIELD_NUMBER: _builtins.int
-    SIZE_FIELD_NUMBER: _builtins.int
+    SIZE_BYTES_FIELD_NUMBER: _builtins.int
     MEDIA_TYPE_FIELD_NUMBER: _builtins.int
     path: _builtins.str
     """Required. The file's path relative to the root of the version, with `/` as the separator,
     for example `weights/model.safetensors`. At most 1024 bytes of UTF-8. It must not be empty,
     start with `/`, contain a NUL character, an empty segment (`a//b`), or a `.` or `..`
-    segment. Paths are unique within a manifest.
+    segment, a backslash, or start with a drive letter (`C:`). Paths are unique within a
+    manifest.
     """
     sha256: _builtins.str
     """Required. The SHA-256 digest of the file's bytes: 64 lowercase hexadecimal characters."""
-    size: _builtins.int
+    size_bytes: _builtins.int
     """Required. The size of the file in bytes. Must be zero or greater."""
     media_type: _builtins.str
     """Optional. The media type of the file, for example `application/octet-stream` or
-    `application/json`. At most 256 characters. Defaults to the empty string, meaning unknown.
+    `application/json`. Defaults to the empty string, meaning unknown.
     """
     def __init__(
         self,
         *,
         path: _builtins.str = ...,
         sha256: _builtins.str = ...,
-        size: _builtins.int = ...,
+        size_bytes: _builtins.int = ...,
         media_type: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["media_type", b"media_type", "path", b"path", "sha256", b"sha256", "size", b"size"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["media_type", b"media_type", "path", b"path", "sha256", b"sha256", "size_bytes", b"size_bytes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -367,7 +371,7 @@ class ParamValue(_message.Message):
     DOUBLE_VALUE_FIELD_NUMBER: _builtins.int
     BOOL_VALUE_FIELD_NUMBER: _builtins.int
     string_value: _builtins.str
-    """A string value. At most 4096 bytes of UTF-8."""
+    """A string value."""
     int_value: _builtins.int
     """A 64-bit signed integer value."""
     double_value: _builtins.float
@@ -394,8 +398,9 @@ Global___ParamValue: _TypeAlias = ParamValue  # noqa: Y015
 
 @_typing.final
 class Lineage(_message.Message):
-    """Where a version came from. Every field is informational: the server checks formats, not that
-    the referenced code, data or runs exist.
+    """Where a version came from. Every field is informational and stored as the client sent it: the
+    server checks neither formats nor that the referenced code, data, versions or runs exist. The
+    formats described below are what clients are expected to send.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -406,24 +411,22 @@ class Lineage(_message.Message):
     TRAINING_RUN_ID_FIELD_NUMBER: _builtins.int
     TRAINING_RUN_URL_FIELD_NUMBER: _builtins.int
     training_run_id: _builtins.str
-    """Optional. The id of the training run in an experiment tracker. At most 256 characters."""
+    """Optional. The id of the training run in an experiment tracker."""
     training_run_url: _builtins.str
-    """Optional. A link to the training run: an absolute `http` or `https` URL of at most 2048
-    characters.
-    """
+    """Optional. A link to the training run: an absolute `http` or `https` URL."""
     @_builtins.property
     def source(self) -> Global___SourceCode:
         """Optional. The source code that trained the model."""
 
     @_builtins.property
     def datasets(self) -> _containers.RepeatedCompositeFieldContainer[Global___DatasetRef]:
-        """Optional. The datasets the model was trained or evaluated on. At most 100 entries."""
+        """Optional. The datasets the model was trained or evaluated on."""
 
     @_builtins.property
     def parent_versions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Optional. The versions this version was derived from (for example fine-tuned or distilled
-        from), as resource names `models/{model}/versions/{version}`. At most 100 entries, no
-        duplicates; the versions may belong to other models. Only the format is checked.
+        from), as resource names `models/{model}/versions/{version}`; the versions may belong to
+        other models.
         """
 
     def __init__(
@@ -453,8 +456,8 @@ class SourceCode(_message.Message):
     COMMIT_FIELD_NUMBER: _builtins.int
     DIRTY_FIELD_NUMBER: _builtins.int
     repo_url: _builtins.str
-    """Required if `commit` is set. The repository, as a URL (`https://github.com/org/repo`) or an
-    scp-like git address (`git@github.com:org/repo.git`). At most 2048 characters.
+    """Optional. The repository, as a URL (`https://github.com/org/repo`) or an scp-like git
+    address (`git@github.com:org/repo.git`). Expected whenever `commit` is set.
     """
     commit: _builtins.str
     """Optional. The full commit hash: 40 (SHA-1) or 64 (SHA-256) lowercase hexadecimal
@@ -489,11 +492,11 @@ class DatasetRef(_message.Message):
     DIGEST_FIELD_NUMBER: _builtins.int
     uri: _builtins.str
     """Required. Where the dataset lives, for example `s3://bucket/train/` or
-    `https://huggingface.co/datasets/org/name`. At most 2048 characters.
+    `https://huggingface.co/datasets/org/name`.
     """
     digest: _builtins.str
     """Optional. A digest of the dataset's contents in the form `{algorithm}:{hex}`, for example
-    `sha256:9f86d0...`. At most 256 characters.
+    `sha256:9f86d0...`.
     """
     def __init__(
         self,
@@ -511,7 +514,9 @@ Global___DatasetRef: _TypeAlias = DatasetRef  # noqa: Y015
 
 @_typing.final
 class Signature(_message.Message):
-    """The input and output tensors of a model."""
+    """The input and output tensors of a model. Stored as the client sent it: the server does not
+    check it.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -519,15 +524,11 @@ class Signature(_message.Message):
     OUTPUTS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def inputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___TensorSpec]:
-        """Optional. The input tensors, in the order the model takes them. At most 256 entries with
-        unique names.
-        """
+        """Optional. The input tensors, in the order the model takes them, with unique names."""
 
     @_builtins.property
     def outputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___TensorSpec]:
-        """Optional. The output tensors, in the order the model returns them. At most 256 entries with
-        unique names.
-        """
+        """Optional. The output tensors, in the order the model returns them, with unique names."""
 
     def __init__(
         self,
@@ -553,17 +554,15 @@ class TensorSpec(_message.Message):
     DTYPE_FIELD_NUMBER: _builtins.int
     SHAPE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """Required. The tensor's name. 1 to 256 characters."""
+    """Required. The tensor's name."""
     dtype: _builtins.str
     """Required. The element type, using NumPy names where one exists: `float16`, `bfloat16`,
-    `float32`, `float64`, `int8`, `int16`, `int32`, `int64`, `uint8`, `bool`, `string`. At most
-    64 characters.
+    `float32`, `float64`, `int8`, `int16`, `int32`, `int64`, `uint8`, `bool`, `string`.
     """
     @_builtins.property
     def shape(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
         """Optional. The dimensions. `-1` is a dimension of unknown size (for example the batch
-        dimension); other values must be zero or greater. Empty for a scalar. At most 32
-        dimensions.
+        dimension); other values are zero or greater. Empty for a scalar.
         """
 
     def __init__(

@@ -60,10 +60,20 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime
 from typing import Literal, NoReturn, TypeAlias, cast
 
 from modelregistry_server.metadata.domain.errors import InvalidArgument
+from modelregistry_server.metadata.domain.filter_lexer import (
+    INT64_MAX,
+    INT64_MIN,
+    KEYWORDS,
+    Fail,
+    Token,
+    lex,
+    parse_number,
+    parse_rfc3339,
+)
 
 # The published contract (ListModelsRequest.filter in metadata_service.proto) says 2048.
 MAX_FILTER_LENGTH = 2048
@@ -198,7 +208,7 @@ def _describe_fields(names: tuple[str, ...]) -> str:
     return ", ".join(f"{n}.<key>" if n in _MAP_FIELDS else n for n in names)
 
 
-def _field_ref(word: str, allowed: tuple[str, ...], usage: str, fail: _Fail, pos: int) -> FieldRef:
+def _field_ref(word: str, allowed: tuple[str, ...], usage: str, fail: Fail, pos: int) -> FieldRef:
     """Resolve ``word`` to one of the ``allowed`` fields or fail naming them.
 
     ``usage`` completes "cannot ..." (e.g. "filter models by") for a field not allowed here.
@@ -230,180 +240,19 @@ def _field_ref(word: str, allowed: tuple[str, ...], usage: str, fail: _Fail, pos
     return FieldRef(cast(FieldKind, word))
 
 
-class _Fail:
-    """Raises the ``InvalidArgument`` of one request field, with the position appended."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        self.field = field
-        self.reason = reason
-
-    def __call__(self, what: str, pos: int) -> NoReturn:
-        raise InvalidArgument(self.field, f"{what} at position {pos}", reason=self.reason)
-
-
-# ---------------------------------------------------------------------------- lexer
-
-TokenType = Literal["word", "string", "op", "lparen", "rparen", "and", "or", "not", "end"]
-
-
-@dataclass(frozen=True)
-class _Token:
-    type: TokenType
-    text: str  # the source text (for strings: the unescaped contents)
-    pos: int  # 1-based
-    # For strings: the contents split at unescaped '*' (one part when there is none).
-    parts: tuple[str, ...] = ()
-
-    def describe(self) -> str:
-        if self.type == "end":
-            return "end of filter"
-        if self.type == "string":
-            shown = self.text if len(self.text) <= 20 else self.text[:20] + "..."
-            return f'the string "{shown}"'
-        shown = self.text if len(self.text) <= 30 else self.text[:30] + "..."
-        return f"'{shown}'"
-
-
-_BARE = re.compile(r"[A-Za-z0-9_\-.:+]+")
-_SPACE = re.compile(r"\s+")
-_KEYWORDS: dict[str, TokenType] = {"AND": "and", "OR": "or", "NOT": "not"}
-
-
-def _lex(text: str, fail: _Fail) -> list[_Token]:
-    tokens: list[_Token] = []
-    i = 0
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        pos = i + 1
-        if ch.isspace():
-            match = _SPACE.match(text, i)
-            assert match is not None
-            i = match.end()
-        elif ch == "(":
-            tokens.append(_Token("lparen", ch, pos))
-            i += 1
-        elif ch == ")":
-            tokens.append(_Token("rparen", ch, pos))
-            i += 1
-        elif ch in "<>!=":
-            two = text[i : i + 2]
-            if two in ("<=", ">=", "!="):
-                tokens.append(_Token("op", two, pos))
-                i += 2
-            elif two == "==":
-                fail("unknown operator '=='; use '=' for equality", pos)
-            elif ch == "!":
-                fail("unexpected '!'; use '!=' to compare or NOT to negate", pos)
-            else:
-                tokens.append(_Token("op", ch, pos))
-                i += 1
-        elif ch == '"':
-            token, i = _lex_string(text, i, fail)
-            tokens.append(token)
-        elif _BARE.match(ch):
-            match = _BARE.match(text, i)
-            assert match is not None
-            word = match.group()
-            tokens.append(_Token(_KEYWORDS.get(word, "word"), word, pos))
-            i = match.end()
-        elif ch == "'":
-            fail('unexpected "\'"; strings are written in double quotes', pos)
-        elif ch == "*":
-            fail("unexpected '*'; a wildcard must be inside a double-quoted string", pos)
-        else:
-            fail(f"unexpected character {ch!r}", pos)
-    tokens.append(_Token("end", "", n + 1))
-    return tokens
-
-
-def _lex_string(text: str, start: int, fail: _Fail) -> tuple[_Token, int]:
-    """Read the quoted string opening at ``text[start]``; return it and the index after it."""
-    parts: list[str] = []
-    current: list[str] = []
-    i = start + 1
-    while i < len(text):
-        ch = text[i]
-        if ch == '"':
-            parts.append("".join(current))
-            contents = "*".join(parts)
-            return _Token("string", contents, start + 1, tuple(parts)), i + 1
-        if ch == "\\":
-            nxt = text[i + 1 : i + 2]
-            if nxt not in ('"', "\\", "*"):
-                shown = "\\" + nxt if nxt else "\\ at the end"
-                fail(f'invalid escape {shown!r} in a string; only \\", \\\\ and \\* exist', i + 1)
-            current.append(nxt)
-            i += 2
-        elif ch == "*":
-            parts.append("".join(current))
-            current = []
-            i += 1
-        else:
-            current.append(ch)
-            i += 1
-    fail("unterminated string (missing closing '\"')", start + 1)
-    raise AssertionError("unreachable")
-
-
-# ---------------------------------------------------------------------------- values
-
-_INT = re.compile(r"[+-]?[0-9]+")
-_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_RFC3339 = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?"
-    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
-)
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-
-
-def parse_rfc3339(text: str) -> datetime | None:
-    """Return ``text`` as an aware UTC datetime, or None if it is not an RFC 3339 timestamp.
-
-    Digits past the microsecond are dropped.
-    """
-    match = _RFC3339.fullmatch(text)
-    if match is None:
-        return None
-    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
-    fraction, offset = match.group(7), match.group(8)
-    micros = int((fraction[1:] + "000000")[:6]) if fraction else 0
-    try:
-        if offset in ("Z", "z"):
-            tz: timezone = UTC
-        else:
-            off_h, off_m = int(offset[1:3]), int(offset[4:6])
-            if off_h > 23 or off_m > 59:
-                return None
-            delta = timedelta(hours=off_h, minutes=off_m)
-            tz = timezone(-delta if offset[0] == "-" else delta)
-        value = datetime(year, month, day, hour, minute, second, micros, tzinfo=tz)
-        return value.astimezone(UTC)
-    except (ValueError, OverflowError):
-        return None
-
-
-def _number(text: str) -> int | float | None:
-    if _INT.fullmatch(text):
-        return int(text)
-    if _FLOAT.fullmatch(text) and any(c.isdigit() for c in text):
-        return float(text)
-    return None
-
-
 class _Parser:
     def __init__(self, text: str, kind: ResourceKind) -> None:
-        self.fail = _Fail("filter", FILTER_REASON)
+        self.fail = Fail("filter", FILTER_REASON)
         self.kind = kind
-        self.tokens = _lex(text, self.fail)
+        self.tokens = lex(text, self.fail)
         self.index = 0
         self.depth = 0
 
     @property
-    def current(self) -> _Token:
+    def current(self) -> Token:
         return self.tokens[self.index]
 
-    def advance(self) -> _Token:
+    def advance(self) -> Token:
         token = self.tokens[self.index]
         if token.type != "end":
             self.index += 1
@@ -416,9 +265,9 @@ class _Parser:
             self.fail_after_term(token, "end of filter")
         return expr
 
-    def fail_after_term(self, token: _Token, closer: str) -> NoReturn:
+    def fail_after_term(self, token: Token, closer: str) -> NoReturn:
         what = f"expected AND, OR or {closer}, found {token.describe()}"
-        if token.type == "word" and token.text.upper() in _KEYWORDS:
+        if token.type == "word" and token.text.upper() in KEYWORDS:
             what += " (AND, OR and NOT are upper case)"
         elif token.type == "rparen":
             what = f"unexpected ')' with no matching '('; expected AND, OR or {closer}"
@@ -440,7 +289,7 @@ class _Parser:
             expr = Or(expr, self.term())
         return expr
 
-    def enter(self, token: _Token) -> None:
+    def enter(self, token: Token) -> None:
         self.depth += 1
         if self.depth > MAX_FILTER_DEPTH:
             self.fail(f"filter nests '(' and NOT more than {MAX_FILTER_DEPTH} deep", token.pos)
@@ -454,7 +303,7 @@ class _Parser:
             # AIP-160's '-' prefix: negate what follows ("-labels.x = 1" lexes as one word).
             rest = token.text[1:]
             if rest:
-                self.tokens[self.index] = _Token("word", rest, token.pos + 1)
+                self.tokens[self.index] = Token("word", rest, token.pos + 1)
             else:
                 self.advance()
             return self.negated(token)
@@ -475,7 +324,7 @@ class _Parser:
             return expr
         return self.comparison()
 
-    def negated(self, token: _Token) -> Expr:
+    def negated(self, token: Token) -> Expr:
         self.enter(token)
         expr = Not(self.term())
         self.depth -= 1
@@ -507,7 +356,7 @@ class _Parser:
         value = self.value(field, op, op_token, value_token)
         return Compare(field, op, value)
 
-    def value(self, field: FieldRef, op: Op, op_token: _Token, token: _Token) -> Value:
+    def value(self, field: FieldRef, op: Op, op_token: Token, token: Token) -> Value:
         kind = field.kind
         fail = self.fail
         ordering = op not in ("=", "!=")
@@ -516,15 +365,15 @@ class _Parser:
         if ordering and kind in _EQUALITY_ONLY:
             fail(f"operator '{op}' is not supported on {field}; use = or !=", op_token.pos)
         if kind == "metrics":
-            number = None if quoted else _number(text)
+            number = None if quoted else parse_number(text)
             if number is None:
                 fail(f"expected a number for {field}, found {token.describe()}", token.pos)
             return self.to_float(number, token)
         if kind == "version":
-            number = None if quoted else _number(text)
+            number = None if quoted else parse_number(text)
             if not isinstance(number, int):
                 fail(f"expected an integer version number, found {token.describe()}", token.pos)
-            if not _INT64_MIN <= number <= _INT64_MAX:
+            if not INT64_MIN <= number <= INT64_MAX:
                 fail("version number is out of range", token.pos)
             return number
         if kind in _TIME_FIELDS:
@@ -551,7 +400,7 @@ class _Parser:
                 if ordering:
                     fail(f"operator '{op}' is not supported on booleans; use = or !=", op_token.pos)
                 return text == "true"
-            number = _number(text)
+            number = parse_number(text)
             if number is not None:
                 return number if isinstance(number, int) else self.to_float(number, token)
         # A string: name, owner, alias, framework, format, labels.*, or a string param.
@@ -563,7 +412,7 @@ class _Parser:
             return Wildcard(tuple(parts))
         return text.removeprefix(_NAME_PREFIX) if kind == "name" else text
 
-    def to_float(self, number: int | float, token: _Token) -> float:
+    def to_float(self, number: int | float, token: Token) -> float:
         try:
             value = float(number)
         except OverflowError:
@@ -608,7 +457,7 @@ def parse_order_by(text: str, kind: ResourceKind) -> list[OrderKey]:
         InvalidArgument: ``field="order_by"``, ``reason="ORDER_BY_INVALID"``, naming the
             position of the offending entry.
     """
-    fail = _Fail("order_by", ORDER_BY_REASON)
+    fail = Fail("order_by", ORDER_BY_REASON)
     if len(text) > MAX_ORDER_BY_LENGTH:
         fail(f"order_by is longer than {MAX_ORDER_BY_LENGTH} characters", MAX_ORDER_BY_LENGTH + 1)
     if not text.strip():

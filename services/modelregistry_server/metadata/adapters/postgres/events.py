@@ -15,7 +15,7 @@ from modelregistry_server.common.kernel.paging import Cursor, invalid_page_token
 from modelregistry_server.metadata.adapters.postgres.rows import QUERIES
 from modelregistry_server.metadata.app.ports import AuditQuery, ChangeListener
 from modelregistry_server.metadata.domain.events import AuditEvent, EventType, ModelEvent
-from modelregistry_server.metadata.domain.filter import parse_rfc3339
+from modelregistry_server.metadata.domain.filter_lexer import parse_rfc3339
 
 _log = logging.getLogger(__name__)
 CHANNEL = "modelregistry_model_events"

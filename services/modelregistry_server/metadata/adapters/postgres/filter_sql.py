@@ -75,8 +75,8 @@ from modelregistry_server.metadata.domain.filter import (
     OrderKey,
     ResourceKind,
     Wildcard,
-    parse_rfc3339,
 )
+from modelregistry_server.metadata.domain.filter_lexer import parse_rfc3339
 
 _TABLE: Mapping[ResourceKind, str] = {"model": "m", "version": "v"}
 # Plain columns per kind: field -> (column, SQL type of its values).

@@ -1,9 +1,9 @@
-"""Client behaviour that needs no server: offline mode, delegation, request ids, watch."""
+"""Client behaviour that needs no server: offline mode, delegation, request ids (watch:
+``test_sdk_watch.py``)."""
 
 from __future__ import annotations
 
 import ast
-import queue
 import threading
 from collections.abc import Iterator
 from datetime import datetime
@@ -18,24 +18,19 @@ import modelregistry
 import modelregistry.aio
 import modelregistry.client
 from modelregistry import (
-    NO_RETRY,
     AsyncClient,
-    CancelledError,
     Client,
     ConflictError,
     InvalidArgumentError,
     NotCachedError,
-    NotFoundError,
-    OutOfRangeError,
     RetryPolicy,
     UnavailableError,
 )
 from modelregistry._options import PullOptions, PushOptions
-from modelregistry._watch import WATCH_START_HEADER
 from modelregistry.cache import Cache, ref_key
-from modelregistry.metadata.v1 import alias_pb2, model_event_pb2, model_pb2, model_version_pb2
+from modelregistry.metadata.v1 import alias_pb2, model_pb2, model_version_pb2
 from modelregistry.metadata.v1 import metadata_service_pb2 as ms
-from tests.unit.test_sdk_retry import FakeRpcError, aio_error, unavailable
+from tests.unit.test_sdk_retry import FakeRpcError, aio_error
 
 pytestmark = pytest.mark.timeout(10)
 FAST = RetryPolicy(max_attempts=3, initial_backoff_s=0.0, max_backoff_s=0.01)
@@ -322,202 +317,3 @@ async def test_async_push_runs_in_a_thread_on_its_own_sync_channel(
     assert seen["thread"] is not threading.main_thread()
     assert seen["target"] == "127.0.0.1:9"
     assert seen["actor"] == (("x-modelregistry-actor", "bob"),)
-
-
-# ---------------------------------------------------------------- watch
-
-CANCELLED = object()
-
-
-def event(n: int) -> model_event_pb2.ModelEvent:
-    return model_event_pb2.ModelEvent(event_id=f"e{n}", model="models/m")
-
-
-class FakeStream:
-    """A server-stream call: yields queued items; an exception item is raised; cancel ends it."""
-
-    def __init__(
-        self,
-        items: list[Any],
-        block: bool = False,
-        start: str | None = None,
-        code: grpc.StatusCode | None = None,
-    ) -> None:
-        self.items: queue.Queue[Any] = queue.Queue()
-        for item in items:
-            self.items.put(item)
-        self.block = block
-        self.cancelled = threading.Event()
-        self.start = start  # what the response headers name; None: no such header
-        self._code = code  # None: still running
-
-    def initial_metadata(self) -> list[tuple[str, str]] | None:
-        return None if self.start is None else [(WATCH_START_HEADER, self.start)]
-
-    def code(self) -> grpc.StatusCode | None:
-        return self._code
-
-    def __iter__(self) -> FakeStream:
-        return self
-
-    def __next__(self) -> model_event_pb2.ModelEvent:
-        if self.cancelled.is_set():
-            raise FakeRpcError(grpc.StatusCode.CANCELLED, "Locally cancelled")
-        if self.items.empty() and not self.block:
-            raise StopIteration
-        item = self.items.get()
-        if item is CANCELLED:
-            raise FakeRpcError(grpc.StatusCode.CANCELLED, "Locally cancelled")
-        if isinstance(item, Exception):
-            raise item
-        return item  # type: ignore[no-any-return]
-
-    def cancel(self) -> bool:
-        self.cancelled.set()
-        self.items.put(CANCELLED)
-        return True
-
-
-class FakeWatchStub:
-    def __init__(self, streams: list[FakeStream]) -> None:
-        self.streams = streams
-        self.requests: list[ms.WatchModelEventsRequest] = []
-        self.opened: list[FakeStream] = []
-
-    def WatchModelEvents(  # noqa: N802 - the stub's method name
-        self, request: ms.WatchModelEventsRequest, *, metadata: Any = None
-    ) -> FakeStream:
-        self.requests.append(request)
-        stream = self.streams.pop(0)
-        self.opened.append(stream)
-        return stream
-
-
-def test_watch_reconnects_on_unavailable_from_the_last_event(client: Client) -> None:
-    stub = FakeWatchStub(
-        [
-            FakeStream([event(1), event(2), unavailable()]),
-            FakeStream([unavailable()]),  # the server is still restarting
-            FakeStream([event(3)], block=True),
-        ]
-    )
-    client._transport.metadata_stub = stub  # type: ignore[assignment]
-    stream = client.watch("m", after_event_id="e0", event_types=["ALIAS_MOVED"])
-    got = [next(stream).event_id for _ in range(3)]
-    assert got == ["e1", "e2", "e3"]
-    assert [r.after_event_id for r in stub.requests] == ["e0", "e2", "e2"]
-    assert all(r.model == "models/m" for r in stub.requests)
-    assert all(list(r.event_types) == [2] for r in stub.requests)
-    assert stream.last_event_id == "e3"
-    assert stub.opened[0].cancelled.is_set()
-    assert stub.opened[1].cancelled.is_set()
-    stream.close()
-    assert stub.opened[2].cancelled.is_set()
-    with pytest.raises(StopIteration):
-        next(stream)
-
-
-def test_a_watch_dropped_before_its_first_event_resumes_from_where_it_began(
-    client: Client,
-) -> None:
-    stub = FakeWatchStub(
-        [FakeStream([unavailable()], start="e5"), FakeStream([event(6)], block=True, start="e5")]
-    )
-    client._transport.metadata_stub = stub  # type: ignore[assignment]
-    with client.watch("m") as stream:
-        assert next(stream).event_id == "e6"
-    # Not "" again: that would mean "from now" and lose what changed while reconnecting.
-    assert [r.after_event_id for r in stub.requests] == ["", "e5"]
-
-
-def test_wait_subscribed_returns_the_start_and_the_stream_goes_on_on_the_same_call(
-    client: Client,
-) -> None:
-    stub = FakeWatchStub([FakeStream([event(8)], block=True, start="e7")])
-    client._transport.metadata_stub = stub  # type: ignore[assignment]
-    with client.watch("m") as stream:
-        assert stream.wait_subscribed() == "e7"
-        assert stream.last_event_id == "e7"
-        assert next(stream).event_id == "e8"
-    assert len(stub.requests) == 1
-
-
-def test_wait_subscribed_raises_why_the_server_refused(client: Client) -> None:
-    gone = FakeRpcError(grpc.StatusCode.NOT_FOUND, "models/m not found", "MODEL_NOT_FOUND")
-    stub = FakeWatchStub([FakeStream([gone], code=grpc.StatusCode.NOT_FOUND)])
-    client._transport.metadata_stub = stub  # type: ignore[assignment]
-    with client.watch("m") as stream, pytest.raises(NotFoundError) as info:
-        stream.wait_subscribed()
-    assert info.value.reason == "MODEL_NOT_FOUND"
-
-
-def test_watch_raises_other_errors_typed(client: Client) -> None:
-    expired = FakeRpcError(grpc.StatusCode.OUT_OF_RANGE, "too old", "EVENT_ID_EXPIRED")
-    client._transport.metadata_stub = FakeWatchStub([FakeStream([expired])])  # type: ignore[assignment]
-    with pytest.raises(OutOfRangeError) as info:
-        next(client.watch("m", after_event_id="e0"))
-    assert info.value.reason == "EVENT_ID_EXPIRED"
-
-
-def test_watch_with_no_retry_does_not_reconnect() -> None:
-    with Client("127.0.0.1:1", retry=NO_RETRY, offline=False) as client:
-        stub = FakeWatchStub([FakeStream([event(1), unavailable()])])
-        client._transport.metadata_stub = stub  # type: ignore[assignment]
-        stream = client.watch()
-        assert next(stream).event_id == "e1"
-        with pytest.raises(UnavailableError):
-            next(stream)
-        assert stub.requests[0].model == ""
-
-
-def test_closing_from_another_thread_cancels_a_blocked_watch(client: Client) -> None:
-    stub = FakeWatchStub([FakeStream([event(1)], block=True)])
-    client._transport.metadata_stub = stub  # type: ignore[assignment]
-    received: list[str] = []
-    with client.watch("m") as stream:
-
-        def consume() -> None:
-            received.extend(e.event_id for e in stream)
-
-        worker = threading.Thread(target=consume)
-        worker.start()
-        while not received:
-            threading.Event().wait(0.01)
-        stream.close()  # the consumer is blocked inside next(): only a cancel can free it
-        worker.join(5)
-        assert not worker.is_alive()
-    assert received == ["e1"]
-    assert stub.opened[0].cancelled.is_set()
-
-
-def test_breaking_out_and_closing_cancels_the_stream(client: Client) -> None:
-    stub = FakeWatchStub([FakeStream([event(1), event(2)], block=True)])
-    client._transport.metadata_stub = stub  # type: ignore[assignment]
-    with client.watch("m") as stream:
-        for received in stream:
-            assert received.event_id == "e1"
-            break
-    assert stub.opened[0].cancelled.is_set()
-
-
-def test_watch_rejects_unknown_event_types_immediately(client: Client) -> None:
-    with pytest.raises(InvalidArgumentError):
-        client.watch("m", event_types=["NOPE"])
-
-
-def test_a_watch_on_a_closed_client_fails_typed() -> None:
-    client = Client("127.0.0.1:1", offline=False)
-    stream = client.watch("m")
-    client.close()
-    with pytest.raises(CancelledError) as info:
-        next(stream)
-    assert info.value.reason == "CLIENT_CLOSED"
-
-
-async def test_an_async_watch_on_a_closed_client_fails_typed() -> None:
-    client = AsyncClient("127.0.0.1:1", offline=False)
-    stream = client.watch("m")
-    await client.close()
-    with pytest.raises(CancelledError) as info:
-        await anext(stream)
-    assert info.value.reason == "CLIENT_CLOSED"

@@ -73,6 +73,7 @@ V1_FILES = {
 
 
 async def test_cli_walkthrough(registry: RunningRegistry, tmp_path: Path) -> None:
+    """push, show, versions, alias, pull, diff, log, ls, gc: one story, in stages."""
     cli = Cli(registry.target, tmp_path)
     v1_dir, v2_dir = tmp_path / "v1", tmp_path / "v2"
     write_tree(v1_dir, V1_FILES)
@@ -82,6 +83,13 @@ async def test_cli_walkthrough(registry: RunningRegistry, tmp_path: Path) -> Non
     del v2_files["notes/read me ü.txt"]
     write_tree(v2_dir, v2_files)
 
+    await _push_two_versions(cli, v1_dir, v2_dir)
+    await _list_versions_and_set_aliases(cli)
+    await _pull_and_diff(cli, tmp_path, v1_dir, v2_dir)
+    await _log_ls_gc_and_remove_an_alias(cli)
+
+
+async def _push_two_versions(cli: Cli, v1_dir: Path, v2_dir: Path) -> None:
     # push, with progress on stderr (a pipe here: plain lines and a summary) and JSON on stdout
     result = await cli.run(
         "push", str(v1_dir), "--model", MODEL,
@@ -117,6 +125,8 @@ async def test_cli_walkthrough(registry: RunningRegistry, tmp_path: Path) -> Non
     assert result.stdout.strip() == f"{MODEL}:2"
     assert result.stderr == ""
 
+
+async def _list_versions_and_set_aliases(cli: Cli) -> None:
     # versions
     listed = await cli.json("versions", MODEL)
     assert sorted(v["version"] for v in listed) == [1, 2]
@@ -132,6 +142,8 @@ async def test_cli_walkthrough(registry: RunningRegistry, tmp_path: Path) -> Non
     aliases = await cli.json("alias", "ls", MODEL)
     assert {a["alias"]: a["version"] for a in aliases} == {"production": 1, "staging": 2}
 
+
+async def _pull_and_diff(cli: Cli, tmp_path: Path, v1_dir: Path, v2_dir: Path) -> None:
     # pull name@alias into a folder: the tree is identical, by sha256
     dest = tmp_path / "pulled"
     result = await cli.run("pull", f"{MODEL}@production", "--dest", str(dest))
@@ -157,6 +169,8 @@ async def test_cli_walkthrough(registry: RunningRegistry, tmp_path: Path) -> Non
     assert "+ tokenizer.json" in human.stdout
     assert "lr" in human.stdout
 
+
+async def _log_ls_gc_and_remove_an_alias(cli: Cli) -> None:
     # log: the audit events of this model, by this actor
     events = await cli.json("log", MODEL, "--actor", "cli-tester", "--limit", "100")
     assert events

@@ -194,79 +194,90 @@ async def test_aliases_versions_diff_audit_and_gc(
     )
 
     def scenario() -> None:
-        alias = client.set_alias("fraud", "production", 1)
-        assert alias.name == "models/fraud/aliases/production"
-        assert alias.version == "models/fraud/versions/1"
-        client.set_alias("fraud", "staging", 2)
-        assert [a.name.rsplit("/", 1)[1] for a in client.list_aliases("fraud")] == [
-            "production",
-            "staging",
-        ]
-        client.delete_alias("fraud", "staging")
-        assert [a.version for a in client.list_aliases("models/fraud")] == [
-            "models/fraud/versions/1"
-        ]
-        with pytest.raises(NotFoundError) as info:
-            client.delete_alias("fraud", "staging")
-        assert info.value.reason == "ALIAS_NOT_FOUND"
-
-        diff = client.diff("fraud@production", "fraud:2")
-        assert isinstance(diff, VersionDiff)
-        assert diff.params == {"lr": (0.1, 0.05), "amp": (True, False)}
-        assert diff.metrics == {"auc": (0.9, 0.93)}
-        assert diff.files_added == ["new.txt"]
-        assert diff.files_removed == ["old.txt"]
-        assert diff.files_changed == ["w.bin"]
-        assert diff.files_unchanged == 1
-        assert diff.to_dict()["a"]["name"] == "models/fraud/versions/1"
-
-        updated = client.update_version("fraud", 2, description="card", labels={"k": "v"})
-        assert updated.description == "card"
-        assert dict(updated.labels) == {"k": "v"}
-        relabelled = client.update_version("fraud", 2, labels={})
-        assert relabelled.description == "card"  # untouched: only labels was in the mask
-        assert dict(relabelled.labels) == {}
-        versions = [v.version for v in client.list_versions("fraud", page_size=1)]
-        assert versions == [2, 1]
-        assert (
-            client.delete_version("fraud", 2).state == model_version_pb2.MODEL_VERSION_STATE_DELETED
-        )
-        assert [v.version for v in client.list_versions("fraud")] == [1]
-        assert [v.version for v in client.list_versions("fraud", show_deleted=True)] == [2, 1]
-
-        events = list(client.list_audit_events(model="fraud", order_by="event_time asc"))
-        methods = [e.method for e in events]
-        assert methods[0] == "CreateModel"
-        assert methods.count("SetAlias") == 2
-        assert "DeleteAlias" in methods
-        assert "DeleteModelVersion" in methods
-        mine = list(client.list_audit_events(actor="sdk-tester", page_size=2))
-        assert {e.actor for e in mine} == {"sdk-tester"}
-        assert len(mine) == len([e for e in events if e.actor == "sdk-tester"])
-        assert all(e.request_id for e in mine), "every SDK mutation carries a request_id"
-        future = list(client.list_audit_events(start=datetime.now(UTC) + timedelta(hours=1)))
-        assert future == []
-
-        gc = client.run_gc(dry_run=True)
-        assert gc.dry_run
-        assert client.run_gc(dry_run=True, grace_period=timedelta(days=3)).dry_run
-
-        with pytest.raises(FailedPreconditionError) as refused:
-            client.delete_model("fraud")
-        assert refused.value.reason == "MODEL_HAS_VERSIONS"
-        client.delete_model("fraud", force=True)
-        with pytest.raises(NotFoundError):
-            client.get_model("fraud")
+        _aliases_step(client)
+        _diff_step(client)
+        _update_and_delete_step(client)
+        _audit_step(client)
+        _gc_and_delete_model_step(client)
 
     await off_loop(scenario)
+
+
+def _aliases_step(client: Client) -> None:
+    alias = client.set_alias("fraud", "production", 1)
+    assert alias.name == "models/fraud/aliases/production"
+    assert alias.version == "models/fraud/versions/1"
+    client.set_alias("fraud", "staging", 2)
+    assert [a.name.rsplit("/", 1)[1] for a in client.list_aliases("fraud")] == [
+        "production",
+        "staging",
+    ]
+    client.delete_alias("fraud", "staging")
+    assert [a.version for a in client.list_aliases("models/fraud")] == ["models/fraud/versions/1"]
+    with pytest.raises(NotFoundError) as info:
+        client.delete_alias("fraud", "staging")
+    assert info.value.reason == "ALIAS_NOT_FOUND"
+
+
+def _diff_step(client: Client) -> None:
+    diff = client.diff("fraud@production", "fraud:2")
+    assert isinstance(diff, VersionDiff)
+    assert diff.params == {"lr": (0.1, 0.05), "amp": (True, False)}
+    assert diff.metrics == {"auc": (0.9, 0.93)}
+    assert diff.files_added == ["new.txt"]
+    assert diff.files_removed == ["old.txt"]
+    assert diff.files_changed == ["w.bin"]
+    assert diff.files_unchanged == 1
+    assert diff.to_dict()["a"]["name"] == "models/fraud/versions/1"
+
+
+def _update_and_delete_step(client: Client) -> None:
+    updated = client.update_version("fraud", 2, description="card", labels={"k": "v"})
+    assert updated.description == "card"
+    assert dict(updated.labels) == {"k": "v"}
+    relabelled = client.update_version("fraud", 2, labels={})
+    assert relabelled.description == "card"  # untouched: only labels was in the mask
+    assert dict(relabelled.labels) == {}
+    versions = [v.version for v in client.list_versions("fraud", page_size=1)]
+    assert versions == [2, 1]
+    assert client.delete_version("fraud", 2).state == model_version_pb2.MODEL_VERSION_STATE_DELETED
+    assert [v.version for v in client.list_versions("fraud")] == [1]
+    assert [v.version for v in client.list_versions("fraud", show_deleted=True)] == [2, 1]
+
+
+def _audit_step(client: Client) -> None:
+    events = list(client.list_audit_events(model="fraud", order_by="event_time asc"))
+    methods = [e.method for e in events]
+    assert methods[0] == "CreateModel"
+    assert methods.count("SetAlias") == 2
+    assert "DeleteAlias" in methods
+    assert "DeleteModelVersion" in methods
+    mine = list(client.list_audit_events(actor="sdk-tester", page_size=2))
+    assert {e.actor for e in mine} == {"sdk-tester"}
+    assert len(mine) == len([e for e in events if e.actor == "sdk-tester"])
+    assert all(e.request_id for e in mine), "every SDK mutation carries a request_id"
+    future = list(client.list_audit_events(start=datetime.now(UTC) + timedelta(hours=1)))
+    assert future == []
+
+
+def _gc_and_delete_model_step(client: Client) -> None:
+    gc = client.run_gc(dry_run=True)
+    assert gc.dry_run
+    assert client.run_gc(dry_run=True, grace_period=timedelta(days=3)).dry_run
+
+    with pytest.raises(FailedPreconditionError) as refused:
+        client.delete_model("fraud")
+    assert refused.value.reason == "MODEL_HAS_VERSIONS"
+    client.delete_model("fraud", force=True)
+    with pytest.raises(NotFoundError):
+        client.get_model("fraud")
 
 
 async def test_set_alias_compare_and_set_conflict_raises_conflict_error(
     registry: RunningRegistry, client: Client
 ) -> None:
     await off_loop(lambda: client.create_model("m"))
-    for _ in range(2):
-        await push_version(registry, "m", {"w.bin": os.urandom(32)})
+    [await push_version(registry, "m", {"w.bin": os.urandom(32)}) for _ in range(2)]
 
     def scenario() -> None:
         client.set_alias("m", "production", 1)

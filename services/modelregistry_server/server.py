@@ -116,7 +116,9 @@ class RegistryServer:
                 ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
             ],
         )
-        async with self._pool.acquire() as conn:
+        # Through Database: a database that drops out during start-up is reported as
+        # DATABASE_UNAVAILABLE, like in any call, not as an unexplained crash.
+        async with Database(self._pool).connection() as conn:
             if config.services in ("all", "metadata"):
                 await apply_migrations(conn, "metadata", METADATA_MIGRATIONS)
             if config.services in ("all", "artifacts"):
@@ -200,9 +202,10 @@ class RegistryServer:
         else:
             store = LocalDirBlobStore(config.blob_dir)
         self._store = store
-        index = PostgresBlobIndex(self._pool)
+        database = Database(self._pool)
+        index = PostgresBlobIndex(database)
         self.uploads = UploadService(
-            PostgresUploadSessionRepository(self._pool),
+            PostgresUploadSessionRepository(database),
             index,
             store,
             part_size=config.upload_part_size_mib * 1024 * 1024,
@@ -211,7 +214,7 @@ class RegistryServer:
         )
         if config.sweep_interval_s > 0:
             self._sweeper = asyncio.create_task(self._sweep_forever(self.uploads))
-        secret = await artifact_page_token_secret(self._pool)
+        secret = await artifact_page_token_secret(database)
         blobs = BlobService(index, store, Paginator(PageTokenCodec(secret)))
         return ArtifactServicer(self.uploads, blobs)
 

@@ -21,7 +21,7 @@ from modelregistry_server.artifacts.adapters.postgres.repository import (
 )
 from modelregistry_server.artifacts.adapters.s3 import S3BlobStore
 from modelregistry_server.artifacts.app.uploads import UploadService
-from modelregistry_server.common.adapters.db import create_pool
+from modelregistry_server.common.adapters.db import Database, create_pool
 from tests.conftest import RunningRegistry
 from tests.support.artifacts import CHUNK, download, sha256_hex, upload, write_requests
 from tests.support.minio import MinioServer
@@ -136,8 +136,9 @@ async def test_sigkill_mid_upload_five_times_then_resume(
     pool = await create_pool(database_url)
     store = S3BlobStore(minio_server.client(), minio_bucket)
     try:
+        database = Database(pool)
         uploads = UploadService(
-            PostgresUploadSessionRepository(pool), PostgresBlobIndex(pool), store
+            PostgresUploadSessionRepository(database), PostgresBlobIndex(database), store
         )
         await uploads.sweep(expire_all=True)
     finally:

@@ -11,7 +11,6 @@ exception class and SQLSTATE, never by message text.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -87,6 +86,7 @@ _UNAVAILABLE_STATES = {
     "57P01": "the server is shutting down",  # admin_shutdown
     "57P02": "the server crashed",  # crash_shutdown
     "57P03": "the server is not accepting connections yet",  # cannot_connect_now
+    "57014": "the query was cancelled",  # query_canceled (statement_timeout, pg_cancel_backend)
     "53300": "too many connections",  # too_many_connections
     "58030": "an I/O error on the server",  # io_error
 }
@@ -94,11 +94,24 @@ _UNAVAILABLE_CLASSES = {"08": "the connection failed", "53": "the server ran out
 _CONFLICT_STATES = {"40001", "40P01"}  # serialization_failure, deadlock_detected
 
 
-def classify_database_error(exc: BaseException) -> RegistryError | None:
+def classify_database_error(
+    exc: BaseException,
+    *,
+    connection: Connection | None = None,
+    pool: asyncpg.Pool | None = None,
+) -> RegistryError | None:
     """Return the registry error a database failure stands for, or None if it is not one.
 
-    None means ``exc`` is either already a registry error or a genuine bug (a broken query),
-    which must surface as ``INTERNAL``.
+    None means ``exc`` is either already a registry error or a genuine bug (a broken query,
+    a misused connection), which must surface as ``INTERNAL``.
+
+    Args:
+        exc: What a database call raised.
+        connection: The connection the call ran on, if any. asyncpg reports a lost
+            connection with a plain ``InterfaceError`` ("connection is closed"), which
+            otherwise means misuse; the connection's own state tells the two apart.
+        pool: The pool the connection came from, if any: an ``InterfaceError`` from a pool
+            that is closing means the server is shutting down, not a bug.
     """
     if isinstance(exc, RegistryError):
         return None
@@ -111,10 +124,19 @@ def classify_database_error(exc: BaseException) -> RegistryError | None:
         if state[:2] in _UNAVAILABLE_CLASSES:
             return database_unavailable(_UNAVAILABLE_CLASSES[state[:2]])
         return None
-    if isinstance(exc, ConnectionError | OSError):
-        return database_unavailable("the connection was refused or lost")
-    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+    if isinstance(exc, asyncpg.InterfaceError):
+        if connection is not None and connection.is_closed():
+            return database_unavailable("the connection was lost")
+        if pool is not None and pool.is_closing():
+            return database_unavailable("the registry is shutting down")
+        return None
+    # TimeoutError (asyncio's is the same class since 3.11) is an OSError: test it first.
+    # A pool acquire or a query past its timeout raises it.
+    if isinstance(exc, TimeoutError):
         return database_unavailable("it did not answer in time")
+    # Refused, reset, unreachable, unresolvable: every socket failure is an OSError.
+    if isinstance(exc, OSError):
+        return database_unavailable("the connection was refused or lost")
     return None
 
 
@@ -126,18 +148,19 @@ class Database:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
-        """A pooled connection (no transaction); database failures become registry errors."""
+        """A pooled connection (no transaction); database failures become registry errors.
+
+        Raises:
+            Unavailable: The database is unreachable, lost the connection, timed out or is
+                shutting down (reason ``DATABASE_UNAVAILABLE``).
+            Aborted: A serialization failure or deadlock (``CONCURRENT_MODIFICATION``).
+        """
         conn = None
         try:
             async with self.pool.acquire() as conn:
                 yield conn
         except Exception as exc:
-            translated = classify_database_error(exc)
-            # asyncpg says "connection is closed" with an InterfaceError, which otherwise
-            # means misuse (a bug): tell them apart by the connection's state.
-            lost = isinstance(exc, asyncpg.InterfaceError) and conn is not None and conn.is_closed()
-            if translated is None and lost:
-                translated = database_unavailable("the connection was lost")
+            translated = classify_database_error(exc, connection=conn, pool=self.pool)
             if translated is None:
                 raise
             raise translated from exc

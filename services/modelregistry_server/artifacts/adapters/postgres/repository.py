@@ -16,6 +16,7 @@ from modelregistry_server.artifacts.domain.errors import (
     UploadSessionNotFound,
 )
 from modelregistry_server.artifacts.domain.upload import SESSION_NAME_PREFIX, UploadSession
+from modelregistry_server.common.adapters.db import Database
 from modelregistry_server.common.adapters.sql import load_queries
 from modelregistry_server.common.kernel.paging import Cursor, invalid_page_token, split_page
 
@@ -58,12 +59,12 @@ def _parts_json(parts: Sequence[UploadedPart]) -> str:
 class PostgresUploadSessionRepository:
     """``UploadSessionRepository`` on ``artifacts.upload_sessions``."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+    def __init__(self, database: Database) -> None:
+        self._db = database
 
     async def create(self, session: UploadSession, request_id: str | None) -> UploadSession:
         """See the port."""
-        async with self._pool.acquire() as conn:
+        async with self._db.connection() as conn:
             row = await conn.fetchrow(
                 QUERIES["insert_session"],
                 session.session_id,
@@ -83,7 +84,7 @@ class PostgresUploadSessionRepository:
 
     async def get(self, session_id: str) -> UploadSession:
         """See the port."""
-        async with self._pool.acquire() as conn:
+        async with self._db.connection() as conn:
             row = await conn.fetchrow(QUERIES["get_session"], session_id)
         if row is None:
             raise UploadSessionNotFound(SESSION_NAME_PREFIX + session_id)
@@ -92,7 +93,7 @@ class PostgresUploadSessionRepository:
     async def claim_writer(self, session_id: str) -> tuple[UploadSession, str]:
         """See the port."""
         token = secrets.token_hex(8)
-        async with self._pool.acquire() as conn:
+        async with self._db.connection() as conn:
             row = await conn.fetchrow(QUERIES["claim_writer"], session_id, token)
         if row is None:
             raise UploadSessionNotFound(SESSION_NAME_PREFIX + session_id)
@@ -100,7 +101,7 @@ class PostgresUploadSessionRepository:
 
     async def set_upload_id(self, session_id: str, writer: str, upload_id: str) -> None:
         """See the port."""
-        async with self._pool.acquire() as conn:
+        async with self._db.connection() as conn:
             done = await conn.fetchval(QUERIES["set_upload_id"], session_id, writer, upload_id)
         if done is None:
             raise _taken_over(session_id)
@@ -114,7 +115,7 @@ class PostgresUploadSessionRepository:
         parts: Sequence[UploadedPart],
     ) -> None:
         """See the port."""
-        async with self._pool.acquire() as conn:
+        async with self._db.connection() as conn:
             done = await conn.fetchval(
                 QUERIES["record_progress"],
                 session_id,
@@ -128,25 +129,25 @@ class PostgresUploadSessionRepository:
 
     async def mark_complete(self, session_id: str, writer: str) -> None:
         """See the port."""
-        async with self._pool.acquire() as conn:
+        async with self._db.connection() as conn:
             done = await conn.fetchval(QUERIES["mark_complete"], session_id, writer)
         if done is None:
             raise _taken_over(session_id)
 
     async def delete(self, session_id: str) -> None:
         """See the port."""
-        async with self._pool.acquire() as conn:
+        async with self._db.connection() as conn:
             await conn.execute(QUERIES["delete_session"], session_id)
 
     async def list_expired(self, now: datetime, limit: int) -> list[UploadSession]:
         """See the port."""
-        async with self._pool.acquire() as conn:
+        async with self._db.connection() as conn:
             rows = await conn.fetch(QUERIES["list_expired_sessions"], now, limit)
         return [_to_session(row) for row in rows]
 
     async def known_upload_ids(self) -> set[str]:
         """See the port."""
-        async with self._pool.acquire() as conn:
+        async with self._db.connection() as conn:
             rows = await conn.fetch(QUERIES["known_upload_ids"])
         return {row["upload_id"] for row in rows}
 
@@ -162,25 +163,25 @@ def _taken_over(session_id: str) -> FailedPrecondition:
 class PostgresBlobIndex:
     """``BlobIndex`` on ``artifacts.blobs``."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+    def __init__(self, database: Database) -> None:
+        self._db = database
 
     async def add(self, sha256: str, size: int) -> BlobInfo:
         """See the port."""
-        async with self._pool.acquire() as conn:
+        async with self._db.connection() as conn:
             row = await conn.fetchrow(QUERIES["add_blob"], sha256, size)
         assert row is not None
         return _to_blob(row)
 
     async def get(self, sha256: str) -> BlobInfo | None:
         """See the port."""
-        async with self._pool.acquire() as conn:
+        async with self._db.connection() as conn:
             row = await conn.fetchrow(QUERIES["get_blob"], sha256)
         return None if row is None else _to_blob(row)
 
     async def find_present(self, sha256s: Sequence[str]) -> dict[str, int]:
         """See the port."""
-        async with self._pool.acquire() as conn:
+        async with self._db.connection() as conn:
             rows = await conn.fetch(QUERIES["find_blobs"], list(sha256s))
         return {row["sha256"]: row["size_bytes"] for row in rows}
 
@@ -193,19 +194,19 @@ class PostgresBlobIndex:
             if len(after) != 1 or not isinstance(after[0], str):
                 raise invalid_page_token("page_token does not fit this listing")
             start = after[0]
-        async with self._pool.acquire() as conn:
+        async with self._db.connection() as conn:
             rows = await conn.fetch(QUERIES["list_blobs"], start, limit + 1, created_before)
         return split_page([_to_blob(row) for row in rows], limit, lambda b: [b.sha256])
 
     async def remove(self, sha256: str) -> None:
         """See the port."""
-        async with self._pool.acquire() as conn:
+        async with self._db.connection() as conn:
             await conn.execute(QUERIES["remove_blob"], sha256)
 
 
-async def page_token_secret(pool: asyncpg.Pool) -> bytes:
+async def page_token_secret(database: Database) -> bytes:
     """Return the artifact service's page-token secret, creating it on first use."""
-    async with pool.acquire() as conn:
+    async with database.connection() as conn:
         # Whoever inserts first wins; every replica then reads the same value.
         await conn.execute(QUERIES["insert_secret"], "page_token", secrets.token_bytes(32))
         value: bytes = await conn.fetchval(QUERIES["get_secret"], "page_token")

@@ -39,6 +39,7 @@ from modelregistry_server.artifacts.adapters.blob_io import (
     read_length,
     shutdown,
     stream_chunks,
+    submit_job,
     upload_not_found,
 )
 from modelregistry_server.artifacts.domain.blob import (
@@ -256,6 +257,7 @@ class LocalDirBlobStore:
         Raises:
             BlobNotFound: No such blob.
             OutOfRange: ``offset`` is past the end (``offset == size`` yields nothing).
+            StoreUnavailable: The file could not be read.
         """
         path = self._blob_path(sha256)
 
@@ -271,6 +273,9 @@ class LocalDirBlobStore:
                 if length:
                     os.posix_fadvise(fd, offset, length, os.POSIX_FADV_SEQUENTIAL)
                     os.lseek(fd, offset, os.SEEK_SET)
+            except OSError as exc:
+                os.close(fd)
+                raise _os_error(exc) from exc
             except BaseException:
                 os.close(fd)
                 raise
@@ -316,9 +321,10 @@ class LocalDirBlobStore:
         turns it into "not found")."""
         if self._closed:
             raise StoreUnavailable("the blob store is shut down")
-        loop = asyncio.get_running_loop()
+        # submit_job, not run_in_executor: a store closed meanwhile is StoreUnavailable too.
+        job = submit_job(self._executor, fn, *args)
         try:
-            return await loop.run_in_executor(self._executor, fn, *args)
+            return await asyncio.wrap_future(job)
         except FileNotFoundError as exc:
             if missing_ok:
                 raise
@@ -382,6 +388,7 @@ def _read(fd: int, size: int) -> bytes:
 
 
 def _os_error(exc: OSError) -> StoreUnavailable:
+    """The one place where a file-system failure becomes a registry error (never INTERNAL)."""
     # strerror only ("No space left on device"): no paths or stack traces in client messages.
     _log.warning("local blob store I/O failed: %s", exc)
     return StoreUnavailable(f"the local blob store failed: {exc.strerror or type(exc).__name__}")

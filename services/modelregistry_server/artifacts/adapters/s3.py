@@ -33,7 +33,7 @@ import certifi
 import urllib3
 from minio import Minio
 from minio.datatypes import Part
-from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
+from minio.error import S3Error
 from urllib3 import BaseHTTPResponse
 
 from modelregistry_server.artifacts.adapters.blob_io import (
@@ -42,8 +42,10 @@ from modelregistry_server.artifacts.adapters.blob_io import (
     read_length,
     shutdown,
     stream_chunks,
+    submit_job,
     upload_not_found,
 )
+from modelregistry_server.artifacts.adapters.s3_errors import S3_FAILURES, store_error
 from modelregistry_server.artifacts.domain.blob import (
     MAX_URL_TTL,
     BlobInfo,
@@ -55,7 +57,6 @@ from modelregistry_server.artifacts.domain.errors import (
     BlobNotFound,
     FailedPrecondition,
     InvalidArgument,
-    RegistryError,
     StoreUnavailable,
 )
 
@@ -69,9 +70,6 @@ _KEY_PATTERN = re.compile(r"^blobs/sha256/([0-9a-f]{2})/([0-9a-f]{64})$")
 # AWS: [A-Za-z0-9._-]; Ceph adds "~"). Anything else cannot be one of ours, and MinIO answers
 # ids with path-like parts with an error instead of NoSuchUpload.
 _UPLOAD_ID_PATTERN = re.compile(r"^[A-Za-z0-9._~=+-]{1,1024}$")
-_CREDENTIAL_CODES = frozenset(
-    {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"}
-)
 # Errors by which S3 says the part list handed to CompleteMultipartUpload does not match the
 # stored parts: a caller bug or a lost part, not an outage.
 _BAD_PARTS_CODES = frozenset({"InvalidPart", "InvalidPartOrder", "EntityTooSmall"})
@@ -359,9 +357,9 @@ class S3BlobStore:
             except S3Error as exc:
                 if exc.code == "NoSuchKey":  # Deleted between the stat and the GET.
                     raise BlobNotFound(sha256) from None
-                raise _store_error(exc) from exc
-            except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
-                raise _store_error(exc) from exc
+                raise store_error(exc) from exc
+            except S3_FAILURES as exc:
+                raise store_error(exc) from exc
             return response, length
 
         async for chunk in stream_chunks(
@@ -424,25 +422,24 @@ class S3BlobStore:
         """
         if self._closed:
             raise StoreUnavailable("the blob store is shut down")
-        loop = asyncio.get_running_loop()
+        # submit_job, not run_in_executor: a store closed meanwhile is StoreUnavailable too.
+        job = submit_job(self._executor, functools.partial(fn, *args, **kwargs))
         try:
-            return await loop.run_in_executor(
-                self._executor, functools.partial(fn, *args, **kwargs)
-            )
+            return await asyncio.wrap_future(job)
         except S3Error as exc:
             if exc.code in expect:
                 raise
-            raise _store_error(exc) from exc
-        except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
-            raise _store_error(exc) from exc
+            raise store_error(exc) from exc
+        except S3_FAILURES as exc:
+            raise store_error(exc) from exc
 
 
 def _read_response(response: BaseHTTPResponse, size: int) -> bytes:
     # May return fewer bytes (chunked encoding, a slow socket); stream_chunks reads on.
     try:
         return response.read(size)
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise _store_error(exc) from exc
+    except S3_FAILURES as exc:
+        raise store_error(exc) from exc
 
 
 def _close_response(response: BaseHTTPResponse) -> None:
@@ -463,29 +460,3 @@ def _utc(value: datetime | None) -> datetime:
 
 def _is_upload_id(upload_id: str) -> bool:
     return _UPLOAD_ID_PATTERN.match(upload_id) is not None and ".." not in upload_id
-
-
-def _store_error(exc: BaseException) -> RegistryError:
-    """Translate a minio-py / urllib3 failure into a plain ``StoreUnavailable``.
-
-    The details (hosts, request ids) go to the log, not into the message a client sees.
-    """
-    if isinstance(exc, RegistryError):
-        return exc
-    if isinstance(exc, S3Error):
-        if exc.code == "NoSuchBucket":
-            message = "the blob store's bucket does not exist"
-        elif exc.code in _CREDENTIAL_CODES:
-            message = f"the object store refused the request ({exc.code}); check the S3 credentials"
-        else:
-            message = f"the object store failed the request ({exc.code})"
-    elif isinstance(exc, ServerError):
-        message = f"the object store failed (HTTP {exc.status_code})"
-    elif isinstance(exc, InvalidResponseError):
-        message = "the object store sent an unexpected response"
-    elif isinstance(exc, urllib3.exceptions.MaxRetryError | urllib3.exceptions.NewConnectionError):
-        message = "cannot reach the object store"
-    else:
-        message = "the connection to the object store failed"
-    _log.warning("S3 call failed: %s: %s", type(exc).__name__, exc)
-    return StoreUnavailable(message)

@@ -146,6 +146,58 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Settings:
+    """Reads settings: the flag if given, else ``MODELREGISTRY_<FLAG>``, else the default.
+
+    Problems are collected in ``problems`` so that one error lists every bad setting.
+    """
+
+    def __init__(self, args: argparse.Namespace, env: Mapping[str, str]) -> None:
+        self._args = args
+        self._env = env
+        self.problems: list[str] = []
+
+    def get(self, flag: str, default: str | None = None) -> str | None:
+        value = getattr(self._args, flag)
+        if value is None:
+            value = self._env.get(_ENV_PREFIX + flag.upper()) or None
+        return value if value is not None else default
+
+    def number(
+        self, flag: str, default: str, low: float, high: float, what: str, whole: bool = False
+    ) -> float:
+        text = self.get(flag, default) or default
+        try:
+            value = float(text)
+            if not low <= value <= high or (whole and not value.is_integer()):
+                raise ValueError
+        except ValueError:
+            self.problems.append(f"--{flag.replace('_', '-')} must be {what}, not {text!r}")
+            return float(default)
+        return value
+
+
+def _s3_config(settings: _Settings) -> S3Config | None:
+    endpoint = settings.get("s3_endpoint")
+    if endpoint is None:
+        return None
+    access, secret = settings.get("s3_access_key"), settings.get("s3_secret_key")
+    if not access or not secret:
+        settings.problems.append("--s3-endpoint needs --s3-access-key and --s3-secret-key as well")
+    if "://" in endpoint:
+        settings.problems.append(
+            "--s3-endpoint is host:port without a scheme; use --s3-secure for TLS"
+        )
+    return S3Config(
+        endpoint=endpoint,
+        access_key=access or "",
+        secret_key=secret or "",
+        bucket=settings.get("s3_bucket", "modelregistry") or "modelregistry",
+        secure=(settings.get("s3_secure", "false") or "false").lower() == "true",
+        region=settings.get("s3_region", "us-east-1") or "us-east-1",
+    )
+
+
 def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> ServerConfig:
     """Parse ``argv`` (without the program name) and the environment into a config.
 
@@ -153,16 +205,10 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
         ConfigError: One or more settings are invalid.
         SystemExit: From argparse, for unknown flags or ``--help``.
     """
-    env = os.environ if environ is None else environ
     args = build_parser().parse_args(list(argv))
+    settings = _Settings(args, os.environ if environ is None else environ)
+    get, number, problems = settings.get, settings.number, settings.problems
 
-    def get(flag: str, default: str | None = None) -> str | None:
-        value = getattr(args, flag)
-        if value is None:
-            value = env.get(_ENV_PREFIX + flag.upper()) or None
-        return value if value is not None else default
-
-    problems: list[str] = []
     listen = get("listen", "127.0.0.1:50051") or ""
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
@@ -172,22 +218,7 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
     if database_url is not None and not database_url.startswith(("postgres://", "postgresql://")):
         problems.append("--database-url must start with postgresql:// (or postgres://)")
 
-    s3: S3Config | None = None
-    endpoint = get("s3_endpoint")
-    if endpoint is not None:
-        access, secret = get("s3_access_key"), get("s3_secret_key")
-        if not access or not secret:
-            problems.append("--s3-endpoint needs --s3-access-key and --s3-secret-key as well")
-        if "://" in endpoint:
-            problems.append("--s3-endpoint is host:port without a scheme; use --s3-secure for TLS")
-        s3 = S3Config(
-            endpoint=endpoint,
-            access_key=access or "",
-            secret_key=secret or "",
-            bucket=get("s3_bucket", "modelregistry") or "modelregistry",
-            secure=(get("s3_secure", "false") or "false").lower() == "true",
-            region=get("s3_region", "us-east-1") or "us-east-1",
-        )
+    s3 = _s3_config(settings)
 
     services: ServiceSelection = args.services
     artifact_url = get("artifact_service_url")
@@ -204,19 +235,6 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
     log_level = (get("log_level", "INFO") or "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(f"--log-level must be DEBUG, INFO, WARNING or ERROR, not {log_level!r}")
-
-    def number(
-        flag: str, default: str, low: float, high: float, what: str, whole: bool = False
-    ) -> float:
-        text = get(flag, default) or default
-        try:
-            value = float(text)
-            if not low <= value <= high or (whole and not value.is_integer()):
-                raise ValueError
-        except ValueError:
-            problems.append(f"--{flag.replace('_', '-')} must be {what}, not {text!r}")
-            return float(default)
-        return value
 
     grace = number("shutdown_grace", "3", 0, 300, "seconds from 0 to 300")
     session_ttl = number("upload_session_ttl", "72000", 0, 30 * 86400, "seconds up to 30 days")

@@ -48,7 +48,7 @@ FILE = b"weights"
 def _metadata_requests() -> dict[str, Message]:
     """One valid request per MetadataService method: each passes validation, so only the
     database can make it fail."""
-    manifest = [model_version_pb2.ManifestFile(path="w.bin", sha256=sha256_hex(FILE), size=7)]
+    manifest = [model_version_pb2.ManifestFile(path="w.bin", sha256=sha256_hex(FILE), size_bytes=7)]
     return {
         "GetModel": ms.GetModelRequest(name=MODEL),
         "ListModels": ms.ListModelsRequest(),

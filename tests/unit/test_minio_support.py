@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import minio as support
+from tests.support import minio_build as support
+from tests.support.minio import free_port
 
 
 def test_env_override_binary_is_used_as_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -98,7 +99,7 @@ def test_stamped_binary_of_pinned_version_is_reused(
 
 
 def test_free_port_returns_a_bindable_loopback_port() -> None:
-    port = support.free_port()
+    port = free_port()
 
     assert 0 < port < 65536
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

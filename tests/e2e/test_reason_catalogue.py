@@ -42,15 +42,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Reasons whose cases need the error kernel of issue #10 (database and object-store failures
 # classified in one place); the lead wires them. Each value says what the case does.
-NEEDS_ERROR_KERNEL: dict[tuple[str, str], str] = {
-    ("metadata", "DATABASE_UNAVAILABLE"): "GetModel after the registry's database stops taking "
-    "connections and its sessions are terminated",
-    ("artifact", "DATABASE_UNAVAILABLE"): "CreateUploadSession after the registry's database "
-    "stops taking connections and its sessions are terminated",
-    ("metadata", "CONCURRENT_MODIFICATION"): "UpdateModel while another transaction holds the "
-    "model row locked (FOR UPDATE): needs a bounded lock wait (lock_timeout) classified as "
-    "ABORTED, as serialization failures and deadlocks are",
-}
+NEEDS_ERROR_KERNEL: dict[tuple[str, str], str] = {}
 # Reasons whose server side the lead fixes in the same issue.
 NEEDS_SERVER_FIX: dict[tuple[str, str], str] = {}
 

@@ -13,7 +13,7 @@ import asyncpg
 import asyncpg.exceptions as pg
 import pytest
 
-from modelregistry_server.common.adapters.db import classify_database_error
+from modelregistry_server.common.adapters.db import Database, classify_database_error
 from modelregistry_server.common.kernel.errors import (
     CONCURRENT_MODIFICATION,
     DATABASE_UNAVAILABLE,
@@ -79,6 +79,7 @@ def test_outages_are_database_unavailable(exc: BaseException) -> None:
     [
         pytest.param(pg.SerializationError("could not serialize"), id="40001"),
         pytest.param(pg.DeadlockDetectedError("deadlock"), id="40P01"),
+        pytest.param(pg.LockNotAvailableError("lock timeout"), id="55P03-lock-timeout"),
     ],
 )
 def test_conflicts_are_concurrent_modification(exc: BaseException) -> None:
@@ -146,3 +147,35 @@ def test_a_timeout_is_reported_as_one_not_as_a_lost_connection() -> None:
     translated = classify_database_error(TimeoutError())
     assert translated is not None
     assert "did not answer in time" in translated.message
+
+
+class _RefusingPool:
+    """A pool whose acquire fails the way asyncpg's does for a database refusing connections."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def acquire(self) -> object:
+        raise self.error
+
+    def is_closing(self) -> bool:
+        return False
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        # ALTER DATABASE ... ALLOW_CONNECTIONS false: 55000, not an outage class by itself.
+        pg.ObjectNotInPrerequisiteStateError("database is not accepting connections"),
+        pg.InvalidPasswordError("password authentication failed"),
+        pg.InvalidCatalogNameError("database does not exist"),
+    ],
+    ids=["55000-not-accepting", "28P01-bad-password", "3D000-no-database"],
+)
+async def test_any_failure_to_get_a_connection_is_database_unavailable(error: Exception) -> None:
+    database = Database(cast("asyncpg.Pool", _RefusingPool(error)))
+    with pytest.raises(Unavailable) as info:
+        async with database.connection():
+            raise AssertionError("no connection was made, so the block never runs")
+    assert info.value.reason == DATABASE_UNAVAILABLE
+    assert info.value.__cause__ is error

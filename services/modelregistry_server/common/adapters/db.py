@@ -38,6 +38,10 @@ QUERIES = load_queries(Path(__file__).parent / "queries.sql")
 # bounds turn a stuck database into a prompt, reported error instead.
 ACQUIRE_TIMEOUT_S = 10.0
 COMMAND_TIMEOUT_S = 30.0
+# Writers of one row queue for milliseconds; a wait this long means a stuck or very long
+# transaction holds the lock, and the waiter is better told to retry (CONCURRENT_MODIFICATION).
+# Migrations, which may legitimately wait for another replica's, lift it for their transaction.
+LOCK_TIMEOUT_S = 5.0
 
 
 async def _keep_session(_conn: object) -> None:
@@ -56,7 +60,7 @@ async def _keep_session(_conn: object) -> None:
 
 
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
-    """Open a pool to ``dsn`` with a per-query timeout and no reset query on release."""
+    """Open a pool to ``dsn`` with acquire, query and lock-wait timeouts and no reset query."""
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
@@ -64,6 +68,7 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> asy
         command_timeout=COMMAND_TIMEOUT_S,
         timeout=ACQUIRE_TIMEOUT_S,
         reset=_keep_session,
+        server_settings={"lock_timeout": f"{int(LOCK_TIMEOUT_S * 1000)}ms"},
     )
     assert pool is not None
     return pool
@@ -91,7 +96,10 @@ _UNAVAILABLE_STATES = {
     "58030": "an I/O error on the server",  # io_error
 }
 _UNAVAILABLE_CLASSES = {"08": "the connection failed", "53": "the server ran out of resources"}
-_CONFLICT_STATES = {"40001", "40P01"}  # serialization_failure, deadlock_detected
+# serialization_failure, deadlock_detected, and lock_not_available: a statement that waited
+# LOCK_TIMEOUT_S for a row or advisory lock another transaction holds gives up, and the
+# caller is told a concurrent change is in the way (retry) instead of hanging to its deadline.
+_CONFLICT_STATES = {"40001", "40P01", "55P03"}
 
 
 def classify_database_error(
@@ -155,15 +163,25 @@ class Database:
                 shutting down (reason ``DATABASE_UNAVAILABLE``).
             Aborted: A serialization failure or deadlock (``CONCURRENT_MODIFICATION``).
         """
-        conn = None
         try:
-            async with self.pool.acquire() as conn:
-                yield conn
+            conn = await self.pool.acquire()
+        except Exception as exc:
+            # Whatever stops a connection from being made (refused, a database that takes no
+            # connections, bad credentials, a full server, a timeout) means the same to a
+            # caller: the registry cannot reach its database now.
+            raise (
+                classify_database_error(exc, pool=self.pool)
+                or database_unavailable(f"no connection could be made: {type(exc).__name__}")
+            ) from exc
+        try:
+            yield conn
         except Exception as exc:
             translated = classify_database_error(exc, connection=conn, pool=self.pool)
             if translated is None:
                 raise
             raise translated from exc
+        finally:
+            await self.pool.release(conn)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:

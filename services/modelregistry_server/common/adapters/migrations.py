@@ -73,6 +73,7 @@ async def apply_migrations(conn: Connection, schema: str, directory: Path) -> in
         raise ValueError(f"bad schema name {schema!r}")
     migrations = discover(directory)
     async with conn.transaction():
+        await conn.execute(QUERIES["no_lock_timeout"])
         await conn.execute(QUERIES["lock_migrations"], schema)
         await conn.execute(await conn.fetchval(QUERIES["create_schema_statement"], schema))
         await conn.execute(QUERIES["use_schema"], schema)

@@ -38,3 +38,7 @@ SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1);
 -- name: create_database_statement
 -- The statement that creates the database $1, with the name quoted by the server.
 SELECT format('CREATE DATABASE %I', $1::text);
+
+-- name: no_lock_timeout
+-- Migrations wait as long as another replica's migration takes (the pool's lock_timeout is 5 s).
+SELECT set_config('lock_timeout', '0', true);

@@ -58,6 +58,19 @@ class Page(Generic[_T]):
     next_page_token: str
 
 
+def string_position(after: Cursor | None) -> str:
+    """The position of a listing keyed by one string (``[name]``); "" for the first page.
+
+    Raises:
+        InvalidArgument: ``PAGE_TOKEN_INVALID``: the cursor is of another shape.
+    """
+    if after is None:
+        return ""
+    if len(after) != 1 or not isinstance(after[0], str):
+        raise invalid_page_token("page_token does not fit this listing")
+    return after[0]
+
+
 def split_page(
     rows: Sequence[_T], limit: int, cursor_of: Callable[[_T], Cursor]
 ) -> tuple[list[_T], Cursor | None]:

@@ -18,7 +18,7 @@ from modelregistry_server.artifacts.domain.errors import (
 from modelregistry_server.artifacts.domain.upload import SESSION_NAME_PREFIX, UploadSession
 from modelregistry_server.common.adapters.db import Database
 from modelregistry_server.common.adapters.sql import load_queries
-from modelregistry_server.common.kernel.paging import Cursor, invalid_page_token, split_page
+from modelregistry_server.common.kernel.paging import Cursor, split_page, string_position
 
 QUERIES = load_queries(Path(__file__).parent / "queries.sql")
 
@@ -189,11 +189,7 @@ class PostgresBlobIndex:
         self, after: Cursor | None, limit: int, created_before: datetime | None
     ) -> tuple[list[BlobInfo], Cursor | None]:
         """See the port."""
-        start = ""
-        if after is not None:
-            if len(after) != 1 or not isinstance(after[0], str):
-                raise invalid_page_token("page_token does not fit this listing")
-            start = after[0]
+        start = string_position(after)
         async with self._db.connection() as conn:
             rows = await conn.fetch(QUERIES["list_blobs"], start, limit + 1, created_before)
         return split_page([_to_blob(row) for row in rows], limit, lambda b: [b.sha256])

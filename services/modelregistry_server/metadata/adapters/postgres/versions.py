@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from modelregistry_server.common.adapters.db import Database
-from modelregistry_server.common.kernel.paging import Cursor, invalid_page_token, split_page
+from modelregistry_server.common.kernel.paging import Cursor, split_page, string_position
 from modelregistry_server.metadata.adapters.postgres.listing_sql import version_listing
 from modelregistry_server.metadata.adapters.postgres.rows import QUERIES, to_alias, to_version
 from modelregistry_server.metadata.app.ports import AliasRecord
@@ -75,11 +75,7 @@ class PostgresVersionRepository:
         self, model_id: str, after: Cursor | None, limit: int
     ) -> tuple[list[AliasRecord], Cursor | None]:
         """See the port. The cursor is ``[alias]``."""
-        start = ""
-        if after is not None:
-            if len(after) != 1 or not isinstance(after[0], str):
-                raise invalid_page_token("page_token does not fit this listing")
-            start = after[0]
+        start = string_position(after)
         async with self._database.connection() as conn:
             if not await conn.fetchval(QUERIES["model_exists"], model_id):
                 raise not_found(MODEL_NAME_PREFIX + model_id)

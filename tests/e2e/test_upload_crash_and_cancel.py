@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import threading
@@ -19,7 +20,11 @@ from modelregistry_server.artifacts.adapters.postgres.repository import (
     PostgresBlobIndex,
     PostgresUploadSessionRepository,
 )
-from modelregistry_server.artifacts.adapters.s3 import S3BlobStore
+from modelregistry_server.artifacts.adapters.s3 import (
+    DEFAULT_WORKERS,
+    THREAD_NAME_PREFIX,
+    S3BlobStore,
+)
 from modelregistry_server.artifacts.app.uploads import UploadService
 from modelregistry_server.common.adapters.db import Database, create_pool
 from tests.conftest import RunningRegistry
@@ -29,6 +34,8 @@ from tests.support.registry_process import RegistryProcess, s3_flags
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 MiB = 1024 * 1024
+S3_THREAD_PREFIX = THREAD_NAME_PREFIX + "_"
+S3_WORKERS = DEFAULT_WORKERS  # the registry builds its store with the default size
 
 
 def incomplete_uploads(minio: MinioServer, bucket: str) -> list[str]:
@@ -147,14 +154,49 @@ async def test_sigkill_mid_upload_five_times_then_resume(
     assert incomplete_uploads(minio_server, minio_bucket) == []
 
 
-def _fd_count() -> int:
-    return len(os.listdir("/proc/self/fd"))
+def _sockets_to(port: int) -> set[str]:
+    """Inodes of this process's TCP sockets whose remote end is ``port`` on this machine."""
+    inodes: set[str] = set()
+    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError), open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                if int(fields[2].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(fields[9])
+    return inodes
 
 
-async def _settled(expected_threads: int, expected_fds: int) -> tuple[int, int]:
+def _fd_count(minio_port: int) -> int:
+    """Open descriptors, less the HTTP keep-alive sockets to MinIO.
+
+    urllib3 keeps a socket per connection it has needed, up to its pool's size, and the
+    test's own listing client opens one more: capacity, not leaks (the pool bounds them).
+    """
+    minio = _sockets_to(minio_port)
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            count += not (target.startswith("socket:[") and target[8:-1] in minio)
+    return count
+
+
+def _threads() -> tuple[int, int]:
+    """Threads outside the S3 store's worker pool, and the pool's own.
+
+    The pool starts its workers lazily, up to its fixed size, and keeps them: a third worker
+    that the cancellations' aborts needed is capacity, not a leak. Anything else that stays
+    is one (say, a thread per request).
+    """
+    names = [t.name for t in threading.enumerate()]
+    pool = sum(name.startswith(S3_THREAD_PREFIX) for name in names)
+    return len(names) - pool, pool
+
+
+async def _settled(expected_threads: int, expected_fds: int, port: int) -> tuple[int, int]:
     deadline = time.monotonic() + 10
     while True:
-        now = (threading.active_count(), _fd_count())
+        now = (_threads()[0], _fd_count(port))
         if (now[0] <= expected_threads and now[1] <= expected_fds) or time.monotonic() > deadline:
             return now
         await asyncio.sleep(0.1)
@@ -178,7 +220,8 @@ async def test_twenty_cancellations_leave_no_blob_no_upload_no_leaked_threads(
     # Warm up: one full upload starts the store's worker threads and the channel's sockets.
     await upload(s3_registry.artifacts, os.urandom(40 * MiB))
     await asyncio.sleep(0.5)
-    baseline_threads, baseline_fds = threading.active_count(), _fd_count()
+    port = int(minio_server.endpoint.rsplit(":", 1)[1])
+    baseline_threads, baseline_fds = _threads()[0], _fd_count(port)
     digests = []
     for _ in range(20):
         data = os.urandom(rng.randint(20, 48) * MiB)
@@ -213,6 +256,7 @@ async def test_twenty_cancellations_leave_no_blob_no_upload_no_leaked_threads(
     }
     assert not any(d in key for d in digests for key in keys)
     assert incomplete_uploads(minio_server, minio_bucket) == []
-    threads, fds = await _settled(baseline_threads, baseline_fds)
+    threads, fds = await _settled(baseline_threads, baseline_fds, port)
     assert threads <= baseline_threads, f"threads {threads} > baseline {baseline_threads}"
+    assert _threads()[1] <= S3_WORKERS, "the S3 worker pool grew past its size"
     assert fds <= baseline_fds, f"open fds {fds} > baseline {baseline_fds}"

@@ -72,6 +72,10 @@ _KEY_PATTERN = re.compile(r"^blobs/sha256/([0-9a-f]{2})/([0-9a-f]{64})$")
 _UPLOAD_ID_PATTERN = re.compile(r"^[A-Za-z0-9._~=+-]{1,1024}$")
 # Errors by which S3 says the part list handed to CompleteMultipartUpload does not match the
 # stored parts: a caller bug or a lost part, not an outage.
+# The worker pool: its size bounds the S3 requests in flight; its threads are named
+# "s3_<n>" (tests tell them from leaked threads by that).
+DEFAULT_WORKERS = 8
+THREAD_NAME_PREFIX = "s3"
 _BAD_PARTS_CODES = frozenset({"InvalidPart", "InvalidPartOrder", "EntityTooSmall"})
 
 
@@ -86,11 +90,11 @@ class S3BlobStore:
         max_workers: Threads running S3 calls; also the most S3 requests in flight at once.
     """
 
-    def __init__(self, client: Minio, bucket: str, *, max_workers: int = 8) -> None:
+    def __init__(self, client: Minio, bucket: str, *, max_workers: int = DEFAULT_WORKERS) -> None:
         self._client = client
         self._bucket = bucket
         self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=max_workers, thread_name_prefix="s3"
+            max_workers=max_workers, thread_name_prefix=THREAD_NAME_PREFIX
         )
         self._closed = False
 
@@ -104,7 +108,7 @@ class S3BlobStore:
         secure: bool,
         region: str | None = None,
         *,
-        max_workers: int = 8,
+        max_workers: int = DEFAULT_WORKERS,
     ) -> S3BlobStore:
         """Build a store with its own minio-py client.
 

@@ -3,6 +3,7 @@ MinIO, an in-process registry on a real gRPC port, and a second registry process
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from modelregistry.artifact.v1 import artifact_service_pb2_grpc
 from modelregistry.metadata.v1 import metadata_service_pb2_grpc
 from modelregistry_server.common.config import load_config
 from modelregistry_server.server import RegistryServer
+from tests.support.auth import ADMIN_TOKEN, TOKEN_ENV, authenticated_channel, install_admin_token
 from tests.support.fixtures_minio import minio_bucket, minio_server  # noqa: F401 - fixtures
 from tests.support.minio import MinioServer
 from tests.support.postgres import (
@@ -28,6 +30,11 @@ from tests.support.registry_process import RegistryProcess, s3_flags
 if TYPE_CHECKING:
     from modelregistry.artifact.v1.artifact_service_pb2_grpc import ArtifactServiceAsyncStub
     from modelregistry.metadata.v1.metadata_service_pb2_grpc import MetadataServiceAsyncStub
+
+
+# The SDK and CLI (in this process and in the subprocesses tests start) find the admin token
+# every test registry accepts where a user's would be: in MODELREGISTRY_TOKEN.
+os.environ[TOKEN_ENV] = ADMIN_TOKEN
 
 
 @pytest.fixture(scope="session")
@@ -86,10 +93,11 @@ async def _start_registry(
         ],
         environ={},
     )
+    install_admin_token(data_dir)
     server = RegistryServer(config)
     await server.start()
     target = f"127.0.0.1:{server.port}"
-    channel = grpc.aio.insecure_channel(target)
+    channel = authenticated_channel(target)
     try:
         yield RunningRegistry(server, target, channel)
     finally:

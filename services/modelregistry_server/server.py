@@ -18,8 +18,18 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer as AsyncHealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from modelregistry.access.v1 import access_service_pb2, access_service_pb2_grpc
 from modelregistry.artifact.v1 import artifact_service_pb2, artifact_service_pb2_grpc
 from modelregistry.metadata.v1 import metadata_service_pb2, metadata_service_pb2_grpc
+from modelregistry_server.access.adapters.postgres import MIGRATIONS_DIR as ACCESS_MIGRATIONS
+from modelregistry_server.access.adapters.postgres.repository import (
+    PostgresTokenStore,
+)
+from modelregistry_server.access.adapters.postgres.repository import (
+    page_token_secret as access_page_token_secret,
+)
+from modelregistry_server.access.app.tokens import Authenticator, TokenService
+from modelregistry_server.access.rpc.servicer import AccessServicer
 from modelregistry_server.artifacts.adapters.localfs import LocalDirBlobStore
 from modelregistry_server.artifacts.adapters.postgres import MIGRATIONS_DIR as ARTIFACT_MIGRATIONS
 from modelregistry_server.artifacts.adapters.postgres.repository import (
@@ -34,12 +44,14 @@ from modelregistry_server.artifacts.app.blobs import BlobService
 from modelregistry_server.artifacts.app.ports import BlobStore
 from modelregistry_server.artifacts.app.uploads import UploadService
 from modelregistry_server.artifacts.rpc.servicer import ArtifactServicer, RequestCounters
+from modelregistry_server.bootstrap import ensure_admin_token
 from modelregistry_server.common.adapters.db import Database, create_pool, ensure_database
 from modelregistry_server.common.adapters.embedded_postgres import EmbeddedPostgres
 from modelregistry_server.common.adapters.migrations import apply_migrations
 from modelregistry_server.common.config import ServerConfig
 from modelregistry_server.common.kernel.page_token import PageTokenCodec
 from modelregistry_server.common.kernel.paging import Paginator
+from modelregistry_server.common.rpc.auth import AuthInterceptor
 from modelregistry_server.common.telemetry import rpc_tracing_interceptor
 from modelregistry_server.metadata.adapters.artifact_client import GrpcBlobChecker
 from modelregistry_server.metadata.adapters.postgres.events import (
@@ -66,6 +78,7 @@ _log = logging.getLogger(__name__)
 
 METADATA_SERVICE = metadata_service_pb2.DESCRIPTOR.services_by_name["MetadataService"].full_name
 ARTIFACT_SERVICE = artifact_service_pb2.DESCRIPTOR.services_by_name["ArtifactService"].full_name
+ACCESS_SERVICE = access_service_pb2.DESCRIPTOR.services_by_name["AccessService"].full_name
 EMBEDDED_DATABASE = "modelregistry"
 # Chunks are at most 1 MiB of data; leave headroom for the envelope and other fields.
 _MAX_MESSAGE_BYTES = 4 * 1024 * 1024
@@ -89,6 +102,8 @@ class RegistryServer:
     # Totals of byte-moving artifact calls; tests read them to prove a pull hit the cache.
     artifact_counters: RequestCounters | None = None
     resolve_cache: ResolveCache | None = None
+    # Checks every call's credential; its tokens are managed through the AccessService.
+    authenticator: Authenticator = field(init=False)
     _served: list[str] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -108,26 +123,32 @@ class RegistryServer:
             await ensure_database(self._postgres.dsn(), EMBEDDED_DATABASE)
             dsn = self._postgres.dsn(EMBEDDED_DATABASE)
         self._pool = await create_pool(dsn)
+        # Through Database: a database that drops out during start-up is reported as
+        # DATABASE_UNAVAILABLE, like in any call, not as an unexplained crash.
+        async with Database(self._pool).connection() as conn:
+            await apply_migrations(conn, "access", ACCESS_MIGRATIONS)
+            if config.services in ("all", "metadata"):
+                await apply_migrations(conn, "metadata", METADATA_MIGRATIONS)
+            if config.services in ("all", "artifacts"):
+                await apply_migrations(conn, "artifacts", ARTIFACT_MIGRATIONS)
+        access = await self._build_access()
 
         server = grpc.aio.server(
-            interceptors=[rpc_tracing_interceptor()],
+            interceptors=[
+                rpc_tracing_interceptor(),
+                AuthInterceptor(self.authenticator.authenticate),
+            ],
             options=[
                 ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
             ],
         )
-        # Through Database: a database that drops out during start-up is reported as
-        # DATABASE_UNAVAILABLE, like in any call, not as an unexplained crash.
-        async with Database(self._pool).connection() as conn:
-            if config.services in ("all", "metadata"):
-                await apply_migrations(conn, "metadata", METADATA_MIGRATIONS)
-            if config.services in ("all", "artifacts"):
-                await apply_migrations(conn, "artifacts", ARTIFACT_MIGRATIONS)
-
         # Bind first: when both services run here, metadata reaches artifacts on this port.
         self.port = server.add_insecure_port(config.listen)
         if self.port == 0:
             raise RuntimeError(f"could not listen on {config.listen}: address in use?")
+        access_service_pb2_grpc.add_AccessServiceServicer_to_server(access, server)
+        self._served.append(ACCESS_SERVICE)
         if config.services in ("all", "metadata"):
             metadata_service_pb2_grpc.add_MetadataServiceServicer_to_server(
                 await self._build_metadata(dsn), server
@@ -156,6 +177,17 @@ class RegistryServer:
             f"s3 {config.s3.endpoint}" if config.s3 else str(config.blob_dir),
         )
 
+    async def _build_access(self) -> AccessServicer:
+        """Tokens and the authenticator every call goes through; the bootstrap admin token."""
+        assert self._pool is not None
+        database = Database(self._pool)
+        store = PostgresTokenStore(database)
+        self.authenticator = Authenticator(store)
+        paginator = Paginator(PageTokenCodec(await access_page_token_secret(database)))
+        tokens = TokenService(store, self.authenticator, paginator)
+        await ensure_admin_token(tokens, self.config.admin_token_path)
+        return AccessServicer(tokens)
+
     async def _build_metadata(self, dsn: str) -> MetadataServicer:
         """Wire the metadata use cases to PostgreSQL and to the artifact service."""
         assert self._pool is not None
@@ -169,8 +201,11 @@ class RegistryServer:
         self.resolve_cache = ResolveCache()
         model_repository = PostgresModelRepository(database)
         models = ModelService(uow, model_repository, paginator, self.resolve_cache)
+        # Together in one process, metadata calls its own port with the process's internal
+        # credential; alone, with the token it was given for the separate ArtifactService.
         self._blob_checker = GrpcBlobChecker(
-            self.config.artifact_service_url or f"127.0.0.1:{self.port}"
+            self.config.artifact_service_url or f"127.0.0.1:{self.port}",
+            self.config.artifact_service_token or self.authenticator.internal_secret,
         )
         version_repository = PostgresVersionRepository(database)
         versions = VersionService(

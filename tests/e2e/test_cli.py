@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import RunningRegistry
+from tests.support.auth import create_token
 from tests.support.files import tree_digests
 from tests.support.registry_process import clean_env
 
@@ -29,13 +30,15 @@ MODEL = "cli-demo"
 
 
 class Cli:
-    """Runs the CLI against one registry with an isolated cache and a fixed actor."""
+    """Runs the CLI against one registry with an isolated cache and config, as one principal."""
 
-    def __init__(self, target: str, home: Path) -> None:
+    def __init__(self, target: str, home: Path, token: str | None) -> None:
         self.target = target
         self.env = clean_env()
         self.env["MODELREGISTRY_CACHE"] = str(home / "cache")
-        self.env["MODELREGISTRY_ACTOR"] = "cli-tester"
+        self.env["MODELREGISTRY_CONFIG_DIR"] = str(home / "config")
+        if token is not None:
+            self.env["MODELREGISTRY_TOKEN"] = token
         self.env["PYTHONUNBUFFERED"] = "1"
 
     async def run(
@@ -74,7 +77,7 @@ V1_FILES = {
 
 async def test_cli_walkthrough(registry: RunningRegistry, tmp_path: Path) -> None:
     """push, show, versions, alias, pull, diff, log, ls, gc: one story, in stages."""
-    cli = Cli(registry.target, tmp_path)
+    cli = Cli(registry.target, tmp_path, await create_token(registry.target, "cli-tester"))
     v1_dir, v2_dir = tmp_path / "v1", tmp_path / "v2"
     write_tree(v1_dir, V1_FILES)
     v2_files = dict(V1_FILES)
@@ -202,7 +205,7 @@ def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
 
 
 async def test_cli_failures(registry: RunningRegistry, tmp_path: Path) -> None:
-    cli = Cli(registry.target, tmp_path)
+    cli = Cli(registry.target, tmp_path, await create_token(registry.target, "cli-tester"))
 
     bad_ref = await cli.run("pull", "bad ref!", check=2)
     assert "bad ref!" in one_error_line(bad_ref)

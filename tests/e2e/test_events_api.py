@@ -7,19 +7,23 @@ import os
 import time
 from collections.abc import AsyncIterator
 
-import grpc
 import pytest
 
 from modelregistry.metadata.v1 import metadata_service_pb2 as ms
 from modelregistry.metadata.v1 import metadata_service_pb2_grpc, model_event_pb2, model_pb2
 from tests.conftest import RunningRegistry
+from tests.support.auth import authenticated_channel, bearer, create_token
 from tests.support.metadata import new_model, push
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
-ACTOR = (("x-modelregistry-actor", "alice@laptop"),)
 
 
 async def test_every_mutation_is_audited_and_filterable(registry: RunningRegistry) -> None:
+    # Alice's token, and a header that claims to be someone else: the server ignores it.
+    ACTOR = (  # noqa: N806 - one constant per test, named as before
+        *bearer(await create_token(registry.target, "alice@laptop")),
+        ("x-modelregistry-actor", "mallory@elsewhere"),
+    )
     await registry.metadata.CreateModel(
         ms.CreateModelRequest(model_id="m", model=model_pb2.Model()), metadata=ACTOR
     )
@@ -45,6 +49,10 @@ async def test_every_mutation_is_audited_and_filterable(registry: RunningRegistr
         ms.ListAuditEventsRequest(model="models/m", actor="alice@laptop")
     )
     assert [e.method for e in mine.audit_events] == ["DeleteAlias", "SetAlias", "CreateModel"]
+    spoofed = await registry.metadata.ListAuditEvents(
+        ms.ListAuditEventsRequest(model="models/m", actor="mallory@elsewhere")
+    )
+    assert list(spoofed.audit_events) == []
     paged: list[str] = []
     token = ""
     while True:
@@ -133,7 +141,7 @@ async def test_watch_sees_changes_made_through_another_server_process(
     watcher = Watcher(registry, "models/m")
     watcher_factory.append(watcher)
     await asyncio.sleep(0.2)
-    async with grpc.aio.insecure_channel(second_server) as channel:
+    async with authenticated_channel(second_server) as channel:
         other = metadata_service_pb2_grpc.MetadataServiceStub(channel)
         other_version = await other.CreateModelVersion(
             ms.CreateModelVersionRequest(parent="models/m")

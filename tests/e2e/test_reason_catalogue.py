@@ -25,9 +25,11 @@ import grpc
 import pytest
 from minio import Minio
 
+from modelregistry.access.v1 import error_reason_pb2 as access_reasons
 from modelregistry.artifact.v1 import error_reason_pb2 as artifact_reasons
 from modelregistry.metadata.v1 import error_reason_pb2 as metadata_reasons
 from tests.conftest import _start_registry
+from tests.e2e import reason_cases_access as access_cases
 from tests.e2e import reason_cases_artifact as artifact_cases
 from tests.e2e import reason_cases_metadata as metadata_cases
 from tests.support.minio import MinioServer
@@ -36,7 +38,7 @@ from tests.support.registry_process import s3_flags
 from tests.support.rpc import error_info
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
-ALL_CASES = {**metadata_cases.CASES, **artifact_cases.CASES}
+ALL_CASES = {**metadata_cases.CASES, **artifact_cases.CASES, **access_cases.CASES}
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,10 +48,15 @@ NEEDS_ERROR_KERNEL: dict[tuple[str, str], str] = {}
 # Reasons whose server side the lead fixes in the same issue.
 NEEDS_SERVER_FIX: dict[tuple[str, str], str] = {}
 
-CATALOGUES = {"metadata": metadata_reasons.ErrorReason, "artifact": artifact_reasons.ErrorReason}
+CATALOGUES = {
+    "metadata": metadata_reasons.ErrorReason,
+    "artifact": artifact_reasons.ErrorReason,
+    "access": access_reasons.ErrorReason,
+}
 PROTO_FILES = {
     "metadata": REPO_ROOT / "protos/modelregistry/metadata/v1/error_reason.proto",
     "artifact": REPO_ROOT / "protos/modelregistry/artifact/v1/error_reason.proto",
+    "access": REPO_ROOT / "protos/modelregistry/access/v1/error_reason.proto",
 }
 
 
@@ -119,7 +126,9 @@ async def env(
         client = minio_server.client()
     elif spec.setup == "metadata_only":
         # Nothing listens on port 1: the artifact service is down.
-        extra = ["metadata", "--artifact-service-url=127.0.0.1:1"]
+        extra = [
+            "metadata", "--artifact-service-url=127.0.0.1:1", "--artifact-service-token=unused",
+        ]  # fmt: skip
     try:
         async for running in _start_registry(database_url, tmp_path / "data", extra):
             yield Env(running, postgres_admin_url, database_url, client, bucket, own_minio)

@@ -16,6 +16,7 @@ from modelregistry.metadata.v1 import metadata_service_pb2 as ms
 from modelregistry.metadata.v1 import metadata_service_pb2_grpc, model_version_pb2
 from modelregistry_server.metadata.app.resolve_cache import ResolveCache
 from tests.conftest import RunningRegistry
+from tests.support.auth import authenticated_channel, bearer, create_token
 from tests.support.metadata import new_model, push
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -140,7 +141,8 @@ async def test_writes_through_another_server_process_are_visible_within_a_second
     second_server: str,
 ) -> None:
     v1 = await _listening_with_production(registry)
-    async with grpc.aio.insecure_channel(second_server) as channel:
+    second = bearer(await create_token(registry.target, "second@replica"))
+    async with authenticated_channel(second_server) as channel:
         other = metadata_service_pb2_grpc.MetadataServiceStub(channel)
         for ref in ("m", "m@production", "m:1"):
             await _cached(registry, ref)
@@ -188,7 +190,7 @@ async def test_writes_through_another_server_process_are_visible_within_a_second
         # Deleting the alias, then the version behind "latest".
         await other.DeleteAlias(
             ms.DeleteAliasRequest(name="models/m/aliases/production"),
-            metadata=(("x-modelregistry-actor", "second@replica"),),
+            metadata=second,
         )
 
         async def alias_gone() -> bool:

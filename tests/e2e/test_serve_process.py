@@ -17,6 +17,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from modelregistry.metadata.v1 import metadata_service_pb2 as ms
 from modelregistry.metadata.v1 import metadata_service_pb2_grpc, model_pb2
+from tests.support.auth import authenticated_sync_channel
 from tests.support.registry_process import RegistryProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -75,14 +76,14 @@ def test_serve_reports_serving_lists_services_and_stops_cleanly_on_sigterm(
 
 def test_data_survives_a_restart(server: EmbeddedServer) -> None:
     server.start()
-    with grpc.insecure_channel(server.target) as channel:
+    with authenticated_sync_channel(server.target) as channel:
         stub = metadata_service_pb2_grpc.MetadataServiceStub(channel)
         stub.CreateModel(
             ms.CreateModelRequest(model_id="kept", model=model_pb2.Model(owner="team")), timeout=10
         )
     server.terminate()
     server.start()
-    with grpc.insecure_channel(server.target) as channel:
+    with authenticated_sync_channel(server.target) as channel:
         stub = metadata_service_pb2_grpc.MetadataServiceStub(channel)
         model = stub.GetModel(ms.GetModelRequest(name="models/kept"), timeout=10)
     assert model.owner == "team"

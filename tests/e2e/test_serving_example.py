@@ -26,6 +26,7 @@ from safetensors.numpy import load_file
 
 from modelregistry import Client
 from tests.conftest import RunningRegistry
+from tests.support.auth import ADMIN_TOKEN
 from tests.support.registry_process import clean_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -45,6 +46,7 @@ async def off_loop(work: Callable[[], T]) -> T:
 def example_env(cache: Path, *, offline: bool = False) -> dict[str, str]:
     env = clean_env()
     env["MODELREGISTRY_CACHE"] = str(cache)
+    env["MODELREGISTRY_TOKEN"] = ADMIN_TOKEN  # what a deployment puts in the serving pod's env
     if offline:
         env["MODELREGISTRY_OFFLINE"] = "1"
     return env

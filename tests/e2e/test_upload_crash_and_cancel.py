@@ -29,6 +29,7 @@ from modelregistry_server.artifacts.app.uploads import UploadService
 from modelregistry_server.common.adapters.db import Database, create_pool
 from tests.conftest import RunningRegistry
 from tests.support.artifacts import CHUNK, download, sha256_hex, upload, write_requests
+from tests.support.auth import authenticated_channel, authenticated_sync_channel
 from tests.support.minio import MinioServer
 from tests.support.registry_process import RegistryProcess, s3_flags
 
@@ -94,7 +95,7 @@ async def test_sigkill_mid_upload_five_times_then_resume(
     for run in range(5):
         data = os.urandom(rng.randint(40, 72) * MiB)
         digest = sha256_hex(data)
-        with grpc.insecure_channel(server.target) as channel:
+        with authenticated_sync_channel(server.target) as channel:
             stub = artifact_service_pb2_grpc.ArtifactServiceStub(channel)
             session = stub.CreateUploadSession(
                 pb.CreateUploadSessionRequest(
@@ -114,7 +115,7 @@ async def test_sigkill_mid_upload_five_times_then_resume(
             killed.set()
             assert await sender is None, f"run {run}: the upload finished before the kill"
         server.start()
-        with grpc.insecure_channel(server.target) as channel:
+        with authenticated_sync_channel(server.target) as channel:
             stub = artifact_service_pb2_grpc.ArtifactServiceStub(channel)
             status = stub.QueryWriteStatus(
                 pb.QueryWriteStatusRequest(upload_session=session), timeout=10
@@ -133,7 +134,7 @@ async def test_sigkill_mid_upload_five_times_then_resume(
             )
             assert done is not None
             assert done.blob.sha256 == digest
-        async with grpc.aio.insecure_channel(server.target) as achannel:
+        async with authenticated_channel(server.target) as achannel:
             back = await download(artifact_service_pb2_grpc.ArtifactServiceStub(achannel), digest)
         assert sha256_hex(back) == digest, f"run {run}"
     server.stop()

@@ -267,4 +267,4 @@ async def test_params_metrics_lineage_round_trip(registry: RunningRegistry) -> N
     assert fetched.metrics["accuracy"] == pytest.approx(0.93)
     assert fetched.lineage.source.commit == "abc"
     assert fetched.lineage.source.dirty is True
-    assert fetched.created_by == "anonymous"
+    assert fetched.created_by == "admin"  # the principal of the test registry's admin token

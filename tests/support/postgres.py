@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from modelregistry_server.access.adapters.postgres import MIGRATIONS_DIR as ACCESS_MIGRATIONS
 from modelregistry_server.artifacts.adapters.postgres import MIGRATIONS_DIR as ARTIFACT_MIGRATIONS
 from modelregistry_server.common.adapters.embedded_postgres import EmbeddedPostgres
 from modelregistry_server.common.adapters.migrations import apply_migrations
@@ -61,6 +62,7 @@ async def create_template(admin_url: str) -> None:
         await conn.close()
     conn = await asyncpg.connect(with_database(admin_url, TEMPLATE_DATABASE))
     try:
+        await apply_migrations(conn, "access", ACCESS_MIGRATIONS)
         await apply_migrations(conn, "metadata", METADATA_MIGRATIONS)
         await apply_migrations(conn, "artifacts", ARTIFACT_MIGRATIONS)
     finally:

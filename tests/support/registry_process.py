@@ -19,6 +19,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from modelregistry_server.common.adapters.embedded_postgres import free_loopback_port
+from tests.support.auth import install_admin_token
 from tests.support.minio import MinioServer
 
 
@@ -89,6 +90,7 @@ class RegistryProcess:
 
     def start(self, timeout: float = 60) -> None:
         """Start the server and wait until its health check says SERVING."""
+        install_admin_token(self.data_dir)
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(self.args, stdout=log, stderr=log, env=clean_env())
         try:

@@ -20,6 +20,7 @@ from modelregistry.metadata.v1 import model_pb2
 
 
 class FakeClient:
+    token: str | None = None
     """Stands in for ``Client``; ``behaviour`` decides what ``list_models`` does."""
 
     behaviour: Any = None
@@ -27,9 +28,15 @@ class FakeClient:
     cache_dir: str | None = None
 
     def __init__(
-        self, target: str | None = None, *, timeout: float = 30.0, cache_dir: str | None = None
+        self,
+        target: str | None = None,
+        *,
+        timeout: float = 30.0,
+        cache_dir: str | None = None,
+        token: str | None = None,
     ) -> None:
         FakeClient.created_with = (target, timeout)
+        FakeClient.token = token
         FakeClient.cache_dir = cache_dir
 
     def __enter__(self) -> FakeClient:

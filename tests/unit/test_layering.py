@@ -16,7 +16,9 @@ from pathlib import Path
 SERVER = Path(__file__).resolve().parents[2] / "services" / "modelregistry_server"
 KERNEL = SERVER / "common" / "kernel"
 INNER_LAYERS = [
-    SERVER / svc / layer for svc in ("metadata", "artifacts") for layer in ("domain", "app")
+    SERVER / svc / layer
+    for svc in ("metadata", "artifacts", "access")
+    for layer in ("domain", "app")
 ]
 KERNEL_PACKAGE = "modelregistry_server.common.kernel"
 

@@ -306,14 +306,15 @@ async def test_async_push_runs_in_a_thread_on_its_own_sync_channel(
         seen["options"] = options
         seen["thread"] = threading.current_thread()
         seen["target"] = transport.target
-        seen["actor"] = transport.metadata
+        seen["metadata"] = transport.metadata
         return V3
 
     monkeypatch.setattr(modelregistry._push, "push_model", fake_push)
-    async with AsyncClient("127.0.0.1:9", actor="bob", offline=False) as client:
+    async with AsyncClient("127.0.0.1:9", token="bob-token", offline=False) as client:
         client._cache = FakeCache({})  # type: ignore[assignment]
         assert await client.push("w", model="m", description="d") == V3
     assert seen["options"] == PushOptions(model="m", description="d")
     assert seen["thread"] is not threading.main_thread()
     assert seen["target"] == "127.0.0.1:9"
-    assert seen["actor"] == (("x-modelregistry-actor", "bob"),)
+    # The sync transport it runs on in the thread presents the same token.
+    assert seen["metadata"] == (("authorization", "Bearer bob-token"),)

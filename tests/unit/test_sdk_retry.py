@@ -104,7 +104,7 @@ class FakeMethod:
 
 @pytest.fixture
 def transport() -> Any:
-    t = Transport("127.0.0.1:1", retry=FAST, actor="tester", timeout=7.0)
+    t = Transport("127.0.0.1:1", retry=FAST, token="tok-1", timeout=7.0)
     yield t
     t.close()
 
@@ -115,10 +115,10 @@ def test_unavailable_is_retried_then_succeeds(transport: Transport) -> None:
     request = ms.CreateModelRequest(model_id="m", request_id="r-1")
     assert transport.unary(method, request) == model
     assert len(method.calls) == 3
-    # The very same request (same request_id) is resent, with the deadline and actor header.
+    # The very same request (same request_id) is resent, with the deadline and the token.
     assert all(call[0] is request for call in method.calls)
     assert all(call[1] == 7.0 for call in method.calls)
-    assert all(call[2] == (("x-modelregistry-actor", "tester"),) for call in method.calls)
+    assert all(call[2] == (("authorization", "Bearer tok-1"),) for call in method.calls)
 
 
 def test_unavailable_gives_up_after_max_attempts(transport: Transport) -> None:
@@ -209,7 +209,7 @@ def test_aio_errors_are_typed_with_their_reason() -> None:
 
 
 async def test_async_transport_retries_unavailable_only() -> None:
-    transport = AsyncTransport("127.0.0.1:1", retry=FAST, actor="tester")
+    transport = AsyncTransport("127.0.0.1:1", retry=FAST, token="tok-1")
     try:
         model = model_pb2.Model(name="models/m")
         flaky = FakeMethod(

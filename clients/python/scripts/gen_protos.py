@@ -31,7 +31,7 @@ PROTO_ROOT = REPO_ROOT / "protos"
 OUT_ROOT = REPO_ROOT / "clients" / "python" / "src"
 PACKAGE = "modelregistry"
 # The APIs under protos/modelregistry/; each gets a generator-owned modelregistry/<api>/ package.
-APIS = ("metadata", "artifact")
+APIS = ("metadata", "artifact", "access")
 # The generator tools whose versions decide the output; their pins live in pyproject.toml.
 PINNED_TOOLS = ("grpcio-tools", "mypy-protobuf")
 PLUGINS = ("protoc-gen-mypy", "protoc-gen-mypy_grpc")

@@ -53,6 +53,15 @@ class ServerConfig:
     sweep_interval_s: float = 300
     upload_part_size_mib: int = 16
     upload_parts_in_flight: int = 2
+    # The bootstrap admin token's file (default <data-dir>/admin-token) and the token the
+    # metadata service presents to a separate ArtifactService.
+    admin_token_file: Path | None = None
+    artifact_service_token: str | None = None
+
+    @property
+    def admin_token_path(self) -> Path:
+        """Where the bootstrap admin token is read from, or written to on first start."""
+        return self.admin_token_file or self.data_dir / "admin-token"
 
     @property
     def embedded_database(self) -> bool:
@@ -63,6 +72,21 @@ class ServerConfig:
     def blob_dir(self) -> Path:
         """The local-directory blob store's root (used when no S3 endpoint is set)."""
         return self.data_dir / "blobs"
+
+
+def _add_credential_flags(serve: argparse.ArgumentParser) -> None:
+    """The bootstrap admin token, and the token of metadata-to-artifacts calls."""
+    serve.add_argument(
+        "--artifact-service-token",
+        help="the bearer token the metadata service presents to a separate ArtifactService "
+        "(create one with `modelregistry token create`); set it through "
+        "MODELREGISTRY_ARTIFACT_SERVICE_TOKEN rather than on the command line",
+    )
+    serve.add_argument(
+        "--admin-token-file",
+        help="the bootstrap admin token: read at start and accepted as principal 'admin'; "
+        "written (mode 0600) if missing (default <data-dir>/admin-token)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--artifact-service-url",
         help="host:port of the ArtifactService when serving metadata alone",
     )
+    _add_credential_flags(serve)
     serve.add_argument(
         "--otel-exporter", choices=list(_EXPORTERS), help="trace exporter (default none)"
     )
@@ -227,6 +252,13 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
             "serving metadata alone needs --artifact-service-url (host:port of the "
             "ArtifactService) so that commits can check blobs"
         )
+    artifact_token = get("artifact_service_token")
+    if services == "metadata" and artifact_token is None:
+        problems.append(
+            "serving metadata alone needs --artifact-service-token (or "
+            "MODELREGISTRY_ARTIFACT_SERVICE_TOKEN): the token it presents to the ArtifactService"
+        )
+    admin_token_file = get("admin_token_file")
 
     exporter = get("otel_exporter", "none") or "none"
     if exporter not in _EXPORTERS:
@@ -255,6 +287,8 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
         database_url=database_url,
         s3=s3,
         artifact_service_url=artifact_url,
+        artifact_service_token=artifact_token,
+        admin_token_file=None if admin_token_file is None else Path(admin_token_file).resolve(),
         otel_exporter=exporter,  # type: ignore[arg-type]
         log_level=log_level,
         shutdown_grace_s=grace,

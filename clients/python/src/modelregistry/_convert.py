@@ -15,6 +15,7 @@ from typing import Literal
 from google.protobuf import duration_pb2, field_mask_pb2, timestamp_pb2
 
 from modelregistry._refs import MODEL_PREFIX
+from modelregistry.access.v1 import access_service_pb2
 from modelregistry.errors import InvalidArgumentError
 from modelregistry.metadata.v1 import metadata_service_pb2 as ms
 from modelregistry.metadata.v1 import model_event_pb2, model_pb2, model_version_pb2
@@ -315,3 +316,20 @@ def run_gc_request(dry_run: bool, grace_period: timedelta | None) -> ms.RunGarba
     if grace_period is not None:
         request.grace_period.CopyFrom(duration(grace_period))
     return request
+
+
+def create_token_request(
+    principal: str, description: str, ttl: timedelta | None
+) -> access_service_pb2.CreateAccessTokenRequest:
+    """``CreateAccessTokenRequest``; no ``ttl`` means the token never expires."""
+    request = access_service_pb2.CreateAccessTokenRequest(
+        principal=principal, description=description
+    )
+    if ttl is not None:
+        request.ttl.FromTimedelta(ttl)
+    return request
+
+
+def token_name(name: str) -> str:
+    """``tokens/<id>`` from either that or the bare id."""
+    return name if name.startswith("tokens/") else f"tokens/{name}"

@@ -10,7 +10,6 @@ return the first call's result instead of doing the work twice.
 from __future__ import annotations
 
 import asyncio
-import getpass
 import os
 import random
 import time
@@ -20,14 +19,14 @@ from typing import Any, TypeVar
 
 import grpc
 
+from modelregistry._credentials import find_token
+from modelregistry.access.v1 import access_service_pb2_grpc
 from modelregistry.artifact.v1 import artifact_service_pb2_grpc
 from modelregistry.errors import UnavailableError, from_rpc_error
 from modelregistry.metadata.v1 import metadata_service_pb2_grpc
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 ENV_TARGET = "MODELREGISTRY_URL"
-ENV_ACTOR = "MODELREGISTRY_ACTOR"
-ACTOR_HEADER = "x-modelregistry-actor"
 DEFAULT_TIMEOUT_S = 30.0
 # A stream's deadline: generous, but finite, so a hung connection cannot block forever.
 _MIN_STREAM_DEADLINE_S = 120.0
@@ -90,17 +89,6 @@ def normalize_target(target: str | None) -> str:
     return value.rstrip("/")
 
 
-def default_actor() -> str:
-    """Who the audit log names for this caller: ``$MODELREGISTRY_ACTOR`` or the OS user."""
-    actor = os.environ.get(ENV_ACTOR)
-    if actor:
-        return actor
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry, e.g. a container with a random uid
-        return "unknown"
-
-
 class _BaseTransport:
     """What the sync and async transports share: the settings and the decision to retry."""
 
@@ -110,15 +98,18 @@ class _BaseTransport:
         *,
         timeout: float = DEFAULT_TIMEOUT_S,
         retry: RetryPolicy | None = None,
-        actor: str | None = None,
+        token: str | None = None,
         credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
         self.target = normalize_target(target)
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
-        self.actor = actor or default_actor()
+        # Found once: an explicit token, $MODELREGISTRY_TOKEN, or what `login` saved.
+        self.token = find_token(self.target, token)
         self.credentials = credentials
-        self.metadata: tuple[tuple[str, str], ...] = ((ACTOR_HEADER, self.actor),)
+        self.metadata: tuple[tuple[str, str], ...] = (
+            (("authorization", f"Bearer {self.token}"),) if self.token else ()
+        )
 
     def _retry_delay(self, exc: grpc.RpcError, backoffs: Iterator[float]) -> float:
         """The pause before retrying a failed call; raises the typed error if it is final."""
@@ -142,16 +133,17 @@ class Transport(_BaseTransport):
         *,
         timeout: float = DEFAULT_TIMEOUT_S,
         retry: RetryPolicy | None = None,
-        actor: str | None = None,
+        token: str | None = None,
         credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
-        super().__init__(target, timeout=timeout, retry=retry, actor=actor, credentials=credentials)
+        super().__init__(target, timeout=timeout, retry=retry, token=token, credentials=credentials)
         if credentials is None:
             self.channel = grpc.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
         else:
             self.channel = grpc.secure_channel(self.target, credentials, options=_CHANNEL_OPTIONS)
         self.metadata_stub = metadata_service_pb2_grpc.MetadataServiceStub(self.channel)
         self.artifact_stub = artifact_service_pb2_grpc.ArtifactServiceStub(self.channel)
+        self.access_stub = access_service_pb2_grpc.AccessServiceStub(self.channel)
 
     def unary(
         self,
@@ -183,10 +175,10 @@ class AsyncTransport(_BaseTransport):
         *,
         timeout: float = DEFAULT_TIMEOUT_S,
         retry: RetryPolicy | None = None,
-        actor: str | None = None,
+        token: str | None = None,
         credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
-        super().__init__(target, timeout=timeout, retry=retry, actor=actor, credentials=credentials)
+        super().__init__(target, timeout=timeout, retry=retry, token=token, credentials=credentials)
         if credentials is None:
             self.channel = grpc.aio.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
         else:
@@ -195,6 +187,7 @@ class AsyncTransport(_BaseTransport):
             )
         self.metadata_stub = metadata_service_pb2_grpc.MetadataServiceStub(self.channel)
         self.artifact_stub = artifact_service_pb2_grpc.ArtifactServiceStub(self.channel)
+        self.access_stub = access_service_pb2_grpc.AccessServiceStub(self.channel)
 
     async def unary(
         self,

@@ -27,6 +27,7 @@ from modelregistry._options import PullOptions, PushOptions
 from modelregistry._pager import AsyncPager
 from modelregistry._transport import DEFAULT_TIMEOUT_S, AsyncTransport, RetryPolicy, Transport
 from modelregistry._watch import AsyncWatchStream, watch_event_types
+from modelregistry.access.v1 import access_service_pb2, access_token_pb2
 from modelregistry.diff import VersionDiff
 from modelregistry.metadata.v1 import (
     alias_pb2,
@@ -58,13 +59,13 @@ class AsyncClient(ClientBase[AsyncTransport]):
         *,
         timeout: float = DEFAULT_TIMEOUT_S,
         retry: RetryPolicy | None = None,
-        actor: str | None = None,
+        token: str | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         offline: bool | None = None,
         credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
         transport = AsyncTransport(
-            target, timeout=timeout, retry=retry, actor=actor, credentials=credentials
+            target, timeout=timeout, retry=retry, token=token, credentials=credentials
         )
         super().__init__(transport, cache_dir, offline)
 
@@ -73,7 +74,7 @@ class AsyncClient(ClientBase[AsyncTransport]):
     def _sync_transport(self) -> Transport:
         t = self._transport
         return Transport(
-            t.target, timeout=t.timeout, retry=t.retry, actor=t.actor, credentials=t.credentials
+            t.target, timeout=t.timeout, retry=t.retry, token=t.token, credentials=t.credentials
         )
 
     async def close(self) -> None:
@@ -275,6 +276,51 @@ class AsyncClient(ClientBase[AsyncTransport]):
         t = self._online("run_gc")
         return await t.unary(
             t.metadata_stub.RunGarbageCollection, _convert.run_gc_request(dry_run, grace_period)
+        )
+
+    # ------------------------------------------------------------------ access
+
+    async def whoami(self) -> access_service_pb2.WhoAmIResponse:
+        """Who the server says this client is (the principal of its token)."""
+        t = self._online("whoami")
+        return await t.unary(t.access_stub.WhoAmI, access_service_pb2.WhoAmIRequest())
+
+    async def create_token(
+        self, principal: str, *, description: str = "", ttl: timedelta | None = None
+    ) -> access_service_pb2.CreateAccessTokenResponse:
+        """A new token for ``principal``; the response's ``secret`` is shown only now."""
+        t = self._online("create_token")
+        return await t.unary(
+            t.access_stub.CreateAccessToken,
+            _convert.create_token_request(principal, description, ttl),
+        )
+
+    async def list_tokens(
+        self, *, principal: str = "", show_inactive: bool = False
+    ) -> list[access_token_pb2.AccessToken]:
+        """Tokens newest first (never their secrets); revoked and expired ones on request."""
+        t = self._online("list_tokens")
+        found: list[access_token_pb2.AccessToken] = []
+        page_token = ""
+        while True:
+            reply = await t.unary(
+                t.access_stub.ListAccessTokens,
+                access_service_pb2.ListAccessTokensRequest(
+                    page_size=1000, page_token=page_token, principal=principal,
+                    show_inactive=show_inactive,
+                ),
+            )  # fmt: skip
+            found.extend(reply.access_tokens)
+            page_token = reply.next_page_token
+            if not page_token:
+                return found
+
+    async def revoke_token(self, name: str) -> access_token_pb2.AccessToken:
+        """Revoke ``tokens/<id>`` (or the bare id); calls with it fail from now on."""
+        t = self._online("revoke_token")
+        return await t.unary(
+            t.access_stub.RevokeAccessToken,
+            access_service_pb2.RevokeAccessTokenRequest(name=_convert.token_name(name)),
         )
 
     # ------------------------------------------------------------------ files

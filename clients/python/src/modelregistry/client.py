@@ -23,6 +23,7 @@ from modelregistry._options import PullOptions, PushOptions
 from modelregistry._pager import Pager
 from modelregistry._transport import DEFAULT_TIMEOUT_S, RetryPolicy, Transport
 from modelregistry._watch import WatchStream, watch_event_types
+from modelregistry.access.v1 import access_service_pb2, access_token_pb2
 from modelregistry.diff import VersionDiff
 from modelregistry.metadata.v1 import (
     alias_pb2,
@@ -43,8 +44,9 @@ class Client(ClientBase[Transport]):
 
     ``target`` is ``host:port`` (default ``$MODELREGISTRY_URL`` or ``127.0.0.1:50051``);
     ``timeout`` is the deadline of each unary call in seconds; ``retry`` how ``UNAVAILABLE`` is
-    retried (5 attempts with jittered exponential backoff by default); ``actor`` the identity the
-    audit log records (default ``$MODELREGISTRY_ACTOR`` or the OS user); ``cache_dir`` the local
+    retried (5 attempts with jittered exponential backoff by default); ``token`` the bearer
+    token to present (default ``$MODELREGISTRY_TOKEN``, else what ``modelregistry login`` saved
+    for this server; the audit log records the token's principal); ``cache_dir`` the local
     file cache (default ``$MODELREGISTRY_CACHE``); ``offline`` serves ``resolve`` and ``pull``
     from that cache without any network call (default ``$MODELREGISTRY_OFFLINE``).
     """
@@ -55,14 +57,14 @@ class Client(ClientBase[Transport]):
         *,
         timeout: float = DEFAULT_TIMEOUT_S,
         retry: RetryPolicy | None = None,
-        actor: str | None = None,
+        token: str | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         offline: bool | None = None,
         credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
         # The channel connects lazily, so building it costs nothing even when offline.
         transport = Transport(
-            target, timeout=timeout, retry=retry, actor=actor, credentials=credentials
+            target, timeout=timeout, retry=retry, token=token, credentials=credentials
         )
         super().__init__(transport, cache_dir, offline)
 
@@ -299,6 +301,51 @@ class Client(ClientBase[Transport]):
         t = self._online("run_gc")
         return t.unary(
             t.metadata_stub.RunGarbageCollection, _convert.run_gc_request(dry_run, grace_period)
+        )
+
+    # ------------------------------------------------------------------ access
+
+    def whoami(self) -> access_service_pb2.WhoAmIResponse:
+        """Who the server says this client is (the principal of its token)."""
+        t = self._online("whoami")
+        return t.unary(t.access_stub.WhoAmI, access_service_pb2.WhoAmIRequest())
+
+    def create_token(
+        self, principal: str, *, description: str = "", ttl: timedelta | None = None
+    ) -> access_service_pb2.CreateAccessTokenResponse:
+        """A new token for ``principal``; the response's ``secret`` is shown only now."""
+        t = self._online("create_token")
+        return t.unary(
+            t.access_stub.CreateAccessToken,
+            _convert.create_token_request(principal, description, ttl),
+        )
+
+    def list_tokens(
+        self, *, principal: str = "", show_inactive: bool = False
+    ) -> list[access_token_pb2.AccessToken]:
+        """Tokens newest first (never their secrets); revoked and expired ones on request."""
+        t = self._online("list_tokens")
+        found: list[access_token_pb2.AccessToken] = []
+        page_token = ""
+        while True:
+            reply = t.unary(
+                t.access_stub.ListAccessTokens,
+                access_service_pb2.ListAccessTokensRequest(
+                    page_size=1000, page_token=page_token, principal=principal,
+                    show_inactive=show_inactive,
+                ),
+            )  # fmt: skip
+            found.extend(reply.access_tokens)
+            page_token = reply.next_page_token
+            if not page_token:
+                return found
+
+    def revoke_token(self, name: str) -> access_token_pb2.AccessToken:
+        """Revoke ``tokens/<id>`` (or the bare id); calls with it fail from now on."""
+        t = self._online("revoke_token")
+        return t.unary(
+            t.access_stub.RevokeAccessToken,
+            access_service_pb2.RevokeAccessTokenRequest(name=_convert.token_name(name)),
         )
 
     # ------------------------------------------------------------------ files

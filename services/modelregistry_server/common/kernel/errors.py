@@ -130,6 +130,16 @@ class Unavailable(RegistryError):
     reason = "UNAVAILABLE"
 
 
+class Unauthenticated(RegistryError):
+    """The call carries no credential, or one the registry does not accept.
+
+    The message says how to get a credential and nothing that helps guessing one.
+    """
+
+    code = "UNAUTHENTICATED"
+    reason = "TOKEN_INVALID"
+
+
 class Unimplemented(RegistryError):
     """A part of the API contract this server version does not serve yet."""
 

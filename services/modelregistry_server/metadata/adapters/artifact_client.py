@@ -23,9 +23,12 @@ class GrpcBlobChecker:
     Args:
         target: ``host:port`` of the ArtifactService (this process's own port when both
             services run together).
+        credential: The bearer token secret this service presents: the process's internal
+            secret when both services run together, else ``--artifact-service-token``.
     """
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, credential: str) -> None:
+        self._metadata = (("authorization", f"Bearer {credential}"),)
         self._channel = grpc.aio.insecure_channel(target)
         self._stub = artifact_service_pb2_grpc.ArtifactServiceStub(self._channel)
         self._target = target
@@ -41,7 +44,9 @@ class GrpcBlobChecker:
             ]
             try:
                 reply = await self._stub.FindMissingBlobs(
-                    pb.FindMissingBlobsRequest(blobs=batch), timeout=_TIMEOUT_S
+                    pb.FindMissingBlobsRequest(blobs=batch),
+                    timeout=_TIMEOUT_S,
+                    metadata=self._metadata,
                 )
             except grpc.aio.AioRpcError as exc:
                 raise self._unavailable(exc, "retry the commit") from exc
@@ -58,6 +63,7 @@ class GrpcBlobChecker:
                 reply = await self._stub.ListBlobs(
                     pb.ListBlobsRequest(page_size=1000, page_token=token, created_before=before),
                     timeout=_TIMEOUT_S,
+                    metadata=self._metadata,
                 )
             except grpc.aio.AioRpcError as exc:
                 raise self._unavailable(exc) from exc
@@ -70,7 +76,9 @@ class GrpcBlobChecker:
         """See ``BlobChecker.delete_blob``."""
         try:
             await self._stub.DeleteBlob(
-                pb.DeleteBlobRequest(name=f"blobs/{sha256}"), timeout=_TIMEOUT_S
+                pb.DeleteBlobRequest(name=f"blobs/{sha256}"),
+                timeout=_TIMEOUT_S,
+                metadata=self._metadata,
             )
         except grpc.aio.AioRpcError as exc:
             if exc.code() != grpc.StatusCode.NOT_FOUND:

@@ -17,6 +17,7 @@ from modelregistry.metadata.v1 import (
     model_pb2,
     model_version_pb2,
 )
+from modelregistry_server.common.rpc.auth import current_principal
 from modelregistry_server.common.rpc.handlers import (
     fill_unimplemented,
     stream_errors,
@@ -41,18 +42,17 @@ from modelregistry_server.metadata.rpc.convert import (
 )
 
 _Context = grpc.aio.ServicerContext[Any, Any]
-# Who made a change, for created_by and the audit log. There is no authentication yet: callers
-# (the SDK sets it to user@host) say who they are in this metadata header.
-ACTOR_HEADER = "x-modelregistry-actor"
 # Response header of WatchModelEvents (see the proto); the client SDK spells it too.
 WATCH_START_HEADER = "x-modelregistry-watch-after-event-id"
 
 
 def _actor(context: _Context) -> str:
-    for key, value in context.invocation_metadata() or ():
-        if key == ACTOR_HEADER and isinstance(value, str):
-            return value[:256]
-    return "anonymous"
+    """Who made a change, for created_by and the audit log: the authenticated principal.
+
+    The ``x-modelregistry-actor`` header callers used to send is ignored: a caller cannot
+    write another name into the audit log.
+    """
+    return current_principal().name
 
 
 class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):

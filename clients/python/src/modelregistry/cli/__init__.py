@@ -76,7 +76,10 @@ def _run(args: argparse.Namespace) -> int:
 
         command = COMMANDS[args.command]
         with Client(
-            default_url(args.url), timeout=args.timeout, cache_dir=args.cache_dir
+            default_url(args.url),
+            timeout=args.timeout,
+            cache_dir=args.cache_dir,
+            token=getattr(args, "token", None),
         ) as client:
             code = command(client, args, sys.stdout)
     sys.stdout.flush()

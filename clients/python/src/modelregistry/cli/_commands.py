@@ -17,6 +17,7 @@ from modelregistry._refs import MODEL_PREFIX, parse_ref, parse_version_number
 from modelregistry.cache import Cache
 from modelregistry.cli import _format as fmt
 from modelregistry.cli import _values as values
+from modelregistry.cli._access import ACCESS_COMMANDS
 from modelregistry.cli._parser import UsageError
 from modelregistry.cli._progress import CliProgress
 from modelregistry.client import Client
@@ -325,6 +326,7 @@ COMMANDS: dict[str, Callable[[Client, argparse.Namespace, TextIO], int]] = {
     "diff": cmd_diff,
     "log": cmd_log,
     "gc": cmd_gc,
+    **ACCESS_COMMANDS,
 }
 
 

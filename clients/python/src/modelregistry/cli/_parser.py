@@ -42,7 +42,7 @@ environment:
   MODELREGISTRY_URL      the server (default """
     + DEFAULT_TARGET
     + """)
-  MODELREGISTRY_ACTOR    who the audit log names (default: the OS user)
+  MODELREGISTRY_TOKEN    the bearer token (default: what `modelregistry login` saved)
   MODELREGISTRY_CACHE    the local cache directory (default ~/.cache/modelregistry)
   MODELREGISTRY_OFFLINE  1 = serve pulls of cached references without the server
 
@@ -83,6 +83,13 @@ def _common(*, suppress: bool) -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         default=default(None),
         help=f"the registry server (default: ${ENV_TARGET} or {DEFAULT_TARGET})",
+    )
+    group.add_argument(
+        "--token",
+        metavar="TOKEN",
+        default=default(None),
+        help="the bearer token (default: $MODELREGISTRY_TOKEN, else what `modelregistry "
+        "login` saved for this server)",
     )
     group.add_argument(
         "--cache-dir",
@@ -448,6 +455,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="only unfinished downloads last written before this, e.g. 2h, 3d (default: 24h)",
     )
+
+    # login, logout, whoami, token --------------------------------------------------------
+    from modelregistry.cli._access import add_access_commands
+
+    add_access_commands(add, _example)
 
     # serve ------------------------------------------------------------------------------
     serve = sub.add_parser(

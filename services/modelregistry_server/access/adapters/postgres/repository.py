@@ -1,0 +1,89 @@
+"""PostgreSQL ``TokenStore`` on the ``access`` schema."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from pathlib import Path
+
+import asyncpg
+
+from modelregistry_server.access.domain.token import TokenRecord
+from modelregistry_server.common.adapters.db import Database
+from modelregistry_server.common.adapters.sql import load_queries
+from modelregistry_server.common.kernel.paging import Cursor, invalid_page_token, split_page
+
+QUERIES = load_queries(Path(__file__).parent / "queries.sql")
+
+
+def _to_token(row: asyncpg.Record) -> TokenRecord:
+    return TokenRecord(
+        token_id=row["token_id"],
+        secret_sha256=row["secret_sha256"],
+        principal=row["principal"],
+        description=row["description"],
+        created_by=row["created_by"],
+        create_time=row["create_time"],
+        expire_time=row["expire_time"],
+        last_use_time=row["last_use_time"],
+        revoke_time=row["revoke_time"],
+    )
+
+
+class PostgresTokenStore:
+    """``TokenStore`` on ``access.tokens``."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def insert(self, record: TokenRecord) -> bool:
+        """See the port."""
+        async with self._database.connection() as conn:
+            inserted = await conn.fetchval(
+                QUERIES["insert_token"], record.token_id, record.secret_sha256,
+                record.principal, record.description, record.created_by, record.create_time,
+                record.expire_time,
+            )  # fmt: skip
+        return inserted is not None
+
+    async def get(self, token_id: str) -> TokenRecord | None:
+        """See the port."""
+        async with self._database.connection() as conn:
+            row = await conn.fetchrow(QUERIES["get_token"], token_id)
+        return None if row is None else _to_token(row)
+
+    async def list(
+        self, principal: str | None, active_at: datetime | None, after: Cursor | None, limit: int
+    ) -> tuple[list[TokenRecord], Cursor | None]:
+        """See the port. The cursor is ``[create time (ISO 8601), token id]``."""
+        after_time, after_id = None, None
+        if after is not None:
+            try:
+                after_time, after_id = datetime.fromisoformat(after[0]), str(after[1])
+            except (ValueError, TypeError, IndexError):
+                raise invalid_page_token("page_token does not fit this listing") from None
+        async with self._database.connection() as conn:
+            rows = await conn.fetch(
+                QUERIES["list_tokens"], principal, active_at, after_time, after_id, limit + 1
+            )
+        tokens = [_to_token(row) for row in rows]
+        return split_page(tokens, limit, lambda t: [t.create_time.isoformat(), t.token_id])
+
+    async def revoke(self, token_id: str, when: datetime) -> TokenRecord | None:
+        """See the port."""
+        async with self._database.connection() as conn:
+            row = await conn.fetchrow(QUERIES["revoke_token"], token_id, when)
+        return None if row is None else _to_token(row)
+
+    async def record_use(self, token_id: str, when: datetime) -> None:
+        """See the port."""
+        async with self._database.connection() as conn:
+            await conn.execute(QUERIES["record_token_use"], token_id, when)
+
+
+async def page_token_secret(database: Database) -> bytes:
+    """The page-token key of the access listings, created by the first replica to ask."""
+    async with database.connection() as conn:
+        await conn.execute(QUERIES["insert_secret"], "page_token", secrets.token_bytes(32))
+        value: bytes = await conn.fetchval(QUERIES["get_secret"], "page_token")
+    return value

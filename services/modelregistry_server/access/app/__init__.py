@@ -1,0 +1,1 @@
+"""Token use cases, the authenticator, and the ports they need."""

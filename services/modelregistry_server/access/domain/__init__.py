@@ -1,0 +1,1 @@
+"""Token format and rules (standard library only)."""

@@ -1,0 +1,86 @@
+"""The AccessService servicer: proto in, use case, proto out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf import timestamp_pb2
+
+from modelregistry.access.v1 import access_service_pb2 as pb
+from modelregistry.access.v1 import access_service_pb2_grpc, access_token_pb2
+from modelregistry_server.access.app.tokens import TokenService
+from modelregistry_server.access.domain.token import TokenRecord
+from modelregistry_server.common.rpc.auth import current_principal
+from modelregistry_server.common.rpc.handlers import unary_errors
+from modelregistry_server.common.rpc.proto_time import timestamp
+from modelregistry_server.common.rpc.status import to_status
+
+_Context = Any
+
+
+def token_to_proto(record: TokenRecord) -> access_token_pb2.AccessToken:
+    """A token record as the API shows it (no secret, no hash)."""
+
+    def maybe(value: Any) -> timestamp_pb2.Timestamp | None:
+        return None if value is None else timestamp(value)
+
+    return access_token_pb2.AccessToken(
+        name=record.name,
+        principal=record.principal,
+        description=record.description,
+        create_time=timestamp(record.create_time),
+        expire_time=maybe(record.expire_time),
+        last_use_time=maybe(record.last_use_time),
+        revoke_time=maybe(record.revoke_time),
+        created_by=record.created_by,
+    )
+
+
+class AccessServicer(access_service_pb2_grpc.AccessServiceServicer):
+    """Who is calling, and the tokens that say so."""
+
+    def __init__(self, tokens: TokenService) -> None:
+        self._tokens = tokens
+
+    @unary_errors(to_status)
+    async def WhoAmI(  # noqa: N802 - gRPC method names are PascalCase
+        self, request: pb.WhoAmIRequest, context: _Context
+    ) -> pb.WhoAmIResponse:
+        """See the proto."""
+        principal = current_principal()
+        return pb.WhoAmIResponse(
+            principal=principal.name,
+            authentication_method=principal.method,
+            token=principal.token,
+        )
+
+    @unary_errors(to_status)
+    async def CreateAccessToken(  # noqa: N802
+        self, request: pb.CreateAccessTokenRequest, context: _Context
+    ) -> pb.CreateAccessTokenResponse:
+        """See the proto."""
+        ttl = request.ttl.ToTimedelta() if request.HasField("ttl") else None
+        record, secret = await self._tokens.create(
+            request.principal, request.description, ttl, current_principal()
+        )
+        return pb.CreateAccessTokenResponse(access_token=token_to_proto(record), secret=secret)
+
+    @unary_errors(to_status)
+    async def ListAccessTokens(  # noqa: N802
+        self, request: pb.ListAccessTokensRequest, context: _Context
+    ) -> pb.ListAccessTokensResponse:
+        """See the proto."""
+        page = await self._tokens.list(
+            request.page_size, request.page_token, request.principal, request.show_inactive
+        )
+        return pb.ListAccessTokensResponse(
+            access_tokens=[token_to_proto(t) for t in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    @unary_errors(to_status)
+    async def RevokeAccessToken(  # noqa: N802
+        self, request: pb.RevokeAccessTokenRequest, context: _Context
+    ) -> access_token_pb2.AccessToken:
+        """See the proto."""
+        return token_to_proto(await self._tokens.revoke(request.name))

@@ -1,0 +1,29 @@
+"""Who is calling: the ``Principal`` every layer below the rpc edge works with.
+
+The rpc layer turns a credential into a principal once per call (``common/rpc/auth.py``);
+use cases take it as an argument and record ``principal.name`` as the actor. Nothing below
+the rpc layer reads credentials or metadata headers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+AuthenticationMethod = Literal["token", "internal"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller.
+
+    Attributes:
+        name: The principal's name: the audit log's actor.
+        method: How the call was authenticated: ``token`` (a bearer token of this registry)
+            or ``internal`` (one service of this registry calling another).
+        token: The token's resource name (``tokens/{id}``) for token authentication.
+    """
+
+    name: str
+    method: AuthenticationMethod
+    token: str = ""

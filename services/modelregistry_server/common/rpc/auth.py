@@ -1,0 +1,130 @@
+"""Authentication at the edge: one server interceptor turns each call's credential into a
+``Principal`` and hands it to the servicer through ``current_principal()``.
+
+The gRPC health service and server reflection stay open (Kubernetes probes and tools such as
+grpcurl need them); every other method runs only after the credential checked out, and a
+call without one ends with ``UNAUTHENTICATED`` before its handler starts.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+from modelregistry_server.common.kernel.errors import RegistryError
+from modelregistry_server.common.kernel.identity import Principal
+from modelregistry_server.common.rpc.status import to_status
+
+Authenticate = Callable[[str | None], Awaitable[Principal]]
+OPEN_SERVICES = frozenset(
+    {
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+        "grpc.reflection.v1.ServerReflection",
+    }
+)
+if TYPE_CHECKING:
+    _Handler = grpc.RpcMethodHandler[Any, Any]  # generic in grpc's stubs only
+else:
+    _Handler = grpc.RpcMethodHandler
+_PRINCIPAL: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
+    "modelregistry_principal", default=None
+)
+
+
+def current_principal() -> Principal:
+    """The caller of the RPC being served.
+
+    Raises:
+        RuntimeError: Called outside an authenticated call (a wiring bug).
+    """
+    principal = _PRINCIPAL.get()
+    if principal is None:
+        raise RuntimeError("no authenticated principal: the auth interceptor is not installed")
+    return principal
+
+
+def _authorization(details: grpc.HandlerCallDetails) -> str | None:
+    for key, value in details.invocation_metadata or ():
+        if key == "authorization" and isinstance(value, str):
+            return value
+    return None
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Runs ``authenticate`` before every handler of every service not in ``OPEN_SERVICES``."""
+
+    def __init__(self, authenticate: Authenticate) -> None:
+        self._authenticate = authenticate
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[_Handler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> _Handler:
+        """Wrap the method's handler so that it authenticates first."""
+        handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method
+        if handler is None or method.lstrip("/").split("/", 1)[0] in OPEN_SERVICES:
+            return handler
+        return _wrap(handler, _authorization(handler_call_details), self._authenticate)
+
+
+async def _enter(
+    authorization: str | None, authenticate: Authenticate, context: Any
+) -> contextvars.Token[Principal | None]:
+    try:
+        principal = await authenticate(authorization)
+    except RegistryError as exc:
+        status = to_status(exc)
+        assert status is not None
+        await context.abort(status.code, status.details, status.trailing_metadata)
+    return _PRINCIPAL.set(principal)
+
+
+def _wrap(handler: _Handler, authorization: str | None, authenticate: Authenticate) -> _Handler:
+    serializers = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_unary is not None:
+        unary_unary = handler.unary_unary
+
+        async def unary(request: Any, context: Any) -> Any:
+            token = await _enter(authorization, authenticate, context)
+            try:
+                return await unary_unary(request, context)
+            finally:
+                _PRINCIPAL.reset(token)
+
+        return grpc.unary_unary_rpc_method_handler(unary, **serializers)
+    if handler.stream_unary is not None:
+        stream_unary = handler.stream_unary
+
+        async def client_stream(requests: Any, context: Any) -> Any:
+            token = await _enter(authorization, authenticate, context)
+            try:
+                return await stream_unary(requests, context)
+            finally:
+                _PRINCIPAL.reset(token)
+
+        return grpc.stream_unary_rpc_method_handler(client_stream, **serializers)
+    # The servicers' streaming methods are async generators (grpc's stubs type them as
+    # plain iterators).
+    streaming: Any = handler.unary_stream or handler.stream_stream
+    assert streaming is not None
+
+    async def server_stream(request: Any, context: Any) -> AsyncIterator[Any]:
+        token = await _enter(authorization, authenticate, context)
+        try:
+            async for response in streaming(request, context):
+                yield response
+        finally:
+            _PRINCIPAL.reset(token)
+
+    if handler.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(server_stream, **serializers)
+    return grpc.stream_stream_rpc_method_handler(server_stream, **serializers)

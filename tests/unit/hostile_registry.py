@@ -54,8 +54,10 @@ class _Metadata(metadata_service_pb2_grpc.MetadataServiceServicer):
     def __init__(self, registry: HostileRegistry) -> None:
         self.registry = registry
 
-    def ResolveModelVersion(
-        self, request: metadata_service_pb2.ResolveModelVersionRequest, context: grpc.ServicerContext
+    def ResolveModelVersion(  # noqa: N802 - gRPC method names are PascalCase
+        self,
+        request: metadata_service_pb2.ResolveModelVersionRequest,
+        context: grpc.ServicerContext,
     ) -> model_version_pb2.ModelVersion:
         self.registry.resolved.append(request.ref)
         return self.registry.answer
@@ -65,7 +67,7 @@ class _Artifacts(artifact_service_pb2_grpc.ArtifactServiceServicer):
     def __init__(self, registry: HostileRegistry) -> None:
         self.registry = registry
 
-    def GenerateDownloadUrl(
+    def GenerateDownloadUrl(  # noqa: N802
         self,
         request: artifact_service_pb2.GenerateDownloadUrlRequest,
         context: grpc.ServicerContext,
@@ -73,7 +75,7 @@ class _Artifacts(artifact_service_pb2_grpc.ArtifactServiceServicer):
         context.abort(grpc.StatusCode.FAILED_PRECONDITION, "this store issues no URLs")
         raise AssertionError("abort raises")
 
-    def Read(
+    def Read(  # noqa: N802
         self, request: artifact_service_pb2.ReadRequest, context: grpc.ServicerContext
     ) -> Iterator[artifact_service_pb2.ReadResponse]:
         self.registry.reads.append(request.sha256)
@@ -86,16 +88,22 @@ class _Artifacts(artifact_service_pb2_grpc.ArtifactServiceServicer):
 def start(registry: HostileRegistry) -> tuple[grpc.Server, str]:
     """Serve ``registry`` on a free loopback port; returns the server and its target."""
     server = grpc.server(ThreadPoolExecutor(max_workers=4))
-    metadata_service_pb2_grpc.add_MetadataServiceServicer_to_server(_Metadata(registry), server)
-    artifact_service_pb2_grpc.add_ArtifactServiceServicer_to_server(_Artifacts(registry), server)
+    # The other RPCs keep the generated base class's UNIMPLEMENTED answer (abstract to mypy).
+    metadata = _Metadata(registry)  # type: ignore[abstract]
+    artifacts = _Artifacts(registry)  # type: ignore[abstract]
+    metadata_service_pb2_grpc.add_MetadataServiceServicer_to_server(metadata, server)
+    artifact_service_pb2_grpc.add_ArtifactServiceServicer_to_server(artifacts, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     return server, f"127.0.0.1:{port}"
 
 
-def tree(root: Path) -> dict[str, tuple[str, int, str]]:
+Tree = dict[str, tuple[str, int, str]]
+
+
+def tree(root: Path) -> Tree:
     """Every entry under ``root`` (links not followed): kind, size and contents' digest."""
-    found: dict[str, tuple[str, int, str]] = {}
+    found: Tree = {}
     for directory, subdirs, names in os.walk(root):
         for name in (*subdirs, *names):
             path = Path(directory, name)

@@ -25,7 +25,7 @@ from modelregistry.errors import (
     UnsafeDestinationError,
 )
 from modelregistry.metadata.v1 import model_version_pb2
-from tests.unit.hostile_registry import GOOD_UID, HostileRegistry, sha, start, tree
+from tests.unit.hostile_registry import GOOD_UID, HostileRegistry, Tree, sha, start, tree
 
 REF = "fraud@production"
 # What may appear after a refused pull: the cache folder and its lock file, nothing else.
@@ -59,7 +59,7 @@ def world(tmp_path: Path) -> Iterator[World]:
         server.stop(None)
 
 
-def _assert_refused_before_any_write(world: World, before: dict[str, object]) -> None:
+def _assert_refused_before_any_write(world: World, before: Tree) -> None:
     after = tree(world.root)
     added = set(after) - set(before)
     assert added <= _CACHE_SKELETON, f"written: {sorted(added - _CACHE_SKELETON)}"
@@ -213,7 +213,7 @@ def test_a_symlinked_file_in_dest_is_refused(world: World) -> None:
     (world.dest / "config.json").symlink_to(world.outside / "victim")
     world.registry.serve({"a.bin": b"a", "config.json": b"evil"})
     before = tree(world.root)
-    with pytest.raises(UnsafeDestinationError, match="config.json is a symbolic link"):
+    with pytest.raises(UnsafeDestinationError, match=r"config\.json is a symbolic link"):
         world.client.pull(REF, world.dest)
     _assert_refused_before_any_write(world, before)
     assert os.readlink(world.dest / "config.json") == str(world.outside / "victim")
@@ -253,9 +253,11 @@ def test_a_tampered_ref_record_is_refused_offline(world: World) -> None:
     forged.files.add(path="../outside/victim", sha256=sha(b"evil"), size_bytes=4)
     world.client.cache.save_ref(REF, forged)
     before = tree(world.root)
-    with Client(cache_dir=world.root / "cache", offline=True) as offline:
-        with pytest.raises(InvalidResponseError, match="'../outside/victim'"):
-            offline.pull(REF, world.dest)
+    with (
+        Client(cache_dir=world.root / "cache", offline=True) as offline,
+        pytest.raises(InvalidResponseError, match=r"'\.\./outside/victim'"),
+    ):
+        offline.pull(REF, world.dest)
     _assert_refused_before_any_write(world, before)
 
 

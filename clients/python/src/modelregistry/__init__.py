@@ -19,6 +19,7 @@ from modelregistry.errors import (
     IntegrityError,
     InternalError,
     InvalidArgumentError,
+    InvalidResponseError,
     NotCachedError,
     NotFoundError,
     OutOfRangeError,
@@ -27,6 +28,7 @@ from modelregistry.errors import (
     ResourceExhaustedError,
     UnauthenticatedError,
     UnavailableError,
+    UnsafeDestinationError,
 )
 
 __version__ = "0.1.0"
@@ -44,6 +46,7 @@ __all__ = [
     "IntegrityError",
     "InternalError",
     "InvalidArgumentError",
+    "InvalidResponseError",
     "NotCachedError",
     "NotFoundError",
     "OutOfRangeError",
@@ -53,6 +56,7 @@ __all__ = [
     "RetryPolicy",
     "UnauthenticatedError",
     "UnavailableError",
+    "UnsafeDestinationError",
     "VersionDiff",
     "WatchStream",
     "__version__",

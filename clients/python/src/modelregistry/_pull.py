@@ -30,7 +30,9 @@ from typing import TYPE_CHECKING, cast
 
 import grpc
 
+from modelregistry import _destination
 from modelregistry._convert import resolve_request
+from modelregistry._manifest import check_answer
 from modelregistry._options import Patterns, PullOptions
 from modelregistry._transport import Transport, stream_deadline, stream_retry_pause
 from modelregistry.artifact.v1 import artifact_service_pb2
@@ -73,9 +75,16 @@ def pull_model(
     # From the ref record to the last link, what this pull needs is referenced by nothing
     # yet: the shared cache lock keeps Cache.prune from deleting it meanwhile.
     with cache.in_use():
-        version = _resolve(transport, cache, ref, offline)
-        model = version.name.split("/")[1]
+        # Everything the answer names is checked before anything is written: the ref record,
+        # a blob, a snapshot link or a file under dest (see _manifest and _destination).
+        version, model, number = _resolve(transport, cache, ref, offline)
         files = select_files(version.files, options.allow_patterns, options.ignore_patterns)
+        paths = [file.path for file in files]
+        snapshot = cache.snapshot_dir(model, number)
+        _destination.plan(snapshot, paths, links_are_files=True)
+        target = None if options.dest is None else _destination.plan(Path(options.dest), paths)
+        if transport is not None and not offline:
+            cache.save_ref(ref, version)
 
         wanted: dict[str, int] = {}
         for file in files:
@@ -89,29 +98,32 @@ def pull_model(
                 )
             _download_all(transport, cache, missing, options.workers, report, f"pulling {ref}")
 
-        snapshot = cache.snapshot_dir(model, version.version)
         _link_snapshot(cache, snapshot, files)
         # A warm pull changes no link; touch the folder so `cache ls` shows when the version
         # was last used and the least recently used snapshots are the ones to remove.
         with contextlib.suppress(OSError):
             os.utime(snapshot)
-        if options.dest is None:
+        if options.dest is None or target is None:
             return snapshot
-        target = Path(options.dest)
         _materialize(cache, target, files)
-        return target
+        return Path(options.dest)
 
 
 def _resolve(
     transport: Transport | None, cache: Cache, ref: str, offline: bool
-) -> model_version_pb2.ModelVersion:
+) -> tuple[model_version_pb2.ModelVersion, str, int]:
+    """The version ``ref`` names, checked (:func:`check_answer`), its model and number.
+
+    The answer is not recorded yet: the caller saves it once the paths are checked too.
+    """
     if offline or transport is None:
-        return cache.resolve_offline(ref)
-    version = transport.unary(
-        transport.metadata_stub.ResolveModelVersion, resolve_request(ref, None)
-    )
-    cache.save_ref(ref, version)
-    return version
+        version = cache.resolve_offline(ref)
+    else:
+        version = transport.unary(
+            transport.metadata_stub.ResolveModelVersion, resolve_request(ref, None)
+        )
+    model, number = check_answer(ref, version)
+    return version, model, number
 
 
 def select_files(
@@ -151,21 +163,27 @@ def _link_snapshot(
 
 
 def _materialize(
-    cache: Cache, target: Path, files: Iterable[model_version_pb2.ManifestFile]
+    cache: Cache, target: _destination.Plan, files: Iterable[model_version_pb2.ManifestFile]
 ) -> None:
-    """Put real files under ``target``: hard links to the cache if possible, else copies.
+    """Put real files at the checked targets: hard links to the cache if possible, else copies.
 
     Hard links cost no space or time; the cache files are read-only, so a process that tries to
-    modify a pulled file in place gets an error instead of silently corrupting the cache.
+    modify a pulled file in place gets an error instead of silently corrupting the cache. If a
+    file cannot be placed (a full disk, a name too long), the files and folders this pull
+    created are removed again.
     """
-    for file in files:
-        path = target.joinpath(*PurePosixPath(file.path).parts)
-        blob = cache.blob_path(file.sha256)
-        with contextlib.suppress(OSError):
-            existing, cached = path.stat(), blob.stat()
-            if (existing.st_ino, existing.st_dev) == (cached.st_ino, cached.st_dev):
-                continue
-        replace_atomically(path, functools.partial(_link_or_copy, blob))
+    try:
+        for file in files:
+            path = target.targets[file.path]
+            blob = cache.blob_path(file.sha256)
+            with contextlib.suppress(OSError):
+                existing, cached = path.lstat(), blob.stat()
+                if (existing.st_ino, existing.st_dev) == (cached.st_ino, cached.st_dev):
+                    continue
+            replace_atomically(path, functools.partial(_link_or_copy, blob))
+    except BaseException:
+        target.undo()
+        raise
 
 
 def _link_or_copy(blob: Path, target: Path) -> None:

@@ -146,12 +146,31 @@ class IntegrityError(RegistryError):
     exit_code = EXIT_INTEGRITY
 
 
+class InvalidResponseError(IntegrityError):
+    """The registry's answer breaks a rule the client relies on, so it is not acted upon.
+
+    Raised by ``pull`` before it writes anything: a manifest path that is not a safe relative
+    path (reason ``MANIFEST_INVALID``, the server's own rules), a malformed digest, or a version
+    that is not what the reference asked for (``RESPONSE_INVALID``: another model, another
+    number, a malformed name or uid). A registry never sends one; an impostor or a broken proxy
+    might.
+    """
+
+
+class UnsafeDestinationError(FailedPreconditionError):
+    """``pull`` would have to write through a symbolic link, or over a folder, to place a file.
+
+    Reason ``DESTINATION_UNSAFE``. Raised before anything is written; remove the link (or
+    choose another ``dest``) and pull again.
+    """
+
+
 class NotCachedError(NotFoundError):
     """Offline mode is on and the reference (or a file of it) is not in the local cache."""
 
 
-# Every class above that stands for a status code (NotCachedError is a NotFoundError refinement
-# the server never sends, so only direct subclasses count).
+# Every class above that stands for a status code (NotCachedError and UnsafeDestinationError are
+# refinements the server never sends, so only direct subclasses count).
 _BY_CODE: dict[grpc.StatusCode, type[RegistryError]] = {
     cls.code: cls for cls in RegistryError.__subclasses__() if cls.code is not None
 }

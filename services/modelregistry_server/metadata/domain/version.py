@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -180,7 +181,12 @@ def validate_version_draft(draft: VersionDraft, prefix: str = "model_version") -
 
 
 def validate_manifest(files: Sequence[ManifestFile], field_name: str = "files") -> None:
-    """Check manifest paths and digests: relative, no '..', no NUL, no duplicates, bounded."""
+    """Check manifest paths and digests: relative, no '..', no control characters, no
+    duplicates, bounded.
+
+    The SDK checks every manifest it pulls with the same rules (``modelregistry/_manifest.py``);
+    ``tests/support/manifest_paths.py`` is the table both are tested against.
+    """
     if len(files) > MAX_FILES:
         raise InvalidArgument(field_name, f"has {len(files)} files; at most {MAX_FILES} allowed")
     seen: set[str] = set()
@@ -207,6 +213,21 @@ def validate_manifest(files: Sequence[ManifestFile], field_name: str = "files") 
             raise InvalidArgument(
                 f"{where}.size_bytes", "must not be negative", reason="MANIFEST_INVALID"
             )
+    _check_no_file_is_a_folder(seen, field_name)
+
+
+def _check_no_file_is_a_folder(paths: set[str], field_name: str) -> None:
+    """Refuse ``a`` beside ``a/b``: no download could put both on disk."""
+    for path in sorted(paths):
+        folder = path.rpartition("/")[0]
+        while folder:
+            if folder in paths:
+                raise InvalidArgument(
+                    field_name,
+                    f"{folder!r} is a file and also a folder of {path!r}",
+                    reason="MANIFEST_INVALID",
+                )
+            folder = folder.rpartition("/")[0]
 
 
 def _path_problem(path: str) -> str:
@@ -214,6 +235,9 @@ def _path_problem(path: str) -> str:
         return "is empty"
     if "\x00" in path:
         return "contains a NUL character"
+    control = next((c for c in path if unicodedata.category(c) == "Cc"), None)
+    if control is not None:
+        return f"contains a control character (U+{ord(control):04X})"
     if len(path.encode()) > MAX_PATH_BYTES:
         return f"is longer than {MAX_PATH_BYTES} bytes"
     if path.startswith("/") or "\\" in path or re.match(r"^[A-Za-z]:", path):

@@ -18,9 +18,11 @@ exit codes:
   1    any other error (a bug or an unexpected server failure)
   2    usage error: a bad flag, reference, name, filter or value
   3    not found: the model, version or alias does not exist (or is not cached, offline)
-  4    conflict: already exists, a concurrent change, or a version not in the right state
+  4    conflict: already exists, a concurrent change, a version not in the right state,
+       or a symbolic link in the way of a file pull would write
   5    unavailable: the server cannot be reached or did not answer in time
-  6    integrity: downloaded bytes do not match their recorded sha256
+  6    integrity: downloaded bytes do not match their recorded sha256, or the registry's
+       answer breaks a rule pull checks (an unsafe manifest path, another model)
   7    permission denied or unauthenticated
   130  interrupted (Ctrl-C)
 """

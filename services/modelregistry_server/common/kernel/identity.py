@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-AuthenticationMethod = Literal["token", "internal"]
+AuthenticationMethod = Literal["token", "oidc", "mtls", "internal"]
 
 
 @dataclass(frozen=True)
@@ -19,11 +19,15 @@ class Principal:
 
     Attributes:
         name: The principal's name: the audit log's actor.
-        method: How the call was authenticated: ``token`` (a bearer token of this registry)
-            or ``internal`` (one service of this registry calling another).
+        method: How the call was authenticated: ``token`` (a bearer token of this registry),
+            ``oidc`` (a JWT of the configured OpenID Connect issuer), ``mtls`` (a client
+            certificate) or ``internal`` (one service of this registry calling another).
         token: The token's resource name (``tokens/{id}``) for token authentication.
+        groups: The groups the principal belongs to (from the OIDC groups claim); role
+            bindings may name a group instead of a principal.
     """
 
     name: str
     method: AuthenticationMethod
     token: str = ""
+    groups: frozenset[str] = frozenset()

@@ -21,7 +21,7 @@ from modelregistry import _convert
 from modelregistry._base import ClientBase
 from modelregistry._options import PullOptions, PushOptions
 from modelregistry._pager import Pager
-from modelregistry._transport import DEFAULT_TIMEOUT_S, RetryPolicy, Transport
+from modelregistry._transport import DEFAULT_TIMEOUT_S, RetryPolicy, TlsOptions, Transport
 from modelregistry._watch import WatchStream, watch_event_types
 from modelregistry.diff import VersionDiff
 from modelregistry.metadata.v1 import (
@@ -47,6 +47,13 @@ class Client(ClientBase[Transport]):
     audit log records (default ``$MODELREGISTRY_ACTOR`` or the OS user); ``cache_dir`` the local
     file cache (default ``$MODELREGISTRY_CACHE``); ``offline`` serves ``resolve`` and ``pull``
     from that cache without any network call (default ``$MODELREGISTRY_OFFLINE``).
+
+    TLS: ``tls_ca`` is a PEM file of the CAs that may sign the server's certificate (default
+    ``$MODELREGISTRY_TLS_CA``); ``tls_cert`` and ``tls_key`` a client certificate and its key for
+    a server that requires mutual TLS (``$MODELREGISTRY_TLS_CERT``, ``$MODELREGISTRY_TLS_KEY``).
+    The channel uses TLS when any of them is set or ``target`` starts with ``https://`` (then
+    the system's trusted CAs check the server), and plaintext otherwise. ``credentials``, full
+    gRPC channel credentials, overrides all three.
     """
 
     def __init__(
@@ -59,10 +66,14 @@ class Client(ClientBase[Transport]):
         cache_dir: str | os.PathLike[str] | None = None,
         offline: bool | None = None,
         credentials: grpc.ChannelCredentials | None = None,
+        tls_ca: str | os.PathLike[str] | None = None,
+        tls_cert: str | os.PathLike[str] | None = None,
+        tls_key: str | os.PathLike[str] | None = None,
     ) -> None:
         # The channel connects lazily, so building it costs nothing even when offline.
+        tls = TlsOptions.resolve(target, tls_ca, tls_cert, tls_key)
         transport = Transport(
-            target, timeout=timeout, retry=retry, actor=actor, credentials=credentials
+            target, timeout=timeout, retry=retry, actor=actor, credentials=credentials, tls=tls
         )
         super().__init__(transport, cache_dir, offline)
 

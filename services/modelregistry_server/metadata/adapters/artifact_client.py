@@ -21,12 +21,16 @@ class GrpcBlobChecker:
     """Checks manifests with ``ArtifactService.FindMissingBlobs``.
 
     Args:
-        target: ``host:port`` of the ArtifactService (this process's own port when both
-            services run together).
+        target: ``host:port`` of the ArtifactService (this process's own port or socket when
+            both services run together).
+        credentials: TLS to reach it with; None for plaintext.
     """
 
-    def __init__(self, target: str) -> None:
-        self._channel = grpc.aio.insecure_channel(target)
+    def __init__(self, target: str, credentials: grpc.ChannelCredentials | None = None) -> None:
+        if credentials is None:
+            self._channel = grpc.aio.insecure_channel(target)
+        else:
+            self._channel = grpc.aio.secure_channel(target, credentials)
         self._stub = artifact_service_pb2_grpc.ArtifactServiceStub(self._channel)
         self._target = target
 

@@ -10,7 +10,13 @@ from typing import TypeVar
 
 from modelregistry import __version__
 from modelregistry._refs import MAX_VERSION, parse_version_number
-from modelregistry._transport import DEFAULT_TARGET, ENV_TARGET
+from modelregistry._transport import (
+    DEFAULT_TARGET,
+    ENV_TARGET,
+    ENV_TLS_CA,
+    ENV_TLS_CERT,
+    ENV_TLS_KEY,
+)
 
 EXIT_CODES = """\
 exit codes:
@@ -45,6 +51,9 @@ environment:
   MODELREGISTRY_ACTOR    who the audit log names (default: the OS user)
   MODELREGISTRY_CACHE    the local cache directory (default ~/.cache/modelregistry)
   MODELREGISTRY_OFFLINE  1 = serve pulls of cached references without the server
+  MODELREGISTRY_TLS_CA   PEM CA file: talk TLS, trusting the server certificates it signed
+  MODELREGISTRY_TLS_CERT, MODELREGISTRY_TLS_KEY
+                         client certificate and key, for a server that requires mutual TLS
 
 """
     + EXIT_CODES
@@ -83,6 +92,25 @@ def _common(*, suppress: bool) -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         default=default(None),
         help=f"the registry server (default: ${ENV_TARGET} or {DEFAULT_TARGET})",
+    )
+    group.add_argument(
+        "--tls-ca",
+        metavar="FILE",
+        default=default(None),
+        help=f"PEM CA certificates that signed the server's certificate; turns TLS on "
+        f"(default: ${ENV_TLS_CA}; an https:// --url uses TLS with the system's CAs)",
+    )
+    group.add_argument(
+        "--tls-cert",
+        metavar="FILE",
+        default=default(None),
+        help=f"PEM client certificate for mutual TLS (default: ${ENV_TLS_CERT})",
+    )
+    group.add_argument(
+        "--tls-key",
+        metavar="FILE",
+        default=default(None),
+        help=f"PEM private key of --tls-cert (default: ${ENV_TLS_KEY})",
     )
     group.add_argument(
         "--cache-dir",

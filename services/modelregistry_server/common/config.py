@@ -119,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Examples: `modelregistry-server serve` (embedded default); "
             "`MODELREGISTRY_DATABASE_URL=postgresql://… MODELREGISTRY_S3_ENDPOINT=minio:9000 "
             "MODELREGISTRY_S3_ACCESS_KEY=… MODELREGISTRY_S3_SECRET_KEY=… modelregistry-server "
-            "serve --listen 0.0.0.0:50051`. Pass secrets through the environment: command-line "
+            "serve --listen 0.0.0.0:50051 --tls-cert tls.crt --tls-key tls.key`. Pass secrets "
+            "through the environment: command-line "
             "flags are visible to every user in `ps`."
         ),
     )

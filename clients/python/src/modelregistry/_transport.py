@@ -170,12 +170,13 @@ class TlsOptions:
         """What to check when the server cannot be reached, given how the channel is secured."""
         if not self.enabled:
             return (
-                f"the connection is plaintext: if the server uses TLS, give its CA "
-                f"(tls_ca, --tls-ca or ${ENV_TLS_CA}) or a {TLS_SCHEME} address"
+                "the connection is plaintext: if the server uses TLS, give its CA (tls_ca, "
+                f"--tls-ca or ${ENV_TLS_CA}) or an {TLS_SCHEME} address"
             )
         return (
-            "over TLS: check that the CA (tls_ca) signed the server's certificate for this "
-            "address and, if the server requires client certificates, give tls_cert and tls_key"
+            "the connection is TLS: check that the CA (tls_ca, --tls-ca) signed the server's "
+            "certificate for this address and, if the server requires client certificates, give "
+            "one (tls_cert and tls_key, --tls-cert and --tls-key)"
         )
 
 

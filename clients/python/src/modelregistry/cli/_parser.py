@@ -487,7 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog=_example(
             "modelregistry serve",
-            "modelregistry serve --listen 0.0.0.0:50051 --database-url postgresql://...",
+            "modelregistry serve --listen 0.0.0.0:50051 --tls-cert tls.crt --tls-key tls.key",
         ),
         formatter_class=_Formatter,
     )

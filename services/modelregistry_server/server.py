@@ -26,12 +26,15 @@ from modelregistry.artifact.v1 import artifact_service_pb2, artifact_service_pb2
 from modelregistry.metadata.v1 import metadata_service_pb2, metadata_service_pb2_grpc
 from modelregistry_server.access.adapters.postgres import MIGRATIONS_DIR as ACCESS_MIGRATIONS
 from modelregistry_server.access.adapters.postgres.repository import (
+    PostgresBindingStore,
     PostgresTokenStore,
 )
 from modelregistry_server.access.adapters.postgres.repository import (
     page_token_secret as access_page_token_secret,
 )
+from modelregistry_server.access.app.policy import AccessPolicy
 from modelregistry_server.access.app.tokens import Authenticator, TokenService
+from modelregistry_server.access.rpc.permissions import AuthorizationInterceptor
 from modelregistry_server.access.rpc.servicer import AccessServicer
 from modelregistry_server.artifacts.adapters.localfs import LocalDirBlobStore
 from modelregistry_server.artifacts.adapters.postgres import MIGRATIONS_DIR as ARTIFACT_MIGRATIONS
@@ -110,6 +113,8 @@ class RegistryServer:
     resolve_cache: ResolveCache | None = None
     # Checks every call's credential; its tokens are managed through the AccessService.
     authenticator: Authenticator = field(init=False)
+    # Role bindings; ``policy.denied`` counts the calls it refused.
+    policy: AccessPolicy = field(init=False)
     _served: list[str] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -147,6 +152,7 @@ class RegistryServer:
                     # Mutual TLS: the server verified the certificate, so it names the caller.
                     trust_client_certificates=config.tls is not None and config.tls.mutual,
                 ),
+                AuthorizationInterceptor(self.policy),
             ],
             options=[
                 ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
@@ -187,15 +193,16 @@ class RegistryServer:
         )
 
     async def _build_access(self) -> AccessServicer:
-        """Tokens and the authenticator every call goes through; the bootstrap admin token."""
+        """Tokens, role bindings, and the checks every call goes through; the bootstrap admin."""
         assert self._pool is not None
         database = Database(self._pool)
         store = PostgresTokenStore(database)
         self.authenticator = Authenticator(store)
+        self.policy = AccessPolicy(PostgresBindingStore(database))
         paginator = Paginator(PageTokenCodec(await access_page_token_secret(database)))
         tokens = TokenService(store, self.authenticator, paginator)
-        await ensure_admin_token(tokens, self.config.admin_token_path)
-        return AccessServicer(tokens)
+        await ensure_admin_token(tokens, self.policy, self.config.admin_token_path)
+        return AccessServicer(tokens, self.policy)
 
     def _add_port(self, server: grpc.aio.Server, listen: str, tls: TlsConfig | None) -> int:
         """Listen on ``listen`` (with TLS if configured); return the port bound."""

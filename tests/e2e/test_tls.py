@@ -328,9 +328,17 @@ async def test_with_mutual_tls_a_certificate_without_a_token_is_its_principal(
     async with (
         serving(database_url, tmp_path / "data", *mutual) as target,
         AsyncClient(
+            target,
+            tls_ca=pki.ca.cert,
+            tls_cert=pki.client.cert,
+            tls_key=pki.client.key,
+            token=ADMIN_TOKEN,
+        ) as admin,
+        AsyncClient(
             target, tls_ca=pki.ca.cert, tls_cert=pki.client.cert, tls_key=pki.client.key
         ) as client,
     ):
+        await admin.grant(SPIFFE_ID, "writer", "by-*")
         me = await client.whoami()
         await client.create_model("by-certificate")
         audit = [e async for e in client.list_audit_events(model="by-certificate")]

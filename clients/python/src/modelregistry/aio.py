@@ -33,7 +33,7 @@ from modelregistry._transport import (
     Transport,
 )
 from modelregistry._watch import AsyncWatchStream, watch_event_types
-from modelregistry.access.v1 import access_service_pb2, access_token_pb2
+from modelregistry.access.v1 import access_service_pb2, access_token_pb2, role_binding_pb2
 from modelregistry.diff import VersionDiff
 from modelregistry.metadata.v1 import (
     alias_pb2,
@@ -336,6 +336,32 @@ class AsyncClient(ClientBase[AsyncTransport]):
         return await t.unary(
             t.access_stub.RevokeAccessToken,
             access_service_pb2.RevokeAccessTokenRequest(name=_convert.token_name(name)),
+        )
+
+    async def grant(self, subject: str, role: str, scope: str) -> role_binding_pb2.RoleBinding:
+        """Give ``subject`` (a principal, or ``group:<name>``) ``role`` on ``scope`` (a model,
+        a ``prefix-*``, or ``*``); granting it again returns the existing binding."""
+        t = self._online("grant")
+        binding = role_binding_pb2.RoleBinding(subject=subject, role=role, scope=scope)
+        return await t.unary(
+            t.access_stub.CreateRoleBinding,
+            access_service_pb2.CreateRoleBindingRequest(role_binding=binding),
+        )
+
+    async def list_bindings(self, subject: str = "") -> list[role_binding_pb2.RoleBinding]:
+        """Role bindings (of one subject)."""
+        t = self._online("list_bindings")
+        reply = await t.unary(
+            t.access_stub.ListRoleBindings,
+            access_service_pb2.ListRoleBindingsRequest(subject=subject),
+        )
+        return list(reply.role_bindings)
+
+    async def revoke_binding(self, name: str) -> role_binding_pb2.RoleBinding:
+        """Remove the role binding ``roleBindings/<id>``."""
+        t = self._online("revoke_binding")
+        return await t.unary(
+            t.access_stub.DeleteRoleBinding, access_service_pb2.DeleteRoleBindingRequest(name=name)
         )
 
     # ------------------------------------------------------------------ files

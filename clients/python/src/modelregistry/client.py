@@ -23,7 +23,7 @@ from modelregistry._options import PullOptions, PushOptions
 from modelregistry._pager import Pager
 from modelregistry._transport import DEFAULT_TIMEOUT_S, RetryPolicy, TlsOptions, Transport
 from modelregistry._watch import WatchStream, watch_event_types
-from modelregistry.access.v1 import access_service_pb2, access_token_pb2
+from modelregistry.access.v1 import access_service_pb2, access_token_pb2, role_binding_pb2
 from modelregistry.diff import VersionDiff
 from modelregistry.metadata.v1 import (
     alias_pb2,
@@ -357,6 +357,32 @@ class Client(ClientBase[Transport]):
         return t.unary(
             t.access_stub.RevokeAccessToken,
             access_service_pb2.RevokeAccessTokenRequest(name=_convert.token_name(name)),
+        )
+
+    def grant(self, subject: str, role: str, scope: str) -> role_binding_pb2.RoleBinding:
+        """Give ``subject`` (a principal, or ``group:<name>``) ``role`` on ``scope`` (a model,
+        a ``prefix-*``, or ``*``); granting it again returns the existing binding."""
+        t = self._online("grant")
+        binding = role_binding_pb2.RoleBinding(subject=subject, role=role, scope=scope)
+        return t.unary(
+            t.access_stub.CreateRoleBinding,
+            access_service_pb2.CreateRoleBindingRequest(role_binding=binding),
+        )
+
+    def list_bindings(self, subject: str = "") -> list[role_binding_pb2.RoleBinding]:
+        """Role bindings (of one subject)."""
+        t = self._online("list_bindings")
+        reply = t.unary(
+            t.access_stub.ListRoleBindings,
+            access_service_pb2.ListRoleBindingsRequest(subject=subject),
+        )
+        return list(reply.role_bindings)
+
+    def revoke_binding(self, name: str) -> role_binding_pb2.RoleBinding:
+        """Remove the role binding ``roleBindings/<id>``."""
+        t = self._online("revoke_binding")
+        return t.unary(
+            t.access_stub.DeleteRoleBinding, access_service_pb2.DeleteRoleBindingRequest(name=name)
         )
 
     # ------------------------------------------------------------------ files

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from modelregistry_server.access.domain.policy import Binding
 from modelregistry_server.access.domain.token import TokenRecord
 from modelregistry_server.common.kernel.paging import Cursor
 
@@ -32,4 +33,20 @@ class TokenStore(Protocol):
 
     async def record_use(self, token_id: str, when: datetime) -> None:
         """Remember when a token was last accepted."""
+        ...
+
+
+class BindingStore(Protocol):
+    """Stores role bindings."""
+
+    async def insert(self, binding: Binding) -> Binding:
+        """Store a binding; the same subject, role and scope again returns the existing one."""
+        ...
+
+    async def delete(self, binding_id: str) -> Binding | None:
+        """Remove a binding; None if there was none."""
+        ...
+
+    async def all(self) -> list[Binding]:
+        """Every binding."""
         ...

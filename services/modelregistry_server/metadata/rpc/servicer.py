@@ -17,7 +17,8 @@ from modelregistry.metadata.v1 import (
     model_pb2,
     model_version_pb2,
 )
-from modelregistry_server.common.rpc.auth import current_principal
+from modelregistry_server.common.kernel.identity import Permission, Visibility
+from modelregistry_server.common.rpc.auth import current_access, current_principal
 from modelregistry_server.common.rpc.handlers import (
     fill_unimplemented,
     stream_errors,
@@ -44,6 +45,11 @@ from modelregistry_server.metadata.rpc.convert import (
 _Context = grpc.aio.ServicerContext[Any, Any]
 # Response header of WatchModelEvents (see the proto); the client SDK spells it too.
 WATCH_START_HEADER = "x-modelregistry-watch-after-event-id"
+
+
+def _readable() -> Visibility:
+    """The models the caller may read: what listings and watches may show it."""
+    return current_access().visibility(Permission.READ)
 
 
 def _actor(context: _Context) -> str:
@@ -95,7 +101,7 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
     ) -> metadata_service_pb2.ListModelsResponse:
         """See the proto."""
         page = await self._models.list_models(
-            request.page_size, request.page_token, request.filter, request.order_by
+            request.page_size, request.page_token, request.filter, request.order_by, _readable()
         )
         return metadata_service_pb2.ListModelsResponse(
             models=[model_to_proto(m) for m in page.items],
@@ -161,6 +167,7 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
             request.filter,
             request.order_by,
             request.show_deleted,
+            _readable(),
         )
         return metadata_service_pb2.ListModelVersionsResponse(
             # Listings leave manifests out to keep pages small.
@@ -215,7 +222,10 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
         as_of = (
             request.as_of_time.ToDatetime(tzinfo=UTC) if request.HasField("as_of_time") else None
         )
-        return self._version_messages.get(await self._versions.resolve(request.ref, as_of))
+        version = await self._versions.resolve(request.ref, as_of)
+        # A uid names no model: the permission table could not check it before the lookup.
+        current_access().require(Permission.READ, version.model_id)
+        return self._version_messages.get(version)
 
     # ------------------------------------------------------------------ aliases
 
@@ -269,6 +279,7 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
             request.end_time.ToDatetime(tzinfo=UTC) if request.HasField("end_time") else None,
             request.actor,
             request.order_by,
+            _readable(),
         )
         return metadata_service_pb2.ListAuditEventsResponse(
             audit_events=[audit_event_to_proto(e) for e in page.items],
@@ -281,7 +292,10 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
     ) -> AsyncIterator[model_event_pb2.ModelEvent]:
         """See the proto."""
         subscription = await self._events.subscribe(
-            request.model, request.after_event_id, event_types_from_proto(request.event_types)
+            request.model,
+            request.after_event_id,
+            event_types_from_proto(request.event_types),
+            _readable(),
         )
         # The response headers say "subscribed": sent before any event, they name the event
         # the stream starts after, so a client can wait for them before reading state.

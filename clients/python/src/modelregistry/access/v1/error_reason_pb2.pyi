@@ -45,6 +45,13 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """`INVALID_ARGUMENT`. `page_token` is not one this server issued for this listing."""
     DATABASE_UNAVAILABLE: _ErrorReason.ValueType  # 8
     """`UNAVAILABLE`. The registry's database cannot be reached; retry later."""
+    PERMISSION_DENIED: _ErrorReason.ValueType  # 9
+    """`PERMISSION_DENIED`. The caller is authenticated, but no role binding of it (or of its
+    groups) grants the permission the method needs on the resource it names. Metadata
+    `permission` and `resource` say which. Any service.
+    """
+    ROLE_BINDING_NOT_FOUND: _ErrorReason.ValueType  # 10
+    """`NOT_FOUND`. No role binding has that name."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The reasons `AccessService` puts in `google.rpc.ErrorInfo.reason` (domain "modelregistry"),
@@ -79,4 +86,11 @@ PAGE_TOKEN_INVALID: ErrorReason.ValueType  # 7
 """`INVALID_ARGUMENT`. `page_token` is not one this server issued for this listing."""
 DATABASE_UNAVAILABLE: ErrorReason.ValueType  # 8
 """`UNAVAILABLE`. The registry's database cannot be reached; retry later."""
+PERMISSION_DENIED: ErrorReason.ValueType  # 9
+"""`PERMISSION_DENIED`. The caller is authenticated, but no role binding of it (or of its
+groups) grants the permission the method needs on the resource it names. Metadata
+`permission` and `resource` say which. Any service.
+"""
+ROLE_BINDING_NOT_FOUND: ErrorReason.ValueType  # 10
+"""`NOT_FOUND`. No role binding has that name."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -37,6 +37,7 @@ from modelregistry_server.access.app.tokens import Authenticator, TokenService
 from modelregistry_server.access.rpc.permissions import AuthorizationInterceptor
 from modelregistry_server.access.rpc.servicer import AccessServicer
 from modelregistry_server.artifacts.adapters.localfs import LocalDirBlobStore
+from modelregistry_server.artifacts.adapters.metadata_client import GrpcManifestLookup
 from modelregistry_server.artifacts.adapters.postgres import MIGRATIONS_DIR as ARTIFACT_MIGRATIONS
 from modelregistry_server.artifacts.adapters.postgres.repository import (
     PostgresBlobIndex,
@@ -47,14 +48,15 @@ from modelregistry_server.artifacts.adapters.postgres.repository import (
 )
 from modelregistry_server.artifacts.adapters.s3 import S3BlobStore
 from modelregistry_server.artifacts.app.blobs import BlobService
-from modelregistry_server.artifacts.app.ports import BlobStore
+from modelregistry_server.artifacts.app.ports import BlobStore, ManifestLookup
+from modelregistry_server.artifacts.app.read_access import ReadAccess
 from modelregistry_server.artifacts.app.uploads import UploadService
 from modelregistry_server.artifacts.rpc.servicer import ArtifactServicer, RequestCounters
 from modelregistry_server.bootstrap import ensure_admin_token
 from modelregistry_server.common.adapters.db import Database, create_pool, ensure_database
 from modelregistry_server.common.adapters.embedded_postgres import EmbeddedPostgres
 from modelregistry_server.common.adapters.migrations import apply_migrations
-from modelregistry_server.common.config import ServerConfig, TlsConfig
+from modelregistry_server.common.config import ClientTlsConfig, ServerConfig, TlsConfig
 from modelregistry_server.common.kernel.page_token import PageTokenCodec
 from modelregistry_server.common.kernel.paging import Paginator
 from modelregistry_server.common.rpc.auth import AuthInterceptor
@@ -102,6 +104,7 @@ class RegistryServer:
     _postgres: EmbeddedPostgres | None = None
     _store: BlobStore | None = None
     _blob_checker: GrpcBlobChecker | None = None
+    _manifests: ManifestLookup | None = None
     _event_feed: PostgresEventFeed | None = None
     _sweeper: asyncio.Task[None] | None = None
     # With TLS, metadata reaches the artifact service in this process over a Unix socket in a
@@ -222,19 +225,12 @@ class RegistryServer:
             raise RuntimeError(f"could not listen on {listen}: address in use?")
         return port
 
-    def _artifact_target(self) -> str:
-        """Where the metadata service reaches the ArtifactService."""
-        if self.config.artifact_service_url:
-            return self.config.artifact_service_url
+    def _internal_target(self) -> str:
+        """Where one service reaches the other in this process: the private socket with TLS,
+        else this port."""
         if self._internal_dir is not None:
             return f"unix:{self._internal_dir / 'artifacts.sock'}"
         return f"127.0.0.1:{self.port}"
-
-    def _artifact_credentials(self) -> grpc.ChannelCredentials | None:
-        tls = self.config.artifact_service_tls
-        if tls is None or not self.config.artifact_service_url:
-            return None
-        return grpc.ssl_channel_credentials(tls.ca, tls.private_key, tls.cert_chain)
 
     async def _build_metadata(self, dsn: str) -> MetadataServicer:
         """Wire the metadata use cases to PostgreSQL and to the artifact service."""
@@ -252,9 +248,9 @@ class RegistryServer:
         # Together in one process, metadata calls its own port (or socket) with the process's
         # internal credential; alone, with the token it was given for the ArtifactService.
         self._blob_checker = GrpcBlobChecker(
-            self._artifact_target(),
+            self.config.artifact_service_url or self._internal_target(),
             self.config.artifact_service_token or self.authenticator.internal_secret,
-            self._artifact_credentials(),
+            _client_credentials(self.config.artifact_service_tls, self.config.artifact_service_url),
         )
         version_repository = PostgresVersionRepository(database)
         versions = VersionService(
@@ -305,7 +301,14 @@ class RegistryServer:
             Paginator(PageTokenCodec(secret)),
             url_ttl=timedelta(seconds=config.download_url_ttl_s),
         )
-        return ArtifactServicer(self.uploads, blobs)
+        # Which blobs a version holds: asked of the MetadataService on this port (or socket)
+        # with the internal credential, or of the one --metadata-service-url names.
+        self._manifests = GrpcManifestLookup(
+            config.metadata_service_url or self._internal_target(),
+            config.metadata_service_token or self.authenticator.internal_secret,
+            _client_credentials(config.metadata_service_tls, config.metadata_service_url),
+        )
+        return ArtifactServicer(self.uploads, blobs, ReadAccess(self._manifests))
 
     async def _sweep_forever(self, uploads: UploadService) -> None:
         while True:
@@ -333,6 +336,9 @@ class RegistryServer:
         if self._blob_checker is not None:
             await self._blob_checker.close()
             self._blob_checker = None
+        if self._manifests is not None:
+            await self._manifests.close()
+            self._manifests = None
         if self._event_feed is not None:
             await self._event_feed.close()
             self._event_feed = None
@@ -346,6 +352,15 @@ class RegistryServer:
         if self._internal_dir is not None:
             shutil.rmtree(self._internal_dir, ignore_errors=True)
             self._internal_dir = None
+
+
+def _client_credentials(
+    tls: ClientTlsConfig | None, url: str | None
+) -> grpc.ChannelCredentials | None:
+    """TLS towards the other service when it runs in another process and TLS was given."""
+    if tls is None or not url:
+        return None
+    return grpc.ssl_channel_credentials(tls.ca, tls.private_key, tls.cert_chain)
 
 
 def _transport_security(config: ServerConfig) -> str:

@@ -218,3 +218,10 @@ async def _artifact_database_unavailable(env: Env) -> None:
     await env.registry.artifacts.CreateUploadSession(
         apb.CreateUploadSessionRequest(blob=blob_ref(b"new")), timeout=T
     )
+
+
+@_case("METADATA_SERVICE_UNAVAILABLE", UNAVAILABLE, setup="artifacts_only")
+async def _metadata_service_unavailable(env: Env) -> None:
+    request = apb.ReadRequest(sha256=sha256_hex(b"any"), model_version="models/m/versions/1")
+    async for _ in env.registry.artifacts.Read(request, timeout=T):
+        pass

@@ -81,12 +81,14 @@ def _requests() -> dict[str, Message]:
         ),
         "Write": art.WriteRequest(upload_session="uploads/" + "0" * 32, finish_write=True),
         "QueryWriteStatus": art.QueryWriteStatusRequest(upload_session="uploads/" + "0" * 32),
-        "Read": art.ReadRequest(sha256=DIGEST),
+        "Read": art.ReadRequest(sha256=DIGEST, model_version=VERSION),
         "FindMissingBlobs": art.FindMissingBlobsRequest(
             blobs=[blob_pb2.BlobRef(sha256=DIGEST, size_bytes=len(FILE))]
         ),
         "GetBlob": art.GetBlobRequest(name=f"blobs/{DIGEST}"),
-        "GenerateDownloadUrl": art.GenerateDownloadUrlRequest(name=f"blobs/{DIGEST}"),
+        "GenerateDownloadUrl": art.GenerateDownloadUrlRequest(
+            name=f"blobs/{DIGEST}", model_version=VERSION
+        ),
         "ListBlobs": art.ListBlobsRequest(),
         "DeleteBlob": art.DeleteBlobRequest(name=f"blobs/{ABSENT}"),
         "WhoAmI": acc.WhoAmIRequest(),
@@ -178,7 +180,7 @@ def _expected(rule: Rule, credential: Credential) -> str:
     granted = rule.permission in ROLE_PERMISSIONS[credential.role]
     if credential.scope == "*":
         return "allowed" if granted else "PERMISSION_DENIED"
-    # Scoped to another model: only "anywhere" rules (listings, blobs) can pass.
+    # Scoped to another model: only "anywhere" rules (listings, uploads) can pass.
     return "allowed" if granted and rule.scope == "anywhere" else "PERMISSION_DENIED"
 
 

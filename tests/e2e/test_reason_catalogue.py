@@ -129,6 +129,11 @@ async def env(
         extra = [
             "metadata", "--artifact-service-url=127.0.0.1:1", "--artifact-service-token=unused",
         ]  # fmt: skip
+    elif spec.setup == "artifacts_only":
+        # Nothing listens on port 1: the metadata service is down.
+        extra = [
+            "artifacts", "--metadata-service-url=127.0.0.1:1", "--metadata-service-token=unused",
+        ]  # fmt: skip
     try:
         async for running in _start_registry(database_url, tmp_path / "data", extra):
             yield Env(running, postgres_admin_url, database_url, client, bucket, own_minio)

@@ -80,7 +80,8 @@ def _register(
 
     ``setup`` is the registry it runs against: ``local`` (local blob directory), ``s3`` (the
     session's MinIO), ``own_minio`` (a MinIO of its own, which the case may stop) or
-    ``metadata_only`` (a metadata service whose artifact service is down).
+    ``metadata_only`` (a metadata service whose artifact service is down) or
+    ``artifacts_only`` (an artifact service whose metadata service is down).
     """
 
     def register(call: Case) -> Case:

@@ -91,6 +91,10 @@ class ServerConfig:
     insecure: bool = False
     artifact_service_tls: ClientTlsConfig | None = None
     download_url_ttl_s: int = 900
+    # Where artifacts served alone ask which blobs a version holds (reads naming a version).
+    metadata_service_url: str | None = None
+    metadata_service_token: str | None = None
+    metadata_service_tls: ClientTlsConfig | None = None
 
     @property
     def admin_token_path(self) -> Path:
@@ -109,7 +113,18 @@ class ServerConfig:
 
 
 def _add_credential_flags(serve: argparse.ArgumentParser) -> None:
-    """The bootstrap admin token, and the token of metadata-to-artifacts calls."""
+    """The bootstrap admin token, and how each service reaches the other served alone."""
+    serve.add_argument(
+        "--metadata-service-url",
+        help="host:port of the MetadataService when serving artifacts alone (reads that name "
+        "a model version ask it which blobs the version holds)",
+    )
+    serve.add_argument(
+        "--metadata-service-token",
+        help="the bearer token artifacts served alone present to the MetadataService; set it "
+        "through MODELREGISTRY_METADATA_SERVICE_TOKEN",
+    )
+    serve.add_argument("--metadata-service-ca", help="PEM CA certs: reach it with TLS")
     serve.add_argument(
         "--artifact-service-token",
         help="the bearer token the metadata service presents to a separate ArtifactService "
@@ -433,6 +448,7 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
     services: ServiceSelection = args.services
     artifact_url, artifact_token = _artifact_service(settings, services)
     admin_token_file = get("admin_token_file")
+    metadata_ca = settings.pem("metadata_service_ca")
 
     exporter = get("otel_exporter", "none") or "none"
     if exporter not in _EXPORTERS:
@@ -478,4 +494,7 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
         insecure=insecure,
         artifact_service_tls=artifact_tls,
         download_url_ttl_s=int(url_ttl),
+        metadata_service_url=get("metadata_service_url"),
+        metadata_service_token=get("metadata_service_token"),
+        metadata_service_tls=None if metadata_ca is None else ClientTlsConfig(metadata_ca),
     )

@@ -102,15 +102,17 @@ RULES: dict[str, Rule] = {
     _META + "WatchModelEvents": Rule(READ, "model", _optional_model("model")),
     _META + "ListAuditEvents": Rule(READ, "model", _optional_model("model")),
     _META + "RunGarbageCollection": Rule(Permission.ADMINISTER, "registry"),
-    # Until uploads and reads name the model version they are for (issue 11, item 6), the
-    # byte calls need the permission on some model.
+    # Until uploads name the model version they are for, they need the permission on some
+    # model. Reads name the version they pull (``model_version``): the permission on its model,
+    # and the handler checks that the version holds the blob; without a version, the handler
+    # requires registry.admin on *.
     _ART + "CreateUploadSession": Rule(WRITE, "anywhere"),
     _ART + "Write": Rule(WRITE, "anywhere"),
     _ART + "QueryWriteStatus": Rule(WRITE, "anywhere"),
     _ART + "FindMissingBlobs": Rule(WRITE, "anywhere"),
-    _ART + "Read": Rule(READ, "anywhere"),
+    _ART + "Read": Rule(READ, "model", _optional_model("model_version")),
     _ART + "GetBlob": Rule(READ, "anywhere"),
-    _ART + "GenerateDownloadUrl": Rule(READ, "anywhere"),
+    _ART + "GenerateDownloadUrl": Rule(READ, "model", _optional_model("model_version")),
     _ART + "ListBlobs": Rule(Permission.ADMINISTER, "registry"),
     _ART + "DeleteBlob": Rule(Permission.ADMINISTER, "registry"),
     _ACC + "WhoAmI": Rule(None, "authenticated"),

@@ -104,7 +104,9 @@ def _add_binding_commands(add: AddCommand, example: Callable[..., str]) -> None:
         under=actions,
     )
     grant.add_argument("subject", metavar="SUBJECT", help="a principal, or group:NAME")
-    grant.add_argument("role", metavar="ROLE", choices=("viewer", "writer", "maintainer", "admin"))
+    grant.add_argument(
+        "role", metavar="ROLE", choices=("viewer", "writer", "maintainer", "admin", "impersonator")
+    )
     grant.add_argument("scope", metavar="SCOPE", help="a model, a prefix-*, or *")
     listing = add(
         "list", "list role bindings", example("modelregistry access list --subject alice"),

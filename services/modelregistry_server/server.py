@@ -21,6 +21,14 @@ from grpc_reflection.v1alpha import reflection
 from modelregistry.access.v1 import access_service_pb2, access_service_pb2_grpc
 from modelregistry.artifact.v1 import artifact_service_pb2, artifact_service_pb2_grpc
 from modelregistry.metadata.v1 import metadata_service_pb2, metadata_service_pb2_grpc
+from modelregistry_server.access.adapters.jwks import (
+    JwksError,
+    JwksFile,
+    JwksSource,
+    JwksUrl,
+    SigningKeys,
+)
+from modelregistry_server.access.adapters.jwt_verifier import PyJwtVerifier
 from modelregistry_server.access.adapters.postgres import MIGRATIONS_DIR as ACCESS_MIGRATIONS
 from modelregistry_server.access.adapters.postgres.repository import (
     PostgresTokenStore,
@@ -28,7 +36,9 @@ from modelregistry_server.access.adapters.postgres.repository import (
 from modelregistry_server.access.adapters.postgres.repository import (
     page_token_secret as access_page_token_secret,
 )
+from modelregistry_server.access.app.oidc import OidcAuthenticator
 from modelregistry_server.access.app.tokens import Authenticator, TokenService
+from modelregistry_server.access.domain.oidc import ClaimMapping
 from modelregistry_server.access.rpc.servicer import AccessServicer
 from modelregistry_server.artifacts.adapters.localfs import LocalDirBlobStore
 from modelregistry_server.artifacts.adapters.postgres import MIGRATIONS_DIR as ARTIFACT_MIGRATIONS
@@ -48,7 +58,7 @@ from modelregistry_server.bootstrap import ensure_admin_token
 from modelregistry_server.common.adapters.db import Database, create_pool, ensure_database
 from modelregistry_server.common.adapters.embedded_postgres import EmbeddedPostgres
 from modelregistry_server.common.adapters.migrations import apply_migrations
-from modelregistry_server.common.config import ServerConfig
+from modelregistry_server.common.config import ConfigError, ServerConfig
 from modelregistry_server.common.kernel.page_token import PageTokenCodec
 from modelregistry_server.common.kernel.paging import Paginator
 from modelregistry_server.common.rpc.auth import AuthInterceptor
@@ -182,11 +192,39 @@ class RegistryServer:
         assert self._pool is not None
         database = Database(self._pool)
         store = PostgresTokenStore(database)
-        self.authenticator = Authenticator(store)
+        self.authenticator = Authenticator(store, oidc=await self._build_oidc())
         paginator = Paginator(PageTokenCodec(await access_page_token_secret(database)))
         tokens = TokenService(store, self.authenticator, paginator)
         await ensure_admin_token(tokens, self.config.admin_token_path)
         return AccessServicer(tokens)
+
+    async def _build_oidc(self) -> OidcAuthenticator | None:
+        """The verifier of the configured issuer's JWTs, its keys loaded once now.
+
+        Raises:
+            ConfigError: The JWKS file cannot be read or holds no usable key (a JWKS URL
+                that fails now is only logged: it is tried again on the first JWT).
+        """
+        oidc = self.config.oidc
+        if oidc is None:
+            return None
+        source: JwksSource
+        if oidc.jwks_url is not None:
+            source = JwksUrl(oidc.jwks_url)
+        else:
+            assert oidc.jwks_file is not None  # the configuration requires one of them
+            source = JwksFile(oidc.jwks_file)
+        keys = SigningKeys(source)
+        try:
+            await keys.load()
+        except JwksError as exc:
+            if oidc.jwks_url is None:
+                raise ConfigError(f"--oidc-jwks-file: {exc}") from None
+            _log.warning("%s; tried again when the first JWT comes", exc)
+        verifier = PyJwtVerifier(keys, oidc.issuer, oidc.audiences, oidc.algorithms, oidc.leeway_s)
+        mapping = ClaimMapping(oidc.principal_claim, oidc.groups_claim, oidc.principal_prefix)
+        _log.info("accepting JWTs of OIDC issuer %s (keys: %s)", oidc.issuer, keys.description)
+        return OidcAuthenticator(verifier, mapping, oidc.issuer)
 
     async def _build_metadata(self, dsn: str) -> MetadataServicer:
         """Wire the metadata use cases to PostgreSQL and to the artifact service."""

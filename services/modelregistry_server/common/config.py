@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from modelregistry_server.common.oidc_config import OidcConfig, add_oidc_flags, read_oidc_config
+
 ServiceSelection = Literal["all", "metadata", "artifacts"]
 Exporter = Literal["none", "console", "otlp"]
 _EXPORTERS: tuple[Exporter, ...] = ("none", "console", "otlp")
@@ -57,6 +59,8 @@ class ServerConfig:
     # metadata service presents to a separate ArtifactService.
     admin_token_file: Path | None = None
     artifact_service_token: str | None = None
+    # JWTs of an OpenID Connect issuer accepted as credentials (None: OIDC is off).
+    oidc: OidcConfig | None = None
 
     @property
     def admin_token_path(self) -> Path:
@@ -143,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="host:port of the ArtifactService when serving metadata alone",
     )
     _add_credential_flags(serve)
+    add_oidc_flags(serve)
     serve.add_argument(
         "--otel-exporter", choices=list(_EXPORTERS), help="trace exporter (default none)"
     )
@@ -259,6 +264,7 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
             "MODELREGISTRY_ARTIFACT_SERVICE_TOKEN): the token it presents to the ArtifactService"
         )
     admin_token_file = get("admin_token_file")
+    oidc = read_oidc_config(get, number, problems)
 
     exporter = get("otel_exporter", "none") or "none"
     if exporter not in _EXPORTERS:
@@ -288,6 +294,7 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
         s3=s3,
         artifact_service_url=artifact_url,
         artifact_service_token=artifact_token,
+        oidc=oidc,
         admin_token_file=None if admin_token_file is None else Path(admin_token_file).resolve(),
         otel_exporter=exporter,  # type: ignore[arg-type]
         log_level=log_level,

@@ -28,7 +28,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from modelregistry.access.v1 import access_token_pb2 as modelregistry_dot_access_dot_v1_dot_access__token__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,modelregistry/access/v1/access_service.proto\x12\x17modelregistry.access.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a*modelregistry/access/v1/access_token.proto\"\x0f\n\rWhoAmIRequest\"x\n\x0eWhoAmIResponse\x12\x11\n\tprincipal\x18\x01 \x01(\t\x12\x1d\n\x15\x61uthentication_method\x18\x02 \x01(\t\x12\x34\n\x05token\x18\x03 \x01(\tB%\xfa\x41\"\n access.modelregistry/AccessToken\"|\n\x18\x43reateAccessTokenRequest\x12\x17\n\tprincipal\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x64\x65scription\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12,\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x01\"g\n\x19\x43reateAccessTokenResponse\x12:\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\x0b\x32$.modelregistry.access.v1.AccessToken\x12\x0e\n\x06secret\x18\x02 \x01(\t\"\x82\x01\n\x17ListAccessTokensRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x17\n\tprincipal\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1b\n\rshow_inactive\x18\x04 \x01(\x08\x42\x04\xe2\x41\x01\x01\"p\n\x18ListAccessTokensResponse\x12;\n\raccess_tokens\x18\x01 \x03(\x0b\x32$.modelregistry.access.v1.AccessToken\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"S\n\x18RevokeAccessTokenRequest\x12\x37\n\x04name\x18\x01 \x01(\tB)\xe2\x41\x01\x02\xfa\x41\"\n access.modelregistry/AccessToken2\xcd\x03\n\rAccessService\x12Y\n\x06WhoAmI\x12&.modelregistry.access.v1.WhoAmIRequest\x1a\'.modelregistry.access.v1.WhoAmIResponse\x12z\n\x11\x43reateAccessToken\x12\x31.modelregistry.access.v1.CreateAccessTokenRequest\x1a\x32.modelregistry.access.v1.CreateAccessTokenResponse\x12w\n\x10ListAccessTokens\x12\x30.modelregistry.access.v1.ListAccessTokensRequest\x1a\x31.modelregistry.access.v1.ListAccessTokensResponse\x12l\n\x11RevokeAccessToken\x12\x31.modelregistry.access.v1.RevokeAccessTokenRequest\x1a$.modelregistry.access.v1.AccessTokenb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,modelregistry/access/v1/access_service.proto\x12\x17modelregistry.access.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a*modelregistry/access/v1/access_token.proto\"\x0f\n\rWhoAmIRequest\"\x88\x01\n\x0eWhoAmIResponse\x12\x11\n\tprincipal\x18\x01 \x01(\t\x12\x1d\n\x15\x61uthentication_method\x18\x02 \x01(\t\x12\x34\n\x05token\x18\x03 \x01(\tB%\xfa\x41\"\n access.modelregistry/AccessToken\x12\x0e\n\x06groups\x18\x04 \x03(\t\"|\n\x18\x43reateAccessTokenRequest\x12\x17\n\tprincipal\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x64\x65scription\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12,\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x01\"g\n\x19\x43reateAccessTokenResponse\x12:\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\x0b\x32$.modelregistry.access.v1.AccessToken\x12\x0e\n\x06secret\x18\x02 \x01(\t\"\x82\x01\n\x17ListAccessTokensRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x17\n\tprincipal\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1b\n\rshow_inactive\x18\x04 \x01(\x08\x42\x04\xe2\x41\x01\x01\"p\n\x18ListAccessTokensResponse\x12;\n\raccess_tokens\x18\x01 \x03(\x0b\x32$.modelregistry.access.v1.AccessToken\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"S\n\x18RevokeAccessTokenRequest\x12\x37\n\x04name\x18\x01 \x01(\tB)\xe2\x41\x01\x02\xfa\x41\"\n access.modelregistry/AccessToken2\xcd\x03\n\rAccessService\x12Y\n\x06WhoAmI\x12&.modelregistry.access.v1.WhoAmIRequest\x1a\'.modelregistry.access.v1.WhoAmIResponse\x12z\n\x11\x43reateAccessToken\x12\x31.modelregistry.access.v1.CreateAccessTokenRequest\x1a\x32.modelregistry.access.v1.CreateAccessTokenResponse\x12w\n\x10ListAccessTokens\x12\x30.modelregistry.access.v1.ListAccessTokensRequest\x1a\x31.modelregistry.access.v1.ListAccessTokensResponse\x12l\n\x11RevokeAccessToken\x12\x31.modelregistry.access.v1.RevokeAccessTokenRequest\x1a$.modelregistry.access.v1.AccessTokenb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -55,18 +55,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REVOKEACCESSTOKENREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\"\n access.modelregistry/AccessToken'
   _globals['_WHOAMIREQUEST']._serialized_start=209
   _globals['_WHOAMIREQUEST']._serialized_end=224
-  _globals['_WHOAMIRESPONSE']._serialized_start=226
-  _globals['_WHOAMIRESPONSE']._serialized_end=346
-  _globals['_CREATEACCESSTOKENREQUEST']._serialized_start=348
-  _globals['_CREATEACCESSTOKENREQUEST']._serialized_end=472
-  _globals['_CREATEACCESSTOKENRESPONSE']._serialized_start=474
-  _globals['_CREATEACCESSTOKENRESPONSE']._serialized_end=577
-  _globals['_LISTACCESSTOKENSREQUEST']._serialized_start=580
-  _globals['_LISTACCESSTOKENSREQUEST']._serialized_end=710
-  _globals['_LISTACCESSTOKENSRESPONSE']._serialized_start=712
-  _globals['_LISTACCESSTOKENSRESPONSE']._serialized_end=824
-  _globals['_REVOKEACCESSTOKENREQUEST']._serialized_start=826
-  _globals['_REVOKEACCESSTOKENREQUEST']._serialized_end=909
-  _globals['_ACCESSSERVICE']._serialized_start=912
-  _globals['_ACCESSSERVICE']._serialized_end=1373
+  _globals['_WHOAMIRESPONSE']._serialized_start=227
+  _globals['_WHOAMIRESPONSE']._serialized_end=363
+  _globals['_CREATEACCESSTOKENREQUEST']._serialized_start=365
+  _globals['_CREATEACCESSTOKENREQUEST']._serialized_end=489
+  _globals['_CREATEACCESSTOKENRESPONSE']._serialized_start=491
+  _globals['_CREATEACCESSTOKENRESPONSE']._serialized_end=594
+  _globals['_LISTACCESSTOKENSREQUEST']._serialized_start=597
+  _globals['_LISTACCESSTOKENSREQUEST']._serialized_end=727
+  _globals['_LISTACCESSTOKENSRESPONSE']._serialized_start=729
+  _globals['_LISTACCESSTOKENSRESPONSE']._serialized_end=841
+  _globals['_REVOKEACCESSTOKENREQUEST']._serialized_start=843
+  _globals['_REVOKEACCESSTOKENREQUEST']._serialized_end=926
+  _globals['_ACCESSSERVICE']._serialized_start=929
+  _globals['_ACCESSSERVICE']._serialized_end=1390
 # @@protoc_insertion_point(module_scope)

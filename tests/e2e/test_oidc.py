@@ -18,6 +18,7 @@ from modelregistry.access.v1 import access_service_pb2 as acc
 from modelregistry.access.v1 import access_service_pb2_grpc
 from modelregistry.metadata.v1 import metadata_service_pb2 as ms
 from modelregistry.metadata.v1 import model_pb2
+from modelregistry_server.common.config import ConfigError
 from tests.conftest import RunningRegistry, _start_registry
 from tests.support.auth import bearer
 from tests.support.oidc import TestIssuer, ec_key, rsa_key, serve_jwks
@@ -157,3 +158,14 @@ async def test_a_registry_without_oidc_refuses_jwts(
     with pytest.raises(grpc.aio.AioRpcError) as excinfo:
         await _whoami(registry, issuer.token())
     assert error_info(excinfo.value).reason == "TOKEN_INVALID"
+
+
+async def test_a_jwks_file_without_usable_keys_stops_the_start(
+    database_url: str, tmp_path: Path, issuer: TestIssuer
+) -> None:
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text('{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}')
+    flags = _flags(issuer, f"--oidc-jwks-file={jwks}")
+    with pytest.raises(ConfigError, match="holds no usable public signing key"):
+        async for _ in _start_registry(database_url, tmp_path / "data", flags):
+            pass

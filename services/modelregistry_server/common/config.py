@@ -79,7 +79,8 @@ class ServerConfig:
 
 
 def _add_credential_flags(serve: argparse.ArgumentParser) -> None:
-    """The bootstrap admin token, and the token of metadata-to-artifacts calls."""
+    """The bootstrap admin token, the token of metadata-to-artifacts calls, and OIDC."""
+    add_oidc_flags(serve)
     serve.add_argument(
         "--artifact-service-token",
         help="the bearer token the metadata service presents to a separate ArtifactService "
@@ -147,7 +148,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="host:port of the ArtifactService when serving metadata alone",
     )
     _add_credential_flags(serve)
-    add_oidc_flags(serve)
     serve.add_argument(
         "--otel-exporter", choices=list(_EXPORTERS), help="trace exporter (default none)"
     )

@@ -8,9 +8,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import signal
+import tempfile
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 import asyncpg
 import grpc
@@ -58,7 +61,7 @@ from modelregistry_server.bootstrap import ensure_admin_token
 from modelregistry_server.common.adapters.db import Database, create_pool, ensure_database
 from modelregistry_server.common.adapters.embedded_postgres import EmbeddedPostgres
 from modelregistry_server.common.adapters.migrations import apply_migrations
-from modelregistry_server.common.config import ConfigError, ServerConfig
+from modelregistry_server.common.config import ConfigError, ServerConfig, TlsConfig
 from modelregistry_server.common.kernel.page_token import PageTokenCodec
 from modelregistry_server.common.kernel.paging import Paginator
 from modelregistry_server.common.rpc.auth import AuthInterceptor
@@ -108,6 +111,9 @@ class RegistryServer:
     _blob_checker: GrpcBlobChecker | None = None
     _event_feed: PostgresEventFeed | None = None
     _sweeper: asyncio.Task[None] | None = None
+    # With TLS, metadata reaches the artifact service in this process over a Unix socket in a
+    # private (0700) folder: the public port then accepts TLS only.
+    _internal_dir: Path | None = None
     uploads: UploadService | None = None
     # Totals of byte-moving artifact calls; tests read them to prove a pull hit the cache.
     artifact_counters: RequestCounters | None = None
@@ -146,7 +152,11 @@ class RegistryServer:
         server = grpc.aio.server(
             interceptors=[
                 rpc_tracing_interceptor(),
-                AuthInterceptor(self.authenticator.authenticate),
+                AuthInterceptor(
+                    self.authenticator.authenticate,
+                    # Mutual TLS: the server verified the certificate, so it names the caller.
+                    trust_client_certificates=config.tls is not None and config.tls.mutual,
+                ),
             ],
             options=[
                 ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
@@ -154,9 +164,7 @@ class RegistryServer:
             ],
         )
         # Bind first: when both services run here, metadata reaches artifacts on this port.
-        self.port = server.add_insecure_port(config.listen)
-        if self.port == 0:
-            raise RuntimeError(f"could not listen on {config.listen}: address in use?")
+        self.port = self._add_port(server, config.listen, config.tls)
         access_service_pb2_grpc.add_AccessServiceServicer_to_server(access, server)
         self._served.append(ACCESS_SERVICE)
         if config.services in ("all", "metadata"):
@@ -180,9 +188,10 @@ class RegistryServer:
         for name in [*self._served, ""]:
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         _log.info(
-            "modelregistry serving %s on %s (database: %s, blobs: %s)",
+            "modelregistry serving %s on %s (%s; database: %s, blobs: %s)",
             ", ".join(self._served),
             config.listen.rsplit(":", 1)[0] + f":{self.port}",
+            _transport_security(config),
             "embedded" if config.embedded_database else "external",
             f"s3 {config.s3.endpoint}" if config.s3 else str(config.blob_dir),
         )
@@ -226,6 +235,38 @@ class RegistryServer:
         _log.info("accepting JWTs of OIDC issuer %s (keys: %s)", oidc.issuer, keys.description)
         return OidcAuthenticator(verifier, mapping, oidc.issuer)
 
+    def _add_port(self, server: grpc.aio.Server, listen: str, tls: TlsConfig | None) -> int:
+        """Listen on ``listen`` (with TLS if configured); return the port bound."""
+        if tls is None:
+            port = server.add_insecure_port(listen)
+        else:
+            credentials = grpc.ssl_server_credentials(
+                [(tls.private_key, tls.cert_chain)],
+                root_certificates=tls.client_ca,
+                require_client_auth=tls.mutual,
+            )
+            port = server.add_secure_port(listen, credentials)
+            if self.config.services == "all":
+                self._internal_dir = Path(tempfile.mkdtemp(prefix="modelregistry-"))
+                server.add_insecure_port(f"unix:{self._internal_dir / 'artifacts.sock'}")
+        if port == 0:
+            raise RuntimeError(f"could not listen on {listen}: address in use?")
+        return port
+
+    def _artifact_target(self) -> str:
+        """Where the metadata service reaches the ArtifactService."""
+        if self.config.artifact_service_url:
+            return self.config.artifact_service_url
+        if self._internal_dir is not None:
+            return f"unix:{self._internal_dir / 'artifacts.sock'}"
+        return f"127.0.0.1:{self.port}"
+
+    def _artifact_credentials(self) -> grpc.ChannelCredentials | None:
+        tls = self.config.artifact_service_tls
+        if tls is None or not self.config.artifact_service_url:
+            return None
+        return grpc.ssl_channel_credentials(tls.ca, tls.private_key, tls.cert_chain)
+
     async def _build_metadata(self, dsn: str) -> MetadataServicer:
         """Wire the metadata use cases to PostgreSQL and to the artifact service."""
         assert self._pool is not None
@@ -239,11 +280,12 @@ class RegistryServer:
         self.resolve_cache = ResolveCache()
         model_repository = PostgresModelRepository(database)
         models = ModelService(uow, model_repository, paginator, self.resolve_cache)
-        # Together in one process, metadata calls its own port with the process's internal
-        # credential; alone, with the token it was given for the separate ArtifactService.
+        # Together in one process, metadata calls its own port (or socket) with the process's
+        # internal credential; alone, with the token it was given for the ArtifactService.
         self._blob_checker = GrpcBlobChecker(
-            self.config.artifact_service_url or f"127.0.0.1:{self.port}",
+            self._artifact_target(),
             self.config.artifact_service_token or self.authenticator.internal_secret,
+            self._artifact_credentials(),
         )
         version_repository = PostgresVersionRepository(database)
         versions = VersionService(
@@ -288,7 +330,12 @@ class RegistryServer:
         if config.sweep_interval_s > 0:
             self._sweeper = asyncio.create_task(self._sweep_forever(self.uploads))
         secret = await artifact_page_token_secret(database)
-        blobs = BlobService(index, store, Paginator(PageTokenCodec(secret)))
+        blobs = BlobService(
+            index,
+            store,
+            Paginator(PageTokenCodec(secret)),
+            url_ttl=timedelta(seconds=config.download_url_ttl_s),
+        )
         return ArtifactServicer(self.uploads, blobs)
 
     async def _sweep_forever(self, uploads: UploadService) -> None:
@@ -327,6 +374,15 @@ class RegistryServer:
         if self._postgres is not None:
             await asyncio.to_thread(self._postgres.stop)
             self._postgres = None
+        if self._internal_dir is not None:
+            shutil.rmtree(self._internal_dir, ignore_errors=True)
+            self._internal_dir = None
+
+
+def _transport_security(config: ServerConfig) -> str:
+    if config.tls is not None:
+        return "mutual TLS" if config.tls.mutual else "TLS"
+    return "plaintext, --insecure" if config.insecure else "plaintext"
 
 
 async def serve(config: ServerConfig) -> None:

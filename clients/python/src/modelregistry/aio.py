@@ -25,7 +25,13 @@ from modelregistry import _convert
 from modelregistry._base import ClientBase
 from modelregistry._options import PullOptions, PushOptions
 from modelregistry._pager import AsyncPager
-from modelregistry._transport import DEFAULT_TIMEOUT_S, AsyncTransport, RetryPolicy, Transport
+from modelregistry._transport import (
+    DEFAULT_TIMEOUT_S,
+    AsyncTransport,
+    RetryPolicy,
+    TlsOptions,
+    Transport,
+)
 from modelregistry._watch import AsyncWatchStream, watch_event_types
 from modelregistry.access.v1 import access_service_pb2, access_token_pb2
 from modelregistry.diff import VersionDiff
@@ -63,9 +69,13 @@ class AsyncClient(ClientBase[AsyncTransport]):
         cache_dir: str | os.PathLike[str] | None = None,
         offline: bool | None = None,
         credentials: grpc.ChannelCredentials | None = None,
+        tls_ca: str | os.PathLike[str] | None = None,
+        tls_cert: str | os.PathLike[str] | None = None,
+        tls_key: str | os.PathLike[str] | None = None,
     ) -> None:
+        tls = TlsOptions.resolve(target, tls_ca, tls_cert, tls_key)
         transport = AsyncTransport(
-            target, timeout=timeout, retry=retry, token=token, credentials=credentials
+            target, timeout=timeout, retry=retry, token=token, credentials=credentials, tls=tls
         )
         super().__init__(transport, cache_dir, offline)
 
@@ -74,7 +84,12 @@ class AsyncClient(ClientBase[AsyncTransport]):
     def _sync_transport(self) -> Transport:
         t = self._transport
         return Transport(
-            t.target, timeout=t.timeout, retry=t.retry, token=t.token, credentials=t.credentials
+            t.target,
+            timeout=t.timeout,
+            retry=t.retry,
+            token=t.token,
+            credentials=t.credentials,
+            tls=t.tls,
         )
 
     async def close(self) -> None:

@@ -21,7 +21,7 @@ from modelregistry import _convert
 from modelregistry._base import ClientBase
 from modelregistry._options import PullOptions, PushOptions
 from modelregistry._pager import Pager
-from modelregistry._transport import DEFAULT_TIMEOUT_S, RetryPolicy, Transport
+from modelregistry._transport import DEFAULT_TIMEOUT_S, RetryPolicy, TlsOptions, Transport
 from modelregistry._watch import WatchStream, watch_event_types
 from modelregistry.access.v1 import access_service_pb2, access_token_pb2
 from modelregistry.diff import VersionDiff
@@ -49,6 +49,13 @@ class Client(ClientBase[Transport]):
     for this server; the audit log records the token's principal); ``cache_dir`` the local
     file cache (default ``$MODELREGISTRY_CACHE``); ``offline`` serves ``resolve`` and ``pull``
     from that cache without any network call (default ``$MODELREGISTRY_OFFLINE``).
+
+    TLS: ``tls_ca`` is a PEM file of the CAs that may sign the server's certificate (default
+    ``$MODELREGISTRY_TLS_CA``); ``tls_cert`` and ``tls_key`` a client certificate and its key for
+    a server that requires mutual TLS (``$MODELREGISTRY_TLS_CERT``, ``$MODELREGISTRY_TLS_KEY``).
+    The channel uses TLS when any of them is set or ``target`` starts with ``https://`` (then
+    the system's trusted CAs check the server), and plaintext otherwise. ``credentials``, full
+    gRPC channel credentials, overrides all three.
     """
 
     def __init__(
@@ -61,10 +68,14 @@ class Client(ClientBase[Transport]):
         cache_dir: str | os.PathLike[str] | None = None,
         offline: bool | None = None,
         credentials: grpc.ChannelCredentials | None = None,
+        tls_ca: str | os.PathLike[str] | None = None,
+        tls_cert: str | os.PathLike[str] | None = None,
+        tls_key: str | os.PathLike[str] | None = None,
     ) -> None:
         # The channel connects lazily, so building it costs nothing even when offline.
+        tls = TlsOptions.resolve(target, tls_ca, tls_cert, tls_key)
         transport = Transport(
-            target, timeout=timeout, retry=retry, token=token, credentials=credentials
+            target, timeout=timeout, retry=retry, token=token, credentials=credentials, tls=tls
         )
         super().__init__(transport, cache_dir, offline)
 

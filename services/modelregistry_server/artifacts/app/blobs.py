@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 
 from modelregistry_server.artifacts.app.ports import BlobIndex, BlobStore
 from modelregistry_server.artifacts.domain.blob import (
-    MAX_URL_TTL,
     BlobInfo,
     parse_blob_name,
     validate_sha256,
@@ -18,7 +17,10 @@ from modelregistry_server.common.kernel.paging import Page, Paginator
 from modelregistry_server.common.kernel.request_ids import validate_request_id
 
 MAX_FIND_MISSING = 10_000
-DEFAULT_URL_TTL = timedelta(hours=1)
+# A presigned URL is a bearer capability: anyone holding it can download the blob until it
+# expires, with no further check. Hence a short default and a cap well below S3's 7 days.
+DEFAULT_URL_TTL = timedelta(minutes=15)
+MAX_DOWNLOAD_URL_TTL = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -32,10 +34,20 @@ class BlobRef:
 class BlobService:
     """Read-side blob use cases."""
 
-    def __init__(self, index: BlobIndex, store: BlobStore, paginator: Paginator) -> None:
+    def __init__(
+        self,
+        index: BlobIndex,
+        store: BlobStore,
+        paginator: Paginator,
+        url_ttl: timedelta = DEFAULT_URL_TTL,
+    ) -> None:
+        """``url_ttl`` is the lifetime of a download URL when the caller asks for none."""
+        if not timedelta(seconds=1) <= url_ttl <= MAX_DOWNLOAD_URL_TTL:
+            raise ValueError(f"url_ttl must be from 1 second to 1 hour, not {url_ttl}")
         self._index = index
         self._store = store
         self._paginator = paginator
+        self._url_ttl = url_ttl
 
     def read(self, sha256: str, offset: int, limit: int) -> AsyncGenerator[bytes, None]:
         """Stream a byte range of a blob (``limit`` 0 = to the end)."""
@@ -70,11 +82,14 @@ class BlobService:
         return blob
 
     async def download_url(self, name: str, expires_in: timedelta | None) -> tuple[str, timedelta]:
-        """Return a presigned URL for the blob and how long it is valid."""
+        """Return a presigned URL for the blob and how long it is valid (at most 1 hour)."""
         sha256 = parse_blob_name(name)
-        ttl = expires_in or DEFAULT_URL_TTL
-        if not timedelta(seconds=1) <= ttl <= MAX_URL_TTL:
-            raise InvalidArgument("expires_in", "must be from 1 second to 7 days (default 1 hour)")
+        ttl = expires_in or self._url_ttl
+        if not timedelta(seconds=1) <= ttl <= MAX_DOWNLOAD_URL_TTL:
+            default = int(self._url_ttl.total_seconds())
+            raise InvalidArgument(
+                "expires_in", f"must be from 1 second to 1 hour (default {default} seconds)"
+            )
         return await self._store.presigned_download_url(sha256, ttl), ttl
 
     async def list(

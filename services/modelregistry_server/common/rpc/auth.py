@@ -17,6 +17,7 @@ import grpc
 from modelregistry_server.common.kernel.errors import RegistryError
 from modelregistry_server.common.kernel.identity import Principal
 from modelregistry_server.common.rpc.status import to_status
+from modelregistry_server.common.rpc.tls_peer import peer_principal_name
 
 Authenticate = Callable[[str | None], Awaitable[Principal]]
 OPEN_SERVICES = frozenset(
@@ -55,10 +56,16 @@ def _authorization(details: grpc.HandlerCallDetails) -> str | None:
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """Runs ``authenticate`` before every handler of every service not in ``OPEN_SERVICES``."""
+    """Runs ``authenticate`` before every handler of every service not in ``OPEN_SERVICES``.
 
-    def __init__(self, authenticate: Authenticate) -> None:
+    With ``trust_client_certificates`` (mutual TLS: the server verified the certificate
+    against its client CA), a call without a bearer token is its certificate's principal
+    (first DNS/URI SAN, else e-mail SAN, else CN); a bearer token, if sent, still wins.
+    """
+
+    def __init__(self, authenticate: Authenticate, *, trust_client_certificates: bool) -> None:
         self._authenticate = authenticate
+        self._trust_certificates = trust_client_certificates
 
     async def intercept_service(
         self,
@@ -70,12 +77,31 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         method: str = handler_call_details.method
         if handler is None or method.lstrip("/").split("/", 1)[0] in OPEN_SERVICES:
             return handler
-        return _wrap(handler, _authorization(handler_call_details), self._authenticate)
+        authenticate = self._authenticate
+        if self._trust_certificates:
+            authenticate = _or_certificate(authenticate)
+        return _wrap(handler, _authorization(handler_call_details), authenticate)
+
+
+# With client certificates trusted, the authenticator is called with the context too.
+_CONTEXT: contextvars.ContextVar[Any] = contextvars.ContextVar("modelregistry_rpc_context")
+
+
+def _or_certificate(authenticate: Authenticate) -> Authenticate:
+    async def by_certificate_or_token(authorization: str | None) -> Principal:
+        if authorization is None:
+            name = peer_principal_name(_CONTEXT.get())
+            if name:
+                return Principal(name, "mtls")
+        return await authenticate(authorization)
+
+    return by_certificate_or_token
 
 
 async def _enter(
     authorization: str | None, authenticate: Authenticate, context: Any
 ) -> contextvars.Token[Principal | None]:
+    _CONTEXT.set(context)
     try:
         principal = await authenticate(authorization)
     except RegistryError as exc:

@@ -21,15 +21,21 @@ class GrpcBlobChecker:
     """Checks manifests with ``ArtifactService.FindMissingBlobs``.
 
     Args:
-        target: ``host:port`` of the ArtifactService (this process's own port when both
-            services run together).
+        target: ``host:port`` of the ArtifactService (this process's own port or socket when
+            both services run together).
         credential: The bearer token secret this service presents: the process's internal
             secret when both services run together, else ``--artifact-service-token``.
+        credentials: TLS to reach it with; None for plaintext.
     """
 
-    def __init__(self, target: str, credential: str) -> None:
+    def __init__(
+        self, target: str, credential: str, credentials: grpc.ChannelCredentials | None = None
+    ) -> None:
         self._metadata = (("authorization", f"Bearer {credential}"),)
-        self._channel = grpc.aio.insecure_channel(target)
+        if credentials is None:
+            self._channel = grpc.aio.insecure_channel(target)
+        else:
+            self._channel = grpc.aio.secure_channel(target, credentials)
         self._stub = artifact_service_pb2_grpc.ArtifactServiceStub(self._channel)
         self._target = target
 

@@ -336,9 +336,10 @@ class GenerateDownloadUrlRequest(_message.Message):
     """Required. The resource name of the blob, in the format `blobs/{sha256}`."""
     @_builtins.property
     def expires_in(self) -> _duration_pb2.Duration:
-        """Optional. How long the URL stays valid: 1 second to 7 days. Unset or zero means the default
-        of 1 hour; negative, sub-second or longer values fail with `INVALID_ARGUMENT`. A store that
-        cannot issue URLs (the local-directory store) fails with `FAILED_PRECONDITION` (reason
+        """Optional. How long the URL stays valid: 1 second to 1 hour. Unset or zero means the
+        server's default, 15 minutes unless the operator set `--download-url-ttl`; negative,
+        sub-second or longer values fail with `INVALID_ARGUMENT` (reason `FIELD_INVALID`). A store
+        that cannot issue URLs (the local-directory store) fails with `FAILED_PRECONDITION` (reason
         `DOWNLOAD_URL_UNSUPPORTED`); clients then use `Read`.
         """
 

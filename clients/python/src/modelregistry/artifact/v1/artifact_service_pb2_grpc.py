@@ -180,7 +180,9 @@ class ArtifactServiceServicer:
 
     def GenerateDownloadUrl(self, request, context):
         """Returns a time-limited URL from which the blob can be downloaded directly from the object
-        store with a plain HTTP GET.
+        store with a plain HTTP GET. The URL is a bearer capability: anyone holding it can download
+        the blob until it expires, without credentials, so treat it like a password and keep its
+        lifetime short.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

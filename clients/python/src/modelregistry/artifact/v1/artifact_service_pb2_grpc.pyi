@@ -79,7 +79,9 @@ class ArtifactServiceStub:
     """Gets a blob's digest, size and creation time."""
     GenerateDownloadUrl: _grpc.UnaryUnaryMultiCallable[_artifact_service_pb2.GenerateDownloadUrlRequest, _artifact_service_pb2.GenerateDownloadUrlResponse]
     """Returns a time-limited URL from which the blob can be downloaded directly from the object
-    store with a plain HTTP GET.
+    store with a plain HTTP GET. The URL is a bearer capability: anyone holding it can download
+    the blob until it expires, without credentials, so treat it like a password and keep its
+    lifetime short.
     """
     ListBlobs: _grpc.UnaryUnaryMultiCallable[_artifact_service_pb2.ListBlobsRequest, _artifact_service_pb2.ListBlobsResponse]
     """Lists blobs in ascending digest order. Used by garbage collection."""
@@ -137,7 +139,9 @@ class ArtifactServiceAsyncStub(ArtifactServiceStub):
     """Gets a blob's digest, size and creation time."""
     GenerateDownloadUrl: _aio.UnaryUnaryMultiCallable[_artifact_service_pb2.GenerateDownloadUrlRequest, _artifact_service_pb2.GenerateDownloadUrlResponse]  # type: ignore[assignment]
     """Returns a time-limited URL from which the blob can be downloaded directly from the object
-    store with a plain HTTP GET.
+    store with a plain HTTP GET. The URL is a bearer capability: anyone holding it can download
+    the blob until it expires, without credentials, so treat it like a password and keep its
+    lifetime short.
     """
     ListBlobs: _aio.UnaryUnaryMultiCallable[_artifact_service_pb2.ListBlobsRequest, _artifact_service_pb2.ListBlobsResponse]  # type: ignore[assignment]
     """Lists blobs in ascending digest order. Used by garbage collection."""
@@ -234,7 +238,9 @@ class ArtifactServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_artifact_service_pb2.GenerateDownloadUrlResponse, _abc.Awaitable[_artifact_service_pb2.GenerateDownloadUrlResponse]]:
         """Returns a time-limited URL from which the blob can be downloaded directly from the object
-        store with a plain HTTP GET.
+        store with a plain HTTP GET. The URL is a bearer capability: anyone holding it can download
+        the blob until it expires, without credentials, so treat it like a password and keep its
+        lifetime short.
         """
 
     @_abc_1.abstractmethod

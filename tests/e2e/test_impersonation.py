@@ -19,8 +19,6 @@ async def test_an_impersonator_records_both_names_and_others_only_their_own(
     service = await create_token(registry.target, "serving-gateway", "writer", "*")
     plain = await create_token(registry.target, "notebook", "writer", "*")
     async with authenticated_channel(registry.target) as channel:
-        from modelregistry.access.v1 import access_service_pb2_grpc
-
         await grant(
             access_service_pb2_grpc.AccessServiceStub(channel),
             "serving-gateway", "impersonator", "*",

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from modelregistry_server.common.oidc_config import OidcConfig, add_oidc_flags, read_oidc_config
+
 ServiceSelection = Literal["all", "metadata", "artifacts"]
 Exporter = Literal["none", "console", "otlp"]
 _EXPORTERS: tuple[Exporter, ...] = ("none", "console", "otlp")
@@ -87,6 +89,8 @@ class ServerConfig:
     # metadata service presents to a separate ArtifactService.
     admin_token_file: Path | None = None
     artifact_service_token: str | None = None
+    # JWTs of an OpenID Connect issuer accepted as credentials (None: OIDC is off).
+    oidc: OidcConfig | None = None
     tls: TlsConfig | None = None
     insecure: bool = False
     artifact_service_tls: ClientTlsConfig | None = None
@@ -109,7 +113,8 @@ class ServerConfig:
 
 
 def _add_credential_flags(serve: argparse.ArgumentParser) -> None:
-    """The bootstrap admin token, and the token of metadata-to-artifacts calls."""
+    """The bootstrap admin token, the token of metadata-to-artifacts calls, and OIDC."""
+    add_oidc_flags(serve)
     serve.add_argument(
         "--artifact-service-token",
         help="the bearer token the metadata service presents to a separate ArtifactService "
@@ -433,6 +438,7 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
     services: ServiceSelection = args.services
     artifact_url, artifact_token = _artifact_service(settings, services)
     admin_token_file = get("admin_token_file")
+    oidc = read_oidc_config(get, number, problems)
 
     exporter = get("otel_exporter", "none") or "none"
     if exporter not in _EXPORTERS:
@@ -466,6 +472,7 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
         s3=s3,
         artifact_service_url=artifact_url,
         artifact_service_token=artifact_token,
+        oidc=oidc,
         admin_token_file=None if admin_token_file is None else Path(admin_token_file).resolve(),
         otel_exporter=exporter,  # type: ignore[arg-type]
         log_level=log_level,

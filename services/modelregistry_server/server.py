@@ -24,6 +24,14 @@ from grpc_reflection.v1alpha import reflection
 from modelregistry.access.v1 import access_service_pb2, access_service_pb2_grpc
 from modelregistry.artifact.v1 import artifact_service_pb2, artifact_service_pb2_grpc
 from modelregistry.metadata.v1 import metadata_service_pb2, metadata_service_pb2_grpc
+from modelregistry_server.access.adapters.jwks import (
+    JwksError,
+    JwksFile,
+    JwksSource,
+    JwksUrl,
+    SigningKeys,
+)
+from modelregistry_server.access.adapters.jwt_verifier import PyJwtVerifier
 from modelregistry_server.access.adapters.postgres import MIGRATIONS_DIR as ACCESS_MIGRATIONS
 from modelregistry_server.access.adapters.postgres.repository import (
     PostgresBindingStore,
@@ -32,8 +40,10 @@ from modelregistry_server.access.adapters.postgres.repository import (
 from modelregistry_server.access.adapters.postgres.repository import (
     page_token_secret as access_page_token_secret,
 )
+from modelregistry_server.access.app.oidc import OidcAuthenticator
 from modelregistry_server.access.app.policy import AccessPolicy
 from modelregistry_server.access.app.tokens import Authenticator, TokenService
+from modelregistry_server.access.domain.oidc import ClaimMapping
 from modelregistry_server.access.rpc.permissions import AuthorizationInterceptor
 from modelregistry_server.access.rpc.servicer import AccessServicer
 from modelregistry_server.artifacts.adapters.localfs import LocalDirBlobStore
@@ -56,7 +66,12 @@ from modelregistry_server.bootstrap import ensure_admin_token
 from modelregistry_server.common.adapters.db import Database, create_pool, ensure_database
 from modelregistry_server.common.adapters.embedded_postgres import EmbeddedPostgres
 from modelregistry_server.common.adapters.migrations import apply_migrations
-from modelregistry_server.common.config import ClientTlsConfig, ServerConfig, TlsConfig
+from modelregistry_server.common.config import (
+    ClientTlsConfig,
+    ConfigError,
+    ServerConfig,
+    TlsConfig,
+)
 from modelregistry_server.common.kernel.page_token import PageTokenCodec
 from modelregistry_server.common.kernel.paging import Paginator
 from modelregistry_server.common.rpc.auth import AuthInterceptor
@@ -200,12 +215,40 @@ class RegistryServer:
         assert self._pool is not None
         database = Database(self._pool)
         store = PostgresTokenStore(database)
-        self.authenticator = Authenticator(store)
+        self.authenticator = Authenticator(store, oidc=await self._build_oidc())
         self.policy = AccessPolicy(PostgresBindingStore(database))
         paginator = Paginator(PageTokenCodec(await access_page_token_secret(database)))
         tokens = TokenService(store, self.authenticator, paginator)
         await ensure_admin_token(tokens, self.policy, self.config.admin_token_path)
         return AccessServicer(tokens, self.policy)
+
+    async def _build_oidc(self) -> OidcAuthenticator | None:
+        """The verifier of the configured issuer's JWTs, its keys loaded once now.
+
+        Raises:
+            ConfigError: The JWKS file cannot be read or holds no usable key (a JWKS URL
+                that fails now is only logged: it is tried again on the first JWT).
+        """
+        oidc = self.config.oidc
+        if oidc is None:
+            return None
+        source: JwksSource
+        if oidc.jwks_url is not None:
+            source = JwksUrl(oidc.jwks_url)
+        else:
+            assert oidc.jwks_file is not None  # the configuration requires one of them
+            source = JwksFile(oidc.jwks_file)
+        keys = SigningKeys(source)
+        try:
+            await keys.load()
+        except JwksError as exc:
+            if oidc.jwks_url is None:
+                raise ConfigError(f"--oidc-jwks-file: {exc}") from None
+            _log.warning("%s; tried again when the first JWT comes", exc)
+        verifier = PyJwtVerifier(keys, oidc.issuer, oidc.audiences, oidc.algorithms, oidc.leeway_s)
+        mapping = ClaimMapping(oidc.principal_claim, oidc.groups_claim, oidc.principal_prefix)
+        _log.info("accepting JWTs of OIDC issuer %s (keys: %s)", oidc.issuer, keys.description)
+        return OidcAuthenticator(verifier, mapping, oidc.issuer)
 
     def _add_port(self, server: grpc.aio.Server, listen: str, tls: TlsConfig | None) -> int:
         """Listen on ``listen`` (with TLS if configured); return the port bound."""

@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from modelregistry_server.common.metadata_link import add_metadata_service_flags
+from modelregistry_server.common.oidc_config import OidcConfig, add_oidc_flags, read_oidc_config
+
 ServiceSelection = Literal["all", "metadata", "artifacts"]
 Exporter = Literal["none", "console", "otlp"]
 _EXPORTERS: tuple[Exporter, ...] = ("none", "console", "otlp")
@@ -87,11 +90,13 @@ class ServerConfig:
     # metadata service presents to a separate ArtifactService.
     admin_token_file: Path | None = None
     artifact_service_token: str | None = None
+    # JWTs of an OpenID Connect issuer accepted as credentials (None: OIDC is off).
+    oidc: OidcConfig | None = None
     tls: TlsConfig | None = None
     insecure: bool = False
     artifact_service_tls: ClientTlsConfig | None = None
     download_url_ttl_s: int = 900
-    # Where artifacts served alone ask which blobs a version holds (reads naming a version).
+    # Where artifacts served alone ask which blobs a version holds (common/metadata_link.py).
     metadata_service_url: str | None = None
     metadata_service_token: str | None = None
     metadata_service_tls: ClientTlsConfig | None = None
@@ -113,18 +118,9 @@ class ServerConfig:
 
 
 def _add_credential_flags(serve: argparse.ArgumentParser) -> None:
-    """The bootstrap admin token, and how each service reaches the other served alone."""
-    serve.add_argument(
-        "--metadata-service-url",
-        help="host:port of the MetadataService when serving artifacts alone (reads that name "
-        "a model version ask it which blobs the version holds)",
-    )
-    serve.add_argument(
-        "--metadata-service-token",
-        help="the bearer token artifacts served alone present to the MetadataService; set it "
-        "through MODELREGISTRY_METADATA_SERVICE_TOKEN",
-    )
-    serve.add_argument("--metadata-service-ca", help="PEM CA certs: reach it with TLS")
+    """The bootstrap admin token, how each service reaches the other served alone, and OIDC."""
+    add_oidc_flags(serve)
+    add_metadata_service_flags(serve)
     serve.add_argument(
         "--artifact-service-token",
         help="the bearer token the metadata service presents to a separate ArtifactService "
@@ -449,6 +445,7 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
     artifact_url, artifact_token = _artifact_service(settings, services)
     admin_token_file = get("admin_token_file")
     metadata_ca = settings.pem("metadata_service_ca")
+    oidc = read_oidc_config(get, number, problems)
 
     exporter = get("otel_exporter", "none") or "none"
     if exporter not in _EXPORTERS:
@@ -482,6 +479,7 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
         s3=s3,
         artifact_service_url=artifact_url,
         artifact_service_token=artifact_token,
+        oidc=oidc,
         admin_token_file=None if admin_token_file is None else Path(admin_token_file).resolve(),
         otel_exporter=exporter,  # type: ignore[arg-type]
         log_level=log_level,

@@ -20,16 +20,21 @@ from modelregistry_server.common.kernel.identity import Permission, Principal, V
 GROUP_PREFIX = "group:"
 EVERYTHING = "*"
 _SCOPE = re.compile(r"\*|[a-z][a-z0-9-]{0,62}\*?")
-_SUBJECT = re.compile(r"(group:)?[A-Za-z0-9._@:/-]{1,256}")
+_SUBJECT = re.compile(r"(group:)?[!-~]{1,256}")  # printable, no spaces: OIDC names vary
 
 
 class Role(StrEnum):
-    """A named set of permissions; each role includes the ones before it."""
+    """A named set of permissions; each of the first four includes the ones before it.
+
+    ``impersonator`` stands apart: it only lets a service name, in the
+    ``x-modelregistry-actor`` header, the user it acts for (the audit log then records both).
+    """
 
     VIEWER = "viewer"
     WRITER = "writer"
     MAINTAINER = "maintainer"
     ADMIN = "admin"
+    IMPERSONATOR = "impersonator"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -39,6 +44,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         {Permission.READ, Permission.WRITE, Permission.MANAGE_ALIASES, Permission.DELETE_VERSIONS}
     ),
     Role.ADMIN: frozenset(set(Permission) - {Permission.IMPERSONATE}),
+    Role.IMPERSONATOR: frozenset({Permission.IMPERSONATE}),
 }
 
 

@@ -67,6 +67,7 @@ class AccessServicer(access_service_pb2_grpc.AccessServiceServicer):
             principal=principal.name,
             authentication_method=principal.method,
             token=principal.token,
+            groups=sorted(principal.groups),
         )
 
     @unary_errors(to_status)

@@ -17,6 +17,7 @@ from modelregistry.metadata.v1 import (
     model_pb2,
     model_version_pb2,
 )
+from modelregistry_server.common.kernel.errors import PermissionDenied
 from modelregistry_server.common.kernel.identity import Permission, Visibility
 from modelregistry_server.common.rpc.auth import current_access, current_principal
 from modelregistry_server.common.rpc.handlers import (
@@ -43,6 +44,8 @@ from modelregistry_server.metadata.rpc.convert import (
 )
 
 _Context = grpc.aio.ServicerContext[Any, Any]
+# The user a service acts for (honoured only from an impersonator; see _actor).
+ACTOR_HEADER = "x-modelregistry-actor"
 # Response header of WatchModelEvents (see the proto); the client SDK spells it too.
 WATCH_START_HEADER = "x-modelregistry-watch-after-event-id"
 
@@ -55,10 +58,20 @@ def _readable() -> Visibility:
 def _actor(context: _Context) -> str:
     """Who made a change, for created_by and the audit log: the authenticated principal.
 
-    The ``x-modelregistry-actor`` header callers used to send is ignored: a caller cannot
-    write another name into the audit log.
+    The ``x-modelregistry-actor`` header names someone else only for a principal bound to the
+    ``impersonator`` role (a service acting for a user); the log then records both names,
+    ``<user> via <service>``. From anyone else the header is ignored: a caller cannot write
+    another name into the audit log.
     """
-    return current_principal().name
+    principal = current_principal().name
+    claimed = next((v for k, v in context.invocation_metadata() or () if k == ACTOR_HEADER), None)
+    if not isinstance(claimed, str) or not claimed or claimed == principal:
+        return principal
+    try:
+        current_access().require(Permission.IMPERSONATE, None)
+    except PermissionDenied:
+        return principal
+    return f"{claimed[:128]} via {principal}"
 
 
 class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):

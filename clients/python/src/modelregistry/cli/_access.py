@@ -104,7 +104,9 @@ def _add_binding_commands(add: AddCommand, example: Callable[..., str]) -> None:
         under=actions,
     )
     grant.add_argument("subject", metavar="SUBJECT", help="a principal, or group:NAME")
-    grant.add_argument("role", metavar="ROLE", choices=("viewer", "writer", "maintainer", "admin"))
+    grant.add_argument(
+        "role", metavar="ROLE", choices=("viewer", "writer", "maintainer", "admin", "impersonator")
+    )
     grant.add_argument("scope", metavar="SCOPE", help="a model, a prefix-*, or *")
     listing = add(
         "list", "list role bindings", example("modelregistry access list --subject alice"),
@@ -154,8 +156,10 @@ def cmd_whoami(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     """The principal, how it was authenticated and with which token."""
     me = client.whoami()
     text = me.principal + (f" ({me.token})" if me.token else f" ({me.authentication_method})")
+    if me.groups:
+        text += f"\ngroups: {', '.join(me.groups)}"
     _emit(out, args, {"principal": me.principal, "method": me.authentication_method,
-                      "token": me.token}, text)  # fmt: skip
+                      "token": me.token, "groups": list(me.groups)}, text)  # fmt: skip
     return 0
 
 

@@ -47,24 +47,33 @@ class WhoAmIResponse(_message.Message):
     PRINCIPAL_FIELD_NUMBER: _builtins.int
     AUTHENTICATION_METHOD_FIELD_NUMBER: _builtins.int
     TOKEN_FIELD_NUMBER: _builtins.int
+    GROUPS_FIELD_NUMBER: _builtins.int
     principal: _builtins.str
     """The principal's name, as the audit log records it."""
     authentication_method: _builtins.str
-    """How the call was authenticated: `token` (a bearer token of this registry) or `internal`
-    (a service of this registry calling another).
+    """How the call was authenticated: `token` (a bearer token of this registry), `oidc` (a JWT
+    of the configured OpenID Connect issuer) or `internal` (a service of this registry
+    calling another).
     """
     token: _builtins.str
     """The token the call used (`tokens/{token}`), for token authentication."""
+    @_builtins.property
+    def groups(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The groups the principal belongs to, sorted (from the OIDC groups claim; empty for
+        tokens). Role bindings may name a group.
+        """
+
     def __init__(
         self,
         *,
         principal: _builtins.str = ...,
         authentication_method: _builtins.str = ...,
         token: _builtins.str = ...,
+        groups: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["authentication_method", b"authentication_method", "principal", b"principal", "token", b"token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["authentication_method", b"authentication_method", "groups", b"groups", "principal", b"principal", "token", b"token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -21,7 +21,10 @@ DESCRIPTOR: _descriptor.FileDescriptor
 class RoleBinding(_message.Message):
     """A role binding: `subject` holds `role` on `scope`. Roles nest: `viewer` (read, resolve,
     pull) ⊂ `writer` (push, create versions, labels) ⊂ `maintainer` (aliases, delete versions) ⊂
-    `admin` (delete models, GC, blobs, tokens, role bindings). Nothing is allowed without one.
+    `admin` (delete models, GC, blobs, tokens, role bindings). `impersonator` stands apart: it lets
+    a service name the user it acts for in the `x-modelregistry-actor` header (the audit log
+    records "<user> via <service>"); from anyone else that header is ignored. Nothing is
+    allowed without a binding.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -37,7 +40,7 @@ class RoleBinding(_message.Message):
     subject: _builtins.str
     """Required. A principal name, or `group:<name>` for everyone in an OIDC group."""
     role: _builtins.str
-    """Required. `viewer`, `writer`, `maintainer` or `admin`."""
+    """Required. `viewer`, `writer`, `maintainer`, `admin` or `impersonator`."""
     scope: _builtins.str
     """Required. A model id (`fraud`), a model id prefix ending in `*` (`team-a-*`), or `*` for
     every model and the registry itself.

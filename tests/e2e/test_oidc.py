@@ -20,7 +20,7 @@ from modelregistry.metadata.v1 import metadata_service_pb2 as ms
 from modelregistry.metadata.v1 import model_pb2
 from modelregistry_server.common.config import ConfigError
 from tests.conftest import RunningRegistry, _start_registry
-from tests.support.auth import bearer
+from tests.support.auth import authenticated_channel, bearer, grant
 from tests.support.oidc import TestIssuer, ec_key, rsa_key, serve_jwks
 from tests.support.rpc import error_info
 
@@ -83,7 +83,10 @@ async def test_registry_tokens_keep_working_beside_oidc(oidc_registry: RunningRe
 async def test_the_audit_actor_of_a_jwt_call_is_its_principal(
     oidc_registry: RunningRegistry, issuer: TestIssuer
 ) -> None:
-    jwt = issuer.token("rsa-1", sub="carol")
+    # Carol may write through her group: role bindings name OIDC groups as group:<name>.
+    async with authenticated_channel(oidc_registry.target) as channel:
+        await grant(access_service_pb2_grpc.AccessServiceStub(channel), "group:ml", "writer", "*")
+    jwt = issuer.token("rsa-1", sub="carol", groups=["ml"])
     # The spoofed actor header is ignored: the JWT says who is calling.
     metadata = (*bearer(jwt), ("x-modelregistry-actor", "mallory"))
     await oidc_registry.metadata.CreateModel(

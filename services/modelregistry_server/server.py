@@ -75,6 +75,7 @@ from modelregistry_server.common.config import (
 from modelregistry_server.common.kernel.page_token import PageTokenCodec
 from modelregistry_server.common.kernel.paging import Paginator
 from modelregistry_server.common.rpc.auth import AuthInterceptor
+from modelregistry_server.common.rpc.link import ServiceLink
 from modelregistry_server.common.telemetry import rpc_tracing_interceptor
 from modelregistry_server.metadata.adapters.artifact_client import GrpcBlobChecker
 from modelregistry_server.metadata.adapters.postgres.events import (
@@ -291,9 +292,13 @@ class RegistryServer:
         # Together in one process, metadata calls its own port (or socket) with the process's
         # internal credential; alone, with the token it was given for the ArtifactService.
         self._blob_checker = GrpcBlobChecker(
-            self.config.artifact_service_url or self._internal_target(),
-            self.config.artifact_service_token or self.authenticator.internal_secret,
-            _client_credentials(self.config.artifact_service_tls, self.config.artifact_service_url),
+            ServiceLink(
+                self.config.artifact_service_url or self._internal_target(),
+                self.config.artifact_service_token or self.authenticator.internal_secret,
+                _client_credentials(
+                    self.config.artifact_service_tls, self.config.artifact_service_url
+                ),
+            )
         )
         version_repository = PostgresVersionRepository(database)
         versions = VersionService(
@@ -347,9 +352,11 @@ class RegistryServer:
         # Which blobs a version holds: asked of the MetadataService on this port (or socket)
         # with the internal credential, or of the one --metadata-service-url names.
         self._manifests = GrpcManifestLookup(
-            config.metadata_service_url or self._internal_target(),
-            config.metadata_service_token or self.authenticator.internal_secret,
-            _client_credentials(config.metadata_service_tls, config.metadata_service_url),
+            ServiceLink(
+                config.metadata_service_url or self._internal_target(),
+                config.metadata_service_token or self.authenticator.internal_secret,
+                _client_credentials(config.metadata_service_tls, config.metadata_service_url),
+            )
         )
         return ArtifactServicer(self.uploads, blobs, ReadAccess(self._manifests))
 

@@ -9,6 +9,7 @@ from modelregistry.metadata.v1 import metadata_service_pb2 as pb
 from modelregistry.metadata.v1 import metadata_service_pb2_grpc, model_version_pb2
 from modelregistry_server.artifacts.app.ports import VersionManifest
 from modelregistry_server.common.kernel.errors import Unavailable
+from modelregistry_server.common.rpc.link import ServiceLink
 
 _TIMEOUT_S = 10.0
 _FINAL = (
@@ -21,23 +22,15 @@ class GrpcManifestLookup:
     """Looks manifests up with ``MetadataService.GetModelVersion``.
 
     Args:
-        target: ``host:port`` of the MetadataService (this process's own port or socket when
-            both services run together).
-        credential: The bearer token secret this service presents: the process's internal
-            secret when both services run together, else ``--metadata-service-token``.
-        credentials: TLS to reach it with; None for plaintext.
+        link: The channel to the other service, with this service's credential.
     """
 
-    def __init__(
-        self, target: str, credential: str, credentials: grpc.ChannelCredentials | None = None
-    ) -> None:
-        self._metadata = (("authorization", f"Bearer {credential}"),)
-        if credentials is None:
-            self._channel = grpc.aio.insecure_channel(target)
-        else:
-            self._channel = grpc.aio.secure_channel(target, credentials)
+    def __init__(self, link: ServiceLink) -> None:
+        self._link = link
+        self._metadata = link.metadata
+        self._channel = link.channel
         self._stub = metadata_service_pb2_grpc.MetadataServiceStub(self._channel)
-        self._target = target
+        self._target = link.target
 
     async def manifest_of(self, version_name: str) -> VersionManifest | None:
         """See ``ManifestLookup.manifest_of``."""
@@ -60,4 +53,4 @@ class GrpcManifestLookup:
 
     async def close(self) -> None:
         """Close the channel."""
-        await self._channel.close(None)
+        await self._link.close()

@@ -9,6 +9,7 @@ import grpc
 
 from modelregistry.artifact.v1 import artifact_service_pb2 as pb
 from modelregistry.artifact.v1 import artifact_service_pb2_grpc, blob_pb2
+from modelregistry_server.common.rpc.link import ServiceLink
 from modelregistry_server.common.rpc.proto_time import timestamp
 from modelregistry_server.metadata.domain.errors import Unavailable
 from modelregistry_server.metadata.domain.version import ManifestFile
@@ -21,23 +22,15 @@ class GrpcBlobChecker:
     """Checks manifests with ``ArtifactService.FindMissingBlobs``.
 
     Args:
-        target: ``host:port`` of the ArtifactService (this process's own port or socket when
-            both services run together).
-        credential: The bearer token secret this service presents: the process's internal
-            secret when both services run together, else ``--artifact-service-token``.
-        credentials: TLS to reach it with; None for plaintext.
+        link: The channel to the other service, with this service's credential.
     """
 
-    def __init__(
-        self, target: str, credential: str, credentials: grpc.ChannelCredentials | None = None
-    ) -> None:
-        self._metadata = (("authorization", f"Bearer {credential}"),)
-        if credentials is None:
-            self._channel = grpc.aio.insecure_channel(target)
-        else:
-            self._channel = grpc.aio.secure_channel(target, credentials)
+    def __init__(self, link: ServiceLink) -> None:
+        self._link = link
+        self._metadata = link.metadata
+        self._channel = link.channel
         self._stub = artifact_service_pb2_grpc.ArtifactServiceStub(self._channel)
-        self._target = target
+        self._target = link.target
 
     async def missing(self, files: Sequence[ManifestFile]) -> list[ManifestFile]:
         """See ``BlobChecker.missing``."""
@@ -98,4 +91,4 @@ class GrpcBlobChecker:
 
     async def close(self) -> None:
         """Close the channel."""
-        await self._channel.close(None)
+        await self._link.close()

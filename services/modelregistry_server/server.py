@@ -358,7 +358,9 @@ class RegistryServer:
                 _client_credentials(config.metadata_service_tls, config.metadata_service_url),
             )
         )
-        return ArtifactServicer(self.uploads, blobs, ReadAccess(self._manifests))
+        return ArtifactServicer(
+            self.uploads, blobs, ReadAccess(self._manifests), references=self._manifests
+        )
 
     async def _sweep_forever(self, uploads: UploadService) -> None:
         while True:

@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING
 import grpc
 import pytest
 
-from modelregistry import Client
+from modelregistry import AsyncClient, Client
 from modelregistry.artifact.v1 import artifact_service_pb2 as apb
+from modelregistry.metadata.v1 import metadata_service_pb2 as ms
 from modelregistry_server.access.rpc.permissions import RULES
 from tests.conftest import RunningRegistry
-from tests.support.artifacts import sha256_hex
+from tests.support.artifacts import sha256_hex, upload
 from tests.support.auth import bearer, create_token
 from tests.support.metadata import new_model, push
+from tests.support.rpc import error_info
 
 if TYPE_CHECKING:
     from modelregistry.artifact.v1.artifact_service_pb2_grpc import ArtifactServiceAsyncStub
@@ -118,3 +120,27 @@ def test_reads_are_ruled_by_the_version_they_name() -> None:
         assert rule.scope == "model"
         assert rule.model is not None
         assert rule.model(apb.ReadRequest(model_version="models/x/versions/2")) == "x"
+
+
+async def test_delete_blob_refuses_a_blob_a_live_version_holds_and_the_version_still_pulls(
+    registry: RunningRegistry, tmp_path: Path
+) -> None:
+    held, loose = b"weights of a READY version", b"uploaded, never committed"
+    await new_model(registry, "kept")
+    await push(registry, "kept", {"w.bin": held})
+    await upload(registry.artifacts, loose)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await registry.artifacts.DeleteBlob(apb.DeleteBlobRequest(name=f"blobs/{sha256_hex(held)}"))
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert error_info(refused.value).reason == "BLOB_IN_USE"
+    await registry.artifacts.DeleteBlob(apb.DeleteBlobRequest(name=f"blobs/{sha256_hex(loose)}"))
+    with pytest.raises(grpc.aio.AioRpcError) as gone:
+        await registry.artifacts.GetBlob(apb.GetBlobRequest(name=f"blobs/{sha256_hex(loose)}"))
+    assert gone.value.code() == grpc.StatusCode.NOT_FOUND
+    async with AsyncClient(registry.target, cache_dir=tmp_path / "cache") as client:
+        folder = await client.pull("kept:1", tmp_path / "out")
+    assert (folder / "w.bin").read_bytes() == held
+    audit = await registry.metadata.ListAuditEvents(
+        ms.ListAuditEventsRequest(actor="admin via modelregistry-internal")
+    )
+    assert [e.method for e in audit.audit_events] == ["RunGarbageCollection"] * 2

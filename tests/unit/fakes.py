@@ -439,3 +439,6 @@ class FakeBlobChecker:
     async def delete_blob(self, sha256: str) -> None:
         self.stored.pop(sha256, None)
         self.deleted.append(sha256)
+
+    async def size_of(self, sha256: str) -> int | None:
+        return self.stored.get(sha256)

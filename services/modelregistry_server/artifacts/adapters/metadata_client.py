@@ -9,7 +9,7 @@ from modelregistry.metadata.v1 import metadata_service_pb2 as pb
 from modelregistry.metadata.v1 import metadata_service_pb2_grpc, model_version_pb2
 from modelregistry_server.artifacts.app.ports import VersionManifest
 from modelregistry_server.common.kernel.errors import Unavailable
-from modelregistry_server.common.rpc.link import ServiceLink
+from modelregistry_server.common.rpc.link import ServiceLink, upstream_unavailable
 
 _TIMEOUT_S = 10.0
 _FINAL = (
@@ -50,6 +50,20 @@ class GrpcManifestLookup:
         if version.state == model_version_pb2.MODEL_VERSION_STATE_DELETED:
             return None  # its blobs may be collected any time: nobody pulls it any more
         return VersionManifest(frozenset(f.sha256 for f in version.files), version.state in _FINAL)
+
+    async def collect_blob(self, sha256: str, actor: str) -> bool:
+        """See ``ManifestLookup.collect_blob``: a garbage collection of just this blob."""
+        # The internal principal may name who it acts for; the audit log records both.
+        metadata = (*self._metadata, ("x-modelregistry-actor", actor))
+        try:
+            result = await self._stub.RunGarbageCollection(
+                pb.RunGarbageCollectionRequest(blobs=[f"blobs/{sha256}"]),
+                timeout=_TIMEOUT_S,
+                metadata=metadata,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise upstream_unavailable(exc, self._target, "METADATA_SERVICE_UNAVAILABLE") from exc
+        return sha256 in result.deleted_blobs
 
     async def close(self) -> None:
         """Close the channel."""

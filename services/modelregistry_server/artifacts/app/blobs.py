@@ -6,13 +6,17 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from modelregistry_server.artifacts.app.ports import BlobIndex, BlobStore
+from modelregistry_server.artifacts.app.ports import BlobIndex, BlobStore, ManifestLookup
 from modelregistry_server.artifacts.domain.blob import (
     BlobInfo,
     parse_blob_name,
     validate_sha256,
 )
-from modelregistry_server.artifacts.domain.errors import BlobNotFound, InvalidArgument
+from modelregistry_server.artifacts.domain.errors import (
+    BlobNotFound,
+    FailedPrecondition,
+    InvalidArgument,
+)
 from modelregistry_server.common.kernel.paging import Page, Paginator
 from modelregistry_server.common.kernel.request_ids import validate_request_id
 
@@ -103,7 +107,8 @@ class BlobService:
         return self._paginator.page(page, rows, cursor)
 
     async def delete(self, name: str, request_id: str = "") -> None:
-        """Delete a blob: unindex it first so nobody is told it exists while it goes.
+        """Delete a blob outright (the metadata service's garbage collection, under its lock):
+        unindex it first so nobody is told it exists while it goes.
 
         ``request_id`` is checked like every other one, but no replay record is kept: deleting
         is idempotent, and a retry after a successful delete gets ``BLOB_NOT_FOUND`` (the proto
@@ -111,7 +116,31 @@ class BlobService:
         """
         sha256 = parse_blob_name(name)
         validate_request_id(request_id)
-        if await self._index.get(sha256) is None and await self._store.stat(sha256) is None:
-            raise BlobNotFound(sha256)
+        await self._require_stored(sha256)
         await self._index.remove(sha256)
         await self._store.delete(sha256)
+
+    async def delete_if_unreferenced(
+        self, name: str, request_id: str, actor: str, references: ManifestLookup
+    ) -> None:
+        """An operator's delete: only a blob no live version references goes.
+
+        The metadata service decides, under the per-digest lock commits take, and calls back
+        ``delete`` if the blob may go.
+
+        Raises:
+            FailedPrecondition: ``BLOB_IN_USE``.
+        """
+        sha256 = parse_blob_name(name)
+        validate_request_id(request_id)
+        await self._require_stored(sha256)
+        if not await references.collect_blob(sha256, actor):
+            raise FailedPrecondition(
+                f"blobs/{sha256} is part of a version that is not deleted; delete those "
+                "versions first, and garbage collection frees it",
+                reason="BLOB_IN_USE",
+            )
+
+    async def _require_stored(self, sha256: str) -> None:
+        if await self._index.get(sha256) is None and await self._store.stat(sha256) is None:
+            raise BlobNotFound(sha256)

@@ -185,6 +185,12 @@ class ManifestLookup(Protocol):
         version. Raises ``Unavailable`` if the metadata service does not answer."""
         ...
 
+    async def collect_blob(self, sha256: str, actor: str) -> bool:
+        """Ask the metadata service to delete the blob unless a live version references it
+        (checked under the lock commits take); True if it was deleted. ``actor`` is who asked,
+        for the audit log. Raises ``Unavailable`` if the metadata service does not answer."""
+        ...
+
     async def close(self) -> None:
         """Release the connection."""
         ...

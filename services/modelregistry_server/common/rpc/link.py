@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from modelregistry_server.common.kernel.errors import Unavailable
 
 
 class ServiceLink:
@@ -29,3 +33,30 @@ class ServiceLink:
     async def close(self) -> None:
         """Close the channel."""
         await self.channel.close(None)
+
+
+# Outages a service passes on as they are: the caller learns what is really down.
+_PASSED_ON = frozenset({"DATABASE_UNAVAILABLE", "STORAGE_UNAVAILABLE"})
+
+
+def upstream_unavailable(exc: grpc.aio.AioRpcError, target: str, reason: str) -> Unavailable:
+    """The error for a call to another service that failed.
+
+    An outage the other service reported (its database or blob store is down) keeps its
+    reason; anything else (no answer, a timeout) is ``reason`` (``<SERVICE>_UNAVAILABLE``).
+    """
+    upstream = _reason(exc) if exc.code() == grpc.StatusCode.UNAVAILABLE else None
+    if upstream in _PASSED_ON:
+        return Unavailable(exc.details() or "a dependency is unavailable", reason=upstream)
+    return Unavailable(
+        f"the service at {target} did not answer ({exc.code().name}); retry", reason=reason
+    )
+
+
+def _reason(exc: grpc.aio.AioRpcError) -> str | None:
+    status = rpc_status.from_call(exc)  # type: ignore[arg-type]
+    for detail in status.details if status is not None else ():
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return str(info.reason)
+    return None

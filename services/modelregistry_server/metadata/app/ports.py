@@ -308,6 +308,10 @@ class BlobChecker(Protocol):
         """Delete a blob (a missing blob is not an error)."""
         ...
 
+    async def size_of(self, sha256: str) -> int | None:
+        """The size of a stored blob, None if it is not stored."""
+        ...
+
 
 @dataclass(frozen=True)
 class AuditQuery:

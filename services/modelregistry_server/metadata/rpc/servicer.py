@@ -331,6 +331,7 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
             ),
             _actor(context),
             request.request_id,
+            list(request.blobs),
         )
         return metadata_service_pb2.RunGarbageCollectionResponse(
             deleted_blobs=result.deleted_blobs,

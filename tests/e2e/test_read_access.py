@@ -16,9 +16,10 @@ from modelregistry.artifact.v1 import artifact_service_pb2 as apb
 from modelregistry.metadata.v1 import metadata_service_pb2 as ms
 from modelregistry_server.access.rpc.permissions import RULES
 from tests.conftest import RunningRegistry
-from tests.support.artifacts import sha256_hex, upload
+from tests.support.artifacts import aiter_of, sha256_hex, upload, write_requests
 from tests.support.auth import bearer, create_token
 from tests.support.metadata import new_model, push
+from tests.support.reason_cases import blob_ref
 from tests.support.rpc import error_info
 
 if TYPE_CHECKING:
@@ -144,3 +145,29 @@ async def test_delete_blob_refuses_a_blob_a_live_version_holds_and_the_version_s
         ms.ListAuditEventsRequest(actor="admin via modelregistry-internal")
     )
     assert [e.method for e in audit.audit_events] == ["RunGarbageCollection"] * 2
+
+
+async def test_an_upload_session_belongs_to_the_principal_that_made_it(
+    registry: RunningRegistry,
+) -> None:
+    alice = bearer(await create_token(registry.target, "alice", "writer", "a"))
+    bob = bearer(await create_token(registry.target, "bob", "writer", "b"))
+    data = b"alice's weights"
+    session = await registry.artifacts.CreateUploadSession(
+        apb.CreateUploadSessionRequest(blob=blob_ref(data)), metadata=alice
+    )
+    query = apb.QueryWriteStatusRequest(upload_session=session.name)
+    for call in (
+        registry.artifacts.QueryWriteStatus(query, metadata=bob),
+        registry.artifacts.Write(aiter_of(write_requests(session.name, data)), metadata=bob),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "belongs to another principal" in (refused.value.details() or "")
+    written = await registry.artifacts.Write(
+        aiter_of(write_requests(session.name, data)), metadata=alice
+    )
+    assert written.committed_size == len(data)
+    status = await registry.artifacts.QueryWriteStatus(query, metadata=alice)
+    assert status.complete

@@ -275,7 +275,10 @@ class AsyncWatchStream(AsyncIterator[model_event_pb2.ModelEvent]):
         if self._closed.is_set():
             raise CancelledError("the watch is closed", reason="WATCH_CLOSED")
         call = self._call if self._call is not None else self._open_call()
-        if not await self._note_start(call) and call.done():
+        headers = await call.initial_metadata()
+        # No headers at all: a trailers-only answer (the server refused before subscribing),
+        # whose status is on its way even if the call does not say "done" yet.
+        if not await self._note_start(call) and (call.done() or not headers):
             code = await call.code()
             if code != grpc.StatusCode.OK:
                 try:

@@ -108,8 +108,11 @@ class UploadService:
         self._session_ttl = session_ttl
         self._clock = clock
 
-    async def create_session(self, sha256: str, size: int, request_id: str = "") -> UploadSession:
-        """Open an upload session, or return a finished one at once if the blob exists."""
+    async def create_session(
+        self, sha256: str, size: int, request_id: str = "", owner: str | None = None
+    ) -> UploadSession:
+        """Open an upload session of ``owner`` (None: the registry itself), or return a
+        finished one at once if the blob exists."""
         validate_sha256(sha256, "blob.sha256")
         request = validate_request_id(request_id)
         if not 0 <= size <= MAX_BLOB_SIZE:
@@ -132,8 +135,11 @@ class UploadService:
             complete=existing is not None,
             create_time=now,
             expire_time=now + self._session_ttl,
+            owner=owner or "",
         )
-        return await self._sessions.create(session, request)
+        created = await self._sessions.create(session, request)
+        created.check_owner(owner)  # a request_id another principal used: not theirs to see
+        return created
 
     async def _existing_blob(self, sha256: str) -> BlobInfo | None:
         indexed = await self._index.get(sha256)
@@ -145,16 +151,22 @@ class UploadService:
             return None
         return await self._index.add(sha256, stored.size)
 
-    async def query_write_status(self, name: str) -> UploadSession:
-        """Return the session, whose ``committed_size`` is where a client resumes."""
-        return await self._sessions.get(parse_session_name(name))
+    async def query_write_status(self, name: str, owner: str | None = None) -> UploadSession:
+        """Return the session, whose ``committed_size`` is where a client resumes (only to
+        its owner)."""
+        session = await self._sessions.get(parse_session_name(name))
+        session.check_owner(owner)
+        return session
 
-    async def write(self, chunks: AsyncIterator[WriteChunk]) -> WriteResult:
-        """Consume one Write stream."""
+    async def write(
+        self, chunks: AsyncIterator[WriteChunk], owner: str | None = None
+    ) -> WriteResult:
+        """Consume one Write stream (only the session's owner may write to it)."""
         first = await anext(chunks, None)
         if first is None:
             raise InvalidArgument("upload_session", "the Write stream carried no message")
         session_id = parse_session_name(first.session)
+        (await self._sessions.get(session_id)).check_owner(owner)
         session, writer = await self._sessions.claim_writer(session_id)
         if session.complete:
             raise FailedPrecondition(

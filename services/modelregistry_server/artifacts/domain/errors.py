@@ -49,6 +49,19 @@ class UploadSessionNotFound(NotFound):
         super().__init__(UPLOAD_SESSION, name, detail="upload sessions expire; create a new one")
 
 
+class NotSessionOwner(kernel.RegistryError):
+    """An upload session of another principal: nobody may write to someone else's upload."""
+
+    code = "PERMISSION_DENIED"
+    reason = "PERMISSION_DENIED"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"{name} belongs to another principal; create an upload session of your own",
+            metadata={"resource": name},
+        )
+
+
 class OutOfRange(kernel.OutOfRange):
     """A read offset lies past the end of the blob."""
 
@@ -74,6 +87,7 @@ __all__ = [
     "FailedPrecondition",
     "InvalidArgument",
     "NotFound",
+    "NotSessionOwner",
     "OutOfRange",
     "PresignNotSupported",
     "RegistryError",

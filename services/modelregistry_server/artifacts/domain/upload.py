@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from modelregistry_server.artifacts.domain.blob import MIN_PART_SIZE, UploadedPart
-from modelregistry_server.artifacts.domain.errors import InvalidArgument
+from modelregistry_server.artifacts.domain.errors import InvalidArgument, NotSessionOwner
 
 SESSION_NAME_PREFIX = "uploadSessions/"
 DEFAULT_PART_SIZE = 16 * 1024 * 1024
@@ -38,6 +38,17 @@ class UploadSession:
     upload_id: str | None = None
     hash_state: bytes | None = None
     parts: tuple[UploadedPart, ...] = field(default_factory=tuple)
+    # The principal that created it: only it may write to it or ask how far it got.
+    owner: str = ""
+
+    def check_owner(self, principal: str | None) -> None:
+        """Refuse anyone but the session's creator (``None``: the registry itself).
+
+        Raises:
+            NotSessionOwner: Another principal's session.
+        """
+        if principal is not None and self.owner and principal != self.owner:
+            raise NotSessionOwner(self.name)
 
     @property
     def name(self) -> str:

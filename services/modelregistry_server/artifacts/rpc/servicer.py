@@ -44,6 +44,12 @@ class RequestCounters:
     download_urls: int = 0
 
 
+def _owner() -> str | None:
+    """Whose upload sessions a call may touch: its principal's (None: the registry itself)."""
+    principal = current_principal()
+    return None if principal.method == "internal" else principal.name
+
+
 class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
     """The bytes side of the registry."""
 
@@ -75,7 +81,10 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
     ) -> blob_pb2.UploadSession:
         """See the proto."""
         session = await self._uploads.create_session(
-            request.blob.sha256, request.blob.size_bytes, request.request_id
+            request.blob.sha256,
+            request.blob.size_bytes,
+            request.request_id,
+            _owner(),
         )
         return session_to_proto(session)
 
@@ -100,7 +109,7 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
                     request.finish_write,
                 )
 
-        result = await self._uploads.write(chunks())
+        result = await self._uploads.write(chunks(), _owner())
         response = pb.WriteResponse(committed_size=result.committed_size)
         if result.blob is not None:
             response.blob.CopyFrom(blob_to_proto(result.blob))
@@ -111,7 +120,7 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
         self, request: pb.QueryWriteStatusRequest, context: _Context
     ) -> pb.QueryWriteStatusResponse:
         """See the proto."""
-        session = await self._uploads.query_write_status(request.upload_session)
+        session = await self._uploads.query_write_status(request.upload_session, _owner())
         return pb.QueryWriteStatusResponse(
             committed_size=session.committed_size, complete=session.complete
         )

@@ -3,8 +3,9 @@
 -- name: insert_session
 -- A request_id seen before inserts nothing; the caller then reads the earlier session.
 INSERT INTO artifacts.upload_sessions
-    (session_id, sha256, size_bytes, part_size, committed_size, complete, expire_time, request_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    (session_id, sha256, size_bytes, part_size, committed_size, complete, expire_time, request_id,
+     owner)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (request_id) DO NOTHING
 RETURNING *;
 

@@ -40,6 +40,7 @@ def _to_session(row: asyncpg.Record) -> UploadSession:
         upload_id=row["upload_id"],
         hash_state=row["hash_state"],
         parts=parts,
+        owner=row["owner"],
     )
 
 
@@ -75,6 +76,7 @@ class PostgresUploadSessionRepository:
                 session.complete,
                 session.expire_time,
                 request_id,
+                session.owner,
             )
             if row is None:
                 row = await conn.fetchrow(QUERIES["get_session_by_request"], request_id)

@@ -65,6 +65,7 @@ from bench._support import (  # noqa: E402
     Meter,
     Sample,
     ServerProcess,
+    authenticated_channel,
     bulk_dir,
     cpu_model,
     log,
@@ -171,14 +172,14 @@ class DataFile:
 
 class RegistryProcess(ServerProcess):
     """A registry server serving only ArtifactService (nothing else competes for the 2 cores),
-    with one channel to it, open while it runs."""
+    with one channel to it, open while it runs, that presents the admin token on every call."""
 
     channel: grpc.Channel | None = None
 
     def start(self, timeout: float = 60.0) -> None:
         """Start the server, wait until it is SERVING, and open the channel."""
         super().start(timeout)
-        self.channel = grpc.insecure_channel(self.target)
+        self.channel = authenticated_channel(self.target)
 
     @property
     def stub(self) -> artifact_service_pb2_grpc.ArtifactServiceStub:

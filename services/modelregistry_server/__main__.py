@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         asyncio.run(serve(config))
-    except (EmbeddedPostgresError, MigrationError, OSError) as exc:
+    except (EmbeddedPostgresError, MigrationError, ConfigError, OSError) as exc:
         print(f"modelregistry-server: cannot start: {exc}", file=sys.stderr)
         return 1
     return 0

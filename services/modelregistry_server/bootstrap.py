@@ -13,6 +13,7 @@ import logging
 import os
 from pathlib import Path
 
+from modelregistry_server.access.app.policy import AccessPolicy
 from modelregistry_server.access.app.tokens import TokenService
 from modelregistry_server.common.kernel.identity import Principal
 
@@ -21,12 +22,14 @@ ADMIN = "admin"
 _BOOTSTRAP = Principal("bootstrap", "internal")
 
 
-async def ensure_admin_token(tokens: TokenService, path: Path) -> None:
-    """Adopt the admin token in ``path``, or create one and write it there.
+async def ensure_admin_token(tokens: TokenService, policy: AccessPolicy, path: Path) -> None:
+    """Adopt the admin token in ``path``, or create one and write it there; either way the
+    principal ``admin`` holds the admin role on everything.
 
     Raises:
         RuntimeError: The file holds something else than a token of this registry.
     """
+    await policy.grant(ADMIN, "admin", "*", _BOOTSTRAP)
     # Start-up only, before any call is served: blocking file I/O stalls nobody.
     if path.exists():  # noqa: ASYNC240
         secret = path.read_text().strip()  # noqa: ASYNC240

@@ -8,9 +8,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import signal
+import tempfile
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 import asyncpg
 import grpc
@@ -21,16 +24,30 @@ from grpc_reflection.v1alpha import reflection
 from modelregistry.access.v1 import access_service_pb2, access_service_pb2_grpc
 from modelregistry.artifact.v1 import artifact_service_pb2, artifact_service_pb2_grpc
 from modelregistry.metadata.v1 import metadata_service_pb2, metadata_service_pb2_grpc
+from modelregistry_server.access.adapters.jwks import (
+    JwksError,
+    JwksFile,
+    JwksSource,
+    JwksUrl,
+    SigningKeys,
+)
+from modelregistry_server.access.adapters.jwt_verifier import PyJwtVerifier
 from modelregistry_server.access.adapters.postgres import MIGRATIONS_DIR as ACCESS_MIGRATIONS
 from modelregistry_server.access.adapters.postgres.repository import (
+    PostgresBindingStore,
     PostgresTokenStore,
 )
 from modelregistry_server.access.adapters.postgres.repository import (
     page_token_secret as access_page_token_secret,
 )
+from modelregistry_server.access.app.oidc import OidcAuthenticator
+from modelregistry_server.access.app.policy import AccessPolicy
 from modelregistry_server.access.app.tokens import Authenticator, TokenService
+from modelregistry_server.access.domain.oidc import ClaimMapping
+from modelregistry_server.access.rpc.permissions import AuthorizationInterceptor
 from modelregistry_server.access.rpc.servicer import AccessServicer
 from modelregistry_server.artifacts.adapters.localfs import LocalDirBlobStore
+from modelregistry_server.artifacts.adapters.metadata_client import GrpcManifestLookup
 from modelregistry_server.artifacts.adapters.postgres import MIGRATIONS_DIR as ARTIFACT_MIGRATIONS
 from modelregistry_server.artifacts.adapters.postgres.repository import (
     PostgresBlobIndex,
@@ -41,17 +58,24 @@ from modelregistry_server.artifacts.adapters.postgres.repository import (
 )
 from modelregistry_server.artifacts.adapters.s3 import S3BlobStore
 from modelregistry_server.artifacts.app.blobs import BlobService
-from modelregistry_server.artifacts.app.ports import BlobStore
+from modelregistry_server.artifacts.app.ports import BlobStore, ManifestLookup
+from modelregistry_server.artifacts.app.read_access import ReadAccess
 from modelregistry_server.artifacts.app.uploads import UploadService
 from modelregistry_server.artifacts.rpc.servicer import ArtifactServicer, RequestCounters
 from modelregistry_server.bootstrap import ensure_admin_token
 from modelregistry_server.common.adapters.db import Database, create_pool, ensure_database
 from modelregistry_server.common.adapters.embedded_postgres import EmbeddedPostgres
 from modelregistry_server.common.adapters.migrations import apply_migrations
-from modelregistry_server.common.config import ServerConfig
+from modelregistry_server.common.config import (
+    ClientTlsConfig,
+    ConfigError,
+    ServerConfig,
+    TlsConfig,
+)
 from modelregistry_server.common.kernel.page_token import PageTokenCodec
 from modelregistry_server.common.kernel.paging import Paginator
 from modelregistry_server.common.rpc.auth import AuthInterceptor
+from modelregistry_server.common.rpc.link import ServiceLink
 from modelregistry_server.common.telemetry import rpc_tracing_interceptor
 from modelregistry_server.metadata.adapters.artifact_client import GrpcBlobChecker
 from modelregistry_server.metadata.adapters.postgres.events import (
@@ -96,14 +120,20 @@ class RegistryServer:
     _postgres: EmbeddedPostgres | None = None
     _store: BlobStore | None = None
     _blob_checker: GrpcBlobChecker | None = None
+    _manifests: ManifestLookup | None = None
     _event_feed: PostgresEventFeed | None = None
     _sweeper: asyncio.Task[None] | None = None
+    # With TLS, metadata reaches the artifact service in this process over a Unix socket in a
+    # private (0700) folder: the public port then accepts TLS only.
+    _internal_dir: Path | None = None
     uploads: UploadService | None = None
     # Totals of byte-moving artifact calls; tests read them to prove a pull hit the cache.
     artifact_counters: RequestCounters | None = None
     resolve_cache: ResolveCache | None = None
     # Checks every call's credential; its tokens are managed through the AccessService.
     authenticator: Authenticator = field(init=False)
+    # Role bindings; ``policy.denied`` counts the calls it refused.
+    policy: AccessPolicy = field(init=False)
     _served: list[str] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -136,7 +166,12 @@ class RegistryServer:
         server = grpc.aio.server(
             interceptors=[
                 rpc_tracing_interceptor(),
-                AuthInterceptor(self.authenticator.authenticate),
+                AuthInterceptor(
+                    self.authenticator.authenticate,
+                    # Mutual TLS: the server verified the certificate, so it names the caller.
+                    trust_client_certificates=config.tls is not None and config.tls.mutual,
+                ),
+                AuthorizationInterceptor(self.policy),
             ],
             options=[
                 ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
@@ -144,9 +179,7 @@ class RegistryServer:
             ],
         )
         # Bind first: when both services run here, metadata reaches artifacts on this port.
-        self.port = server.add_insecure_port(config.listen)
-        if self.port == 0:
-            raise RuntimeError(f"could not listen on {config.listen}: address in use?")
+        self.port = self._add_port(server, config.listen, config.tls)
         access_service_pb2_grpc.add_AccessServiceServicer_to_server(access, server)
         self._served.append(ACCESS_SERVICE)
         if config.services in ("all", "metadata"):
@@ -170,23 +203,78 @@ class RegistryServer:
         for name in [*self._served, ""]:
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         _log.info(
-            "modelregistry serving %s on %s (database: %s, blobs: %s)",
+            "modelregistry serving %s on %s (%s; database: %s, blobs: %s)",
             ", ".join(self._served),
             config.listen.rsplit(":", 1)[0] + f":{self.port}",
+            _transport_security(config),
             "embedded" if config.embedded_database else "external",
             f"s3 {config.s3.endpoint}" if config.s3 else str(config.blob_dir),
         )
 
     async def _build_access(self) -> AccessServicer:
-        """Tokens and the authenticator every call goes through; the bootstrap admin token."""
+        """Tokens, role bindings, and the checks every call goes through; the bootstrap admin."""
         assert self._pool is not None
         database = Database(self._pool)
         store = PostgresTokenStore(database)
-        self.authenticator = Authenticator(store)
+        self.authenticator = Authenticator(store, oidc=await self._build_oidc())
+        self.policy = AccessPolicy(PostgresBindingStore(database))
         paginator = Paginator(PageTokenCodec(await access_page_token_secret(database)))
         tokens = TokenService(store, self.authenticator, paginator)
-        await ensure_admin_token(tokens, self.config.admin_token_path)
-        return AccessServicer(tokens)
+        await ensure_admin_token(tokens, self.policy, self.config.admin_token_path)
+        return AccessServicer(tokens, self.policy)
+
+    async def _build_oidc(self) -> OidcAuthenticator | None:
+        """The verifier of the configured issuer's JWTs, its keys loaded once now.
+
+        Raises:
+            ConfigError: The JWKS file cannot be read or holds no usable key (a JWKS URL
+                that fails now is only logged: it is tried again on the first JWT).
+        """
+        oidc = self.config.oidc
+        if oidc is None:
+            return None
+        source: JwksSource
+        if oidc.jwks_url is not None:
+            source = JwksUrl(oidc.jwks_url)
+        else:
+            assert oidc.jwks_file is not None  # the configuration requires one of them
+            source = JwksFile(oidc.jwks_file)
+        keys = SigningKeys(source)
+        try:
+            await keys.load()
+        except JwksError as exc:
+            if oidc.jwks_url is None:
+                raise ConfigError(f"--oidc-jwks-file: {exc}") from None
+            _log.warning("%s; tried again when the first JWT comes", exc)
+        verifier = PyJwtVerifier(keys, oidc.issuer, oidc.audiences, oidc.algorithms, oidc.leeway_s)
+        mapping = ClaimMapping(oidc.principal_claim, oidc.groups_claim, oidc.principal_prefix)
+        _log.info("accepting JWTs of OIDC issuer %s (keys: %s)", oidc.issuer, keys.description)
+        return OidcAuthenticator(verifier, mapping, oidc.issuer)
+
+    def _add_port(self, server: grpc.aio.Server, listen: str, tls: TlsConfig | None) -> int:
+        """Listen on ``listen`` (with TLS if configured); return the port bound."""
+        if tls is None:
+            port = server.add_insecure_port(listen)
+        else:
+            credentials = grpc.ssl_server_credentials(
+                [(tls.private_key, tls.cert_chain)],
+                root_certificates=tls.client_ca,
+                require_client_auth=tls.mutual,
+            )
+            port = server.add_secure_port(listen, credentials)
+            if self.config.services == "all":
+                self._internal_dir = Path(tempfile.mkdtemp(prefix="modelregistry-"))
+                server.add_insecure_port(f"unix:{self._internal_dir / 'artifacts.sock'}")
+        if port == 0:
+            raise RuntimeError(f"could not listen on {listen}: address in use?")
+        return port
+
+    def _internal_target(self) -> str:
+        """Where one service reaches the other in this process: the private socket with TLS,
+        else this port."""
+        if self._internal_dir is not None:
+            return f"unix:{self._internal_dir / 'artifacts.sock'}"
+        return f"127.0.0.1:{self.port}"
 
     async def _build_metadata(self, dsn: str) -> MetadataServicer:
         """Wire the metadata use cases to PostgreSQL and to the artifact service."""
@@ -201,11 +289,16 @@ class RegistryServer:
         self.resolve_cache = ResolveCache()
         model_repository = PostgresModelRepository(database)
         models = ModelService(uow, model_repository, paginator, self.resolve_cache)
-        # Together in one process, metadata calls its own port with the process's internal
-        # credential; alone, with the token it was given for the separate ArtifactService.
+        # Together in one process, metadata calls its own port (or socket) with the process's
+        # internal credential; alone, with the token it was given for the ArtifactService.
         self._blob_checker = GrpcBlobChecker(
-            self.config.artifact_service_url or f"127.0.0.1:{self.port}",
-            self.config.artifact_service_token or self.authenticator.internal_secret,
+            ServiceLink(
+                self.config.artifact_service_url or self._internal_target(),
+                self.config.artifact_service_token or self.authenticator.internal_secret,
+                _client_credentials(
+                    self.config.artifact_service_tls, self.config.artifact_service_url
+                ),
+            )
         )
         version_repository = PostgresVersionRepository(database)
         versions = VersionService(
@@ -250,8 +343,24 @@ class RegistryServer:
         if config.sweep_interval_s > 0:
             self._sweeper = asyncio.create_task(self._sweep_forever(self.uploads))
         secret = await artifact_page_token_secret(database)
-        blobs = BlobService(index, store, Paginator(PageTokenCodec(secret)))
-        return ArtifactServicer(self.uploads, blobs)
+        blobs = BlobService(
+            index,
+            store,
+            Paginator(PageTokenCodec(secret)),
+            url_ttl=timedelta(seconds=config.download_url_ttl_s),
+        )
+        # Which blobs a version holds: asked of the MetadataService on this port (or socket)
+        # with the internal credential, or of the one --metadata-service-url names.
+        self._manifests = GrpcManifestLookup(
+            ServiceLink(
+                config.metadata_service_url or self._internal_target(),
+                config.metadata_service_token or self.authenticator.internal_secret,
+                _client_credentials(config.metadata_service_tls, config.metadata_service_url),
+            )
+        )
+        return ArtifactServicer(
+            self.uploads, blobs, ReadAccess(self._manifests), references=self._manifests
+        )
 
     async def _sweep_forever(self, uploads: UploadService) -> None:
         while True:
@@ -279,6 +388,9 @@ class RegistryServer:
         if self._blob_checker is not None:
             await self._blob_checker.close()
             self._blob_checker = None
+        if self._manifests is not None:
+            await self._manifests.close()
+            self._manifests = None
         if self._event_feed is not None:
             await self._event_feed.close()
             self._event_feed = None
@@ -289,6 +401,24 @@ class RegistryServer:
         if self._postgres is not None:
             await asyncio.to_thread(self._postgres.stop)
             self._postgres = None
+        if self._internal_dir is not None:
+            shutil.rmtree(self._internal_dir, ignore_errors=True)
+            self._internal_dir = None
+
+
+def _client_credentials(
+    tls: ClientTlsConfig | None, url: str | None
+) -> grpc.ChannelCredentials | None:
+    """TLS towards the other service when it runs in another process and TLS was given."""
+    if tls is None or not url:
+        return None
+    return grpc.ssl_channel_credentials(tls.ca, tls.private_key, tls.cert_chain)
+
+
+def _transport_security(config: ServerConfig) -> str:
+    if config.tls is not None:
+        return "mutual TLS" if config.tls.mutual else "TLS"
+    return "plaintext, --insecure" if config.insecure else "plaintext"
 
 
 async def serve(config: ServerConfig) -> None:

@@ -14,6 +14,7 @@ import grpc
 from modelregistry.access.v1 import access_service_pb2 as acc
 from modelregistry.access.v1 import access_service_pb2_grpc
 from tests.support.auth import bearer, create_token
+from tests.support.oidc import TestIssuer, rsa_key
 from tests.support.reason_cases import (
     INVALID,
     NOT_FOUND,
@@ -99,3 +100,25 @@ async def _access_page_token_invalid(env: Env) -> None:
 async def _access_database_unavailable(env: Env) -> None:
     await stop_database(env)
     await _access(env).ListAccessTokens(acc.ListAccessTokensRequest(), timeout=T)
+
+
+@_case("PERMISSION_DENIED", grpc.StatusCode.PERMISSION_DENIED)
+async def _permission_denied(env: Env) -> None:
+    # A viewer of one model may not administer the registry.
+    viewer = await create_token(env.registry.target, "viewer-of-m", "viewer", "m")
+    await _access(env).ListAccessTokens(
+        acc.ListAccessTokensRequest(), metadata=bearer(viewer), timeout=T
+    )
+
+
+@_case("ROLE_BINDING_NOT_FOUND", NOT_FOUND)
+async def _role_binding_not_found(env: Env) -> None:
+    await _access(env).DeleteRoleBinding(
+        acc.DeleteRoleBindingRequest(name="roleBindings/0123456789abcdef"), timeout=T
+    )
+
+
+@_case("OIDC_KEYS_UNAVAILABLE", UNAVAILABLE, setup="oidc_keys_down")
+async def _oidc_keys_unavailable(env: Env) -> None:
+    jwt = TestIssuer(keys={"rsa-1": rsa_key()}).token()
+    await _access(env).WhoAmI(acc.WhoAmIRequest(), metadata=bearer(jwt), timeout=T)

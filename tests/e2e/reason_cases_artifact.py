@@ -22,6 +22,7 @@ from tests.support.reason_cases import (
     Env,
     T,
     blob_ref,
+    ready_version,
     registrar,
     stop_database,
 )
@@ -217,4 +218,20 @@ async def _artifact_database_unavailable(env: Env) -> None:
     await stop_database(env)
     await env.registry.artifacts.CreateUploadSession(
         apb.CreateUploadSessionRequest(blob=blob_ref(b"new")), timeout=T
+    )
+
+
+@_case("METADATA_SERVICE_UNAVAILABLE", UNAVAILABLE, setup="artifacts_only")
+async def _metadata_service_unavailable(env: Env) -> None:
+    request = apb.ReadRequest(sha256=sha256_hex(b"any"), model_version="models/m/versions/1")
+    async for _ in env.registry.artifacts.Read(request, timeout=T):
+        pass
+
+
+@_case("BLOB_IN_USE", PRECONDITION)
+async def _blob_in_use(env: Env) -> None:
+    version = await ready_version(env, "holds-it", b"weights in use")
+    digest = version.files[0].sha256
+    await env.registry.artifacts.DeleteBlob(
+        apb.DeleteBlobRequest(name=f"blobs/{digest}"), timeout=T
     )

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import os
 import urllib.request
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
@@ -100,6 +101,36 @@ async def test_presigned_url_downloads_the_blob(s3_registry: RunningRegistry) ->
     assert response.url.startswith("http://127.0.0.1:")
     body = await asyncio.to_thread(_http_get, response.url)
     assert hashlib.sha256(body).hexdigest() == sha256_hex(data)
+
+
+async def test_download_urls_live_15_minutes_by_default_and_at_most_an_hour(
+    s3_registry: RunningRegistry,
+) -> None:
+    data = os.urandom(1024)
+    await upload(s3_registry.artifacts, data)
+    name = "blobs/" + sha256_hex(data)
+
+    async def expiry(expires_in: duration_pb2.Duration | None) -> timedelta:
+        asked = datetime.now(UTC)
+        response = await s3_registry.artifacts.GenerateDownloadUrl(
+            pb.GenerateDownloadUrlRequest(name=name, expires_in=expires_in)
+        )
+        return response.expire_time.ToDatetime(tzinfo=UTC) - asked
+
+    assert timedelta(minutes=15) <= await expiry(None) < timedelta(minutes=15, seconds=5)
+    assert (
+        timedelta(hours=1)
+        <= await expiry(duration_pb2.Duration(seconds=3600))
+        < timedelta(hours=1, seconds=5)
+    )
+    for too_long in (3601, 7 * 86400):
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await expiry(duration_pb2.Duration(seconds=too_long))
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert reason(info.value) == "FIELD_INVALID"
+        assert "expires_in: must be from 1 second to 1 hour (default 900 seconds)" in str(
+            info.value.details()
+        )
 
 
 def _http_get(url: str) -> bytes:

@@ -228,6 +228,16 @@ async def test_cli_failures(registry: RunningRegistry, tmp_path: Path) -> None:
     bad_since = await cli.run("log", "--since", "yesterday", check=2)
     one_error_line(bad_since)
 
+    # no credential at all: one sentence that says how to log in
+    anonymous = Cli(registry.target, tmp_path / "anonymous", None)
+    unauthenticated = await anonymous.run("ls", check=7)
+    assert "modelregistry login" in one_error_line(unauthenticated)
+    # a principal without a role on the model: the permission it lacks
+    bystander = Cli(registry.target, tmp_path / "bystander", await create_token(
+        registry.target, "bystander", "viewer", "other-model"))  # fmt: skip
+    denied = await bystander.run("show", "no-such-model", check=7)
+    assert "models.read" in one_error_line(denied)
+
     # --debug adds the traceback
     debug = await cli.run("show", "no-such-model", "--debug", check=3)
     assert "Traceback" in debug.stderr

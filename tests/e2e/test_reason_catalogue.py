@@ -33,6 +33,7 @@ from tests.e2e import reason_cases_access as access_cases
 from tests.e2e import reason_cases_artifact as artifact_cases
 from tests.e2e import reason_cases_metadata as metadata_cases
 from tests.support.minio import MinioServer
+from tests.support.oidc import AUDIENCE, ISSUER
 from tests.support.reason_cases import Env
 from tests.support.registry_process import s3_flags
 from tests.support.rpc import error_info
@@ -124,10 +125,21 @@ async def env(
         # 5 MiB parts (S3's minimum), so a 6 MiB blob has a stored first part and a last one.
         extra = [*s3_flags(minio_server, bucket), "--upload-part-size=5"]
         client = minio_server.client()
+    elif spec.setup == "oidc_keys_down":
+        # OIDC whose JWKS URL nothing answers (port 1): the keys never load.
+        extra = [
+            f"--oidc-issuer={ISSUER}", f"--oidc-audience={AUDIENCE}",
+            "--oidc-jwks-url=http://127.0.0.1:1/jwks.json",
+        ]  # fmt: skip
     elif spec.setup == "metadata_only":
         # Nothing listens on port 1: the artifact service is down.
         extra = [
             "metadata", "--artifact-service-url=127.0.0.1:1", "--artifact-service-token=unused",
+        ]  # fmt: skip
+    elif spec.setup == "artifacts_only":
+        # Nothing listens on port 1: the metadata service is down.
+        extra = [
+            "artifacts", "--metadata-service-url=127.0.0.1:1", "--metadata-service-token=unused",
         ]  # fmt: skip
     try:
         async for running in _start_registry(database_url, tmp_path / "data", extra):

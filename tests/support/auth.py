@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 
 from modelregistry.access.v1 import access_service_pb2 as access_pb
-from modelregistry.access.v1 import access_service_pb2_grpc
+from modelregistry.access.v1 import access_service_pb2_grpc, role_binding_pb2
 
 ADMIN_TOKEN = f"mr1_{secrets.token_hex(8)}_{secrets.token_urlsafe(32)}"
 TOKEN_ENV = "MODELREGISTRY_TOKEN"
@@ -76,14 +76,25 @@ def authenticated_channel(target: str, secret: str = ADMIN_TOKEN) -> grpc.aio.Ch
     return grpc.aio.insecure_channel(target, interceptors=interceptors)
 
 
-async def create_token(target: str, principal: str) -> str:
-    """A new token of ``principal``, made with the admin token; returns its secret."""
+async def create_token(
+    target: str, principal: str, role: str | None = "admin", scope: str = "*"
+) -> str:
+    """A new token of ``principal`` holding ``role`` on ``scope`` (None: no binding), made with
+    the admin token; returns its secret."""
     async with authenticated_channel(target) as channel:
         stub = access_service_pb2_grpc.AccessServiceStub(channel)
         reply = await stub.CreateAccessToken(
             access_pb.CreateAccessTokenRequest(principal=principal, description="test")
         )
+        if role is not None:
+            await grant(stub, principal, role, scope)
     return reply.secret
+
+
+async def grant(stub: Any, subject: str, role: str, scope: str) -> None:
+    """Give ``subject`` ``role`` on ``scope`` through the AccessService ``stub``."""
+    binding = role_binding_pb2.RoleBinding(subject=subject, role=role, scope=scope)
+    await stub.CreateRoleBinding(access_pb.CreateRoleBindingRequest(role_binding=binding))
 
 
 class _SyncCredential(

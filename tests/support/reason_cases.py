@@ -79,8 +79,10 @@ def _register(
     """Register ``call`` as the case of ``reason``.
 
     ``setup`` is the registry it runs against: ``local`` (local blob directory), ``s3`` (the
-    session's MinIO), ``own_minio`` (a MinIO of its own, which the case may stop) or
-    ``metadata_only`` (a metadata service whose artifact service is down).
+    session's MinIO), ``own_minio`` (a MinIO of its own, which the case may stop),
+    ``metadata_only`` (a metadata service whose artifact service is down),
+    ``artifacts_only`` (an artifact service whose metadata service is down) or
+    ``oidc_keys_down`` (OIDC configured with a JWKS URL that does not answer).
     """
 
     def register(call: Case) -> Case:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from modelregistry_server.common.kernel.errors import InvalidArgument
+from modelregistry_server.common.kernel.identity import Visibility
 from modelregistry_server.common.kernel.paging import Cursor, invalid_page_token, split_page
 from modelregistry_server.metadata.app.ports import AliasRecord, AuditEntry, UnitOfWork
 from modelregistry_server.metadata.domain.errors import not_found
@@ -320,6 +321,7 @@ class InMemoryModelRepository:
         order: Sequence[OrderKey],
         after: Cursor | None,
         limit: int,
+        visible: Visibility | None = None,
     ) -> tuple[list[Model], Cursor | None]:
         assert filter_expr is None, "the in-memory fake does not evaluate filters"
         (first,) = order
@@ -330,6 +332,7 @@ class InMemoryModelRepository:
             return [value.isoformat() if isinstance(value, datetime) else value, m.model_id]
 
         rows = sorted(self._r.state.models.values(), key=key, reverse=first.descending)
+        rows = [m for m in rows if visible is None or visible.allows(m.model_id)]
         if after is not None:
             if len(after) != 2:
                 raise invalid_page_token("page_token does not fit this listing")
@@ -361,13 +364,16 @@ class InMemoryVersionRepository:
         after: Cursor | None,
         limit: int,
         show_deleted: bool,
+        visible: Visibility | None = None,
     ) -> tuple[list[ModelVersion], Cursor | None]:
         assert filter_expr is None, "the in-memory fake does not evaluate filters"
         rows = sorted(
             (
                 self._r.with_aliases(v)
                 for (m, _), v in self._r.state.versions.items()
-                if model_id in (None, m) and (show_deleted or v.state is not VersionState.DELETED)
+                if model_id in (None, m)
+                and (show_deleted or v.state is not VersionState.DELETED)
+                and (visible is None or visible.allows(m))
             ),
             key=lambda v: (v.version, v.model_id),
             reverse=True,
@@ -433,3 +439,6 @@ class FakeBlobChecker:
     async def delete_blob(self, sha256: str) -> None:
         self.stored.pop(sha256, None)
         self.deleted.append(sha256)
+
+    async def size_of(self, sha256: str) -> int | None:
+        return self.stored.get(sha256)

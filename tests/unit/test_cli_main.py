@@ -26,6 +26,7 @@ class FakeClient:
     behaviour: Any = None
     created_with: tuple[Any, ...] = ()
     cache_dir: str | None = None
+    tls: tuple[str | None, ...] = ()
 
     def __init__(
         self,
@@ -34,10 +35,14 @@ class FakeClient:
         timeout: float = 30.0,
         cache_dir: str | None = None,
         token: str | None = None,
+        tls_ca: str | None = None,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
     ) -> None:
         FakeClient.created_with = (target, timeout)
         FakeClient.token = token
         FakeClient.cache_dir = cache_dir
+        FakeClient.tls = (tls_ca, tls_cert, tls_key)
 
     def __enter__(self) -> FakeClient:
         return self
@@ -160,3 +165,19 @@ def test_serve_execs_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
         ("/bin/modelregistry-server", ["/bin/modelregistry-server", "serve", "metadata",
                                        "--listen", "x:1"]),
     ]  # fmt: skip
+
+
+def test_tls_flags_reach_the_client_before_or_after_the_command(fake: type[FakeClient]) -> None:
+    assert (
+        cli.main(["--tls-ca", "ca.pem", "ls", "--tls-cert", "me.pem", "--tls-key", "me.key"]) == 0
+    )
+    assert fake.tls == ("ca.pem", "me.pem", "me.key")
+
+
+def test_a_client_certificate_without_its_key_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for variable in ("MODELREGISTRY_TLS_CA", "MODELREGISTRY_TLS_CERT", "MODELREGISTRY_TLS_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+    assert cli.main(["--tls-cert", "me.pem", "ls"]) == 2
+    assert "--tls-cert and --tls-key" in capsys.readouterr().err

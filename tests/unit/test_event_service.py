@@ -24,7 +24,7 @@ class _Audit:
         self.queries: list[AuditQuery] = []
 
     async def list(
-        self, query: AuditQuery, after: Cursor | None, limit: int
+        self, query: AuditQuery, after: Cursor | None, limit: int, visible: object = None
     ) -> tuple[list[AuditEvent], Cursor | None]:
         self.queries.append(query)
         rows = sorted(self.events, key=lambda e: e.event_id, reverse=query.descending)

@@ -263,3 +263,22 @@ async def test_gc_expires_stale_pending_versions_and_deletes_unreferenced_blobs(
     assert result.deleted_blobs == ["d" * 64]
     assert world.blobs.deleted == ["d" * 64]
     assert WEIGHTS.sha256 in world.blobs.stored
+
+
+async def test_gc_of_named_blobs_deletes_only_the_unreferenced_ones_whatever_their_age(
+    world: World,
+) -> None:
+    await world.ready()  # references WEIGHTS
+    fresh = "e" * 64
+    world.blobs.stored[fresh] = 9
+    gc = GarbageCollector(
+        world.registry.uow, InMemoryVersionRepository(world.registry), world.blobs, clock=lambda: T0
+    )
+    names = [f"blobs/{WEIGHTS.sha256}", f"blobs/{fresh}", f"blobs/{'f' * 64}"]
+    result = await gc.run(False, None, None, "op", only=names)
+    assert result.deleted_blobs == [fresh]  # young, but named; the referenced one stays
+    assert (result.deleted_size_bytes, result.expired_version_count) == (9, 0)
+    assert WEIGHTS.sha256 in world.blobs.stored
+    with pytest.raises(InvalidArgument) as info:
+        await gc.run(False, None, None, "op", only=["blobs/../../etc"])
+    assert info.value.field == "blobs[0]"

@@ -8,16 +8,25 @@ before anything starts.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
+import ssl
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+from modelregistry_server.common.metadata_link import add_metadata_service_flags
+from modelregistry_server.common.oidc_config import OidcConfig, add_oidc_flags, read_oidc_config
 
 ServiceSelection = Literal["all", "metadata", "artifacts"]
 Exporter = Literal["none", "console", "otlp"]
 _EXPORTERS: tuple[Exporter, ...] = ("none", "console", "otlp")
 _ENV_PREFIX = "MODELREGISTRY_"
+_TRUE = ("1", "true", "yes")
+# Presigned download URLs are bearer capabilities: whoever holds one can fetch the bytes until it
+# expires, so their lifetime is short by default and capped.
+DOWNLOAD_URL_MAX_TTL_S = 3600
 
 
 class ConfigError(ValueError):
@@ -34,6 +43,30 @@ class S3Config:
     bucket: str
     secure: bool
     region: str
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    """TLS on the gRPC port, as PEM bytes read (and checked) at start-up."""
+
+    cert_chain: bytes
+    private_key: bytes = field(repr=False)
+    # With a client CA, every client must present a certificate that this CA signed (mTLS).
+    client_ca: bytes | None = None
+
+    @property
+    def mutual(self) -> bool:
+        """True when clients must present a certificate."""
+        return self.client_ca is not None
+
+
+@dataclass(frozen=True)
+class ClientTlsConfig:
+    """TLS for the metadata service's calls to a separate ArtifactService."""
+
+    ca: bytes | None = None  # None: the system's trusted CAs
+    cert_chain: bytes | None = None  # a client certificate, for an artifact service with mTLS
+    private_key: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -57,6 +90,16 @@ class ServerConfig:
     # metadata service presents to a separate ArtifactService.
     admin_token_file: Path | None = None
     artifact_service_token: str | None = None
+    # JWTs of an OpenID Connect issuer accepted as credentials (None: OIDC is off).
+    oidc: OidcConfig | None = None
+    tls: TlsConfig | None = None
+    insecure: bool = False
+    artifact_service_tls: ClientTlsConfig | None = None
+    download_url_ttl_s: int = 900
+    # Where artifacts served alone ask which blobs a version holds (common/metadata_link.py).
+    metadata_service_url: str | None = None
+    metadata_service_token: str | None = None
+    metadata_service_tls: ClientTlsConfig | None = None
 
     @property
     def admin_token_path(self) -> Path:
@@ -75,7 +118,9 @@ class ServerConfig:
 
 
 def _add_credential_flags(serve: argparse.ArgumentParser) -> None:
-    """The bootstrap admin token, and the token of metadata-to-artifacts calls."""
+    """The bootstrap admin token, how each service reaches the other served alone, and OIDC."""
+    add_oidc_flags(serve)
+    add_metadata_service_flags(serve)
     serve.add_argument(
         "--artifact-service-token",
         help="the bearer token the metadata service presents to a separate ArtifactService "
@@ -109,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Examples: `modelregistry-server serve` (embedded default); "
             "`MODELREGISTRY_DATABASE_URL=postgresql://… MODELREGISTRY_S3_ENDPOINT=minio:9000 "
             "MODELREGISTRY_S3_ACCESS_KEY=… MODELREGISTRY_S3_SECRET_KEY=… modelregistry-server "
-            "serve --listen 0.0.0.0:50051`. Pass secrets through the environment: command-line "
+            "serve --listen 0.0.0.0:50051 --tls-cert tls.crt --tls-key tls.key`. Pass secrets "
+            "through the environment: command-line "
             "flags are visible to every user in `ps`."
         ),
     )
@@ -120,7 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="all",
         help="which services to serve (default: all)",
     )
-    serve.add_argument("--listen", help="host:port to listen on (default 127.0.0.1:50051)")
+    serve.add_argument(
+        "--listen",
+        help="host:port to listen on (default 127.0.0.1:50051); an address other than loopback "
+        "needs --tls-cert and --tls-key, or --insecure",
+    )
     serve.add_argument(
         "--data-dir",
         help="folder for embedded PostgreSQL and local blobs (default ./.modelregistry)",
@@ -143,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="host:port of the ArtifactService when serving metadata alone",
     )
     _add_credential_flags(serve)
+    _add_tls_flags(serve)
     serve.add_argument(
         "--otel-exporter", choices=list(_EXPORTERS), help="trace exporter (default none)"
     )
@@ -151,6 +202,40 @@ def build_parser() -> argparse.ArgumentParser:
         "--shutdown-grace",
         help="seconds in-flight calls may take to finish after SIGTERM (default 3)",
     )
+    _add_limit_flags(serve)
+    return parser
+
+
+def _add_tls_flags(serve: argparse.ArgumentParser) -> None:
+    """TLS of the served port, and of the calls to a separate ArtifactService."""
+    serve.add_argument("--tls-cert", help="PEM certificate chain: serve the port with TLS")
+    serve.add_argument("--tls-key", help="PEM private key of --tls-cert (not encrypted)")
+    serve.add_argument(
+        "--tls-client-ca",
+        help="PEM CA certificates: clients must present a certificate one of them signed "
+        "(mutual TLS); the certificate's SAN or CN names the caller",
+    )
+    serve.add_argument(
+        "--insecure",
+        action="store_true",
+        default=None,
+        help="allow plaintext on an address other than loopback (behind a TLS-terminating "
+        "proxy or on a trusted network only)",
+    )
+    serve.add_argument(
+        "--artifact-service-ca",
+        help="PEM CA certificates that signed the ArtifactService's certificate: reach it with "
+        "TLS (metadata alone)",
+    )
+    serve.add_argument(
+        "--artifact-service-cert",
+        help="PEM client certificate to present to an ArtifactService that requires mutual TLS",
+    )
+    serve.add_argument("--artifact-service-key", help="PEM private key of --artifact-service-cert")
+
+
+def _add_limit_flags(serve: argparse.ArgumentParser) -> None:
+    """Lifetimes and sizes: upload sessions and parts, download URLs."""
     serve.add_argument(
         "--upload-session-ttl",
         help="seconds an unfinished upload session lives before it is swept (default 72000, "
@@ -168,7 +253,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--upload-parts-in-flight",
         help="parts of one upload stored concurrently, 1 to 16 (default 2)",
     )
-    return parser
+    serve.add_argument(
+        "--download-url-ttl",
+        help="seconds a presigned download URL lives when the caller asks for no lifetime, "
+        f"60 to {DOWNLOAD_URL_MAX_TTL_S} (default 900; a caller may ask for up to "
+        f"{DOWNLOAD_URL_MAX_TTL_S})",
+    )
 
 
 class _Settings:
@@ -187,6 +277,24 @@ class _Settings:
         if value is None:
             value = self._env.get(_ENV_PREFIX + flag.upper()) or None
         return value if value is not None else default
+
+    def switch(self, flag: str) -> bool:
+        """A ``store_true`` flag, or its variable set to ``1``, ``true`` or ``yes``."""
+        if getattr(self._args, flag):
+            return True
+        return self._env.get(_ENV_PREFIX + flag.upper(), "").strip().lower() in _TRUE
+
+    def pem(self, flag: str) -> bytes | None:
+        """The bytes of the file the flag names, or None; a problem if it cannot be read."""
+        path = self.get(flag)
+        if path is None:
+            return None
+        try:
+            return Path(path).read_bytes()
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            self.problems.append(f"--{flag.replace('_', '-')} {path}: cannot read it ({reason})")
+            return None
 
     def number(
         self, flag: str, default: str, low: float, high: float, what: str, whole: bool = False
@@ -223,6 +331,92 @@ def _s3_config(settings: _Settings) -> S3Config | None:
     )
 
 
+def is_loopback(host: str) -> bool:
+    """True for ``localhost``, 127.0.0.0/8 and ``::1`` (with or without brackets)."""
+    host = host.strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def _tls_config(settings: _Settings, listen_host: str) -> tuple[TlsConfig | None, bool]:
+    """TLS from ``--tls-*`` (files read and checked now) and whether plaintext is allowed."""
+    problems = settings.problems
+    cert_path, key_path = settings.get("tls_cert"), settings.get("tls_key")
+    insecure = settings.switch("insecure")
+    if (cert_path is None) != (key_path is None):
+        problems.append("--tls-cert and --tls-key go together: give both or neither")
+    cert, key, client_ca = (
+        settings.pem("tls_cert"),
+        settings.pem("tls_key"),
+        settings.pem("tls_client_ca"),
+    )
+    if settings.get("tls_client_ca") is not None and cert_path is None:
+        problems.append("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key as well")
+    if cert_path is None and listen_host and not is_loopback(listen_host) and not insecure:
+        problems.append(
+            f"--listen {listen_host} is not a loopback address, so the server will not serve it "
+            "in plaintext: give --tls-cert and --tls-key, or pass --insecure to allow plaintext"
+        )
+    if cert is None or key is None:
+        return None, insecure
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        # The password callback makes an encrypted key fail instead of prompting on a terminal.
+        context.load_cert_chain(cert_path or "", key_path, password=lambda: b"")
+    except (ssl.SSLError, OSError):
+        problems.append(
+            f"--tls-cert {cert_path} and --tls-key {key_path} must be a PEM certificate and "
+            "its unencrypted PEM private key"
+        )
+    if client_ca is not None:
+        try:
+            context.load_verify_locations(cadata=client_ca.decode("ascii", "replace"))
+        except (ssl.SSLError, ValueError):
+            problems.append(
+                f"--tls-client-ca {settings.get('tls_client_ca')} holds no PEM CA certificate"
+            )
+    return TlsConfig(cert, key, client_ca), insecure
+
+
+def _artifact_service_tls(settings: _Settings) -> ClientTlsConfig | None:
+    """TLS towards a separate ArtifactService: on when any ``--artifact-service-*`` is given."""
+    ca = settings.pem("artifact_service_ca")
+    cert, key = settings.pem("artifact_service_cert"), settings.pem("artifact_service_key")
+    given = [settings.get(f) for f in ("artifact_service_cert", "artifact_service_key")]
+    if (given[0] is None) != (given[1] is None):
+        settings.problems.append(
+            "--artifact-service-cert and --artifact-service-key go together: give both or neither"
+        )
+    if ca is None and cert is None and key is None:
+        return None
+    if settings.get("artifact_service_url") is None:
+        settings.problems.append(
+            "--artifact-service-ca, --artifact-service-cert and --artifact-service-key apply "
+            "only with --artifact-service-url"
+        )
+    return ClientTlsConfig(ca, cert, key)
+
+
+def _artifact_service(settings: _Settings, services: str) -> tuple[str | None, str | None]:
+    """Where a metadata-only server reaches the ArtifactService, and the token it presents."""
+    url, token = settings.get("artifact_service_url"), settings.get("artifact_service_token")
+    if services == "metadata" and url is None:
+        settings.problems.append(
+            "serving metadata alone needs --artifact-service-url (host:port of the "
+            "ArtifactService) so that commits can check blobs"
+        )
+    if services == "metadata" and token is None:
+        settings.problems.append(
+            "serving metadata alone needs --artifact-service-token (or "
+            "MODELREGISTRY_ARTIFACT_SERVICE_TOKEN): the token it presents to the ArtifactService"
+        )
+    return url, token
+
+
 def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> ServerConfig:
     """Parse ``argv`` (without the program name) and the environment into a config.
 
@@ -243,22 +437,15 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
     if database_url is not None and not database_url.startswith(("postgres://", "postgresql://")):
         problems.append("--database-url must start with postgresql:// (or postgres://)")
 
+    tls, insecure = _tls_config(settings, host)
+    artifact_tls = _artifact_service_tls(settings)
     s3 = _s3_config(settings)
 
     services: ServiceSelection = args.services
-    artifact_url = get("artifact_service_url")
-    if services == "metadata" and artifact_url is None:
-        problems.append(
-            "serving metadata alone needs --artifact-service-url (host:port of the "
-            "ArtifactService) so that commits can check blobs"
-        )
-    artifact_token = get("artifact_service_token")
-    if services == "metadata" and artifact_token is None:
-        problems.append(
-            "serving metadata alone needs --artifact-service-token (or "
-            "MODELREGISTRY_ARTIFACT_SERVICE_TOKEN): the token it presents to the ArtifactService"
-        )
+    artifact_url, artifact_token = _artifact_service(settings, services)
     admin_token_file = get("admin_token_file")
+    metadata_ca = settings.pem("metadata_service_ca")
+    oidc = read_oidc_config(get, number, problems)
 
     exporter = get("otel_exporter", "none") or "none"
     if exporter not in _EXPORTERS:
@@ -277,6 +464,10 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
     in_flight = number(
         "upload_parts_in_flight", "2", 1, 16, "a whole number from 1 to 16", whole=True
     )
+    url_ttl = number(
+        "download_url_ttl", "900", 60, DOWNLOAD_URL_MAX_TTL_S,
+        f"a whole number of seconds from 60 to {DOWNLOAD_URL_MAX_TTL_S}", whole=True,
+    )  # fmt: skip
 
     if problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
@@ -288,6 +479,7 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
         s3=s3,
         artifact_service_url=artifact_url,
         artifact_service_token=artifact_token,
+        oidc=oidc,
         admin_token_file=None if admin_token_file is None else Path(admin_token_file).resolve(),
         otel_exporter=exporter,  # type: ignore[arg-type]
         log_level=log_level,
@@ -296,4 +488,11 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
         sweep_interval_s=sweep_interval,
         upload_part_size_mib=int(part_size),
         upload_parts_in_flight=int(in_flight),
+        tls=tls,
+        insecure=insecure,
+        artifact_service_tls=artifact_tls,
+        download_url_ttl_s=int(url_ttl),
+        metadata_service_url=get("metadata_service_url"),
+        metadata_service_token=get("metadata_service_token"),
+        metadata_service_tls=None if metadata_ca is None else ClientTlsConfig(metadata_ca),
     )

@@ -96,7 +96,9 @@ def pull_model(
                     f"{ref} is not fully in the local cache ({len(missing)} files missing) "
                     "and offline mode is on"
                 )
-            _download_all(transport, cache, missing, options.workers, report, f"pulling {ref}")
+            _download_all(
+                transport, cache, missing, options.workers, report, f"pulling {ref}", version.name
+            )
 
         _link_snapshot(cache, snapshot, files)
         # A warm pull changes no link; touch the folder so `cache ls` shows when the version
@@ -257,8 +259,11 @@ class _Sources:
     more URL, so it needs no lock.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, version: str) -> None:
         self.use_urls = True
+        # Every Read and GenerateDownloadUrl names the version pulled: the server lets a caller
+        # read only the blobs of a version it may read.
+        self.version = version
 
     def disable_urls(self) -> None:
         self.use_urls = False
@@ -271,8 +276,9 @@ def _download_all(
     workers: int,
     report: Progress,
     description: str,
+    version: str,
 ) -> None:
-    sources = _Sources()
+    sources = _Sources(version)
     # Bytes already in .incomplete files are not downloaded again, so they are not in the total.
     total = 0
     for sha, size in missing.items():
@@ -375,14 +381,16 @@ def _fetch_range(
                 # Nothing arrived: the object store is not reachable from here (the server
                 # hands out its internal endpoint). Use Read for every remaining blob.
                 sources.disable_urls()
-    _grpc_range(transport, sha256, size, sink)
+    _grpc_range(transport, sources.version, sha256, size, sink)
 
 
 def _download_url(transport: Transport, sources: _Sources, sha256: str) -> str | None:
     try:
         answer = transport.unary(
             transport.artifact_stub.GenerateDownloadUrl,
-            artifact_service_pb2.GenerateDownloadUrlRequest(name=f"blobs/{sha256}"),
+            artifact_service_pb2.GenerateDownloadUrlRequest(
+                name=f"blobs/{sha256}", model_version=sources.version
+            ),
         )
     except FailedPreconditionError:  # the local-directory store issues no URLs
         sources.disable_urls()
@@ -411,6 +419,7 @@ def _http_range(url: str, offset: int, sink: _Sink) -> None:
 
 def _grpc_range(
     transport: Transport,
+    version: str,
     sha256: str,
     size: int,
     sink: _Sink,
@@ -420,7 +429,9 @@ def _grpc_range(
         return
     try:
         for response in transport.artifact_stub.Read(
-            artifact_service_pb2.ReadRequest(sha256=sha256, read_offset=offset),
+            artifact_service_pb2.ReadRequest(
+                sha256=sha256, read_offset=offset, model_version=version
+            ),
             timeout=stream_deadline(size - offset),
             metadata=transport.metadata,
         ):

@@ -13,8 +13,9 @@ import asyncio
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -28,6 +29,11 @@ from modelregistry.metadata.v1 import metadata_service_pb2_grpc
 DEFAULT_TARGET = "127.0.0.1:50051"
 ENV_TARGET = "MODELREGISTRY_URL"
 DEFAULT_TIMEOUT_S = 30.0
+ENV_TLS_CA = "MODELREGISTRY_TLS_CA"
+ENV_TLS_CERT = "MODELREGISTRY_TLS_CERT"
+ENV_TLS_KEY = "MODELREGISTRY_TLS_KEY"
+TLS_SCHEME = "https://"
+_PLAINTEXT_SCHEMES = ("grpc://", "http://")
 # A stream's deadline: generous, but finite, so a hung connection cannot block forever.
 _MIN_STREAM_DEADLINE_S = 120.0
 _SLOWEST_EXPECTED_BYTES_PER_S = 1024 * 1024
@@ -80,13 +86,97 @@ def stream_retry_pause(attempt: int) -> float:
     return min(0.5 * 2.0**attempt, 8.0)
 
 
+def _given_target(target: str | None) -> str:
+    return target or os.environ.get(ENV_TARGET) or DEFAULT_TARGET
+
+
 def normalize_target(target: str | None) -> str:
     """``host:port`` from an argument, ``$MODELREGISTRY_URL`` or the default, minus a scheme."""
-    value = target or os.environ.get(ENV_TARGET) or DEFAULT_TARGET
-    for scheme in ("grpc://", "http://", "dns:///"):
+    value = _given_target(target)
+    for scheme in (*_PLAINTEXT_SCHEMES, TLS_SCHEME, "dns:///"):
         if value.startswith(scheme):
             value = value[len(scheme) :]
     return value.rstrip("/")
+
+
+@dataclass(frozen=True)
+class TlsOptions:
+    """How the channel is secured: plaintext, or TLS with an optional CA and client certificate.
+
+    TLS is on when the target starts with ``https://`` or any of the CA, certificate or key is
+    given (argument or ``$MODELREGISTRY_TLS_CA``/``_CERT``/``_KEY``); otherwise the channel is
+    plaintext. Without a CA the system's trusted CAs check the server's certificate.
+    """
+
+    enabled: bool = False
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+
+    @classmethod
+    def resolve(
+        cls,
+        target: str | None = None,
+        ca: str | os.PathLike[str] | None = None,
+        cert: str | os.PathLike[str] | None = None,
+        key: str | os.PathLike[str] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> TlsOptions:
+        """The options from arguments, else the environment; each argument wins over its variable.
+
+        Raises:
+            ValueError: A certificate without its key (or the reverse), or TLS options with a
+                ``http://`` or ``grpc://`` target, which asks for plaintext.
+        """
+        env = os.environ if environ is None else environ
+
+        def pick(value: str | os.PathLike[str] | None, variable: str) -> Path | None:
+            chosen = value or env.get(variable) or None
+            return Path(chosen) if chosen is not None else None
+
+        options = cls(
+            enabled=False,
+            ca=pick(ca, ENV_TLS_CA),
+            cert=pick(cert, ENV_TLS_CERT),
+            key=pick(key, ENV_TLS_KEY),
+        )
+        if (options.cert is None) != (options.key is None):
+            raise ValueError(
+                "a TLS client certificate needs its key: give tls_cert and tls_key together "
+                f"(--tls-cert and --tls-key, ${ENV_TLS_CERT} and ${ENV_TLS_KEY})"
+            )
+        given = _given_target(target)
+        configured = any(p is not None for p in (options.ca, options.cert, options.key))
+        if configured and given.startswith(_PLAINTEXT_SCHEMES):
+            raise ValueError(f"TLS options were given, but the target {given!r} asks for plaintext")
+        enabled = configured or given.startswith(TLS_SCHEME)
+        return cls(enabled, options.ca, options.cert, options.key)
+
+    def channel_credentials(self) -> grpc.ChannelCredentials | None:
+        """gRPC credentials for the channel, or None for plaintext; reads the PEM files now.
+
+        Raises:
+            OSError: A file cannot be read (the error names it).
+        """
+        if not self.enabled:
+            return None
+        ca, cert, key = (
+            p.read_bytes() if p is not None else None for p in (self.ca, self.cert, self.key)
+        )
+        return grpc.ssl_channel_credentials(ca, key, cert)
+
+    def unreachable_hint(self) -> str:
+        """What to check when the server cannot be reached, given how the channel is secured."""
+        if not self.enabled:
+            return (
+                "the connection is plaintext: if the server uses TLS, give its CA (tls_ca, "
+                f"--tls-ca or ${ENV_TLS_CA}) or an {TLS_SCHEME} address"
+            )
+        return (
+            "the connection is TLS: check that the CA (tls_ca, --tls-ca) signed the server's "
+            "certificate for this address and, if the server requires client certificates, give "
+            "one (tls_cert and tls_key, --tls-cert and --tls-key)"
+        )
 
 
 class _BaseTransport:
@@ -100,13 +190,16 @@ class _BaseTransport:
         retry: RetryPolicy | None = None,
         token: str | None = None,
         credentials: grpc.ChannelCredentials | None = None,
+        tls: TlsOptions | None = None,
     ) -> None:
         self.target = normalize_target(target)
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         # Found once: an explicit token, $MODELREGISTRY_TOKEN, or what `login` saved.
         self.token = find_token(self.target, token)
-        self.credentials = credentials
+        self.tls = TlsOptions.resolve(target) if tls is None else tls
+        # Explicit channel credentials win; else the TLS options decide (None: plaintext).
+        self.credentials = credentials or self.tls.channel_credentials()
         self.metadata: tuple[tuple[str, str], ...] = (
             (("authorization", f"Bearer {self.token}"),) if self.token else ()
         )
@@ -116,6 +209,11 @@ class _BaseTransport:
         error = from_rpc_error(exc, self.target)
         delay = next(backoffs, None) if isinstance(error, UnavailableError) else None
         if delay is None:
+            if isinstance(error, UnavailableError) and not error.reason:
+                # Not reached at all: a TLS mismatch looks like any refused connection.
+                error = UnavailableError(
+                    f"{error.message}; {self.tls.unreachable_hint()}", code=error.code
+                )
             raise error from None
         return delay
 
@@ -135,8 +233,12 @@ class Transport(_BaseTransport):
         retry: RetryPolicy | None = None,
         token: str | None = None,
         credentials: grpc.ChannelCredentials | None = None,
+        tls: TlsOptions | None = None,
     ) -> None:
-        super().__init__(target, timeout=timeout, retry=retry, token=token, credentials=credentials)
+        super().__init__(
+            target, timeout=timeout, retry=retry, token=token, credentials=credentials, tls=tls
+        )
+        credentials = self.credentials
         if credentials is None:
             self.channel = grpc.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
         else:
@@ -177,8 +279,12 @@ class AsyncTransport(_BaseTransport):
         retry: RetryPolicy | None = None,
         token: str | None = None,
         credentials: grpc.ChannelCredentials | None = None,
+        tls: TlsOptions | None = None,
     ) -> None:
-        super().__init__(target, timeout=timeout, retry=retry, token=token, credentials=credentials)
+        super().__init__(
+            target, timeout=timeout, retry=retry, token=token, credentials=credentials, tls=tls
+        )
+        credentials = self.credentials
         if credentials is None:
             self.channel = grpc.aio.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
         else:

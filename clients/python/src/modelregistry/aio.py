@@ -25,9 +25,15 @@ from modelregistry import _convert
 from modelregistry._base import ClientBase
 from modelregistry._options import PullOptions, PushOptions
 from modelregistry._pager import AsyncPager
-from modelregistry._transport import DEFAULT_TIMEOUT_S, AsyncTransport, RetryPolicy, Transport
+from modelregistry._transport import (
+    DEFAULT_TIMEOUT_S,
+    AsyncTransport,
+    RetryPolicy,
+    TlsOptions,
+    Transport,
+)
 from modelregistry._watch import AsyncWatchStream, watch_event_types
-from modelregistry.access.v1 import access_service_pb2, access_token_pb2
+from modelregistry.access.v1 import access_service_pb2, access_token_pb2, role_binding_pb2
 from modelregistry.diff import VersionDiff
 from modelregistry.metadata.v1 import (
     alias_pb2,
@@ -63,9 +69,13 @@ class AsyncClient(ClientBase[AsyncTransport]):
         cache_dir: str | os.PathLike[str] | None = None,
         offline: bool | None = None,
         credentials: grpc.ChannelCredentials | None = None,
+        tls_ca: str | os.PathLike[str] | None = None,
+        tls_cert: str | os.PathLike[str] | None = None,
+        tls_key: str | os.PathLike[str] | None = None,
     ) -> None:
+        tls = TlsOptions.resolve(target, tls_ca, tls_cert, tls_key)
         transport = AsyncTransport(
-            target, timeout=timeout, retry=retry, token=token, credentials=credentials
+            target, timeout=timeout, retry=retry, token=token, credentials=credentials, tls=tls
         )
         super().__init__(transport, cache_dir, offline)
 
@@ -74,7 +84,12 @@ class AsyncClient(ClientBase[AsyncTransport]):
     def _sync_transport(self) -> Transport:
         t = self._transport
         return Transport(
-            t.target, timeout=t.timeout, retry=t.retry, token=t.token, credentials=t.credentials
+            t.target,
+            timeout=t.timeout,
+            retry=t.retry,
+            token=t.token,
+            credentials=t.credentials,
+            tls=t.tls,
         )
 
     async def close(self) -> None:
@@ -321,6 +336,32 @@ class AsyncClient(ClientBase[AsyncTransport]):
         return await t.unary(
             t.access_stub.RevokeAccessToken,
             access_service_pb2.RevokeAccessTokenRequest(name=_convert.token_name(name)),
+        )
+
+    async def grant(self, subject: str, role: str, scope: str) -> role_binding_pb2.RoleBinding:
+        """Give ``subject`` (a principal, or ``group:<name>``) ``role`` on ``scope`` (a model,
+        a ``prefix-*``, or ``*``); granting it again returns the existing binding."""
+        t = self._online("grant")
+        binding = role_binding_pb2.RoleBinding(subject=subject, role=role, scope=scope)
+        return await t.unary(
+            t.access_stub.CreateRoleBinding,
+            access_service_pb2.CreateRoleBindingRequest(role_binding=binding),
+        )
+
+    async def list_bindings(self, subject: str = "") -> list[role_binding_pb2.RoleBinding]:
+        """Role bindings (of one subject)."""
+        t = self._online("list_bindings")
+        reply = await t.unary(
+            t.access_stub.ListRoleBindings,
+            access_service_pb2.ListRoleBindingsRequest(subject=subject),
+        )
+        return list(reply.role_bindings)
+
+    async def revoke_binding(self, name: str) -> role_binding_pb2.RoleBinding:
+        """Remove the role binding ``roleBindings/<id>``."""
+        t = self._online("revoke_binding")
+        return await t.unary(
+            t.access_stub.DeleteRoleBinding, access_service_pb2.DeleteRoleBindingRequest(name=name)
         )
 
     # ------------------------------------------------------------------ files

@@ -21,9 +21,9 @@ from modelregistry import _convert
 from modelregistry._base import ClientBase
 from modelregistry._options import PullOptions, PushOptions
 from modelregistry._pager import Pager
-from modelregistry._transport import DEFAULT_TIMEOUT_S, RetryPolicy, Transport
+from modelregistry._transport import DEFAULT_TIMEOUT_S, RetryPolicy, TlsOptions, Transport
 from modelregistry._watch import WatchStream, watch_event_types
-from modelregistry.access.v1 import access_service_pb2, access_token_pb2
+from modelregistry.access.v1 import access_service_pb2, access_token_pb2, role_binding_pb2
 from modelregistry.diff import VersionDiff
 from modelregistry.metadata.v1 import (
     alias_pb2,
@@ -49,6 +49,13 @@ class Client(ClientBase[Transport]):
     for this server; the audit log records the token's principal); ``cache_dir`` the local
     file cache (default ``$MODELREGISTRY_CACHE``); ``offline`` serves ``resolve`` and ``pull``
     from that cache without any network call (default ``$MODELREGISTRY_OFFLINE``).
+
+    TLS: ``tls_ca`` is a PEM file of the CAs that may sign the server's certificate (default
+    ``$MODELREGISTRY_TLS_CA``); ``tls_cert`` and ``tls_key`` a client certificate and its key for
+    a server that requires mutual TLS (``$MODELREGISTRY_TLS_CERT``, ``$MODELREGISTRY_TLS_KEY``).
+    The channel uses TLS when any of them is set or ``target`` starts with ``https://`` (then
+    the system's trusted CAs check the server), and plaintext otherwise. ``credentials``, full
+    gRPC channel credentials, overrides all three.
     """
 
     def __init__(
@@ -61,10 +68,14 @@ class Client(ClientBase[Transport]):
         cache_dir: str | os.PathLike[str] | None = None,
         offline: bool | None = None,
         credentials: grpc.ChannelCredentials | None = None,
+        tls_ca: str | os.PathLike[str] | None = None,
+        tls_cert: str | os.PathLike[str] | None = None,
+        tls_key: str | os.PathLike[str] | None = None,
     ) -> None:
         # The channel connects lazily, so building it costs nothing even when offline.
+        tls = TlsOptions.resolve(target, tls_ca, tls_cert, tls_key)
         transport = Transport(
-            target, timeout=timeout, retry=retry, token=token, credentials=credentials
+            target, timeout=timeout, retry=retry, token=token, credentials=credentials, tls=tls
         )
         super().__init__(transport, cache_dir, offline)
 
@@ -346,6 +357,32 @@ class Client(ClientBase[Transport]):
         return t.unary(
             t.access_stub.RevokeAccessToken,
             access_service_pb2.RevokeAccessTokenRequest(name=_convert.token_name(name)),
+        )
+
+    def grant(self, subject: str, role: str, scope: str) -> role_binding_pb2.RoleBinding:
+        """Give ``subject`` (a principal, or ``group:<name>``) ``role`` on ``scope`` (a model,
+        a ``prefix-*``, or ``*``); granting it again returns the existing binding."""
+        t = self._online("grant")
+        binding = role_binding_pb2.RoleBinding(subject=subject, role=role, scope=scope)
+        return t.unary(
+            t.access_stub.CreateRoleBinding,
+            access_service_pb2.CreateRoleBindingRequest(role_binding=binding),
+        )
+
+    def list_bindings(self, subject: str = "") -> list[role_binding_pb2.RoleBinding]:
+        """Role bindings (of one subject)."""
+        t = self._online("list_bindings")
+        reply = t.unary(
+            t.access_stub.ListRoleBindings,
+            access_service_pb2.ListRoleBindingsRequest(subject=subject),
+        )
+        return list(reply.role_bindings)
+
+    def revoke_binding(self, name: str) -> role_binding_pb2.RoleBinding:
+        """Remove the role binding ``roleBindings/<id>``."""
+        t = self._online("revoke_binding")
+        return t.unary(
+            t.access_stub.DeleteRoleBinding, access_service_pb2.DeleteRoleBindingRequest(name=name)
         )
 
     # ------------------------------------------------------------------ files

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Protocol
 
+from modelregistry_server.access.domain.policy import Binding
 from modelregistry_server.access.domain.token import TokenRecord
 from modelregistry_server.common.kernel.paging import Cursor
 
@@ -32,4 +34,53 @@ class TokenStore(Protocol):
 
     async def record_use(self, token_id: str, when: datetime) -> None:
         """Remember when a token was last accepted."""
+        ...
+
+
+class BindingStore(Protocol):
+    """Stores role bindings."""
+
+    async def insert(self, binding: Binding) -> Binding:
+        """Store a binding; the same subject, role and scope again returns the existing one."""
+        ...
+
+    async def delete(self, binding_id: str) -> Binding | None:
+        """Remove a binding; None if there was none."""
+        ...
+
+    async def all(self) -> list[Binding]:
+        """Every binding."""
+        ...
+
+
+class JwtRejected(Exception):
+    """A JWT failed verification.
+
+    Attributes:
+        why: What was wrong, in words fit for the caller ("wrong audience"): never the
+            token, a claim's value or a key.
+        expired: True when the only fault is that the token's ``exp`` has passed.
+    """
+
+    def __init__(self, why: str, *, expired: bool = False) -> None:
+        super().__init__(why)
+        self.why = why
+        self.expired = expired
+
+
+class SigningKeysUnavailable(Exception):
+    """The issuer's signing keys could not be loaded, and none are known from before."""
+
+
+class JwtVerifier(Protocol):
+    """Verifies JWTs of the one configured OpenID Connect issuer."""
+
+    async def verify(self, token: str) -> Mapping[str, object]:
+        """The claims of ``token`` once its signature (a key of the issuer's JWKS, an allowed
+        algorithm) and its ``iss``, ``aud``, ``exp``, ``nbf`` and ``iat`` checked out.
+
+        Raises:
+            JwtRejected: The token is malformed, expired, or fails any check.
+            SigningKeysUnavailable: No signing keys could be loaded to check it with.
+        """
         ...

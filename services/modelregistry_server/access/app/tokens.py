@@ -3,6 +3,8 @@
 ``Authenticator.authenticate`` is on the path of every RPC, so it keeps what it learned about
 a token for ``CACHE_TTL`` (a revocation made on another replica takes effect within that
 time; one made here at once) and records a token's use at most once a minute, off the path.
+A bearer value that is not a token of this registry (``mr1_…``) goes to the OIDC
+authenticator when an issuer is configured (``oidc.py``).
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from modelregistry_server.access.app.oidc import OidcAuthenticator
 from modelregistry_server.access.app.ports import TokenStore
 from modelregistry_server.access.domain.token import (
+    TOKEN_SECRET_PREFIX,
     TokenRecord,
     new_secret,
     parse_token_name,
@@ -57,9 +61,15 @@ class _Known:
 class Authenticator:
     """Turns the ``authorization`` metadata of a call into a ``Principal``."""
 
-    def __init__(self, store: TokenStore, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(
+        self,
+        store: TokenStore,
+        clock: Callable[[], datetime] = _now,
+        oidc: OidcAuthenticator | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._oidc = oidc
         self._known: dict[str, _Known] = {}  # by the secret's SHA-256
         self._used: dict[str, datetime] = {}
         self._writes: set[asyncio.Task[None]] = set()
@@ -78,11 +88,14 @@ class Authenticator:
                 del self._known[key]
 
     async def authenticate(self, authorization: str | None) -> Principal:
-        """The principal behind ``authorization`` (``Bearer <secret>``).
+        """The principal behind ``authorization`` (``Bearer <secret>``, or ``Bearer <JWT>``
+        when OIDC is configured).
 
         Raises:
             Unauthenticated: ``TOKEN_MISSING``, ``TOKEN_INVALID``, ``TOKEN_EXPIRED`` or
                 ``TOKEN_REVOKED``.
+            Unavailable: ``OIDC_KEYS_UNAVAILABLE``, for a JWT while the issuer's keys
+                cannot be loaded.
         """
         if not authorization:
             raise _unauthenticated("TOKEN_MISSING", "this call needs a credential")
@@ -92,6 +105,8 @@ class Authenticator:
             raise _unauthenticated("TOKEN_INVALID", "the credential is not a bearer token")
         if secrets.compare_digest(secret, self._internal):
             return Principal("modelregistry-internal", "internal")
+        if self._oidc is not None and not secret.startswith(TOKEN_SECRET_PREFIX):
+            return await self._oidc.authenticate(secret)
         record = await self._record(secret)
         now = self._clock()
         if record.revoke_time is not None:

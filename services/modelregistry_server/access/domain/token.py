@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from modelregistry_server.common.kernel.errors import InvalidArgument
 
 TOKEN_NAME_PREFIX = "tokens/"  # noqa: S105 - a resource name prefix
+TOKEN_SECRET_PREFIX = "mr1_"  # noqa: S105 - what every secret starts with (a JWT never does)
 _SECRET = re.compile(r"mr1_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
 _TOKEN_ID = re.compile(r"[0-9a-f]{16}")
 PRINCIPAL_PATTERN = re.compile(r"[A-Za-z0-9._@:-]{1,128}")

@@ -7,8 +7,10 @@ from typing import Any
 from google.protobuf import timestamp_pb2
 
 from modelregistry.access.v1 import access_service_pb2 as pb
-from modelregistry.access.v1 import access_service_pb2_grpc, access_token_pb2
+from modelregistry.access.v1 import access_service_pb2_grpc, access_token_pb2, role_binding_pb2
+from modelregistry_server.access.app.policy import AccessPolicy
 from modelregistry_server.access.app.tokens import TokenService
+from modelregistry_server.access.domain.policy import Binding
 from modelregistry_server.access.domain.token import TokenRecord
 from modelregistry_server.common.rpc.auth import current_principal
 from modelregistry_server.common.rpc.handlers import unary_errors
@@ -36,11 +38,24 @@ def token_to_proto(record: TokenRecord) -> access_token_pb2.AccessToken:
     )
 
 
-class AccessServicer(access_service_pb2_grpc.AccessServiceServicer):
-    """Who is calling, and the tokens that say so."""
+def binding_to_proto(binding: Binding) -> role_binding_pb2.RoleBinding:
+    """A role binding as the API shows it."""
+    return role_binding_pb2.RoleBinding(
+        name=binding.name,
+        subject=binding.subject,
+        role=binding.role.value,
+        scope=binding.scope,
+        created_by=binding.created_by,
+        create_time=timestamp(binding.create_time),
+    )
 
-    def __init__(self, tokens: TokenService) -> None:
+
+class AccessServicer(access_service_pb2_grpc.AccessServiceServicer):
+    """Who is calling, the tokens that say so, and the role bindings that say what they may do."""
+
+    def __init__(self, tokens: TokenService, policy: AccessPolicy) -> None:
         self._tokens = tokens
+        self._policy = policy
 
     @unary_errors(to_status)
     async def WhoAmI(  # noqa: N802 - gRPC method names are PascalCase
@@ -52,6 +67,7 @@ class AccessServicer(access_service_pb2_grpc.AccessServiceServicer):
             principal=principal.name,
             authentication_method=principal.method,
             token=principal.token,
+            groups=sorted(principal.groups),
         )
 
     @unary_errors(to_status)
@@ -84,3 +100,29 @@ class AccessServicer(access_service_pb2_grpc.AccessServiceServicer):
     ) -> access_token_pb2.AccessToken:
         """See the proto."""
         return token_to_proto(await self._tokens.revoke(request.name))
+
+    @unary_errors(to_status)
+    async def CreateRoleBinding(  # noqa: N802
+        self, request: pb.CreateRoleBindingRequest, context: _Context
+    ) -> role_binding_pb2.RoleBinding:
+        """See the proto."""
+        wanted = request.role_binding
+        binding = await self._policy.grant(
+            wanted.subject, wanted.role, wanted.scope, current_principal()
+        )
+        return binding_to_proto(binding)
+
+    @unary_errors(to_status)
+    async def ListRoleBindings(  # noqa: N802
+        self, request: pb.ListRoleBindingsRequest, context: _Context
+    ) -> pb.ListRoleBindingsResponse:
+        """See the proto."""
+        bindings = await self._policy.list(request.subject)
+        return pb.ListRoleBindingsResponse(role_bindings=[binding_to_proto(b) for b in bindings])
+
+    @unary_errors(to_status)
+    async def DeleteRoleBinding(  # noqa: N802
+        self, request: pb.DeleteRoleBindingRequest, context: _Context
+    ) -> role_binding_pb2.RoleBinding:
+        """See the proto."""
+        return binding_to_proto(await self._policy.revoke(request.name))

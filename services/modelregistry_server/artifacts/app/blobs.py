@@ -6,19 +6,25 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from modelregistry_server.artifacts.app.ports import BlobIndex, BlobStore
+from modelregistry_server.artifacts.app.ports import BlobIndex, BlobStore, ManifestLookup
 from modelregistry_server.artifacts.domain.blob import (
-    MAX_URL_TTL,
     BlobInfo,
     parse_blob_name,
     validate_sha256,
 )
-from modelregistry_server.artifacts.domain.errors import BlobNotFound, InvalidArgument
+from modelregistry_server.artifacts.domain.errors import (
+    BlobNotFound,
+    FailedPrecondition,
+    InvalidArgument,
+)
 from modelregistry_server.common.kernel.paging import Page, Paginator
 from modelregistry_server.common.kernel.request_ids import validate_request_id
 
 MAX_FIND_MISSING = 10_000
-DEFAULT_URL_TTL = timedelta(hours=1)
+# A presigned URL is a bearer capability: anyone holding it can download the blob until it
+# expires, with no further check. Hence a short default and a cap well below S3's 7 days.
+DEFAULT_URL_TTL = timedelta(minutes=15)
+MAX_DOWNLOAD_URL_TTL = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -32,10 +38,20 @@ class BlobRef:
 class BlobService:
     """Read-side blob use cases."""
 
-    def __init__(self, index: BlobIndex, store: BlobStore, paginator: Paginator) -> None:
+    def __init__(
+        self,
+        index: BlobIndex,
+        store: BlobStore,
+        paginator: Paginator,
+        url_ttl: timedelta = DEFAULT_URL_TTL,
+    ) -> None:
+        """``url_ttl`` is the lifetime of a download URL when the caller asks for none."""
+        if not timedelta(seconds=1) <= url_ttl <= MAX_DOWNLOAD_URL_TTL:
+            raise ValueError(f"url_ttl must be from 1 second to 1 hour, not {url_ttl}")
         self._index = index
         self._store = store
         self._paginator = paginator
+        self._url_ttl = url_ttl
 
     def read(self, sha256: str, offset: int, limit: int) -> AsyncGenerator[bytes, None]:
         """Stream a byte range of a blob (``limit`` 0 = to the end)."""
@@ -70,11 +86,14 @@ class BlobService:
         return blob
 
     async def download_url(self, name: str, expires_in: timedelta | None) -> tuple[str, timedelta]:
-        """Return a presigned URL for the blob and how long it is valid."""
+        """Return a presigned URL for the blob and how long it is valid (at most 1 hour)."""
         sha256 = parse_blob_name(name)
-        ttl = expires_in or DEFAULT_URL_TTL
-        if not timedelta(seconds=1) <= ttl <= MAX_URL_TTL:
-            raise InvalidArgument("expires_in", "must be from 1 second to 7 days (default 1 hour)")
+        ttl = expires_in or self._url_ttl
+        if not timedelta(seconds=1) <= ttl <= MAX_DOWNLOAD_URL_TTL:
+            default = int(self._url_ttl.total_seconds())
+            raise InvalidArgument(
+                "expires_in", f"must be from 1 second to 1 hour (default {default} seconds)"
+            )
         return await self._store.presigned_download_url(sha256, ttl), ttl
 
     async def list(
@@ -88,7 +107,8 @@ class BlobService:
         return self._paginator.page(page, rows, cursor)
 
     async def delete(self, name: str, request_id: str = "") -> None:
-        """Delete a blob: unindex it first so nobody is told it exists while it goes.
+        """Delete a blob outright (the metadata service's garbage collection, under its lock):
+        unindex it first so nobody is told it exists while it goes.
 
         ``request_id`` is checked like every other one, but no replay record is kept: deleting
         is idempotent, and a retry after a successful delete gets ``BLOB_NOT_FOUND`` (the proto
@@ -96,7 +116,31 @@ class BlobService:
         """
         sha256 = parse_blob_name(name)
         validate_request_id(request_id)
-        if await self._index.get(sha256) is None and await self._store.stat(sha256) is None:
-            raise BlobNotFound(sha256)
+        await self._require_stored(sha256)
         await self._index.remove(sha256)
         await self._store.delete(sha256)
+
+    async def delete_if_unreferenced(
+        self, name: str, request_id: str, actor: str, references: ManifestLookup
+    ) -> None:
+        """An operator's delete: only a blob no live version references goes.
+
+        The metadata service decides, under the per-digest lock commits take, and calls back
+        ``delete`` if the blob may go.
+
+        Raises:
+            FailedPrecondition: ``BLOB_IN_USE``.
+        """
+        sha256 = parse_blob_name(name)
+        validate_request_id(request_id)
+        await self._require_stored(sha256)
+        if not await references.collect_blob(sha256, actor):
+            raise FailedPrecondition(
+                f"blobs/{sha256} is part of a version that is not deleted; delete those "
+                "versions first, and garbage collection frees it",
+                reason="BLOB_IN_USE",
+            )
+
+    async def _require_stored(self, sha256: str) -> None:
+        if await self._index.get(sha256) is None and await self._store.stat(sha256) is None:
+            raise BlobNotFound(sha256)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -164,4 +165,32 @@ class BlobIndex(Protocol):
 
     async def remove(self, sha256: str) -> None:
         """Forget a blob."""
+        ...
+
+
+@dataclass(frozen=True)
+class VersionManifest:
+    """The digests a model version's manifest holds, and whether they can still change."""
+
+    digests: frozenset[str]
+    final: bool  # READY or ARCHIVED: the manifest never changes again
+
+
+class ManifestLookup(Protocol):
+    """Which blobs a model version holds; the metadata service knows (over gRPC: services
+    never import each other)."""
+
+    async def manifest_of(self, version_name: str) -> VersionManifest | None:
+        """The manifest of ``models/{model}/versions/{version}``; None if there is no such
+        version. Raises ``Unavailable`` if the metadata service does not answer."""
+        ...
+
+    async def collect_blob(self, sha256: str, actor: str) -> bool:
+        """Ask the metadata service to delete the blob unless a live version references it
+        (checked under the lock commits take); True if it was deleted. ``actor`` is who asked,
+        for the audit log. Raises ``Unavailable`` if the metadata service does not answer."""
+        ...
+
+    async def close(self) -> None:
+        """Release the connection."""
         ...

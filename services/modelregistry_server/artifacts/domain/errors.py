@@ -11,6 +11,7 @@ from modelregistry_server.common.kernel.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
     RegistryError,
     Unavailable,
     storage_unavailable,
@@ -25,6 +26,20 @@ class BlobNotFound(NotFound):
 
     def __init__(self, sha256: str) -> None:
         super().__init__(BLOB, f"blobs/{sha256}")
+
+
+class BlobNotInVersion(PermissionDenied):
+    """The model version a read names does not hold the blob (or does not exist): the same
+    answer either way, and whatever other models hold, so nothing leaks about their files."""
+
+    def __init__(self, version_name: str, sha256: str) -> None:
+        RegistryError.__init__(
+            self,
+            f"{version_name} does not hold blob {sha256}; read only the blobs of the version "
+            "you pull",
+            metadata={"model_version": version_name, "sha256": sha256},
+        )
+        self.permission = "models.read"
 
 
 class UploadSessionNotFound(NotFound):

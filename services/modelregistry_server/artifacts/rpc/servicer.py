@@ -14,8 +14,13 @@ from google.protobuf import empty_pb2
 from modelregistry.artifact.v1 import artifact_service_pb2 as pb
 from modelregistry.artifact.v1 import artifact_service_pb2_grpc, blob_pb2
 from modelregistry_server.artifacts.app.blobs import BlobRef, BlobService
+from modelregistry_server.artifacts.app.ports import ManifestLookup
+from modelregistry_server.artifacts.app.read_access import ReadAccess
 from modelregistry_server.artifacts.app.uploads import UploadService, WriteChunk
+from modelregistry_server.artifacts.domain.blob import parse_blob_name, validate_sha256
 from modelregistry_server.artifacts.rpc.convert import blob_to_proto, session_to_proto
+from modelregistry_server.common.kernel.identity import Permission
+from modelregistry_server.common.rpc.auth import current_access, current_principal
 from modelregistry_server.common.rpc.handlers import stream_errors, unary_errors
 from modelregistry_server.common.rpc.proto_time import timestamp
 from modelregistry_server.common.rpc.status import to_status
@@ -42,10 +47,27 @@ class RequestCounters:
 class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
     """The bytes side of the registry."""
 
-    def __init__(self, uploads: UploadService, blobs: BlobService) -> None:
+    def __init__(
+        self,
+        uploads: UploadService,
+        blobs: BlobService,
+        reads: ReadAccess,
+        references: ManifestLookup,
+    ) -> None:
         self._uploads = uploads
         self._blobs = blobs
+        self._reads = reads
+        self._references = references
         self.counters = RequestCounters()
+
+    async def _authorize_read(self, model_version: str, sha256: str) -> None:
+        """The check before any byte or URL leaves: the permission table already required
+        ``models.read`` on ``model_version``'s model; its manifest must hold the blob. A read
+        naming no version is for registry admins only."""
+        if not model_version:
+            current_access().require(Permission.ADMINISTER, None)
+            return
+        await self._reads.require_blob_in_version(model_version, sha256)
 
     @unary_errors(to_status)
     async def CreateUploadSession(  # noqa: N802 - gRPC method names are PascalCase
@@ -99,6 +121,7 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
         self, request: pb.ReadRequest, context: _Context
     ) -> AsyncIterator[pb.ReadResponse]:
         """See the proto."""
+        await self._authorize_read(request.model_version, validate_sha256(request.sha256))
         self.counters.reads += 1
         chunks = self._blobs.read(request.sha256, request.read_offset, request.read_limit)
         # aclosing: a client that stops early releases the store's response/file at once,
@@ -131,6 +154,7 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
         self, request: pb.GenerateDownloadUrlRequest, context: _Context
     ) -> pb.GenerateDownloadUrlResponse:
         """See the proto."""
+        await self._authorize_read(request.model_version, parse_blob_name(request.name))
         self.counters.download_urls += 1
         expires_in = request.expires_in.ToTimedelta() if request.HasField("expires_in") else None
         url, ttl = await self._blobs.download_url(request.name, expires_in)
@@ -158,5 +182,11 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
         self, request: pb.DeleteBlobRequest, context: _Context
     ) -> empty_pb2.Empty:
         """See the proto."""
-        await self._blobs.delete(request.name, request.request_id)
+        principal = current_principal()
+        if principal.method == "internal":  # garbage collection, holding the digest's lock
+            await self._blobs.delete(request.name, request.request_id)
+        else:
+            await self._blobs.delete_if_unreferenced(
+                request.name, request.request_id, principal.name, self._references
+            )
         return empty_pb2.Empty()

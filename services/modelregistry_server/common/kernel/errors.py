@@ -140,6 +140,21 @@ class Unauthenticated(RegistryError):
     reason = "TOKEN_INVALID"
 
 
+class PermissionDenied(RegistryError):
+    """The caller is authenticated but holds no binding that allows this."""
+
+    code = "PERMISSION_DENIED"
+    reason = "PERMISSION_DENIED"
+
+    def __init__(self, permission: str, resource: str) -> None:
+        super().__init__(
+            f"permission {permission} on {resource} is required; ask an admin for a role "
+            "binding (`modelregistry access grant`)",
+            metadata={"permission": permission, "resource": resource},
+        )
+        self.permission = permission
+
+
 class Unimplemented(RegistryError):
     """A part of the API contract this server version does not serve yet."""
 

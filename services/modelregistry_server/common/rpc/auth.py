@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from modelregistry_server.common.kernel.errors import RegistryError
-from modelregistry_server.common.kernel.identity import Principal
+from modelregistry_server.common.kernel.identity import AccessCheck, Principal
 from modelregistry_server.common.rpc.status import to_status
+from modelregistry_server.common.rpc.tls_peer import peer_principal_name
 
 Authenticate = Callable[[str | None], Awaitable[Principal]]
 OPEN_SERVICES = frozenset(
@@ -55,10 +56,16 @@ def _authorization(details: grpc.HandlerCallDetails) -> str | None:
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """Runs ``authenticate`` before every handler of every service not in ``OPEN_SERVICES``."""
+    """Runs ``authenticate`` before every handler of every service not in ``OPEN_SERVICES``.
 
-    def __init__(self, authenticate: Authenticate) -> None:
+    With ``trust_client_certificates`` (mutual TLS: the server verified the certificate
+    against its client CA), a call without a bearer token is its certificate's principal
+    (first DNS/URI SAN, else e-mail SAN, else CN); a bearer token, if sent, still wins.
+    """
+
+    def __init__(self, authenticate: Authenticate, *, trust_client_certificates: bool) -> None:
         self._authenticate = authenticate
+        self._trust_certificates = trust_client_certificates
 
     async def intercept_service(
         self,
@@ -70,22 +77,45 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         method: str = handler_call_details.method
         if handler is None or method.lstrip("/").split("/", 1)[0] in OPEN_SERVICES:
             return handler
-        return _wrap(handler, _authorization(handler_call_details), self._authenticate)
+        authenticate = self._authenticate
+        if self._trust_certificates:
+            authenticate = _or_certificate(authenticate)
+        return _wrap(handler, _authorization(handler_call_details), authenticate)
 
 
-async def _enter(
-    authorization: str | None, authenticate: Authenticate, context: Any
-) -> contextvars.Token[Principal | None]:
+# With client certificates trusted, the authenticator is called with the context too.
+_CONTEXT: contextvars.ContextVar[Any] = contextvars.ContextVar("modelregistry_rpc_context")
+
+
+def _or_certificate(authenticate: Authenticate) -> Authenticate:
+    async def by_certificate_or_token(authorization: str | None) -> Principal:
+        if authorization is None:
+            name = peer_principal_name(_CONTEXT.get())
+            if name:
+                return Principal(name, "mtls")
+        return await authenticate(authorization)
+
+    return by_certificate_or_token
+
+
+# Called before the handler with the request (None for a client stream) and the context;
+# returns what to call once the handler is done. A RegistryError it raises ends the call with
+# that error's status before the handler runs.
+Enter = Callable[[Any, Any], Awaitable[Callable[[], None]]]
+
+
+async def _run_enter(enter: Enter, request: Any, context: Any) -> Callable[[], None]:
     try:
-        principal = await authenticate(authorization)
+        return await enter(request, context)
     except RegistryError as exc:
         status = to_status(exc)
         assert status is not None
         await context.abort(status.code, status.details, status.trailing_metadata)
-    return _PRINCIPAL.set(principal)
+        raise AssertionError("unreachable: abort raises") from exc
 
 
-def _wrap(handler: _Handler, authorization: str | None, authenticate: Authenticate) -> _Handler:
+def wrap_handler(handler: _Handler, enter: Enter) -> _Handler:
+    """``handler`` with ``enter`` run first, for any of the four call shapes."""
     serializers = {
         "request_deserializer": handler.request_deserializer,
         "response_serializer": handler.response_serializer,
@@ -94,37 +124,74 @@ def _wrap(handler: _Handler, authorization: str | None, authenticate: Authentica
         unary_unary = handler.unary_unary
 
         async def unary(request: Any, context: Any) -> Any:
-            token = await _enter(authorization, authenticate, context)
+            leave = await _run_enter(enter, request, context)
             try:
                 return await unary_unary(request, context)
             finally:
-                _PRINCIPAL.reset(token)
+                leave()
 
         return grpc.unary_unary_rpc_method_handler(unary, **serializers)
     if handler.stream_unary is not None:
         stream_unary = handler.stream_unary
 
         async def client_stream(requests: Any, context: Any) -> Any:
-            token = await _enter(authorization, authenticate, context)
+            leave = await _run_enter(enter, None, context)
             try:
                 return await stream_unary(requests, context)
             finally:
-                _PRINCIPAL.reset(token)
+                leave()
 
         return grpc.stream_unary_rpc_method_handler(client_stream, **serializers)
     # The servicers' streaming methods are async generators (grpc's stubs type them as
     # plain iterators).
     streaming: Any = handler.unary_stream or handler.stream_stream
     assert streaming is not None
+    takes_request = handler.unary_stream is not None
 
     async def server_stream(request: Any, context: Any) -> AsyncIterator[Any]:
-        token = await _enter(authorization, authenticate, context)
+        leave = await _run_enter(enter, request if takes_request else None, context)
         try:
             async for response in streaming(request, context):
                 yield response
         finally:
-            _PRINCIPAL.reset(token)
+            leave()
 
     if handler.unary_stream is not None:
         return grpc.unary_stream_rpc_method_handler(server_stream, **serializers)
     return grpc.stream_stream_rpc_method_handler(server_stream, **serializers)
+
+
+def _wrap(handler: _Handler, authorization: str | None, authenticate: Authenticate) -> _Handler:
+    async def enter(request: Any, context: Any) -> Callable[[], None]:
+        _CONTEXT.set(context)
+        token = _PRINCIPAL.set(await authenticate(authorization))
+        return lambda: _PRINCIPAL.reset(token)
+
+    return wrap_handler(handler, enter)
+
+
+_ACCESS: contextvars.ContextVar[AccessCheck | None] = contextvars.ContextVar(
+    "modelregistry_access", default=None
+)
+
+
+def current_access() -> AccessCheck:
+    """The caller's rights in the RPC being served (set by the authorization interceptor).
+
+    Raises:
+        RuntimeError: Called outside an authorized call (a wiring bug).
+    """
+    access = _ACCESS.get()
+    if access is None:
+        raise RuntimeError("no access check: the authorization interceptor is not installed")
+    return access
+
+
+def enter_access(access: AccessCheck) -> contextvars.Token[AccessCheck | None]:
+    """Make ``access`` the current call's rights (the authorization interceptor calls it)."""
+    return _ACCESS.set(access)
+
+
+def leave_access(token: contextvars.Token[AccessCheck | None]) -> None:
+    """Undo ``enter_access``."""
+    _ACCESS.reset(token)

@@ -9,6 +9,7 @@ import grpc
 
 from modelregistry.artifact.v1 import artifact_service_pb2 as pb
 from modelregistry.artifact.v1 import artifact_service_pb2_grpc, blob_pb2
+from modelregistry_server.common.rpc.link import ServiceLink, upstream_unavailable
 from modelregistry_server.common.rpc.proto_time import timestamp
 from modelregistry_server.metadata.domain.errors import Unavailable
 from modelregistry_server.metadata.domain.version import ManifestFile
@@ -21,17 +22,15 @@ class GrpcBlobChecker:
     """Checks manifests with ``ArtifactService.FindMissingBlobs``.
 
     Args:
-        target: ``host:port`` of the ArtifactService (this process's own port when both
-            services run together).
-        credential: The bearer token secret this service presents: the process's internal
-            secret when both services run together, else ``--artifact-service-token``.
+        link: The channel to the other service, with this service's credential.
     """
 
-    def __init__(self, target: str, credential: str) -> None:
-        self._metadata = (("authorization", f"Bearer {credential}"),)
-        self._channel = grpc.aio.insecure_channel(target)
+    def __init__(self, link: ServiceLink) -> None:
+        self._link = link
+        self._metadata = link.metadata
+        self._channel = link.channel
         self._stub = artifact_service_pb2_grpc.ArtifactServiceStub(self._channel)
-        self._target = target
+        self._target = link.target
 
     async def missing(self, files: Sequence[ManifestFile]) -> list[ManifestFile]:
         """See ``BlobChecker.missing``."""
@@ -84,7 +83,24 @@ class GrpcBlobChecker:
             if exc.code() != grpc.StatusCode.NOT_FOUND:
                 raise self._unavailable(exc) from exc
 
+    async def size_of(self, sha256: str) -> int | None:
+        """See ``BlobChecker.size_of``."""
+        try:
+            blob = await self._stub.GetBlob(
+                pb.GetBlobRequest(name=f"blobs/{sha256}"),
+                timeout=_TIMEOUT_S,
+                metadata=self._metadata,
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise self._unavailable(exc) from exc
+        return int(blob.size_bytes)
+
     def _unavailable(self, exc: grpc.aio.AioRpcError, advice: str = "retry") -> Unavailable:
+        passed_on = upstream_unavailable(exc, self._target, "ARTIFACT_SERVICE_UNAVAILABLE")
+        if passed_on.reason != "ARTIFACT_SERVICE_UNAVAILABLE":
+            return passed_on  # the artifact service answered: its store or database is down
         return Unavailable(
             f"the artifact service at {self._target} did not answer ({exc.code().name}); {advice}",
             reason="ARTIFACT_SERVICE_UNAVAILABLE",
@@ -92,4 +108,4 @@ class GrpcBlobChecker:
 
     async def close(self) -> None:
         """Close the channel."""
-        await self._channel.close(None)
+        await self._link.close()

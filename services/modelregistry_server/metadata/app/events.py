@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from modelregistry_server.common.kernel.identity import Visibility
 from modelregistry_server.common.kernel.paging import Page, Paginator
 from modelregistry_server.metadata.app.ports import AuditLog, AuditQuery, EventFeed
 from modelregistry_server.metadata.domain.errors import InvalidArgument
@@ -45,8 +46,9 @@ class EventService:
         end: datetime | None,
         actor: str,
         order_by: str,
+        visible: Visibility | None = None,
     ) -> Page[AuditEvent]:
-        """Return one page of audit events."""
+        """Return one page of audit events (only of models ``visible`` allows)."""
         model_id = parse_model_name(model, "model") if model else None
         order = " ".join(order_by.split()).lower()
         if order not in ("", "event_time desc", "event_time asc", "event_time"):
@@ -59,11 +61,15 @@ class EventService:
             "ListAuditEvents", page_size, page_token, model, str(start), str(end), actor,
             str(query.descending),
         )  # fmt: skip
-        rows, cursor = await self._audit.list(query, page.after, page.limit)
+        rows, cursor = await self._audit.list(query, page.after, page.limit, visible)
         return self._paginator.page(page, rows, cursor)
 
     async def subscribe(
-        self, model: str, after_event_id: str, types: frozenset[EventType]
+        self,
+        model: str,
+        after_event_id: str,
+        types: frozenset[EventType],
+        visible: Visibility | None = None,
     ) -> Subscription:
         """Fix where a watch starts (``after_event_id``, or the latest event now), then follow.
 
@@ -82,10 +88,14 @@ class EventService:
             cursor = int(after_event_id)
         else:
             cursor = await self._feed.latest_id()
-        return Subscription(str(cursor), self._follow(model_id, cursor, types))
+        return Subscription(str(cursor), self._follow(model_id, cursor, types, visible))
 
     async def _follow(
-        self, model_id: str | None, cursor: int, types: frozenset[EventType]
+        self,
+        model_id: str | None,
+        cursor: int,
+        types: frozenset[EventType],
+        visible: Visibility | None,
     ) -> AsyncIterator[ModelEvent]:
         """Yield the events after ``cursor``, then live ones, forever."""
         while True:
@@ -95,6 +105,7 @@ class EventService:
             events = await self._feed.after(cursor, model_id, types, _BATCH)
             for event in events:
                 cursor = event.event_id
-                yield event
+                if visible is None or visible.allows(event.model_id):
+                    yield event
             if len(events) < _BATCH:
                 await self._feed.wait(generation, POLL_INTERVAL_S)

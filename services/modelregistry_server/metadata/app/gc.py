@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -63,14 +64,17 @@ class GarbageCollector:
         pending_ttl: timedelta | None,
         actor: str,
         request_id: str = "",
+        only: Sequence[str] = (),
     ) -> GcResult:
         """Expire stale PENDING versions, then delete unreferenced blobs past the grace period.
 
-        ``request_id`` is checked like every other one and goes into the audit event, but no
-        replay record is kept: a retry runs again, which is safe because a run only does what
-        is still to do.
+        With ``only`` (blob names), just those blobs are collected, whatever their age, and
+        nothing is expired. ``request_id`` is checked like every other one and goes into the
+        audit event, but no replay record is kept: a retry runs again, which is safe because a
+        run only does what is still to do.
         """
         request = validate_request_id(request_id)
+        targets = _blob_names(only)
         ttl = pending_ttl or DEFAULT_PENDING_TTL
         grace_period = grace or DEFAULT_GRACE
         if ttl < MIN_PENDING_TTL:
@@ -82,8 +86,14 @@ class GarbageCollector:
                 "still being pushed could be deleted",
             )
         now = self._clock()
-        expired = await self._expire_pending(now - ttl, dry_run, actor)
-        candidates = await self._artifacts.list_blobs(now - grace_period)
+        candidates: list[tuple[str, int]]
+        if targets:
+            expired = 0
+            sizes = [(sha, await self._artifacts.size_of(sha)) for sha in targets]
+            candidates = [(sha, size) for sha, size in sizes if size is not None]
+        else:
+            expired = await self._expire_pending(now - ttl, dry_run, actor)
+            candidates = await self._artifacts.list_blobs(now - grace_period)
         referenced = await self._versions.referenced([sha for sha, _ in candidates])
         deleted: list[str] = []
         deleted_bytes = 0
@@ -137,3 +147,21 @@ class GarbageCollector:
                 return False
             await self._artifacts.delete_blob(sha256)
             return True
+
+
+MAX_TARGETS = 1000
+_BLOB_NAME = re.compile(r"blobs/([0-9a-f]{64})")
+
+
+def _blob_names(names: Sequence[str]) -> list[str]:
+    """The digests of ``blobs/<sha256>`` names, in order, without repeats."""
+    if len(names) > MAX_TARGETS:
+        raise InvalidArgument("blobs", f"at most {MAX_TARGETS} per call")
+    digests: list[str] = []
+    for index, name in enumerate(names):
+        match = _BLOB_NAME.fullmatch(name)
+        if match is None:
+            raise InvalidArgument(f"blobs[{index}]", "must be blobs/<64 lowercase hex digits>")
+        if match.group(1) not in digests:
+            digests.append(match.group(1))
+    return digests

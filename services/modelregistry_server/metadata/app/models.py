@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from modelregistry_server.common.kernel.identity import Visibility
 from modelregistry_server.common.kernel.paging import Page, Paginator
 from modelregistry_server.common.kernel.request_ids import validate_request_id
 from modelregistry_server.metadata.app.ports import (
@@ -99,14 +100,19 @@ class ModelService:
         return await self._repository.get(parse_model_name(name))
 
     async def list_models(
-        self, page_size: int, page_token: str, filter_: str = "", order_by: str = ""
+        self,
+        page_size: int,
+        page_token: str,
+        filter_: str = "",
+        order_by: str = "",
+        visible: Visibility | None = None,
     ) -> Page[Model]:
-        """Return one page of models in keyset order."""
+        """Return one page of models in keyset order (only those ``visible`` allows)."""
         expr = parse_filter(filter_, "model")
         order = parse_model_order_by(order_by)
         # The token is bound to everything but page_size: a different query cannot reuse it.
         page = self._paginator.open("ListModels", page_size, page_token, repr(expr), repr(order))
-        rows, cursor = await self._repository.list(expr, order, page.after, page.limit)
+        rows, cursor = await self._repository.list(expr, order, page.after, page.limit, visible)
         return self._paginator.page(page, rows, cursor)
 
     async def update_model(

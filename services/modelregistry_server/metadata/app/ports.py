@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from modelregistry_server.common.kernel.identity import Visibility
 from modelregistry_server.common.kernel.paging import Cursor
 from modelregistry_server.metadata.domain.events import AuditEvent, EventType, ModelEvent
 from modelregistry_server.metadata.domain.filter import Expr, OrderKey
@@ -28,9 +29,11 @@ class ModelRepository(Protocol):
         order: Sequence[OrderKey],
         after: Cursor | None,
         limit: int,
+        visible: Visibility | None = None,
     ) -> tuple[list[Model], Cursor | None]:
         """Return up to ``limit`` models matching the filter in ``order``, strictly after the
-        keyset position ``after``, and the position of the last one if more follow.
+        keyset position ``after``, and the position of the last one if more follow; only
+        the models ``visible`` allows (None: every model).
 
         Raises:
             InvalidArgument: ``after`` does not fit ``order`` (a tampered page token).
@@ -76,9 +79,11 @@ class VersionRepository(Protocol):
         after: Cursor | None,
         limit: int,
         show_deleted: bool,
+        visible: Visibility | None = None,
     ) -> tuple[list[ModelVersion], Cursor | None]:
         """Return up to ``limit`` versions matching the filter, in ``order``, strictly after
-        the keyset cursor ``after``; also the cursor of the last row if more follow.
+        the keyset cursor ``after``; also the cursor of the last row if more follow. Only
+        versions of models ``visible`` allows (None: every model).
 
         Raises:
             InvalidArgument: ``after`` does not fit ``order`` (a tampered page token).
@@ -303,6 +308,10 @@ class BlobChecker(Protocol):
         """Delete a blob (a missing blob is not an error)."""
         ...
 
+    async def size_of(self, sha256: str) -> int | None:
+        """The size of a stored blob, None if it is not stored."""
+        ...
+
 
 @dataclass(frozen=True)
 class AuditQuery:
@@ -319,7 +328,7 @@ class AuditLog(Protocol):
     """Reads the audit log (writes happen inside each mutation's transaction)."""
 
     async def list(
-        self, query: AuditQuery, after: Cursor | None, limit: int
+        self, query: AuditQuery, after: Cursor | None, limit: int, visible: Visibility | None = None
     ) -> tuple[list[AuditEvent], Cursor | None]:
         """Return events in time order (then id), strictly after the keyset position, and the
         position of the last one if more follow.

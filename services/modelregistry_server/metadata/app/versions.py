@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from modelregistry_server.common.kernel.identity import Visibility
 from modelregistry_server.common.kernel.paging import Page, Paginator
 from modelregistry_server.common.kernel.request_ids import validate_request_id
 from modelregistry_server.metadata.app.ports import (
@@ -123,8 +124,9 @@ class VersionService:
         filter_: str = "",
         order_by: str = "",
         show_deleted: bool = False,
+        visible: Visibility | None = None,
     ) -> Page[ModelVersion]:
-        """Return one page of versions, newest first."""
+        """Return one page of versions, newest first (only of models ``visible`` allows)."""
         model_id = None if parent == ALL_MODELS else parse_model_name(parent, "parent")
         expr = parse_filter(filter_, "version")
         order = parse_order_by(order_by, "version") or DEFAULT_VERSION_ORDER
@@ -134,7 +136,7 @@ class VersionService:
             repr(expr), repr(order),
         )  # fmt: skip
         rows, cursor = await self._repository.list_versions(
-            model_id, expr, order, page.after, page.limit, show_deleted
+            model_id, expr, order, page.after, page.limit, show_deleted, visible
         )
         return self._paginator.page(page, rows, cursor)
 

@@ -17,7 +17,9 @@ from modelregistry.metadata.v1 import (
     model_pb2,
     model_version_pb2,
 )
-from modelregistry_server.common.rpc.auth import current_principal
+from modelregistry_server.common.kernel.errors import PermissionDenied
+from modelregistry_server.common.kernel.identity import Permission, Visibility
+from modelregistry_server.common.rpc.auth import current_access, current_principal
 from modelregistry_server.common.rpc.handlers import (
     fill_unimplemented,
     stream_errors,
@@ -42,17 +44,34 @@ from modelregistry_server.metadata.rpc.convert import (
 )
 
 _Context = grpc.aio.ServicerContext[Any, Any]
+# The user a service acts for (honoured only from an impersonator; see _actor).
+ACTOR_HEADER = "x-modelregistry-actor"
 # Response header of WatchModelEvents (see the proto); the client SDK spells it too.
 WATCH_START_HEADER = "x-modelregistry-watch-after-event-id"
+
+
+def _readable() -> Visibility:
+    """The models the caller may read: what listings and watches may show it."""
+    return current_access().visibility(Permission.READ)
 
 
 def _actor(context: _Context) -> str:
     """Who made a change, for created_by and the audit log: the authenticated principal.
 
-    The ``x-modelregistry-actor`` header callers used to send is ignored: a caller cannot
-    write another name into the audit log.
+    The ``x-modelregistry-actor`` header names someone else only for a principal bound to the
+    ``impersonator`` role (a service acting for a user); the log then records both names,
+    ``<user> via <service>``. From anyone else the header is ignored: a caller cannot write
+    another name into the audit log.
     """
-    return current_principal().name
+    principal = current_principal().name
+    claimed = next((v for k, v in context.invocation_metadata() or () if k == ACTOR_HEADER), None)
+    if not isinstance(claimed, str) or not claimed or claimed == principal:
+        return principal
+    try:
+        current_access().require(Permission.IMPERSONATE, None)
+    except PermissionDenied:
+        return principal
+    return f"{claimed[:128]} via {principal}"
 
 
 class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
@@ -95,7 +114,7 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
     ) -> metadata_service_pb2.ListModelsResponse:
         """See the proto."""
         page = await self._models.list_models(
-            request.page_size, request.page_token, request.filter, request.order_by
+            request.page_size, request.page_token, request.filter, request.order_by, _readable()
         )
         return metadata_service_pb2.ListModelsResponse(
             models=[model_to_proto(m) for m in page.items],
@@ -161,6 +180,7 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
             request.filter,
             request.order_by,
             request.show_deleted,
+            _readable(),
         )
         return metadata_service_pb2.ListModelVersionsResponse(
             # Listings leave manifests out to keep pages small.
@@ -215,7 +235,10 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
         as_of = (
             request.as_of_time.ToDatetime(tzinfo=UTC) if request.HasField("as_of_time") else None
         )
-        return self._version_messages.get(await self._versions.resolve(request.ref, as_of))
+        version = await self._versions.resolve(request.ref, as_of)
+        # A uid names no model: the permission table could not check it before the lookup.
+        current_access().require(Permission.READ, version.model_id)
+        return self._version_messages.get(version)
 
     # ------------------------------------------------------------------ aliases
 
@@ -269,6 +292,7 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
             request.end_time.ToDatetime(tzinfo=UTC) if request.HasField("end_time") else None,
             request.actor,
             request.order_by,
+            _readable(),
         )
         return metadata_service_pb2.ListAuditEventsResponse(
             audit_events=[audit_event_to_proto(e) for e in page.items],
@@ -281,7 +305,10 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
     ) -> AsyncIterator[model_event_pb2.ModelEvent]:
         """See the proto."""
         subscription = await self._events.subscribe(
-            request.model, request.after_event_id, event_types_from_proto(request.event_types)
+            request.model,
+            request.after_event_id,
+            event_types_from_proto(request.event_types),
+            _readable(),
         )
         # The response headers say "subscribed": sent before any event, they name the event
         # the stream starts after, so a client can wait for them before reading state.
@@ -304,6 +331,7 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
             ),
             _actor(context),
             request.request_id,
+            list(request.blobs),
         )
         return metadata_service_pb2.RunGarbageCollectionResponse(
             deleted_blobs=result.deleted_blobs,

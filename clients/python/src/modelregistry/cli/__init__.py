@@ -22,7 +22,9 @@ __all__ = ["main"]
 EXIT_INTERRUPTED = 130
 SERVER_PROGRAM = "modelregistry-server"
 # Global flags that take a value, to find the command word before argparse runs.
-_VALUE_FLAGS = frozenset({"--url", "--timeout", "--cache-dir"})
+_VALUE_FLAGS = frozenset(
+    {"--url", "--timeout", "--cache-dir", "--tls-ca", "--tls-cert", "--tls-key"}
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -75,12 +77,19 @@ def _run(args: argparse.Namespace) -> int:
         from modelregistry.client import Client
 
         command = COMMANDS[args.command]
-        with Client(
-            default_url(args.url),
-            timeout=args.timeout,
-            cache_dir=args.cache_dir,
-            token=getattr(args, "token", None),
-        ) as client:
+        try:
+            client = Client(
+                default_url(args.url),
+                timeout=args.timeout,
+                cache_dir=args.cache_dir,
+                tls_ca=args.tls_ca,
+                tls_cert=args.tls_cert,
+                tls_key=args.tls_key,
+                token=getattr(args, "token", None),
+            )
+        except ValueError as exc:  # TLS options that contradict each other
+            raise UsageError(str(exc)) from None
+        with client:
             code = command(client, args, sys.stdout)
     sys.stdout.flush()
     return code

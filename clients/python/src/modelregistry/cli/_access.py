@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from modelregistry._credentials import credentials_path, forget_token, save_token
-from modelregistry.access.v1 import access_token_pb2
+from modelregistry.access.v1 import access_token_pb2, role_binding_pb2
 from modelregistry.cli import _format as fmt
 from modelregistry.cli._parser import UsageError
 from modelregistry.cli._values import parse_duration
@@ -75,6 +75,51 @@ def add_access_commands(add: AddCommand, example: Callable[..., str]) -> None:
         under=actions,
     )
     revoke.add_argument("name", metavar="TOKEN", help="tokens/<id> or the id")
+    _add_binding_commands(add, example)
+
+
+def _add_binding_commands(add: AddCommand, example: Callable[..., str]) -> None:
+    access = add(
+        "access",
+        "grant, revoke or list roles (viewer, writer, maintainer, admin)",
+        example(
+            "modelregistry access grant alice writer 'team-a-*'",
+            "modelregistry access grant group:ml-platform admin '*'",
+            "modelregistry access list --subject alice",
+            "modelregistry access revoke roleBindings/0f3a9c1d2b4e5f60",
+        ),
+        description=(
+            "Grant, revoke or list role bindings. A binding gives a subject (a principal, or "
+            "group:NAME) a role on a scope: one model (fraud), a name prefix (team-a-*) or "
+            "everything (*). Roles nest: viewer (read, resolve, pull) < writer (push, labels) < "
+            "maintainer (aliases, delete versions) < admin (delete models, GC, blobs, tokens, "
+            "bindings)."
+        ),
+    )
+    actions = access.add_subparsers(dest="access_command", metavar="ACTION", required=True)
+    grant = add(
+        "grant",
+        "give SUBJECT ROLE on SCOPE",
+        example("modelregistry access grant alice viewer fraud"),
+        under=actions,
+    )
+    grant.add_argument("subject", metavar="SUBJECT", help="a principal, or group:NAME")
+    grant.add_argument(
+        "role", metavar="ROLE", choices=("viewer", "writer", "maintainer", "admin", "impersonator")
+    )
+    grant.add_argument("scope", metavar="SCOPE", help="a model, a prefix-*, or *")
+    listing = add(
+        "list", "list role bindings", example("modelregistry access list --subject alice"),
+        under=actions,
+    )  # fmt: skip
+    listing.add_argument("--subject", default="", help="only the bindings of SUBJECT")
+    revoke = add(
+        "revoke",
+        "remove a role binding",
+        example("modelregistry access revoke roleBindings/0f3a9c1d2b4e5f60"),
+        under=actions,
+    )
+    revoke.add_argument("name", metavar="BINDING", help="roleBindings/<id>, as list shows")
 
 
 def _read_token(args: argparse.Namespace) -> str:
@@ -111,8 +156,10 @@ def cmd_whoami(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     """The principal, how it was authenticated and with which token."""
     me = client.whoami()
     text = me.principal + (f" ({me.token})" if me.token else f" ({me.authentication_method})")
+    if me.groups:
+        text += f"\ngroups: {', '.join(me.groups)}"
     _emit(out, args, {"principal": me.principal, "method": me.authentication_method,
-                      "token": me.token}, text)  # fmt: skip
+                      "token": me.token, "groups": list(me.groups)}, text)  # fmt: skip
     return 0
 
 
@@ -176,7 +223,39 @@ def _emit(out: TextIO, args: argparse.Namespace, as_json: Any, as_text: str) -> 
         out.write(as_text.rstrip("\n") + "\n")
 
 
+def cmd_access(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    """``access grant|revoke|list``."""
+    action = args.access_command
+    if action == "grant":
+        binding = client.grant(args.subject, args.role, args.scope)
+        text = f"{binding.name}: {binding.subject} is {binding.role} on {binding.scope}"
+        _emit(out, args, _binding_dict(binding), text)
+        return 0
+    if action == "list":
+        bindings = client.list_bindings(args.subject)
+        rows = [(b.name, b.subject, b.role, b.scope, b.created_by) for b in bindings]
+        header = ("BINDING", "SUBJECT", "ROLE", "SCOPE", "GRANTED BY")
+        _emit(out, args, [_binding_dict(b) for b in bindings], fmt.table(header, rows))
+        return 0
+    removed = client.revoke_binding(args.name)
+    text = f"revoked {removed.name}: {removed.subject} was {removed.role} on {removed.scope}"
+    _emit(out, args, _binding_dict(removed), text)
+    return 0
+
+
+def _binding_dict(binding: role_binding_pb2.RoleBinding) -> dict[str, Any]:
+    return {
+        "name": binding.name,
+        "subject": binding.subject,
+        "role": binding.role,
+        "scope": binding.scope,
+        "created_by": binding.created_by,
+        "create_time": binding.create_time.ToJsonString(),
+    }
+
+
 ACCESS_COMMANDS = {
+    "access": cmd_access,
     "login": cmd_login,
     "logout": cmd_logout,
     "whoami": cmd_whoami,

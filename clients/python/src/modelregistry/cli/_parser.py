@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 import textwrap
-from collections.abc import Callable
-from typing import TypeVar
 
 from modelregistry import __version__
 from modelregistry._refs import MAX_VERSION, parse_version_number
-from modelregistry._transport import DEFAULT_TARGET, ENV_TARGET
+from modelregistry._transport import (
+    DEFAULT_TARGET,
+    ENV_TARGET,
+)
+from modelregistry.cli._global_flags import global_flags, positive_int
 
 EXIT_CODES = """\
 exit codes:
@@ -47,13 +49,13 @@ environment:
   MODELREGISTRY_TOKEN    the bearer token (default: what `modelregistry login` saved)
   MODELREGISTRY_CACHE    the local cache directory (default ~/.cache/modelregistry)
   MODELREGISTRY_OFFLINE  1 = serve pulls of cached references without the server
+  MODELREGISTRY_TLS_CA   PEM CA file: talk TLS, trusting the server certificates it signed
+  MODELREGISTRY_TLS_CERT, MODELREGISTRY_TLS_KEY
+                         client certificate and key, for a server that requires mutual TLS
 
 """
     + EXIT_CODES
 )
-
-
-N = TypeVar("N", int, float)
 
 
 class UsageError(Exception):
@@ -66,85 +68,6 @@ class UsageError(Exception):
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Keeps the epilog's line breaks (examples) and wraps the rest."""
-
-
-def _common(*, suppress: bool) -> argparse.ArgumentParser:
-    """Flags accepted both before and after the command.
-
-    On the sub-commands the defaults are ``SUPPRESS`` so that a flag given before the command is
-    not overwritten by the sub-command's default.
-    """
-    parser = argparse.ArgumentParser(add_help=False)
-    group = parser.add_argument_group("global options")
-
-    def default(value: object) -> object:
-        return argparse.SUPPRESS if suppress else value
-
-    group.add_argument(
-        "--url",
-        metavar="HOST:PORT",
-        default=default(None),
-        help=f"the registry server (default: ${ENV_TARGET} or {DEFAULT_TARGET})",
-    )
-    group.add_argument(
-        "--token",
-        metavar="TOKEN",
-        default=default(None),
-        help="the bearer token (default: $MODELREGISTRY_TOKEN, else what `modelregistry "
-        "login` saved for this server)",
-    )
-    group.add_argument(
-        "--cache-dir",
-        metavar="DIR",
-        default=default(None),
-        help="the local cache (default: $MODELREGISTRY_CACHE or ~/.cache/modelregistry)",
-    )
-    group.add_argument(
-        "--timeout",
-        type=_positive_float,
-        metavar="SECONDS",
-        default=default(30.0),
-        help="deadline of each call to the server (default: 30)",
-    )
-    group.add_argument(
-        "--json",
-        action="store_true",
-        default=default(False),
-        help="print machine-readable JSON on stdout instead of tables",
-    )
-    group.add_argument(
-        "--debug",
-        action="store_true",
-        default=default(False),
-        help="show the traceback of an error",
-    )
-    group.add_argument(
-        "-q",
-        "--quiet",
-        action="store_true",
-        default=default(False),
-        help="no progress bars or informational messages",
-    )
-    return parser
-
-
-def _positive(parse: Callable[[str], N], noun: str) -> Callable[[str], N]:
-    """An argparse ``type`` that accepts only numbers above zero."""
-
-    def convert(text: str) -> N:
-        try:
-            value = parse(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not {noun}: {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-        return value
-
-    return convert
-
-
-_positive_float = _positive(float, "a number")
-_positive_int = _positive(int, "an integer")
 
 
 def _version_number(text: str) -> int:
@@ -171,7 +94,7 @@ def _listing_flags(parser: argparse.ArgumentParser, noun: str, *, order_by_help:
     call of the SDK."""
     parser.add_argument("--filter", default="", metavar="EXPR", help=f"an AIP-160 filter on {noun}")
     parser.add_argument("--order-by", default="", metavar="EXPR", help=order_by_help)
-    parser.add_argument("--limit", type=_positive_int, metavar="N", help=f"at most N {noun}")
+    parser.add_argument("--limit", type=positive_int, metavar="N", help=f"at most N {noun}")
 
 
 # The one function over the 80-line limit, on purpose: it is the CLI's table of commands, flags
@@ -179,13 +102,13 @@ def _listing_flags(parser: argparse.ArgumentParser, noun: str, *, order_by_help:
 # command it would hide that table behind calls without making any part simpler.
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (``prog`` is ``modelregistry``)."""
-    common = _common(suppress=True)
+    common = global_flags(suppress=True)
     parser = argparse.ArgumentParser(
         prog="modelregistry",
         description="Push, pull and inspect models in a modelregistry server.",
         epilog=MAIN_EPILOG,
         formatter_class=_Formatter,
-        parents=[_common(suppress=False)],
+        parents=[global_flags(suppress=False)],
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -247,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-lineage", action="store_true", help="do not record the git repository and commit"
     )
     push.add_argument(
-        "--parallel", type=_positive_int, default=4, metavar="N", help="parallel uploads (4)"
+        "--parallel", type=positive_int, default=4, metavar="N", help="parallel uploads (4)"
     )
 
     # pull -------------------------------------------------------------------------------
@@ -276,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip files matching GLOB (repeatable)",
     )
     pull.add_argument(
-        "--parallel", type=_positive_int, default=4, metavar="N", help="parallel downloads (4)"
+        "--parallel", type=positive_int, default=4, metavar="N", help="parallel downloads (4)"
     )
 
     # ls ---------------------------------------------------------------------------------
@@ -368,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     log.add_argument("--actor", default="", metavar="ACTOR", help="only changes by ACTOR")
     log.add_argument("--since", metavar="TIME", help="only events at or after TIME")
     log.add_argument("--until", metavar="TIME", help="only events before TIME")
-    log.add_argument("--limit", type=_positive_int, default=50, metavar="N", help="(default 50)")
+    log.add_argument("--limit", type=positive_int, default=50, metavar="N", help="(default 50)")
     log.add_argument("--reverse", action="store_true", help="oldest first instead of newest first")
 
     # gc ---------------------------------------------------------------------------------
@@ -473,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog=_example(
             "modelregistry serve",
-            "modelregistry serve --listen 0.0.0.0:50051 --database-url postgresql://...",
+            "modelregistry serve --listen 0.0.0.0:50051 --tls-cert tls.crt --tls-key tls.key",
         ),
         formatter_class=_Formatter,
     )

@@ -40,3 +40,25 @@ INSERT INTO access.server_secrets (name, value) VALUES ($1, $2) ON CONFLICT (nam
 -- name: get_secret
 -- Read a server-wide secret.
 SELECT value FROM access.server_secrets WHERE name = $1;
+
+-- name: insert_binding
+-- Grant a role; granting the same subject the same role on the same scope again returns the
+-- existing binding.
+WITH inserted AS (
+    INSERT INTO access.role_bindings (binding_id, subject, role, scope, created_by, create_time)
+    VALUES ($1, $2, $3, $4, $5, $6)
+    ON CONFLICT (subject, role, scope) DO NOTHING
+    RETURNING *
+)
+SELECT * FROM inserted
+UNION ALL
+SELECT * FROM access.role_bindings WHERE subject = $2 AND role = $3 AND scope = $4
+LIMIT 1;
+
+-- name: delete_binding
+-- Revoke a binding; no row: no such binding.
+DELETE FROM access.role_bindings WHERE binding_id = $1 RETURNING *;
+
+-- name: all_bindings
+-- Every binding (the policy keeps them in memory; there are few).
+SELECT * FROM access.role_bindings ORDER BY subject, scope, role;

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import asyncpg
 
+from modelregistry_server.access.domain.policy import Binding, Role
 from modelregistry_server.access.domain.token import TokenRecord
 from modelregistry_server.common.adapters.db import Database
 from modelregistry_server.common.adapters.sql import load_queries
@@ -87,3 +88,43 @@ async def page_token_secret(database: Database) -> bytes:
         await conn.execute(QUERIES["insert_secret"], "page_token", secrets.token_bytes(32))
         value: bytes = await conn.fetchval(QUERIES["get_secret"], "page_token")
     return value
+
+
+def _to_binding(row: asyncpg.Record) -> Binding:
+    return Binding(
+        binding_id=row["binding_id"],
+        subject=row["subject"],
+        role=Role(row["role"]),
+        scope=row["scope"],
+        created_by=row["created_by"],
+        create_time=row["create_time"],
+    )
+
+
+class PostgresBindingStore:
+    """``BindingStore`` on ``access.role_bindings``."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def insert(self, binding: Binding) -> Binding:
+        """See the port."""
+        async with self._database.connection() as conn:
+            row = await conn.fetchrow(
+                QUERIES["insert_binding"], binding.binding_id, binding.subject,
+                binding.role.value, binding.scope, binding.created_by, binding.create_time,
+            )  # fmt: skip
+        assert row is not None, "the insert or the existing row"
+        return _to_binding(row)
+
+    async def delete(self, binding_id: str) -> Binding | None:
+        """See the port."""
+        async with self._database.connection() as conn:
+            row = await conn.fetchrow(QUERIES["delete_binding"], binding_id)
+        return None if row is None else _to_binding(row)
+
+    async def all(self) -> list[Binding]:
+        """See the port."""
+        async with self._database.connection() as conn:
+            rows = await conn.fetch(QUERIES["all_bindings"])
+        return [_to_binding(row) for row in rows]

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from modelregistry_server.common.adapters.db import Database
+from modelregistry_server.common.kernel.identity import Visibility
 from modelregistry_server.common.kernel.paging import Cursor, invalid_page_token, split_page
 from modelregistry_server.metadata.adapters.postgres.rows import QUERIES
 from modelregistry_server.metadata.app.ports import AuditQuery, ChangeListener
@@ -33,7 +34,7 @@ class PostgresAuditLog:
         self._database = database
 
     async def list(
-        self, query: AuditQuery, after: Cursor | None, limit: int
+        self, query: AuditQuery, after: Cursor | None, limit: int, visible: Visibility | None = None
     ) -> tuple[list[AuditEvent], Cursor | None]:
         """See the port. The cursor is ``[event time (RFC 3339), event id]``."""
         after_time, after_id = None, None
@@ -47,7 +48,9 @@ class PostgresAuditLog:
         async with self._database.connection() as conn:
             rows = await conn.fetch(
                 QUERIES[name], query.model_id, query.start, query.end, query.actor,
-                after_time, after_id, limit + 1,
+                after_time, after_id, limit + 1, visible is None or visible.everything,
+                sorted(visible.names) if visible else [],
+                [p + "%" for p in sorted(visible.prefixes)] if visible else [],
             )  # fmt: skip
         events = [
             AuditEvent(

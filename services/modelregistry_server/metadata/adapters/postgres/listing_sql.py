@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from modelregistry_server.common.kernel.identity import Visibility
 from modelregistry_server.metadata.adapters.postgres.filter_sql import (
     OrderSql,
     compile_filter,
@@ -47,6 +48,17 @@ class Listing:
     limit: int
 
 
+def _visible(column: str, visible: Visibility | None, params: list[Any]) -> list[str]:
+    """The condition "the caller may see this model" (none when it may see all)."""
+    if visible is None or visible.everything:
+        return []
+    params.append(sorted(visible.names))
+    params.append([prefix + "%" for prefix in sorted(visible.prefixes)])
+    # Model ids and scope prefixes are [a-z0-9-] only: no LIKE wildcard can hide in a prefix.
+    n = len(params)
+    return [f"({column} = ANY(${n - 1}::text[]) OR {column} LIKE ANY(${n}::text[]))"]
+
+
 def _listing(
     kind: ResourceKind,
     scope: Sequence[str],
@@ -55,8 +67,12 @@ def _listing(
     order: Sequence[OrderKey],
     after: Sequence[Any] | None,
     limit: int,
+    visible: Visibility | None = None,
 ) -> Listing:
-    where = list(scope)
+    params = list(params)
+    where = list(scope) + _visible(
+        "m.model_id" if kind == "model" else "v.model_id", visible, params
+    )
     if filter_expr is not None:
         sql, filter_params = compile_filter(filter_expr, kind, len(params) + 1)
         where.append(sql)
@@ -75,10 +91,14 @@ def _listing(
 
 
 def model_listing(
-    filter_expr: Expr | None, order: Sequence[OrderKey], after: Sequence[Any] | None, limit: int
+    filter_expr: Expr | None,
+    order: Sequence[OrderKey],
+    after: Sequence[Any] | None,
+    limit: int,
+    visible: Visibility | None = None,
 ) -> Listing:
-    """The ListModels query."""
-    return _listing("model", (), [], filter_expr, order, after, limit)
+    """The ListModels query (only the models ``visible`` allows)."""
+    return _listing("model", (), [], filter_expr, order, after, limit, visible)
 
 
 def version_listing(
@@ -88,8 +108,10 @@ def version_listing(
     order: Sequence[OrderKey],
     after: Sequence[Any] | None,
     limit: int,
+    visible: Visibility | None = None,
 ) -> Listing:
-    """The ListModelVersions query, of one model or (``model_id`` None) of all."""
+    """The ListModelVersions query, of one model or (``model_id`` None) of all it may see."""
     return _listing(
-        "version", _VERSION_SCOPE, [model_id, show_deleted], filter_expr, order, after, limit
-    )
+        "version", _VERSION_SCOPE, [model_id, show_deleted], filter_expr, order, after, limit,
+        visible,
+    )  # fmt: skip

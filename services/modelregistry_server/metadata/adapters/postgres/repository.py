@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from modelregistry_server.common.adapters.db import Database
+from modelregistry_server.common.kernel.identity import Visibility
 from modelregistry_server.common.kernel.paging import Cursor, split_page
 from modelregistry_server.metadata.adapters.postgres.listing_sql import model_listing
 from modelregistry_server.metadata.adapters.postgres.rows import QUERIES, to_model
@@ -38,9 +39,10 @@ class PostgresModelRepository:
         order: Sequence[OrderKey],
         after: Cursor | None,
         limit: int,
+        visible: Visibility | None = None,
     ) -> tuple[list[Model], Cursor | None]:
         """See ``ModelRepository.list``."""
-        listing = model_listing(filter_expr, order, after, limit)
+        listing = model_listing(filter_expr, order, after, limit, visible)
         async with self._database.connection() as conn:
             rows = await conn.fetch(listing.sql, *listing.params)
         page, cursor = split_page(rows, limit, listing.order.cursor)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from modelregistry_server.common.adapters.db import Database
+from modelregistry_server.common.kernel.identity import Visibility
 from modelregistry_server.common.kernel.paging import Cursor, split_page, string_position
 from modelregistry_server.metadata.adapters.postgres.listing_sql import version_listing
 from modelregistry_server.metadata.adapters.postgres.rows import QUERIES, to_alias, to_version
@@ -44,9 +45,10 @@ class PostgresVersionRepository:
         after: Cursor | None,
         limit: int,
         show_deleted: bool,
+        visible: Visibility | None = None,
     ) -> tuple[list[ModelVersion], Cursor | None]:
         """See the port."""
-        listing = version_listing(model_id, show_deleted, filter_expr, order, after, limit)
+        listing = version_listing(model_id, show_deleted, filter_expr, order, after, limit, visible)
         async with self._database.connection() as conn:
             rows = await conn.fetch(listing.sql, *listing.params)
         page, cursor = split_page(rows, limit, listing.order.cursor)

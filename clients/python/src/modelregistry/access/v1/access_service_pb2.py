@@ -26,9 +26,10 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from modelregistry.access.v1 import access_token_pb2 as modelregistry_dot_access_dot_v1_dot_access__token__pb2
+from modelregistry.access.v1 import role_binding_pb2 as modelregistry_dot_access_dot_v1_dot_role__binding__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,modelregistry/access/v1/access_service.proto\x12\x17modelregistry.access.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a*modelregistry/access/v1/access_token.proto\"\x0f\n\rWhoAmIRequest\"x\n\x0eWhoAmIResponse\x12\x11\n\tprincipal\x18\x01 \x01(\t\x12\x1d\n\x15\x61uthentication_method\x18\x02 \x01(\t\x12\x34\n\x05token\x18\x03 \x01(\tB%\xfa\x41\"\n access.modelregistry/AccessToken\"|\n\x18\x43reateAccessTokenRequest\x12\x17\n\tprincipal\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x64\x65scription\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12,\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x01\"g\n\x19\x43reateAccessTokenResponse\x12:\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\x0b\x32$.modelregistry.access.v1.AccessToken\x12\x0e\n\x06secret\x18\x02 \x01(\t\"\x82\x01\n\x17ListAccessTokensRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x17\n\tprincipal\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1b\n\rshow_inactive\x18\x04 \x01(\x08\x42\x04\xe2\x41\x01\x01\"p\n\x18ListAccessTokensResponse\x12;\n\raccess_tokens\x18\x01 \x03(\x0b\x32$.modelregistry.access.v1.AccessToken\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"S\n\x18RevokeAccessTokenRequest\x12\x37\n\x04name\x18\x01 \x01(\tB)\xe2\x41\x01\x02\xfa\x41\"\n access.modelregistry/AccessToken2\xcd\x03\n\rAccessService\x12Y\n\x06WhoAmI\x12&.modelregistry.access.v1.WhoAmIRequest\x1a\'.modelregistry.access.v1.WhoAmIResponse\x12z\n\x11\x43reateAccessToken\x12\x31.modelregistry.access.v1.CreateAccessTokenRequest\x1a\x32.modelregistry.access.v1.CreateAccessTokenResponse\x12w\n\x10ListAccessTokens\x12\x30.modelregistry.access.v1.ListAccessTokensRequest\x1a\x31.modelregistry.access.v1.ListAccessTokensResponse\x12l\n\x11RevokeAccessToken\x12\x31.modelregistry.access.v1.RevokeAccessTokenRequest\x1a$.modelregistry.access.v1.AccessTokenb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,modelregistry/access/v1/access_service.proto\x12\x17modelregistry.access.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a*modelregistry/access/v1/access_token.proto\x1a*modelregistry/access/v1/role_binding.proto\"\x0f\n\rWhoAmIRequest\"\x88\x01\n\x0eWhoAmIResponse\x12\x11\n\tprincipal\x18\x01 \x01(\t\x12\x1d\n\x15\x61uthentication_method\x18\x02 \x01(\t\x12\x34\n\x05token\x18\x03 \x01(\tB%\xfa\x41\"\n access.modelregistry/AccessToken\x12\x0e\n\x06groups\x18\x04 \x03(\t\"|\n\x18\x43reateAccessTokenRequest\x12\x17\n\tprincipal\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x64\x65scription\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12,\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x01\"g\n\x19\x43reateAccessTokenResponse\x12:\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\x0b\x32$.modelregistry.access.v1.AccessToken\x12\x0e\n\x06secret\x18\x02 \x01(\t\"\x82\x01\n\x17ListAccessTokensRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x17\n\tprincipal\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1b\n\rshow_inactive\x18\x04 \x01(\x08\x42\x04\xe2\x41\x01\x01\"p\n\x18ListAccessTokensResponse\x12;\n\raccess_tokens\x18\x01 \x03(\x0b\x32$.modelregistry.access.v1.AccessToken\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"S\n\x18RevokeAccessTokenRequest\x12\x37\n\x04name\x18\x01 \x01(\tB)\xe2\x41\x01\x02\xfa\x41\"\n access.modelregistry/AccessToken\"\\\n\x18\x43reateRoleBindingRequest\x12@\n\x0crole_binding\x18\x01 \x01(\x0b\x32$.modelregistry.access.v1.RoleBindingB\x04\xe2\x41\x01\x02\"0\n\x17ListRoleBindingsRequest\x12\x15\n\x07subject\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\"W\n\x18ListRoleBindingsResponse\x12;\n\rrole_bindings\x18\x01 \x03(\x0b\x32$.modelregistry.access.v1.RoleBinding\"S\n\x18\x44\x65leteRoleBindingRequest\x12\x37\n\x04name\x18\x01 \x01(\tB)\xe2\x41\x01\x02\xfa\x41\"\n access.modelregistry/RoleBinding2\xa2\x06\n\rAccessService\x12Y\n\x06WhoAmI\x12&.modelregistry.access.v1.WhoAmIRequest\x1a\'.modelregistry.access.v1.WhoAmIResponse\x12z\n\x11\x43reateAccessToken\x12\x31.modelregistry.access.v1.CreateAccessTokenRequest\x1a\x32.modelregistry.access.v1.CreateAccessTokenResponse\x12w\n\x10ListAccessTokens\x12\x30.modelregistry.access.v1.ListAccessTokensRequest\x1a\x31.modelregistry.access.v1.ListAccessTokensResponse\x12l\n\x11RevokeAccessToken\x12\x31.modelregistry.access.v1.RevokeAccessTokenRequest\x1a$.modelregistry.access.v1.AccessToken\x12l\n\x11\x43reateRoleBinding\x12\x31.modelregistry.access.v1.CreateRoleBindingRequest\x1a$.modelregistry.access.v1.RoleBinding\x12w\n\x10ListRoleBindings\x12\x30.modelregistry.access.v1.ListRoleBindingsRequest\x1a\x31.modelregistry.access.v1.ListRoleBindingsResponse\x12l\n\x11\x44\x65leteRoleBinding\x12\x31.modelregistry.access.v1.DeleteRoleBindingRequest\x1a$.modelregistry.access.v1.RoleBindingb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -53,20 +54,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTACCESSTOKENSREQUEST'].fields_by_name['show_inactive']._serialized_options = b'\342A\001\001'
   _globals['_REVOKEACCESSTOKENREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_REVOKEACCESSTOKENREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\"\n access.modelregistry/AccessToken'
-  _globals['_WHOAMIREQUEST']._serialized_start=209
-  _globals['_WHOAMIREQUEST']._serialized_end=224
-  _globals['_WHOAMIRESPONSE']._serialized_start=226
-  _globals['_WHOAMIRESPONSE']._serialized_end=346
-  _globals['_CREATEACCESSTOKENREQUEST']._serialized_start=348
-  _globals['_CREATEACCESSTOKENREQUEST']._serialized_end=472
-  _globals['_CREATEACCESSTOKENRESPONSE']._serialized_start=474
-  _globals['_CREATEACCESSTOKENRESPONSE']._serialized_end=577
-  _globals['_LISTACCESSTOKENSREQUEST']._serialized_start=580
-  _globals['_LISTACCESSTOKENSREQUEST']._serialized_end=710
-  _globals['_LISTACCESSTOKENSRESPONSE']._serialized_start=712
-  _globals['_LISTACCESSTOKENSRESPONSE']._serialized_end=824
-  _globals['_REVOKEACCESSTOKENREQUEST']._serialized_start=826
-  _globals['_REVOKEACCESSTOKENREQUEST']._serialized_end=909
-  _globals['_ACCESSSERVICE']._serialized_start=912
-  _globals['_ACCESSSERVICE']._serialized_end=1373
+  _globals['_CREATEROLEBINDINGREQUEST'].fields_by_name['role_binding']._loaded_options = None
+  _globals['_CREATEROLEBINDINGREQUEST'].fields_by_name['role_binding']._serialized_options = b'\342A\001\002'
+  _globals['_LISTROLEBINDINGSREQUEST'].fields_by_name['subject']._loaded_options = None
+  _globals['_LISTROLEBINDINGSREQUEST'].fields_by_name['subject']._serialized_options = b'\342A\001\001'
+  _globals['_DELETEROLEBINDINGREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_DELETEROLEBINDINGREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\"\n access.modelregistry/RoleBinding'
+  _globals['_WHOAMIREQUEST']._serialized_start=253
+  _globals['_WHOAMIREQUEST']._serialized_end=268
+  _globals['_WHOAMIRESPONSE']._serialized_start=271
+  _globals['_WHOAMIRESPONSE']._serialized_end=407
+  _globals['_CREATEACCESSTOKENREQUEST']._serialized_start=409
+  _globals['_CREATEACCESSTOKENREQUEST']._serialized_end=533
+  _globals['_CREATEACCESSTOKENRESPONSE']._serialized_start=535
+  _globals['_CREATEACCESSTOKENRESPONSE']._serialized_end=638
+  _globals['_LISTACCESSTOKENSREQUEST']._serialized_start=641
+  _globals['_LISTACCESSTOKENSREQUEST']._serialized_end=771
+  _globals['_LISTACCESSTOKENSRESPONSE']._serialized_start=773
+  _globals['_LISTACCESSTOKENSRESPONSE']._serialized_end=885
+  _globals['_REVOKEACCESSTOKENREQUEST']._serialized_start=887
+  _globals['_REVOKEACCESSTOKENREQUEST']._serialized_end=970
+  _globals['_CREATEROLEBINDINGREQUEST']._serialized_start=972
+  _globals['_CREATEROLEBINDINGREQUEST']._serialized_end=1064
+  _globals['_LISTROLEBINDINGSREQUEST']._serialized_start=1066
+  _globals['_LISTROLEBINDINGSREQUEST']._serialized_end=1114
+  _globals['_LISTROLEBINDINGSRESPONSE']._serialized_start=1116
+  _globals['_LISTROLEBINDINGSRESPONSE']._serialized_end=1203
+  _globals['_DELETEROLEBINDINGREQUEST']._serialized_start=1205
+  _globals['_DELETEROLEBINDINGREQUEST']._serialized_end=1288
+  _globals['_ACCESSSERVICE']._serialized_start=1291
+  _globals['_ACCESSSERVICE']._serialized_end=2093
 # @@protoc_insertion_point(module_scope)

@@ -9,6 +9,7 @@ from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from modelregistry.access.v1 import access_token_pb2 as _access_token_pb2
+from modelregistry.access.v1 import role_binding_pb2 as _role_binding_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -46,24 +47,33 @@ class WhoAmIResponse(_message.Message):
     PRINCIPAL_FIELD_NUMBER: _builtins.int
     AUTHENTICATION_METHOD_FIELD_NUMBER: _builtins.int
     TOKEN_FIELD_NUMBER: _builtins.int
+    GROUPS_FIELD_NUMBER: _builtins.int
     principal: _builtins.str
     """The principal's name, as the audit log records it."""
     authentication_method: _builtins.str
-    """How the call was authenticated: `token` (a bearer token of this registry) or `internal`
-    (a service of this registry calling another).
+    """How the call was authenticated: `token` (a bearer token of this registry), `oidc` (a JWT
+    of the configured OpenID Connect issuer) or `internal` (a service of this registry
+    calling another).
     """
     token: _builtins.str
     """The token the call used (`tokens/{token}`), for token authentication."""
+    @_builtins.property
+    def groups(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The groups the principal belongs to, sorted (from the OIDC groups claim; empty for
+        tokens). Role bindings may name a group.
+        """
+
     def __init__(
         self,
         *,
         principal: _builtins.str = ...,
         authentication_method: _builtins.str = ...,
         token: _builtins.str = ...,
+        groups: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["authentication_method", b"authentication_method", "principal", b"principal", "token", b"token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["authentication_method", b"authentication_method", "groups", b"groups", "principal", b"principal", "token", b"token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -212,3 +222,97 @@ class RevokeAccessTokenRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RevokeAccessTokenRequest: _TypeAlias = RevokeAccessTokenRequest  # noqa: Y015
+
+@_typing.final
+class CreateRoleBindingRequest(_message.Message):
+    """Request of `CreateRoleBinding`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROLE_BINDING_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def role_binding(self) -> _role_binding_pb2.RoleBinding:
+        """Required. The binding; `subject`, `role` and `scope` are read."""
+
+    def __init__(
+        self,
+        *,
+        role_binding: _role_binding_pb2.RoleBinding | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["role_binding", b"role_binding"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["role_binding", b"role_binding"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateRoleBindingRequest: _TypeAlias = CreateRoleBindingRequest  # noqa: Y015
+
+@_typing.final
+class ListRoleBindingsRequest(_message.Message):
+    """Request of `ListRoleBindings`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    subject: _builtins.str
+    """Optional. Only the bindings of this subject."""
+    def __init__(
+        self,
+        *,
+        subject: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["subject", b"subject"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRoleBindingsRequest: _TypeAlias = ListRoleBindingsRequest  # noqa: Y015
+
+@_typing.final
+class ListRoleBindingsResponse(_message.Message):
+    """Response of `ListRoleBindings`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROLE_BINDINGS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def role_bindings(self) -> _containers.RepeatedCompositeFieldContainer[_role_binding_pb2.RoleBinding]:
+        """Every binding (of the subject), ordered by subject, scope and role. Bindings are few: no
+        pagination.
+        """
+
+    def __init__(
+        self,
+        *,
+        role_bindings: _abc.Iterable[_role_binding_pb2.RoleBinding] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["role_bindings", b"role_bindings"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRoleBindingsResponse: _TypeAlias = ListRoleBindingsResponse  # noqa: Y015
+
+@_typing.final
+class DeleteRoleBindingRequest(_message.Message):
+    """Request of `DeleteRoleBinding`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Required. `roleBindings/{role_binding}`."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteRoleBindingRequest: _TypeAlias = DeleteRoleBindingRequest  # noqa: Y015

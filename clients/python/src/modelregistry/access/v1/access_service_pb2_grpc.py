@@ -5,6 +5,7 @@ import warnings
 
 from modelregistry.access.v1 import access_service_pb2 as modelregistry_dot_access_dot_v1_dot_access__service__pb2
 from modelregistry.access.v1 import access_token_pb2 as modelregistry_dot_access_dot_v1_dot_access__token__pb2
+from modelregistry.access.v1 import role_binding_pb2 as modelregistry_dot_access_dot_v1_dot_role__binding__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -33,6 +34,13 @@ class AccessServiceStub:
     `UNAUTHENTICATED` and a reason (`TOKEN_MISSING`, `TOKEN_INVALID`, `TOKEN_EXPIRED`,
     `TOKEN_REVOKED`); the message says how to get a credential and nothing that helps guessing
     one. `ErrorReason` in error_reason.proto lists every reason this service returns.
+
+    Authorization. Every method needs one permission, which a role binding of the caller (or of
+    one of its groups) must grant on the resource the call names; otherwise the call fails with
+    `PERMISSION_DENIED` (reason `PERMISSION_DENIED`, metadata `permission` and `resource`). Lists
+    show only what the caller may read. `WhoAmI` needs no permission; the other methods of this
+    service need `admin` on `*`. A grant applies at once on every replica (a call that would be
+    denied reads the bindings again first); a revocation on another replica within 5 seconds.
 
     Pagination (AIP-158). `page_size` defaults to 50; values above 1000 are coerced to 1000; a
     negative value is INVALID_ARGUMENT. An empty `next_page_token` is the only end-of-list
@@ -67,6 +75,21 @@ class AccessServiceStub:
                 request_serializer=modelregistry_dot_access_dot_v1_dot_access__service__pb2.RevokeAccessTokenRequest.SerializeToString,
                 response_deserializer=modelregistry_dot_access_dot_v1_dot_access__token__pb2.AccessToken.FromString,
                 _registered_method=True)
+        self.CreateRoleBinding = channel.unary_unary(
+                '/modelregistry.access.v1.AccessService/CreateRoleBinding',
+                request_serializer=modelregistry_dot_access_dot_v1_dot_access__service__pb2.CreateRoleBindingRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_access_dot_v1_dot_role__binding__pb2.RoleBinding.FromString,
+                _registered_method=True)
+        self.ListRoleBindings = channel.unary_unary(
+                '/modelregistry.access.v1.AccessService/ListRoleBindings',
+                request_serializer=modelregistry_dot_access_dot_v1_dot_access__service__pb2.ListRoleBindingsRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_access_dot_v1_dot_access__service__pb2.ListRoleBindingsResponse.FromString,
+                _registered_method=True)
+        self.DeleteRoleBinding = channel.unary_unary(
+                '/modelregistry.access.v1.AccessService/DeleteRoleBinding',
+                request_serializer=modelregistry_dot_access_dot_v1_dot_access__service__pb2.DeleteRoleBindingRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_access_dot_v1_dot_role__binding__pb2.RoleBinding.FromString,
+                _registered_method=True)
 
 
 class AccessServiceServicer:
@@ -76,6 +99,13 @@ class AccessServiceServicer:
     `UNAUTHENTICATED` and a reason (`TOKEN_MISSING`, `TOKEN_INVALID`, `TOKEN_EXPIRED`,
     `TOKEN_REVOKED`); the message says how to get a credential and nothing that helps guessing
     one. `ErrorReason` in error_reason.proto lists every reason this service returns.
+
+    Authorization. Every method needs one permission, which a role binding of the caller (or of
+    one of its groups) must grant on the resource the call names; otherwise the call fails with
+    `PERMISSION_DENIED` (reason `PERMISSION_DENIED`, metadata `permission` and `resource`). Lists
+    show only what the caller may read. `WhoAmI` needs no permission; the other methods of this
+    service need `admin` on `*`. A grant applies at once on every replica (a call that would be
+    denied reads the bindings again first); a revocation on another replica within 5 seconds.
 
     Pagination (AIP-158). `page_size` defaults to 50; values above 1000 are coerced to 1000; a
     negative value is INVALID_ARGUMENT. An empty `next_page_token` is the only end-of-list
@@ -114,6 +144,29 @@ class AccessServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateRoleBinding(self, request, context):
+        """Grants a role. Granting the same subject the same role on the same scope again returns
+        the existing binding.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRoleBindings(self, request, context):
+        """Lists role bindings.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteRoleBinding(self, request, context):
+        """Revokes a role binding. An unknown binding fails with `NOT_FOUND`
+        (`ROLE_BINDING_NOT_FOUND`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AccessServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -137,6 +190,21 @@ def add_AccessServiceServicer_to_server(servicer, server):
                     request_deserializer=modelregistry_dot_access_dot_v1_dot_access__service__pb2.RevokeAccessTokenRequest.FromString,
                     response_serializer=modelregistry_dot_access_dot_v1_dot_access__token__pb2.AccessToken.SerializeToString,
             ),
+            'CreateRoleBinding': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateRoleBinding,
+                    request_deserializer=modelregistry_dot_access_dot_v1_dot_access__service__pb2.CreateRoleBindingRequest.FromString,
+                    response_serializer=modelregistry_dot_access_dot_v1_dot_role__binding__pb2.RoleBinding.SerializeToString,
+            ),
+            'ListRoleBindings': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRoleBindings,
+                    request_deserializer=modelregistry_dot_access_dot_v1_dot_access__service__pb2.ListRoleBindingsRequest.FromString,
+                    response_serializer=modelregistry_dot_access_dot_v1_dot_access__service__pb2.ListRoleBindingsResponse.SerializeToString,
+            ),
+            'DeleteRoleBinding': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRoleBinding,
+                    request_deserializer=modelregistry_dot_access_dot_v1_dot_access__service__pb2.DeleteRoleBindingRequest.FromString,
+                    response_serializer=modelregistry_dot_access_dot_v1_dot_role__binding__pb2.RoleBinding.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'modelregistry.access.v1.AccessService', rpc_method_handlers)
@@ -152,6 +220,13 @@ class AccessService:
     `UNAUTHENTICATED` and a reason (`TOKEN_MISSING`, `TOKEN_INVALID`, `TOKEN_EXPIRED`,
     `TOKEN_REVOKED`); the message says how to get a credential and nothing that helps guessing
     one. `ErrorReason` in error_reason.proto lists every reason this service returns.
+
+    Authorization. Every method needs one permission, which a role binding of the caller (or of
+    one of its groups) must grant on the resource the call names; otherwise the call fails with
+    `PERMISSION_DENIED` (reason `PERMISSION_DENIED`, metadata `permission` and `resource`). Lists
+    show only what the caller may read. `WhoAmI` needs no permission; the other methods of this
+    service need `admin` on `*`. A grant applies at once on every replica (a call that would be
+    denied reads the bindings again first); a revocation on another replica within 5 seconds.
 
     Pagination (AIP-158). `page_size` defaults to 50; values above 1000 are coerced to 1000; a
     negative value is INVALID_ARGUMENT. An empty `next_page_token` is the only end-of-list
@@ -258,6 +333,87 @@ class AccessService:
             '/modelregistry.access.v1.AccessService/RevokeAccessToken',
             modelregistry_dot_access_dot_v1_dot_access__service__pb2.RevokeAccessTokenRequest.SerializeToString,
             modelregistry_dot_access_dot_v1_dot_access__token__pb2.AccessToken.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateRoleBinding(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.access.v1.AccessService/CreateRoleBinding',
+            modelregistry_dot_access_dot_v1_dot_access__service__pb2.CreateRoleBindingRequest.SerializeToString,
+            modelregistry_dot_access_dot_v1_dot_role__binding__pb2.RoleBinding.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRoleBindings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.access.v1.AccessService/ListRoleBindings',
+            modelregistry_dot_access_dot_v1_dot_access__service__pb2.ListRoleBindingsRequest.SerializeToString,
+            modelregistry_dot_access_dot_v1_dot_access__service__pb2.ListRoleBindingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRoleBinding(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.access.v1.AccessService/DeleteRoleBinding',
+            modelregistry_dot_access_dot_v1_dot_access__service__pb2.DeleteRoleBindingRequest.SerializeToString,
+            modelregistry_dot_access_dot_v1_dot_role__binding__pb2.RoleBinding.FromString,
             options,
             channel_credentials,
             insecure,

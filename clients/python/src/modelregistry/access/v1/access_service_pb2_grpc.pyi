@@ -7,6 +7,7 @@ from collections import abc as _abc
 from grpc import aio as _aio
 from modelregistry.access.v1 import access_service_pb2 as _access_service_pb2
 from modelregistry.access.v1 import access_token_pb2 as _access_token_pb2
+from modelregistry.access.v1 import role_binding_pb2 as _role_binding_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
@@ -35,6 +36,13 @@ class AccessServiceStub:
     `TOKEN_REVOKED`); the message says how to get a credential and nothing that helps guessing
     one. `ErrorReason` in error_reason.proto lists every reason this service returns.
 
+    Authorization. Every method needs one permission, which a role binding of the caller (or of
+    one of its groups) must grant on the resource the call names; otherwise the call fails with
+    `PERMISSION_DENIED` (reason `PERMISSION_DENIED`, metadata `permission` and `resource`). Lists
+    show only what the caller may read. `WhoAmI` needs no permission; the other methods of this
+    service need `admin` on `*`. A grant applies at once on every replica (a call that would be
+    denied reads the bindings again first); a revocation on another replica within 5 seconds.
+
     Pagination (AIP-158). `page_size` defaults to 50; values above 1000 are coerced to 1000; a
     negative value is INVALID_ARGUMENT. An empty `next_page_token` is the only end-of-list
     signal.
@@ -57,6 +65,16 @@ class AccessServiceStub:
     on, on this server at once and on other replicas within 10 seconds. Revoking a revoked
     token returns it unchanged. An unknown token fails with `NOT_FOUND` (`ACCESS_TOKEN_NOT_FOUND`).
     """
+    CreateRoleBinding: _grpc.UnaryUnaryMultiCallable[_access_service_pb2.CreateRoleBindingRequest, _role_binding_pb2.RoleBinding]
+    """Grants a role. Granting the same subject the same role on the same scope again returns
+    the existing binding.
+    """
+    ListRoleBindings: _grpc.UnaryUnaryMultiCallable[_access_service_pb2.ListRoleBindingsRequest, _access_service_pb2.ListRoleBindingsResponse]
+    """Lists role bindings."""
+    DeleteRoleBinding: _grpc.UnaryUnaryMultiCallable[_access_service_pb2.DeleteRoleBindingRequest, _role_binding_pb2.RoleBinding]
+    """Revokes a role binding. An unknown binding fails with `NOT_FOUND`
+    (`ROLE_BINDING_NOT_FOUND`).
+    """
 
 @_typing.type_check_only
 class AccessServiceAsyncStub(AccessServiceStub):
@@ -66,6 +84,13 @@ class AccessServiceAsyncStub(AccessServiceStub):
     `UNAUTHENTICATED` and a reason (`TOKEN_MISSING`, `TOKEN_INVALID`, `TOKEN_EXPIRED`,
     `TOKEN_REVOKED`); the message says how to get a credential and nothing that helps guessing
     one. `ErrorReason` in error_reason.proto lists every reason this service returns.
+
+    Authorization. Every method needs one permission, which a role binding of the caller (or of
+    one of its groups) must grant on the resource the call names; otherwise the call fails with
+    `PERMISSION_DENIED` (reason `PERMISSION_DENIED`, metadata `permission` and `resource`). Lists
+    show only what the caller may read. `WhoAmI` needs no permission; the other methods of this
+    service need `admin` on `*`. A grant applies at once on every replica (a call that would be
+    denied reads the bindings again first); a revocation on another replica within 5 seconds.
 
     Pagination (AIP-158). `page_size` defaults to 50; values above 1000 are coerced to 1000; a
     negative value is INVALID_ARGUMENT. An empty `next_page_token` is the only end-of-list
@@ -86,6 +111,16 @@ class AccessServiceAsyncStub(AccessServiceStub):
     on, on this server at once and on other replicas within 10 seconds. Revoking a revoked
     token returns it unchanged. An unknown token fails with `NOT_FOUND` (`ACCESS_TOKEN_NOT_FOUND`).
     """
+    CreateRoleBinding: _aio.UnaryUnaryMultiCallable[_access_service_pb2.CreateRoleBindingRequest, _role_binding_pb2.RoleBinding]  # type: ignore[assignment]
+    """Grants a role. Granting the same subject the same role on the same scope again returns
+    the existing binding.
+    """
+    ListRoleBindings: _aio.UnaryUnaryMultiCallable[_access_service_pb2.ListRoleBindingsRequest, _access_service_pb2.ListRoleBindingsResponse]  # type: ignore[assignment]
+    """Lists role bindings."""
+    DeleteRoleBinding: _aio.UnaryUnaryMultiCallable[_access_service_pb2.DeleteRoleBindingRequest, _role_binding_pb2.RoleBinding]  # type: ignore[assignment]
+    """Revokes a role binding. An unknown binding fails with `NOT_FOUND`
+    (`ROLE_BINDING_NOT_FOUND`).
+    """
 
 class AccessServiceServicer(metaclass=_abc_1.ABCMeta):
     """Authentication. Every call to every service of the registry, except the gRPC health service
@@ -94,6 +129,13 @@ class AccessServiceServicer(metaclass=_abc_1.ABCMeta):
     `UNAUTHENTICATED` and a reason (`TOKEN_MISSING`, `TOKEN_INVALID`, `TOKEN_EXPIRED`,
     `TOKEN_REVOKED`); the message says how to get a credential and nothing that helps guessing
     one. `ErrorReason` in error_reason.proto lists every reason this service returns.
+
+    Authorization. Every method needs one permission, which a role binding of the caller (or of
+    one of its groups) must grant on the resource the call names; otherwise the call fails with
+    `PERMISSION_DENIED` (reason `PERMISSION_DENIED`, metadata `permission` and `resource`). Lists
+    show only what the caller may read. `WhoAmI` needs no permission; the other methods of this
+    service need `admin` on `*`. A grant applies at once on every replica (a call that would be
+    denied reads the bindings again first); a revocation on another replica within 5 seconds.
 
     Pagination (AIP-158). `page_size` defaults to 50; values above 1000 are coerced to 1000; a
     negative value is INVALID_ARGUMENT. An empty `next_page_token` is the only end-of-list
@@ -135,6 +177,34 @@ class AccessServiceServicer(metaclass=_abc_1.ABCMeta):
         """Revokes a token: calls made with it fail with `UNAUTHENTICATED` (`TOKEN_REVOKED`) from now
         on, on this server at once and on other replicas within 10 seconds. Revoking a revoked
         token returns it unchanged. An unknown token fails with `NOT_FOUND` (`ACCESS_TOKEN_NOT_FOUND`).
+        """
+
+    @_abc_1.abstractmethod
+    def CreateRoleBinding(
+        self,
+        request: _access_service_pb2.CreateRoleBindingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_role_binding_pb2.RoleBinding, _abc.Awaitable[_role_binding_pb2.RoleBinding]]:
+        """Grants a role. Granting the same subject the same role on the same scope again returns
+        the existing binding.
+        """
+
+    @_abc_1.abstractmethod
+    def ListRoleBindings(
+        self,
+        request: _access_service_pb2.ListRoleBindingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_access_service_pb2.ListRoleBindingsResponse, _abc.Awaitable[_access_service_pb2.ListRoleBindingsResponse]]:
+        """Lists role bindings."""
+
+    @_abc_1.abstractmethod
+    def DeleteRoleBinding(
+        self,
+        request: _access_service_pb2.DeleteRoleBindingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_role_binding_pb2.RoleBinding, _abc.Awaitable[_role_binding_pb2.RoleBinding]]:
+        """Revokes a role binding. An unknown binding fails with `NOT_FOUND`
+        (`ROLE_BINDING_NOT_FOUND`).
         """
 
 def add_AccessServiceServicer_to_server(servicer: AccessServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

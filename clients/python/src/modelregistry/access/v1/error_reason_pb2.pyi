@@ -28,10 +28,14 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """`UNAUTHENTICATED`. The call carries no `authorization: Bearer …` metadata. Any service."""
     TOKEN_INVALID: _ErrorReason.ValueType  # 2
     """`UNAUTHENTICATED`. The credential is not a token this registry issued (malformed, unknown,
-    or a wrong secret); the message does not say which. Any service.
+    or a wrong secret); the message does not say which. With OIDC configured, also a JWT that
+    fails a check (signature, key, algorithm, issuer, audience, `nbf`/`iat`, principal claim);
+    the message names the check, never the token. Any service.
     """
     TOKEN_EXPIRED: _ErrorReason.ValueType  # 3
-    """`UNAUTHENTICATED`. The token's `expire_time` has passed. Any service."""
+    """`UNAUTHENTICATED`. The token's `expire_time` has passed, or the OIDC JWT's `exp` (beyond
+    the configured leeway). Any service.
+    """
     TOKEN_REVOKED: _ErrorReason.ValueType  # 4
     """`UNAUTHENTICATED`. The token was revoked. Any service."""
     FIELD_INVALID: _ErrorReason.ValueType  # 5
@@ -45,6 +49,17 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """`INVALID_ARGUMENT`. `page_token` is not one this server issued for this listing."""
     DATABASE_UNAVAILABLE: _ErrorReason.ValueType  # 8
     """`UNAVAILABLE`. The registry's database cannot be reached; retry later."""
+    PERMISSION_DENIED: _ErrorReason.ValueType  # 9
+    """`PERMISSION_DENIED`. The caller is authenticated, but no role binding of it (or of its
+    groups) grants the permission the method needs on the resource it names. Metadata
+    `permission` and `resource` say which. Any service.
+    """
+    ROLE_BINDING_NOT_FOUND: _ErrorReason.ValueType  # 10
+    """`NOT_FOUND`. No role binding has that name."""
+    OIDC_KEYS_UNAVAILABLE: _ErrorReason.ValueType  # 11
+    """`UNAVAILABLE`. The call carries an OIDC JWT, and the issuer's signing keys (its JWKS URL)
+    could not be loaded and none are known from before; retry later. Any service.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The reasons `AccessService` puts in `google.rpc.ErrorInfo.reason` (domain "modelregistry"),
@@ -62,10 +77,14 @@ TOKEN_MISSING: ErrorReason.ValueType  # 1
 """`UNAUTHENTICATED`. The call carries no `authorization: Bearer …` metadata. Any service."""
 TOKEN_INVALID: ErrorReason.ValueType  # 2
 """`UNAUTHENTICATED`. The credential is not a token this registry issued (malformed, unknown,
-or a wrong secret); the message does not say which. Any service.
+or a wrong secret); the message does not say which. With OIDC configured, also a JWT that
+fails a check (signature, key, algorithm, issuer, audience, `nbf`/`iat`, principal claim);
+the message names the check, never the token. Any service.
 """
 TOKEN_EXPIRED: ErrorReason.ValueType  # 3
-"""`UNAUTHENTICATED`. The token's `expire_time` has passed. Any service."""
+"""`UNAUTHENTICATED`. The token's `expire_time` has passed, or the OIDC JWT's `exp` (beyond
+the configured leeway). Any service.
+"""
 TOKEN_REVOKED: ErrorReason.ValueType  # 4
 """`UNAUTHENTICATED`. The token was revoked. Any service."""
 FIELD_INVALID: ErrorReason.ValueType  # 5
@@ -79,4 +98,15 @@ PAGE_TOKEN_INVALID: ErrorReason.ValueType  # 7
 """`INVALID_ARGUMENT`. `page_token` is not one this server issued for this listing."""
 DATABASE_UNAVAILABLE: ErrorReason.ValueType  # 8
 """`UNAVAILABLE`. The registry's database cannot be reached; retry later."""
+PERMISSION_DENIED: ErrorReason.ValueType  # 9
+"""`PERMISSION_DENIED`. The caller is authenticated, but no role binding of it (or of its
+groups) grants the permission the method needs on the resource it names. Metadata
+`permission` and `resource` say which. Any service.
+"""
+ROLE_BINDING_NOT_FOUND: ErrorReason.ValueType  # 10
+"""`NOT_FOUND`. No role binding has that name."""
+OIDC_KEYS_UNAVAILABLE: ErrorReason.ValueType  # 11
+"""`UNAVAILABLE`. The call carries an OIDC JWT, and the issuer's signing keys (its JWKS URL)
+could not be loaded and none are known from before; retry later. Any service.
+"""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

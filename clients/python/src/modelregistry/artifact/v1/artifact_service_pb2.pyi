@@ -197,6 +197,7 @@ class ReadRequest(_message.Message):
     SHA256_FIELD_NUMBER: _builtins.int
     READ_OFFSET_FIELD_NUMBER: _builtins.int
     READ_LIMIT_FIELD_NUMBER: _builtins.int
+    MODEL_VERSION_FIELD_NUMBER: _builtins.int
     sha256: _builtins.str
     """Required. The SHA-256 digest of the blob: 64 lowercase hexadecimal characters. An unknown
     blob fails with `NOT_FOUND` (reason `BLOB_NOT_FOUND`).
@@ -211,16 +212,26 @@ class ReadRequest(_message.Message):
     """Optional. The maximum number of bytes to read. Must be zero or greater; 0 (the default)
     reads to the end of the blob.
     """
+    model_version: _builtins.str
+    """The model version the caller is pulling, in the format `models/{model}/versions/{version}`.
+    With it, the caller needs `models.read` on that model and the version's manifest must hold
+    the blob; a version that does not (or does not exist) fails with `PERMISSION_DENIED`
+    (reason `PERMISSION_DENIED`, metadata `model_version` and `sha256`), the same answer
+    whether or not another model references the blob, so that nothing is learned about other
+    models' files. Without it, only a caller with `registry.admin` on `*` may read (operators'
+    tooling). Clients always set it when they pull a version.
+    """
     def __init__(
         self,
         *,
         sha256: _builtins.str = ...,
         read_offset: _builtins.int = ...,
         read_limit: _builtins.int = ...,
+        model_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["read_limit", b"read_limit", "read_offset", b"read_offset", "sha256", b"sha256"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model_version", b"model_version", "read_limit", b"read_limit", "read_offset", b"read_offset", "sha256", b"sha256"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -332,13 +343,24 @@ class GenerateDownloadUrlRequest(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     EXPIRES_IN_FIELD_NUMBER: _builtins.int
+    MODEL_VERSION_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Required. The resource name of the blob, in the format `blobs/{sha256}`."""
+    model_version: _builtins.str
+    """The model version the caller is pulling (the URL is issued only after this check), in the format `models/{model}/versions/{version}`.
+    With it, the caller needs `models.read` on that model and the version's manifest must hold
+    the blob; a version that does not (or does not exist) fails with `PERMISSION_DENIED`
+    (reason `PERMISSION_DENIED`, metadata `model_version` and `sha256`), the same answer
+    whether or not another model references the blob, so that nothing is learned about other
+    models' files. Without it, only a caller with `registry.admin` on `*` may read (operators'
+    tooling). Clients always set it when they pull a version.
+    """
     @_builtins.property
     def expires_in(self) -> _duration_pb2.Duration:
-        """Optional. How long the URL stays valid: 1 second to 7 days. Unset or zero means the default
-        of 1 hour; negative, sub-second or longer values fail with `INVALID_ARGUMENT`. A store that
-        cannot issue URLs (the local-directory store) fails with `FAILED_PRECONDITION` (reason
+        """Optional. How long the URL stays valid: 1 second to 1 hour. Unset or zero means the
+        server's default, 15 minutes unless the operator set `--download-url-ttl`; negative,
+        sub-second or longer values fail with `INVALID_ARGUMENT` (reason `FIELD_INVALID`). A store
+        that cannot issue URLs (the local-directory store) fails with `FAILED_PRECONDITION` (reason
         `DOWNLOAD_URL_UNSUPPORTED`); clients then use `Read`.
         """
 
@@ -347,10 +369,11 @@ class GenerateDownloadUrlRequest(_message.Message):
         *,
         name: _builtins.str = ...,
         expires_in: _duration_pb2.Duration | None = ...,
+        model_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expires_in", b"expires_in"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_in", b"expires_in", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_in", b"expires_in", "model_version", b"model_version", "name", b"name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

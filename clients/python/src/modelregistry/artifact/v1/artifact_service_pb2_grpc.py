@@ -180,7 +180,9 @@ class ArtifactServiceServicer:
 
     def GenerateDownloadUrl(self, request, context):
         """Returns a time-limited URL from which the blob can be downloaded directly from the object
-        store with a plain HTTP GET.
+        store with a plain HTTP GET. The URL is a bearer capability: anyone holding it can download
+        the blob until it expires, without credentials, so treat it like a password and keep its
+        lifetime short.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -194,8 +196,10 @@ class ArtifactServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeleteBlob(self, request, context):
-        """Deletes a blob permanently. For garbage collection and operators only: the artifact
-        service does not know which versions reference a blob; `MetadataService` decides.
+        """Deletes a blob permanently (registry admins). A blob that a version that is not `DELETED`
+        references is refused with `FAILED_PRECONDITION` (reason `BLOB_IN_USE`): the artifact
+        service asks `MetadataService.RunGarbageCollection` to collect just this blob, which checks
+        the references under the lock commits take. An unknown blob is `NOT_FOUND`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

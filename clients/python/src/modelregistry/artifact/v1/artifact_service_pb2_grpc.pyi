@@ -79,13 +79,17 @@ class ArtifactServiceStub:
     """Gets a blob's digest, size and creation time."""
     GenerateDownloadUrl: _grpc.UnaryUnaryMultiCallable[_artifact_service_pb2.GenerateDownloadUrlRequest, _artifact_service_pb2.GenerateDownloadUrlResponse]
     """Returns a time-limited URL from which the blob can be downloaded directly from the object
-    store with a plain HTTP GET.
+    store with a plain HTTP GET. The URL is a bearer capability: anyone holding it can download
+    the blob until it expires, without credentials, so treat it like a password and keep its
+    lifetime short.
     """
     ListBlobs: _grpc.UnaryUnaryMultiCallable[_artifact_service_pb2.ListBlobsRequest, _artifact_service_pb2.ListBlobsResponse]
     """Lists blobs in ascending digest order. Used by garbage collection."""
     DeleteBlob: _grpc.UnaryUnaryMultiCallable[_artifact_service_pb2.DeleteBlobRequest, _empty_pb2.Empty]
-    """Deletes a blob permanently. For garbage collection and operators only: the artifact
-    service does not know which versions reference a blob; `MetadataService` decides.
+    """Deletes a blob permanently (registry admins). A blob that a version that is not `DELETED`
+    references is refused with `FAILED_PRECONDITION` (reason `BLOB_IN_USE`): the artifact
+    service asks `MetadataService.RunGarbageCollection` to collect just this blob, which checks
+    the references under the lock commits take. An unknown blob is `NOT_FOUND`.
     """
 
 @_typing.type_check_only
@@ -137,13 +141,17 @@ class ArtifactServiceAsyncStub(ArtifactServiceStub):
     """Gets a blob's digest, size and creation time."""
     GenerateDownloadUrl: _aio.UnaryUnaryMultiCallable[_artifact_service_pb2.GenerateDownloadUrlRequest, _artifact_service_pb2.GenerateDownloadUrlResponse]  # type: ignore[assignment]
     """Returns a time-limited URL from which the blob can be downloaded directly from the object
-    store with a plain HTTP GET.
+    store with a plain HTTP GET. The URL is a bearer capability: anyone holding it can download
+    the blob until it expires, without credentials, so treat it like a password and keep its
+    lifetime short.
     """
     ListBlobs: _aio.UnaryUnaryMultiCallable[_artifact_service_pb2.ListBlobsRequest, _artifact_service_pb2.ListBlobsResponse]  # type: ignore[assignment]
     """Lists blobs in ascending digest order. Used by garbage collection."""
     DeleteBlob: _aio.UnaryUnaryMultiCallable[_artifact_service_pb2.DeleteBlobRequest, _empty_pb2.Empty]  # type: ignore[assignment]
-    """Deletes a blob permanently. For garbage collection and operators only: the artifact
-    service does not know which versions reference a blob; `MetadataService` decides.
+    """Deletes a blob permanently (registry admins). A blob that a version that is not `DELETED`
+    references is refused with `FAILED_PRECONDITION` (reason `BLOB_IN_USE`): the artifact
+    service asks `MetadataService.RunGarbageCollection` to collect just this blob, which checks
+    the references under the lock commits take. An unknown blob is `NOT_FOUND`.
     """
 
 class ArtifactServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -234,7 +242,9 @@ class ArtifactServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_artifact_service_pb2.GenerateDownloadUrlResponse, _abc.Awaitable[_artifact_service_pb2.GenerateDownloadUrlResponse]]:
         """Returns a time-limited URL from which the blob can be downloaded directly from the object
-        store with a plain HTTP GET.
+        store with a plain HTTP GET. The URL is a bearer capability: anyone holding it can download
+        the blob until it expires, without credentials, so treat it like a password and keep its
+        lifetime short.
         """
 
     @_abc_1.abstractmethod
@@ -251,8 +261,10 @@ class ArtifactServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _artifact_service_pb2.DeleteBlobRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
-        """Deletes a blob permanently. For garbage collection and operators only: the artifact
-        service does not know which versions reference a blob; `MetadataService` decides.
+        """Deletes a blob permanently (registry admins). A blob that a version that is not `DELETED`
+        references is refused with `FAILED_PRECONDITION` (reason `BLOB_IN_USE`): the artifact
+        service asks `MetadataService.RunGarbageCollection` to collect just this blob, which checks
+        the references under the lock commits take. An unknown blob is `NOT_FOUND`.
         """
 
 def add_ArtifactServiceServicer_to_server(servicer: ArtifactServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -93,6 +93,15 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """`UNAVAILABLE`. The database could not be reached, the connection was lost, or no
     connection was free in time. Safe to retry.
     """
+    METADATA_SERVICE_UNAVAILABLE: _ErrorReason.ValueType  # 19
+    """`UNAVAILABLE`. The metadata service, which the artifact service asks which blobs a model
+    version holds (`Read` and `GenerateDownloadUrl` with `model_version`), could not be reached
+    or did not answer in time. Safe to retry.
+    """
+    BLOB_IN_USE: _ErrorReason.ValueType  # 20
+    """`FAILED_PRECONDITION`. `DeleteBlob` of a blob that a version that is not `DELETED`
+    references: delete those versions first (their blobs then go at the next collection).
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The reasons `ArtifactService` puts in `google.rpc.ErrorInfo.reason` (domain "modelregistry"),
@@ -175,5 +184,14 @@ reached or failed. Safe to retry.
 DATABASE_UNAVAILABLE: ErrorReason.ValueType  # 18
 """`UNAVAILABLE`. The database could not be reached, the connection was lost, or no
 connection was free in time. Safe to retry.
+"""
+METADATA_SERVICE_UNAVAILABLE: ErrorReason.ValueType  # 19
+"""`UNAVAILABLE`. The metadata service, which the artifact service asks which blobs a model
+version holds (`Read` and `GenerateDownloadUrl` with `model_version`), could not be reached
+or did not answer in time. Safe to retry.
+"""
+BLOB_IN_USE: ErrorReason.ValueType  # 20
+"""`FAILED_PRECONDITION`. `DeleteBlob` of a blob that a version that is not `DELETED`
+references: delete those versions first (their blobs then go at the next collection).
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

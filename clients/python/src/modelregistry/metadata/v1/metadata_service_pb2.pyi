@@ -874,6 +874,7 @@ class RunGarbageCollectionRequest(_message.Message):
     GRACE_PERIOD_FIELD_NUMBER: _builtins.int
     PENDING_VERSION_TTL_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BLOBS_FIELD_NUMBER: _builtins.int
     dry_run: _builtins.bool
     """Optional. If true, report what would be expired and deleted without changing anything.
     Defaults to false.
@@ -901,6 +902,14 @@ class RunGarbageCollectionRequest(_message.Message):
         hours). Must be at least 1 hour (else `INVALID_ARGUMENT`).
         """
 
+    @_builtins.property
+    def blobs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Optional. Collect only these blobs (`blobs/{sha256}`, at most 1000), whatever their age:
+        each is deleted if no version that is not `DELETED` references it, checked under the same
+        per-digest lock a commit takes, so a commit cannot race the deletion. No `PENDING` version is
+        expired. `ArtifactService.DeleteBlob` collects one blob this way.
+        """
+
     def __init__(
         self,
         *,
@@ -908,10 +917,11 @@ class RunGarbageCollectionRequest(_message.Message):
         grace_period: _duration_pb2.Duration | None = ...,
         pending_version_ttl: _duration_pb2.Duration | None = ...,
         request_id: _builtins.str = ...,
+        blobs: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["grace_period", b"grace_period", "pending_version_ttl", b"pending_version_ttl"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dry_run", b"dry_run", "grace_period", b"grace_period", "pending_version_ttl", b"pending_version_ttl", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blobs", b"blobs", "dry_run", b"dry_run", "grace_period", b"grace_period", "pending_version_ttl", b"pending_version_ttl", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

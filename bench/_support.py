@@ -25,10 +25,18 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Self, TypeVar
 
+import grpc
 import psutil
 
 from modelregistry_server.common.adapters.db import ensure_database
 from modelregistry_server.common.adapters.embedded_postgres import EmbeddedPostgres
+from tests.support.auth import (
+    ADMIN_TOKEN,
+    TOKEN_ENV,
+    authenticated_sync_channel,
+    bearer,
+    install_admin_token,
+)
 from tests.support.minio import MinioServer, free_port
 from tests.support.registry_process import clean_env, wait_serving
 
@@ -47,6 +55,13 @@ _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 # Loaded in the parent: the forked child must not search for libc between fork and exec.
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
 T = TypeVar("T")
+# Every server a benchmark starts adopts this admin token (written into its data dir before
+# it starts, as the tests do), and every client presents it: raw channels through an
+# interceptor (:func:`authenticated_channel`) or per call (``CALL_METADATA``, as the SDK does),
+# SDK clients as ``token=``, child processes through ``$MODELREGISTRY_TOKEN``
+# (:func:`with_token`). Made once per run, before anything is timed.
+TOKEN = ADMIN_TOKEN
+CALL_METADATA: tuple[tuple[str, str], ...] = bearer(TOKEN)
 
 
 def log(message: str, tag: str = "bench") -> None:
@@ -284,6 +299,19 @@ def fs_type(path: Path) -> str:
     return best[1]
 
 
+# ----------------------------------------------------------------------------- credentials
+
+
+def authenticated_channel(target: str) -> grpc.Channel:
+    """A plaintext sync channel to ``target`` whose every call presents ``TOKEN``."""
+    return authenticated_sync_channel(target, TOKEN)
+
+
+def with_token(env: dict[str, str]) -> dict[str, str]:
+    """``env`` plus ``MODELREGISTRY_TOKEN=TOKEN``, for child processes that use the SDK."""
+    return {**env, TOKEN_ENV: TOKEN}
+
+
 # ----------------------------------------------------------------------------- processes
 
 
@@ -308,8 +336,10 @@ def start_minio(stack: contextlib.ExitStack, minio: MinioServer) -> psutil.Proce
 class ServerProcess:
     """``python -m modelregistry_server serve`` as a subprocess on a loopback port.
 
-    A subprocess, so that the client and the server do not share a GIL and the server's CPU
-    time and memory can be read with psutil without the client's own work mixed in.
+    Its data dir holds ``TOKEN`` as the bootstrap admin token before it starts, so clients
+    that present it are principal ``admin``. A subprocess, so that the client and the server
+    do not share a GIL and the server's CPU time and memory can be read with psutil without
+    the client's own work mixed in.
 
     Args:
         work_dir: Where its data dir and log go.
@@ -354,6 +384,7 @@ class ServerProcess:
     def start(self, timeout: float = 60.0) -> None:
         """Start the server and wait until its health check says SERVING."""
         self._work_dir.mkdir(parents=True, exist_ok=True)
+        install_admin_token(self._work_dir / "data")  # adopted as principal `admin` at start
         argv = [
             sys.executable,
             *self._entry,

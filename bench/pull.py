@@ -66,9 +66,11 @@ from bench._support import (  # noqa: E402
     FOREIGN_LOAD_WARNING,
     GIB,
     MIB,
+    TOKEN,
     Meter,
     Sample,
     ServerProcess,
+    authenticated_channel,
     bulk_dir,
     die_with_parent,
     log,
@@ -81,6 +83,7 @@ from bench._support import (  # noqa: E402
     start_postgres,
     unwind_on_sigterm,
     verdict,
+    with_token,
     write_incompressible,
 )
 
@@ -206,6 +209,7 @@ def worker_main(argv: list[str]) -> int:
     total = sum(b.size for b in blobs)
     action: Callable[[], object]
     if args.mode == "sdk":
+        # The token comes from $MODELREGISTRY_TOKEN, set by the parent (as a user's shell would).
         client = Client(args.target, cache_dir=args.out)
 
         def action() -> object:
@@ -423,7 +427,7 @@ class Bench:
     def _push_round(self, model_dir: Path, size: int) -> None:
         r = self.results
         with self.temp_dir("push-cache") as cache:
-            with Client(self.target, cache_dir=cache) as client:
+            with Client(self.target, cache_dir=cache, token=TOKEN) as client:
                 sample, sent = self._push(client, model_dir, size)
                 r.push_first.append(sample)
                 r.push_first_bytes.append(sent)
@@ -431,7 +435,7 @@ class Bench:
                 r.push_again.append(sample)
                 r.push_again_bytes.append(sent)
             with self.temp_dir("push-cache") as new_cache:
-                with Client(self.target, cache_dir=new_cache) as client:
+                with Client(self.target, cache_dir=new_cache, token=TOKEN) as client:
                     sample, sent = self._push(client, model_dir, size)
                 r.push_again_new_cache.append(sample)
                 r.push_again_new_cache_bytes.append(sent)
@@ -479,7 +483,7 @@ class Bench:
         with (
             self.temp_dir("cache") as cache,
             self.temp_dir("direct") as out,
-            Client(self.target, cache_dir=cache) as sdk,
+            Client(self.target, cache_dir=cache, token=TOKEN) as sdk,
         ):
             direct = self.minio.client()  # new HTTP pool each round, as the SDK has
 
@@ -509,7 +513,7 @@ class Bench:
             return time.perf_counter() - start
 
         def restart() -> None:
-            with Client(self.target, cache_dir=cache) as client:
+            with Client(self.target, cache_dir=cache, token=TOKEN) as client:
                 client.pull(self.ref, parallelism=self.s.parallel)
 
         restart_s = [timed(restart) for _ in range(self.s.warm_calls)]
@@ -532,7 +536,7 @@ class Bench:
         """``pullers`` SDK processes vs as many direct-get processes, each with its own dir."""
         blobs_file = self.work / "blobs.json"
         blobs_file.write_text(json.dumps([dataclasses.asdict(b) for b in self.blobs]))
-        env = clean_env()
+        env = with_token(clean_env())
         env.update(
             BENCH_MINIO_ENDPOINT=self.minio.endpoint,
             BENCH_MINIO_ACCESS_KEY=self.minio.access_key,
@@ -577,7 +581,7 @@ class Bench:
         URL call, the fsync and the cache admission.
         """
         big = max(self.blobs, key=lambda b: b.size)
-        with grpc.insecure_channel(self.target) as channel:
+        with authenticated_channel(self.target) as channel:
             stub = artifact_service_pb2_grpc.ArtifactServiceStub(channel)
 
             def url() -> str:
@@ -607,7 +611,7 @@ class Bench:
                     raise RuntimeError("presigned download hashed wrong")
 
             def sdk_get(out: Path) -> None:
-                with Client(self.target, cache_dir=out) as client:
+                with Client(self.target, cache_dir=out, token=TOKEN) as client:
                     client.pull(self.ref, allow_patterns=[big.path], parallelism=1)
 
             ways: dict[str, Callable[[Path], None]] = {

@@ -47,7 +47,10 @@ from modelregistry_server.access.domain.oidc import ClaimMapping
 from modelregistry_server.access.rpc.permissions import AuthorizationInterceptor
 from modelregistry_server.access.rpc.servicer import AccessServicer
 from modelregistry_server.artifacts.adapters.localfs import LocalDirBlobStore
-from modelregistry_server.artifacts.adapters.metadata_client import GrpcManifestLookup
+from modelregistry_server.artifacts.adapters.metadata_client import (
+    GrpcManifestLookup,
+    UnconfiguredManifestLookup,
+)
 from modelregistry_server.artifacts.adapters.postgres import MIGRATIONS_DIR as ARTIFACT_MIGRATIONS
 from modelregistry_server.artifacts.adapters.postgres.repository import (
     PostgresBlobIndex,
@@ -351,16 +354,19 @@ class RegistryServer:
         )
         # Which blobs a version holds: asked of the MetadataService on this port (or socket)
         # with the internal credential, or of the one --metadata-service-url names.
-        self._manifests = GrpcManifestLookup(
-            ServiceLink(
-                config.metadata_service_url or self._internal_target(),
-                config.metadata_service_token or self.authenticator.internal_secret,
-                _client_credentials(config.metadata_service_tls, config.metadata_service_url),
+        manifests: ManifestLookup
+        if config.services == "artifacts" and not config.metadata_service_url:
+            manifests = UnconfiguredManifestLookup()
+        else:
+            manifests = GrpcManifestLookup(
+                ServiceLink(
+                    config.metadata_service_url or self._internal_target(),
+                    config.metadata_service_token or self.authenticator.internal_secret,
+                    _client_credentials(config.metadata_service_tls, config.metadata_service_url),
+                )
             )
-        )
-        return ArtifactServicer(
-            self.uploads, blobs, ReadAccess(self._manifests), references=self._manifests
-        )
+        self._manifests = manifests
+        return ArtifactServicer(self.uploads, blobs, ReadAccess(manifests), references=manifests)
 
     async def _sweep_forever(self, uploads: UploadService) -> None:
         while True:

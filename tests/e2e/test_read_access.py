@@ -15,7 +15,7 @@ from modelregistry import AsyncClient, Client
 from modelregistry.artifact.v1 import artifact_service_pb2 as apb
 from modelregistry.metadata.v1 import metadata_service_pb2 as ms
 from modelregistry_server.access.rpc.permissions import RULES
-from tests.conftest import RunningRegistry
+from tests.conftest import RunningRegistry, _start_registry
 from tests.support.artifacts import aiter_of, sha256_hex, upload, write_requests
 from tests.support.auth import bearer, create_token
 from tests.support.metadata import new_model, push
@@ -171,3 +171,18 @@ async def test_an_upload_session_belongs_to_the_principal_that_made_it(
     assert written.committed_size == len(data)
     status = await registry.artifacts.QueryWriteStatus(query, metadata=alice)
     assert status.complete
+
+
+async def test_an_artifact_service_alone_without_the_metadata_service_says_what_is_missing(
+    database_url: str, tmp_path: Path
+) -> None:
+    async for alone in _start_registry(database_url, tmp_path / "data", ["artifacts"]):
+        data = b"stored, then asked about"
+        await upload(alone.artifacts, data)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await alone.artifacts.DeleteBlob(
+                apb.DeleteBlobRequest(name=f"blobs/{sha256_hex(data)}")
+            )
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert error_info(refused.value).reason == "METADATA_SERVICE_UNAVAILABLE"
+        assert "--metadata-service-url" in (refused.value.details() or "")

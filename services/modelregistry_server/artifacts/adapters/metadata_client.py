@@ -68,3 +68,27 @@ class GrpcManifestLookup:
     async def close(self) -> None:
         """Close the channel."""
         await self._link.close()
+
+
+class UnconfiguredManifestLookup:
+    """``ManifestLookup`` of an artifact service started alone without
+    ``--metadata-service-url``: what needs the metadata service says so, instead of dialling
+    a port that serves no metadata."""
+
+    def _missing(self) -> Unavailable:
+        return Unavailable(
+            "this artifact service runs without the metadata service (--metadata-service-url "
+            "and --metadata-service-token): reads that name a version and DeleteBlob need it",
+            reason="METADATA_SERVICE_UNAVAILABLE",
+        )
+
+    async def manifest_of(self, version_name: str) -> VersionManifest | None:
+        """See ``ManifestLookup.manifest_of``: always refused."""
+        raise self._missing()
+
+    async def collect_blob(self, sha256: str, actor: str) -> bool:
+        """See ``ManifestLookup.collect_blob``: always refused."""
+        raise self._missing()
+
+    async def close(self) -> None:
+        """Nothing to release."""

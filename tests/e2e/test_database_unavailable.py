@@ -18,13 +18,12 @@ from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import duration_pb2, field_mask_pb2
 from google.protobuf.message import Message
 
 from modelregistry.artifact.v1 import artifact_service_pb2 as pb
 from modelregistry.artifact.v1 import blob_pb2
 from modelregistry.metadata.v1 import metadata_service_pb2 as ms
-from modelregistry.metadata.v1 import model_pb2, model_version_pb2
+from modelregistry.metadata.v1 import model_pb2
 from modelregistry_server.common.adapters.db import ensure_database
 from modelregistry_server.common.adapters.embedded_postgres import EmbeddedPostgres
 from tests.conftest import RunningRegistry, _start_registry
@@ -33,6 +32,7 @@ from tests.support.metadata import new_model, push
 from tests.support.minio import MinioServer, ensure_minio_binary
 from tests.support.registry_process import s3_flags
 from tests.support.rpc import error_info
+from tests.support.rpc_requests import requests_by_rpc
 
 pytestmark = pytest.mark.e2e
 
@@ -48,37 +48,8 @@ FILE = b"weights"
 def _metadata_requests() -> dict[str, Message]:
     """One valid request per MetadataService method: each passes validation, so only the
     database can make it fail."""
-    manifest = [model_version_pb2.ManifestFile(path="w.bin", sha256=sha256_hex(FILE), size_bytes=7)]
-    return {
-        "GetModel": ms.GetModelRequest(name=MODEL),
-        "ListModels": ms.ListModelsRequest(),
-        "CreateModel": ms.CreateModelRequest(model_id="other", model=model_pb2.Model()),
-        "UpdateModel": ms.UpdateModelRequest(
-            model=model_pb2.Model(name=MODEL, description="changed"),
-            update_mask=field_mask_pb2.FieldMask(paths=["description"]),
-        ),
-        "DeleteModel": ms.DeleteModelRequest(name=MODEL, force=True),
-        "GetModelVersion": ms.GetModelVersionRequest(name=VERSION),
-        "ListModelVersions": ms.ListModelVersionsRequest(parent=MODEL),
-        "CreateModelVersion": ms.CreateModelVersionRequest(
-            parent=MODEL, model_version=model_version_pb2.ModelVersion()
-        ),
-        "UpdateModelVersion": ms.UpdateModelVersionRequest(
-            model_version=model_version_pb2.ModelVersion(name=VERSION, description="changed"),
-            update_mask=field_mask_pb2.FieldMask(paths=["description"]),
-        ),
-        "DeleteModelVersion": ms.DeleteModelVersionRequest(name=VERSION),
-        "CommitModelVersion": ms.CommitModelVersionRequest(name=VERSION, files=manifest),
-        "ResolveModelVersion": ms.ResolveModelVersionRequest(ref="m@production"),
-        "SetAlias": ms.SetAliasRequest(model=MODEL, alias="staging", version=VERSION),
-        "DeleteAlias": ms.DeleteAliasRequest(name=f"{MODEL}/aliases/production"),
-        "ListAliases": ms.ListAliasesRequest(parent=MODEL),
-        "WatchModelEvents": ms.WatchModelEventsRequest(model=MODEL),
-        "ListAuditEvents": ms.ListAuditEventsRequest(model=MODEL),
-        "RunGarbageCollection": ms.RunGarbageCollectionRequest(
-            dry_run=True, grace_period=duration_pb2.Duration(seconds=2 * 86400)
-        ),
-    }
+    everything = requests_by_rpc()
+    return {method.name: everything[method.name] for method in METADATA.methods}
 
 
 async def _call(registry: RunningRegistry, method: str, request: Message) -> Any:

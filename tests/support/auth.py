@@ -40,11 +40,14 @@ class _Credential:
     def __init__(self, secret: str) -> None:
         self._metadata = bearer(secret)
 
+    def _with_credential(self, metadata: Any) -> list[tuple[str, str]]:
+        pairs = list(metadata or ())
+        if not any(key == "authorization" for key, _ in pairs):
+            pairs += self._metadata
+        return pairs
+
     def _details(self, details: Any) -> Any:
-        metadata = list(details.metadata or ())
-        if not any(key == "authorization" for key, _ in metadata):
-            metadata += self._metadata
-        return details._replace(metadata=metadata)
+        return details._replace(metadata=self._with_credential(details.metadata))
 
 
 # grpc.aio files each interceptor under one call shape only (the first class it is an instance
@@ -119,9 +122,7 @@ class _SyncCredential(
         return continuation(self._sync_details(details), requests)
 
     def _sync_details(self, details: Any) -> Any:
-        metadata = list(details.metadata or ())
-        if not any(key == "authorization" for key, _ in metadata):
-            metadata += self._metadata
+        metadata = self._with_credential(details.metadata)
         return _SyncDetails(
             details.method, details.timeout, metadata, details.credentials,
             getattr(details, "wait_for_ready", None), getattr(details, "compression", None),

@@ -49,10 +49,24 @@ def find_token(target: str, explicit: str | None = None) -> str | None:
 
 def save_token(target: str, token: str) -> Path:
     """Remember ``token`` for ``target`` in the credentials file (mode 0600); return its path."""
-    path = credentials_path()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tokens = _read()
     tokens[target] = token
+    return _write(tokens)
+
+
+def forget_token(target: str) -> bool:
+    """Remove the token saved for ``target``; False if there was none."""
+    tokens = _read()
+    if target not in tokens:
+        return False
+    del tokens[target]
+    _write(tokens)
+    return True
+
+
+def _write(tokens: dict[str, str]) -> Path:
+    path = credentials_path()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     # Written to a private temporary file and renamed: never a moment with other modes.
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".credentials.")
     try:
@@ -63,17 +77,3 @@ def save_token(target: str, token: str) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
-
-
-def forget_token(target: str) -> bool:
-    """Remove the token saved for ``target``; False if there was none."""
-    tokens = _read()
-    if target not in tokens:
-        return False
-    del tokens[target]
-    path = credentials_path()
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".credentials.")
-    with os.fdopen(fd, "w") as file:
-        json.dump({"tokens": tokens}, file, indent=2, sort_keys=True)
-    os.replace(temporary, path)
-    return True

@@ -128,12 +128,20 @@ RULES: dict[str, Rule] = {
 class _CallAccess:
     """``AccessCheck`` of one call: the policy applied to its principal."""
 
-    def __init__(self, policy: AccessPolicy, principal: Principal) -> None:
+    def __init__(
+        self,
+        policy: AccessPolicy,
+        principal: Principal,
+        checked: tuple[Permission, str | None] | None,
+    ) -> None:
         self._policy = policy
         self._principal = principal
+        # What the interceptor has checked already: a handler asking again costs nothing.
+        self._checked = checked
 
     def require(self, permission: Permission, model_id: str | None) -> None:
-        self._policy.check(self._principal, permission, model_id)
+        if (permission, model_id) != self._checked:
+            self._policy.check(self._principal, permission, model_id)
 
     def visibility(self, permission: Permission) -> Visibility:
         return self._policy.visibility(self._principal, permission)
@@ -165,30 +173,34 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
                 raise PermissionDenied("(none: not in the permission table)", method)
             await policy.refresh()
             try:
-                _check(policy, rule, principal, request)
+                checked = _check(policy, rule, principal, request)
             except PermissionDenied:
                 if not await policy.refresh_if_older(_RECHECK_AFTER_S):
                     policy.denied += 1
                     raise
                 try:  # with the bindings as they are now
-                    _check(policy, rule, principal, request)
+                    checked = _check(policy, rule, principal, request)
                 except PermissionDenied:
                     policy.denied += 1
                     raise
-            token = enter_access(_CallAccess(policy, principal))
+            token = enter_access(_CallAccess(policy, principal, checked))
             return lambda: leave_access(token)
 
         return wrap_handler(handler, enter)
 
 
-def _check(policy: AccessPolicy, rule: Rule, principal: Principal, request: Any) -> None:
+def _check(
+    policy: AccessPolicy, rule: Rule, principal: Principal, request: Any
+) -> tuple[Permission, str | None] | None:
+    """Check ``rule``; return the (permission, model) it established, if one model's."""
     if rule.permission is None or rule.scope in ("authenticated", "handler"):
-        return
+        return None
     if rule.scope == "registry":
         policy.check(principal, rule.permission, None)
-        return
+        return (rule.permission, None)
     model_id = None if rule.model is None or request is None else rule.model(request)
     if model_id is None:  # a listing over every model, or a model known only later
         policy.check_anywhere(principal, rule.permission)
-    else:
-        policy.check(principal, rule.permission, model_id)
+        return None
+    policy.check(principal, rule.permission, model_id)
+    return (rule.permission, model_id)

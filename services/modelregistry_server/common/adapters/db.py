@@ -11,7 +11,8 @@ exception class and SQLSTATE, never by message text.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import secrets
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
@@ -188,3 +189,16 @@ class Database:
         """A pooled connection inside a transaction that commits when the block ends."""
         async with self.connection() as conn, conn.transaction():
             yield conn
+
+
+async def shared_secret(database: Database, queries: Mapping[str, str], name: str) -> bytes:
+    """A server-wide secret every replica must share (a page-token key), made by the first.
+
+    ``queries`` are the schema's named ``insert_secret`` and ``get_secret``: each service
+    keeps its secrets in its own schema.
+    """
+    async with database.connection() as conn:
+        # Whoever inserts first wins; every replica then reads the same value.
+        await conn.execute(queries["insert_secret"], name, secrets.token_bytes(32))
+        value: bytes = await conn.fetchval(queries["get_secret"], name)
+    return value

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -182,16 +183,24 @@ def cmd_token(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         tokens = client.list_tokens(principal=args.principal, show_inactive=args.all)
         rows = [
             (t.name, t.principal, _time(t, "create_time"), _time(t, "expire_time") or "never",
-             _time(t, "last_use_time") or "-", "revoked" if t.HasField("revoke_time") else "",
-             t.description)
+             _time(t, "last_use_time") or "-", _state(t), t.description)
             for t in tokens
         ]  # fmt: skip
-        header = ("TOKEN", "PRINCIPAL", "CREATED", "EXPIRES", "LAST USED", "", "DESCRIPTION")
+        header = ("TOKEN", "PRINCIPAL", "CREATED", "EXPIRES", "LAST USED", "STATE", "DESCRIPTION")
         _emit(out, args, [_token_dict(t) for t in tokens], fmt.table(header, rows))
         return 0
     revoked = client.revoke_token(args.name)
     _emit(out, args, _token_dict(revoked), f"revoked {revoked.name} ({revoked.principal})")
     return 0
+
+
+def _state(token: access_token_pb2.AccessToken) -> str:
+    if token.HasField("revoke_time"):
+        return "revoked"
+    expired = token.HasField("expire_time") and token.expire_time.ToDatetime(UTC) <= datetime.now(
+        UTC
+    )
+    return "expired" if expired else "active"
 
 
 def _time(token: access_token_pb2.AccessToken, field: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import asyncpg
 
 from modelregistry_server.access.domain.policy import Binding, Role
 from modelregistry_server.access.domain.token import TokenRecord
-from modelregistry_server.common.adapters.db import Database
+from modelregistry_server.common.adapters.db import Database, shared_secret
 from modelregistry_server.common.adapters.sql import load_queries
 from modelregistry_server.common.kernel.paging import Cursor, invalid_page_token, split_page
 
@@ -84,10 +83,7 @@ class PostgresTokenStore:
 
 async def page_token_secret(database: Database) -> bytes:
     """The page-token key of the access listings, created by the first replica to ask."""
-    async with database.connection() as conn:
-        await conn.execute(QUERIES["insert_secret"], "page_token", secrets.token_bytes(32))
-        value: bytes = await conn.fetchval(QUERIES["get_secret"], "page_token")
-    return value
+    return await shared_secret(database, QUERIES, "page_token")
 
 
 def _to_binding(row: asyncpg.Record) -> Binding:

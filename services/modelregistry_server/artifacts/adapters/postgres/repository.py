@@ -16,7 +16,7 @@ from modelregistry_server.artifacts.domain.errors import (
     UploadSessionNotFound,
 )
 from modelregistry_server.artifacts.domain.upload import SESSION_NAME_PREFIX, UploadSession
-from modelregistry_server.common.adapters.db import Database
+from modelregistry_server.common.adapters.db import Database, shared_secret
 from modelregistry_server.common.adapters.sql import load_queries
 from modelregistry_server.common.kernel.paging import Cursor, split_page, string_position
 
@@ -204,8 +204,4 @@ class PostgresBlobIndex:
 
 async def page_token_secret(database: Database) -> bytes:
     """Return the artifact service's page-token secret, creating it on first use."""
-    async with database.connection() as conn:
-        # Whoever inserts first wins; every replica then reads the same value.
-        await conn.execute(QUERIES["insert_secret"], "page_token", secrets.token_bytes(32))
-        value: bytes = await conn.fetchval(QUERIES["get_secret"], "page_token")
-    return value
+    return await shared_secret(database, QUERIES, "page_token")

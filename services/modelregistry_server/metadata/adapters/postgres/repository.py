@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
-from modelregistry_server.common.adapters.db import Database
+from modelregistry_server.common.adapters.db import Database, shared_secret
 from modelregistry_server.common.kernel.identity import Visibility
 from modelregistry_server.common.kernel.paging import Cursor, split_page
 from modelregistry_server.metadata.adapters.postgres.listing_sql import model_listing
@@ -57,8 +56,4 @@ class PostgresSecretStore:
 
     async def page_token_secret(self) -> bytes:
         """See ``SecretStore.page_token_secret``."""
-        async with self._database.connection() as conn:
-            # Whoever inserts first wins; every replica then reads the same value.
-            await conn.execute(QUERIES["insert_secret"], "page_token", secrets.token_bytes(32))
-            value: bytes = await conn.fetchval(QUERIES["get_secret"], "page_token")
-        return value
+        return await shared_secret(self._database, QUERIES, "page_token")

@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Self, TypeVar
 
-import grpc
 import psutil
 
 from modelregistry_server.common.adapters.db import ensure_database
@@ -301,10 +300,8 @@ def fs_type(path: Path) -> str:
 
 # ----------------------------------------------------------------------------- credentials
 
-
-def authenticated_channel(target: str) -> grpc.Channel:
-    """A plaintext sync channel to ``target`` whose every call presents ``TOKEN``."""
-    return authenticated_sync_channel(target, TOKEN)
+# Every call presents the admin token (its default secret).
+authenticated_channel = authenticated_sync_channel
 
 
 def with_token(env: dict[str, str]) -> dict[str, str]:

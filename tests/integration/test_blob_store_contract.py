@@ -20,10 +20,10 @@ from modelregistry_server.artifacts.domain.errors import (
     FailedPrecondition,
     InvalidArgument,
 )
+from tests.support.artifacts import sha256_hex as blob_sha
 from tests.support.blob_stores import (
     Backend,
     MiB,
-    blob_sha,
     put_blob,
     read_all,
 )

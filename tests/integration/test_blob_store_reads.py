@@ -20,11 +20,11 @@ from modelregistry_server.artifacts.domain.errors import (
     PresignNotSupported,
     StoreUnavailable,
 )
+from tests.support.artifacts import sha256_hex as blob_sha
 from tests.support.blob_stores import (
     Backend,
     MiB,
     assert_all_workers_idle,
-    blob_sha,
     http_get,
     put_blob,
     read_all,

@@ -14,11 +14,12 @@ from typing import Any
 
 import grpc
 
+from modelregistry._credentials import ENV_TOKEN
 from modelregistry.access.v1 import access_service_pb2 as access_pb
 from modelregistry.access.v1 import access_service_pb2_grpc, role_binding_pb2
 
+TOKEN_ENV = ENV_TOKEN  # where the SDK and CLI look for a token
 ADMIN_TOKEN = f"mr1_{secrets.token_hex(8)}_{secrets.token_urlsafe(32)}"
-TOKEN_ENV = "MODELREGISTRY_TOKEN"
 
 
 def install_admin_token(data_dir: Path) -> None:

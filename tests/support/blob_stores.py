@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import hashlib
 import os
 import threading
 import time
@@ -23,6 +22,7 @@ from modelregistry_server.artifacts.adapters.localfs import LocalDirBlobStore
 from modelregistry_server.artifacts.adapters.s3 import S3BlobStore
 from modelregistry_server.artifacts.app.ports import BlobStore
 from modelregistry_server.artifacts.domain.blob import MIN_PART_SIZE
+from tests.support.artifacts import sha256_hex as blob_sha
 from tests.support.minio import MinioServer
 
 MiB = 1024 * 1024
@@ -88,10 +88,6 @@ def make_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
         return count
 
     return Backend("localdir", new_local_store, lambda key: (root / key).is_file(), open_blob_fds)
-
-
-def blob_sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 async def read_all(store: BlobStore, sha256: str, offset: int = 0, limit: int = 0) -> bytes:

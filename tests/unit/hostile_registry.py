@@ -8,7 +8,6 @@ every byte goes through ``Read``. No PostgreSQL or object store is involved.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,12 +22,9 @@ from modelregistry.metadata.v1 import (
     metadata_service_pb2_grpc,
     model_version_pb2,
 )
+from tests.support.artifacts import sha256_hex as sha
 
 GOOD_UID = "0f8fad5b-d9cb-469f-a165-70867728950e"
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass

@@ -25,7 +25,8 @@ from modelregistry.errors import (
     UnsafeDestinationError,
 )
 from modelregistry.metadata.v1 import model_version_pb2
-from tests.unit.hostile_registry import GOOD_UID, HostileRegistry, Tree, sha, start, tree
+from tests.support.artifacts import sha256_hex as sha
+from tests.unit.hostile_registry import GOOD_UID, HostileRegistry, Tree, start, tree
 
 REF = "fraud@production"
 # What may appear after a refused pull: the cache folder and its lock file, nothing else.

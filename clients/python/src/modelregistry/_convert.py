@@ -330,6 +330,15 @@ def create_token_request(
     return request
 
 
+def list_tokens_request(
+    principal: str, show_inactive: bool, page_token: str
+) -> access_service_pb2.ListAccessTokensRequest:
+    """One page (up to 1000) of ``ListAccessTokens``."""
+    return access_service_pb2.ListAccessTokensRequest(
+        page_size=1000, page_token=page_token, principal=principal, show_inactive=show_inactive
+    )
+
+
 def token_name(name: str) -> str:
     """``tokens/<id>`` from either that or the bare id."""
     return name if name.startswith("tokens/") else f"tokens/{name}"

@@ -134,23 +134,17 @@ class TlsOptions:
             chosen = value or env.get(variable) or None
             return Path(chosen) if chosen is not None else None
 
-        options = cls(
-            enabled=False,
-            ca=pick(ca, ENV_TLS_CA),
-            cert=pick(cert, ENV_TLS_CERT),
-            key=pick(key, ENV_TLS_KEY),
-        )
-        if (options.cert is None) != (options.key is None):
+        ca, cert, key = pick(ca, ENV_TLS_CA), pick(cert, ENV_TLS_CERT), pick(key, ENV_TLS_KEY)
+        if (cert is None) != (key is None):
             raise ValueError(
                 "a TLS client certificate needs its key: give tls_cert and tls_key together "
                 f"(--tls-cert and --tls-key, ${ENV_TLS_CERT} and ${ENV_TLS_KEY})"
             )
         given = _given_target(target)
-        configured = any(p is not None for p in (options.ca, options.cert, options.key))
+        configured = any(p is not None for p in (ca, cert, key))
         if configured and given.startswith(_PLAINTEXT_SCHEMES):
             raise ValueError(f"TLS options were given, but the target {given!r} asks for plaintext")
-        enabled = configured or given.startswith(TLS_SCHEME)
-        return cls(enabled, options.ca, options.cert, options.key)
+        return cls(configured or given.startswith(TLS_SCHEME), ca, cert, key)
 
     def channel_credentials(self) -> grpc.ChannelCredentials | None:
         """gRPC credentials for the channel, or None for plaintext; reads the PEM files now.

@@ -276,9 +276,12 @@ class AsyncWatchStream(AsyncIterator[model_event_pb2.ModelEvent]):
             raise CancelledError("the watch is closed", reason="WATCH_CLOSED")
         call = self._call if self._call is not None else self._open_call()
         headers = await call.initial_metadata()
+        start = watch_start(headers)
+        if start is not None and not self.last_event_id:
+            self.last_event_id = start
         # No headers at all: a trailers-only answer (the server refused before subscribing),
         # whose status is on its way even if the call does not say "done" yet.
-        if not await self._note_start(call) and (call.done() or not headers):
+        if start is None and (call.done() or not headers):
             code = await call.code()
             if code != grpc.StatusCode.OK:
                 try:

@@ -315,20 +315,14 @@ class AsyncClient(ClientBase[AsyncTransport]):
     ) -> list[access_token_pb2.AccessToken]:
         """Tokens newest first (never their secrets); revoked and expired ones on request."""
         t = self._online("list_tokens")
-        found: list[access_token_pb2.AccessToken] = []
-        page_token = ""
-        while True:
-            reply = await t.unary(
+        pager = AsyncPager(
+            lambda token: t.unary(
                 t.access_stub.ListAccessTokens,
-                access_service_pb2.ListAccessTokensRequest(
-                    page_size=1000, page_token=page_token, principal=principal,
-                    show_inactive=show_inactive,
-                ),
-            )  # fmt: skip
-            found.extend(reply.access_tokens)
-            page_token = reply.next_page_token
-            if not page_token:
-                return found
+                _convert.list_tokens_request(principal, show_inactive, token),
+            ),
+            lambda page: page.access_tokens,
+        )
+        return await pager.to_list()
 
     async def revoke_token(self, name: str) -> access_token_pb2.AccessToken:
         """Revoke ``tokens/<id>`` (or the bare id); calls with it fail from now on."""

@@ -336,20 +336,15 @@ class Client(ClientBase[Transport]):
     ) -> list[access_token_pb2.AccessToken]:
         """Tokens newest first (never their secrets); revoked and expired ones on request."""
         t = self._online("list_tokens")
-        found: list[access_token_pb2.AccessToken] = []
-        page_token = ""
-        while True:
-            reply = t.unary(
-                t.access_stub.ListAccessTokens,
-                access_service_pb2.ListAccessTokensRequest(
-                    page_size=1000, page_token=page_token, principal=principal,
-                    show_inactive=show_inactive,
+        return list(
+            Pager(
+                lambda token: t.unary(
+                    t.access_stub.ListAccessTokens,
+                    _convert.list_tokens_request(principal, show_inactive, token),
                 ),
-            )  # fmt: skip
-            found.extend(reply.access_tokens)
-            page_token = reply.next_page_token
-            if not page_token:
-                return found
+                lambda page: page.access_tokens,
+            )
+        )
 
     def revoke_token(self, name: str) -> access_token_pb2.AccessToken:
         """Revoke ``tokens/<id>`` (or the bare id); calls with it fail from now on."""

@@ -27,9 +27,9 @@ from modelregistry_server.access.app.policy import AccessPolicy
 from modelregistry_server.common.kernel.errors import PermissionDenied
 from modelregistry_server.common.kernel.identity import Permission, Principal, Visibility
 from modelregistry_server.common.rpc.auth import (
-    OPEN_SERVICES,
     current_principal,
     enter_access,
+    is_open,
     leave_access,
     wrap_handler,
 )
@@ -162,7 +162,7 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
         """Wrap the method's handler so that it is authorized first."""
         handler = await continuation(handler_call_details)
         method: str = handler_call_details.method
-        if handler is None or method.lstrip("/").split("/", 1)[0] in OPEN_SERVICES:
+        if handler is None or is_open(method):
             return handler
         rule = RULES.get(method)
         policy = self._policy

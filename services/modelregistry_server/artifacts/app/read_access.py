@@ -26,7 +26,6 @@ class ReadAccess:
         self._lookup = lookup
         self._cache: OrderedDict[str, frozenset[str]] = OrderedDict()
         self._cache_size = cache_size
-        self.lookups = 0  # calls to the metadata service, for tests
 
     async def require_blob_in_version(self, version_name: str, sha256: str) -> None:
         """Raise ``BlobNotInVersion`` unless ``version_name``'s manifest holds ``sha256``.
@@ -47,7 +46,6 @@ class ReadAccess:
         if cached is not None:
             self._cache.move_to_end(version_name)
             return cached
-        self.lookups += 1
         manifest: VersionManifest | None = await self._lookup.manifest_of(version_name)
         if manifest is None:
             return None

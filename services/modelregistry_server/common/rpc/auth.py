@@ -74,28 +74,26 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     ) -> _Handler:
         """Wrap the method's handler so that it authenticates first."""
         handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method
-        if handler is None or method.lstrip("/").split("/", 1)[0] in OPEN_SERVICES:
+        if handler is None or is_open(handler_call_details.method):
             return handler
-        authenticate = self._authenticate
-        if self._trust_certificates:
-            authenticate = _or_certificate(authenticate)
-        return _wrap(handler, _authorization(handler_call_details), authenticate)
+        authorization = _authorization(handler_call_details)
+        authenticate, trust_certificates = self._authenticate, self._trust_certificates
+
+        async def enter(request: Any, context: Any) -> Callable[[], None]:
+            # Without a bearer token, a verified client certificate names the caller.
+            name = (
+                peer_principal_name(context) if trust_certificates and not authorization else None
+            )
+            principal = Principal(name, "mtls") if name else await authenticate(authorization)
+            token = _PRINCIPAL.set(principal)
+            return lambda: _PRINCIPAL.reset(token)
+
+        return wrap_handler(handler, enter)
 
 
-# With client certificates trusted, the authenticator is called with the context too.
-_CONTEXT: contextvars.ContextVar[Any] = contextvars.ContextVar("modelregistry_rpc_context")
-
-
-def _or_certificate(authenticate: Authenticate) -> Authenticate:
-    async def by_certificate_or_token(authorization: str | None) -> Principal:
-        if authorization is None:
-            name = peer_principal_name(_CONTEXT.get())
-            if name:
-                return Principal(name, "mtls")
-        return await authenticate(authorization)
-
-    return by_certificate_or_token
+def is_open(method: str) -> bool:
+    """Whether ``/package.Service/Method`` belongs to a service that needs no credential."""
+    return method.lstrip("/").split("/", 1)[0] in OPEN_SERVICES
 
 
 # Called before the handler with the request (None for a client stream) and the context;
@@ -159,15 +157,6 @@ def wrap_handler(handler: _Handler, enter: Enter) -> _Handler:
     if handler.unary_stream is not None:
         return grpc.unary_stream_rpc_method_handler(server_stream, **serializers)
     return grpc.stream_stream_rpc_method_handler(server_stream, **serializers)
-
-
-def _wrap(handler: _Handler, authorization: str | None, authenticate: Authenticate) -> _Handler:
-    async def enter(request: Any, context: Any) -> Callable[[], None]:
-        _CONTEXT.set(context)
-        token = _PRINCIPAL.set(await authenticate(authorization))
-        return lambda: _PRINCIPAL.reset(token)
-
-    return wrap_handler(handler, enter)
 
 
 _ACCESS: contextvars.ContextVar[AccessCheck | None] = contextvars.ContextVar(

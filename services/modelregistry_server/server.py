@@ -35,11 +35,13 @@ from modelregistry_server.access.adapters.jwt_verifier import PyJwtVerifier
 from modelregistry_server.access.adapters.postgres import MIGRATIONS_DIR as ACCESS_MIGRATIONS
 from modelregistry_server.access.adapters.postgres.repository import (
     PostgresBindingStore,
+    PostgresDeniedCallLog,
     PostgresTokenStore,
 )
 from modelregistry_server.access.adapters.postgres.repository import (
     page_token_secret as access_page_token_secret,
 )
+from modelregistry_server.access.app.denied_calls import DeniedCalls
 from modelregistry_server.access.app.oidc import OidcAuthenticator
 from modelregistry_server.access.app.policy import AccessPolicy
 from modelregistry_server.access.app.tokens import Authenticator, TokenService
@@ -66,6 +68,8 @@ from modelregistry_server.artifacts.app.read_access import ReadAccess
 from modelregistry_server.artifacts.app.uploads import UploadService
 from modelregistry_server.artifacts.rpc.servicer import ArtifactServicer, RequestCounters
 from modelregistry_server.bootstrap import ensure_admin_token
+from modelregistry_server.common.adapters.audit_log import MIGRATIONS_DIR as AUDIT_MIGRATIONS
+from modelregistry_server.common.adapters.audit_log import SCHEMA as AUDIT_SCHEMA
 from modelregistry_server.common.adapters.db import Database, create_pool, ensure_database
 from modelregistry_server.common.adapters.embedded_postgres import EmbeddedPostgres
 from modelregistry_server.common.adapters.migrations import apply_migrations
@@ -111,6 +115,21 @@ EMBEDDED_DATABASE = "modelregistry"
 _MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
+def schema_migrations(services: str) -> list[tuple[str, Path]]:
+    """The schemas a process serving ``services`` migrates, in the order it must.
+
+    Every process needs ``access`` (it checks every call's credential) and ``audit`` (it
+    records refused calls); ``audit`` comes before ``metadata``, whose 0003 moves the audit
+    log into it.
+    """
+    schemas = [("access", ACCESS_MIGRATIONS), (AUDIT_SCHEMA, AUDIT_MIGRATIONS)]
+    if services in ("all", "metadata"):
+        schemas.append(("metadata", METADATA_MIGRATIONS))
+    if services in ("all", "artifacts"):
+        schemas.append(("artifacts", ARTIFACT_MIGRATIONS))
+    return schemas
+
+
 @dataclass
 class RegistryServer:
     """The running registry: gRPC server, health, database pool and embedded PostgreSQL."""
@@ -135,8 +154,10 @@ class RegistryServer:
     resolve_cache: ResolveCache | None = None
     # Checks every call's credential; its tokens are managed through the AccessService.
     authenticator: Authenticator = field(init=False)
-    # Role bindings; ``policy.denied`` counts the calls it refused.
+    # Role bindings.
     policy: AccessPolicy = field(init=False)
+    # Calls refused for want of a permission: counted, and recorded in the audit log.
+    denied_calls: DeniedCalls = field(default_factory=lambda: DeniedCalls(None))
     _served: list[str] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -159,11 +180,8 @@ class RegistryServer:
         # Through Database: a database that drops out during start-up is reported as
         # DATABASE_UNAVAILABLE, like in any call, not as an unexplained crash.
         async with Database(self._pool).connection() as conn:
-            await apply_migrations(conn, "access", ACCESS_MIGRATIONS)
-            if config.services in ("all", "metadata"):
-                await apply_migrations(conn, "metadata", METADATA_MIGRATIONS)
-            if config.services in ("all", "artifacts"):
-                await apply_migrations(conn, "artifacts", ARTIFACT_MIGRATIONS)
+            for schema, migrations in schema_migrations(config.services):
+                await apply_migrations(conn, schema, migrations)
         access = await self._build_access()
 
         server = grpc.aio.server(
@@ -174,7 +192,7 @@ class RegistryServer:
                     # Mutual TLS: the server verified the certificate, so it names the caller.
                     trust_client_certificates=config.tls is not None and config.tls.mutual,
                 ),
-                AuthorizationInterceptor(self.policy),
+                AuthorizationInterceptor(self.policy, self.denied_calls),
             ],
             options=[
                 ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
@@ -221,6 +239,7 @@ class RegistryServer:
         store = PostgresTokenStore(database)
         self.authenticator = Authenticator(store, oidc=await self._build_oidc())
         self.policy = AccessPolicy(PostgresBindingStore(database))
+        self.denied_calls = DeniedCalls(PostgresDeniedCallLog(database))
         paginator = Paginator(PageTokenCodec(await access_page_token_secret(database)))
         tokens = TokenService(store, self.authenticator, paginator)
         await ensure_admin_token(tokens, self.policy, self.config.admin_token_path)
@@ -388,6 +407,7 @@ class RegistryServer:
         if self._server is not None:
             await self._server.stop(grace)
             self._server = None
+        await self.denied_calls.flush()  # refusals still being written to the audit log
         if self._store is not None:
             await self._store.close()
             self._store = None

@@ -18,13 +18,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from modelregistry_server.access.adapters.postgres import MIGRATIONS_DIR as ACCESS_MIGRATIONS
-from modelregistry_server.artifacts.adapters.postgres import MIGRATIONS_DIR as ARTIFACT_MIGRATIONS
 from modelregistry_server.common.adapters.embedded_postgres import EmbeddedPostgres
 from modelregistry_server.common.adapters.migrations import apply_migrations
-from modelregistry_server.metadata.adapters.postgres.repository import (
-    MIGRATIONS_DIR as METADATA_MIGRATIONS,
-)
+from modelregistry_server.server import schema_migrations
 
 EXTERNAL_URL_ENV = "MODELREGISTRY_TEST_DATABASE_URL"
 TEMPLATE_DATABASE = "modelregistry_test_template"
@@ -62,9 +58,8 @@ async def create_template(admin_url: str) -> None:
         await conn.close()
     conn = await asyncpg.connect(with_database(admin_url, TEMPLATE_DATABASE))
     try:
-        await apply_migrations(conn, "access", ACCESS_MIGRATIONS)
-        await apply_migrations(conn, "metadata", METADATA_MIGRATIONS)
-        await apply_migrations(conn, "artifacts", ARTIFACT_MIGRATIONS)
+        for schema, migrations in schema_migrations("all"):
+            await apply_migrations(conn, schema, migrations)
     finally:
         await conn.close()
 

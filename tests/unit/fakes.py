@@ -14,10 +14,11 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from modelregistry_server.common.kernel.audit import AuditEntry
 from modelregistry_server.common.kernel.errors import InvalidArgument
 from modelregistry_server.common.kernel.identity import Visibility
 from modelregistry_server.common.kernel.paging import Cursor, invalid_page_token, split_page
-from modelregistry_server.metadata.app.ports import AliasRecord, AuditEntry, UnitOfWork
+from modelregistry_server.metadata.app.ports import AliasRecord, UnitOfWork
 from modelregistry_server.metadata.domain.errors import not_found
 from modelregistry_server.metadata.domain.events import EventType
 from modelregistry_server.metadata.domain.filter import Expr, OrderKey

@@ -47,7 +47,7 @@ class InMemoryTokenStore:
             rows[: limit + 1], limit, lambda t: [t.create_time.isoformat(), t.token_id]
         )
 
-    async def revoke(self, token_id: str, when: datetime) -> TokenRecord | None:
+    async def revoke(self, token_id: str, when: datetime, actor: str) -> TokenRecord | None:
         record = self.rows.get(token_id)
         if record is None:
             return None
@@ -134,19 +134,19 @@ async def test_an_expired_token_is_refused(world: World) -> None:
 async def test_a_revocation_here_takes_effect_at_once(world: World) -> None:
     record, secret = await world.tokens.create("leaver", "", None, ADMIN)
     await world.auth.authenticate(f"Bearer {secret}")  # now cached
-    revoked = await world.tokens.revoke(record.name)
+    revoked = await world.tokens.revoke(record.name, ADMIN)
     assert revoked.revoke_time == world.now
     with pytest.raises(Unauthenticated) as info:
         await world.auth.authenticate(f"Bearer {secret}")
     assert info.value.reason == "TOKEN_REVOKED"
-    again = await world.tokens.revoke(record.name)
+    again = await world.tokens.revoke(record.name, ADMIN)
     assert again.revoke_time == revoked.revoke_time
 
 
 async def test_a_revocation_elsewhere_takes_effect_within_the_cache_ttl(world: World) -> None:
     record, secret = await world.tokens.create("leaver", "", None, ADMIN)
     await world.auth.authenticate(f"Bearer {secret}")
-    await world.store.revoke(record.token_id, world.now)  # another replica did it
+    await world.store.revoke(record.token_id, world.now, "admin")  # another replica did it
     await world.auth.authenticate(f"Bearer {secret}")  # still cached
     world.now += CACHE_TTL
     with pytest.raises(Unauthenticated):
@@ -199,10 +199,10 @@ async def test_create_checks_its_fields(
 
 async def test_revoking_an_unknown_or_malformed_name(world: World) -> None:
     with pytest.raises(NotFound) as info:
-        await world.tokens.revoke("tokens/0123456789abcdef")
+        await world.tokens.revoke("tokens/0123456789abcdef", ADMIN)
     assert info.value.reason == "ACCESS_TOKEN_NOT_FOUND"
     with pytest.raises(InvalidArgument):
-        await world.tokens.revoke("tokens/../../etc")
+        await world.tokens.revoke("tokens/../../etc", ADMIN)
 
 
 async def test_list_pages_newest_first_and_hides_inactive_unless_asked(world: World) -> None:
@@ -211,7 +211,7 @@ async def test_list_pages_newest_first_and_hides_inactive_unless_asked(world: Wo
         record, _ = await world.tokens.create(f"p{n}", "", None, ADMIN)
         made.append(record.name)
         world.now += timedelta(seconds=1)
-    await world.tokens.revoke(made[0])
+    await world.tokens.revoke(made[0], ADMIN)
     seen, token = [], ""
     while True:
         page = await world.tokens.list(2, token, "", False)

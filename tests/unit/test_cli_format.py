@@ -11,6 +11,7 @@ from google.protobuf import timestamp_pb2
 from modelregistry.cli._commands import render_diff
 from modelregistry.cli._format import (
     alias_dict,
+    audit_dict,
     format_scalar,
     human_duration,
     human_rate,
@@ -18,6 +19,7 @@ from modelregistry.cli._format import (
     iso_utc,
     local_time,
     render_aliases,
+    render_audit,
     render_version,
     render_versions,
     state_name,
@@ -26,7 +28,7 @@ from modelregistry.cli._format import (
     version_ref,
 )
 from modelregistry.diff import VersionDiff
-from modelregistry.metadata.v1 import alias_pb2, model_version_pb2
+from modelregistry.metadata.v1 import alias_pb2, audit_event_pb2, model_version_pb2
 
 READY = model_version_pb2.MODEL_VERSION_STATE_READY
 
@@ -175,3 +177,19 @@ def test_diff_rendering() -> None:
     assert "  1 file unchanged" in lines
     same = render_diff(VersionDiff.between(a, make_version(1)))
     assert "no differences" in same
+
+
+def test_the_log_shows_which_calls_were_refused_and_what_they_lacked() -> None:
+    refused = audit_event_pb2.AuditEvent(
+        name="auditEvents/2", actor="intern", method="DeleteModel", resource="models/fraud",
+        event_time=ts(0), denied_permission="models.delete",
+    )  # fmt: skip
+    done = audit_event_pb2.AuditEvent(
+        name="auditEvents/1", actor="admin", method="CreateModel", resource="models/fraud",
+        event_time=ts(0),
+    )  # fmt: skip
+    lines = render_audit([refused, done]).splitlines()
+    assert "DeleteModel (denied: models.delete)" in lines[1]
+    assert "denied" not in lines[2]
+    assert audit_dict(refused)["denied_permission"] == "models.delete"
+    assert audit_dict(done)["denied_permission"] is None

@@ -43,7 +43,6 @@ class AccessPolicy:
         self._monotonic = monotonic
         self._bindings: list[Binding] = []
         self._loaded_at: float | None = None
-        self.denied = 0  # calls refused so far (the interceptor counts), for metrics and tests
 
     async def refresh(self, *, force: bool = False) -> None:
         """Reload the bindings if they are older than ``RELOAD_INTERVAL_S``."""
@@ -85,12 +84,12 @@ class AccessPolicy:
         await self.refresh(force=True)
         return stored
 
-    async def revoke(self, name: str) -> Binding:
+    async def revoke(self, name: str, actor: Principal) -> Binding:
         """Remove the binding ``roleBindings/{id}``."""
         binding_id = name.removeprefix(BINDING_PREFIX)
         if not name.startswith(BINDING_PREFIX) or not _BINDING_ID.fullmatch(binding_id):
             raise InvalidArgument("name", "must be roleBindings/<id>, as ListRoleBindings shows")
-        removed = await self._store.delete(binding_id)
+        removed = await self._store.delete(binding_id, actor.name)
         await self.refresh(force=True)
         if removed is None:
             raise NotFound("ROLE_BINDING", name)

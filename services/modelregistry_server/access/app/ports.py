@@ -8,6 +8,7 @@ from typing import Protocol
 
 from modelregistry_server.access.domain.policy import Binding
 from modelregistry_server.access.domain.token import TokenRecord
+from modelregistry_server.common.kernel.audit import AuditEntry
 from modelregistry_server.common.kernel.paging import Cursor
 
 
@@ -15,7 +16,8 @@ class TokenStore(Protocol):
     """Stores token records (never secrets)."""
 
     async def insert(self, record: TokenRecord) -> bool:
-        """Store a new token; False if one with that id exists already."""
+        """Store a new token, and its audit row (actor ``created_by``) in the same
+        transaction; False if one with that id exists already."""
         ...
 
     async def get(self, token_id: str) -> TokenRecord | None:
@@ -28,8 +30,9 @@ class TokenStore(Protocol):
         """Tokens newest first (of one principal; only those active at ``active_at``)."""
         ...
 
-    async def revoke(self, token_id: str, when: datetime) -> TokenRecord | None:
-        """Mark a token revoked (a revoked one keeps its first revoke time)."""
+    async def revoke(self, token_id: str, when: datetime, actor: str) -> TokenRecord | None:
+        """Mark a token revoked, audited as done by ``actor`` in the same transaction (a
+        revoked one keeps its first revoke time, and its revocation is not recorded again)."""
         ...
 
     async def record_use(self, token_id: str, when: datetime) -> None:
@@ -41,15 +44,25 @@ class BindingStore(Protocol):
     """Stores role bindings."""
 
     async def insert(self, binding: Binding) -> Binding:
-        """Store a binding; the same subject, role and scope again returns the existing one."""
+        """Store a binding and its audit row (actor ``created_by``) in one transaction; the
+        same subject, role and scope again returns the existing one and records nothing."""
         ...
 
-    async def delete(self, binding_id: str) -> Binding | None:
-        """Remove a binding; None if there was none."""
+    async def delete(self, binding_id: str, actor: str) -> Binding | None:
+        """Remove a binding, audited as done by ``actor`` in the same transaction; None if
+        there was none."""
         ...
 
     async def all(self) -> list[Binding]:
         """Every binding."""
+        ...
+
+
+class DeniedCallLog(Protocol):
+    """Where refused calls are recorded: the registry's audit log."""
+
+    async def record(self, entry: AuditEntry) -> None:
+        """Append the record of one refused call."""
         ...
 
 

@@ -215,10 +215,10 @@ class TokenService:
         rows, cursor = await self._store.list(principal or None, active_at, page.after, page.limit)
         return self._paginator.page(page, rows, cursor)
 
-    async def revoke(self, name: str) -> TokenRecord:
+    async def revoke(self, name: str, actor: Principal) -> TokenRecord:
         """Revoke a token; revoking a revoked token returns it unchanged."""
         token_id = parse_token_name(name)
-        record = await self._store.revoke(token_id, self._clock())
+        record = await self._store.revoke(token_id, self._clock(), actor.name)
         self._authenticator.forget(token_id)
         if record is None:
             raise NotFound(ACCESS_TOKEN, name)

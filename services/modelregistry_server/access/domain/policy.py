@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from modelregistry_server.common.kernel.audit import rfc3339
 from modelregistry_server.common.kernel.errors import InvalidArgument
 from modelregistry_server.common.kernel.identity import Permission, Principal, Visibility
 
@@ -63,6 +64,17 @@ class Binding:
     def name(self) -> str:
         """``roleBindings/{id}``."""
         return f"roleBindings/{self.binding_id}"
+
+    def snapshot(self) -> dict[str, object]:
+        """The binding as the audit log records it (the ``RoleBinding`` message's fields)."""
+        return {
+            "name": self.name,
+            "subject": self.subject,
+            "role": self.role.value,
+            "scope": self.scope,
+            "created_by": self.created_by,
+            "create_time": rfc3339(self.create_time),
+        }
 
     def covers(self, model_id: str | None) -> bool:
         """Whether the scope includes ``model_id`` (None: a registry-wide call, only ``*``)."""

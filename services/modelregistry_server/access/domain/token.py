@@ -15,6 +15,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from modelregistry_server.common.kernel.audit import rfc3339
 from modelregistry_server.common.kernel.errors import InvalidArgument
 
 TOKEN_NAME_PREFIX = "tokens/"  # noqa: S105 - a resource name prefix
@@ -44,6 +45,22 @@ class TokenRecord:
     def name(self) -> str:
         """``tokens/{id}``."""
         return TOKEN_NAME_PREFIX + self.token_id
+
+    def snapshot(self) -> dict[str, object]:
+        """The token as the audit log records it: the ``AccessToken`` message's fields, never
+        the secret's hash."""
+        times = {
+            "create_time": self.create_time,
+            "expire_time": self.expire_time,
+            "revoke_time": self.revoke_time,
+        }
+        return {
+            "name": self.name,
+            "principal": self.principal,
+            "description": self.description,
+            "created_by": self.created_by,
+            **{key: rfc3339(when) for key, when in times.items() if when is not None},
+        }
 
     def active(self, now: datetime) -> bool:
         """Neither revoked nor expired at ``now``."""

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import grpc
 
+from modelregistry_server.access.app.denied_calls import DeniedCalls
 from modelregistry_server.access.app.policy import AccessPolicy
 from modelregistry_server.common.kernel.errors import PermissionDenied
 from modelregistry_server.common.kernel.identity import Permission, Principal, Visibility
@@ -131,17 +132,26 @@ class _CallAccess:
     def __init__(
         self,
         policy: AccessPolicy,
+        denied: DeniedCalls,
+        method: str,
         principal: Principal,
         checked: tuple[Permission, str | None] | None,
     ) -> None:
         self._policy = policy
+        self._denied = denied
+        self._method = method
         self._principal = principal
         # What the interceptor has checked already: a handler asking again costs nothing.
         self._checked = checked
 
     def require(self, permission: Permission, model_id: str | None) -> None:
-        if (permission, model_id) != self._checked:
+        if (permission, model_id) == self._checked:
+            return
+        try:
             self._policy.check(self._principal, permission, model_id)
+        except PermissionDenied as error:
+            self._denied.note(self._principal, self._method, error)
+            raise
 
     def visibility(self, permission: Permission) -> Visibility:
         return self._policy.visibility(self._principal, permission)
@@ -151,8 +161,9 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
     """Checks every call against ``RULES``; runs after ``AuthInterceptor`` (it needs the
     principal). A method missing from the table is refused outright: failing closed."""
 
-    def __init__(self, policy: AccessPolicy) -> None:
+    def __init__(self, policy: AccessPolicy, denied: DeniedCalls) -> None:
         self._policy = policy
+        self._denied = denied
 
     async def intercept_service(
         self,
@@ -165,25 +176,25 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
         if handler is None or is_open(method):
             return handler
         rule = RULES.get(method)
-        policy = self._policy
+        policy, denied = self._policy, self._denied
 
         async def enter(request: Any, context: Any) -> Callable[[], None]:
             principal = current_principal()
-            if rule is None:  # a method nobody classified: nobody may call it (fail closed)
-                raise PermissionDenied("(none: not in the permission table)", method)
-            await policy.refresh()
             try:
-                checked = _check(policy, rule, principal, request)
-            except PermissionDenied:
-                if not await policy.refresh_if_older(_RECHECK_AFTER_S):
-                    policy.denied += 1
-                    raise
-                try:  # with the bindings as they are now
+                if rule is None:  # a method nobody classified: nobody may call it (fail closed)
+                    raise PermissionDenied("(none: not in the permission table)", method)
+                await policy.refresh()
+                try:
                     checked = _check(policy, rule, principal, request)
                 except PermissionDenied:
-                    policy.denied += 1
-                    raise
-            token = enter_access(_CallAccess(policy, principal, checked))
+                    if not await policy.refresh_if_older(_RECHECK_AFTER_S):
+                        raise
+                    # with the bindings as they are now
+                    checked = _check(policy, rule, principal, request)
+            except PermissionDenied as error:
+                denied.note(principal, method, error)
+                raise
+            token = enter_access(_CallAccess(policy, denied, method, principal, checked))
             return lambda: leave_access(token)
 
         return wrap_handler(handler, enter)

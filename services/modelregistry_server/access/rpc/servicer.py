@@ -99,7 +99,7 @@ class AccessServicer(access_service_pb2_grpc.AccessServiceServicer):
         self, request: pb.RevokeAccessTokenRequest, context: _Context
     ) -> access_token_pb2.AccessToken:
         """See the proto."""
-        return token_to_proto(await self._tokens.revoke(request.name))
+        return token_to_proto(await self._tokens.revoke(request.name, current_principal()))
 
     @unary_errors(to_status)
     async def CreateRoleBinding(  # noqa: N802
@@ -125,4 +125,4 @@ class AccessServicer(access_service_pb2_grpc.AccessServiceServicer):
         self, request: pb.DeleteRoleBindingRequest, context: _Context
     ) -> role_binding_pb2.RoleBinding:
         """See the proto."""
-        return binding_to_proto(await self._policy.revoke(request.name))
+        return binding_to_proto(await self._policy.revoke(request.name, current_principal()))

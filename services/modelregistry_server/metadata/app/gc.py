@@ -7,9 +7,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from modelregistry_server.common.kernel.audit import AuditEntry
 from modelregistry_server.common.kernel.request_ids import validate_request_id
 from modelregistry_server.metadata.app.ports import (
-    AuditEntry,
     BlobChecker,
     UnitOfWorkFactory,
     VersionRepository,

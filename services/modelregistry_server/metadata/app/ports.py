@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from modelregistry_server.common.kernel.audit import AuditEntry
 from modelregistry_server.common.kernel.identity import Visibility
 from modelregistry_server.common.kernel.paging import Cursor
 from modelregistry_server.metadata.domain.events import AuditEvent, EventType, ModelEvent
@@ -218,19 +219,6 @@ class BlobLocks(Protocol):
     async def is_referenced(self, sha256: str) -> bool:
         """Whether a non-deleted version references the digest (read under the lock)."""
         ...
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """One row of the audit log: who did what to which resource, before and after."""
-
-    actor: str
-    method: str
-    resource: str
-    model_id: str
-    before: Mapping[str, object] | None
-    after: Mapping[str, object] | None
-    request_id: str | None
 
 
 class UnitOfWork(Protocol):

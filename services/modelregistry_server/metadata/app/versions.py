@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from modelregistry_server.common.kernel.audit import AuditEntry
 from modelregistry_server.common.kernel.identity import Visibility
 from modelregistry_server.common.kernel.paging import Page, Paginator
 from modelregistry_server.common.kernel.request_ids import validate_request_id
 from modelregistry_server.metadata.app.ports import (
     AliasRecord,
-    AuditEntry,
     BlobChecker,
     ModelRepository,
     UnitOfWork,

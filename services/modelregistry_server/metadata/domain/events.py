@@ -44,3 +44,4 @@ class AuditEvent:
     after: Mapping[str, object] | None
     request_id: str
     trace_id: str
+    denied_permission: str = ""  # set only on the record of a refused call

@@ -182,6 +182,7 @@ def audit_event_to_proto(event: AuditEvent) -> audit_event_pb2.AuditEvent:
         event_time=timestamp(event.event_time),
         request_id=event.request_id,
         trace_id=event.trace_id,
+        denied_permission=event.denied_permission,
     )
     if event.before is not None:
         json_format.ParseDict(dict(event.before), message.before)

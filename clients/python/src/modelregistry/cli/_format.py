@@ -248,8 +248,15 @@ def render_aliases(aliases: Sequence[alias_pb2.Alias]) -> str:
 
 def render_audit(events: Sequence[audit_event_pb2.AuditEvent]) -> str:
     """The ``log`` table."""
-    rows = [(local_time(e.event_time), e.actor, e.method, e.resource) for e in events]
+    rows = [(local_time(e.event_time), e.actor, _audit_method(e), e.resource) for e in events]
     return table(("TIME", "ACTOR", "METHOD", "RESOURCE"), rows)
+
+
+def _audit_method(event: audit_event_pb2.AuditEvent) -> str:
+    """The method, and for a refused call what it lacked: ``DeleteModel (denied: …)``."""
+    if event.denied_permission:
+        return f"{event.method} (denied: {event.denied_permission})"
+    return event.method
 
 
 def render_snapshots(snapshots: Sequence[SnapshotInfo]) -> str:
@@ -374,6 +381,7 @@ def audit_dict(event: audit_event_pb2.AuditEvent) -> dict[str, Any]:
         "after": json_format.MessageToDict(event.after) if event.HasField("after") else None,
         "request_id": event.request_id,
         "trace_id": event.trace_id,
+        "denied_permission": event.denied_permission or None,
     }
 
 

@@ -282,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     # log --------------------------------------------------------------------------------
     log = add(
         "log",
-        "show the audit log: who changed what, newest first",
+        "show the audit log: who changed what (and which calls were refused), newest first",
         _example("modelregistry log fraud-detector --since 2025-01-01 --actor alice --limit 20")
         + "\n\nTimes are ISO 8601 (2025-01-31 or 2025-01-31T12:00:00Z); without a zone they are"
         "\nlocal time. --since is inclusive, --until exclusive.",

@@ -23,6 +23,10 @@ WHERE ($1::text IS NULL OR principal = $1)
 ORDER BY create_time DESC, token_id DESC
 LIMIT $5;
 
+-- name: lock_token
+-- Read one token and hold it until the transaction ends (revocation writes its audit row).
+SELECT * FROM access.tokens WHERE token_id = $1 FOR UPDATE;
+
 -- name: revoke_token
 -- Revoke a token; a revoked one keeps its first revoke time. No row: no such token.
 UPDATE access.tokens SET revoke_time = COALESCE(revoke_time, $2)

@@ -9,8 +9,10 @@ import asyncpg
 
 from modelregistry_server.access.domain.policy import Binding, Role
 from modelregistry_server.access.domain.token import TokenRecord
+from modelregistry_server.common.adapters import audit_log
 from modelregistry_server.common.adapters.db import Database, shared_secret
 from modelregistry_server.common.adapters.sql import load_queries
+from modelregistry_server.common.kernel.audit import AuditEntry
 from modelregistry_server.common.kernel.paging import Cursor, invalid_page_token, split_page
 
 QUERIES = load_queries(Path(__file__).parent / "queries.sql")
@@ -38,12 +40,16 @@ class PostgresTokenStore:
 
     async def insert(self, record: TokenRecord) -> bool:
         """See the port."""
-        async with self._database.connection() as conn:
+        async with self._database.transaction() as conn:
             inserted = await conn.fetchval(
                 QUERIES["insert_token"], record.token_id, record.secret_sha256,
                 record.principal, record.description, record.created_by, record.create_time,
                 record.expire_time,
             )  # fmt: skip
+            if inserted is not None:
+                await audit_log.append(
+                    conn, _audit(record.created_by, "CreateAccessToken", record.name, None, record)
+                )
         return inserted is not None
 
     async def get(self, token_id: str) -> TokenRecord | None:
@@ -69,16 +75,55 @@ class PostgresTokenStore:
         tokens = [_to_token(row) for row in rows]
         return split_page(tokens, limit, lambda t: [t.create_time.isoformat(), t.token_id])
 
-    async def revoke(self, token_id: str, when: datetime) -> TokenRecord | None:
+    async def revoke(self, token_id: str, when: datetime, actor: str) -> TokenRecord | None:
         """See the port."""
-        async with self._database.connection() as conn:
+        async with self._database.transaction() as conn:
+            row = await conn.fetchrow(QUERIES["lock_token"], token_id)
+            if row is None:
+                return None
+            before = _to_token(row)
+            if before.revoke_time is not None:  # revoked already: nothing changes
+                return before
             row = await conn.fetchrow(QUERIES["revoke_token"], token_id, when)
-        return None if row is None else _to_token(row)
+            assert row is not None, "the row is locked, so it is still there"
+            after = _to_token(row)
+            await audit_log.append(
+                conn, _audit(actor, "RevokeAccessToken", after.name, before, after)
+            )
+        return after
 
     async def record_use(self, token_id: str, when: datetime) -> None:
         """See the port."""
         async with self._database.connection() as conn:
             await conn.execute(QUERIES["record_token_use"], token_id, when)
+
+
+def _audit(
+    actor: str,
+    method: str,
+    resource: str,
+    before: TokenRecord | Binding | None,
+    after: TokenRecord | Binding | None,
+) -> AuditEntry:
+    """The audit row of a change to who may do what (registry-wide: no model)."""
+    return AuditEntry(
+        actor, method, resource, None,
+        None if before is None else before.snapshot(),
+        None if after is None else after.snapshot(),
+        None,
+    )  # fmt: skip
+
+
+class PostgresDeniedCallLog:
+    """``DeniedCallLog``: refused calls go to the audit log, each in its own transaction."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def record(self, entry: AuditEntry) -> None:
+        """See the port."""
+        async with self._database.connection() as conn:
+            await audit_log.append(conn, entry)
 
 
 async def page_token_secret(database: Database) -> bytes:
@@ -105,19 +150,30 @@ class PostgresBindingStore:
 
     async def insert(self, binding: Binding) -> Binding:
         """See the port."""
-        async with self._database.connection() as conn:
+        async with self._database.transaction() as conn:
             row = await conn.fetchrow(
                 QUERIES["insert_binding"], binding.binding_id, binding.subject,
                 binding.role.value, binding.scope, binding.created_by, binding.create_time,
             )  # fmt: skip
-        assert row is not None, "the insert or the existing row"
-        return _to_binding(row)
+            assert row is not None, "the insert or the existing row"
+            stored = _to_binding(row)
+            if stored.binding_id == binding.binding_id:  # new, not the existing one
+                await audit_log.append(
+                    conn, _audit(binding.created_by, "CreateRoleBinding", stored.name, None, stored)
+                )
+        return stored
 
-    async def delete(self, binding_id: str) -> Binding | None:
+    async def delete(self, binding_id: str, actor: str) -> Binding | None:
         """See the port."""
-        async with self._database.connection() as conn:
+        async with self._database.transaction() as conn:
             row = await conn.fetchrow(QUERIES["delete_binding"], binding_id)
-        return None if row is None else _to_binding(row)
+            if row is None:
+                return None
+            removed = _to_binding(row)
+            await audit_log.append(
+                conn, _audit(actor, "DeleteRoleBinding", removed.name, removed, None)
+            )
+        return removed
 
     async def all(self) -> list[Binding]:
         """See the port."""

@@ -28,7 +28,7 @@ def _json(value: Any) -> dict[str, object] | None:
 
 
 class PostgresAuditLog:
-    """``AuditLog`` on ``metadata.audit_events``."""
+    """``AuditLog`` on ``audit.events``, the log every service appends to."""
 
     def __init__(self, database: Database) -> None:
         self._database = database
@@ -63,6 +63,7 @@ class PostgresAuditLog:
                 after=_json(r["after"]),
                 request_id=r["request_id"] or "",
                 trace_id=r["trace_id"] or "",
+                denied_permission=r["denied_permission"] or "",
             )
             for r in rows
         ]

@@ -217,12 +217,6 @@ LIMIT $3;
 -- How many versions of a model are not DELETED (DeleteModel without force).
 SELECT count(*) FROM metadata.model_versions WHERE model_id = $1 AND state <> 'DELETED';
 
--- name: insert_audit_event
--- Append a mutation to the audit log, in the transaction of the mutation.
-INSERT INTO metadata.audit_events
-    (actor, method, resource, model_id, before, after, request_id, trace_id)
-VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7, $8);
-
 -- name: insert_model_event
 -- The NOTIFY is delivered at commit, so watchers never see an event of a rolled-back change.
 -- Payload "<event id> <model id>": the model id lets every replica drop only that model's
@@ -276,8 +270,9 @@ WHERE model_id = $1 AND version = $2;
 -- name: list_audit_events_desc
 -- One page of the audit log, newest first, after the keyset position ($5 time, $6 id); only
 -- models the caller may see ($8 all, else ids $9 and LIKE patterns $10).
-SELECT id, actor, method, resource, event_time, before, after, request_id, trace_id
-FROM metadata.audit_events
+SELECT id, actor, method, resource, event_time, before, after, request_id, trace_id,
+       denied_permission
+FROM audit.events
 WHERE ($1::text IS NULL OR model_id = $1)
   AND ($2::timestamptz IS NULL OR event_time >= $2)
   AND ($3::timestamptz IS NULL OR event_time < $3)
@@ -290,8 +285,9 @@ LIMIT $7;
 -- name: list_audit_events_asc
 -- One page of the audit log, oldest first, after the keyset position ($5 time, $6 id); only
 -- models the caller may see ($8 all, else ids $9 and LIKE patterns $10).
-SELECT id, actor, method, resource, event_time, before, after, request_id, trace_id
-FROM metadata.audit_events
+SELECT id, actor, method, resource, event_time, before, after, request_id, trace_id,
+       denied_permission
+FROM audit.events
 WHERE ($1::text IS NULL OR model_id = $1)
   AND ($2::timestamptz IS NULL OR event_time >= $2)
   AND ($3::timestamptz IS NULL OR event_time < $3)

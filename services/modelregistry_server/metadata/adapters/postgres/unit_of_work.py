@@ -7,14 +7,14 @@ PostgreSQL delivers only at commit). The use case decides; the stores only read 
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from modelregistry_server.common.adapters import audit_log
 from modelregistry_server.common.adapters.db import Database
-from modelregistry_server.common.telemetry import current_trace_id
+from modelregistry_server.common.kernel.audit import AuditEntry
 from modelregistry_server.metadata.adapters.postgres.rows import (
     QUERIES,
     manifest_json,
@@ -27,7 +27,6 @@ from modelregistry_server.metadata.adapters.postgres.rows import (
 from modelregistry_server.metadata.app.ports import (
     AliasRecord,
     AliasStore,
-    AuditEntry,
     BlobLocks,
     ModelStore,
     UnitOfWork,
@@ -257,17 +256,7 @@ class PostgresUnitOfWork:
 
     async def audit(self, entry: AuditEntry) -> None:
         """See the port."""
-        await self._conn.execute(
-            QUERIES["insert_audit_event"],
-            entry.actor,
-            entry.method,
-            entry.resource,
-            entry.model_id,
-            None if entry.before is None else json.dumps(dict(entry.before), default=str),
-            None if entry.after is None else json.dumps(dict(entry.after), default=str),
-            entry.request_id,
-            current_trace_id() or None,
-        )
+        await audit_log.append(self._conn, entry)
 
     async def emit(
         self, kind: EventType, model_id: str, version: int | None, alias: str | None, actor: str

@@ -20,8 +20,19 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class AuditEvent(_message.Message):
-    """One successful change made through the MetadataService, recorded in the same transaction as
-    the change itself. Audit events are append-only and never expire.
+    """One record of the registry's audit log, which is append-only and never expires:
+    - a successful change made through the MetadataService, recorded in the same transaction as
+      the change itself;
+    - a change to who may do what, made through the AccessService: `CreateAccessToken`,
+      `RevokeAccessToken`, `CreateRoleBinding`, `DeleteRoleBinding` (resources `tokens/{token}`
+      and `roleBindings/{role_binding}`; snapshots never hold a token's secret or its hash);
+    - a call of any service refused with `PERMISSION_DENIED` (`denied_permission` is set;
+      `before` and `after` are unset). These are rate limited: at most one per principal, method
+      and resource a minute, and at most 60 a minute per server (the server counts every
+      refusal).
+    Events of one model are visible to whoever may read the model; registry-wide ones (tokens,
+    role bindings, blobs, refused calls that name no model) only to callers who may read every
+    model.
 
     Resource name: `auditEvents/{audit_event}`.
     """
@@ -37,6 +48,7 @@ class AuditEvent(_message.Message):
     AFTER_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     TRACE_ID_FIELD_NUMBER: _builtins.int
+    DENIED_PERMISSION_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Output only. The resource name of the event, in the format `auditEvents/{audit_event}`,
     where `{audit_event}` is an opaque id assigned by the server.
@@ -61,6 +73,10 @@ class AuditEvent(_message.Message):
     trace_id: _builtins.str
     """Output only. The W3C trace id (32 lowercase hexadecimal characters) of the request that made
     the change. Empty if the request was not traced.
+    """
+    denied_permission: _builtins.str
+    """Output only. Set only on the record of a refused call: the permission the caller lacked
+    (for example `aliases.write`). `resource` is then what the call named.
     """
     @_builtins.property
     def event_time(self) -> _timestamp_pb2.Timestamp:
@@ -91,10 +107,11 @@ class AuditEvent(_message.Message):
         after: _struct_pb2.Struct | None = ...,
         request_id: _builtins.str = ...,
         trace_id: _builtins.str = ...,
+        denied_permission: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "before", b"before", "event_time", b"event_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "after", b"after", "before", b"before", "event_time", b"event_time", "method", b"method", "name", b"name", "request_id", b"request_id", "resource", b"resource", "trace_id", b"trace_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "after", b"after", "before", b"before", "denied_permission", b"denied_permission", "event_time", b"event_time", "method", b"method", "name", b"name", "request_id", b"request_id", "resource", b"resource", "trace_id", b"trace_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

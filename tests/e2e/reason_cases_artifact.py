@@ -235,3 +235,23 @@ async def _blob_in_use(env: Env) -> None:
     await env.registry.artifacts.DeleteBlob(
         apb.DeleteBlobRequest(name=f"blobs/{digest}"), timeout=T
     )
+
+
+@_case("VERSION_NOT_PENDING", PRECONDITION)
+async def _version_not_pending(env: Env) -> None:
+    version = await ready_version(env, "committed", b"final weights")
+    await env.registry.artifacts.CreateUploadSession(
+        apb.CreateUploadSessionRequest(blob=blob_ref(b"late"), model_version=version.name),
+        timeout=T,
+    )
+
+
+@_case("MODEL_VERSION_NOT_FOUND", NOT_FOUND)
+async def _model_version_not_found(env: Env) -> None:
+    await ready_version(env, "has-one", b"one version")
+    await env.registry.artifacts.CreateUploadSession(
+        apb.CreateUploadSessionRequest(
+            blob=blob_ref(b"orphan"), model_version="models/has-one/versions/7"
+        ),
+        timeout=T,
+    )

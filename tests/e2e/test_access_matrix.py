@@ -26,7 +26,7 @@ from modelregistry_server.access.domain.policy import ROLE_PERMISSIONS, Role
 from modelregistry_server.access.rpc.permissions import RULES, Rule
 from tests.conftest import RunningRegistry
 from tests.support.auth import bearer, create_token
-from tests.support.metadata import new_model, push
+from tests.support.metadata import new_model, new_version, push
 from tests.support.rpc_requests import FILE, MODEL, requests_by_rpc
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
@@ -147,9 +147,11 @@ async def _metadata_for(registry: RunningRegistry, credential: Credential) -> An
 
 @pytest.fixture
 async def world(registry: RunningRegistry) -> RunningRegistry:
-    """Model m with READY version 1 (holding the blob the requests name) as production."""
+    """Model m with READY version 1 (holding the blob the requests name) as production, and
+    PENDING version 2 (uploads name it)."""
     await new_model(registry, "m")
     version = await push(registry, "m", {"w.bin": FILE})
+    await new_version(registry, "m")
     await registry.metadata.SetAlias(
         ms.SetAliasRequest(model=MODEL, alias="production", version=version.name)
     )

@@ -18,7 +18,7 @@ from modelregistry_server.access.rpc.permissions import RULES
 from tests.conftest import RunningRegistry, _start_registry
 from tests.support.artifacts import aiter_of, sha256_hex, upload, write_requests
 from tests.support.auth import bearer, create_token
-from tests.support.metadata import new_model, push
+from tests.support.metadata import new_model, new_version, push
 from tests.support.reason_cases import blob_ref
 from tests.support.rpc import error_info
 
@@ -152,9 +152,12 @@ async def test_an_upload_session_belongs_to_the_principal_that_made_it(
 ) -> None:
     alice = bearer(await create_token(registry.target, "alice", "writer", "a"))
     bob = bearer(await create_token(registry.target, "bob", "writer", "b"))
+    await new_model(registry, "a")
+    pending = await new_version(registry, "a")
     data = b"alice's weights"
     session = await registry.artifacts.CreateUploadSession(
-        apb.CreateUploadSessionRequest(blob=blob_ref(data)), metadata=alice
+        apb.CreateUploadSessionRequest(blob=blob_ref(data), model_version=pending.name),
+        metadata=alice,
     )
     query = apb.QueryWriteStatusRequest(upload_session=session.name)
     for call in (
@@ -186,3 +189,45 @@ async def test_an_artifact_service_alone_without_the_metadata_service_says_what_
         assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
         assert error_info(refused.value).reason == "METADATA_SERVICE_UNAVAILABLE"
         assert "--metadata-service-url" in (refused.value.details() or "")
+
+
+async def test_an_upload_is_for_a_pending_version_the_caller_may_write(
+    registry: RunningRegistry,
+) -> None:
+    writer_of_a = bearer(await create_token(registry.target, "alice", "writer", "a"))
+    await new_model(registry, "a")
+    await new_model(registry, "b")
+    ready = await push(registry, "a", {"w.bin": b"committed"})
+    pending_a = await new_version(registry, "a")
+    pending_b = await new_version(registry, "b")
+    ref = blob_ref(b"new weights")
+
+    async def create(model_version: str) -> grpc.aio.AioRpcError:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await registry.artifacts.CreateUploadSession(
+                apb.CreateUploadSessionRequest(blob=ref, model_version=model_version),
+                metadata=writer_of_a,
+            )
+        return refused.value
+
+    other = await create(pending_b.name)  # a version of a model alice may not write
+    assert other.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert error_info(other).metadata["permission"] == "models.write"
+    unnamed = await create("")  # naming no version is for registry admins
+    assert unnamed.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert error_info(unnamed).metadata["permission"] == "registry.admin"
+    committed = await create(ready.name)
+    assert committed.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert error_info(committed).reason == "VERSION_NOT_PENDING"
+    missing = await create("models/a/versions/99")
+    assert missing.code() == grpc.StatusCode.NOT_FOUND
+    assert error_info(missing).reason == "MODEL_VERSION_NOT_FOUND"
+    garbage = await create("models/a/versions/x")
+    assert garbage.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+    session = await registry.artifacts.CreateUploadSession(
+        apb.CreateUploadSessionRequest(blob=ref, model_version=pending_a.name),
+        metadata=writer_of_a,
+    )
+    assert session.name.startswith("uploadSessions/")
+    assert not session.complete

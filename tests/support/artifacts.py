@@ -48,11 +48,15 @@ async def aiter_of(requests: Iterator[pb.WriteRequest]) -> AsyncIterator[pb.Writ
         yield request
 
 
-async def upload(stub: ArtifactServiceAsyncStub, data: bytes) -> pb.WriteResponse:
-    """Upload ``data`` as one blob through a fresh session."""
+async def upload(
+    stub: ArtifactServiceAsyncStub, data: bytes, model_version: str = ""
+) -> pb.WriteResponse:
+    """Upload ``data`` as one blob through a fresh session, for the PENDING ``model_version``
+    (empty: as an operator, which only registry admins may)."""
     session = await stub.CreateUploadSession(
         pb.CreateUploadSessionRequest(
-            blob=blob_pb2.BlobRef(sha256=sha256_hex(data), size_bytes=len(data))
+            blob=blob_pb2.BlobRef(sha256=sha256_hex(data), size_bytes=len(data)),
+            model_version=model_version,
         )
     )
     if session.complete:

@@ -38,7 +38,7 @@ async def push(
     version = await new_version(registry, model_id, **fields)
     manifest = []
     for path, data in files.items():
-        await upload(registry.artifacts, data)
+        await upload(registry.artifacts, data, version.name)
         manifest.append(
             model_version_pb2.ManifestFile(path=path, sha256=sha256_hex(data), size_bytes=len(data))
         )

@@ -1,5 +1,6 @@
-"""One valid request per RPC of every service, naming model ``m`` (version 1, its one file
-``FILE``); the ones that delete name what is not there. Tests that call every RPC (the access
+"""One valid request per RPC of every service, naming model ``m`` (READY version 1, its one
+file ``FILE``; uploads are for ``PENDING_VERSION``, 2); the ones that delete name what is not
+there. Tests that call every RPC (the access
 matrix, the database outage) share it, so a new RPC needs one entry here."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from modelregistry.metadata.v1 import metadata_service_pb2 as ms
 from modelregistry.metadata.v1 import model_pb2, model_version_pb2
 from tests.support.artifacts import sha256_hex
 
-MODEL, VERSION = "models/m", "models/m/versions/1"
+MODEL, VERSION, PENDING_VERSION = "models/m", "models/m/versions/1", "models/m/versions/2"
 FILE = b"matrix weights"
 DIGEST = sha256_hex(FILE)
 ABSENT = "0" * 64
@@ -52,7 +53,8 @@ def requests_by_rpc() -> dict[str, Message]:
             dry_run=True, grace_period=duration_pb2.Duration(seconds=2 * 86400)
         ),
         "CreateUploadSession": art.CreateUploadSessionRequest(
-            blob=blob_pb2.BlobRef(sha256=DIGEST, size_bytes=len(FILE))
+            blob=blob_pb2.BlobRef(sha256=DIGEST, size_bytes=len(FILE)),
+            model_version=PENDING_VERSION,
         ),
         "Write": art.WriteRequest(upload_session="uploads/" + "0" * 32, finish_write=True),
         "QueryWriteStatus": art.QueryWriteStatusRequest(upload_session="uploads/" + "0" * 32),

@@ -74,7 +74,7 @@ def push_model(
         ),
     )
     try:
-        _upload_missing(transport, cache, files, digests, workers, report, model)
+        _upload_missing(transport, cache, files, digests, workers, report, model, pending.name)
         committed = transport.unary(
             transport.metadata_stub.CommitModelVersion,
             metadata_service_pb2.CommitModelVersionRequest(
@@ -172,8 +172,10 @@ def _upload_missing(
     workers: int,
     report: Progress,
     model: str,
+    version: str,
 ) -> None:
-    """Upload the blobs the store lacks, each once, in parallel."""
+    """Upload the blobs the store lacks, each once, in parallel, for the PENDING ``version``
+    (``models/{model}/versions/{n}``)."""
     sources: dict[str, LocalFile] = {}
     for file in files:
         sources.setdefault(digests[file.path], file)
@@ -187,7 +189,8 @@ def _upload_missing(
         missing.extend(answer.missing_blobs)
 
     uploads = [
-        _BlobUpload(transport, cache, sources[ref.sha256], ref.sha256, report) for ref in missing
+        _BlobUpload(transport, cache, sources[ref.sha256], ref.sha256, version, report)
+        for ref in missing
     ]
     # Ask where each upload stands first, so the bar's total is what will actually be sent; in
     # parallel, as that is a round trip per blob. (Results are drained to re-raise errors.)
@@ -210,6 +213,7 @@ class _BlobUpload:
     cache: Cache
     file: LocalFile
     sha256: str
+    version: str  # the PENDING version the upload is for (the server checks we may write it)
     report: Progress
     session: str = ""
     offset: int = 0
@@ -238,6 +242,7 @@ class _BlobUpload:
             artifact_service_pb2.CreateUploadSessionRequest(
                 blob=blob_pb2.BlobRef(sha256=self.sha256, size_bytes=self.file.size),
                 request_id=request_id(),
+                model_version=self.version,
             ),
         )
         self.session = session.name

@@ -107,7 +107,7 @@ RULES: dict[str, Rule] = {
     # model. Reads name the version they pull (``model_version``): the permission on its model,
     # and the handler checks that the version holds the blob; without a version, the handler
     # requires registry.admin on *.
-    _ART + "CreateUploadSession": Rule(WRITE, "anywhere"),
+    _ART + "CreateUploadSession": Rule(WRITE, "model", _name("model_version")),
     _ART + "Write": Rule(WRITE, "anywhere"),
     _ART + "QueryWriteStatus": Rule(WRITE, "anywhere"),
     _ART + "FindMissingBlobs": Rule(WRITE, "anywhere"),

@@ -49,7 +49,11 @@ class GrpcManifestLookup:
             ) from exc
         if version.state == model_version_pb2.MODEL_VERSION_STATE_DELETED:
             return None  # its blobs may be collected any time: nobody pulls it any more
-        return VersionManifest(frozenset(f.sha256 for f in version.files), version.state in _FINAL)
+        return VersionManifest(
+            frozenset(f.sha256 for f in version.files),
+            final=version.state in _FINAL,
+            pending=version.state == model_version_pb2.MODEL_VERSION_STATE_PENDING,
+        )
 
     async def collect_blob(self, sha256: str, actor: str) -> bool:
         """See ``ManifestLookup.collect_blob``: a garbage collection of just this blob."""

@@ -174,6 +174,7 @@ class VersionManifest:
 
     digests: frozenset[str]
     final: bool  # READY or ARCHIVED: the manifest never changes again
+    pending: bool = False  # PENDING: files may still be uploaded for it
 
 
 class ManifestLookup(Protocol):

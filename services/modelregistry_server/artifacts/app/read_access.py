@@ -1,9 +1,11 @@
-"""Which blobs a caller may read: those of a model version it may read.
+"""What the version a byte-moving call names allows: the blobs it holds may be read, and
+files may be uploaded for it while it is PENDING.
 
-The rpc edge checks ``models.read`` on the version's model (the permission table) or, for a
-read that names no version, ``registry.admin`` on ``*``; this use case checks that the named
-version's manifest holds the digest. A final (READY or ARCHIVED) manifest never changes, so
-its answer is cached; a PENDING or DELETED one is asked again every time.
+The rpc edge checks the permission on the version's model (the permission table:
+``models.read`` to read, ``models.write`` to upload) or, for a call that names no version,
+``registry.admin`` on ``*``; this use case checks the version itself. A final (READY or
+ARCHIVED) manifest never changes, so its answer is cached; a PENDING or DELETED one is asked
+again every time.
 """
 
 from __future__ import annotations
@@ -12,7 +14,11 @@ import re
 from collections import OrderedDict
 
 from modelregistry_server.artifacts.app.ports import ManifestLookup, VersionManifest
-from modelregistry_server.artifacts.domain.errors import BlobNotInVersion
+from modelregistry_server.artifacts.domain.errors import (
+    BlobNotInVersion,
+    ModelVersionNotFound,
+    VersionNotPending,
+)
 from modelregistry_server.common.kernel.errors import InvalidArgument
 
 CACHE_SIZE = 4096
@@ -40,6 +46,25 @@ class ReadAccess:
         digests = await self._digests(version_name)
         if digests is None or sha256 not in digests:
             raise BlobNotInVersion(version_name, sha256)
+
+    async def require_pending(self, version_name: str) -> None:
+        """Raise unless ``version_name`` is a PENDING version (uploads are for those only).
+
+        Raises:
+            InvalidArgument: ``version_name`` is not a model version's resource name.
+            ModelVersionNotFound: No such version, or it was deleted.
+            VersionNotPending: Its files can no longer change.
+            Unavailable: The metadata service did not answer.
+        """
+        if not _VERSION_NAME.fullmatch(version_name):
+            raise InvalidArgument("model_version", "must be models/{model}/versions/{version}")
+        if version_name in self._cache:  # final: never PENDING again
+            raise VersionNotPending(version_name)
+        manifest = await self._lookup.manifest_of(version_name)
+        if manifest is None:
+            raise ModelVersionNotFound(version_name)
+        if not manifest.pending:
+            raise VersionNotPending(version_name)
 
     async def _digests(self, version_name: str) -> frozenset[str] | None:
         cached = self._cache.get(version_name)

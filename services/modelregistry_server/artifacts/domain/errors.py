@@ -42,6 +42,26 @@ class BlobNotInVersion(PermissionDenied):
         self.permission = "models.read"
 
 
+class ModelVersionNotFound(NotFound):
+    """An upload names a version that does not exist (or was deleted)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__("MODEL_VERSION", name)
+
+
+class VersionNotPending(FailedPrecondition):
+    """An upload names a version whose files can no longer change."""
+
+    reason = "VERSION_NOT_PENDING"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"{name} is not PENDING: its files can no longer change; create a new version "
+            "and upload to it",
+            metadata={"model_version": name},
+        )
+
+
 class UploadSessionNotFound(NotFound):
     """No upload session with that name (it may have expired and been swept)."""
 
@@ -86,6 +106,7 @@ __all__ = [
     "BlobNotFound",
     "FailedPrecondition",
     "InvalidArgument",
+    "ModelVersionNotFound",
     "NotFound",
     "NotSessionOwner",
     "OutOfRange",
@@ -94,5 +115,6 @@ __all__ = [
     "StoreUnavailable",
     "Unavailable",
     "UploadSessionNotFound",
+    "VersionNotPending",
     "storage_unavailable",
 ]

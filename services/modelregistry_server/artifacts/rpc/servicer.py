@@ -80,6 +80,12 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
         self, request: pb.CreateUploadSessionRequest, context: _Context
     ) -> blob_pb2.UploadSession:
         """See the proto."""
+        # The permission table required models.write on model_version's model (or, naming
+        # none, on some model: then only registry admins may go on).
+        if request.model_version:
+            await self._reads.require_pending(request.model_version)
+        else:
+            current_access().require(Permission.ADMINISTER, None)
         session = await self._uploads.create_session(
             request.blob.sha256,
             request.blob.size_bytes,

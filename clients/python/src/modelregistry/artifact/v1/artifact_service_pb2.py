@@ -30,7 +30,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from modelregistry.artifact.v1 import blob_pb2 as modelregistry_dot_artifact_dot_v1_dot_blob__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0modelregistry/artifact/v1/artifact_service.proto\x12\x19modelregistry.artifact.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$modelregistry/artifact/v1/blob.proto\"n\n\x1a\x43reateUploadSessionRequest\x12\x36\n\x04\x62lob\x18\x01 \x01(\x0b\x32\".modelregistry.artifact.v1.BlobRefB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"\xa1\x01\n\x0cWriteRequest\x12\x45\n\x0eupload_session\x18\x01 \x01(\tB-\xe2\x41\x01\x01\xfa\x41&\n$artifact.modelregistry/UploadSession\x12\x1a\n\x0cwrite_offset\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x66inish_write\x18\x03 \x01(\x08\x42\x04\xe2\x41\x01\x01\x12\x12\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x42\x04\xe2\x41\x01\x01\"V\n\rWriteResponse\x12\x16\n\x0e\x63ommitted_size\x18\x01 \x01(\x03\x12-\n\x04\x62lob\x18\x02 \x01(\x0b\x32\x1f.modelregistry.artifact.v1.Blob\"`\n\x17QueryWriteStatusRequest\x12\x45\n\x0eupload_session\x18\x01 \x01(\tB-\xe2\x41\x01\x02\xfa\x41&\n$artifact.modelregistry/UploadSession\"D\n\x18QueryWriteStatusResponse\x12\x16\n\x0e\x63ommitted_size\x18\x01 \x01(\x03\x12\x10\n\x08\x63omplete\x18\x02 \x01(\x08\"\x9d\x01\n\x0bReadRequest\x12\x14\n\x06sha256\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bread_offset\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x01\x12\x18\n\nread_limit\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x01\x12\x43\n\rmodel_version\x18\x04 \x01(\tB,\xe2\x41\x01\x01\xfa\x41%\n#metadata.modelregistry/ModelVersion\"\x1c\n\x0cReadResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"R\n\x17\x46indMissingBlobsRequest\x12\x37\n\x05\x62lobs\x18\x01 \x03(\x0b\x32\".modelregistry.artifact.v1.BlobRefB\x04\xe2\x41\x01\x02\"U\n\x18\x46indMissingBlobsResponse\x12\x39\n\rmissing_blobs\x18\x01 \x03(\x0b\x32\".modelregistry.artifact.v1.BlobRef\"D\n\x0eGetBlobRequest\x12\x32\n\x04name\x18\x01 \x01(\tB$\xe2\x41\x01\x02\xfa\x41\x1d\n\x1b\x61rtifact.modelregistry/Blob\"\xca\x01\n\x1aGenerateDownloadUrlRequest\x12\x32\n\x04name\x18\x01 \x01(\tB$\xe2\x41\x01\x02\xfa\x41\x1d\n\x1b\x61rtifact.modelregistry/Blob\x12\x33\n\nexpires_in\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x01\x12\x43\n\rmodel_version\x18\x03 \x01(\tB,\xe2\x41\x01\x01\xfa\x41%\n#metadata.modelregistry/ModelVersion\"[\n\x1bGenerateDownloadUrlResponse\x12\x0b\n\x03url\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x7f\n\x10ListBlobsRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x38\n\x0e\x63reated_before\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x01\"\\\n\x11ListBlobsResponse\x12.\n\x05\x62lobs\x18\x01 \x03(\x0b\x32\x1f.modelregistry.artifact.v1.Blob\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"a\n\x11\x44\x65leteBlobRequest\x12\x32\n\x04name\x18\x01 \x01(\tB$\xe2\x41\x01\x02\xfa\x41\x1d\n\x1b\x61rtifact.modelregistry/Blob\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x32\xd6\x07\n\x0f\x41rtifactService\x12v\n\x13\x43reateUploadSession\x12\x35.modelregistry.artifact.v1.CreateUploadSessionRequest\x1a(.modelregistry.artifact.v1.UploadSession\x12\\\n\x05Write\x12\'.modelregistry.artifact.v1.WriteRequest\x1a(.modelregistry.artifact.v1.WriteResponse(\x01\x12{\n\x10QueryWriteStatus\x12\x32.modelregistry.artifact.v1.QueryWriteStatusRequest\x1a\x33.modelregistry.artifact.v1.QueryWriteStatusResponse\x12Y\n\x04Read\x12&.modelregistry.artifact.v1.ReadRequest\x1a\'.modelregistry.artifact.v1.ReadResponse0\x01\x12{\n\x10\x46indMissingBlobs\x12\x32.modelregistry.artifact.v1.FindMissingBlobsRequest\x1a\x33.modelregistry.artifact.v1.FindMissingBlobsResponse\x12U\n\x07GetBlob\x12).modelregistry.artifact.v1.GetBlobRequest\x1a\x1f.modelregistry.artifact.v1.Blob\x12\x84\x01\n\x13GenerateDownloadUrl\x12\x35.modelregistry.artifact.v1.GenerateDownloadUrlRequest\x1a\x36.modelregistry.artifact.v1.GenerateDownloadUrlResponse\x12\x66\n\tListBlobs\x12+.modelregistry.artifact.v1.ListBlobsRequest\x1a,.modelregistry.artifact.v1.ListBlobsResponse\x12R\n\nDeleteBlob\x12,.modelregistry.artifact.v1.DeleteBlobRequest\x1a\x16.google.protobuf.Emptyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0modelregistry/artifact/v1/artifact_service.proto\x12\x19modelregistry.artifact.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$modelregistry/artifact/v1/blob.proto\"\xb3\x01\n\x1a\x43reateUploadSessionRequest\x12\x36\n\x04\x62lob\x18\x01 \x01(\x0b\x32\".modelregistry.artifact.v1.BlobRefB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x43\n\rmodel_version\x18\x03 \x01(\tB,\xe2\x41\x01\x01\xfa\x41%\n#metadata.modelregistry/ModelVersion\"\xa1\x01\n\x0cWriteRequest\x12\x45\n\x0eupload_session\x18\x01 \x01(\tB-\xe2\x41\x01\x01\xfa\x41&\n$artifact.modelregistry/UploadSession\x12\x1a\n\x0cwrite_offset\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x66inish_write\x18\x03 \x01(\x08\x42\x04\xe2\x41\x01\x01\x12\x12\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x42\x04\xe2\x41\x01\x01\"V\n\rWriteResponse\x12\x16\n\x0e\x63ommitted_size\x18\x01 \x01(\x03\x12-\n\x04\x62lob\x18\x02 \x01(\x0b\x32\x1f.modelregistry.artifact.v1.Blob\"`\n\x17QueryWriteStatusRequest\x12\x45\n\x0eupload_session\x18\x01 \x01(\tB-\xe2\x41\x01\x02\xfa\x41&\n$artifact.modelregistry/UploadSession\"D\n\x18QueryWriteStatusResponse\x12\x16\n\x0e\x63ommitted_size\x18\x01 \x01(\x03\x12\x10\n\x08\x63omplete\x18\x02 \x01(\x08\"\x9d\x01\n\x0bReadRequest\x12\x14\n\x06sha256\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bread_offset\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x01\x12\x18\n\nread_limit\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x01\x12\x43\n\rmodel_version\x18\x04 \x01(\tB,\xe2\x41\x01\x01\xfa\x41%\n#metadata.modelregistry/ModelVersion\"\x1c\n\x0cReadResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"R\n\x17\x46indMissingBlobsRequest\x12\x37\n\x05\x62lobs\x18\x01 \x03(\x0b\x32\".modelregistry.artifact.v1.BlobRefB\x04\xe2\x41\x01\x02\"U\n\x18\x46indMissingBlobsResponse\x12\x39\n\rmissing_blobs\x18\x01 \x03(\x0b\x32\".modelregistry.artifact.v1.BlobRef\"D\n\x0eGetBlobRequest\x12\x32\n\x04name\x18\x01 \x01(\tB$\xe2\x41\x01\x02\xfa\x41\x1d\n\x1b\x61rtifact.modelregistry/Blob\"\xca\x01\n\x1aGenerateDownloadUrlRequest\x12\x32\n\x04name\x18\x01 \x01(\tB$\xe2\x41\x01\x02\xfa\x41\x1d\n\x1b\x61rtifact.modelregistry/Blob\x12\x33\n\nexpires_in\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x01\x12\x43\n\rmodel_version\x18\x03 \x01(\tB,\xe2\x41\x01\x01\xfa\x41%\n#metadata.modelregistry/ModelVersion\"[\n\x1bGenerateDownloadUrlResponse\x12\x0b\n\x03url\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x7f\n\x10ListBlobsRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x38\n\x0e\x63reated_before\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x01\"\\\n\x11ListBlobsResponse\x12.\n\x05\x62lobs\x18\x01 \x03(\x0b\x32\x1f.modelregistry.artifact.v1.Blob\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"a\n\x11\x44\x65leteBlobRequest\x12\x32\n\x04name\x18\x01 \x01(\tB$\xe2\x41\x01\x02\xfa\x41\x1d\n\x1b\x61rtifact.modelregistry/Blob\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x32\xd6\x07\n\x0f\x41rtifactService\x12v\n\x13\x43reateUploadSession\x12\x35.modelregistry.artifact.v1.CreateUploadSessionRequest\x1a(.modelregistry.artifact.v1.UploadSession\x12\\\n\x05Write\x12\'.modelregistry.artifact.v1.WriteRequest\x1a(.modelregistry.artifact.v1.WriteResponse(\x01\x12{\n\x10QueryWriteStatus\x12\x32.modelregistry.artifact.v1.QueryWriteStatusRequest\x1a\x33.modelregistry.artifact.v1.QueryWriteStatusResponse\x12Y\n\x04Read\x12&.modelregistry.artifact.v1.ReadRequest\x1a\'.modelregistry.artifact.v1.ReadResponse0\x01\x12{\n\x10\x46indMissingBlobs\x12\x32.modelregistry.artifact.v1.FindMissingBlobsRequest\x1a\x33.modelregistry.artifact.v1.FindMissingBlobsResponse\x12U\n\x07GetBlob\x12).modelregistry.artifact.v1.GetBlobRequest\x1a\x1f.modelregistry.artifact.v1.Blob\x12\x84\x01\n\x13GenerateDownloadUrl\x12\x35.modelregistry.artifact.v1.GenerateDownloadUrlRequest\x1a\x36.modelregistry.artifact.v1.GenerateDownloadUrlResponse\x12\x66\n\tListBlobs\x12+.modelregistry.artifact.v1.ListBlobsRequest\x1a,.modelregistry.artifact.v1.ListBlobsResponse\x12R\n\nDeleteBlob\x12,.modelregistry.artifact.v1.DeleteBlobRequest\x1a\x16.google.protobuf.Emptyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,6 +41,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEUPLOADSESSIONREQUEST'].fields_by_name['blob']._serialized_options = b'\342A\001\002'
   _globals['_CREATEUPLOADSESSIONREQUEST'].fields_by_name['request_id']._loaded_options = None
   _globals['_CREATEUPLOADSESSIONREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
+  _globals['_CREATEUPLOADSESSIONREQUEST'].fields_by_name['model_version']._loaded_options = None
+  _globals['_CREATEUPLOADSESSIONREQUEST'].fields_by_name['model_version']._serialized_options = b'\342A\001\001\372A%\n#metadata.modelregistry/ModelVersion'
   _globals['_WRITEREQUEST'].fields_by_name['upload_session']._loaded_options = None
   _globals['_WRITEREQUEST'].fields_by_name['upload_session']._serialized_options = b'\342A\001\001\372A&\n$artifact.modelregistry/UploadSession'
   _globals['_WRITEREQUEST'].fields_by_name['write_offset']._loaded_options = None
@@ -79,36 +81,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELETEBLOBREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\035\n\033artifact.modelregistry/Blob'
   _globals['_DELETEBLOBREQUEST'].fields_by_name['request_id']._loaded_options = None
   _globals['_DELETEBLOBREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
-  _globals['_CREATEUPLOADSESSIONREQUEST']._serialized_start=271
-  _globals['_CREATEUPLOADSESSIONREQUEST']._serialized_end=381
-  _globals['_WRITEREQUEST']._serialized_start=384
-  _globals['_WRITEREQUEST']._serialized_end=545
-  _globals['_WRITERESPONSE']._serialized_start=547
-  _globals['_WRITERESPONSE']._serialized_end=633
-  _globals['_QUERYWRITESTATUSREQUEST']._serialized_start=635
-  _globals['_QUERYWRITESTATUSREQUEST']._serialized_end=731
-  _globals['_QUERYWRITESTATUSRESPONSE']._serialized_start=733
-  _globals['_QUERYWRITESTATUSRESPONSE']._serialized_end=801
-  _globals['_READREQUEST']._serialized_start=804
-  _globals['_READREQUEST']._serialized_end=961
-  _globals['_READRESPONSE']._serialized_start=963
-  _globals['_READRESPONSE']._serialized_end=991
-  _globals['_FINDMISSINGBLOBSREQUEST']._serialized_start=993
-  _globals['_FINDMISSINGBLOBSREQUEST']._serialized_end=1075
-  _globals['_FINDMISSINGBLOBSRESPONSE']._serialized_start=1077
-  _globals['_FINDMISSINGBLOBSRESPONSE']._serialized_end=1162
-  _globals['_GETBLOBREQUEST']._serialized_start=1164
-  _globals['_GETBLOBREQUEST']._serialized_end=1232
-  _globals['_GENERATEDOWNLOADURLREQUEST']._serialized_start=1235
-  _globals['_GENERATEDOWNLOADURLREQUEST']._serialized_end=1437
-  _globals['_GENERATEDOWNLOADURLRESPONSE']._serialized_start=1439
-  _globals['_GENERATEDOWNLOADURLRESPONSE']._serialized_end=1530
-  _globals['_LISTBLOBSREQUEST']._serialized_start=1532
-  _globals['_LISTBLOBSREQUEST']._serialized_end=1659
-  _globals['_LISTBLOBSRESPONSE']._serialized_start=1661
-  _globals['_LISTBLOBSRESPONSE']._serialized_end=1753
-  _globals['_DELETEBLOBREQUEST']._serialized_start=1755
-  _globals['_DELETEBLOBREQUEST']._serialized_end=1852
-  _globals['_ARTIFACTSERVICE']._serialized_start=1855
-  _globals['_ARTIFACTSERVICE']._serialized_end=2837
+  _globals['_CREATEUPLOADSESSIONREQUEST']._serialized_start=272
+  _globals['_CREATEUPLOADSESSIONREQUEST']._serialized_end=451
+  _globals['_WRITEREQUEST']._serialized_start=454
+  _globals['_WRITEREQUEST']._serialized_end=615
+  _globals['_WRITERESPONSE']._serialized_start=617
+  _globals['_WRITERESPONSE']._serialized_end=703
+  _globals['_QUERYWRITESTATUSREQUEST']._serialized_start=705
+  _globals['_QUERYWRITESTATUSREQUEST']._serialized_end=801
+  _globals['_QUERYWRITESTATUSRESPONSE']._serialized_start=803
+  _globals['_QUERYWRITESTATUSRESPONSE']._serialized_end=871
+  _globals['_READREQUEST']._serialized_start=874
+  _globals['_READREQUEST']._serialized_end=1031
+  _globals['_READRESPONSE']._serialized_start=1033
+  _globals['_READRESPONSE']._serialized_end=1061
+  _globals['_FINDMISSINGBLOBSREQUEST']._serialized_start=1063
+  _globals['_FINDMISSINGBLOBSREQUEST']._serialized_end=1145
+  _globals['_FINDMISSINGBLOBSRESPONSE']._serialized_start=1147
+  _globals['_FINDMISSINGBLOBSRESPONSE']._serialized_end=1232
+  _globals['_GETBLOBREQUEST']._serialized_start=1234
+  _globals['_GETBLOBREQUEST']._serialized_end=1302
+  _globals['_GENERATEDOWNLOADURLREQUEST']._serialized_start=1305
+  _globals['_GENERATEDOWNLOADURLREQUEST']._serialized_end=1507
+  _globals['_GENERATEDOWNLOADURLRESPONSE']._serialized_start=1509
+  _globals['_GENERATEDOWNLOADURLRESPONSE']._serialized_end=1600
+  _globals['_LISTBLOBSREQUEST']._serialized_start=1602
+  _globals['_LISTBLOBSREQUEST']._serialized_end=1729
+  _globals['_LISTBLOBSRESPONSE']._serialized_start=1731
+  _globals['_LISTBLOBSRESPONSE']._serialized_end=1823
+  _globals['_DELETEBLOBREQUEST']._serialized_start=1825
+  _globals['_DELETEBLOBREQUEST']._serialized_end=1922
+  _globals['_ARTIFACTSERVICE']._serialized_start=1925
+  _globals['_ARTIFACTSERVICE']._serialized_end=2907
 # @@protoc_insertion_point(module_scope)

@@ -29,10 +29,18 @@ class CreateUploadSessionRequest(_message.Message):
 
     BLOB_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    MODEL_VERSION_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Optional. A UUID in canonical form (36 characters) that makes the request idempotent: a
     retry with the same `request_id` returns the session created by the first call, for as
     long as that session exists.
+    """
+    model_version: _builtins.str
+    """The version the blob is uploaded for, `models/{model}/versions/{version}`: the caller
+    needs `models.write` on its model, and the version must be `PENDING` (else
+    `FAILED_PRECONDITION`, reason `VERSION_NOT_PENDING`; no such version: `NOT_FOUND`, reason
+    `MODEL_VERSION_NOT_FOUND`). Empty is allowed only to callers holding `registry.admin` on
+    `*` (operators' tooling), like a `Read` that names no version. The SDK always sets it.
     """
     @_builtins.property
     def blob(self) -> _blob_pb2.BlobRef:
@@ -45,10 +53,11 @@ class CreateUploadSessionRequest(_message.Message):
         *,
         blob: _blob_pb2.BlobRef | None = ...,
         request_id: _builtins.str = ...,
+        model_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["blob", b"blob"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["blob", b"blob", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blob", b"blob", "model_version", b"model_version", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -133,9 +133,10 @@ class ArtifactServiceServicer:
     """
 
     def CreateUploadSession(self, request, context):
-        """Starts an upload of one blob. If the blob is already stored, the returned session is
-        already complete and nothing needs to be written (deduplication). The session belongs to the
-        caller: `Write` and `QueryWriteStatus` by another principal fail with `PERMISSION_DENIED`.
+        """Starts an upload of one blob for a `PENDING` model version the caller may write. If the blob
+        is already stored, the returned session is already complete and nothing needs to be written
+        (deduplication). The session belongs to the caller: `Write` and `QueryWriteStatus` by
+        another principal fail with `PERMISSION_DENIED`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -59,9 +59,10 @@ class ArtifactServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> ArtifactServiceAsyncStub: ...
     CreateUploadSession: _grpc.UnaryUnaryMultiCallable[_artifact_service_pb2.CreateUploadSessionRequest, _blob_pb2.UploadSession]
-    """Starts an upload of one blob. If the blob is already stored, the returned session is
-    already complete and nothing needs to be written (deduplication). The session belongs to the
-    caller: `Write` and `QueryWriteStatus` by another principal fail with `PERMISSION_DENIED`.
+    """Starts an upload of one blob for a `PENDING` model version the caller may write. If the blob
+    is already stored, the returned session is already complete and nothing needs to be written
+    (deduplication). The session belongs to the caller: `Write` and `QueryWriteStatus` by
+    another principal fail with `PERMISSION_DENIED`.
     """
     Write: _grpc.StreamUnaryMultiCallable[_artifact_service_pb2.WriteRequest, _artifact_service_pb2.WriteResponse]
     """Writes the bytes of an upload session as a stream of chunks, resuming at an offset if
@@ -122,9 +123,10 @@ class ArtifactServiceAsyncStub(ArtifactServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateUploadSession: _aio.UnaryUnaryMultiCallable[_artifact_service_pb2.CreateUploadSessionRequest, _blob_pb2.UploadSession]  # type: ignore[assignment]
-    """Starts an upload of one blob. If the blob is already stored, the returned session is
-    already complete and nothing needs to be written (deduplication). The session belongs to the
-    caller: `Write` and `QueryWriteStatus` by another principal fail with `PERMISSION_DENIED`.
+    """Starts an upload of one blob for a `PENDING` model version the caller may write. If the blob
+    is already stored, the returned session is already complete and nothing needs to be written
+    (deduplication). The session belongs to the caller: `Write` and `QueryWriteStatus` by
+    another principal fail with `PERMISSION_DENIED`.
     """
     Write: _aio.StreamUnaryMultiCallable[_artifact_service_pb2.WriteRequest, _artifact_service_pb2.WriteResponse]  # type: ignore[assignment]
     """Writes the bytes of an upload session as a stream of chunks, resuming at an offset if
@@ -188,9 +190,10 @@ class ArtifactServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _artifact_service_pb2.CreateUploadSessionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_blob_pb2.UploadSession, _abc.Awaitable[_blob_pb2.UploadSession]]:
-        """Starts an upload of one blob. If the blob is already stored, the returned session is
-        already complete and nothing needs to be written (deduplication). The session belongs to the
-        caller: `Write` and `QueryWriteStatus` by another principal fail with `PERMISSION_DENIED`.
+        """Starts an upload of one blob for a `PENDING` model version the caller may write. If the blob
+        is already stored, the returned session is already complete and nothing needs to be written
+        (deduplication). The session belongs to the caller: `Write` and `QueryWriteStatus` by
+        another principal fail with `PERMISSION_DENIED`.
         """
 
     @_abc_1.abstractmethod

@@ -102,6 +102,12 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """`FAILED_PRECONDITION`. `DeleteBlob` of a blob that a version that is not `DELETED`
     references: delete those versions first (their blobs then go at the next collection).
     """
+    VERSION_NOT_PENDING: _ErrorReason.ValueType  # 21
+    """`FAILED_PRECONDITION`. `CreateUploadSession` names a version that is not `PENDING` (its
+    files were committed, or it failed or was archived): create a new version to upload to.
+    """
+    MODEL_VERSION_NOT_FOUND: _ErrorReason.ValueType  # 22
+    """`NOT_FOUND`. `CreateUploadSession` names a version that does not exist or was deleted."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The reasons `ArtifactService` puts in `google.rpc.ErrorInfo.reason` (domain "modelregistry"),
@@ -194,4 +200,10 @@ BLOB_IN_USE: ErrorReason.ValueType  # 20
 """`FAILED_PRECONDITION`. `DeleteBlob` of a blob that a version that is not `DELETED`
 references: delete those versions first (their blobs then go at the next collection).
 """
+VERSION_NOT_PENDING: ErrorReason.ValueType  # 21
+"""`FAILED_PRECONDITION`. `CreateUploadSession` names a version that is not `PENDING` (its
+files were committed, or it failed or was archived): create a new version to upload to.
+"""
+MODEL_VERSION_NOT_FOUND: ErrorReason.ValueType  # 22
+"""`NOT_FOUND`. `CreateUploadSession` names a version that does not exist or was deleted."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -16,7 +16,8 @@ BUF_VERSION := 1.75.0
 BUF := $(TOOLS)/node/node_modules/.bin/buf
 SERVE_ARGS ?=
 
-.PHONY: serve test test-unit lint gen venv venv-dev minio buf bench-artifacts bench-metadata bench-pull clean
+# make fuzz: the fuzz suite with fresh examples, 600 per RPC (about 20,000 requests).
+.PHONY: fuzz serve test test-unit lint gen venv venv-dev minio buf bench-artifacts bench-metadata bench-pull clean
 
 $(VENV)/.runtime: pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +46,9 @@ buf: $(BUF)
 
 test: venv-dev minio
 	$(PY) -m pytest
+
+fuzz: venv-dev minio
+	MODELREGISTRY_FUZZ_EXAMPLES=$${MODELREGISTRY_FUZZ_EXAMPLES:-600} $(PY) -m pytest -s tests/fuzz
 
 test-unit: venv-dev
 	$(PY) -m pytest tests/unit

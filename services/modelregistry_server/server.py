@@ -82,6 +82,7 @@ from modelregistry_server.common.config import (
 from modelregistry_server.common.kernel.page_token import PageTokenCodec
 from modelregistry_server.common.kernel.paging import Paginator
 from modelregistry_server.common.rpc.auth import AuthInterceptor
+from modelregistry_server.common.rpc.decoding import RequestDecodingInterceptor
 from modelregistry_server.common.rpc.link import ServiceLink
 from modelregistry_server.common.telemetry import rpc_tracing_interceptor
 from modelregistry_server.metadata.adapters.artifact_client import GrpcBlobChecker
@@ -192,6 +193,9 @@ class RegistryServer:
                     # Mutual TLS: the server verified the certificate, so it names the caller.
                     trust_client_certificates=config.tls is not None and config.tls.mutual,
                 ),
+                # After authentication (a stranger's garbage is UNAUTHENTICATED), before the
+                # permission check, which reads the request.
+                RequestDecodingInterceptor(),
                 AuthorizationInterceptor(self.policy, self.denied_calls),
             ],
             options=[

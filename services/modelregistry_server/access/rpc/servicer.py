@@ -14,7 +14,7 @@ from modelregistry_server.access.domain.policy import Binding
 from modelregistry_server.access.domain.token import TokenRecord
 from modelregistry_server.common.rpc.auth import current_principal
 from modelregistry_server.common.rpc.handlers import unary_errors
-from modelregistry_server.common.rpc.proto_time import timestamp
+from modelregistry_server.common.rpc.proto_time import request_duration, timestamp
 from modelregistry_server.common.rpc.status import to_status
 
 _Context = Any
@@ -75,7 +75,7 @@ class AccessServicer(access_service_pb2_grpc.AccessServiceServicer):
         self, request: pb.CreateAccessTokenRequest, context: _Context
     ) -> pb.CreateAccessTokenResponse:
         """See the proto."""
-        ttl = request.ttl.ToTimedelta() if request.HasField("ttl") else None
+        ttl = request_duration(request, "ttl")
         record, secret = await self._tokens.create(
             request.principal, request.description, ttl, current_principal()
         )

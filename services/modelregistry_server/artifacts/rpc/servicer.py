@@ -22,7 +22,7 @@ from modelregistry_server.artifacts.rpc.convert import blob_to_proto, session_to
 from modelregistry_server.common.kernel.identity import Permission
 from modelregistry_server.common.rpc.auth import current_access, current_principal
 from modelregistry_server.common.rpc.handlers import stream_errors, unary_errors
-from modelregistry_server.common.rpc.proto_time import timestamp
+from modelregistry_server.common.rpc.proto_time import request_duration, request_time, timestamp
 from modelregistry_server.common.rpc.status import to_status
 
 _Context = grpc.aio.ServicerContext[Any, Any]
@@ -171,7 +171,7 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
         """See the proto."""
         await self._authorize_read(request.model_version, parse_blob_name(request.name))
         self.counters.download_urls += 1
-        expires_in = request.expires_in.ToTimedelta() if request.HasField("expires_in") else None
+        expires_in = request_duration(request, "expires_in")
         url, ttl = await self._blobs.download_url(request.name, expires_in)
         return pb.GenerateDownloadUrlResponse(
             url=url, expire_time=timestamp(datetime.now(UTC) + ttl)
@@ -182,11 +182,7 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
         self, request: pb.ListBlobsRequest, context: _Context
     ) -> pb.ListBlobsResponse:
         """See the proto."""
-        created_before = (
-            request.created_before.ToDatetime(tzinfo=UTC)
-            if request.HasField("created_before")
-            else None
-        )
+        created_before = request_time(request, "created_before")
         page = await self._blobs.list(request.page_size, request.page_token, created_before)
         return pb.ListBlobsResponse(
             blobs=[blob_to_proto(b) for b in page.items], next_page_token=page.next_page_token

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC
 from typing import Any
 
 import grpc
@@ -25,6 +24,7 @@ from modelregistry_server.common.rpc.handlers import (
     stream_errors,
     unary_errors,
 )
+from modelregistry_server.common.rpc.proto_time import request_duration, request_time
 from modelregistry_server.common.rpc.status import to_status
 from modelregistry_server.metadata.app.events import EventService
 from modelregistry_server.metadata.app.gc import GarbageCollector
@@ -232,9 +232,7 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
         self, request: metadata_service_pb2.ResolveModelVersionRequest, context: _Context
     ) -> model_version_pb2.ModelVersion:
         """See the proto."""
-        as_of = (
-            request.as_of_time.ToDatetime(tzinfo=UTC) if request.HasField("as_of_time") else None
-        )
+        as_of = request_time(request, "as_of_time")
         version = await self._versions.resolve(request.ref, as_of)
         # A uid names no model: the permission table could not check it before the lookup.
         current_access().require(Permission.READ, version.model_id)
@@ -288,8 +286,8 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
             request.page_size,
             request.page_token,
             request.model,
-            request.start_time.ToDatetime(tzinfo=UTC) if request.HasField("start_time") else None,
-            request.end_time.ToDatetime(tzinfo=UTC) if request.HasField("end_time") else None,
+            request_time(request, "start_time"),
+            request_time(request, "end_time"),
             request.actor,
             request.order_by,
             _readable(),
@@ -323,12 +321,8 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
         """See the proto."""
         result = await self._gc.run(
             request.dry_run,
-            request.grace_period.ToTimedelta() if request.HasField("grace_period") else None,
-            (
-                request.pending_version_ttl.ToTimedelta()
-                if request.HasField("pending_version_ttl")
-                else None
-            ),
+            request_duration(request, "grace_period"),
+            request_duration(request, "pending_version_ttl"),
             _actor(context),
             request.request_id,
             list(request.blobs),

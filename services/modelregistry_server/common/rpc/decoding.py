@@ -17,6 +17,7 @@ from typing import Any
 import grpc
 
 from modelregistry_server.common.kernel.errors import InvalidArgument
+from modelregistry_server.common.rpc.auth import is_open
 from modelregistry_server.common.rpc.status import to_status
 
 _Handler = Any
@@ -64,8 +65,10 @@ class RequestDecodingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[ty
     ) -> Any:
         """Wrap the method's handler with a deserializer that cannot fail."""
         handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
+        # grpc's own health and reflection servicers are left as they are (Health.Watch is a
+        # coroutine that writes to the context, not an async generator).
+        if handler is None or is_open(handler_call_details.method):
+            return handler
         return _wrap(handler, handler_call_details.method.rsplit("/", 1)[-1])
 
 

@@ -41,8 +41,7 @@ class ReadAccess:
             BlobNotInVersion: No such version, or its manifest does not hold the blob.
             Unavailable: The metadata service did not answer.
         """
-        if not _VERSION_NAME.fullmatch(version_name):
-            raise InvalidArgument("model_version", "must be models/{model}/versions/{version}")
+        _check_name(version_name)
         digests = await self._digests(version_name)
         if digests is None or sha256 not in digests:
             raise BlobNotInVersion(version_name, sha256)
@@ -56,8 +55,7 @@ class ReadAccess:
             VersionNotPending: Its files can no longer change.
             Unavailable: The metadata service did not answer.
         """
-        if not _VERSION_NAME.fullmatch(version_name):
-            raise InvalidArgument("model_version", "must be models/{model}/versions/{version}")
+        _check_name(version_name)
         if version_name in self._cache:  # final: never PENDING again
             raise VersionNotPending(version_name)
         manifest = await self._lookup.manifest_of(version_name)
@@ -79,3 +77,8 @@ class ReadAccess:
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return manifest.digests
+
+
+def _check_name(version_name: str) -> None:
+    if not _VERSION_NAME.fullmatch(version_name):
+        raise InvalidArgument("model_version", "must be models/{model}/versions/{version}")

@@ -23,6 +23,7 @@ from tests.support.reason_cases import (
     Env,
     T,
     registrar,
+    send_raw,
     stop_database,
 )
 
@@ -122,3 +123,8 @@ async def _role_binding_not_found(env: Env) -> None:
 async def _oidc_keys_unavailable(env: Env) -> None:
     jwt = TestIssuer(keys={"rsa-1": rsa_key()}).token()
     await _access(env).WhoAmI(acc.WhoAmIRequest(), metadata=bearer(jwt), timeout=T)
+
+
+@_case("REQUEST_MALFORMED", INVALID)
+async def _access_request_malformed(env: Env) -> None:
+    await send_raw(env, "/modelregistry.access.v1.AccessService/WhoAmI")

@@ -24,6 +24,7 @@ from tests.support.reason_cases import (
     blob_ref,
     ready_version,
     registrar,
+    send_raw,
     stop_database,
 )
 
@@ -255,3 +256,8 @@ async def _model_version_not_found(env: Env) -> None:
         ),
         timeout=T,
     )
+
+
+@_case("REQUEST_MALFORMED", INVALID)
+async def _artifact_request_malformed(env: Env) -> None:
+    await send_raw(env, "/modelregistry.artifact.v1.ArtifactService/GetBlob")

@@ -21,6 +21,7 @@ from tests.support.reason_cases import (
     manifest_file,
     ready_version,
     registrar,
+    send_raw,
     stop_database,
 )
 
@@ -223,3 +224,8 @@ async def _metadata_database_unavailable(env: Env) -> None:
     await new_model(env.registry, "m")
     await stop_database(env)
     await env.registry.metadata.GetModel(ms.GetModelRequest(name="models/m"), timeout=T)
+
+
+@_case("REQUEST_MALFORMED", INVALID)
+async def _metadata_request_malformed(env: Env) -> None:
+    await send_raw(env, "/modelregistry.metadata.v1.MetadataService/GetModel")

@@ -122,3 +122,15 @@ async def stop_database(env: Env) -> None:
         )
     finally:
         await conn.close()
+
+
+# A length-delimited field 1 that claims 5 bytes and has 2: no message type decodes it.
+TRUNCATED_MESSAGE = b"\x0a\x05ab"
+
+
+async def send_raw(env: Env, method: str, payload: bytes = TRUNCATED_MESSAGE) -> Any:
+    """Call ``method`` (``/package.Service/Method``) with ``payload`` as the request's bytes."""
+    call = env.registry.channel.unary_unary(
+        method, request_serializer=lambda raw: raw, response_deserializer=lambda raw: raw
+    )
+    return await call(payload, timeout=CALL_TIMEOUT_S)

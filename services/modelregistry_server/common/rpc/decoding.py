@@ -7,6 +7,9 @@ deserializer that turns such bytes into an ``Undecodable`` marker instead of rai
 handler answers the marker with ``INVALID_ARGUMENT`` (reason ``REQUEST_MALFORMED``). A client
 stream raises the error from its request iterator, where the servicer's own error handling
 ends the call (and an upload cleans up as for any other bad chunk).
+
+A request that decodes is then checked for control characters in its text
+(``text_fields.py``), the one rule every string field of every RPC shares.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import grpc
 from modelregistry_server.common.kernel.errors import InvalidArgument
 from modelregistry_server.common.rpc.auth import is_open
 from modelregistry_server.common.rpc.status import to_status
+from modelregistry_server.common.rpc.text_fields import control_character_error
 
 _Handler = Any
 
@@ -72,6 +76,12 @@ class RequestDecodingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[ty
         return _wrap(handler, handler_call_details.method.rsplit("/", 1)[-1])
 
 
+def _problem(request: Any, what: str) -> InvalidArgument | None:
+    if isinstance(request, Undecodable):
+        return malformed(what, request.why)
+    return control_character_error(request)
+
+
 def _wrap(handler: _Handler, method: str) -> _Handler:
     serializers = {
         "request_deserializer": _tolerant(handler.request_deserializer),
@@ -80,8 +90,9 @@ def _wrap(handler: _Handler, method: str) -> _Handler:
     what = f"{method} request"
 
     async def refuse(request: Any, context: Any) -> None:
-        if isinstance(request, Undecodable):
-            status = to_status(malformed(what, request.why))
+        error = _problem(request, what)
+        if error is not None:
+            status = to_status(error)
             assert status is not None
             await context.abort(status.code, status.details, status.trailing_metadata)
 
@@ -105,8 +116,9 @@ def _wrap(handler: _Handler, method: str) -> _Handler:
 
     async def checked(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
         async for request in requests:
-            if isinstance(request, Undecodable):
-                raise malformed(what, request.why)
+            error = _problem(request, what)
+            if error is not None:
+                raise error
             yield request
 
     if handler.stream_unary is not None:

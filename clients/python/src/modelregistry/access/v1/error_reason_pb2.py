@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*modelregistry/access/v1/error_reason.proto\x12\x17modelregistry.access.v1*\xa6\x02\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12\x11\n\rTOKEN_MISSING\x10\x01\x12\x11\n\rTOKEN_INVALID\x10\x02\x12\x11\n\rTOKEN_EXPIRED\x10\x03\x12\x11\n\rTOKEN_REVOKED\x10\x04\x12\x11\n\rFIELD_INVALID\x10\x05\x12\x1a\n\x16\x41\x43\x43\x45SS_TOKEN_NOT_FOUND\x10\x06\x12\x16\n\x12PAGE_TOKEN_INVALID\x10\x07\x12\x18\n\x14\x44\x41TABASE_UNAVAILABLE\x10\x08\x12\x15\n\x11PERMISSION_DENIED\x10\t\x12\x1a\n\x16ROLE_BINDING_NOT_FOUND\x10\n\x12\x19\n\x15OIDC_KEYS_UNAVAILABLE\x10\x0b\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*modelregistry/access/v1/error_reason.proto\x12\x17modelregistry.access.v1*\xbd\x02\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12\x11\n\rTOKEN_MISSING\x10\x01\x12\x11\n\rTOKEN_INVALID\x10\x02\x12\x11\n\rTOKEN_EXPIRED\x10\x03\x12\x11\n\rTOKEN_REVOKED\x10\x04\x12\x11\n\rFIELD_INVALID\x10\x05\x12\x1a\n\x16\x41\x43\x43\x45SS_TOKEN_NOT_FOUND\x10\x06\x12\x16\n\x12PAGE_TOKEN_INVALID\x10\x07\x12\x18\n\x14\x44\x41TABASE_UNAVAILABLE\x10\x08\x12\x15\n\x11PERMISSION_DENIED\x10\t\x12\x1a\n\x16ROLE_BINDING_NOT_FOUND\x10\n\x12\x19\n\x15OIDC_KEYS_UNAVAILABLE\x10\x0b\x12\x15\n\x11REQUEST_MALFORMED\x10\x0c\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,5 +32,5 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'modelregistry.access.v1.err
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ERRORREASON']._serialized_start=72
-  _globals['_ERRORREASON']._serialized_end=366
+  _globals['_ERRORREASON']._serialized_end=389
 # @@protoc_insertion_point(module_scope)

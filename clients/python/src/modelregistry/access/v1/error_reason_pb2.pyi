@@ -60,6 +60,11 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """`UNAVAILABLE`. The call carries an OIDC JWT, and the issuer's signing keys (its JWKS URL)
     could not be loaded and none are known from before; retry later. Any service.
     """
+    REQUEST_MALFORMED: _ErrorReason.ValueType  # 12
+    """`INVALID_ARGUMENT`. The request's bytes are not a valid message of the method's request
+    type: a corrupt wire encoding, or a string field that is not UTF-8. Metadata `field` is
+    `(request)`. Any method of `AccessService`.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The reasons `AccessService` puts in `google.rpc.ErrorInfo.reason` (domain "modelregistry"),
@@ -108,5 +113,10 @@ ROLE_BINDING_NOT_FOUND: ErrorReason.ValueType  # 10
 OIDC_KEYS_UNAVAILABLE: ErrorReason.ValueType  # 11
 """`UNAVAILABLE`. The call carries an OIDC JWT, and the issuer's signing keys (its JWKS URL)
 could not be loaded and none are known from before; retry later. Any service.
+"""
+REQUEST_MALFORMED: ErrorReason.ValueType  # 12
+"""`INVALID_ARGUMENT`. The request's bytes are not a valid message of the method's request
+type: a corrupt wire encoding, or a string field that is not UTF-8. Metadata `field` is
+`(request)`. Any method of `AccessService`.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,modelregistry/artifact/v1/error_reason.proto\x12\x19modelregistry.artifact.v1*\xd0\x04\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12\x11\n\rFIELD_INVALID\x10\x01\x12\x13\n\x0f\x43HUNK_TOO_LARGE\x10\x02\x12\x18\n\x14WRITE_OFFSET_INVALID\x10\x03\x12\x11\n\rSIZE_EXCEEDED\x10\x04\x12\x11\n\rSIZE_MISMATCH\x10\x05\x12\x13\n\x0f\x44IGEST_MISMATCH\x10\x06\x12\x12\n\x0eTOO_MANY_BLOBS\x10\x07\x12\x16\n\x12PAGE_TOKEN_INVALID\x10\x08\x12\x12\n\x0e\x42LOB_NOT_FOUND\x10\t\x12\x1c\n\x18UPLOAD_SESSION_NOT_FOUND\x10\n\x12\x1b\n\x17UPLOAD_SESSION_COMPLETE\x10\x0b\x12\x1c\n\x18\x44OWNLOAD_URL_UNSUPPORTED\x10\x0c\x12\x1d\n\x19UPLOAD_SESSION_TAKEN_OVER\x10\r\x12\x1a\n\x16STORE_UPLOAD_NOT_FOUND\x10\x0e\x12\x18\n\x14UPLOAD_PARTS_INVALID\x10\x0f\x12\x1c\n\x18READ_OFFSET_OUT_OF_RANGE\x10\x10\x12\x17\n\x13STORAGE_UNAVAILABLE\x10\x11\x12\x18\n\x14\x44\x41TABASE_UNAVAILABLE\x10\x12\x12 \n\x1cMETADATA_SERVICE_UNAVAILABLE\x10\x13\x12\x0f\n\x0b\x42LOB_IN_USE\x10\x14\x12\x17\n\x13VERSION_NOT_PENDING\x10\x15\x12\x1b\n\x17MODEL_VERSION_NOT_FOUND\x10\x16\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,modelregistry/artifact/v1/error_reason.proto\x12\x19modelregistry.artifact.v1*\xe7\x04\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12\x11\n\rFIELD_INVALID\x10\x01\x12\x13\n\x0f\x43HUNK_TOO_LARGE\x10\x02\x12\x18\n\x14WRITE_OFFSET_INVALID\x10\x03\x12\x11\n\rSIZE_EXCEEDED\x10\x04\x12\x11\n\rSIZE_MISMATCH\x10\x05\x12\x13\n\x0f\x44IGEST_MISMATCH\x10\x06\x12\x12\n\x0eTOO_MANY_BLOBS\x10\x07\x12\x16\n\x12PAGE_TOKEN_INVALID\x10\x08\x12\x12\n\x0e\x42LOB_NOT_FOUND\x10\t\x12\x1c\n\x18UPLOAD_SESSION_NOT_FOUND\x10\n\x12\x1b\n\x17UPLOAD_SESSION_COMPLETE\x10\x0b\x12\x1c\n\x18\x44OWNLOAD_URL_UNSUPPORTED\x10\x0c\x12\x1d\n\x19UPLOAD_SESSION_TAKEN_OVER\x10\r\x12\x1a\n\x16STORE_UPLOAD_NOT_FOUND\x10\x0e\x12\x18\n\x14UPLOAD_PARTS_INVALID\x10\x0f\x12\x1c\n\x18READ_OFFSET_OUT_OF_RANGE\x10\x10\x12\x17\n\x13STORAGE_UNAVAILABLE\x10\x11\x12\x18\n\x14\x44\x41TABASE_UNAVAILABLE\x10\x12\x12 \n\x1cMETADATA_SERVICE_UNAVAILABLE\x10\x13\x12\x0f\n\x0b\x42LOB_IN_USE\x10\x14\x12\x17\n\x13VERSION_NOT_PENDING\x10\x15\x12\x1b\n\x17MODEL_VERSION_NOT_FOUND\x10\x16\x12\x15\n\x11REQUEST_MALFORMED\x10\x17\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,5 +32,5 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'modelregistry.artifact.v1.e
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ERRORREASON']._serialized_start=76
-  _globals['_ERRORREASON']._serialized_end=668
+  _globals['_ERRORREASON']._serialized_end=691
 # @@protoc_insertion_point(module_scope)

@@ -108,6 +108,11 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """
     MODEL_VERSION_NOT_FOUND: _ErrorReason.ValueType  # 22
     """`NOT_FOUND`. `CreateUploadSession` names a version that does not exist or was deleted."""
+    REQUEST_MALFORMED: _ErrorReason.ValueType  # 23
+    """`INVALID_ARGUMENT`. The request's bytes are not a valid message of the method's request
+    type: a corrupt wire encoding, or a string field that is not UTF-8. Metadata `field` is
+    `(request)`. Any method of `ArtifactService`.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The reasons `ArtifactService` puts in `google.rpc.ErrorInfo.reason` (domain "modelregistry"),
@@ -206,4 +211,9 @@ files were committed, or it failed or was archived): create a new version to upl
 """
 MODEL_VERSION_NOT_FOUND: ErrorReason.ValueType  # 22
 """`NOT_FOUND`. `CreateUploadSession` names a version that does not exist or was deleted."""
+REQUEST_MALFORMED: ErrorReason.ValueType  # 23
+"""`INVALID_ARGUMENT`. The request's bytes are not a valid message of the method's request
+type: a corrupt wire encoding, or a string field that is not UTF-8. Metadata `field` is
+`(request)`. Any method of `ArtifactService`.
+"""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -105,6 +105,11 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """`UNAVAILABLE`. The database could not be reached, the connection was lost, or no
     connection was free in time. Safe to retry with the same `request_id`.
     """
+    REQUEST_MALFORMED: _ErrorReason.ValueType  # 22
+    """`INVALID_ARGUMENT`. The request's bytes are not a valid message of the method's request
+    type: a corrupt wire encoding, or a string field that is not UTF-8. Metadata `field` is
+    `(request)`. Any method of `MetadataService`.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The reasons `MetadataService` puts in `google.rpc.ErrorInfo.reason` (domain "modelregistry"),
@@ -199,5 +204,10 @@ garbage collection), could not be reached or did not answer in time. Safe to ret
 DATABASE_UNAVAILABLE: ErrorReason.ValueType  # 21
 """`UNAVAILABLE`. The database could not be reached, the connection was lost, or no
 connection was free in time. Safe to retry with the same `request_id`.
+"""
+REQUEST_MALFORMED: ErrorReason.ValueType  # 22
+"""`INVALID_ARGUMENT`. The request's bytes are not a valid message of the method's request
+type: a corrupt wire encoding, or a string field that is not UTF-8. Metadata `field` is
+`(request)`. Any method of `MetadataService`.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -8,7 +8,7 @@ from typing import Any
 import grpc
 import grpc.aio
 import pytest
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from modelregistry import _transport
@@ -22,6 +22,7 @@ from modelregistry.errors import (
     InvalidArgumentError,
     NotFoundError,
     RegistryError,
+    ResourceExhaustedError,
     UnavailableError,
     from_rpc_error,
 )
@@ -33,14 +34,28 @@ FAST = RetryPolicy(max_attempts=5, initial_backoff_s=0.0, max_backoff_s=0.0)
 
 
 def status_trailer(
-    code: grpc.StatusCode, message: str, reason: str, metadata: dict[str, str]
+    code: grpc.StatusCode,
+    message: str,
+    reason: str,
+    metadata: dict[str, str],
+    *,
+    domain: str = "modelregistry",
+    retry_delay_s: float | None = None,
 ) -> tuple[tuple[str, bytes], ...]:
-    """The ``grpc-status-details-bin`` trailer a server sends with an ErrorInfo."""
-    detail = any_pb2.Any()
-    detail.Pack(
-        error_details_pb2.ErrorInfo(reason=reason, domain="modelregistry", metadata=metadata)
-    )
-    status = status_pb2.Status(code=code.value[0], message=message, details=[detail])
+    """The ``grpc-status-details-bin`` trailer a server sends with an ErrorInfo (if ``reason``)
+    and a RetryInfo (if ``retry_delay_s``)."""
+    details = []
+    if reason:
+        info = any_pb2.Any()
+        info.Pack(error_details_pb2.ErrorInfo(reason=reason, domain=domain, metadata=metadata))
+        details.append(info)
+    if retry_delay_s is not None:
+        retry = any_pb2.Any()
+        delay = duration_pb2.Duration()
+        delay.FromNanoseconds(round(retry_delay_s * 1e9))
+        retry.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+        details.append(retry)
+    status = status_pb2.Status(code=code.value[0], message=message, details=details)
     return (("grpc-status-details-bin", status.SerializeToString()),)
 
 
@@ -48,12 +63,25 @@ class FakeRpcError(grpc.RpcError, grpc.Call):
     """What a failed sync stub call raises: an RpcError that is also a grpc.Call."""
 
     def __init__(
-        self, code: grpc.StatusCode, details: str = "", reason: str = "", **metadata: str
+        self,
+        code: grpc.StatusCode,
+        details: str = "",
+        reason: str = "",
+        *,
+        domain: str = "modelregistry",
+        retry_delay_s: float | None = None,
+        **metadata: str,
     ) -> None:
         super().__init__(details)
         self._code = code
         self._details = details
-        self._trailers = status_trailer(code, details, reason, metadata) if reason else ()
+        self._trailers = (
+            status_trailer(
+                code, details, reason, metadata, domain=domain, retry_delay_s=retry_delay_s
+            )
+            if reason or retry_delay_s is not None
+            else ()
+        )
 
     def code(self) -> grpc.StatusCode:
         return self._code
@@ -233,3 +261,198 @@ def test_backoff_is_jittered_exponential_and_capped() -> None:
         assert len(delays) == 5  # one sleep before each retry
         for delay, ceiling in zip(delays, [1.0, 2.0, 4.0, 4.0, 4.0], strict=True):
             assert 0.0 <= delay <= ceiling
+
+
+# ---------------------------------------------------------------- RESOURCE_EXHAUSTED
+
+
+def limit_reached(retry_delay_s: float | None = None) -> FakeRpcError:
+    """The registry's answer when a per-caller limit is reached."""
+    return FakeRpcError(
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "too many concurrent streams for alice (limit 8)",
+        "TOO_MANY_STREAMS",
+        retry_delay_s=retry_delay_s,
+        limit="8",
+    )
+
+
+def too_large() -> FakeRpcError:
+    """What gRPC itself raises for a message over the size limit: no ErrorInfo."""
+    return FakeRpcError(
+        grpc.StatusCode.RESOURCE_EXHAUSTED, "Received message larger than max (9000000 vs. 8388608)"
+    )
+
+
+class Sleeps(list[float]):
+    """Records the pauses between attempts instead of sleeping them."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+    async def async_sleep(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def sleeps(transport: Transport) -> Sleeps:
+    recorded = Sleeps()
+    transport._sleep = recorded
+    return recorded
+
+
+def test_the_registrys_resource_exhausted_is_retried_then_succeeds(
+    transport: Transport, sleeps: Sleeps
+) -> None:
+    model = model_pb2.Model(name="models/m")
+    method = FakeMethod([limit_reached(), limit_reached()], model)
+    request = ms.CreateModelRequest(model_id="m", request_id="r-1")
+    assert transport.unary(method, request) == model
+    assert len(method.calls) == 3
+    assert all(call[0] is request for call in method.calls)  # the same request_id
+    assert len(sleeps) == 2
+
+
+def test_the_retry_info_delay_is_honoured(transport: Transport, sleeps: Sleeps) -> None:
+    method = FakeMethod([limit_reached(2.5), limit_reached(0.75)], model_pb2.Model())
+    transport.unary(method, ms.GetModelRequest(name="models/m"))
+    # FAST's own backoff is 0: each pause is what the server asked for, no less.
+    assert sleeps == [2.5, 0.75]
+
+
+def test_the_longer_of_hint_and_backoff_wins_capped_at_the_longest_pause() -> None:
+    assert _transport.retry_pause(from_rpc_error(limit_reached(1.0)), 2.0) == 2.0
+    assert _transport.retry_pause(from_rpc_error(limit_reached(5.0)), 2.0) == 5.0
+    assert _transport.retry_pause(from_rpc_error(limit_reached()), 0.3) == 0.3
+    assert _transport.retry_pause(from_rpc_error(limit_reached(3600.0)), 0.3) == 30.0
+    assert _transport.retry_pause(from_rpc_error(limit_reached(3600.0)), 0.3, cap=4.0) == 4.0
+
+
+def test_a_long_hint_is_capped_and_the_pauses_stay_within_the_budget(transport: Transport) -> None:
+    sleeps = Sleeps()
+    transport._sleep = sleeps
+    policy = RetryPolicy(
+        max_attempts=10,
+        initial_backoff_s=0.0,
+        max_backoff_s=0.0,
+        max_retry_delay_s=4.0,
+        max_total_delay_s=10.0,
+    )
+    method = FakeMethod([limit_reached(3600.0) for _ in range(10)])
+    with pytest.raises(ResourceExhaustedError) as info:
+        transport.unary(method, ms.GetModelRequest(name="models/m"), retry=policy)
+    # 4 + 4 + the 2 s left of the budget, then one last attempt, then the error.
+    assert sleeps == [4.0, 4.0, 2.0]
+    assert len(method.calls) == 4
+    assert info.value.reason == "TOO_MANY_STREAMS"
+    assert info.value.retry_delay_s == 3600.0
+    assert info.value.message == "too many concurrent streams for alice (limit 8)"
+    assert info.value.__cause__ is None
+
+
+def test_resource_exhausted_gives_up_after_max_attempts(
+    transport: Transport, sleeps: Sleeps
+) -> None:
+    method = FakeMethod([limit_reached() for _ in range(10)])
+    with pytest.raises(ResourceExhaustedError) as info:
+        transport.unary(method, ms.GetModelRequest(name="models/m"))
+    assert len(method.calls) == 5
+    assert info.value.domain == "modelregistry"
+    assert info.value.metadata == {"limit": "8"}
+
+
+def test_a_retry_info_alone_makes_resource_exhausted_retryable(
+    transport: Transport, sleeps: Sleeps
+) -> None:
+    bare_hint = FakeRpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, "slow down", retry_delay_s=0.5)
+    method = FakeMethod([bare_hint], model_pb2.Model())
+    transport.unary(method, ms.GetModelRequest())
+    assert len(method.calls) == 2
+    assert sleeps == [0.5]
+
+
+def test_a_message_over_the_size_limit_is_not_retried(transport: Transport, sleeps: Sleeps) -> None:
+    method = FakeMethod([too_large(), too_large()], model_pb2.Model())
+    with pytest.raises(ResourceExhaustedError) as info:
+        transport.unary(method, ms.GetModelRequest())
+    assert len(method.calls) == 1
+    assert sleeps == []
+    assert info.value.domain == ""
+    assert "larger than max" in info.value.message
+
+
+def test_resource_exhausted_of_another_domain_is_not_retried(
+    transport: Transport, sleeps: Sleeps
+) -> None:
+    proxy = FakeRpcError(
+        grpc.StatusCode.RESOURCE_EXHAUSTED, "quota", "RATE_LIMITED", domain="proxy.example"
+    )
+    method = FakeMethod([proxy], model_pb2.Model())
+    with pytest.raises(ResourceExhaustedError):
+        transport.unary(method, ms.GetModelRequest())
+    assert len(method.calls) == 1
+
+
+def test_invalid_argument_is_never_retried_even_with_a_retry_hint(
+    transport: Transport, sleeps: Sleeps
+) -> None:
+    error = FakeRpcError(
+        grpc.StatusCode.INVALID_ARGUMENT, "bad name", "FIELD_INVALID", retry_delay_s=0.1
+    )
+    method = FakeMethod([error], model_pb2.Model())
+    with pytest.raises(InvalidArgumentError):
+        transport.unary(method, ms.GetModelRequest())
+    assert len(method.calls) == 1
+    assert sleeps == []
+
+
+def test_unavailable_honours_a_retry_hint_too(transport: Transport, sleeps: Sleeps) -> None:
+    draining = FakeRpcError(
+        grpc.StatusCode.UNAVAILABLE, "shutting down", "SERVER_DRAINING", retry_delay_s=1.5
+    )
+    method = FakeMethod([draining], model_pb2.Model())
+    transport.unary(method, ms.GetModelRequest())
+    assert sleeps == [1.5]
+
+
+def test_retry_info_is_read_from_the_status_details() -> None:
+    translated = from_rpc_error(limit_reached(0.25))
+    assert isinstance(translated, ResourceExhaustedError)
+    assert translated.retry_delay_s == 0.25
+    assert translated.reason == "TOO_MANY_STREAMS"
+    negative = FakeRpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, "x", "L", retry_delay_s=-3.0)
+    assert from_rpc_error(negative).retry_delay_s == 0.0
+    assert from_rpc_error(too_large()).retry_delay_s is None
+
+
+async def test_async_transport_retries_the_registrys_resource_exhausted() -> None:
+    transport = AsyncTransport("127.0.0.1:1", retry=FAST, token="tok-1")
+    sleeps = Sleeps()
+    transport._sleep = sleeps.async_sleep
+    try:
+        trailers = status_trailer(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "too many",
+            "TOO_MANY_STREAMS",
+            {},
+            retry_delay_s=1.25,
+        )
+        limit = grpc.aio.AioRpcError(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            grpc.aio.Metadata(),
+            grpc.aio.Metadata(*trailers),
+            "too many",
+            None,
+        )
+        model = model_pb2.Model(name="models/m")
+        flaky = FakeMethod([limit], model)
+        assert await transport.unary(flaky.call_async, ms.GetModelRequest()) == model
+        assert sleeps == [1.25]
+        huge = FakeMethod(
+            [aio_error(grpc.StatusCode.RESOURCE_EXHAUSTED, "Received message larger than max")]
+        )
+        with pytest.raises(ResourceExhaustedError):
+            await transport.unary(huge.call_async, ms.GetModelRequest())
+        assert len(huge.calls) == 1
+    finally:
+        await transport.close()

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
 from modelregistry import _pull
@@ -22,8 +23,10 @@ from modelregistry.errors import (
     IntegrityError,
     InvalidArgumentError,
     NotCachedError,
+    ResourceExhaustedError,
 )
 from modelregistry.metadata.v1 import model_version_pb2
+from tests.unit.test_sdk_retry import FakeRpcError
 
 
 def test_collect_files_walks_nested_folders_in_posix_order(tmp_path: Path) -> None:
@@ -222,6 +225,63 @@ def test_a_partial_download_resumes_from_its_offset(tmp_path: Path) -> None:
     assert _pull.pull_model(None, cache, "m:1", offline=True) == snapshot
     with pytest.raises(NotCachedError):
         _pull.pull_model(None, cache, "m@production", offline=True)
+
+
+class _Pauses(list[float]):
+    """Stands in for the ``time`` module of ``_pull``: records each pause instead of sleeping."""
+
+    def sleep(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.mark.parametrize(("hint", "pause"), [(None, 1.0), (0.1, 1.0), (3.0, 3.0)])
+def test_a_read_refused_by_the_registrys_stream_limit_is_retried_after_the_hint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hint: float | None, pause: float
+) -> None:
+    pauses = _Pauses()
+    monkeypatch.setattr(_pull, "time", pauses)
+    content = os.urandom(100)
+    transport = _FakeTransport(content, _version_of(content))
+    serve = transport.artifact_stub.Read
+    refusals = [
+        FakeRpcError(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "too many streams",
+            "TOO_MANY_STREAMS",
+            retry_delay_s=hint,
+        )
+    ]
+
+    def read(request: Any, **kwargs: Any) -> Iterator[Any]:
+        if refusals:
+            raise refusals.pop()
+        return serve(request, **kwargs)
+
+    transport.artifact_stub.Read = read  # type: ignore[method-assign]
+    snapshot = _pull.pull_model(transport, Cache(tmp_path), "m:1")  # type: ignore[arg-type]
+    assert (snapshot / "w.bin").read_bytes() == content
+    # The stream's own first pause is 1 s; a longer RetryInfo delay wins.
+    assert pauses == [pause]
+
+
+def test_a_read_over_the_message_size_limit_is_not_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pauses = _Pauses()
+    monkeypatch.setattr(_pull, "time", pauses)
+    content = os.urandom(100)
+    transport = _FakeTransport(content, _version_of(content))
+    calls = []
+
+    def read(request: Any, **_: Any) -> Iterator[Any]:
+        calls.append(request.read_offset)
+        raise FakeRpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, "Received message larger than max")
+
+    transport.artifact_stub.Read = read  # type: ignore[method-assign]
+    with pytest.raises(ResourceExhaustedError, match="larger than max"):
+        _pull.pull_model(transport, Cache(tmp_path), "m:1")  # type: ignore[arg-type]
+    assert calls == [0]
+    assert pauses == []
 
 
 class _UnreachableUrls(_FakeArtifacts):

@@ -18,10 +18,11 @@ from modelregistry import (
     InvalidArgumentError,
     NotFoundError,
     OutOfRangeError,
+    ResourceExhaustedError,
     RetryPolicy,
     UnavailableError,
 )
-from modelregistry._watch import WATCH_START_HEADER
+from modelregistry._watch import WATCH_START_HEADER, reconnect_delay
 from modelregistry.metadata.v1 import metadata_service_pb2 as ms
 from modelregistry.metadata.v1 import model_event_pb2
 from tests.unit.test_sdk_retry import FakeRpcError, unavailable
@@ -168,6 +169,34 @@ def test_watch_raises_other_errors_typed(client: Client) -> None:
     with pytest.raises(OutOfRangeError) as info:
         next(client.watch("m", after_event_id="e0"))
     assert info.value.reason == "EVENT_ID_EXPIRED"
+
+
+def test_watch_reconnects_when_the_registrys_watch_limit_refused_it(client: Client) -> None:
+    limit = FakeRpcError(
+        grpc.StatusCode.RESOURCE_EXHAUSTED, "too many watch streams", "TOO_MANY_WATCH_STREAMS"
+    )
+    stub = FakeWatchStub(
+        [FakeStream([event(1), unavailable()]), FakeStream([limit]), FakeStream([event(2)])]
+    )
+    client._transport.metadata_stub = stub  # type: ignore[assignment]
+    stream = client.watch("m", after_event_id="e0")
+    assert [next(stream).event_id for _ in range(2)] == ["e1", "e2"]
+    assert [r.after_event_id for r in stub.requests] == ["e0", "e1", "e1"]
+    stream.close()
+
+
+def test_watch_raises_a_resource_exhausted_that_is_not_the_registrys(client: Client) -> None:
+    too_large = FakeRpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, "Received message larger than max")
+    client._transport.metadata_stub = FakeWatchStub([FakeStream([too_large])])  # type: ignore[assignment]
+    with pytest.raises(ResourceExhaustedError):
+        next(client.watch("m", after_event_id="e0"))
+
+
+def test_a_reconnect_waits_for_the_servers_hint_capped() -> None:
+    policy = RetryPolicy(initial_backoff_s=0.0, max_backoff_s=0.0, max_retry_delay_s=10.0)
+    assert reconnect_delay(policy, policy.backoffs(), "limit", 2.5) == 2.5
+    assert reconnect_delay(policy, policy.backoffs(), "limit", 99.0) == 10.0
+    assert reconnect_delay(policy, policy.backoffs(), "limit") == 0.0
 
 
 def test_watch_with_no_retry_does_not_reconnect() -> None:

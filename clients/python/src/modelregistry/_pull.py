@@ -34,7 +34,13 @@ from modelregistry import _destination
 from modelregistry._convert import resolve_request
 from modelregistry._manifest import check_answer
 from modelregistry._options import Patterns, PullOptions
-from modelregistry._transport import Transport, stream_deadline, stream_retry_pause
+from modelregistry._transport import (
+    Transport,
+    is_retryable,
+    retry_pause,
+    stream_deadline,
+    stream_retry_pause,
+)
 from modelregistry.artifact.v1 import artifact_service_pb2
 from modelregistry.cache import Cache, replace_atomically
 from modelregistry.errors import (
@@ -325,16 +331,22 @@ def _fetch_blob(
                 attempt += 1
                 try:
                     _fetch_range(transport, sources, sha256, size, sink)
-                except (UnavailableError, OSError) as error:
-                    # A dropped connection or a server restart: keep what arrived, back off,
-                    # continue from the new offset.
+                except (RegistryError, OSError) as error:
+                    # A dropped connection, a server restart or the registry's limit on
+                    # concurrent streams: keep what arrived, back off (at least as long as the
+                    # server asked), continue from the new offset.
+                    if isinstance(error, RegistryError) and not is_retryable(error):
+                        raise
                     if attempt >= _ATTEMPTS:
                         if isinstance(error, RegistryError):
                             raise
                         raise UnavailableError(
                             f"downloading {sha256[:12]} failed after {attempt} attempts: {error}"
                         ) from error
-                    time.sleep(stream_retry_pause(attempt))
+                    backoff = stream_retry_pause(attempt)
+                    if isinstance(error, RegistryError):
+                        backoff = retry_pause(error, backoff)
+                    time.sleep(backoff)
             handle.flush()
             os.fsync(handle.fileno())
             received = handle.tell()

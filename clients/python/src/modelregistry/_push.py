@@ -33,14 +33,19 @@ from modelregistry._convert import (
 from modelregistry._files import LocalFile, collect_files, media_type, sha256_file
 from modelregistry._lineage import detect_git_source
 from modelregistry._options import LocalPaths, PushOptions
-from modelregistry._transport import Transport, stream_deadline, stream_retry_pause
+from modelregistry._transport import (
+    Transport,
+    is_retryable,
+    retry_pause,
+    stream_deadline,
+    stream_retry_pause,
+)
 from modelregistry.artifact.v1 import artifact_service_pb2, blob_pb2
 from modelregistry.cache import Cache
 from modelregistry.errors import (
     AlreadyExistsError,
     NotFoundError,
     RegistryError,
-    UnavailableError,
     from_rpc_error,
 )
 from modelregistry.metadata.v1 import metadata_service_pb2, model_version_pb2
@@ -268,9 +273,11 @@ class _BlobUpload:
                     self.cache.uploads.drop(self.sha256)
                     self._open_session()
                     continue
-                if not isinstance(error, UnavailableError) or attempt >= _STREAM_ATTEMPTS:
+                if not is_retryable(error) or attempt >= _STREAM_ATTEMPTS:
                     raise error from None
-                time.sleep(stream_retry_pause(attempt))
+                # A dropped connection, or the registry's limit on concurrent streams: wait (at
+                # least as long as the server asked), then continue from what it has.
+                time.sleep(retry_pause(error, stream_retry_pause(attempt)))
                 self._refresh_offset()
                 continue
             self.offset = response.committed_size

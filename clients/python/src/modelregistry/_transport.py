@@ -1,10 +1,11 @@
 """Channels, stubs, deadlines, retries and error translation shared by both clients.
 
 Every unary call goes through :meth:`Transport.unary` (or the async twin): it sets the deadline,
-adds the caller's identity header, retries ``UNAVAILABLE`` with exponential backoff and jitter,
-and turns a failure into a typed :class:`~modelregistry.errors.RegistryError`. Retrying is safe
-because every mutating call the SDK makes carries a ``request_id``, which the server uses to
-return the first call's result instead of doing the work twice.
+adds the caller's identity header, retries ``UNAVAILABLE`` and the registry's own
+``RESOURCE_EXHAUSTED`` with exponential backoff and jitter (see :class:`RetryPolicy`), and turns
+a failure into a typed :class:`~modelregistry.errors.RegistryError`. Retrying is safe because
+every mutating call the SDK makes carries a ``request_id``, which the server uses to return the
+first call's result instead of doing the work twice.
 """
 
 from __future__ import annotations
@@ -23,7 +24,13 @@ import grpc
 from modelregistry._credentials import find_token
 from modelregistry.access.v1 import access_service_pb2_grpc
 from modelregistry.artifact.v1 import artifact_service_pb2_grpc
-from modelregistry.errors import UnavailableError, from_rpc_error
+from modelregistry.errors import (
+    DOMAIN,
+    RegistryError,
+    ResourceExhaustedError,
+    UnavailableError,
+    from_rpc_error,
+)
 from modelregistry.metadata.v1 import metadata_service_pb2_grpc
 
 DEFAULT_TARGET = "127.0.0.1:50051"
@@ -58,12 +65,42 @@ R = TypeVar("R")
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often and how patiently to retry a call that failed with ``UNAVAILABLE``."""
+    """How often and how patiently to retry a call that failed for a reason a retry can fix.
+
+    Retried:
+
+    - ``UNAVAILABLE``: the server cannot be reached, is restarting or shedding load.
+    - ``RESOURCE_EXHAUSTED`` that the registry itself sent (its ``google.rpc.ErrorInfo`` has
+      the domain ``modelregistry``, or it carries a ``google.rpc.RetryInfo``): a per-caller
+      limit such as concurrent streams, upload sessions or watch streams, which frees up as
+      the caller's other calls end.
+
+    Never retried: every other code (``INVALID_ARGUMENT``, ``NOT_FOUND``, ...), and the
+    ``RESOURCE_EXHAUSTED`` gRPC raises itself for a message over the size limit ("Received
+    message larger than max"), which carries no ErrorInfo and would fail the same way again.
+
+    The pause before the n-th retry is a random time between 0 and ``initial_backoff_s *
+    multiplier**(n-1)``, at most ``max_backoff_s`` (full jitter, so clients that failed
+    together do not retry together), or the ``RetryInfo`` delay the server asked for if that
+    is longer. No single pause exceeds ``max_retry_delay_s``, and the pauses of one call add
+    up to at most ``max_total_delay_s``: when that budget is spent (or after ``max_attempts``
+    attempts) the typed error is raised, e.g. :class:`~modelregistry.ResourceExhaustedError`.
+
+    Attributes:
+        max_attempts: Attempts in all, the first included; 1 means no retry (``NO_RETRY``).
+        initial_backoff_s: The jitter ceiling of the first pause.
+        max_backoff_s: The largest jitter ceiling the doubling reaches.
+        multiplier: The growth of the ceiling from one pause to the next.
+        max_retry_delay_s: The longest single pause, even if the server asks for longer.
+        max_total_delay_s: The most time one call spends pausing between its attempts.
+    """
 
     max_attempts: int = 5
     initial_backoff_s: float = 0.2
     max_backoff_s: float = 5.0
     multiplier: float = 2.0
+    max_retry_delay_s: float = 30.0
+    max_total_delay_s: float = 60.0
 
     def backoffs(self) -> Iterator[float]:
         """Sleep before each retry: exponential, capped, with full jitter (thundering herds)."""
@@ -74,6 +111,48 @@ class RetryPolicy:
 
 
 NO_RETRY = RetryPolicy(max_attempts=1)
+# The longest pause a stream resume or a watch reconnect takes, whatever the server asks.
+MAX_RETRY_DELAY_S = RetryPolicy.max_retry_delay_s
+
+
+def is_retryable(error: RegistryError) -> bool:
+    """Whether a retry (after a pause) can fix ``error``: see :class:`RetryPolicy`."""
+    if isinstance(error, UnavailableError):
+        return True
+    # Only a limit the registry reports: gRPC's own "message larger than max" has no ErrorInfo.
+    return isinstance(error, ResourceExhaustedError) and (
+        error.domain == DOMAIN or error.retry_delay_s is not None
+    )
+
+
+def retry_pause(error: RegistryError, backoff: float, cap: float = MAX_RETRY_DELAY_S) -> float:
+    """The pause before retrying after ``error``: the longer of ``backoff`` and the server's
+    ``RetryInfo`` delay, at most ``cap``."""
+    return min(max(backoff, error.retry_delay_s or 0.0), cap)
+
+
+class _CallRetries:
+    """One call's retries under a policy: the backoffs left and the pausing budget left."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self._policy = policy
+        self._backoffs = policy.backoffs()
+        self._paused_s = 0.0
+
+    def pause(self, error: RegistryError) -> float | None:
+        """The pause before the next attempt, or None if ``error`` is final."""
+        if not is_retryable(error):
+            return None
+        backoff = next(self._backoffs, None)
+        if backoff is None:
+            return None
+        wanted = retry_pause(error, backoff, self._policy.max_retry_delay_s)
+        left = self._policy.max_total_delay_s - self._paused_s
+        if wanted > 0 and left <= 0:
+            return None
+        pause = min(wanted, left)
+        self._paused_s += pause
+        return pause
 
 
 def stream_deadline(nbytes: int) -> float:
@@ -198,10 +277,10 @@ class _BaseTransport:
             (("authorization", f"Bearer {self.token}"),) if self.token else ()
         )
 
-    def _retry_delay(self, exc: grpc.RpcError, backoffs: Iterator[float]) -> float:
+    def _retry_delay(self, exc: grpc.RpcError, retries: _CallRetries) -> float:
         """The pause before retrying a failed call; raises the typed error if it is final."""
         error = from_rpc_error(exc, self.target)
-        delay = next(backoffs, None) if isinstance(error, UnavailableError) else None
+        delay = retries.pause(error)
         if delay is None:
             if isinstance(error, UnavailableError) and not error.reason:
                 # Not reached at all: a TLS mismatch looks like any refused connection.
@@ -240,6 +319,7 @@ class Transport(_BaseTransport):
         self.metadata_stub = metadata_service_pb2_grpc.MetadataServiceStub(self.channel)
         self.artifact_stub = artifact_service_pb2_grpc.ArtifactServiceStub(self.channel)
         self.access_stub = access_service_pb2_grpc.AccessServiceStub(self.channel)
+        self._sleep: Callable[[float], None] = time.sleep  # the pause between attempts
 
     def unary(
         self,
@@ -250,12 +330,12 @@ class Transport(_BaseTransport):
         retry: RetryPolicy | None = None,
     ) -> R:
         """Call a unary ``method`` with deadline, identity header and retries."""
-        backoffs = (retry or self.retry).backoffs()
+        retries = _CallRetries(retry or self.retry)
         while True:
             try:
                 return method(request, timeout=timeout or self.timeout, metadata=self.metadata)
             except grpc.RpcError as exc:
-                time.sleep(self._retry_delay(exc, backoffs))
+                self._sleep(self._retry_delay(exc, retries))
 
     def close(self) -> None:
         """Close the channel; calls in flight fail with ``CANCELLED``."""
@@ -288,6 +368,7 @@ class AsyncTransport(_BaseTransport):
         self.metadata_stub = metadata_service_pb2_grpc.MetadataServiceStub(self.channel)
         self.artifact_stub = artifact_service_pb2_grpc.ArtifactServiceStub(self.channel)
         self.access_stub = access_service_pb2_grpc.AccessServiceStub(self.channel)
+        self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     async def unary(
         self,
@@ -298,14 +379,14 @@ class AsyncTransport(_BaseTransport):
         retry: RetryPolicy | None = None,
     ) -> R:
         """Call a unary ``method`` with deadline, identity header and retries."""
-        backoffs = (retry or self.retry).backoffs()
+        retries = _CallRetries(retry or self.retry)
         while True:
             try:
                 return await method(
                     request, timeout=timeout or self.timeout, metadata=self.metadata
                 )
             except grpc.RpcError as exc:
-                await asyncio.sleep(self._retry_delay(exc, backoffs))
+                await self._sleep(self._retry_delay(exc, retries))
 
     async def close(self) -> None:
         """Close the channel; calls in flight fail with ``CANCELLED``."""

@@ -20,7 +20,7 @@ import grpc
 import grpc.aio
 
 from modelregistry import _convert
-from modelregistry._transport import AsyncTransport, RetryPolicy, Transport
+from modelregistry._transport import AsyncTransport, RetryPolicy, Transport, is_retryable
 from modelregistry.errors import CancelledError, UnavailableError, from_rpc_error
 from modelregistry.metadata.v1 import model_event_pb2
 
@@ -38,8 +38,11 @@ def watch_start(headers: Iterable[tuple[str, str | bytes]] | None) -> str | None
     return None
 
 
-def reconnect_delay(policy: RetryPolicy, backoffs: Iterator[float], reason: str) -> float:
-    """How long a watch stream lost for ``reason`` waits before reconnecting.
+def reconnect_delay(
+    policy: RetryPolicy, backoffs: Iterator[float], reason: str, hint_s: float | None = None
+) -> float:
+    """How long a watch stream lost for ``reason`` waits before reconnecting: the next backoff,
+    or the server's ``hint_s`` (its RetryInfo) if longer, at most ``policy.max_retry_delay_s``.
 
     Raises :class:`UnavailableError` instead when ``policy`` allows no retries.
     """
@@ -49,6 +52,7 @@ def reconnect_delay(policy: RetryPolicy, backoffs: Iterator[float], reason: str)
     if delay is None:
         # Keep reconnecting forever at the longest backoff: a watcher outlives restarts.
         delay = random.uniform(policy.max_backoff_s / 2, policy.max_backoff_s)  # noqa: S311
+    delay = min(max(delay, hint_s or 0.0), policy.max_retry_delay_s)
     _log.warning("watch: %s; reconnecting in %.1fs", reason, delay)
     return delay
 
@@ -166,21 +170,21 @@ class WatchStream(Iterator[model_event_pb2.ModelEvent]):
                     self.last_event_id = event.event_id
                     backoffs = policy.backoffs()  # progress made: start patient again
                     yield event
-                reason = "the server ended the stream"
+                reason, hint_s = "the server ended the stream", None
             except grpc.RpcError as exc:
                 if self._closed.is_set():
                     return
                 error = from_rpc_error(exc, self._transport.target)
-                if not isinstance(error, UnavailableError):
+                if not is_retryable(error):
                     raise error from None
-                reason = error.message
+                reason, hint_s = error.message, error.retry_delay_s
             finally:
                 # Reached also when the consumer drops or closes the generator mid-stream.
                 call.cancel()
                 with self._lock:
                     if self._call is call:
                         self._call = None  # the next round opens a new call
-            if self._closed.wait(reconnect_delay(policy, backoffs, reason)):
+            if self._closed.wait(reconnect_delay(policy, backoffs, reason, hint_s)):
                 return
 
     def __iter__(self) -> Self:
@@ -301,14 +305,14 @@ class AsyncWatchStream(AsyncIterator[model_event_pb2.ModelEvent]):
                     self.last_event_id = event.event_id
                     backoffs = policy.backoffs()  # progress made: start patient again
                     yield event
-                reason = "the server ended the stream"
+                reason, hint_s = "the server ended the stream", None
             except grpc.RpcError as exc:
                 if self._closed.is_set():
                     return
                 error = from_rpc_error(exc, self._transport.target)
-                if not isinstance(error, UnavailableError):
+                if not is_retryable(error):
                     raise error from None
-                reason = error.message
+                reason, hint_s = error.message, error.retry_delay_s
             except asyncio.CancelledError:
                 # grpc.aio reports a locally cancelled call as CancelledError. If aclose() did
                 # that, the stream simply ends; a cancellation of our own task propagates.
@@ -320,7 +324,7 @@ class AsyncWatchStream(AsyncIterator[model_event_pb2.ModelEvent]):
                 call.cancel()
                 if self._call is call:
                     self._call = None  # the next round opens a new call
-            delay = reconnect_delay(policy, backoffs, reason)
+            delay = reconnect_delay(policy, backoffs, reason, hint_s)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closed.wait(), delay)
 

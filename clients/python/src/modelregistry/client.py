@@ -43,12 +43,13 @@ class Client(ClientBase[Transport]):
     """A connection to one registry. Use it as a context manager, or call :meth:`close`.
 
     ``target`` is ``host:port`` (default ``$MODELREGISTRY_URL`` or ``127.0.0.1:50051``);
-    ``timeout`` is the deadline of each unary call in seconds; ``retry`` how ``UNAVAILABLE`` is
-    retried (5 attempts with jittered exponential backoff by default); ``token`` the bearer
-    token to present (default ``$MODELREGISTRY_TOKEN``, else what ``modelregistry login`` saved
-    for this server; the audit log records the token's principal); ``cache_dir`` the local
-    file cache (default ``$MODELREGISTRY_CACHE``); ``offline`` serves ``resolve`` and ``pull``
-    from that cache without any network call (default ``$MODELREGISTRY_OFFLINE``).
+    ``timeout`` is the deadline of each unary call in seconds; ``retry`` how ``UNAVAILABLE`` and
+    the registry's ``RESOURCE_EXHAUSTED`` are retried (5 attempts with jittered exponential
+    backoff by default, honouring the server's RetryInfo; see :class:`RetryPolicy`); ``token``
+    the bearer token to present (default ``$MODELREGISTRY_TOKEN``, else what ``modelregistry
+    login`` saved for this server; the audit log records the token's principal); ``cache_dir``
+    the local file cache (default ``$MODELREGISTRY_CACHE``); ``offline`` serves ``resolve`` and
+    ``pull`` from that cache without any network call (default ``$MODELREGISTRY_OFFLINE``).
 
     TLS: ``tls_ca`` is a PEM file of the CAs that may sign the server's certificate (default
     ``$MODELREGISTRY_TLS_CA``); ``tls_cert`` and ``tls_key`` a client certificate and its key for

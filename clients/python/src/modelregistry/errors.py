@@ -2,19 +2,25 @@
 
 Every error the SDK raises is a :class:`RegistryError`. Server errors keep the status code, the
 server's sentence and the ``google.rpc.ErrorInfo`` reason and metadata, so callers can branch on
-``exc.reason`` (e.g. ``"ETAG_MISMATCH"``) without parsing messages. ``exit_code`` is what the CLI
-exits with, so scripts can tell "not found" from "server down" without reading stderr.
+``exc.reason`` (e.g. ``"ETAG_MISMATCH"``) without parsing messages. A ``google.rpc.RetryInfo``
+detail becomes ``exc.retry_delay_s``, the pause the server asked for before a retry.
+``exit_code`` is what the CLI exits with, so scripts can tell "not found" from "server down"
+without reading stderr.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import cast
 
 import grpc
 import grpc.aio
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+
+# The ErrorInfo domain of every error the registry itself raises.
+DOMAIN = "modelregistry"
 
 # Exit codes of the CLI, by error class. 2 is argparse's usage error, so a bad flag and an invalid
 # argument the server rejects share it.
@@ -28,7 +34,18 @@ EXIT_PERMISSION = 7
 
 
 class RegistryError(Exception):
-    """Base class of every error the SDK raises."""
+    """Base class of every error the SDK raises.
+
+    Attributes:
+        message: The server's sentence (or the client's own).
+        reason: The ``google.rpc.ErrorInfo`` reason, e.g. ``"MODEL_NOT_FOUND"``; empty without
+            one.
+        domain: The ErrorInfo domain: ``"modelregistry"`` for the registry's own errors, empty
+            for gRPC's (a connection failure, a message over the size limit).
+        metadata: The ErrorInfo metadata, e.g. ``{"resource": "models/m"}``.
+        retry_delay_s: The pause the server asked for before a retry (a ``google.rpc.RetryInfo``
+            detail), in seconds; None when it sent none.
+    """
 
     exit_code = EXIT_ERROR
     code: grpc.StatusCode | None = None
@@ -40,11 +57,15 @@ class RegistryError(Exception):
         reason: str = "",
         metadata: Mapping[str, str] | None = None,
         code: grpc.StatusCode | None = None,
+        domain: str = "",
+        retry_delay_s: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.reason = reason
+        self.domain = domain
         self.metadata: dict[str, str] = dict(metadata or {})
+        self.retry_delay_s = retry_delay_s
         if code is not None:
             self.code = code
 
@@ -109,7 +130,10 @@ class UnauthenticatedError(RegistryError):
 
 
 class ResourceExhaustedError(RegistryError):
-    """A quota or size limit was hit."""
+    """A limit was hit: the registry's per-caller limits (concurrent streams, upload sessions,
+    watch streams; ``domain`` is ``"modelregistry"``, often with ``retry_delay_s``), which the
+    SDK retries with backoff before raising this, or gRPC's message size limit (no ``domain``),
+    which no retry can help and which is raised at once."""
 
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
@@ -184,7 +208,8 @@ def from_rpc_error(exc: grpc.RpcError, target: str = "") -> RegistryError:
         return RegistryError("unknown error")
     code = exc.code()
     details = exc.details() or ""
-    reason, metadata = _error_info(exc)
+    info = _status_details(exc)
+    reason = info.reason
     if code == grpc.StatusCode.UNAVAILABLE and not reason:
         # Transport failures carry gRPC's own wording ("failed to connect to all addresses;
         # last error: ..."): say what it means for the user first.
@@ -195,22 +220,48 @@ def from_rpc_error(exc: grpc.RpcError, target: str = "") -> RegistryError:
     else:
         message = details or (code.name.lower().replace("_", " ") if code else "unknown error")
     cls = _BY_CODE.get(code, RegistryError)
-    return cls(message, reason=reason, metadata=metadata, code=code)
+    return cls(
+        message,
+        reason=reason,
+        metadata=info.metadata,
+        code=code,
+        domain=info.domain,
+        retry_delay_s=info.retry_delay_s,
+    )
 
 
-def _error_info(call: grpc.Call | grpc.aio.AioRpcError) -> tuple[str, dict[str, str]]:
-    """The reason and metadata of the call's ``google.rpc.ErrorInfo`` detail, if it has one."""
+@dataclass(frozen=True)
+class _Details:
+    """What the rich status details (``grpc-status-details-bin``) of a failed call say."""
+
+    reason: str = ""
+    domain: str = ""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    retry_delay_s: float | None = None
+
+
+def _status_details(call: grpc.Call | grpc.aio.AioRpcError) -> _Details:
+    """The call's ``google.rpc.ErrorInfo`` and ``google.rpc.RetryInfo`` details, if any."""
     try:
         # from_call only reads code, details and trailing metadata: AioRpcError has them.
         status = rpc_status.from_call(cast(grpc.Call, call))
     except ValueError:  # a status whose details do not match its code: ignore the details
-        return "", {}
+        return _Details()
+    error_info: error_details_pb2.ErrorInfo | None = None
+    retry_delay_s: float | None = None
     for detail in status.details if status is not None else ():
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            return info.reason, dict(info.metadata)
-    return "", {}
+        if error_info is None and detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            error_info = error_details_pb2.ErrorInfo()
+            detail.Unpack(error_info)
+        elif retry_delay_s is None and detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            retry_info = error_details_pb2.RetryInfo()
+            detail.Unpack(retry_info)
+            delay = retry_info.retry_delay
+            # A negative hint means "now"; the retry loops cap long ones (RetryPolicy).
+            retry_delay_s = max(0.0, delay.seconds + delay.nanos / 1e9)
+    if error_info is None:
+        return _Details(retry_delay_s=retry_delay_s)
+    return _Details(error_info.reason, error_info.domain, dict(error_info.metadata), retry_delay_s)
 
 
 def _first_line(text: str) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import asyncpg
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer as AsyncHealthServicer
 from grpc_reflection.v1alpha import reflection
 
@@ -83,6 +83,7 @@ from modelregistry_server.common.kernel.page_token import PageTokenCodec
 from modelregistry_server.common.kernel.paging import Paginator
 from modelregistry_server.common.rpc.auth import AuthInterceptor
 from modelregistry_server.common.rpc.decoding import RequestDecodingInterceptor
+from modelregistry_server.common.rpc.health import Dependency, HealthMonitor
 from modelregistry_server.common.rpc.link import ServiceLink
 from modelregistry_server.common.telemetry import rpc_tracing_interceptor
 from modelregistry_server.metadata.adapters.artifact_client import GrpcBlobChecker
@@ -139,6 +140,7 @@ class RegistryServer:
     port: int = 0
     _server: grpc.aio.Server | None = None
     _health: AsyncHealthServicer | None = None
+    _health_monitor: HealthMonitor | None = None
     _pool: asyncpg.Pool | None = None
     _postgres: EmbeddedPostgres | None = None
     _store: BlobStore | None = None
@@ -225,8 +227,9 @@ class RegistryServer:
         )
         await server.start()
         self._server = server
-        for name in [*self._served, ""]:
-            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._health_monitor = self._build_health_monitor(self._health)
+        await self._health_monitor.set_all_serving()
+        self._health_monitor.start()
         _log.info(
             "modelregistry serving %s on %s (%s; database: %s, blobs: %s)",
             ", ".join(self._served),
@@ -235,6 +238,16 @@ class RegistryServer:
             "embedded" if config.embedded_database else "external",
             f"s3 {config.s3.endpoint}" if config.s3 else str(config.blob_dir),
         )
+
+    def _build_health_monitor(self, health: AsyncHealthServicer) -> HealthMonitor:
+        """Each service is SERVING only while the database (and, for artifacts, the object
+        store) answers the background probes."""
+        assert self._pool is not None
+        database = Dependency("database", Database(self._pool).ping)
+        needs = {service: [database] for service in self._served}
+        if self._store is not None:
+            needs[ARTIFACT_SERVICE] = [database, Dependency("object store", self._store.check)]
+        return HealthMonitor(health, needs, self.config.limits.health_check_interval_s)
 
     async def _build_access(self) -> AccessServicer:
         """Tokens, role bindings, and the checks every call goes through; the bootstrap admin."""
@@ -402,6 +415,9 @@ class RegistryServer:
     async def stop(self, grace: float | None = None) -> None:
         """Graceful stop: report NOT_SERVING, drain in-flight calls, then close the database."""
         grace = self.config.shutdown_grace_s if grace is None else grace
+        if self._health_monitor is not None:
+            await self._health_monitor.stop()
+            self._health_monitor = None
         if self._health is not None:
             # Load balancers stop sending new calls once health says NOT_SERVING.
             await self._health.enter_graceful_shutdown()

@@ -37,6 +37,9 @@ class InMemoryBlobStore:
         self.upload_sha: dict[str, str] = {}
         self.part_uploads = 0
 
+    async def check(self) -> None:
+        return None
+
     async def stat(self, sha256: str) -> BlobInfo | None:
         data = self.blobs.get(sha256)
         return None if data is None else BlobInfo(sha256, len(data), NOW)

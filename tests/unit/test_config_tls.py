@@ -9,11 +9,11 @@ import pytest
 
 from modelregistry_server.artifacts.app.blobs import DEFAULT_URL_TTL, MAX_DOWNLOAD_URL_TTL
 from modelregistry_server.common.config import (
-    DOWNLOAD_URL_MAX_TTL_S,
     ConfigError,
     is_loopback,
     load_config,
 )
+from modelregistry_server.common.limits_config import DOWNLOAD_URL_MAX_TTL_S
 from tests.support.tls import KeyPair, TestCA
 
 REFUSAL = (

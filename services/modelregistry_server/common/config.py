@@ -16,6 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from modelregistry_server.common.limits_config import (
+    DOWNLOAD_URL_MAX_TTL_S,
+    Limits,
+    add_limits_flags,
+    read_limits,
+)
 from modelregistry_server.common.metadata_link import add_metadata_service_flags
 from modelregistry_server.common.oidc_config import OidcConfig, add_oidc_flags, read_oidc_config
 
@@ -24,9 +30,6 @@ Exporter = Literal["none", "console", "otlp"]
 _EXPORTERS: tuple[Exporter, ...] = ("none", "console", "otlp")
 _ENV_PREFIX = "MODELREGISTRY_"
 _TRUE = ("1", "true", "yes")
-# Presigned download URLs are bearer capabilities: whoever holds one can fetch the bytes until it
-# expires, so their lifetime is short by default and capped.
-DOWNLOAD_URL_MAX_TTL_S = 3600
 
 
 class ConfigError(ValueError):
@@ -92,6 +95,7 @@ class ServerConfig:
     artifact_service_token: str | None = None
     # JWTs of an OpenID Connect issuer accepted as credentials (None: OIDC is off).
     oidc: OidcConfig | None = None
+    limits: Limits = field(default_factory=Limits)
     tls: TlsConfig | None = None
     insecure: bool = False
     artifact_service_tls: ClientTlsConfig | None = None
@@ -202,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--shutdown-grace",
         help="seconds in-flight calls may take to finish after SIGTERM (default 3)",
     )
-    _add_limit_flags(serve)
+    add_limits_flags(serve)
     return parser
 
 
@@ -232,33 +236,6 @@ def _add_tls_flags(serve: argparse.ArgumentParser) -> None:
         help="PEM client certificate to present to an ArtifactService that requires mutual TLS",
     )
     serve.add_argument("--artifact-service-key", help="PEM private key of --artifact-service-cert")
-
-
-def _add_limit_flags(serve: argparse.ArgumentParser) -> None:
-    """Lifetimes and sizes: upload sessions and parts, download URLs."""
-    serve.add_argument(
-        "--upload-session-ttl",
-        help="seconds an unfinished upload session lives before it is swept (default 72000, "
-        "20 h: below MinIO's own 24 h expiry of stale multipart uploads)",
-    )
-    serve.add_argument(
-        "--sweep-interval",
-        help="seconds between sweeps of expired upload sessions (default 300; 0 disables)",
-    )
-    serve.add_argument(
-        "--upload-part-size",
-        help="MiB per stored part of an upload, 5 to 512 (default 16)",
-    )
-    serve.add_argument(
-        "--upload-parts-in-flight",
-        help="parts of one upload stored concurrently, 1 to 16 (default 2)",
-    )
-    serve.add_argument(
-        "--download-url-ttl",
-        help="seconds a presigned download URL lives when the caller asks for no lifetime, "
-        f"60 to {DOWNLOAD_URL_MAX_TTL_S} (default 900; a caller may ask for up to "
-        f"{DOWNLOAD_URL_MAX_TTL_S})",
-    )
 
 
 class _Settings:
@@ -417,6 +394,15 @@ def _artifact_service(settings: _Settings, services: str) -> tuple[str | None, s
     return url, token
 
 
+def _log_level(settings: _Settings) -> str:
+    level = (settings.get("log_level", "INFO") or "INFO").upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        settings.problems.append(
+            f"--log-level must be DEBUG, INFO, WARNING or ERROR, not {level!r}"
+        )
+    return level
+
+
 def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> ServerConfig:
     """Parse ``argv`` (without the program name) and the environment into a config.
 
@@ -446,14 +432,13 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
     admin_token_file = get("admin_token_file")
     metadata_ca = settings.pem("metadata_service_ca")
     oidc = read_oidc_config(get, number, problems)
+    limits = read_limits(number)
 
     exporter = get("otel_exporter", "none") or "none"
     if exporter not in _EXPORTERS:
         problems.append(f"--otel-exporter must be one of {', '.join(_EXPORTERS)}, not {exporter!r}")
 
-    log_level = (get("log_level", "INFO") or "INFO").upper()
-    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        problems.append(f"--log-level must be DEBUG, INFO, WARNING or ERROR, not {log_level!r}")
+    log_level = _log_level(settings)
 
     grace = number("shutdown_grace", "3", 0, 300, "seconds from 0 to 300")
     session_ttl = number("upload_session_ttl", "72000", 0, 30 * 86400, "seconds up to 30 days")
@@ -480,6 +465,7 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
         artifact_service_url=artifact_url,
         artifact_service_token=artifact_token,
         oidc=oidc,
+        limits=limits,
         admin_token_file=None if admin_token_file is None else Path(admin_token_file).resolve(),
         otel_exporter=exporter,  # type: ignore[arg-type]
         log_level=log_level,

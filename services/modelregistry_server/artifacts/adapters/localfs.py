@@ -88,6 +88,15 @@ class LocalDirBlobStore:
         )
         self._closed = False
 
+    async def check(self) -> None:
+        """Return once the blob folder is there and writable (a lost mount is not).
+
+        Raises:
+            StoreUnavailable: It is not.
+        """
+        if not await self._run(os.access, self._root, os.W_OK | os.X_OK):
+            raise StoreUnavailable(f"the blob folder {self._root} is missing or not writable")
+
     async def stat(self, sha256: str) -> BlobInfo | None:
         """Return the blob's size and modification time, or None if it is not stored."""
         path = self._blob_path(sha256)

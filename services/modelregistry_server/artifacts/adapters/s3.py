@@ -164,6 +164,15 @@ class S3BlobStore:
             return  # Another replica created it between our check and our request.
         _log.info("created S3 bucket %s", self._bucket)
 
+    async def check(self) -> None:
+        """Return once S3 answers that the bucket exists.
+
+        Raises:
+            StoreUnavailable: S3 cannot be reached, or the bucket is gone.
+        """
+        if not await self._call(self._client.bucket_exists, self._bucket):
+            raise StoreUnavailable(f"the bucket {self._bucket} does not exist")
+
     async def stat(self, sha256: str) -> BlobInfo | None:
         """Return the blob's size and creation time, or None if it is not stored.
 

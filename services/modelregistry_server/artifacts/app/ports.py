@@ -26,6 +26,14 @@ class BlobStore(Protocol):
         """Return the blob's size and creation time, or None if it is not stored."""
         ...
 
+    async def check(self) -> None:
+        """Return once the store answers (health probes): the bucket or folder is there.
+
+        Raises:
+            StoreUnavailable: It does not.
+        """
+        ...
+
     async def create_upload(self, sha256: str) -> str:
         """Open a multipart upload for ``sha256``; return its durable upload id."""
         ...

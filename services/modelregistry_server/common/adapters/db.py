@@ -184,6 +184,15 @@ class Database:
         finally:
             await self.pool.release(conn)
 
+    async def ping(self) -> None:
+        """Return once the database answers a trivial query (health probes).
+
+        Raises:
+            Unavailable: It does not (``DATABASE_UNAVAILABLE``).
+        """
+        async with self.connection() as conn:
+            await conn.fetchval(QUERIES["ping"], timeout=ACQUIRE_TIMEOUT_S)
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
         """A pooled connection inside a transaction that commits when the block ends."""

@@ -42,3 +42,7 @@ SELECT format('CREATE DATABASE %I', $1::text);
 -- name: no_lock_timeout
 -- Migrations wait as long as another replica's migration takes (the pool's lock_timeout is 5 s).
 SELECT set_config('lock_timeout', '0', true);
+
+-- name: ping
+-- The health probe: the database answers at all.
+SELECT 1;

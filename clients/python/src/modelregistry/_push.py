@@ -7,14 +7,19 @@ with the manifest. Nothing is visible to readers until the commit.
 Resuming: the upload session of each blob is recorded in the cache as soon as it exists. A push
 that is interrupted (killed, network gone) and run again asks the server how much of that
 session is durably stored (``QueryWriteStatus``) and sends only the rest.
+
+Cleaning up: a push that fails deletes the PENDING version it created, but only after reading
+it back: a commit whose reply was lost may have succeeded, and a READY version is never
+deleted here (see ``_settle_failed_push``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +28,6 @@ import grpc
 
 from modelregistry._convert import (
     create_model_request,
-    delete_version_request,
     metrics_to_proto,
     model_name,
     params_to_proto,
@@ -44,6 +48,7 @@ from modelregistry.artifact.v1 import artifact_service_pb2, blob_pb2
 from modelregistry.cache import Cache
 from modelregistry.errors import (
     AlreadyExistsError,
+    ConflictError,
     NotFoundError,
     RegistryError,
     from_rpc_error,
@@ -54,6 +59,9 @@ from modelregistry.progress import NullProgress, Progress
 CHUNK_BYTES = 1024 * 1024  # the protocol's maximum; fewer messages cost less CPU per byte
 _FIND_BATCH = 10_000  # FindMissingBlobs' limit per call
 _STREAM_ATTEMPTS = 5
+_CLEANUP_TIMEOUT_S = 5.0  # the deadline of each call that tidies up after a failed push
+
+_log = logging.getLogger("modelregistry")
 
 
 def push_model(
@@ -78,41 +86,118 @@ def push_model(
             parent=model_name(model), model_version=version_draft, request_id=request_id()
         ),
     )
+    manifest = [
+        model_version_pb2.ManifestFile(
+            path=f.path, sha256=digests[f.path], size_bytes=f.size, media_type=media_type(f.path)
+        )
+        for f in files
+    ]
+    commit_sent = False
     try:
         _upload_missing(transport, cache, files, digests, workers, report, model, pending.name)
+        commit_sent = True
         committed = transport.unary(
             transport.metadata_stub.CommitModelVersion,
             metadata_service_pb2.CommitModelVersionRequest(
-                name=pending.name,
-                files=[
-                    model_version_pb2.ManifestFile(
-                        path=f.path,
-                        sha256=digests[f.path],
-                        size_bytes=f.size,
-                        media_type=media_type(f.path),
-                    )
-                    for f in files
-                ],
-                request_id=request_id(),
+                name=pending.name, files=manifest, request_id=request_id()
             ),
         )
-    except BaseException:
-        # Leave no PENDING version behind when we know the push failed; the blobs already sent
-        # stay, so running the push again sends only the rest. (If this process is killed, GC
-        # expires the PENDING version later.)
-        with contextlib.suppress(RegistryError):
-            transport.unary(
-                transport.metadata_stub.DeleteModelVersion,
-                delete_version_request(model, pending.version),
-                timeout=5,
-            )
-        raise
+    except BaseException as failure:
+        landed = _settle_failed_push(transport, pending.name, manifest, commit_sent, failure)
+        if landed is None:
+            raise
+        committed = landed
     if options.alias:
         transport.unary(
             transport.metadata_stub.SetAlias,
             set_alias_request(model, options.alias, committed.version, expected_version=None),
         )
     return committed
+
+
+def _settle_failed_push(
+    transport: Transport,
+    version: str,
+    manifest: list[model_version_pb2.ManifestFile],
+    commit_sent: bool,
+    failure: BaseException,
+) -> model_version_pb2.ModelVersion | None:
+    """Clean up after a push that failed; return the version if it in fact succeeded.
+
+    The version is read first and deleted only if it is still ``PENDING`` (and unchanged since
+    that read: the delete carries its etag), so nothing half-pushed stays behind while the
+    blobs already sent stay in the store for the next attempt. A commit whose reply was lost
+    (a deadline, a dropped connection after the server committed) leaves it ``READY`` with our
+    manifest: that push succeeded, and the version is returned. If the state cannot be read,
+    or the delete fails, the version is left ``PENDING`` (the registry expires abandoned ones)
+    and the raised error says so.
+    """
+    for _ in range(2):  # a second round only if the version changed between read and delete
+        try:
+            current = transport.unary(
+                transport.metadata_stub.GetModelVersion,
+                metadata_service_pb2.GetModelVersionRequest(name=version),
+                timeout=_CLEANUP_TIMEOUT_S,
+            )
+        except Exception as error:  # any failure (a closed channel too): leave it, say so
+            _add_note(
+                failure,
+                f"{version} was left PENDING because its state could not be read ({error}); "
+                "the registry expires abandoned PENDING versions",
+            )
+            return None
+        if current.state == model_version_pb2.MODEL_VERSION_STATE_READY:
+            if commit_sent and isinstance(failure, Exception) and _same_files(current, manifest):
+                _log.warning(
+                    "push: the commit of %s succeeded although its reply was lost (%s)",
+                    version,
+                    failure,
+                )
+                return current
+            _add_note(failure, f"{version} is READY nevertheless, and was not deleted")
+            return None
+        if current.state != model_version_pb2.MODEL_VERSION_STATE_PENDING:
+            return None  # deleted or failed meanwhile: nothing of ours to clean up
+        try:
+            transport.unary(
+                transport.metadata_stub.DeleteModelVersion,
+                metadata_service_pb2.DeleteModelVersionRequest(
+                    name=version, etag=current.etag, request_id=request_id()
+                ),
+                timeout=_CLEANUP_TIMEOUT_S,
+            )
+        except ConflictError:
+            continue  # it changed since the read (a lost commit landing?): look again
+        except Exception as error:
+            _add_note(
+                failure,
+                f"{version} was left PENDING because it could not be deleted ({error}); "
+                "the registry expires abandoned PENDING versions",
+            )
+        return None
+    _add_note(failure, f"{version} kept changing and was left as it is")
+    return None
+
+
+def _same_files(
+    version: model_version_pb2.ModelVersion, manifest: list[model_version_pb2.ManifestFile]
+) -> bool:
+    """Whether ``version`` holds exactly the files of ``manifest`` (path, digest, size)."""
+
+    def key(files: Iterable[model_version_pb2.ManifestFile]) -> list[tuple[str, str, int]]:
+        return sorted((f.path, f.sha256, f.size_bytes) for f in files)
+
+    return key(version.files) == key(manifest)
+
+
+def _add_note(failure: BaseException, note: str) -> None:
+    """Append ``note`` to what the raised error says: its message for a RegistryError (what
+    the CLI prints), a traceback note otherwise."""
+    if isinstance(failure, RegistryError):
+        failure.message = f"{failure.message}; {note}"
+        failure.args = (failure.message,)
+    else:
+        failure.add_note(note)
 
 
 def _version_draft(options: PushOptions, first_path: Path) -> model_version_pb2.ModelVersion:

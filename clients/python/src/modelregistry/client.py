@@ -403,6 +403,9 @@ class Client(ClientBase[Transport]):
         interrupted uploads resume, and the version becomes visible only once every file is
         in (two-phase commit). ``lineage`` records the git commit of ``path``; ``alias`` is set
         on the new version. ``progress`` is called from worker threads.
+
+        A push that fails deletes its version only while it is still PENDING; one found READY
+        with this push's files (the commit's reply was lost) is returned as the result.
         """
         from modelregistry._push import push_model  # lazy: loads the transfer engine
 

@@ -17,7 +17,9 @@ from modelregistry.cli._format import (
     human_rate,
     human_size,
     iso_utc,
+    json_text,
     local_time,
+    printable,
     render_aliases,
     render_audit,
     render_version,
@@ -193,3 +195,74 @@ def test_the_log_shows_which_calls_were_refused_and_what_they_lacked() -> None:
     assert "denied" not in lines[2]
     assert audit_dict(refused)["denied_permission"] == "models.delete"
     assert audit_dict(done)["denied_permission"] is None
+
+
+# ------------------------------------------------------------------ terminal safety
+
+# What a hostile server (or a label someone stored) might try: clear the screen, return the
+# cursor to overwrite what was printed, ring the bell, the 8-bit CSI, DEL.
+HOSTILE = "a\x1b[2Jb\rc\x07d\x9b31me\x7ff"
+ESCAPED = "a\\x1b[2Jb\\rc\\x07d\\x9b31me\\x7ff"
+
+
+def _raw_controls(text: str, allowed: str = "\n") -> list[str]:
+    return [c for c in text if (ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F) and c not in allowed]
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [(HOSTILE, ESCAPED), ("\x00", "\\x00"), ("x\ny\tz", "x\\ny\\tz"), ("\x85", "\\x85"),
+     ("tab\\x1b stays", "tab\\x1b stays"), ("ünïcode ✓", "ünïcode ✓")],
+)  # fmt: skip
+def test_printable_escapes_every_c0_c1_and_del_character(raw: str, shown: str) -> None:
+    assert printable(raw) == shown
+    assert printable(printable(raw)) == shown  # escaping twice changes nothing more
+
+
+def test_printable_keeps_only_what_it_is_told_to() -> None:
+    assert printable("l1\n\tl2\r\x1b", keep="\n\t") == "l1\n\tl2\\r\\x1b"
+
+
+def test_table_cells_are_escaped_and_a_newline_cannot_add_a_row() -> None:
+    text = table(("NAME", "NOTE"), [(HOSTILE, "x\ny"), ("b", "ok")])
+    assert text.splitlines() == [
+        "NAME" + " " * (len(ESCAPED) - 2) + "NOTE",
+        f"{ESCAPED}  x\\ny",
+        "b" + " " * (len(ESCAPED) + 1) + "ok",
+    ]
+    assert _raw_controls(text) == []
+
+
+def test_the_show_page_escapes_every_value_but_keeps_the_cards_line_breaks() -> None:
+    version = make_version(description="# Card\n\tindented\nevil\r\x1b[2J\x9b")
+    version.name = "models/fr\x1baud/versions/3"
+    version.labels["t\x07eam"] = HOSTILE
+    version.created_by = "mallory\r"
+    version.aliases.append("prod\x9b")
+    version.files[0].path = "w\x1b[31m.bin"
+    version.lineage.source.repo_url = "https://x/\x1b]8;;evil\x07"
+    text = render_version(version)
+    assert _raw_controls(text, allowed="\n\t") == []
+    assert "version:  fr\\x1baud:3" in text
+    assert f"t\\x07eam={ESCAPED}" in text
+    assert "by mallory\\r" in text
+    assert "prod\\x9b" in text
+    assert "  w\\x1b[31m.bin  3.0 MiB" in text
+    assert "https://x/\\x1b]8;;evil\\x07" in text
+    assert "  # Card\n  \tindented\n  evil\\r\\x1b[2J\\x9b" in text  # \n and \t kept, no more
+
+
+def test_the_diff_escapes_paths_and_names() -> None:
+    a, b = make_version(1), make_version(2)
+    b.files.add(path="new\x1b[2J.bin", sha256="00" * 32, size_bytes=1)
+    text = render_diff(VersionDiff.between(a, b))
+    assert "  + new\\x1b[2J.bin" in text.splitlines()
+    assert _raw_controls(text) == []
+
+
+def test_json_text_has_no_raw_control_and_decodes_to_the_same_strings() -> None:
+    data = {"name": HOSTILE, "labels": {"k\x9b": "\x7f"}}
+    text = json_text(data)
+    assert _raw_controls(text) == []
+    assert all(escape in text for escape in ("\\u001b", "\\u009b", "\\u007f"))
+    assert json.loads(text) == data

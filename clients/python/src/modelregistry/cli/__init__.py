@@ -103,8 +103,11 @@ def _fail(message: str, code: int, debug: bool) -> int:
 
 
 def _sentence(text: str) -> str:
-    """Collapse a message onto one line: the CLI promises one plain sentence per error."""
-    return " ".join(text.split()) or "no details"
+    """Collapse a message onto one line: the CLI promises one plain sentence per error. The
+    server wrote it, so its control characters (ESC, BEL, the 8-bit CSI) are shown escaped."""
+    from modelregistry.cli._format import printable  # lazy: `--help` stays light
+
+    return printable(" ".join(text.split())) or "no details"
 
 
 def _silence_stdout() -> None:

@@ -7,7 +7,6 @@ with a ``Client`` like every other, except ``logout``, which only edits the cred
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -139,8 +138,9 @@ def cmd_login(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     with Client(client.target, token=token, timeout=args.timeout) as checking:
         me = checking.whoami()
     path = save_token(client.target, token)
+    text = f"logged in to {client.target} as {_safe(me.principal)} (token saved in {path})"
     _emit(out, args, {"principal": me.principal, "server": client.target, "saved": str(path)},
-          f"logged in to {client.target} as {me.principal} (token saved in {path})")  # fmt: skip
+          text)  # fmt: skip
     return 0
 
 
@@ -156,9 +156,10 @@ def cmd_logout(client: Client, args: argparse.Namespace, out: TextIO) -> int:
 def cmd_whoami(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     """The principal, how it was authenticated and with which token."""
     me = client.whoami()
-    text = me.principal + (f" ({me.token})" if me.token else f" ({me.authentication_method})")
+    how = me.token or me.authentication_method
+    text = f"{_safe(me.principal)} ({_safe(how)})"
     if me.groups:
-        text += f"\ngroups: {', '.join(me.groups)}"
+        text += f"\ngroups: {_safe(', '.join(me.groups))}"
     _emit(out, args, {"principal": me.principal, "method": me.authentication_method,
                       "token": me.token, "groups": list(me.groups)}, text)  # fmt: skip
     return 0
@@ -174,10 +175,10 @@ def cmd_token(client: Client, args: argparse.Namespace, out: TextIO) -> int:
             raise UsageError(f"--ttl: {exc}") from None
         reply = client.create_token(args.principal, description=args.description, ttl=ttl)
         data = {**_token_dict(reply.access_token), "secret": reply.secret}
-        _emit(out, args, data, f"{reply.secret}\n")
+        _emit(out, args, data, f"{_safe(reply.secret)}\n")
         if not args.json and not args.quiet:
-            print(f"created {reply.access_token.name} for {args.principal}; the secret above is "
-                  "shown only now", file=sys.stderr)  # fmt: skip
+            print(f"created {_safe(reply.access_token.name)} for {_safe(args.principal)}; the "
+                  "secret above is shown only now", file=sys.stderr)  # fmt: skip
         return 0
     if action == "list":
         tokens = client.list_tokens(principal=args.principal, show_inactive=args.all)
@@ -190,8 +191,14 @@ def cmd_token(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         _emit(out, args, [_token_dict(t) for t in tokens], fmt.table(header, rows))
         return 0
     revoked = client.revoke_token(args.name)
-    _emit(out, args, _token_dict(revoked), f"revoked {revoked.name} ({revoked.principal})")
+    text = f"revoked {_safe(revoked.name)} ({_safe(revoked.principal)})"
+    _emit(out, args, _token_dict(revoked), text)
     return 0
+
+
+def _safe(text: str) -> str:
+    """A value from the server, escaped for the terminal (a line break too)."""
+    return fmt.printable(text)
 
 
 def _state(token: access_token_pb2.AccessToken) -> str:
@@ -226,10 +233,11 @@ def _token_dict(token: access_token_pb2.AccessToken) -> dict[str, Any]:
 
 
 def _emit(out: TextIO, args: argparse.Namespace, as_json: Any, as_text: str) -> None:
+    """JSON, or the human text; server values in it were escaped with ``fmt.printable``."""
     if args.json:
-        out.write(json.dumps(as_json, indent=2, ensure_ascii=False) + "\n")
+        out.write(fmt.json_text(as_json) + "\n")
     elif as_text:
-        out.write(as_text.rstrip("\n") + "\n")
+        out.write(fmt.printable(as_text.rstrip("\n"), keep="\n") + "\n")
 
 
 def cmd_access(client: Client, args: argparse.Namespace, out: TextIO) -> int:
@@ -237,7 +245,7 @@ def cmd_access(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     action = args.access_command
     if action == "grant":
         binding = client.grant(args.subject, args.role, args.scope)
-        text = f"{binding.name}: {binding.subject} is {binding.role} on {binding.scope}"
+        text = _safe(f"{binding.name}: {binding.subject} is {binding.role} on {binding.scope}")
         _emit(out, args, _binding_dict(binding), text)
         return 0
     if action == "list":
@@ -247,7 +255,7 @@ def cmd_access(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         _emit(out, args, [_binding_dict(b) for b in bindings], fmt.table(header, rows))
         return 0
     removed = client.revoke_binding(args.name)
-    text = f"revoked {removed.name}: {removed.subject} was {removed.role} on {removed.scope}"
+    text = _safe(f"revoked {removed.name}: {removed.subject} was {removed.role} on {removed.scope}")
     _emit(out, args, _binding_dict(removed), text)
     return 0
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
-import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -28,12 +27,19 @@ T = TypeVar("T")
 
 
 def _emit_json(out: TextIO, value: Any) -> None:
-    out.write(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+    out.write(fmt.json_text(value) + "\n")
 
 
 def _emit(out: TextIO, text: str) -> None:
+    """Write a human result. The builders (``fmt.table``, ``fmt.key_values``) escaped each
+    value already; this catches any control character left in the lines themselves."""
     if text:
-        out.write(text + "\n")
+        out.write(fmt.printable(text, keep="\n\t") + "\n")
+
+
+def _note(text: str) -> None:
+    """A remark on stderr, escaped like every other output."""
+    print(fmt.printable(text), file=sys.stderr)
 
 
 def _emit_one(out: TextIO, args: argparse.Namespace, as_json: Any, as_text: str) -> None:
@@ -58,7 +64,7 @@ def _emit_list(
     elif items:
         _emit(out, render(items))
     elif not args.quiet:
-        print(empty, file=sys.stderr)
+        _note(empty)
 
 
 @contextlib.contextmanager
@@ -105,7 +111,7 @@ def cmd_push(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     )
     if progress is not None:
         progress.summary("pushed", "uploaded nothing: the registry already had every file")
-    _emit_one(out, args, fmt.version_dict(version), fmt.version_ref(version))
+    _emit_one(out, args, fmt.version_dict(version), fmt.printable(fmt.version_ref(version)))
     return 0
 
 
@@ -244,7 +250,7 @@ def _cache_ls(cache: Cache, args: argparse.Namespace, out: TextIO) -> int:
     if snapshots:
         _emit(out, fmt.render_snapshots(snapshots))
     elif not args.quiet:
-        print(f"no snapshots in {cache.root}", file=sys.stderr)
+        _note(f"no snapshots in {cache.root}")
     if snapshots or usage.blobs or usage.incomplete:
         _emit(out, fmt.usage_line(usage))
     return 0
@@ -335,7 +341,7 @@ COMMANDS: dict[str, Callable[[Client, argparse.Namespace, TextIO], int]] = {
 
 def render_diff(diff: VersionDiff) -> str:
     """The human ``diff``: what changed between two versions, section by section."""
-    a, b = fmt.version_ref(diff.a), fmt.version_ref(diff.b)
+    a, b = fmt.printable(fmt.version_ref(diff.a)), fmt.printable(fmt.version_ref(diff.b))
     lines = [f"--- {a}", f"+++ {b}"]
     rows: list[tuple[str, ...]]
     if diff.params:
@@ -358,9 +364,9 @@ def render_diff(diff: VersionDiff) -> str:
         lines += ["metrics:", fmt.table(("", a, "", b, ""), rows).split("\n", 1)[1]]
     if diff.files_added or diff.files_removed or diff.files_changed or diff.files_unchanged:
         lines.append("files:")
-        lines += [f"  + {path}" for path in diff.files_added]
-        lines += [f"  - {path}" for path in diff.files_removed]
-        lines += [f"  ~ {path}" for path in diff.files_changed]
+        lines += [f"  + {fmt.printable(path)}" for path in diff.files_added]
+        lines += [f"  - {fmt.printable(path)}" for path in diff.files_removed]
+        lines += [f"  ~ {fmt.printable(path)}" for path in diff.files_changed]
     if diff.files_unchanged:
         lines.append(f"  {fmt.plural(diff.files_unchanged, 'file')} unchanged")
     if not diff.has_changes:

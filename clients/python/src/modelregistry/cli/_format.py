@@ -1,10 +1,18 @@
 """Pure helpers of the CLI's output: tables, sizes, times and JSON-ready dictionaries.
 
 Flag values are parsed in ``_values``. Nothing here does I/O, so all of it is unit-tested
-directly."""
+directly.
+
+Text from the registry (names, labels, descriptions, paths, principals, error sentences) is
+printed through :func:`printable`: a hostile server, or a label someone stored with ``ESC [2J``
+in it, must not drive the terminal. :func:`table` and :func:`key_values` escape every cell and
+value; the commands' output funnels escape what is left (see ``_commands._emit``); JSON goes
+through :func:`json_text`."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +29,44 @@ from modelregistry.metadata.v1 import (
 )
 
 _STATE_PREFIX = "MODEL_VERSION_STATE_"
+
+
+# ------------------------------------------------------------------------- terminal safety
+
+# C0 controls, DEL and C1 controls: ESC, CR, BEL, backspace, and U+009B, the one-character CSI.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_NAMED_ESCAPES = {"\n": r"\n", "\r": r"\r", "\t": r"\t"}
+# What json.dumps leaves raw although it is a control (it escapes only U+0000-U+001F).
+_JSON_RAW_CONTROLS = re.compile(r"[\x7f-\x9f]")
+
+
+def printable(text: str, keep: str = "") -> str:
+    r"""``text`` with every control character shown as a visible escape, safe for a terminal.
+
+    C0 controls, DEL and C1 controls become ``\n``, ``\r``, ``\t`` or ``\xHH``: a label holding
+    ESC ``[2J`` is printed as the seven characters ``\x1b[2J``, the 8-bit CSI as ``\x9b``. The
+    characters in ``keep`` stay raw, e.g. ``"\n\t"`` where a line break is the formatting
+    itself (a model card's body). Everything else, backslashes included, is left as it is.
+    """
+
+    def escape(match: re.Match[str]) -> str:
+        char = match.group()
+        if char in keep:
+            return char
+        return _NAMED_ESCAPES.get(char) or f"\\x{ord(char):02x}"
+
+    return _CONTROLS.sub(escape, text)
+
+
+def json_text(value: object) -> str:
+    r"""``value`` as indented JSON whose text holds no raw control character.
+
+    ``json.dumps`` escapes U+0000-U+001F itself; DEL and the C1 controls (U+009B is a CSI to
+    many terminals) are written here as ``\u007f`` to ``\u009f``, which decode to the same
+    characters, so the JSON still means exactly what the registry sent.
+    """
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    return _JSON_RAW_CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 # ---------------------------------------------------------------------------- human rendering
@@ -79,8 +125,14 @@ def iso_utc(ts: timestamp_pb2.Timestamp | datetime) -> str | None:
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """An aligned plain-text table; the last column is not padded (no trailing spaces)."""
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    """An aligned plain-text table; the last column is not padded (no trailing spaces).
+
+    Every cell is :func:`printable`: a control character in a value is shown escaped, and a
+    line break in one cannot start a row of its own.
+    """
+    cells = [[printable(str(h)) for h in headers]] + [
+        ["" if c is None else printable(str(c)) for c in r] for r in rows
+    ]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = []
     for row in cells:
@@ -90,11 +142,12 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
 
 
 def key_values(pairs: Sequence[tuple[str, str]], indent: str = "") -> str:
-    """``key:  value`` lines with the values aligned."""
+    """``key:  value`` lines with the values aligned; keys and values are :func:`printable`."""
     if not pairs:
         return ""
-    width = max(len(key) for key, _ in pairs) + 1
-    return "\n".join(f"{indent}{(key + ':').ljust(width)}  {value}" for key, value in pairs)
+    safe = [(printable(key), printable(value)) for key, value in pairs]
+    width = max(len(key) for key, _ in safe) + 1
+    return "\n".join(f"{indent}{(key + ':').ljust(width)}  {value}" for key, value in safe)
 
 
 def truncate(text: str, width: int) -> str:
@@ -192,7 +245,10 @@ def render_version(version: model_version_pb2.ModelVersion) -> str:
     else:
         out.append("lineage:  -")
     if version.description.strip():
-        body = "\n".join("  " + line for line in version.description.strip().splitlines())
+        # Markdown: its line breaks and tabs are the formatting; any other control is escaped
+        # (a CR too, which splitlines() would have taken for a line break).
+        lines = version.description.strip().split("\n")
+        body = "\n".join("  " + printable(line, keep="\t") for line in lines)
         out.append("description:\n" + body)
     if version.files:
         rows = [(f.path, human_size(f.size_bytes), f.sha256[:12]) for f in version.files]

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
-from modelregistry.cli._format import human_duration, human_rate, human_size, plural
+from modelregistry.cli._format import human_duration, human_rate, human_size, plural, printable
 
 _TTY_INTERVAL_S = 0.1
 _PLAIN_INTERVAL_S = 1.0
@@ -130,7 +130,7 @@ class CliProgress:
         """Begin a phase that moves ``total_bytes`` in ``total_files`` files."""
         with self._lock:
             self._phase = _Phase(
-                description, max(total_bytes, 0), max(total_files, 0), self._clock()
+                printable(description), max(total_bytes, 0), max(total_files, 0), self._clock()
             )
             self._last = self._phase
             if self._tty:

@@ -89,6 +89,7 @@ REJECTED_REFS: list[str] = [
     "resnet/versions/\uff13",
     f"resnet:{INT64_MAX + 1}",  # beyond a BIGINT
     f"resnet/versions/{10**30}",
+    "resnet:" + "9" * 5000,  # int() alone raises ValueError beyond 4300 digits
     "resnet:3:4",
     "resnet/versions/",
     "resnet/versions/abc",
@@ -104,6 +105,7 @@ ACCEPTED_VERSION_NUMBERS: list[tuple[str, int]] = [
     ("3", 3),
     ("007", 7),
     (str(INT64_MAX), INT64_MAX),
+    ("0" * 5000 + "7", 7),  # int() alone refuses over 4300 digits
 ]
 
 REJECTED_VERSION_NUMBERS: list[str] = [
@@ -122,4 +124,5 @@ REJECTED_VERSION_NUMBERS: list[str] = [
     "٣",
     str(INT64_MAX + 1),
     str(10**30),
+    "1" * 5000,  # int() alone raises ValueError beyond 4300 digits
 ]

@@ -58,9 +58,11 @@ def parse_version_number(text: str) -> int | None:
     A version number is ASCII digits (leading zeros allowed) whose value is between 1 and
     2**63 - 1, as on the server.
     """
-    if not _DIGITS.fullmatch(text):
+    # int() refuses strings of over 4300 digits (ValueError): never more than 19 significant
+    # digits reach it.
+    if not _DIGITS.fullmatch(text) or len(text.lstrip("0")) > len(str(MAX_VERSION)):
         return None
-    number = int(text)
+    number = int(text.lstrip("0") or "0")
     return number if 1 <= number <= MAX_VERSION else None
 
 

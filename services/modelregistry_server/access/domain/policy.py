@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from modelregistry_server.common.kernel.audit import rfc3339
-from modelregistry_server.common.kernel.errors import InvalidArgument
+from modelregistry_server.common.kernel.errors import InvalidArgument, quoted
 from modelregistry_server.common.kernel.identity import Permission, Principal, Visibility
 
 GROUP_PREFIX = "group:"
@@ -141,7 +141,7 @@ def validate_binding(subject: str, role: str, scope: str) -> Role:
         parsed = Role(role)
     except ValueError:
         raise InvalidArgument(
-            "role", f"must be one of {', '.join(r.value for r in Role)}, not {role!r}"
+            "role", f"must be one of {', '.join(r.value for r in Role)}, not {quoted(role)}"
         ) from None
     if not _SCOPE.fullmatch(scope):
         raise InvalidArgument(

@@ -24,7 +24,11 @@ from modelregistry_server.artifacts.domain.blob import (
     UploadedPart,
     validate_sha256,
 )
-from modelregistry_server.artifacts.domain.errors import FailedPrecondition, InvalidArgument
+from modelregistry_server.artifacts.domain.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    quoted,
+)
 from modelregistry_server.artifacts.domain.upload import (
     DEFAULT_PART_SIZE,
     MAX_BLOB_SIZE,
@@ -245,8 +249,8 @@ class _UploadStream:
         session = self._session
         if chunk.session and chunk.session != session.name:
             raise InvalidArgument(
-                "upload_session", f"a stream writes one session; got {chunk.session!r} after "
-                f"{session.name!r}"
+                "upload_session", f"a stream writes one session; got {quoted(chunk.session)} "
+                f"after {session.name!r}"
             )  # fmt: skip
         if len(chunk.data) > MAX_CHUNK_SIZE:
             raise InvalidArgument(

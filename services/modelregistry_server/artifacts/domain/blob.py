@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from modelregistry_server.artifacts.domain.errors import InvalidArgument
+from modelregistry_server.artifacts.domain.errors import InvalidArgument, quoted
 
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 BLOB_NAME_PREFIX = "blobs/"
@@ -54,9 +54,9 @@ class IncompleteUpload:
 def validate_sha256(value: str, field: str = "sha256") -> str:
     """Return ``value`` if it is 64 lowercase hex characters, else raise ``InvalidArgument``."""
     if not SHA256_PATTERN.fullmatch(value):
-        shown = value if len(value) <= 80 else value[:77] + "..."
         raise InvalidArgument(
-            field, f"{shown!r} is not a sha256 digest: expected 64 lowercase hex characters"
+            field,
+            f"{quoted(value, 80)} is not a sha256 digest: expected 64 lowercase hex characters",
         )
     return value
 
@@ -73,5 +73,7 @@ def blob_key(sha256: str) -> str:
 def parse_blob_name(name: str, field: str = "name") -> str:
     """Return the digest in a ``blobs/{sha256}`` resource name."""
     if not name.startswith(BLOB_NAME_PREFIX):
-        raise InvalidArgument(field, f"{name!r} is not a blob name; expected 'blobs/{{sha256}}'")
+        raise InvalidArgument(
+            field, f"{quoted(name)} is not a blob name; expected 'blobs/{{sha256}}'"
+        )
     return validate_sha256(name[len(BLOB_NAME_PREFIX) :], field)

@@ -14,6 +14,7 @@ from modelregistry_server.common.kernel.errors import (
     PermissionDenied,
     RegistryError,
     Unavailable,
+    quoted,
     storage_unavailable,
 )
 
@@ -116,5 +117,6 @@ __all__ = [
     "Unavailable",
     "UploadSessionNotFound",
     "VersionNotPending",
+    "quoted",
     "storage_unavailable",
 ]

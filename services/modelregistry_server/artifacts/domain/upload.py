@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from modelregistry_server.artifacts.domain.blob import MIN_PART_SIZE, UploadedPart
-from modelregistry_server.artifacts.domain.errors import InvalidArgument, NotSessionOwner
+from modelregistry_server.artifacts.domain.errors import InvalidArgument, NotSessionOwner, quoted
 
 SESSION_NAME_PREFIX = "uploadSessions/"
 DEFAULT_PART_SIZE = 16 * 1024 * 1024
@@ -75,6 +75,7 @@ def parse_session_name(name: str, field_name: str = "upload_session") -> str:
     session_id = name.removeprefix(SESSION_NAME_PREFIX)
     if not name.startswith(SESSION_NAME_PREFIX) or not _UUID_HEX.fullmatch(session_id):
         raise InvalidArgument(
-            field_name, f"{name!r} is not an upload session name ('uploadSessions/<32 hex>')"
+            field_name,
+            f"{quoted(name)} is not an upload session name ('uploadSessions/<32 hex>')",
         )
     return session_id

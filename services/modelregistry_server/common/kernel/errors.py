@@ -15,6 +15,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
+QUOTE_LIMIT = 64
+
+
+def quoted(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(text)`` for an error message, cut to its first ``limit`` characters.
+
+    Every message that echoes what a caller sent goes through here, so a megabyte-long id
+    comes back as the repr of its first 64 characters followed by ``… (1048576 characters)``,
+    not as a megabyte: the rule still reads well and the reply stays small.
+    """
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}… ({len(text)} characters)"
+
 
 class RegistryError(Exception):
     """Base class of every error a client may see; anything else reaching the rpc layer is a bug."""

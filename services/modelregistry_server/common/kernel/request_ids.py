@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from modelregistry_server.common.kernel.errors import InvalidArgument
+from modelregistry_server.common.kernel.errors import InvalidArgument, quoted
 
 
 def validate_request_id(value: str) -> str | None:
@@ -19,5 +19,5 @@ def validate_request_id(value: str) -> str | None:
         return str(uuid.UUID(value))
     except ValueError:
         raise InvalidArgument(
-            "request_id", f"{value!r} is not a UUID (e.g. {uuid.uuid4()})"
+            "request_id", f"{quoted(value)} is not a UUID (e.g. {uuid.uuid4()})"
         ) from None

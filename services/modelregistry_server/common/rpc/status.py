@@ -22,6 +22,21 @@ ERROR_DOMAIN = "modelregistry"
 _log = logging.getLogger(__name__)
 # Kernel error classes name their status code as a string, so the kernel needs no grpc.
 _CODES: dict[str, grpc.StatusCode] = {code.name: code for code in grpc.StatusCode}
+# A status travels in trailers, which gRPC clients cap (8 KiB by default): a message (and each
+# metadata value, field and rule) longer than this is cut. Messages quote callers' strings
+# through ``kernel.errors.quoted`` and stay far shorter; this is the safety net.
+MAX_MESSAGE_BYTES = 1024
+MAX_DETAIL_BYTES = 512
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` if it fits in ``limit`` UTF-8 bytes, else its start and how long it was."""
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= limit:
+        return text
+    marker = f"… (cut from {len(data)} bytes)"
+    keep = data[: limit - len(marker.encode())].decode("utf-8", "ignore")
+    return keep + marker
 
 
 def rich_status(
@@ -34,8 +49,12 @@ def rich_status(
     """Build a status carrying an ``ErrorInfo`` with ``reason`` and ``metadata``.
 
     ``extra_details`` are further ``google.rpc`` details (BadRequest, PreconditionFailure).
+    The message is cut to ``MAX_MESSAGE_BYTES`` and each metadata value to
+    ``MAX_DETAIL_BYTES``.
     """
-    info = error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN, metadata=metadata or {})
+    message = cut(message, MAX_MESSAGE_BYTES)
+    short = {key: cut(value, MAX_DETAIL_BYTES) for key, value in (metadata or {}).items()}
+    info = error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN, metadata=short)
     details = []
     for message_detail in (info, *extra_details):
         packed = any_pb2.Any()
@@ -70,6 +89,7 @@ def to_status(exc: Exception) -> grpc.Status | None:
 
     The status code comes from the error's class, the reason, message and metadata from the
     error itself; an invalid argument also gets a ``google.rpc.BadRequest`` field violation.
+    Long texts are cut (see ``rich_status``), so no error can outgrow the trailers.
     None means ``exc`` is not a registry error, which the caller treats as a bug.
     """
     if not isinstance(exc, RegistryError):
@@ -77,7 +97,7 @@ def to_status(exc: Exception) -> grpc.Status | None:
     extra: list[Message] = []
     if isinstance(exc, InvalidArgument):
         violation = error_details_pb2.BadRequest.FieldViolation(
-            field=exc.field, description=exc.rule
+            field=cut(exc.field, MAX_DETAIL_BYTES), description=cut(exc.rule, MAX_DETAIL_BYTES)
         )
         extra.append(error_details_pb2.BadRequest(field_violations=[violation]))
     return rich_status(_CODES[exc.code], exc.message, exc.reason, exc.metadata, extra)

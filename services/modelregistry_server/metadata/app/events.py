@@ -10,7 +10,7 @@ from datetime import datetime
 from modelregistry_server.common.kernel.identity import Visibility
 from modelregistry_server.common.kernel.paging import Page, Paginator
 from modelregistry_server.metadata.app.ports import AuditLog, AuditQuery, EventFeed
-from modelregistry_server.metadata.domain.errors import InvalidArgument
+from modelregistry_server.metadata.domain.errors import InvalidArgument, quoted
 from modelregistry_server.metadata.domain.events import AuditEvent, EventType, ModelEvent
 from modelregistry_server.metadata.domain.model import parse_model_name
 
@@ -83,7 +83,8 @@ class EventService:
             # full-width digits, which int() then refuses (or reads); the column is a bigint.
             if not _EVENT_ID.fullmatch(after_event_id) or int(after_event_id) > _MAX_EVENT_ID:
                 raise InvalidArgument(
-                    "after_event_id", f"{after_event_id!r} is not an event id from this server"
+                    "after_event_id",
+                    f"{quoted(after_event_id)} is not an event id from this server",
                 )
             cursor = int(after_event_id)
         else:

@@ -18,6 +18,7 @@ from modelregistry_server.common.kernel.errors import (
     RegistryError,
     Unavailable,
     Unimplemented,
+    quoted,
 )
 
 MODEL = "MODEL"
@@ -60,5 +61,6 @@ __all__ = [
     "Unimplemented",
     "already_exists",
     "not_found",
+    "quoted",
     "resource_kind",
 ]

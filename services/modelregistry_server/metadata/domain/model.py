@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from modelregistry_server.metadata.domain.errors import InvalidArgument
+from modelregistry_server.metadata.domain.errors import InvalidArgument, quoted
 
 MODEL_ID_PATTERN = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 MODEL_ID_RULE = (
@@ -61,7 +61,7 @@ def validate_model_id(model_id: str, field_name: str = "model_id") -> str:
     if not model_id:
         raise InvalidArgument(field_name, "is required; " + MODEL_ID_RULE)
     if not MODEL_ID_PATTERN.fullmatch(model_id):
-        raise InvalidArgument(field_name, f"{model_id!r} is not a valid id; {MODEL_ID_RULE}")
+        raise InvalidArgument(field_name, f"{quoted(model_id)} is not a valid id; {MODEL_ID_RULE}")
     return model_id
 
 
@@ -69,7 +69,7 @@ def parse_model_name(name: str, field_name: str = "name") -> str:
     """Return the model id in a ``models/{model}`` resource name."""
     if not name.startswith(MODEL_NAME_PREFIX):
         raise InvalidArgument(
-            field_name, f"{name!r} is not a model name; expected 'models/{{model}}'"
+            field_name, f"{quoted(name)} is not a model name; expected 'models/{{model}}'"
         )
     return validate_model_id(name[len(MODEL_NAME_PREFIX) :], field_name)
 
@@ -91,10 +91,11 @@ def validate_labels(labels: Mapping[str, str], field_name: str) -> None:
         raise InvalidArgument(field_name, f"has {len(labels)} labels; at most {MAX_LABELS} allowed")
     for key, value in labels.items():
         if not LABEL_KEY_PATTERN.fullmatch(key):
+            # The field is the map, not "labels.<key>": the key may be anything, of any length.
             raise InvalidArgument(
-                f"{field_name}.{key}" if key else field_name,
-                f"label key {key!r} must be 1 to 63 characters of lowercase letters, digits, "
-                "'_', '.' or '-', starting with a letter",
+                field_name,
+                f"label key {quoted(key)} must be 1 to 63 characters of lowercase letters, "
+                "digits, '_', '.' or '-', starting with a letter",
             )
         if len(value) > MAX_LABEL_VALUE:
             raise InvalidArgument(

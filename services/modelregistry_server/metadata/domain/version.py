@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from modelregistry_server.metadata.domain.errors import InvalidArgument
+from modelregistry_server.metadata.domain.errors import InvalidArgument, quoted
 from modelregistry_server.metadata.domain.model import (
     MODEL_ID_PATTERN,
     MODEL_ID_RULE,
@@ -115,9 +115,11 @@ def parse_version_number(text: str) -> int | None:
     Not ``str.isdigit()``/``int()``: they also take '³' or full-width digits. The SDK's parser
     (``modelregistry/_refs.py``) accepts the same strings; ``tests/support/refs.py`` checks it.
     """
-    if not _VERSION_NUMBER.fullmatch(text):
+    # Leading zeros are allowed, but never more than 19 significant digits reach int(): it
+    # refuses strings of over 4300 digits with a ValueError (which would be a bug report).
+    if not _VERSION_NUMBER.fullmatch(text) or len(text.lstrip("0")) > len(str(MAX_VERSION)):
         return None
-    number = int(text)
+    number = int(text.lstrip("0") or "0")
     return number if 1 <= number <= MAX_VERSION else None
 
 
@@ -128,7 +130,7 @@ def parse_version_name(name: str, field_name: str = "name") -> tuple[str, int]:
     if match is None or number is None:
         raise InvalidArgument(
             field_name,
-            f"{name!r} is not a version name; expected 'models/{{model}}/versions/{{n}}'",
+            f"{quoted(name)} is not a version name; expected 'models/{{model}}/versions/{{n}}'",
         )
     return validate_model_id(match.group(1), field_name), number
 
@@ -139,7 +141,7 @@ def parse_alias_name(name: str, field_name: str = "name") -> tuple[str, str]:
     if match is None:
         raise InvalidArgument(
             field_name,
-            f"{name!r} is not an alias name; expected 'models/{{model}}/aliases/{{alias}}'",
+            f"{quoted(name)} is not an alias name; expected 'models/{{model}}/aliases/{{alias}}'",
         )
     return validate_model_id(match.group(1), field_name), validate_alias(match.group(2), field_name)
 
@@ -149,7 +151,7 @@ def validate_alias(alias: str, field_name: str = "alias") -> str:
     if not MODEL_ID_PATTERN.fullmatch(alias):
         raise InvalidArgument(
             field_name,
-            f"{alias!r} is not a valid alias; " + MODEL_ID_RULE.replace("model id", "alias"),
+            f"{quoted(alias)} is not a valid alias; " + MODEL_ID_RULE.replace("model id", "alias"),
         )
     return alias
 
@@ -166,8 +168,8 @@ def validate_version_draft(draft: VersionDraft, prefix: str = "model_version") -
             if not KEY_PATTERN.fullmatch(key):
                 raise InvalidArgument(
                     f"{prefix}.{kind}",
-                    f"key {key!r} must be 1 to 128 characters of letters, digits, '_', '.' or "
-                    "'-', starting with a letter or '_'",
+                    f"key {quoted(key)} must be 1 to 128 characters of letters, digits, '_', '.' "
+                    "or '-', starting with a letter or '_'",
                 )
     for key, value in draft.metrics.items():
         if not math.isfinite(value):
@@ -195,18 +197,20 @@ def validate_manifest(files: Sequence[ManifestFile], field_name: str = "files") 
         path = entry.path
         problem = _path_problem(path)
         if problem:
-            raise InvalidArgument(f"{where}.path", f"{path!r} {problem}", reason="MANIFEST_INVALID")
+            raise InvalidArgument(
+                f"{where}.path", f"{quoted(path)} {problem}", reason="MANIFEST_INVALID"
+            )
         if path in seen:
             raise InvalidArgument(
                 f"{where}.path",
-                f"{path!r} appears twice in the manifest",
+                f"{quoted(path)} appears twice in the manifest",
                 reason="MANIFEST_INVALID",
             )
         seen.add(path)
         if not SHA256_PATTERN.fullmatch(entry.sha256):
             raise InvalidArgument(
                 f"{where}.sha256",
-                f"{entry.sha256!r} is not a sha256 digest (64 lowercase hex characters)",
+                f"{quoted(entry.sha256)} is not a sha256 digest (64 lowercase hex characters)",
                 reason="MANIFEST_INVALID",
             )
         if entry.size < 0:
@@ -224,7 +228,7 @@ def _check_no_file_is_a_folder(paths: set[str], field_name: str) -> None:
             if folder in paths:
                 raise InvalidArgument(
                     field_name,
-                    f"{folder!r} is a file and also a folder of {path!r}",
+                    f"{quoted(folder)} is a file and also a folder of {quoted(path)}",
                     reason="MANIFEST_INVALID",
                 )
             folder = folder.rpartition("/")[0]
@@ -292,13 +296,14 @@ def parse_ref(ref: str, field_name: str = "ref") -> VersionRef:
                 if number is None:
                     raise InvalidArgument(
                         field_name,
-                        f"version number {digits!r} must be an integer from 1 to {MAX_VERSION}",
+                        f"version number {quoted(digits)} must be an integer from 1 to "
+                        f"{MAX_VERSION}",
                     )
                 return VersionRef(model_id=validate_model_id(model, field_name), number=number)
         return VersionRef(model_id=validate_model_id(text, field_name))
     except InvalidArgument as exc:
         raise InvalidArgument(
             field_name,
-            f"{ref!r} is not a version reference ({exc.rule}); use {_REF_FORMS}",
+            f"{quoted(ref)} is not a version reference ({exc.rule}); use {_REF_FORMS}",
             reason="REFERENCE_INVALID",
         ) from None

@@ -8,9 +8,12 @@ import pytest
 from modelregistry.metadata.v1 import metadata_service_pb2 as ms
 from modelregistry.metadata.v1 import model_pb2, model_version_pb2
 from tests.conftest import RunningRegistry
+from tests.support.artifacts import sha256_hex, upload
 from tests.support.metadata import new_model
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+
+WEIGHTS = model_version_pb2.ManifestFile(path="w.bin", sha256=sha256_hex(b"w"), size_bytes=1)
 
 
 async def list_all(
@@ -51,9 +54,10 @@ async def catalogue(registry: RunningRegistry) -> RunningRegistry:
                     ),
                 )
             )
-            if i % 2 == 0:  # even ones become READY
+            if i % 2 == 0:  # even ones become READY (a version holds at least one file)
+                await upload(registry.artifacts, b"w", version.name)
                 await registry.metadata.CommitModelVersion(
-                    ms.CommitModelVersionRequest(name=version.name)
+                    ms.CommitModelVersionRequest(name=version.name, files=[WEIGHTS])
                 )
     await registry.metadata.SetAlias(
         ms.SetAliasRequest(

@@ -108,6 +108,21 @@ REJECTED_MANIFESTS: list[RejectedManifest] = [
         [("a/b/c/d", GOOD_SHA, 1), ("a/b", GOOD_SHA, 1)],
         "is a file and also a folder of 'a/b/c/d'",
     ),
+    RejectedManifest(
+        "file is a folder under another case",
+        [("A", GOOD_SHA, 1), ("a/b", GOOD_SHA, 1)],
+        "'A' is a file and also a folder of 'a/b' (paths that differ only in letter case",
+    ),
+    RejectedManifest(
+        "file is a folder further up under another case",
+        [("Weights/Shard", GOOD_SHA, 1), ("weights/shard/x.bin", GOOD_SHA, 1)],
+        "'Weights/Shard' is a file and also a folder of 'weights/shard/x.bin'",
+    ),
+    RejectedManifest(
+        "file is a folder in another normalisation",
+        [("caf\u00e9", GOOD_SHA, 1), ("cafe\u0301/menu", GOOD_SHA, 1)],
+        "is a file and also a folder of",
+    ),
     RejectedManifest("short digest", [("w.bin", "a" * 63, 1)], "is not a sha256 digest"),
     RejectedManifest("uppercase digest", [("w.bin", "A" * 64, 1)], "is not a sha256 digest"),
     RejectedManifest("digest as a path", [("w.bin", "../../x", 1)], "is not a sha256 digest"),
@@ -115,9 +130,53 @@ REJECTED_MANIFESTS: list[RejectedManifest] = [
     RejectedManifest("negative size", [("w.bin", GOOD_SHA, -1)], "must not be negative"),
 ]
 
+_COLLIDES = "collides with"
+
+# Two paths one case-insensitive or normalising file system (macOS, Windows) holds as one file:
+# a pull there would overwrite one with the other. Both sides refuse them (rule: _COLLIDES).
+COLLIDING_PATHS: list[tuple[str, str]] = [
+    ("A", "a"),
+    ("model.BIN", "model.bin"),
+    ("weights/Model.bin", "weights/model.bin"),
+    ("Weights/model.bin", "weights/model.bin"),  # a folder differing in case: the same file
+    ("caf\u00e9.txt", "cafe\u0301.txt"),  # NFC and NFD spellings of 'é'
+    ("CAF\u00c9.txt", "cafe\u0301.txt"),  # ...and in another case
+    ("\u00c5ngstr\u00f6m", "\u212bngstro\u0308m"),  # ANGSTROM SIGN is canonically 'Å'
+    ("stra\u00dfe", "STRASSE"),  # full case folding: 'ß' folds to 'ss'
+    ("\ufb01le", "FILE"),  # ...and the 'fi' ligature to 'fi'
+    ("\u03a3\u03b1", "\u03c3\u03b1"),  # Greek capital and small sigma
+    ("\u0130", "i\u0307"),  # 'İ' folds to 'i' + combining dot
+]
+
+REJECTED_MANIFESTS += [
+    RejectedManifest(
+        f"{first!a} vs {second!a}",
+        [(first, GOOD_SHA, 1), (second, "b" * 64, 2)],
+        _COLLIDES,
+    )
+    for first, second in COLLIDING_PATHS
+] + [
+    RejectedManifest(
+        f"{second!a} vs {first!a}",
+        [(second, GOOD_SHA, 1), (first, GOOD_SHA, 1)],
+        _COLLIDES,
+    )
+    for first, second in COLLIDING_PATHS
+]
+
+# The server refuses to commit an empty manifest (a version holds at least one file); the SDK
+# pulls one, writing nothing (versions committed before that rule may be empty).
+EMPTY_MANIFEST: list[tuple[str, str, int]] = []
+
 ACCEPTED_MANIFESTS: list[list[tuple[str, str, int]]] = [
-    [],
     [("a/b", GOOD_SHA, 0), ("a/c", GOOD_SHA, 5)],  # one blob under two paths is fine
     [("ab", GOOD_SHA, 1), ("a/b", GOOD_SHA, 1)],  # 'ab' is no folder of 'a/b'
     [("a", GOOD_SHA, 1), ("a-b/c", GOOD_SHA, 1), ("a.b/c", GOOD_SHA, 1)],
+    # Folders differing in case are one folder on macOS, but no file lands on another.
+    [("A/x", GOOD_SHA, 1), ("a/y", GOOD_SHA, 1)],
+    # Look-alikes that differ in more than case and canonical form (compatibility forms,
+    # invisible characters, other scripts) are different files everywhere.
+    [("x\u00b2", GOOD_SHA, 1), ("x2", GOOD_SHA, 1)],  # superscript two
+    [("a\u200bb", GOOD_SHA, 1), ("ab", GOOD_SHA, 1)],  # a zero-width space
+    [("\u0430", GOOD_SHA, 1), ("a", GOOD_SHA, 1)],  # Cyrillic small a (U+0430)
 ]

@@ -17,6 +17,8 @@ from modelregistry_server.metadata.domain.errors import InvalidArgument
 from tests.support.manifest_paths import (
     ACCEPTED_MANIFESTS,
     ACCEPTED_PATHS,
+    COLLIDING_PATHS,
+    EMPTY_MANIFEST,
     GOOD_SHA,
     REJECTED_MANIFESTS,
     REJECTED_PATHS,
@@ -74,6 +76,33 @@ def test_both_sides_refuse_every_rejected_manifest(case: RejectedManifest) -> No
 def test_both_sides_accept_every_accepted_manifest(entries: Entries) -> None:
     _server_check(entries)
     _sdk_check(entries)
+
+
+def test_the_server_commits_no_empty_manifest_but_the_sdk_pulls_one() -> None:
+    with pytest.raises(InvalidArgument) as on_server:
+        _server_check(EMPTY_MANIFEST)
+    assert on_server.value.reason == "MANIFEST_INVALID"
+    assert on_server.value.field == "files"
+    assert "is empty" in on_server.value.rule
+    _sdk_check(EMPTY_MANIFEST)  # a version committed before the rule: nothing to write
+
+
+@pytest.mark.parametrize("pair", COLLIDING_PATHS, ids=ascii)
+def test_both_sides_fold_colliding_paths_alike(pair: tuple[str, str]) -> None:
+    first, second = pair
+    assert server.fold_path(first) == server.fold_path(second)
+    assert _manifest.fold_path(first) == server.fold_path(first)
+    assert _manifest.fold_path(second) == server.fold_path(second)
+
+
+def test_a_collision_names_both_paths_and_the_entry() -> None:
+    with pytest.raises(InvalidArgument) as on_server:
+        _server_check(
+            [("w.bin", GOOD_SHA, 1), ("Model.bin", GOOD_SHA, 1), ("model.bin", GOOD_SHA, 1)]
+        )
+    assert on_server.value.field == "files[2].path"
+    assert "'model.bin' collides with 'Model.bin'" in on_server.value.rule
+    assert "case-insensitive" in on_server.value.rule
 
 
 def test_both_sides_bound_the_number_of_files() -> None:

@@ -7,7 +7,10 @@ impostor must not be able to point any of them elsewhere, so the answer is check
 
 - every manifest entry with the server's own rules (``validate_manifest`` and ``_path_problem``
   in ``metadata/domain/version.py``; ``tests/support/manifest_paths.py`` is the table both
-  sides are tested against, so they cannot drift apart);
+  sides are tested against, so they cannot drift apart), including that no two paths are one
+  file on a case-insensitive or normalising file system (``A`` and ``a``: a pull onto macOS or
+  Windows would overwrite one with the other). An empty manifest is accepted here (there is
+  nothing to write) although the server no longer commits one;
 - the version's name, number and uid are well-formed, and the version is one of the model
   the reference asked for.
 
@@ -59,20 +62,27 @@ def path_problem(path: str) -> str:
 def check_manifest(files: Sequence[model_version_pb2.ManifestFile], where: str) -> None:
     """Refuse a manifest the server itself would refuse; ``where`` names the version.
 
+    An empty manifest passes: the server commits none any more, but versions committed before
+    it refused them may be empty, and pulling one writes nothing.
+
     Raises:
         InvalidResponseError: reason ``MANIFEST_INVALID``, naming the entry and the rule.
     """
     if len(files) > MAX_FILES:
         raise _bad_manifest(where, f"has {len(files)} files; at most {MAX_FILES} allowed")
-    seen: set[str] = set()
+    seen: dict[str, str] = {}  # folded path -> the path as sent
     for entry in files:
         path = entry.path
         problem = path_problem(path)
         if problem:
             raise _bad_manifest(where, f"path {path!r} {problem}")
-        if path in seen:
+        key = fold_path(path)
+        other = seen.get(key)
+        if other == path:
             raise _bad_manifest(where, f"path {path!r} appears twice")
-        seen.add(path)
+        if other is not None:
+            raise _bad_manifest(where, f"path {path!r} collides with {other!r}: {_SAME_PATH}")
+        seen[key] = path
         if not SHA256.fullmatch(entry.sha256):
             raise _bad_manifest(
                 where,
@@ -81,12 +91,31 @@ def check_manifest(files: Sequence[model_version_pb2.ManifestFile], where: str) 
             )
         if entry.size_bytes < 0:
             raise _bad_manifest(where, f"the size of {path!r} must not be negative")
-    for path in sorted(seen):
-        folder = path.rpartition("/")[0]
+    for key, path in sorted(seen.items(), key=lambda item: item[1]):
+        folder = key.rpartition("/")[0]
         while folder:
-            if folder in seen:
-                raise _bad_manifest(where, f"{folder!r} is a file and also a folder of {path!r}")
+            file = seen.get(folder)
+            if file is not None:
+                same = "" if path.startswith(file + "/") else f" ({_SAME_PATH})"
+                raise _bad_manifest(
+                    where, f"{file!r} is a file and also a folder of {path!r}{same}"
+                )
             folder = folder.rpartition("/")[0]
+
+
+_SAME_PATH = (
+    "paths that differ only in letter case or Unicode normalisation are one file on macOS, "
+    "Windows and other case-insensitive file systems"
+)
+
+
+def fold_path(path: str) -> str:
+    """The form in which two paths are one file on a case-insensitive, normalising file system
+    (the server's ``fold_path``): each segment NFD-normalised, case-folded, then NFC."""
+    return "/".join(
+        unicodedata.normalize("NFC", unicodedata.normalize("NFD", part).casefold())
+        for part in path.split("/")
+    )
 
 
 def check_answer(ref: str, version: model_version_pb2.ModelVersion) -> tuple[str, int]:

@@ -24,6 +24,11 @@ KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 MAX_FILES = 10_000
 MAX_PATH_BYTES = 1024
+MAX_MEDIA_TYPE_BYTES = 256
+# 10,000 paths of 1024 bytes would be 10 MB: the paths and media types of one manifest share
+# this budget (an average of 100 bytes a file at 10,000 files).
+MAX_MANIFEST_TEXT_BYTES = 1024 * 1024
+MAX_TOTAL_SIZE = 2**63 - 1  # total_size_bytes is an int64
 MAX_KEYS = 1000
 MAX_CARD_BYTES = 65536
 _VERSION_NAME = re.compile(r"^models/([^/]+)/versions/([0-9]+)$")
@@ -183,52 +188,119 @@ def validate_version_draft(draft: VersionDraft, prefix: str = "model_version") -
 
 
 def validate_manifest(files: Sequence[ManifestFile], field_name: str = "files") -> None:
-    """Check manifest paths and digests: relative, no '..', no control characters, no
-    duplicates, bounded.
+    """Check a manifest to commit: 1 to ``MAX_FILES`` files; relative paths with no '..' and no
+    control characters; no two paths the same on a case-insensitive or normalising file
+    system; no file that is also a folder; digests, sizes and media types; bounded text.
 
-    The SDK checks every manifest it pulls with the same rules (``modelregistry/_manifest.py``);
-    ``tests/support/manifest_paths.py`` is the table both are tested against.
+    The SDK checks every manifest it pulls with the same path rules
+    (``modelregistry/_manifest.py``); ``tests/support/manifest_paths.py`` is the table both are
+    tested against.
     """
+    if not files:
+        raise InvalidArgument(
+            field_name,
+            "is empty; a version holds at least one file",
+            reason="MANIFEST_INVALID",
+        )
     if len(files) > MAX_FILES:
         raise InvalidArgument(field_name, f"has {len(files)} files; at most {MAX_FILES} allowed")
-    seen: set[str] = set()
+    seen: dict[str, str] = {}  # folded path -> the path as given
+    text_bytes = total_size = 0
     for i, entry in enumerate(files):
         where = f"{field_name}[{i}]"
-        path = entry.path
-        problem = _path_problem(path)
-        if problem:
-            raise InvalidArgument(
-                f"{where}.path", f"{quoted(path)} {problem}", reason="MANIFEST_INVALID"
-            )
-        if path in seen:
-            raise InvalidArgument(
-                f"{where}.path",
-                f"{quoted(path)} appears twice in the manifest",
-                reason="MANIFEST_INVALID",
-            )
-        seen.add(path)
-        if not SHA256_PATTERN.fullmatch(entry.sha256):
-            raise InvalidArgument(
-                f"{where}.sha256",
-                f"{quoted(entry.sha256)} is not a sha256 digest (64 lowercase hex characters)",
-                reason="MANIFEST_INVALID",
-            )
-        if entry.size < 0:
-            raise InvalidArgument(
-                f"{where}.size_bytes", "must not be negative", reason="MANIFEST_INVALID"
-            )
+        _check_entry(entry, where, seen)
+        text_bytes += len(entry.path.encode()) + len(entry.media_type.encode())
+        total_size += entry.size
+    if text_bytes > MAX_MANIFEST_TEXT_BYTES:
+        raise InvalidArgument(
+            field_name,
+            f"paths and media types add up to {text_bytes} bytes; at most "
+            f"{MAX_MANIFEST_TEXT_BYTES} bytes (1 MiB) allowed",
+            reason="MANIFEST_INVALID",
+        )
+    if total_size > MAX_TOTAL_SIZE:
+        raise InvalidArgument(
+            field_name,
+            f"the sizes add up to more than {MAX_TOTAL_SIZE} bytes",
+            reason="MANIFEST_INVALID",
+        )
     _check_no_file_is_a_folder(seen, field_name)
 
 
-def _check_no_file_is_a_folder(paths: set[str], field_name: str) -> None:
-    """Refuse ``a`` beside ``a/b``: no download could put both on disk."""
-    for path in sorted(paths):
-        folder = path.rpartition("/")[0]
+def _check_entry(entry: ManifestFile, where: str, seen: dict[str, str]) -> None:
+    """One entry's path, digest, size and media type; records its folded path in ``seen``."""
+    path = entry.path
+    problem = _path_problem(path)
+    if problem:
+        raise InvalidArgument(
+            f"{where}.path", f"{quoted(path)} {problem}", reason="MANIFEST_INVALID"
+        )
+    key = fold_path(path)
+    other = seen.get(key)
+    if other == path:
+        raise InvalidArgument(
+            f"{where}.path",
+            f"{quoted(path)} appears twice in the manifest",
+            reason="MANIFEST_INVALID",
+        )
+    if other is not None:
+        raise InvalidArgument(
+            f"{where}.path",
+            f"{quoted(path)} collides with {quoted(other)}: {_SAME_PATH}",
+            reason="MANIFEST_INVALID",
+        )
+    seen[key] = path
+    if not SHA256_PATTERN.fullmatch(entry.sha256):
+        raise InvalidArgument(
+            f"{where}.sha256",
+            f"{quoted(entry.sha256)} is not a sha256 digest (64 lowercase hex characters)",
+            reason="MANIFEST_INVALID",
+        )
+    if entry.size < 0:
+        raise InvalidArgument(
+            f"{where}.size_bytes", "must not be negative", reason="MANIFEST_INVALID"
+        )
+    if len(entry.media_type.encode()) > MAX_MEDIA_TYPE_BYTES:
+        raise InvalidArgument(
+            f"{where}.media_type",
+            f"is longer than {MAX_MEDIA_TYPE_BYTES} bytes",
+            reason="MANIFEST_INVALID",
+        )
+
+
+_SAME_PATH = (
+    "paths that differ only in letter case or Unicode normalisation are one file on macOS, "
+    "Windows and other case-insensitive file systems"
+)
+
+
+def fold_path(path: str) -> str:
+    """The form in which two paths are one file on a case-insensitive, normalising file system.
+
+    Each segment is case-folded (``str.casefold``) and normalised (Unicode canonical caseless
+    matching: NFD, fold, then NFC), so ``A``/``a`` and the NFC/NFD spellings of ``é`` fold
+    alike. Segments are folded one by one, so the folded path keeps the same folders.
+    """
+    return "/".join(
+        unicodedata.normalize("NFC", unicodedata.normalize("NFD", part).casefold())
+        for part in path.split("/")
+    )
+
+
+def _check_no_file_is_a_folder(seen: Mapping[str, str], field_name: str) -> None:
+    """Refuse ``a`` beside ``a/b`` (or ``A`` beside ``a/b``): no download could place both.
+
+    ``seen`` maps each folded path to the path as given.
+    """
+    for key, path in sorted(seen.items(), key=lambda item: item[1]):
+        folder = key.rpartition("/")[0]
         while folder:
-            if folder in paths:
+            file = seen.get(folder)
+            if file is not None:
+                same = "" if path.startswith(file + "/") else f" ({_SAME_PATH})"
                 raise InvalidArgument(
                     field_name,
-                    f"{quoted(folder)} is a file and also a folder of {quoted(path)}",
+                    f"{quoted(file)} is a file and also a folder of {quoted(path)}{same}",
                     reason="MANIFEST_INVALID",
                 )
             folder = folder.rpartition("/")[0]

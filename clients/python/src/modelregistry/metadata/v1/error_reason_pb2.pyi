@@ -48,9 +48,12 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     none of the accepted forms.
     """
     MANIFEST_INVALID: _ErrorReason.ValueType  # 6
-    """`INVALID_ARGUMENT`. A manifest entry of `CommitModelVersionRequest.files` has a bad path
-    (absolute, `..`, empty segment, NUL, too long, duplicated), a malformed digest or a
-    negative size. Metadata `field` names the entry's field, for example `files[3].path`.
+    """`INVALID_ARGUMENT`. The manifest of `CommitModelVersionRequest.files` is empty, or an entry
+    has a bad path (absolute, `..`, empty segment, NUL, too long, duplicated, colliding with
+    another path when letter case and Unicode normalisation are ignored, or a file that is
+    also a folder of another), a malformed digest, a negative size or an overlong media type,
+    or the paths and media types together exceed 1 MiB. Metadata `field` names the entry's
+    field, for example `files[3].path`, or `files` for the manifest as a whole.
     """
     MODEL_NOT_FOUND: _ErrorReason.ValueType  # 7
     """`NOT_FOUND`. The model does not exist. Metadata `resource` names it."""
@@ -148,9 +151,12 @@ REFERENCE_INVALID: ErrorReason.ValueType  # 5
 none of the accepted forms.
 """
 MANIFEST_INVALID: ErrorReason.ValueType  # 6
-"""`INVALID_ARGUMENT`. A manifest entry of `CommitModelVersionRequest.files` has a bad path
-(absolute, `..`, empty segment, NUL, too long, duplicated), a malformed digest or a
-negative size. Metadata `field` names the entry's field, for example `files[3].path`.
+"""`INVALID_ARGUMENT`. The manifest of `CommitModelVersionRequest.files` is empty, or an entry
+has a bad path (absolute, `..`, empty segment, NUL, too long, duplicated, colliding with
+another path when letter case and Unicode normalisation are ignored, or a file that is
+also a folder of another), a malformed digest, a negative size or an overlong media type,
+or the paths and media types together exceed 1 MiB. Metadata `field` names the entry's
+field, for example `files[3].path`, or `files` for the manifest as a whole.
 """
 MODEL_NOT_FOUND: ErrorReason.ValueType  # 7
 """`NOT_FOUND`. The model does not exist. Metadata `resource` names it."""

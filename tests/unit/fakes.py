@@ -264,6 +264,9 @@ class _AliasStore:
         self._r.state.alias_history.append((model_id, alias, version))
         return record
 
+    async def count_locked(self, model_id: str) -> int:
+        return sum(1 for m, _ in self._r.state.aliases if m == model_id)
+
     async def remove(self, model_id: str, alias: str, actor: str) -> int | None:
         record = self._r.state.aliases.pop((model_id, alias), None)
         if record is None:

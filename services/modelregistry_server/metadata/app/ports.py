@@ -196,6 +196,11 @@ class AliasStore(Protocol):
         """Point the alias at ``version`` and record the move in its history."""
         ...
 
+    async def count_locked(self, model_id: str) -> int:
+        """How many aliases the model has, counted under a per-model lock held until the unit
+        ends: units that add aliases to one model count one after the other."""
+        ...
+
     async def remove(self, model_id: str, alias: str, actor: str) -> int | None:
         """Remove the alias, recording it; return the version it pointed at (None: no alias)."""
         ...

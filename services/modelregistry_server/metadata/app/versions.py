@@ -46,6 +46,7 @@ from modelregistry_server.metadata.domain.version import (
     parse_ref,
     parse_version_name,
     validate_alias,
+    validate_alias_count,
     validate_manifest,
     validate_version_draft,
     version_name,
@@ -319,7 +320,9 @@ class VersionService:
         validate_alias(alias)
         target_model, number = parse_version_name(version, "version")
         if target_model != model_id:
-            raise InvalidArgument("version", f"{version} is not a version of {model}")
+            raise InvalidArgument(
+                "version", f"{version_name(target_model, number)} is not a version of {model}"
+            )
         expected = None
         if expected_version:
             expected_model, expected = parse_version_name(expected_version, "expected_version")
@@ -337,6 +340,8 @@ class VersionService:
                 lifecycle.check_alias_target(target)
                 before = None if current is None else current.version
                 lifecycle.check_alias_expected(model_id, alias, before, expected)
+                if current is None:  # a new alias: the model's count is capped
+                    validate_alias_count(model_id, await uow.aliases.count_locked(model_id))
                 moved = await uow.aliases.put(model_id, alias, number, actor)
                 await uow.audit(
                     AuditEntry(

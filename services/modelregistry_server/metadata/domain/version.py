@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import unicodedata
@@ -22,6 +23,9 @@ from modelregistry_server.metadata.domain.model import (
 ParamValue = str | int | float | bool
 KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+# Every cap of a version's fields. Together they keep any version, with its whole manifest,
+# under the 4 MiB gRPC message limit as Get/ResolveModelVersion send it (3.48 MiB at most;
+# tests/unit/test_version_caps.py builds that worst case). Raising one means lowering another.
 MAX_FILES = 10_000
 MAX_PATH_BYTES = 1024
 MAX_MEDIA_TYPE_BYTES = 256
@@ -30,7 +34,13 @@ MAX_MEDIA_TYPE_BYTES = 256
 MAX_MANIFEST_TEXT_BYTES = 1024 * 1024
 MAX_TOTAL_SIZE = 2**63 - 1  # total_size_bytes is an int64
 MAX_KEYS = 1000
+MAX_PARAM_STRING_BYTES = 1024
 MAX_CARD_BYTES = 65536
+MAX_FRAMEWORK_CHARS = 256  # framework and format each
+# lineage and signature are measured as compact JSON (the proto3 JSON mapping, UTF-8).
+MAX_LINEAGE_BYTES = 64 * 1024
+MAX_SIGNATURE_BYTES = 128 * 1024
+MAX_ALIASES = 100  # per model
 _VERSION_NAME = re.compile(r"^models/([^/]+)/versions/([0-9]+)$")
 _VERSION_NUMBER = re.compile(r"[0-9]+")
 MAX_VERSION = 2**63 - 1  # version numbers are BIGINT
@@ -162,7 +172,7 @@ def validate_alias(alias: str, field_name: str = "alias") -> str:
 
 
 def validate_version_draft(draft: VersionDraft, prefix: str = "model_version") -> None:
-    """Check the caller-settable fields of a version."""
+    """Check the caller-settable fields of a version (on create and on every update)."""
     if len(draft.description.encode()) > MAX_CARD_BYTES:
         raise InvalidArgument(f"{prefix}.description", f"is longer than {MAX_CARD_BYTES} bytes")
     validate_labels(draft.labels, f"{prefix}.labels")
@@ -182,9 +192,44 @@ def validate_version_draft(draft: VersionDraft, prefix: str = "model_version") -
     for key, param in draft.params.items():
         if isinstance(param, float) and not math.isfinite(param):
             raise InvalidArgument(f"{prefix}.params.{key}", "must be a finite number")
+        if isinstance(param, str) and len(param.encode()) > MAX_PARAM_STRING_BYTES:
+            raise InvalidArgument(
+                f"{prefix}.params.{key}",
+                f"string value is longer than {MAX_PARAM_STRING_BYTES} bytes",
+            )
     for name, text in (("framework", draft.framework), ("format", draft.format)):
-        if len(text) > 256:
-            raise InvalidArgument(f"{prefix}.{name}", "is longer than 256 characters")
+        if len(text) > MAX_FRAMEWORK_CHARS:
+            raise InvalidArgument(
+                f"{prefix}.{name}", f"is longer than {MAX_FRAMEWORK_CHARS} characters"
+            )
+    for name, mapping, limit in (
+        ("lineage", draft.lineage, MAX_LINEAGE_BYTES),
+        ("signature", draft.signature, MAX_SIGNATURE_BYTES),
+    ):
+        size = json_size(mapping)
+        if size > limit:
+            raise InvalidArgument(
+                f"{prefix}.{name}",
+                f"is {size} bytes as JSON; at most {limit} bytes ({limit // 1024} KiB) allowed",
+            )
+
+
+def json_size(mapping: Mapping[str, object]) -> int:
+    """The UTF-8 size of ``mapping`` as compact JSON: how lineage and signature are measured."""
+    if not mapping:
+        return 0
+    text = json.dumps(mapping, ensure_ascii=False, separators=(",", ":"), default=str)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def validate_alias_count(model_id: str, aliases: int) -> None:
+    """Refuse a new alias for a model that has ``MAX_ALIASES`` already (``aliases`` now)."""
+    if aliases >= MAX_ALIASES:
+        raise InvalidArgument(
+            "alias",
+            f"{MODEL_NAME_PREFIX}{model_id} has {aliases} aliases, the most a model may have; "
+            "delete one (DeleteAlias) or move an existing one instead",
+        )
 
 
 def validate_manifest(files: Sequence[ManifestFile], field_name: str = "files") -> None:

@@ -198,6 +198,14 @@ SELECT model_id, alias, version, update_time, updated_by FROM metadata.aliases
 WHERE model_id = $1 AND alias = $2
 FOR UPDATE;
 
+-- name: lock_model_aliases
+-- SetAlias adding an alias holds this until it commits, so concurrent ones count in turn.
+SELECT pg_advisory_xact_lock(7458, hashtext($1));
+
+-- name: count_aliases
+-- How many aliases a model has (capped per model; counted under lock_model_aliases).
+SELECT count(*) FROM metadata.aliases WHERE model_id = $1;
+
 -- name: delete_alias
 -- Remove an alias; returns the version it pointed at (no row: no such alias).
 DELETE FROM metadata.aliases WHERE model_id = $1 AND alias = $2 RETURNING version;

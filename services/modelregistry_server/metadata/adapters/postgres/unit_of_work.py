@@ -186,6 +186,13 @@ class PostgresAliasStore:
         await self._conn.execute(QUERIES["record_alias_move"], model_id, alias, version, actor)
         return to_alias(row)
 
+    async def count_locked(self, model_id: str) -> int:
+        """See the port."""
+        # Two statements: a count in the locking statement would see the snapshot taken
+        # before the lock was granted, missing an alias added by the unit that held it.
+        await self._conn.execute(QUERIES["lock_model_aliases"], model_id)
+        return int(await self._conn.fetchval(QUERIES["count_aliases"], model_id))
+
     async def remove(self, model_id: str, alias: str, actor: str) -> int | None:
         """See the port."""
         version = await self._conn.fetchval(QUERIES["delete_alias"], model_id, alias)

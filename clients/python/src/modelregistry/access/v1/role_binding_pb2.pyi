@@ -38,7 +38,9 @@ class RoleBinding(_message.Message):
     name: _builtins.str
     """Identifier. `roleBindings/{role_binding}`."""
     subject: _builtins.str
-    """Required. A principal name, or `group:<name>` for everyone in an OIDC group."""
+    """Required. A principal name, or `group:<name>` for everyone in an OIDC group: 1 to 256
+    printable ASCII characters without spaces (after the `group:` prefix).
+    """
     role: _builtins.str
     """Required. `viewer`, `writer`, `maintainer`, `admin` or `impersonator`."""
     scope: _builtins.str

@@ -527,10 +527,12 @@ class CommitModelVersionRequest(_message.Message):
     """
     @_builtins.property
     def files(self) -> _containers.RepeatedCompositeFieldContainer[_model_version_pb2.ManifestFile]:
-        """Required. The manifest: every file of the version. At most 10000 files (more fail with
-        `INVALID_ARGUMENT`, reason `FIELD_INVALID`); an empty manifest commits a version without
-        files. Paths follow the rules of `ManifestFile.path` and are unique; an invalid entry fails
-        with `INVALID_ARGUMENT` (reason `MANIFEST_INVALID`) naming the first bad field. If any
+        """Required. The manifest: every file of the version. At least 1 file (an empty manifest
+        fails with `INVALID_ARGUMENT`, reason `MANIFEST_INVALID`) and at most 10000 (more fail
+        with `INVALID_ARGUMENT`, reason `FIELD_INVALID`). Paths follow the rules of
+        `ManifestFile.path`: unique even ignoring case and Unicode normalisation, no file also a
+        folder, and with the media types at most 1 MiB together. An invalid entry fails with
+        `INVALID_ARGUMENT` (reason `MANIFEST_INVALID`) naming the first bad field. If any
         digest is not in the artifact store with exactly the listed size, the call fails with
         `FAILED_PRECONDITION` (reason `BLOBS_MISSING`) whose message names up to 10 of the missing
         files by path; the version stays `PENDING`, so the client uploads them and commits again.
@@ -610,7 +612,9 @@ class SetAliasRequest(_message.Message):
     """Required. The model that owns the alias, in the format `models/{model}`."""
     alias: _builtins.str
     """Required. The alias id, for example `production`. 1 to 63 characters matching
-    `^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`. The alias is created if it does not exist.
+    `^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`. The alias is created if it does not exist. A model
+    has at most 100 aliases: creating one more fails with `INVALID_ARGUMENT` (reason
+    `FIELD_INVALID`, field `alias`) until one is deleted; moving an existing alias always works.
     """
     version: _builtins.str
     """Required. The resource name of the target version, in the format

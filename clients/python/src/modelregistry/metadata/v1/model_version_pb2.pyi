@@ -94,6 +94,11 @@ class ModelVersion(_message.Message):
     """One immutable version of a model: its files (the manifest) and what is known about how they
     were made.
 
+    Every field is capped (each field's comment says how), so that any version with its whole
+    manifest encodes in under 4 MiB, the server's gRPC message limit (3.5 MiB at most). A value
+    over its cap fails with `INVALID_ARGUMENT` (reason `FIELD_INVALID`, or `MANIFEST_INVALID`
+    for the manifest) naming the field, on create, update and commit alike.
+
     Resource name: `models/{model}/versions/{version}`.
     """
 
@@ -234,8 +239,8 @@ class ModelVersion(_message.Message):
     @_builtins.property
     def params(self) -> _containers.MessageMap[_builtins.str, Global___ParamValue]:
         """Optional. Training parameters (hyperparameters). At most 1000 entries. Keys are 1 to 128
-        characters matching `^[A-Za-z_][A-Za-z0-9_.-]*$`. A `double_value` must be finite.
-        Immutable once the version is `READY`.
+        characters matching `^[A-Za-z_][A-Za-z0-9_.-]*$`. A `double_value` must be finite; a
+        `string_value` is at most 1024 bytes of UTF-8. Immutable once the version is `READY`.
         """
 
     @_builtins.property
@@ -248,19 +253,24 @@ class ModelVersion(_message.Message):
     @_builtins.property
     def lineage(self) -> Global___Lineage:
         """Optional. Where the version came from: source code, datasets, parent versions and the
-        training run. Stored as given (see `Lineage`). Immutable once the version is `READY`.
+        training run. Stored as given (see `Lineage`). At most 65536 bytes (64 KiB) as compact
+        JSON (its proto3 JSON mapping, field names as in the proto, no spaces, UTF-8). Immutable
+        once the version is `READY`.
         """
 
     @_builtins.property
     def signature(self) -> Global___Signature:
         """Optional. The input and output tensors of the model. Stored as given (see `Signature`).
-        Immutable once the version is `READY`.
+        At most 131072 bytes (128 KiB) as compact JSON, measured as for `lineage`. Immutable once
+        the version is `READY`.
         """
 
     @_builtins.property
     def files(self) -> _containers.RepeatedCompositeFieldContainer[Global___ManifestFile]:
         """Output only. The manifest: every file of the version, sorted by path (bytewise). Set by
-        `CommitModelVersion`; empty while the version is `PENDING` or `FAILED`. `ListModelVersions`
+        `CommitModelVersion` (1 to 10000 files; see `CommitModelVersionRequest.files`); empty
+        while the version is `PENDING` or `FAILED`, and in versions committed empty before empty
+        manifests were refused. `ListModelVersions`
         leaves it empty to keep pages small; `GetModelVersion`, `ResolveModelVersion` and the
         methods that return a single version include it.
         """
@@ -268,7 +278,8 @@ class ModelVersion(_message.Message):
     @_builtins.property
     def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Output only. The ids (not resource names) of the aliases that currently point at this
-        version, in ascending order, for example `production`.
+        version, in ascending order, for example `production`. At most 100 (a model has at most
+        100 aliases).
         """
 
     @_builtins.property
@@ -334,15 +345,23 @@ class ManifestFile(_message.Message):
     for example `weights/model.safetensors`. At most 1024 bytes of UTF-8. It must not be empty,
     start with `/`, contain a NUL character, an empty segment (`a//b`), or a `.` or `..`
     segment, a backslash, or start with a drive letter (`C:`). Paths are unique within a
-    manifest.
+    manifest, even ignoring letter case and Unicode normalisation: two paths that are equal
+    after Unicode canonical caseless matching (NFD, full case folding, NFC; segment by segment)
+    collide, for example `A` and `a`, or the NFC and NFD spellings of `é`, because a download
+    onto macOS, Windows or another case-insensitive file system would write both to one file.
+    No path is a file and also a folder of another (`a` beside `a/b`, or `A` beside `a/b`).
+    The paths and media types of one manifest take at most 1048576 bytes (1 MiB) together.
     """
     sha256: _builtins.str
     """Required. The SHA-256 digest of the file's bytes: 64 lowercase hexadecimal characters."""
     size_bytes: _builtins.int
-    """Required. The size of the file in bytes. Must be zero or greater."""
+    """Required. The size of the file in bytes. Must be zero or greater; the sizes of a manifest
+    add up to at most 2^63 - 1.
+    """
     media_type: _builtins.str
     """Optional. The media type of the file, for example `application/octet-stream` or
-    `application/json`. Defaults to the empty string, meaning unknown.
+    `application/json`. At most 256 bytes of UTF-8. Defaults to the empty string, meaning
+    unknown.
     """
     def __init__(
         self,
@@ -371,7 +390,7 @@ class ParamValue(_message.Message):
     DOUBLE_VALUE_FIELD_NUMBER: _builtins.int
     BOOL_VALUE_FIELD_NUMBER: _builtins.int
     string_value: _builtins.str
-    """A string value."""
+    """A string value: at most 1024 bytes of UTF-8."""
     int_value: _builtins.int
     """A 64-bit signed integer value."""
     double_value: _builtins.float

@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import logging
 import shutil
-import signal
 import tempfile
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -73,6 +72,7 @@ from modelregistry_server.common.adapters.audit_log import SCHEMA as AUDIT_SCHEM
 from modelregistry_server.common.adapters.db import Database, create_pool, ensure_database
 from modelregistry_server.common.adapters.embedded_postgres import EmbeddedPostgres
 from modelregistry_server.common.adapters.migrations import apply_migrations
+from modelregistry_server.common.adapters.postgres_supervisor import PostgresSupervisor
 from modelregistry_server.common.config import (
     ClientTlsConfig,
     ConfigError,
@@ -143,6 +143,7 @@ class RegistryServer:
     _health_monitor: HealthMonitor | None = None
     _pool: asyncpg.Pool | None = None
     _postgres: EmbeddedPostgres | None = None
+    _supervisor: PostgresSupervisor | None = None
     _store: BlobStore | None = None
     _blob_checker: GrpcBlobChecker | None = None
     _manifests: ManifestLookup | None = None
@@ -162,6 +163,10 @@ class RegistryServer:
     # Calls refused for want of a permission: counted, and recorded in the audit log.
     denied_calls: DeniedCalls = field(default_factory=lambda: DeniedCalls(None))
     _served: list[str] = field(default_factory=list)
+    # Set when the server cannot go on (its embedded PostgreSQL cannot be restarted): serve()
+    # then stops and the process exits non-zero. ``failure`` says why.
+    failed: asyncio.Event = field(default_factory=asyncio.Event)
+    failure: str | None = None
 
     async def start(self) -> None:
         """Start everything; on failure, whatever was started is stopped again."""
@@ -176,7 +181,11 @@ class RegistryServer:
         dsn = config.database_url
         if dsn is None:
             self._postgres = EmbeddedPostgres(config.data_dir / "postgres")
-            await asyncio.to_thread(self._postgres.start)
+            # Spawned on this (the event loop's) thread: see EmbeddedPostgres.start.
+            self._postgres.spawn()
+            await asyncio.to_thread(self._postgres.wait_ready)
+            self._supervisor = PostgresSupervisor(self._postgres, self._fail)
+            self._supervisor.start()
             await ensure_database(self._postgres.dsn(), EMBEDDED_DATABASE)
             dsn = self._postgres.dsn(EMBEDDED_DATABASE)
         self._pool = await create_pool(dsn)
@@ -238,6 +247,10 @@ class RegistryServer:
             "embedded" if config.embedded_database else "external",
             f"s3 {config.s3.endpoint}" if config.s3 else str(config.blob_dir),
         )
+
+    def _fail(self, why: str) -> None:
+        self.failure = why
+        self.failed.set()
 
     def _build_health_monitor(self, health: AsyncHealthServicer) -> HealthMonitor:
         """Each service is SERVING only while the database (and, for artifacts, the object
@@ -415,6 +428,9 @@ class RegistryServer:
     async def stop(self, grace: float | None = None) -> None:
         """Graceful stop: report NOT_SERVING, drain in-flight calls, then close the database."""
         grace = self.config.shutdown_grace_s if grace is None else grace
+        if self._supervisor is not None:
+            await self._supervisor.stop()  # the database is stopped on purpose below
+            self._supervisor = None
         if self._health_monitor is not None:
             await self._health_monitor.stop()
             self._health_monitor = None
@@ -465,17 +481,3 @@ def _transport_security(config: ServerConfig) -> str:
     if config.tls is not None:
         return "mutual TLS" if config.tls.mutual else "TLS"
     return "plaintext, --insecure" if config.insecure else "plaintext"
-
-
-async def serve(config: ServerConfig) -> None:
-    """Run until SIGTERM or SIGINT, then shut down gracefully."""
-    registry = RegistryServer(config)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await registry.start()
-    await stop.wait()
-    _log.info("shutting down: draining in-flight calls for up to %.1fs", config.shutdown_grace_s)
-    await registry.stop()
-    _log.info("stopped")

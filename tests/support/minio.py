@@ -180,8 +180,9 @@ class MinioServer:
             self._data_dir = self._given_data_dir
             self._data_dir.mkdir(parents=True, exist_ok=True)
         self._log_path = self._work_dir / "minio.log"
-        self.port = free_port()
-        self.console_port = free_port()
+        # A restarted server keeps its address, as a real one would after a restart.
+        self.port = self.port or free_port()
+        self.console_port = self.console_port or free_port()
 
         # Start from the caller's environment minus any MINIO_* settings (a developer's own
         # MinIO config must not change the test server), then pin what the tests rely on.

@@ -61,6 +61,13 @@ UNAVAILABLE = [
     pytest.param(pg.ConnectionFailureError("failure"), id="08006-class-08"),
     pytest.param(pg.ClientCannotConnectError("cannot connect"), id="08001-class-08"),
     pytest.param(pg.PostgresIOError("io"), id="58030-io-error"),
+    # The session ended by the server while a query was being sent (a PostgreSQL restart).
+    pytest.param(
+        asyncpg.exceptions.InternalClientError(
+            "cannot switch to state 12; another operation (2) is in progress"
+        ),
+        id="protocol-left-mid-operation",
+    ),
 ]
 
 
@@ -121,6 +128,21 @@ def test_interface_error_on_a_closed_connection_is_unavailable() -> None:
     assert "lost" in translated.message
     # The same error on a live connection is misuse: a bug, reported as INTERNAL.
     assert classify_database_error(exc, connection=open_) is None
+
+
+class _Released:
+    """A pool's connection proxy after the pool took its connection back."""
+
+    def is_closed(self) -> bool:
+        raise pg.InterfaceError(
+            "cannot call Connection.is_closed(): connection has been released back to the pool"
+        )
+
+
+def test_interface_error_on_a_connection_the_pool_took_back_is_unavailable() -> None:
+    exc = pg.InterfaceError("cannot call Transaction.__aexit__(): the connection is closed")
+    translated = classify_database_error(exc, connection=cast("Connection", _Released()))
+    assert isinstance(translated, Unavailable)
 
 
 def test_interface_error_from_a_closing_pool_is_unavailable() -> None:

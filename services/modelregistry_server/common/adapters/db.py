@@ -134,11 +134,17 @@ def classify_database_error(
             return database_unavailable(_UNAVAILABLE_CLASSES[state[:2]])
         return None
     if isinstance(exc, asyncpg.InterfaceError):
-        if connection is not None and connection.is_closed():
+        if connection is not None and _is_closed(connection):
             return database_unavailable("the connection was lost")
         if pool is not None and pool.is_closing():
             return database_unavailable("the registry is shutting down")
         return None
+    if isinstance(exc, asyncpg.exceptions.InternalClientError):
+        # "cannot switch to state …; another operation is in progress": the server ended the
+        # session (a shutdown's FATAL message) while a query was being sent, and asyncpg's
+        # protocol was left mid-operation. Seen under PostgreSQL restarts (tests/e2e/
+        # test_outages.py). The connection is dropped either way (Database.connection).
+        return database_unavailable("the connection was lost mid-query")
     # TimeoutError (asyncio's is the same class since 3.11) is an OSError: test it first.
     # A pool acquire or a query past its timeout raises it.
     if isinstance(exc, TimeoutError):
@@ -147,6 +153,15 @@ def classify_database_error(
     if isinstance(exc, OSError):
         return database_unavailable("the connection was refused or lost")
     return None
+
+
+def _is_closed(connection: Connection) -> bool:
+    try:
+        return connection.is_closed()
+    except asyncpg.InterfaceError:
+        # "connection has been released back to the pool": the pool takes a connection back
+        # by itself when it closes under the caller (the server ended the session).
+        return True
 
 
 class Database:
@@ -177,6 +192,8 @@ class Database:
         try:
             yield conn
         except Exception as exc:
+            if isinstance(exc, asyncpg.exceptions.InternalClientError):
+                conn.terminate()  # its protocol state is broken: never hand it out again
             translated = classify_database_error(exc, connection=conn, pool=self.pool)
             if translated is None:
                 raise

@@ -16,6 +16,7 @@ import logging
 import os
 import pwd
 import secrets
+import shutil
 import signal
 import socket
 import stat
@@ -135,7 +136,22 @@ class EmbeddedPostgres:
         return f"postgresql://{_SUPERUSER}:{password}@127.0.0.1:{self.port}/{database}"
 
     def start(self, timeout: float = 60.0) -> None:
-        """Initialise the cluster if needed, start it, and wait until it accepts connections."""
+        """Initialise the cluster if needed, start it, and wait until it accepts connections.
+
+        Call it from a thread that lives as long as the server should (normally the main
+        thread): the postmaster gets a parent-death signal, which the kernel sends when the
+        *thread* that started it ends. Async code calls :meth:`spawn` on the event loop's
+        thread and :meth:`wait_ready` in a worker thread instead.
+        """
+        self.spawn()
+        self.wait_ready(timeout)
+
+    def exit_code(self) -> int | None:
+        """The postmaster's exit code if it has exited since it was started, else None."""
+        return self._process.poll() if self._process is not None else None
+
+    def spawn(self) -> None:
+        """Initialise the cluster if needed and start the postmaster (without waiting)."""
         bin_dir = postgres_bin_dir()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
@@ -163,6 +179,13 @@ class EmbeddedPostgres:
                 "-c",
                 "full_page_writes=off",
             ]
+        # The parent-death signal is set by util-linux's setpriv where there is one: Python
+        # code in a preexec_fn runs in a child forked from a process with gRPC's threads,
+        # where it can deadlock or crash before exec (seen here as a postmaster that "exited
+        # during start-up" without a log line).
+        setpriv = shutil.which("setpriv")
+        if setpriv is not None:
+            args = [setpriv, "--pdeathsig", "INT", *args]
         log = self._log_file.open("ab")
         try:
             self._process = subprocess.Popen(
@@ -170,13 +193,20 @@ class EmbeddedPostgres:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
-                preexec_fn=_die_with_parent,
+                preexec_fn=None if setpriv is not None else _die_with_parent,
                 user=self._uid,
                 group=self._gid,
             )
         finally:
             log.close()
-        self._wait_ready(bin_dir, timeout)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Wait until the started postmaster accepts connections.
+
+        Raises:
+            EmbeddedPostgresError: It exited, or did not answer within ``timeout``.
+        """
+        self._wait_ready(postgres_bin_dir(), timeout)
         _log.info("embedded PostgreSQL ready on 127.0.0.1:%d (data %s)", self.port, self.pgdata)
 
     @property
@@ -227,10 +257,12 @@ class EmbeddedPostgres:
         assert self._process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._process.poll() is not None:
+            code = self._process.poll()
+            if code is not None:
                 self._process = None
                 raise EmbeddedPostgresError(
-                    f"PostgreSQL exited during start-up; last log lines:\n{self.log_tail()}\n"
+                    f"PostgreSQL exited during start-up (exit code {code}); last log lines:\n"
+                    f"{self.log_tail()}\n"
                     "If another modelregistry server uses this data directory, stop it first."
                 )
             ready = subprocess.run(

@@ -65,6 +65,7 @@ from modelregistry_server.artifacts.app.blobs import BlobService
 from modelregistry_server.artifacts.app.ports import BlobStore, ManifestLookup
 from modelregistry_server.artifacts.app.read_access import ReadAccess
 from modelregistry_server.artifacts.app.uploads import UploadService
+from modelregistry_server.artifacts.domain.upload import UploadQuota
 from modelregistry_server.artifacts.rpc.servicer import ArtifactServicer, RequestCounters
 from modelregistry_server.bootstrap import ensure_admin_token
 from modelregistry_server.common.adapters.audit_log import MIGRATIONS_DIR as AUDIT_MIGRATIONS
@@ -74,7 +75,6 @@ from modelregistry_server.common.adapters.embedded_postgres import EmbeddedPostg
 from modelregistry_server.common.adapters.migrations import apply_migrations
 from modelregistry_server.common.adapters.postgres_supervisor import PostgresSupervisor
 from modelregistry_server.common.config import (
-    ClientTlsConfig,
     ConfigError,
     ServerConfig,
     TlsConfig,
@@ -85,6 +85,12 @@ from modelregistry_server.common.rpc.auth import AuthInterceptor
 from modelregistry_server.common.rpc.decoding import RequestDecodingInterceptor
 from modelregistry_server.common.rpc.health import Dependency, HealthMonitor
 from modelregistry_server.common.rpc.link import ServiceLink
+from modelregistry_server.common.rpc.options import client_credentials, server_options
+from modelregistry_server.common.rpc.stream_limits import (
+    StreamBounds,
+    StreamLimiter,
+    StreamLimitInterceptor,
+)
 from modelregistry_server.common.telemetry import rpc_tracing_interceptor
 from modelregistry_server.metadata.adapters.artifact_client import GrpcBlobChecker
 from modelregistry_server.metadata.adapters.postgres.events import (
@@ -163,6 +169,9 @@ class RegistryServer:
     # Calls refused for want of a permission: counted, and recorded in the audit log.
     denied_calls: DeniedCalls = field(default_factory=lambda: DeniedCalls(None))
     _served: list[str] = field(default_factory=list)
+    # Open streams per server and principal, and the idle-stream watchdog; its counters show
+    # the bounds being hit.
+    streams: StreamLimiter | None = None
     # Set when the server cannot go on (its embedded PostgreSQL cannot be restarted): serve()
     # then stops and the process exits non-zero. ``failure`` says why.
     failed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -195,6 +204,7 @@ class RegistryServer:
             for schema, migrations in schema_migrations(config.services):
                 await apply_migrations(conn, schema, migrations)
         access = await self._build_access()
+        self.streams = StreamLimiter(StreamBounds.of(config.limits))
 
         server = grpc.aio.server(
             interceptors=[
@@ -208,11 +218,9 @@ class RegistryServer:
                 # permission check, which reads the request.
                 RequestDecodingInterceptor(),
                 AuthorizationInterceptor(self.policy, self.denied_calls),
+                StreamLimitInterceptor(self.streams),
             ],
-            options=[
-                ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
-                ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
-            ],
+            options=server_options(config.limits, _MAX_MESSAGE_BYTES),
         )
         # Bind first: when both services run here, metadata reaches artifacts on this port.
         self.port = self._add_port(server, config.listen, config.tls)
@@ -347,7 +355,7 @@ class RegistryServer:
             ServiceLink(
                 self.config.artifact_service_url or self._internal_target(),
                 self.config.artifact_service_token or self.authenticator.internal_secret,
-                _client_credentials(
+                client_credentials(
                     self.config.artifact_service_tls, self.config.artifact_service_url
                 ),
             )
@@ -380,7 +388,9 @@ class RegistryServer:
             await s3.ensure_bucket()
             store = s3
         else:
-            store = LocalDirBlobStore(config.blob_dir)
+            store = LocalDirBlobStore(
+                config.blob_dir, reserve_bytes=config.limits.disk_reserve_bytes
+            )
         self._store = store
         database = Database(self._pool)
         index = PostgresBlobIndex(database)
@@ -391,6 +401,10 @@ class RegistryServer:
             part_size=config.upload_part_size_mib * 1024 * 1024,
             parts_in_flight=config.upload_parts_in_flight,
             session_ttl=timedelta(seconds=config.upload_session_ttl_s),
+            quota=UploadQuota(
+                config.limits.max_upload_sessions_per_principal,
+                config.limits.max_unwritten_bytes_per_principal,
+            ),
         )
         if config.sweep_interval_s > 0:
             self._sweeper = asyncio.create_task(self._sweep_forever(self.uploads))
@@ -411,7 +425,7 @@ class RegistryServer:
                 ServiceLink(
                     config.metadata_service_url or self._internal_target(),
                     config.metadata_service_token or self.authenticator.internal_secret,
-                    _client_credentials(config.metadata_service_tls, config.metadata_service_url),
+                    client_credentials(config.metadata_service_tls, config.metadata_service_url),
                 )
             )
         self._manifests = manifests
@@ -443,6 +457,8 @@ class RegistryServer:
         if self._server is not None:
             await self._server.stop(grace)
             self._server = None
+        if self.streams is not None:
+            await self.streams.stop()
         await self.denied_calls.flush()  # refusals still being written to the audit log
         if self._store is not None:
             await self._store.close()
@@ -466,15 +482,6 @@ class RegistryServer:
         if self._internal_dir is not None:
             shutil.rmtree(self._internal_dir, ignore_errors=True)
             self._internal_dir = None
-
-
-def _client_credentials(
-    tls: ClientTlsConfig | None, url: str | None
-) -> grpc.ChannelCredentials | None:
-    """TLS towards the other service when it runs in another process and TLS was given."""
-    if tls is None or not url:
-        return None
-    return grpc.ssl_channel_credentials(tls.ca, tls.private_key, tls.cert_chain)
 
 
 def _transport_security(config: ServerConfig) -> str:

@@ -13,6 +13,7 @@ from modelregistry.artifact.v1 import artifact_service_pb2 as apb
 from modelregistry.artifact.v1 import blob_pb2
 from tests.support.artifacts import aiter_of, sha256_hex, upload, write_requests
 from tests.support.reason_cases import (
+    EXHAUSTED,
     INVALID,
     MIB,
     NOT_FOUND,
@@ -20,6 +21,7 @@ from tests.support.reason_cases import (
     UNAVAILABLE,
     CaseSpec,
     Env,
+    HeldStreams,
     T,
     blob_ref,
     ready_version,
@@ -261,3 +263,57 @@ async def _model_version_not_found(env: Env) -> None:
 @_case("REQUEST_MALFORMED", INVALID)
 async def _artifact_request_malformed(env: Env) -> None:
     await send_raw(env, "/modelregistry.artifact.v1.ArtifactService/GetBlob")
+
+
+@_case("TOO_MANY_STREAMS", EXHAUSTED, setup="tight")
+async def _too_many_streams(env: Env) -> None:
+    held = HeldStreams()
+    await held.open(env, 2)  # the limit per principal in this setup
+    try:
+        data = b"one too many"
+        session = await env.registry.artifacts.CreateUploadSession(
+            apb.CreateUploadSessionRequest(blob=blob_ref(data)), timeout=T
+        )
+        await env.registry.artifacts.Write(aiter_of(write_requests(session.name, data)), timeout=T)
+    finally:
+        await held.release()
+
+
+@_case("STREAM_IDLE", EXHAUSTED, setup="tight")
+async def _stream_idle(env: Env) -> None:
+    data = os.urandom(1000)
+    session = await env.registry.artifacts.CreateUploadSession(
+        apb.CreateUploadSessionRequest(blob=blob_ref(data)), timeout=T
+    )
+
+    async def then_stall() -> AsyncIterator[apb.WriteRequest]:
+        yield apb.WriteRequest(upload_session=session.name, write_offset=0, data=data[:500])
+        await asyncio.sleep(5)  # the setup's idle timeout is 1 s
+
+    await env.registry.artifacts.Write(then_stall(), timeout=T)
+
+
+@_case("UPLOAD_SESSIONS_EXHAUSTED", EXHAUSTED, setup="tight")
+async def _upload_sessions_exhausted(env: Env) -> None:
+    for i in range(3):  # the setup allows 2 unfinished sessions per principal
+        data = f"blob {i}".encode()
+        await env.registry.artifacts.CreateUploadSession(
+            apb.CreateUploadSessionRequest(blob=blob_ref(data)), timeout=T
+        )
+
+
+@_case("UPLOAD_BYTES_EXHAUSTED", EXHAUSTED, setup="tight")
+async def _upload_bytes_exhausted(env: Env) -> None:
+    # 2 GiB declared, more than the setup's 1 GiB of unwritten bytes per principal.
+    ref = blob_pb2.BlobRef(sha256="ab" * 32, size_bytes=2 * 1024 * MIB)
+    await env.registry.artifacts.CreateUploadSession(
+        apb.CreateUploadSessionRequest(blob=ref), timeout=T
+    )
+
+
+@_case("STORAGE_FULL", EXHAUSTED, setup="disk_full")
+async def _storage_full(env: Env) -> None:
+    data = b"no room"
+    await env.registry.artifacts.CreateUploadSession(
+        apb.CreateUploadSessionRequest(blob=blob_ref(data)), timeout=T
+    )

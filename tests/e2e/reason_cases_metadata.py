@@ -11,12 +11,14 @@ from modelregistry.metadata.v1 import model_pb2, model_version_pb2
 from tests.support.metadata import new_model, new_version, push
 from tests.support.reason_cases import (
     ABORTED,
+    EXHAUSTED,
     INVALID,
     NOT_FOUND,
     PRECONDITION,
     UNAVAILABLE,
     CaseSpec,
     Env,
+    HeldStreams,
     T,
     manifest_file,
     ready_version,
@@ -229,3 +231,33 @@ async def _metadata_database_unavailable(env: Env) -> None:
 @_case("REQUEST_MALFORMED", INVALID)
 async def _metadata_request_malformed(env: Env) -> None:
     await send_raw(env, "/modelregistry.metadata.v1.MetadataService/GetModel")
+
+
+async def _watch(env: Env) -> grpc.aio.UnaryStreamCall:  # type: ignore[type-arg]
+    """A WatchModelEvents stream the server has taken (its initial metadata arrived)."""
+    call = env.registry.metadata.WatchModelEvents(ms.WatchModelEventsRequest(), timeout=T)
+    await call.initial_metadata()
+    return call
+
+
+@_case("TOO_MANY_STREAMS", EXHAUSTED, setup="tight")
+async def _metadata_too_many_streams(env: Env) -> None:
+    held = HeldStreams()
+    await held.open(env, 2)  # uploads count too: 2 streams is the setup's limit per principal
+    try:
+        watch = await _watch(env)
+        async for _ in watch:  # refused: the status ends the stream
+            pass
+    finally:
+        await held.release()
+
+
+@_case("TOO_MANY_WATCH_STREAMS", EXHAUSTED, setup="tight")
+async def _too_many_watch_streams(env: Env) -> None:
+    first = await _watch(env)  # the setup allows one watch per principal
+    try:
+        second = await _watch(env)
+        async for _ in second:
+            pass
+    finally:
+        first.cancel()

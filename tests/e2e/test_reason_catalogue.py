@@ -34,7 +34,7 @@ from tests.e2e import reason_cases_artifact as artifact_cases
 from tests.e2e import reason_cases_metadata as metadata_cases
 from tests.support.minio import MinioServer
 from tests.support.oidc import AUDIENCE, ISSUER
-from tests.support.reason_cases import Env
+from tests.support.reason_cases import TIGHT_LIMITS, Env
 from tests.support.registry_process import s3_flags
 from tests.support.rpc import error_info
 
@@ -131,6 +131,11 @@ async def env(
             f"--oidc-issuer={ISSUER}", f"--oidc-audience={AUDIENCE}",
             "--oidc-jwks-url=http://127.0.0.1:1/jwks.json",
         ]  # fmt: skip
+    elif spec.setup == "tight":
+        extra = TIGHT_LIMITS
+    elif spec.setup == "disk_full":
+        # A reserve larger than any disk: every new upload would eat into it.
+        extra = ["--disk-reserve-mib=1000000000"]
     elif spec.setup == "metadata_only":
         # Nothing listens on port 1: the artifact service is down.
         extra = [

@@ -6,7 +6,8 @@ theirs with ``registrar`` and the test runs each against the registry its ``setu
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,3 +135,40 @@ async def send_raw(env: Env, method: str, payload: bytes = TRUNCATED_MESSAGE) ->
         method, request_serializer=lambda raw: raw, response_deserializer=lambda raw: raw
     )
     return await call(payload, timeout=CALL_TIMEOUT_S)
+
+
+EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED
+# ``serve`` flags of the "tight" setup: small bounds that a case can reach with a few calls.
+TIGHT_LIMITS = [
+    "--max-streams-per-principal=2",
+    "--max-watch-streams-per-principal=1",
+    "--stream-idle-timeout=1",
+    "--max-upload-sessions-per-principal=2",
+    "--max-unwritten-gib-per-principal=1",
+]
+
+
+class HeldStreams:
+    """``Write`` streams opened and kept open (sending nothing) until :meth:`release`."""
+
+    def __init__(self) -> None:
+        self._done = asyncio.Event()
+        self._calls: list[Any] = []
+
+    async def open(self, env: Env, count: int) -> None:
+        """Open ``count`` streams and give the server a moment to take their slots."""
+
+        async def nothing_yet() -> AsyncIterator[Any]:
+            await self._done.wait()
+            return
+            yield  # an async generator that sends nothing
+
+        for _ in range(count):
+            self._calls.append(env.registry.artifacts.Write(nothing_yet(), timeout=CALL_TIMEOUT_S))
+        await asyncio.sleep(0.5)
+
+    async def release(self) -> None:
+        """End the streams."""
+        self._done.set()
+        for call in self._calls:
+            call.cancel()

@@ -22,7 +22,11 @@ from modelregistry_server.artifacts.domain.errors import (
     PresignNotSupported,
     UploadSessionNotFound,
 )
-from modelregistry_server.artifacts.domain.upload import SESSION_NAME_PREFIX, UploadSession
+from modelregistry_server.artifacts.domain.upload import (
+    SESSION_NAME_PREFIX,
+    UploadQuota,
+    UploadSession,
+)
 from modelregistry_server.common.kernel.paging import Cursor, split_page
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -36,6 +40,9 @@ class InMemoryBlobStore:
         self.uploads: dict[str, dict[int, bytes]] = {}
         self.upload_sha: dict[str, str] = {}
         self.part_uploads = 0
+
+    async def check_space(self, nbytes: int) -> None:
+        return None
 
     async def check(self) -> None:
         return None
@@ -101,9 +108,15 @@ class InMemoryUploadSessions:
         self.writers: dict[str, str] = {}
         self.requests: dict[str, str] = {}
 
-    async def create(self, session: UploadSession, request_id: str | None) -> UploadSession:
+    async def create(
+        self, session: UploadSession, request_id: str | None, quota: UploadQuota | None = None
+    ) -> UploadSession:
         if request_id is not None and request_id in self.requests:
             return self.rows[self.requests[request_id]]
+        if quota is not None:
+            mine = [s for s in self.rows.values() if s.owner == session.owner and not s.complete]
+            unwritten = sum(s.size - s.committed_size for s in mine)
+            quota.check(session.owner, len(mine), unwritten, session.size)
         if request_id is not None:
             self.requests[request_id] = session.session_id
         self.rows[session.session_id] = session

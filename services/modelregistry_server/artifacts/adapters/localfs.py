@@ -55,6 +55,7 @@ from modelregistry_server.artifacts.domain.errors import (
     InvalidArgument,
     PresignNotSupported,
     StoreUnavailable,
+    storage_full,
 )
 
 _log = logging.getLogger(__name__)
@@ -75,10 +76,13 @@ class LocalDirBlobStore:
     Args:
         root: The store's directory; created if missing.
         max_workers: Threads doing file I/O.
+        reserve_bytes: Free disk space kept for everyone else: a session or part that would
+            leave less is refused (``STORAGE_FULL``), so one upload cannot fill the disk.
     """
 
-    def __init__(self, root: Path, *, max_workers: int = 4) -> None:
+    def __init__(self, root: Path, *, max_workers: int = 4, reserve_bytes: int = 0) -> None:
         self._root = root
+        self._reserve = reserve_bytes
         self._uploads = root / "uploads"
         # Once, at start-up: fail early if the directory cannot be created.
         self._uploads.mkdir(parents=True, exist_ok=True)
@@ -87,6 +91,16 @@ class LocalDirBlobStore:
             max_workers=max_workers, thread_name_prefix="localfs"
         )
         self._closed = False
+
+    async def check_space(self, nbytes: int) -> None:
+        """Refuse ``nbytes`` more if the disk would then have less than the reserve free.
+
+        Raises:
+            ResourceExhausted: ``STORAGE_FULL``.
+        """
+        usage = await self._run(shutil.disk_usage, self._root)
+        if usage.free - nbytes < self._reserve:
+            raise storage_full(usage.free, nbytes, self._reserve)
 
     async def check(self) -> None:
         """Return once the blob folder is there and writable (a lost mount is not).
@@ -142,6 +156,7 @@ class LocalDirBlobStore:
         validate_sha256(sha256)
         check_part(part_number, offset)
         upload = self._upload_dir(sha256, upload_id)
+        await self.check_space(len(data))
         try:
             etag = await self._run(self._write_part, sha256, upload, offset, data, missing_ok=True)
         except FileNotFoundError:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from modelregistry_server.artifacts.domain.blob import BlobInfo, IncompleteUpload, UploadedPart
-from modelregistry_server.artifacts.domain.upload import UploadSession
+from modelregistry_server.artifacts.domain.upload import UploadQuota, UploadSession
 from modelregistry_server.common.kernel.paging import Cursor
 
 
@@ -24,6 +24,14 @@ class BlobStore(Protocol):
 
     async def stat(self, sha256: str) -> BlobInfo | None:
         """Return the blob's size and creation time, or None if it is not stored."""
+        ...
+
+    async def check_space(self, nbytes: int) -> None:
+        """Refuse to take ``nbytes`` more if that would leave the store short of space.
+
+        Raises:
+            ResourceExhausted: ``STORAGE_FULL`` (stores without a size limit never raise).
+        """
         ...
 
     async def check(self) -> None:
@@ -93,8 +101,14 @@ class BlobStore(Protocol):
 class UploadSessionRepository(Protocol):
     """Durable upload-session state (the ``artifacts.upload_sessions`` table)."""
 
-    async def create(self, session: UploadSession, request_id: str | None) -> UploadSession:
-        """Insert a new session; a ``request_id`` seen before returns that earlier session."""
+    async def create(
+        self, session: UploadSession, request_id: str | None, quota: UploadQuota | None = None
+    ) -> UploadSession:
+        """Insert a new session; a ``request_id`` seen before returns that earlier session.
+
+        With ``quota``, the owner's unfinished sessions are counted and checked
+        (``UploadQuota.check``) atomically with the insert, so racing creations cannot pass it.
+        """
         ...
 
     async def get(self, session_id: str) -> UploadSession:

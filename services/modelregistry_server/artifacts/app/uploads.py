@@ -32,6 +32,7 @@ from modelregistry_server.artifacts.domain.errors import (
 from modelregistry_server.artifacts.domain.upload import (
     DEFAULT_PART_SIZE,
     MAX_BLOB_SIZE,
+    UploadQuota,
     UploadSession,
     new_session_id,
     parse_session_name,
@@ -90,6 +91,8 @@ class UploadService:
         parts_in_flight: Parts uploaded concurrently per stream; memory per stream is about
             ``(parts_in_flight + 1) * part_size`` whatever the blob size.
         session_ttl: How long a session may stay unfinished before the sweeper removes it.
+        quota: What one principal's unfinished sessions may hold (None: unbounded). The
+            registry's own sessions (no owner) are not counted.
         clock: Returns the current time (tests move it).
     """
 
@@ -102,6 +105,7 @@ class UploadService:
         part_size: int = DEFAULT_PART_SIZE,
         parts_in_flight: int = 2,
         session_ttl: timedelta = DEFAULT_SESSION_TTL,
+        quota: UploadQuota | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._sessions = sessions
@@ -110,6 +114,7 @@ class UploadService:
         self._part_size = part_size
         self._parts_in_flight = parts_in_flight
         self._session_ttl = session_ttl
+        self._quota = quota
         self._clock = clock
 
     async def create_session(
@@ -141,7 +146,10 @@ class UploadService:
             expire_time=now + self._session_ttl,
             owner=owner or "",
         )
-        created = await self._sessions.create(session, request)
+        quota = self._quota if owner and existing is None else None
+        if existing is None:
+            await self._store.check_space(size)  # refuse now what could not be stored later
+        created = await self._sessions.create(session, request, quota)
         created.check_owner(owner)  # a request_id another principal used: not theirs to see
         return created
 

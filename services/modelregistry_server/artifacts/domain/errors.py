@@ -13,6 +13,7 @@ from modelregistry_server.common.kernel.errors import (
     NotFound,
     PermissionDenied,
     RegistryError,
+    ResourceExhausted,
     Unavailable,
     quoted,
     storage_unavailable,
@@ -113,10 +114,26 @@ __all__ = [
     "OutOfRange",
     "PresignNotSupported",
     "RegistryError",
+    "ResourceExhausted",
     "StoreUnavailable",
     "Unavailable",
     "UploadSessionNotFound",
     "VersionNotPending",
     "quoted",
+    "storage_full",
     "storage_unavailable",
 ]
+
+
+STORAGE_FULL = "STORAGE_FULL"
+
+
+def storage_full(free: int, needed: int, reserve: int) -> ResourceExhausted:
+    """The error when ``needed`` more bytes would leave less than ``reserve`` free on disk."""
+    return ResourceExhausted(
+        f"the blob store's disk has {free} bytes free; {needed} more would eat into the "
+        f"{reserve} bytes kept free for everyone (--disk-reserve-mib); try again once space "
+        "is freed (garbage collection, or a larger disk)",
+        reason=STORAGE_FULL,
+        retry_after_s=60.0,
+    )

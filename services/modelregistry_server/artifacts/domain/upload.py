@@ -8,7 +8,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from modelregistry_server.artifacts.domain.blob import MIN_PART_SIZE, UploadedPart
-from modelregistry_server.artifacts.domain.errors import InvalidArgument, NotSessionOwner, quoted
+from modelregistry_server.artifacts.domain.errors import (
+    InvalidArgument,
+    NotSessionOwner,
+    ResourceExhausted,
+    quoted,
+)
 
 SESSION_NAME_PREFIX = "uploadSessions/"
 DEFAULT_PART_SIZE = 16 * 1024 * 1024
@@ -79,3 +84,43 @@ def parse_session_name(name: str, field_name: str = "upload_session") -> str:
             f"{quoted(name)} is not an upload session name ('uploadSessions/<32 hex>')",
         )
     return session_id
+
+
+UPLOAD_SESSIONS_EXHAUSTED = "UPLOAD_SESSIONS_EXHAUSTED"
+UPLOAD_BYTES_EXHAUSTED = "UPLOAD_BYTES_EXHAUSTED"
+
+
+@dataclass(frozen=True)
+class UploadQuota:
+    """What one principal's unfinished upload sessions may hold at once: sessions, and bytes
+    declared but not yet written (a session's size minus its committed size).
+
+    Without it, one caller could open sessions without end, each reserving a row and, for the
+    local store, a promise of disk space that everyone else then lacks.
+    """
+
+    max_sessions: int
+    max_unwritten_bytes: int
+
+    def check(self, owner: str, open_sessions: int, unwritten: int, new_size: int) -> None:
+        """Refuse a new session of ``new_size`` bytes beside ``owner``'s current usage.
+
+        Raises:
+            ResourceExhausted: ``UPLOAD_SESSIONS_EXHAUSTED`` or ``UPLOAD_BYTES_EXHAUSTED``.
+        """
+        if open_sessions >= self.max_sessions:
+            raise ResourceExhausted(
+                f"{quoted(owner)} has {open_sessions} unfinished upload sessions, the limit per "
+                "principal (--max-upload-sessions-per-principal); finish them, or wait until "
+                "they expire",
+                reason=UPLOAD_SESSIONS_EXHAUSTED,
+                retry_after_s=30.0,
+            )
+        if unwritten + new_size > self.max_unwritten_bytes:
+            raise ResourceExhausted(
+                f"{quoted(owner)}'s unfinished upload sessions already declare {unwritten} "
+                f"bytes not yet written; {new_size} more would pass the limit of "
+                f"{self.max_unwritten_bytes} per principal (--max-unwritten-gib-per-principal)",
+                reason=UPLOAD_BYTES_EXHAUSTED,
+                retry_after_s=30.0,
+            )

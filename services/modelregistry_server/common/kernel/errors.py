@@ -137,6 +137,28 @@ class OutOfRange(RegistryError):
     reason = "OUT_OF_RANGE"
 
 
+class ResourceExhausted(RegistryError):
+    """A bound on what one caller (or the whole server) may hold at once was reached.
+
+    ``retry_after_s`` is how long the caller should wait before trying again; the status
+    carries it as a ``google.rpc.RetryInfo``, which the SDK honours.
+    """
+
+    code = "RESOURCE_EXHAUSTED"
+    reason = "RESOURCE_EXHAUSTED"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        retry_after_s: float = 1.0,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason, metadata=metadata)
+        self.retry_after_s = retry_after_s
+
+
 class Unavailable(RegistryError):
     """Something the service depends on cannot be reached now; the call may be retried."""
 

@@ -10,12 +10,16 @@ import logging
 from collections.abc import Mapping, Sequence
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from modelregistry_server.common.kernel.errors import InvalidArgument, RegistryError
+from modelregistry_server.common.kernel.errors import (
+    InvalidArgument,
+    RegistryError,
+    ResourceExhausted,
+)
 from modelregistry_server.common.telemetry import current_trace_id
 
 ERROR_DOMAIN = "modelregistry"
@@ -100,4 +104,8 @@ def to_status(exc: Exception) -> grpc.Status | None:
             field=cut(exc.field, MAX_DETAIL_BYTES), description=cut(exc.rule, MAX_DETAIL_BYTES)
         )
         extra.append(error_details_pb2.BadRequest(field_violations=[violation]))
+    if isinstance(exc, ResourceExhausted):
+        delay = duration_pb2.Duration()
+        delay.FromNanoseconds(int(exc.retry_after_s * 1e9))
+        extra.append(error_details_pb2.RetryInfo(retry_delay=delay))
     return rich_status(_CODES[exc.code], exc.message, exc.reason, exc.metadata, extra)

@@ -9,6 +9,17 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (request_id) DO NOTHING
 RETURNING *;
 
+-- name: lock_owner_sessions
+-- Serialise the creations of one owner's sessions (quota check, then insert); released at commit.
+SELECT pg_advisory_xact_lock(hashtext('modelregistry.upload-quota.' || $1::text));
+
+-- name: owner_session_usage
+-- The owner's unfinished, unexpired sessions, and the bytes they declared but did not write.
+SELECT count(*) AS sessions,
+       coalesce(sum(size_bytes - committed_size), 0)::bigint AS unwritten
+FROM artifacts.upload_sessions
+WHERE owner = $1 AND NOT complete AND expire_time > now();
+
 -- name: get_session_by_request
 -- The session an earlier CreateUploadSession with this request_id made.
 SELECT * FROM artifacts.upload_sessions WHERE request_id = $1;

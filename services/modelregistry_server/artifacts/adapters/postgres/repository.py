@@ -15,7 +15,11 @@ from modelregistry_server.artifacts.domain.errors import (
     FailedPrecondition,
     UploadSessionNotFound,
 )
-from modelregistry_server.artifacts.domain.upload import SESSION_NAME_PREFIX, UploadSession
+from modelregistry_server.artifacts.domain.upload import (
+    SESSION_NAME_PREFIX,
+    UploadQuota,
+    UploadSession,
+)
 from modelregistry_server.common.adapters.db import Database, shared_secret
 from modelregistry_server.common.adapters.sql import load_queries
 from modelregistry_server.common.kernel.paging import Cursor, split_page, string_position
@@ -63,9 +67,24 @@ class PostgresUploadSessionRepository:
     def __init__(self, database: Database) -> None:
         self._db = database
 
-    async def create(self, session: UploadSession, request_id: str | None) -> UploadSession:
+    async def create(
+        self, session: UploadSession, request_id: str | None, quota: UploadQuota | None = None
+    ) -> UploadSession:
         """See the port."""
-        async with self._db.connection() as conn:
+        async with self._db.transaction() as conn:
+            if quota is not None:
+                # One creation per owner at a time, so the count below cannot go stale.
+                await conn.execute(QUERIES["lock_owner_sessions"], session.owner)
+                earlier = (
+                    await conn.fetchrow(QUERIES["get_session_by_request"], request_id)
+                    if request_id is not None
+                    else None
+                )
+                if earlier is not None:  # a retried create: no new session, no quota
+                    return _to_session(earlier)
+                usage = await conn.fetchrow(QUERIES["owner_session_usage"], session.owner)
+                assert usage is not None  # an aggregate always returns a row
+                quota.check(session.owner, usage["sessions"], usage["unwritten"], session.size)
             row = await conn.fetchrow(
                 QUERIES["insert_session"],
                 session.session_id,

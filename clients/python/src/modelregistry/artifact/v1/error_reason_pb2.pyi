@@ -113,6 +113,32 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     type: a corrupt wire encoding, or a string field that is not UTF-8. Metadata `field` is
     `(request)`. Any method of `ArtifactService`.
     """
+    TOO_MANY_STREAMS: _ErrorReason.ValueType  # 24
+    """`RESOURCE_EXHAUSTED`. The caller has as many streams open as it may (uploads, downloads
+    and watches together; `--max-streams-per-principal`), or the server has
+    (`--max-streams`). A `google.rpc.RetryInfo` says when to try again; the SDK waits and
+    retries by itself. Finish or cancel streams that are no longer needed.
+    """
+    STREAM_IDLE: _ErrorReason.ValueType  # 25
+    """`RESOURCE_EXHAUSTED`. A `Write` stream sent no message for `--stream-idle-timeout`
+    seconds and the server ended it. The session keeps every byte it committed: ask
+    `QueryWriteStatus` and resume from `committed_size` (the SDK does).
+    """
+    UPLOAD_SESSIONS_EXHAUSTED: _ErrorReason.ValueType  # 26
+    """`RESOURCE_EXHAUSTED`. `CreateUploadSession` while the caller holds as many unfinished
+    upload sessions as it may (`--max-upload-sessions-per-principal`). Finish them, or wait
+    until they expire; a `google.rpc.RetryInfo` gives a delay.
+    """
+    UPLOAD_BYTES_EXHAUSTED: _ErrorReason.ValueType  # 27
+    """`RESOURCE_EXHAUSTED`. `CreateUploadSession` whose size, added to the bytes the caller's
+    unfinished sessions declared but have not written, passes
+    `--max-unwritten-gib-per-principal`. Finish uploads first.
+    """
+    STORAGE_FULL: _ErrorReason.ValueType  # 28
+    """`RESOURCE_EXHAUSTED`. The local-directory blob store would have less free disk than its
+    reserve (`--disk-reserve-mib`) after taking the new session's size or the part being
+    written. Nothing is lost: retry once space is freed.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The reasons `ArtifactService` puts in `google.rpc.ErrorInfo.reason` (domain "modelregistry"),
@@ -215,5 +241,31 @@ REQUEST_MALFORMED: ErrorReason.ValueType  # 23
 """`INVALID_ARGUMENT`. The request's bytes are not a valid message of the method's request
 type: a corrupt wire encoding, or a string field that is not UTF-8. Metadata `field` is
 `(request)`. Any method of `ArtifactService`.
+"""
+TOO_MANY_STREAMS: ErrorReason.ValueType  # 24
+"""`RESOURCE_EXHAUSTED`. The caller has as many streams open as it may (uploads, downloads
+and watches together; `--max-streams-per-principal`), or the server has
+(`--max-streams`). A `google.rpc.RetryInfo` says when to try again; the SDK waits and
+retries by itself. Finish or cancel streams that are no longer needed.
+"""
+STREAM_IDLE: ErrorReason.ValueType  # 25
+"""`RESOURCE_EXHAUSTED`. A `Write` stream sent no message for `--stream-idle-timeout`
+seconds and the server ended it. The session keeps every byte it committed: ask
+`QueryWriteStatus` and resume from `committed_size` (the SDK does).
+"""
+UPLOAD_SESSIONS_EXHAUSTED: ErrorReason.ValueType  # 26
+"""`RESOURCE_EXHAUSTED`. `CreateUploadSession` while the caller holds as many unfinished
+upload sessions as it may (`--max-upload-sessions-per-principal`). Finish them, or wait
+until they expire; a `google.rpc.RetryInfo` gives a delay.
+"""
+UPLOAD_BYTES_EXHAUSTED: ErrorReason.ValueType  # 27
+"""`RESOURCE_EXHAUSTED`. `CreateUploadSession` whose size, added to the bytes the caller's
+unfinished sessions declared but have not written, passes
+`--max-unwritten-gib-per-principal`. Finish uploads first.
+"""
+STORAGE_FULL: ErrorReason.ValueType  # 28
+"""`RESOURCE_EXHAUSTED`. The local-directory blob store would have less free disk than its
+reserve (`--disk-reserve-mib`) after taking the new session's size or the part being
+written. Nothing is lost: retry once space is freed.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,modelregistry/metadata/v1/error_reason.proto\x12\x19modelregistry.metadata.v1*\xb4\x04\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12\x11\n\rFIELD_INVALID\x10\x01\x12\x12\n\x0e\x46ILTER_INVALID\x10\x02\x12\x14\n\x10ORDER_BY_INVALID\x10\x03\x12\x16\n\x12PAGE_TOKEN_INVALID\x10\x04\x12\x15\n\x11REFERENCE_INVALID\x10\x05\x12\x14\n\x10MANIFEST_INVALID\x10\x06\x12\x13\n\x0fMODEL_NOT_FOUND\x10\x07\x12\x1b\n\x17MODEL_VERSION_NOT_FOUND\x10\x08\x12\x13\n\x0f\x41LIAS_NOT_FOUND\x10\t\x12\x18\n\x14MODEL_ALREADY_EXISTS\x10\n\x12\x11\n\rETAG_MISMATCH\x10\x0b\x12\x1a\n\x16\x41LIAS_VERSION_MISMATCH\x10\x0c\x12\x1b\n\x17\x43ONCURRENT_MODIFICATION\x10\r\x12\x16\n\x12MODEL_HAS_VERSIONS\x10\x0e\x12\x17\n\x13VERSION_NOT_PENDING\x10\x0f\x12\x15\n\x11VERSION_NOT_READY\x10\x10\x12\x15\n\x11VERSION_IMMUTABLE\x10\x11\x12\x13\n\x0fVERSION_DELETED\x10\x12\x12\x11\n\rBLOBS_MISSING\x10\x13\x12 \n\x1c\x41RTIFACT_SERVICE_UNAVAILABLE\x10\x14\x12\x18\n\x14\x44\x41TABASE_UNAVAILABLE\x10\x15\x12\x15\n\x11REQUEST_MALFORMED\x10\x16\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,modelregistry/metadata/v1/error_reason.proto\x12\x19modelregistry.metadata.v1*\xe6\x04\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12\x11\n\rFIELD_INVALID\x10\x01\x12\x12\n\x0e\x46ILTER_INVALID\x10\x02\x12\x14\n\x10ORDER_BY_INVALID\x10\x03\x12\x16\n\x12PAGE_TOKEN_INVALID\x10\x04\x12\x15\n\x11REFERENCE_INVALID\x10\x05\x12\x14\n\x10MANIFEST_INVALID\x10\x06\x12\x13\n\x0fMODEL_NOT_FOUND\x10\x07\x12\x1b\n\x17MODEL_VERSION_NOT_FOUND\x10\x08\x12\x13\n\x0f\x41LIAS_NOT_FOUND\x10\t\x12\x18\n\x14MODEL_ALREADY_EXISTS\x10\n\x12\x11\n\rETAG_MISMATCH\x10\x0b\x12\x1a\n\x16\x41LIAS_VERSION_MISMATCH\x10\x0c\x12\x1b\n\x17\x43ONCURRENT_MODIFICATION\x10\r\x12\x16\n\x12MODEL_HAS_VERSIONS\x10\x0e\x12\x17\n\x13VERSION_NOT_PENDING\x10\x0f\x12\x15\n\x11VERSION_NOT_READY\x10\x10\x12\x15\n\x11VERSION_IMMUTABLE\x10\x11\x12\x13\n\x0fVERSION_DELETED\x10\x12\x12\x11\n\rBLOBS_MISSING\x10\x13\x12 \n\x1c\x41RTIFACT_SERVICE_UNAVAILABLE\x10\x14\x12\x18\n\x14\x44\x41TABASE_UNAVAILABLE\x10\x15\x12\x15\n\x11REQUEST_MALFORMED\x10\x16\x12\x14\n\x10TOO_MANY_STREAMS\x10\x17\x12\x1a\n\x16TOO_MANY_WATCH_STREAMS\x10\x18\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,5 +32,5 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'modelregistry.metadata.v1.e
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ERRORREASON']._serialized_start=76
-  _globals['_ERRORREASON']._serialized_end=640
+  _globals['_ERRORREASON']._serialized_end=690
 # @@protoc_insertion_point(module_scope)

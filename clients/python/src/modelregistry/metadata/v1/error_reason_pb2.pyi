@@ -113,6 +113,17 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     type: a corrupt wire encoding, or a string field that is not UTF-8. Metadata `field` is
     `(request)`. Any method of `MetadataService`.
     """
+    TOO_MANY_STREAMS: _ErrorReason.ValueType  # 23
+    """`RESOURCE_EXHAUSTED`. The caller has as many streams open as it may (uploads, downloads
+    and watches together; `--max-streams-per-principal`), or the server has
+    (`--max-streams`). A `google.rpc.RetryInfo` says when to try again; the SDK waits and
+    retries by itself. Finish or cancel streams that are no longer needed.
+    """
+    TOO_MANY_WATCH_STREAMS: _ErrorReason.ValueType  # 24
+    """`RESOURCE_EXHAUSTED`. `WatchModelEvents` while the caller has as many watch streams open
+    as it may (`--max-watch-streams-per-principal`). One watch can follow every model;
+    close watches that are no longer read. Carries a `google.rpc.RetryInfo`.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The reasons `MetadataService` puts in `google.rpc.ErrorInfo.reason` (domain "modelregistry"),
@@ -215,5 +226,16 @@ REQUEST_MALFORMED: ErrorReason.ValueType  # 22
 """`INVALID_ARGUMENT`. The request's bytes are not a valid message of the method's request
 type: a corrupt wire encoding, or a string field that is not UTF-8. Metadata `field` is
 `(request)`. Any method of `MetadataService`.
+"""
+TOO_MANY_STREAMS: ErrorReason.ValueType  # 23
+"""`RESOURCE_EXHAUSTED`. The caller has as many streams open as it may (uploads, downloads
+and watches together; `--max-streams-per-principal`), or the server has
+(`--max-streams`). A `google.rpc.RetryInfo` says when to try again; the SDK waits and
+retries by itself. Finish or cancel streams that are no longer needed.
+"""
+TOO_MANY_WATCH_STREAMS: ErrorReason.ValueType  # 24
+"""`RESOURCE_EXHAUSTED`. `WatchModelEvents` while the caller has as many watch streams open
+as it may (`--max-watch-streams-per-principal`). One watch can follow every model;
+close watches that are no longer read. Carries a `google.rpc.RetryInfo`.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

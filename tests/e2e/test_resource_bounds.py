@@ -36,7 +36,8 @@ IDLE_TIMEOUT_S = 5
 MIB = 1024 * 1024
 # The bound this test states for the server's resident memory, whatever the greedy principal
 # does: the server at rest (about 70 MiB here) plus 50 streams' buffered megabyte each and
-# their gRPC buffers (peak about 230 MiB measured), with room to spare. Measured figures are printed; see README.md ("Limits").
+# their gRPC buffers (peak about 230 MiB measured), with room to spare. The test prints
+# what it measured; README.md ("Limits") has the figures.
 RSS_BOUND_MIB = 400
 
 

@@ -454,6 +454,9 @@ class RegistryServer:
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
+        if self.streams is not None and self._server is not None:
+            await asyncio.sleep(min(0.1, grace))  # NOT_SERVING reaches health watchers first
+            self.streams.begin_shutdown()  # streams end now; unary calls have the grace
         if self._server is not None:
             await self._server.stop(grace)
             self._server = None

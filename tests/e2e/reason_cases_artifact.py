@@ -317,3 +317,24 @@ async def _storage_full(env: Env) -> None:
     await env.registry.artifacts.CreateUploadSession(
         apb.CreateUploadSessionRequest(blob=blob_ref(data)), timeout=T
     )
+
+
+@_case("SHUTTING_DOWN", UNAVAILABLE)
+async def _artifact_shutting_down(env: Env) -> None:
+    data = os.urandom(1000)
+    session = await env.registry.artifacts.CreateUploadSession(
+        apb.CreateUploadSessionRequest(blob=blob_ref(data)), timeout=T
+    )
+    stopping: asyncio.Task[None] | None = None
+
+    async def then_shutdown() -> AsyncIterator[apb.WriteRequest]:
+        nonlocal stopping
+        yield apb.WriteRequest(upload_session=session.name, write_offset=0, data=data[:500])
+        stopping = asyncio.create_task(env.registry.server.stop(grace=1))
+        await asyncio.sleep(10)
+
+    try:
+        await env.registry.artifacts.Write(then_shutdown(), timeout=T)
+    finally:
+        if stopping is not None:
+            await stopping

@@ -10,7 +10,11 @@ import pytest
 
 from modelregistry_server.artifacts.app.uploads import UploadService, WriteChunk
 from modelregistry_server.artifacts.domain.blob import MIN_PART_SIZE
-from modelregistry_server.artifacts.domain.errors import FailedPrecondition, InvalidArgument
+from modelregistry_server.artifacts.domain.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    Unavailable,
+)
 from tests.unit.artifact_fakes import InMemoryBlobIndex, InMemoryBlobStore, InMemoryUploadSessions
 
 pytestmark = pytest.mark.timeout(30)
@@ -174,3 +178,26 @@ async def test_create_retried_with_request_id_returns_the_same_session(
     assert second.session_id == first.session_id
     with pytest.raises(InvalidArgument, match="request_id"):
         await service.create_session(digest, 1, "not-a-uuid")
+
+
+async def test_a_stream_that_ends_in_an_error_keeps_the_parts_already_sent(
+    service: UploadService, store: InMemoryBlobStore
+) -> None:
+    # Two parts are in flight (not yet recorded) when the stream fails, as when the server
+    # shuts down or the client idles: they are recorded before the error ends the call.
+    data = os.urandom(3 * PART)
+    digest = hashlib.sha256(data).hexdigest()
+    session = await service.create_session(digest, len(data))
+
+    async def then_fails() -> AsyncIterator[WriteChunk]:
+        for chunk in chunked(session.name, data[: 2 * PART], finish=False):
+            yield chunk
+        raise Unavailable("the server is shutting down", reason="SHUTTING_DOWN")
+
+    with pytest.raises(Unavailable):
+        await service.write(then_fails())
+    status = await service.query_write_status(session.name)
+    assert status.committed_size == 2 * PART
+    result = await service.write(stream(chunked(session.name, data, start=2 * PART)))
+    assert result.blob is not None
+    assert store.blobs[digest] == data

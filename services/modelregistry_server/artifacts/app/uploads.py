@@ -27,6 +27,7 @@ from modelregistry_server.artifacts.domain.blob import (
 from modelregistry_server.artifacts.domain.errors import (
     FailedPrecondition,
     InvalidArgument,
+    RegistryError,
     quoted,
 )
 from modelregistry_server.artifacts.domain.upload import (
@@ -241,7 +242,7 @@ class _UploadStream:
                 await self._ship_full_parts()
                 if chunk.finish:
                     return await self._finish()
-                chunk = await anext(rest, None)
+                chunk = await self._next(rest)
             # The client half-closed without finishing: keep what is durable, drop the tail
             # (it is re-sent from committed_size on resume).
             await self._drain()
@@ -251,6 +252,17 @@ class _UploadStream:
             # Parts already in a worker thread finish on their own; none are started after this.
             with contextlib.suppress(BaseException):
                 await self._cancel_pending()
+            raise
+
+    async def _next(self, rest: AsyncIterator[WriteChunk]) -> WriteChunk | None:
+        """The next chunk. If the stream itself ends in an error (it idled, the server is
+        shutting down, the request did not decode), the parts already on their way to the
+        store are waited for and recorded first: a resume then starts after them."""
+        try:
+            return await anext(rest, None)
+        except RegistryError:
+            with contextlib.suppress(Exception):
+                await self._drain()
             raise
 
     def _accept(self, chunk: WriteChunk) -> None:

@@ -13,6 +13,10 @@ keeps what was committed and resumes), and a server stream (``Read``) whose clie
 nothing for as long (the server is stuck sending) is cancelled. Watches idle by nature and are
 left alone; keepalive pings notice their dead peers.
 
+When the server shuts down (SIGTERM), every stream ends at once with ``UNAVAILABLE``
+(``SHUTTING_DOWN``) after health has turned ``NOT_SERVING``: a watch reconnects elsewhere, an
+upload resumes from its committed size on any replica; unary calls get the shutdown grace.
+
 The counters show the bounds being hit: ``refused`` by reason and ``idle_ended``.
 """
 
@@ -28,7 +32,7 @@ from typing import Any
 
 import grpc
 
-from modelregistry_server.common.kernel.errors import RegistryError, ResourceExhausted
+from modelregistry_server.common.kernel.errors import RegistryError, ResourceExhausted, Unavailable
 from modelregistry_server.common.limits_config import Limits
 from modelregistry_server.common.rpc.auth import current_principal, is_open
 from modelregistry_server.common.rpc.status import to_status
@@ -38,6 +42,7 @@ _Handler = Any
 TOO_MANY_STREAMS = "TOO_MANY_STREAMS"
 TOO_MANY_WATCH_STREAMS = "TOO_MANY_WATCH_STREAMS"
 STREAM_IDLE = "STREAM_IDLE"
+SHUTTING_DOWN = "SHUTTING_DOWN"
 _WATCH_METHOD = "WatchModelEvents"
 
 
@@ -81,6 +86,11 @@ class StreamLimiter:
         # Server streams blocked in a send: task -> when the send began.
         self._sending: dict[asyncio.Task[Any], float] = {}
         self._watchdog: asyncio.Task[None] | None = None
+        self._shutdown = asyncio.Event()
+
+    def begin_shutdown(self) -> None:
+        """End every open stream (``SHUTTING_DOWN``) and refuse new ones."""
+        self._shutdown.set()
 
     def acquire(self, principal: str, watch: bool) -> Callable[[], None]:
         """Take a slot for a stream of ``principal``; return what gives it back.
@@ -89,6 +99,8 @@ class StreamLimiter:
             ResourceExhausted: A bound is reached.
         """
         bounds, counters = self.bounds, self.counters
+        if self._shutdown.is_set():
+            raise _shutting_down()
         if counters.open >= bounds.max_streams:
             raise self._refuse(
                 TOO_MANY_STREAMS,
@@ -134,23 +146,69 @@ class StreamLimiter:
         return ResourceExhausted(message, reason=reason, retry_after_s=1.0)
 
     async def idle_guard(self, requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
-        """``requests``, ended with ``STREAM_IDLE`` if the client sends nothing for too long."""
-        timeout = self.bounds.idle_timeout_s
-        iterator = requests.__aiter__()
-        while True:
-            try:
-                request = await asyncio.wait_for(iterator.__anext__(), timeout)
-            except StopAsyncIteration:
-                return
-            except TimeoutError:
-                self.counters.idle_ended += 1
-                raise ResourceExhausted(
-                    f"the stream sent nothing for {timeout:g} s (--stream-idle-timeout) and "
-                    "was ended; what was committed is kept: ask QueryWriteStatus and resume",
-                    reason=STREAM_IDLE,
-                    retry_after_s=0.0,
-                ) from None
+        """``requests``, ended with ``STREAM_IDLE`` if the client sends nothing for too long
+        (and with ``SHUTTING_DOWN`` when the server shuts down)."""
+        async for request in self.until_shutdown(requests, self.bounds.idle_timeout_s):
             yield request
+
+    async def until_shutdown(
+        self, items: AsyncIterator[Any], idle_timeout_s: float | None = None
+    ) -> AsyncIterator[Any]:
+        """``items`` until the server shuts down, or until none comes for ``idle_timeout_s``.
+
+        Raises:
+            Unavailable: ``SHUTTING_DOWN``.
+            ResourceExhausted: ``STREAM_IDLE``.
+        """
+        iterator = items.__aiter__()
+        shutdown = asyncio.ensure_future(self._shutdown.wait())
+        following: asyncio.Future[Any] | None = None
+        try:
+            while True:
+                following = asyncio.ensure_future(iterator.__anext__())
+                done, _ = await asyncio.wait(
+                    (following, shutdown), timeout=idle_timeout_s, return_when="FIRST_COMPLETED"
+                )
+                if following not in done:
+                    following.cancel()
+                    if shutdown in done:
+                        raise _shutting_down()
+                    self.counters.idle_ended += 1
+                    raise ResourceExhausted(
+                        f"the stream sent nothing for {idle_timeout_s:g} s "
+                        "(--stream-idle-timeout) and was ended; what was committed is kept: "
+                        "ask QueryWriteStatus and resume",
+                        reason=STREAM_IDLE,
+                        retry_after_s=0.0,
+                    )
+                try:
+                    item = following.result()
+                except StopAsyncIteration:
+                    return
+                yield item
+        finally:
+            # Ended early (refused, cancelled, shut down): the step in flight and the source
+            # are ended too, so their own clean-up (an upload's, a read's) runs now.
+            shutdown.cancel()
+            if following is not None and not following.done():
+                following.cancel()
+                with contextlib.suppress(BaseException):
+                    await following
+            close = getattr(iterator, "aclose", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    await close()
+
+    async def checked_shutdown(self, items: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        """``items``, ended with ``SHUTTING_DOWN`` at the first item after shutdown began.
+
+        For byte streams: a check between chunks costs nothing per byte, where racing every
+        chunk against the shutdown would cost a task each.
+        """
+        async for item in items:
+            if self._shutdown.is_set():
+                raise _shutting_down()
+            yield item
 
     def sending(self, task: asyncio.Task[Any]) -> None:
         """``task`` starts sending a response (it may block while the client does not read)."""
@@ -184,6 +242,15 @@ class StreamLimiter:
                     task.cancel()
 
 
+def _shutting_down() -> Unavailable:
+    return Unavailable(
+        "the server is shutting down; reconnect (another replica, or this one once it is "
+        "back) and resume: uploads keep what they committed, watches resume from their last "
+        "event id",
+        reason=SHUTTING_DOWN,
+    )
+
+
 class StreamLimitInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Applies a :class:`StreamLimiter` to every streaming method. Place it after
     authentication (it counts per principal)."""
@@ -208,10 +275,14 @@ async def _enter(limiter: StreamLimiter, watch: bool, context: Any) -> Callable[
     try:
         return limiter.acquire(current_principal().name, watch)
     except RegistryError as exc:
-        status = to_status(exc)
-        assert status is not None
-        await context.abort(status.code, status.details, status.trailing_metadata)
+        await _abort(context, exc)
         raise AssertionError("unreachable: abort raises") from exc
+
+
+async def _abort(context: Any, exc: RegistryError) -> None:
+    status = to_status(exc)
+    assert status is not None
+    await context.abort(status.code, status.details, status.trailing_metadata)
 
 
 def _wrap(handler: _Handler, limiter: StreamLimiter, watch: bool) -> _Handler:
@@ -240,11 +311,17 @@ def _wrap(handler: _Handler, limiter: StreamLimiter, watch: bool) -> _Handler:
         if takes_stream and not watch:
             request = limiter.idle_guard(request)
         try:
-            async for response in streaming(request, context):
+            source = streaming(request, context)
+            responses = (
+                limiter.until_shutdown(source) if watch else limiter.checked_shutdown(source)
+            )
+            async for response in responses:
                 if not watch:
                     limiter.sending(task)  # grpc sends it in this task when we resume
                 yield response
                 limiter.sent(task)
+        except Unavailable as exc:  # only until_shutdown raises it here
+            await _abort(context, exc)
         finally:
             limiter.sent(task)
             release()

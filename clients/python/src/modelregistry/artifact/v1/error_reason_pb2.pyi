@@ -139,6 +139,12 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     reserve (`--disk-reserve-mib`) after taking the new session's size or the part being
     written. Nothing is lost: retry once space is freed.
     """
+    SHUTTING_DOWN: _ErrorReason.ValueType  # 29
+    """`UNAVAILABLE`. The server is shutting down (SIGTERM): health already says `NOT_SERVING`,
+    and every open stream ends with this at once. Reconnect (another replica, or this one
+    when it is back): uploads resume from their committed size, watches from their last
+    event id. The SDK does both by itself.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The reasons `ArtifactService` puts in `google.rpc.ErrorInfo.reason` (domain "modelregistry"),
@@ -267,5 +273,11 @@ STORAGE_FULL: ErrorReason.ValueType  # 28
 """`RESOURCE_EXHAUSTED`. The local-directory blob store would have less free disk than its
 reserve (`--disk-reserve-mib`) after taking the new session's size or the part being
 written. Nothing is lost: retry once space is freed.
+"""
+SHUTTING_DOWN: ErrorReason.ValueType  # 29
+"""`UNAVAILABLE`. The server is shutting down (SIGTERM): health already says `NOT_SERVING`,
+and every open stream ends with this at once. Reconnect (another replica, or this one
+when it is back): uploads resume from their committed size, watches from their last
+event id. The SDK does both by itself.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

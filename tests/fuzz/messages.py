@@ -1,10 +1,12 @@
 """Hypothesis strategies that build the wire bytes of any request message from its descriptor.
 
-Three shapes, mixed: well-formed messages whose fields hold hostile values (control
+Four shapes, mixed: well-formed messages whose fields hold hostile values (control
 characters, NUL, huge and negative numbers, non-ASCII digits, out-of-range timestamps,
 unknown enum values, deep nesting), the same with one string field overwritten on the wire
 by invalid UTF-8 (the Python protobuf API refuses to build such a message, so it is spliced
-into the bytes), and plain random bytes. Values lean towards names the server knows (model
+into the bytes), plain random bytes, and a valid request (``tests/support/rpc_requests.py``)
+with one or two of its fields replaced by hostile values, which gets past the first checks
+into the code behind them. Values lean towards names the server knows (model
 ``m``, its versions and aliases) so calls get past the first check into the code behind it.
 """
 
@@ -14,6 +16,7 @@ from typing import Any
 
 from google.protobuf import descriptor, message_factory
 from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 from hypothesis import strategies as st
 
 from tests.support.rpc_requests import ABSENT, DIGEST, MODEL, PENDING_VERSION, VERSION
@@ -188,8 +191,31 @@ def _invalid_utf8(desc: descriptor.Descriptor) -> st.SearchStrategy[bytes] | Non
     return st.builds(splice, st.sampled_from(strings), junk)
 
 
-def request_bytes(desc: descriptor.Descriptor) -> st.SearchStrategy[bytes]:
-    """Wire bytes of a ``desc`` request: hostile values, invalid UTF-8, or random bytes."""
+def _mutations(desc: descriptor.Descriptor, base: Message) -> st.SearchStrategy[bytes] | None:
+    """``base`` with one or two of its fields replaced by hostile values."""
+    fields = {f.name: value for f in desc.fields if (value := _field_values(f, 0)) is not None}
+    if not fields:
+        return None
+
+    def mutate(values: dict[str, Any]) -> bytes:
+        message = type(base)()
+        message.CopyFrom(base)
+        for name in values:
+            message.ClearField(name)
+        _fill(message, values)
+        return bytes(message.SerializeToString())
+
+    picks = st.lists(st.sampled_from(sorted(fields)), min_size=1, max_size=2, unique=True)
+    return picks.flatmap(
+        lambda names: st.builds(mutate, st.fixed_dictionaries({n: fields[n] for n in names}))
+    )
+
+
+def request_bytes(
+    desc: descriptor.Descriptor, base: Message | None = None
+) -> st.SearchStrategy[bytes]:
+    """Wire bytes of a ``desc`` request: hostile values, invalid UTF-8, random bytes, or
+    ``base`` (a valid request) with hostile values in one or two fields."""
     cls = message_factory.GetMessageClass(desc)
 
     def encode(values: dict[str, Any]) -> bytes:
@@ -198,7 +224,10 @@ def request_bytes(desc: descriptor.Descriptor) -> st.SearchStrategy[bytes]:
         return bytes(message.SerializeToString())
 
     structured = st.builds(encode, message_values(desc))
-    shapes = [structured, structured, structured, st.binary(max_size=200)]
+    shapes = [structured, structured, st.binary(max_size=200)]
+    mutated = _mutations(desc, base) if base is not None else None
+    if mutated is not None:
+        shapes += [mutated, mutated]
     invalid = _invalid_utf8(desc)
     if invalid is not None:
         shapes.append(st.builds(lambda head, tail: head + tail, structured, invalid))

@@ -32,7 +32,7 @@ from tests.support.auth import ADMIN_TOKEN, bearer
 from tests.support.minio import MinioServer
 from tests.support.postgres import create_test_database, drop_test_database
 from tests.support.registry_process import RegistryProcess, s3_flags
-from tests.support.rpc_requests import FILE
+from tests.support.rpc_requests import FILE, requests_by_rpc
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
@@ -49,6 +49,7 @@ SERVICES = [
 ]
 METHODS = [method for service in SERVICES for method in service.methods]
 KEPT = b"weights stored before the fuzzing " * 1000
+VALID = requests_by_rpc()
 
 
 @dataclass
@@ -144,7 +145,7 @@ def _call(
 
 @pytest.mark.parametrize("method", METHODS, ids=lambda m: m.name)
 def test_no_request_makes_the_server_fail(target: Target, method: MethodDescriptor) -> None:
-    requests = request_bytes(method.input_type)
+    requests = request_bytes(method.input_type, VALID.get(method.name))
     payloads = st.lists(requests, min_size=1, max_size=3 if method.client_streaming else 1)
 
     @settings(

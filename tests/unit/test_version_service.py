@@ -282,3 +282,16 @@ async def test_gc_of_named_blobs_deletes_only_the_unreferenced_ones_whatever_the
     with pytest.raises(InvalidArgument) as info:
         await gc.run(False, None, None, "op", only=["blobs/../../etc"])
     assert info.value.field == "blobs[0]"
+
+
+async def test_gc_periods_past_ten_years_are_refused_not_an_overflow(world: World) -> None:
+    # A Duration may say 2,000 years; "now minus that" would be before year 1.
+    gc = GarbageCollector(
+        world.registry.uow, InMemoryVersionRepository(world.registry), world.blobs, clock=lambda: T0
+    )
+    with pytest.raises(InvalidArgument) as info:
+        await gc.run(False, timedelta(seconds=68719476736), None, "op")
+    assert info.value.field == "grace_period"
+    with pytest.raises(InvalidArgument) as info:
+        await gc.run(False, None, timedelta(days=4000), "op")
+    assert info.value.field == "pending_version_ttl"

@@ -35,6 +35,9 @@ class GcResult:
     dry_run: bool
 
 
+MAX_PERIOD = timedelta(days=3650)
+
+
 class GarbageCollector:
     """Runs garbage collection through the ArtifactService.
 
@@ -79,6 +82,10 @@ class GarbageCollector:
         grace_period = grace or DEFAULT_GRACE
         if ttl < MIN_PENDING_TTL:
             raise InvalidArgument("pending_version_ttl", "must be at least 1 hour")
+        # Beyond this, "now minus the period" would fall before the calendar's year 1.
+        for name, period in (("pending_version_ttl", ttl), ("grace_period", grace_period)):
+            if period > MAX_PERIOD:
+                raise InvalidArgument(name, f"must be at most {MAX_PERIOD.days} days")
         if grace_period < ttl:
             raise InvalidArgument(
                 "grace_period",

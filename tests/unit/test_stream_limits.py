@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import grpc
 import pytest
+from google.rpc import error_details_pb2, status_pb2
 
 from modelregistry_server.common.kernel.errors import ResourceExhausted
+from modelregistry_server.common.rpc.status import REFUSALS, to_status
 from modelregistry_server.common.rpc.stream_limits import (
     STREAM_IDLE,
     TOO_MANY_STREAMS,
@@ -17,6 +20,7 @@ from modelregistry_server.common.rpc.stream_limits import (
 )
 
 pytestmark = pytest.mark.timeout(10)
+STATUS_KEY = "grpc-status-details-bin"
 
 
 def _limiter(idle: float = 5.0) -> StreamLimiter:
@@ -105,3 +109,15 @@ async def test_a_send_blocked_past_the_timeout_is_cancelled() -> None:
         await task
     assert limiter.counters.idle_ended == 1
     await limiter.stop()
+
+
+def test_a_refusal_is_counted_and_tells_when_to_retry() -> None:
+    before = REFUSALS["TOO_MANY_STREAMS"]
+    status = to_status(ResourceExhausted("full", reason="TOO_MANY_STREAMS", retry_after_s=1.5))
+    assert status is not None
+    assert status.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert REFUSALS["TOO_MANY_STREAMS"] == before + 1
+    details = status_pb2.Status.FromString(dict(status.trailing_metadata)[STATUS_KEY]).details
+    retry = error_details_pb2.RetryInfo()
+    assert any(d.Unpack(retry) for d in details)
+    assert retry.retry_delay.ToMilliseconds() == 1500

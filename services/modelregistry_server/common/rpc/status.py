@@ -6,6 +6,7 @@ client may see is a ``common.kernel.errors.RegistryError``.
 
 from __future__ import annotations
 
+import collections
 import logging
 from collections.abc import Mapping, Sequence
 
@@ -14,6 +15,7 @@ from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
+from opentelemetry import metrics
 
 from modelregistry_server.common.kernel.errors import (
     InvalidArgument,
@@ -41,6 +43,16 @@ def cut(text: str, limit: int) -> str:
     marker = f"… (cut from {len(data)} bytes)"
     keep = data[: limit - len(marker.encode())].decode("utf-8", "ignore")
     return keep + marker
+
+
+# Calls refused because a bound was reached (RESOURCE_EXHAUSTED), by reason, since start-up:
+# the counter of every limit (streams, upload sessions and bytes, disk reserve, idle streams).
+# Also an OpenTelemetry counter, for whichever metrics exporter the process configures.
+REFUSALS: collections.Counter[str] = collections.Counter()
+_refusal_counter = metrics.get_meter("modelregistry").create_counter(
+    "modelregistry.limits.refused",
+    description="calls refused with RESOURCE_EXHAUSTED because a bound was reached",
+)
 
 
 def rich_status(
@@ -105,6 +117,8 @@ def to_status(exc: Exception) -> grpc.Status | None:
         )
         extra.append(error_details_pb2.BadRequest(field_violations=[violation]))
     if isinstance(exc, ResourceExhausted):
+        REFUSALS[exc.reason] += 1
+        _refusal_counter.add(1, {"reason": exc.reason})
         delay = duration_pb2.Duration()
         delay.FromNanoseconds(int(exc.retry_after_s * 1e9))
         extra.append(error_details_pb2.RetryInfo(retry_delay=delay))

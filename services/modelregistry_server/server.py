@@ -112,6 +112,7 @@ from modelregistry_server.metadata.app.models import ModelService
 from modelregistry_server.metadata.app.resolve_cache import ResolveCache
 from modelregistry_server.metadata.app.versions import VersionService
 from modelregistry_server.metadata.rpc.servicer import MetadataServicer
+from modelregistry_server.scheduled_jobs import Housekeeping, build_housekeeping
 
 _log = logging.getLogger(__name__)
 
@@ -159,6 +160,7 @@ class RegistryServer:
     # private (0700) folder: the public port then accepts TLS only.
     _internal_dir: Path | None = None
     uploads: UploadService | None = None
+    housekeeping: Housekeeping | None = None  # retention and scheduled GC (metadata only)
     # Totals of byte-moving artifact calls; tests read them to prove a pull hit the cache.
     artifact_counters: RequestCounters | None = None
     resolve_cache: ResolveCache | None = None
@@ -366,6 +368,8 @@ class RegistryServer:
             self.resolve_cache,
         )  # fmt: skip
         gc = GarbageCollector(uow, version_repository, self._blob_checker)
+        self.housekeeping = build_housekeeping(database, gc, self.config.limits)
+        self.housekeeping.start()
         self._event_feed = PostgresEventFeed(database, dsn)
         self._event_feed.subscribe(self.resolve_cache)
         self._event_feed.start()
@@ -451,6 +455,8 @@ class RegistryServer:
         if self._health is not None:
             # Load balancers stop sending new calls once health says NOT_SERVING.
             await self._health.enter_graceful_shutdown()
+        if self.housekeeping is not None:
+            await self.housekeeping.stop()
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None

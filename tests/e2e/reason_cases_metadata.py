@@ -233,6 +233,23 @@ async def _metadata_request_malformed(env: Env) -> None:
     await send_raw(env, "/modelregistry.metadata.v1.MetadataService/GetModel")
 
 
+@_case("EVENT_ID_EXPIRED", grpc.StatusCode.OUT_OF_RANGE)
+async def _event_id_expired(env: Env) -> None:
+    await ready_version(env, "m")  # one VERSION_READY event, made 31 days old and then deleted
+    conn = await asyncpg.connect(env.database_url)
+    try:
+        await conn.execute("UPDATE metadata.model_events SET event_time = now() - interval '31 d'")
+    finally:
+        await conn.close()
+    assert env.registry.server.housekeeping is not None
+    await env.registry.server.housekeeping.housekeeping_round(force=True)
+    watch = env.registry.metadata.WatchModelEvents(
+        ms.WatchModelEventsRequest(after_event_id="0"), timeout=T
+    )
+    async for _ in watch:
+        pass
+
+
 async def _watch(env: Env) -> grpc.aio.UnaryStreamCall:  # type: ignore[type-arg]
     """A WatchModelEvents stream the server has taken (its initial metadata arrived)."""
     call = env.registry.metadata.WatchModelEvents(ms.WatchModelEventsRequest(), timeout=T)

@@ -11,7 +11,7 @@ from modelregistry_server.common.kernel.page_token import PageTokenCodec
 from modelregistry_server.common.kernel.paging import Cursor, Paginator, split_page
 from modelregistry_server.metadata.app.events import EventService
 from modelregistry_server.metadata.app.ports import AuditQuery
-from modelregistry_server.metadata.domain.errors import InvalidArgument
+from modelregistry_server.metadata.domain.errors import InvalidArgument, OutOfRange
 from modelregistry_server.metadata.domain.events import AuditEvent, EventType, ModelEvent
 from tests.unit.fakes import T0
 
@@ -34,9 +34,11 @@ class _Audit:
 
 
 class _Feed:
-    def __init__(self, latest: int) -> None:
+    def __init__(self, latest: int, pruned: int = 0) -> None:
         self.latest = latest
         self.events: list[ModelEvent] = []
+        self.pruned = pruned
+        self.pruned_by_read: int | None = None  # housekeeping deleting while a read runs
 
     async def latest_id(self) -> int:
         return self.latest
@@ -44,7 +46,13 @@ class _Feed:
     async def after(
         self, after_id: int, model_id: str | None, types: frozenset[EventType], limit: int
     ) -> list[ModelEvent]:
-        return [e for e in self.events if e.event_id > after_id][:limit]
+        events = [e for e in self.events if e.event_id > after_id][:limit]
+        if self.pruned_by_read is not None:
+            self.pruned = self.pruned_by_read
+        return events
+
+    async def pruned_through(self) -> int:
+        return self.pruned
 
     async def wait(self, seen_generation: int, max_wait_s: float) -> int:
         return seen_generation
@@ -108,3 +116,34 @@ async def test_a_watch_refuses_what_is_no_event_id(bad: str) -> None:
     with pytest.raises(InvalidArgument) as info:
         await _service(_Audit([])).subscribe("", bad, frozenset())
     assert info.value.field == "after_event_id"
+
+
+def _event(n: int) -> ModelEvent:
+    return ModelEvent(n, EventType.ALIAS_MOVED, "m", 1, "production", T0, "ann")
+
+
+async def test_a_watch_resuming_before_what_housekeeping_deleted_has_expired() -> None:
+    feed = _Feed(latest=20, pruned=10)
+    with pytest.raises(OutOfRange) as info:
+        await _service(_Audit([]), feed).subscribe("", "9", frozenset())
+    assert info.value.reason == "EVENT_ID_EXPIRED"
+    assert info.value.metadata["pruned_through_event_id"] == "10"
+    assert info.value.metadata["field"] == "after_event_id"
+
+
+async def test_a_watch_resuming_at_the_last_deleted_id_misses_nothing() -> None:
+    feed = _Feed(latest=12, pruned=10)
+    feed.events = [_event(11), _event(12)]
+    subscription = await _service(_Audit([]), feed).subscribe("", "10", frozenset())
+    assert subscription.after_event_id == "10"
+    got = [await anext(subscription.events), await anext(subscription.events)]
+    assert [e.event_id for e in got] == [11, 12]
+
+
+async def test_a_deletion_racing_the_first_read_is_caught_not_turned_into_a_gap() -> None:
+    feed = _Feed(latest=20, pruned=5)
+    feed.events = [_event(n) for n in range(6, 21)]
+    feed.pruned_by_read = 9  # events 6 to 9 went while the first batch was being read
+    with pytest.raises(OutOfRange) as info:
+        await _service(_Audit([]), feed).subscribe("", "7", frozenset())
+    assert info.value.reason == "EVENT_ID_EXPIRED"

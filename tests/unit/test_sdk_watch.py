@@ -17,7 +17,7 @@ from modelregistry import (
     Client,
     InvalidArgumentError,
     NotFoundError,
-    OutOfRangeError,
+    PermissionDeniedError,
     ResourceExhaustedError,
     RetryPolicy,
     UnavailableError,
@@ -164,11 +164,12 @@ def test_wait_subscribed_raises_why_the_server_refused(client: Client) -> None:
 
 
 def test_watch_raises_other_errors_typed(client: Client) -> None:
-    expired = FakeRpcError(grpc.StatusCode.OUT_OF_RANGE, "too old", "EVENT_ID_EXPIRED")
-    client._transport.metadata_stub = FakeWatchStub([FakeStream([expired])])  # type: ignore[assignment]
-    with pytest.raises(OutOfRangeError) as info:
+    # (An expired resume point is not raised: test_sdk_watch_resync.py.)
+    denied = FakeRpcError(grpc.StatusCode.PERMISSION_DENIED, "no", "PERMISSION_DENIED")
+    client._transport.metadata_stub = FakeWatchStub([FakeStream([denied])])  # type: ignore[assignment]
+    with pytest.raises(PermissionDeniedError) as info:
         next(client.watch("m", after_event_id="e0"))
-    assert info.value.reason == "EVENT_ID_EXPIRED"
+    assert info.value.reason == "PERMISSION_DENIED"
 
 
 def test_watch_reconnects_when_the_registrys_watch_limit_refused_it(client: Client) -> None:

@@ -3,16 +3,30 @@
 
 Both streams resume after the last event handed out, so a reconnect neither loses nor repeats
 one, and adopt the start the server names in the response headers when no event came yet.
+
+When the registry has deleted events after that point (its event retention, answered with
+``OUT_OF_RANGE`` / ``EVENT_ID_EXPIRED``), a gap-free resume is impossible: the stream
+re-subscribes from "now" and reports the gap (``on_resync``, ``resyncs``) so that a consumer
+that keeps state reloads it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import random
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterable, Iterator, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -21,13 +35,24 @@ import grpc.aio
 
 from modelregistry import _convert
 from modelregistry._transport import AsyncTransport, RetryPolicy, Transport, is_retryable
-from modelregistry.errors import CancelledError, UnavailableError, from_rpc_error
+from modelregistry.errors import (
+    CancelledError,
+    OutOfRangeError,
+    RegistryError,
+    UnavailableError,
+    from_rpc_error,
+)
 from modelregistry.metadata.v1 import model_event_pb2
 
 _log = logging.getLogger("modelregistry")
 
 # Response header of WatchModelEvents: the event id the stream starts after (see the proto).
 WATCH_START_HEADER = "x-modelregistry-watch-after-event-id"
+# The reason of a resume point older than the events the registry keeps.
+EVENT_ID_EXPIRED = "EVENT_ID_EXPIRED"
+# Called with the event id a re-subscribed stream starts after, once events may have been
+# missed; the async stream awaits what it returns if that is awaitable.
+OnResync = Callable[[str], object]
 
 
 def watch_start(headers: Iterable[tuple[str, str | bytes]] | None) -> str | None:
@@ -72,6 +97,38 @@ def _client_closed() -> CancelledError:
     return CancelledError("watch stopped: the client was closed", reason="CLIENT_CLOSED")
 
 
+def _expired(error: RegistryError, after_event_id: str) -> bool:
+    """True when ``error`` says the resume point has expired (and there was one: a watch from
+    "now" cannot expire, so this never loops)."""
+    if not (isinstance(error, OutOfRangeError) and error.reason == EVENT_ID_EXPIRED):
+        return False
+    if not after_event_id:
+        return False
+    _log.warning(
+        "watch: the registry no longer keeps the events after %s (event retention); watching "
+        "from now on: events in between may have been missed",
+        after_event_id,
+    )
+    return True
+
+
+class _Gap:
+    """The resync bookkeeping both streams share: whether a gap is still to be reported."""
+
+    def __init__(self, on_resync: OnResync | None) -> None:
+        self.on_resync = on_resync
+        self.pending = False
+        self.count = 0
+
+    def take(self) -> bool:
+        """True (once) when a gap is to be reported now; counts it."""
+        if not self.pending:
+            return False
+        self.pending = False
+        self.count += 1
+        return True
+
+
 class _EventCall(Protocol):
     """The part of a sync server-stream call that :class:`WatchStream` uses."""
 
@@ -90,6 +147,11 @@ class WatchStream(Iterator[model_event_pb2.ModelEvent]):
     ``last_event_id`` is the id of the last event handed out (pass it to a later watch to
     resume). :meth:`close` may be called from any thread; it cancels the server stream, which
     ends a ``for`` loop blocked waiting for the next event.
+
+    If the registry no longer keeps the events after the resume point (``EVENT_ID_EXPIRED``),
+    the stream subscribes again from "now", calls ``on_resync(start)`` in the iterating thread
+    once that subscription is in place (before any later event is yielded) and counts the gap
+    in ``resyncs``: events in between may have been missed, so reload the state you follow.
     """
 
     def __init__(
@@ -98,11 +160,13 @@ class WatchStream(Iterator[model_event_pb2.ModelEvent]):
         model: str | None,
         after_event_id: str,
         event_types: tuple[int | str, ...],
+        on_resync: OnResync | None = None,
     ) -> None:
         self._transport = transport
         self._model = model
         self._event_types = event_types
         self.last_event_id = after_event_id
+        self._gap = _Gap(on_resync)
         self._lock = threading.Lock()
         self._closed = threading.Event()  # also wakes a reconnect backoff early
         self._call: _EventCall | None = None
@@ -137,24 +201,52 @@ class WatchStream(Iterator[model_event_pb2.ModelEvent]):
                 self.last_event_id = start
         return True
 
+    @property
+    def resyncs(self) -> int:
+        """How many times events may have been missed (each an expired resume point)."""
+        return self._gap.count
+
+    def _report_gap(self) -> None:
+        if self._gap.take() and self._gap.on_resync is not None:
+            self._gap.on_resync(self.last_event_id)
+
+    def _restart_if_expired(self, error: RegistryError) -> bool:
+        """On an expired resume point, watch from "now" next and remember to report the gap."""
+        with self._lock:
+            if not _expired(error, self.last_event_id):
+                return False
+            self.last_event_id = ""
+            self._gap.pending = True
+            return True
+
     def wait_subscribed(self) -> str:
         """Block until the server has subscribed this stream; return the id it starts after.
 
         Every change committed after this returns will be yielded. Call it before reading the
         state you act on (``pull("m@production")``, say): a change between the read and the
         subscription would otherwise be missed. Raises the typed error if the server refuses
-        the watch or cannot be reached.
+        the watch or cannot be reached; an expired resume point is re-subscribed from "now"
+        (and reported, see the class).
         """
-        with self._lock:
-            if self._closed.is_set():
-                raise CancelledError("the watch is closed", reason="WATCH_CLOSED")
-            call = self._call if self._call is not None else self._open_call()
-        if not self._note_start(call) and call.code() not in (None, grpc.StatusCode.OK):
+        while True:
+            with self._lock:
+                if self._closed.is_set():
+                    raise CancelledError("the watch is closed", reason="WATCH_CLOSED")
+                call = self._call if self._call is not None else self._open_call()
+            if self._note_start(call) or call.code() in (None, grpc.StatusCode.OK):
+                self._report_gap()
+                return self.last_event_id
             try:
                 next(iter(call))  # the call ended without headers: iterating raises why
             except grpc.RpcError as exc:
-                raise from_rpc_error(exc, self._transport.target) from None
-        return self.last_event_id
+                error = from_rpc_error(exc, self._transport.target)
+                if not self._restart_if_expired(error):
+                    raise error from None
+                with self._lock:
+                    if self._call is call:
+                        self._call = None  # the next round subscribes from now
+                continue
+            return self.last_event_id
 
     def _run(self) -> Generator[model_event_pb2.ModelEvent, None, None]:
         policy = self._transport.retry
@@ -165,8 +257,10 @@ class WatchStream(Iterator[model_event_pb2.ModelEvent]):
                     return
                 call = self._call if self._call is not None else self._open_call()
             try:
-                self._note_start(call)
+                if self._note_start(call):
+                    self._report_gap()
                 for event in call:
+                    self._report_gap()  # (a server that sends no start header)
                     self.last_event_id = event.event_id
                     backoffs = policy.backoffs()  # progress made: start patient again
                     yield event
@@ -175,6 +269,8 @@ class WatchStream(Iterator[model_event_pb2.ModelEvent]):
                 if self._closed.is_set():
                     return
                 error = from_rpc_error(exc, self._transport.target)
+                if self._restart_if_expired(error):
+                    continue  # at once, from now (the finally below drops this call)
                 if not is_retryable(error):
                     raise error from None
                 reason, hint_s = error.message, error.retry_delay_s
@@ -235,7 +331,7 @@ class AsyncWatchStream(AsyncIterator[model_event_pb2.ModelEvent]):
     """The async iterator :meth:`AsyncClient.watch` returns; see :class:`WatchStream`.
 
     :meth:`aclose` may be awaited from another task: it cancels the server stream, which ends
-    an ``async for`` waiting for the next event.
+    an ``async for`` waiting for the next event. ``on_resync`` may be a coroutine function.
     """
 
     def __init__(
@@ -244,11 +340,13 @@ class AsyncWatchStream(AsyncIterator[model_event_pb2.ModelEvent]):
         model: str | None,
         after_event_id: str,
         event_types: tuple[int | str, ...],
+        on_resync: OnResync | None = None,
     ) -> None:
         self._transport = transport
         self._model = model
         self._event_types = event_types
         self.last_event_id = after_event_id
+        self._gap = _Gap(on_resync)
         self._closed = asyncio.Event()  # also wakes a reconnect backoff early
         self._call: _AsyncEventCall | None = None
         self._events = self._run()
@@ -274,11 +372,44 @@ class AsyncWatchStream(AsyncIterator[model_event_pb2.ModelEvent]):
             self.last_event_id = start
         return True
 
+    @property
+    def resyncs(self) -> int:
+        """How many times events may have been missed (each an expired resume point)."""
+        return self._gap.count
+
+    async def _report_gap(self) -> None:
+        if self._gap.take() and self._gap.on_resync is not None:
+            result = self._gap.on_resync(self.last_event_id)
+            if inspect.isawaitable(result):
+                await result
+
+    def _restart_if_expired(self, error: RegistryError) -> bool:
+        """See ``WatchStream._restart_if_expired``."""
+        if not _expired(error, self.last_event_id):
+            return False
+        self.last_event_id = ""
+        self._gap.pending = True
+        return True
+
     async def wait_subscribed(self) -> str:
         """Wait until the server has subscribed this stream; see ``WatchStream.wait_subscribed``."""
-        if self._closed.is_set():
-            raise CancelledError("the watch is closed", reason="WATCH_CLOSED")
-        call = self._call if self._call is not None else self._open_call()
+        while True:
+            if self._closed.is_set():
+                raise CancelledError("the watch is closed", reason="WATCH_CLOSED")
+            call = self._call if self._call is not None else self._open_call()
+            error = await self._refusal(call)
+            if error is None:
+                await self._report_gap()
+                return self.last_event_id
+            if not self._restart_if_expired(error):
+                raise error
+            call.cancel()
+            if self._call is call:
+                self._call = None  # the next round subscribes from now
+
+    async def _refusal(self, call: _AsyncEventCall) -> RegistryError | None:
+        """Wait for the call's headers (adopting the start they name); the error it ended with
+        if the server refused it before subscribing, else None."""
         headers = await call.initial_metadata()
         start = watch_start(headers)
         if start is not None and not self.last_event_id:
@@ -291,8 +422,8 @@ class AsyncWatchStream(AsyncIterator[model_event_pb2.ModelEvent]):
                 try:
                     await anext(aiter(call))  # the call ended without headers: this raises why
                 except grpc.RpcError as exc:
-                    raise from_rpc_error(exc, self._transport.target) from None
-        return self.last_event_id
+                    return from_rpc_error(exc, self._transport.target)
+        return None
 
     async def _run(self) -> AsyncGenerator[model_event_pb2.ModelEvent, None]:
         policy = self._transport.retry
@@ -300,8 +431,10 @@ class AsyncWatchStream(AsyncIterator[model_event_pb2.ModelEvent]):
         while not self._closed.is_set():
             call = self._call if self._call is not None else self._open_call()
             try:
-                await self._note_start(call)
+                if await self._note_start(call):
+                    await self._report_gap()
                 async for event in call:
+                    await self._report_gap()  # (a server that sends no start header)
                     self.last_event_id = event.event_id
                     backoffs = policy.backoffs()  # progress made: start patient again
                     yield event
@@ -310,6 +443,8 @@ class AsyncWatchStream(AsyncIterator[model_event_pb2.ModelEvent]):
                 if self._closed.is_set():
                     return
                 error = from_rpc_error(exc, self._transport.target)
+                if self._restart_if_expired(error):
+                    continue  # at once, from now (the finally below drops this call)
                 if not is_retryable(error):
                     raise error from None
                 reason, hint_s = error.message, error.retry_delay_s

@@ -32,7 +32,7 @@ from modelregistry._transport import (
     TlsOptions,
     Transport,
 )
-from modelregistry._watch import AsyncWatchStream, watch_event_types
+from modelregistry._watch import AsyncWatchStream, OnResync, watch_event_types
 from modelregistry.access.v1 import access_service_pb2, access_token_pb2, role_binding_pb2
 from modelregistry.diff import VersionDiff
 from modelregistry.metadata.v1 import (
@@ -253,14 +253,17 @@ class AsyncClient(ClientBase[AsyncTransport]):
         *,
         after_event_id: str = "",
         event_types: Iterable[int | str] = (),
+        on_resync: OnResync | None = None,
     ) -> AsyncWatchStream:
         """Iterate change events as they are committed, reconnecting on ``UNAVAILABLE``.
 
         ``async for event in client.watch("resnet")``; stop with ``await stream.aclose()`` or
-        ``async with client.watch(...) as stream``. See ``Client.watch``.
+        ``async with client.watch(...) as stream``. See ``Client.watch``; ``on_resync`` may
+        also be a coroutine function (it is awaited).
         """
         t = self._online("watch")
-        return AsyncWatchStream(t, model, after_event_id, watch_event_types(event_types))
+        types = watch_event_types(event_types)
+        return AsyncWatchStream(t, model, after_event_id, types, on_resync)
 
     def list_audit_events(
         self,

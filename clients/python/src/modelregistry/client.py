@@ -22,7 +22,7 @@ from modelregistry._base import ClientBase
 from modelregistry._options import PullOptions, PushOptions
 from modelregistry._pager import Pager
 from modelregistry._transport import DEFAULT_TIMEOUT_S, RetryPolicy, TlsOptions, Transport
-from modelregistry._watch import WatchStream, watch_event_types
+from modelregistry._watch import OnResync, WatchStream, watch_event_types
 from modelregistry.access.v1 import access_service_pb2, access_token_pb2, role_binding_pb2
 from modelregistry.diff import VersionDiff
 from modelregistry.metadata.v1 import (
@@ -264,6 +264,7 @@ class Client(ClientBase[Transport]):
         *,
         after_event_id: str = "",
         event_types: Iterable[int | str] = (),
+        on_resync: OnResync | None = None,
     ) -> WatchStream:
         """Iterate change events of ``model`` (or of every model) as they are committed.
 
@@ -273,9 +274,15 @@ class Client(ClientBase[Transport]):
         ``event_types`` takes enum values or names such as ``"ALIAS_MOVED"``. Close it (or use
         it as a context manager) to stop: that cancels the server stream, also from another
         thread.
+
+        If the registry has deleted the events after the resume point (its event retention,
+        reason ``EVENT_ID_EXPIRED``), the stream watches from "now" instead and, before any
+        later event, calls ``on_resync(start_event_id)``: events may have been missed, so
+        reload the state you follow there. ``stream.resyncs`` counts these gaps.
         """
         t = self._online("watch")
-        return WatchStream(t, model, after_event_id, watch_event_types(event_types))
+        types = watch_event_types(event_types)
+        return WatchStream(t, model, after_event_id, types, on_resync)
 
     def list_audit_events(
         self,

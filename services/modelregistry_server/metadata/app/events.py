@@ -10,7 +10,7 @@ from datetime import datetime
 from modelregistry_server.common.kernel.identity import Visibility
 from modelregistry_server.common.kernel.paging import Page, Paginator
 from modelregistry_server.metadata.app.ports import AuditLog, AuditQuery, EventFeed
-from modelregistry_server.metadata.domain.errors import InvalidArgument, quoted
+from modelregistry_server.metadata.domain.errors import InvalidArgument, OutOfRange, quoted
 from modelregistry_server.metadata.domain.events import AuditEvent, EventType, ModelEvent
 from modelregistry_server.metadata.domain.model import parse_model_name
 
@@ -76,20 +76,39 @@ class EventService:
         Split from following so the caller can tell the client the start before any event
         arrives: a client that learns it is subscribed can then read the state it serves, and
         knows every later change will reach it.
+
+        Raises:
+            InvalidArgument: ``after_event_id`` is not an event id.
+            OutOfRange: ``after_event_id`` is below the highest event id housekeeping deleted
+                (``EVENT_ID_EXPIRED``): events after it are gone, so the stream would have a gap.
         """
         model_id = parse_model_name(model, "model") if model else None
-        if after_event_id:
-            # ASCII digits within int64 only: str.isdigit() also takes superscripts and
-            # full-width digits, which int() then refuses (or reads); the column is a bigint.
-            if not _EVENT_ID.fullmatch(after_event_id) or int(after_event_id) > _MAX_EVENT_ID:
-                raise InvalidArgument(
-                    "after_event_id",
-                    f"{quoted(after_event_id)} is not an event id from this server",
-                )
-            cursor = int(after_event_id)
-        else:
+        if not after_event_id:
             cursor = await self._feed.latest_id()
-        return Subscription(str(cursor), self._follow(model_id, cursor, types, visible))
+            return Subscription(str(cursor), self._follow(model_id, cursor, types, visible))
+        # ASCII digits within int64 only: str.isdigit() also takes superscripts and
+        # full-width digits, which int() then refuses (or reads); the column is a bigint.
+        if not _EVENT_ID.fullmatch(after_event_id) or int(after_event_id) > _MAX_EVENT_ID:
+            raise InvalidArgument(
+                "after_event_id", f"{quoted(after_event_id)} is not an event id from this server"
+            )
+        cursor = int(after_event_id)
+        # The first batch is read before the check: events are deleted oldest id first, so if
+        # nothing at or below the cursor had been deleted after the read, the read missed
+        # nothing (a deletion racing it is caught here, not turned into a silent gap).
+        generation = self._feed.generation()
+        first = await self._feed.after(cursor, model_id, types, _BATCH)
+        pruned = await self._feed.pruned_through()
+        if cursor < pruned:
+            raise OutOfRange(
+                f"after_event_id {after_event_id} has expired: events up to {pruned} were "
+                "deleted (event retention), so some after it are gone; watch without "
+                "after_event_id and reload the state you follow",
+                reason="EVENT_ID_EXPIRED",
+                metadata={"field": "after_event_id", "pruned_through_event_id": str(pruned)},
+            )
+        events = self._follow(model_id, cursor, types, visible, (generation, first))
+        return Subscription(str(cursor), events)
 
     async def _follow(
         self,
@@ -97,13 +116,22 @@ class EventService:
         cursor: int,
         types: frozenset[EventType],
         visible: Visibility | None,
+        first: tuple[int, list[ModelEvent]] | None = None,
     ) -> AsyncIterator[ModelEvent]:
-        """Yield the events after ``cursor``, then live ones, forever."""
+        """Yield the events after ``cursor``, then live ones, forever.
+
+        ``first`` is a batch already read after ``cursor``, with the feed generation read
+        before it.
+        """
         while True:
-            # Read the generation before querying: a notification that lands while the query
-            # runs bumps it, so the wait below returns at once instead of missing that event.
-            generation = self._feed.generation()
-            events = await self._feed.after(cursor, model_id, types, _BATCH)
+            if first is not None:
+                (generation, events), first = first, None
+            else:
+                # Read the generation before querying: a notification that lands while the
+                # query runs bumps it, so the wait below returns at once instead of missing
+                # that event.
+                generation = self._feed.generation()
+                events = await self._feed.after(cursor, model_id, types, _BATCH)
             for event in events:
                 cursor = event.event_id
                 if visible is None or visible.allows(event.model_id):

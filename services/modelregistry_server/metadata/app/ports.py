@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from modelregistry_server.common.kernel.audit import AuditEntry
@@ -351,6 +351,39 @@ class EventFeed(Protocol):
 
     def generation(self) -> int:
         """A counter bumped on every notification; read it before querying."""
+        ...
+
+    async def pruned_through(self) -> int:
+        """The highest event id housekeeping deleted (0: none). Events are deleted oldest id
+        first, so every event above it is still there."""
+        ...
+
+
+class RetentionStore(Protocol):
+    """Deletes what is past its retention, a bounded batch per call (oldest first)."""
+
+    async def prune_events(self, older_than: timedelta, limit: int) -> int:
+        """Delete up to ``limit`` of the oldest change events older than ``older_than``, a
+        prefix of the ids (up to the first younger one), and advance ``pruned_through``;
+        return how many were deleted."""
+        ...
+
+    async def prune_request_ids(self, older_than: timedelta, limit: int) -> int:
+        """Delete up to ``limit`` request-id records older than ``older_than``; return how
+        many were deleted."""
+        ...
+
+
+class JobGate(Protocol):
+    """Lets one replica at a time run a scheduled job, once per interval across replicas."""
+
+    def turn(
+        self, job: str, interval: timedelta, *, force: bool = False
+    ) -> AbstractAsyncContextManager[bool]:
+        """Enter with True when this replica runs ``job`` now: no other replica is running it
+        (it stays locked until the block ends) and its last run, on any replica, is at least
+        ``interval`` ago (or ``force``). The run is recorded only if the block ends without an
+        error."""
         ...
 
 

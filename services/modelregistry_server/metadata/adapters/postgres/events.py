@@ -125,6 +125,12 @@ class PostgresEventFeed:
             value = await conn.fetchval(QUERIES["latest_model_event_id"])
         return int(value)
 
+    async def pruned_through(self) -> int:
+        """See the port."""
+        async with self._database.connection() as conn:
+            value = await conn.fetchval(QUERIES["pruned_event_id"])
+        return int(value)
+
     async def after(
         self, after_id: int, model_id: str | None, types: frozenset[EventType], limit: int
     ) -> list[ModelEvent]:

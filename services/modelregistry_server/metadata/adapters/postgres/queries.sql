@@ -315,5 +315,61 @@ ORDER BY id
 LIMIT $4;
 
 -- name: latest_model_event_id
--- The id of the newest change event (0 when there is none): where a new watch starts.
-SELECT COALESCE(max(id), 0) FROM metadata.model_events;
+-- The id of the newest change event (0 when there is none): where a new watch starts. Never
+-- below the highest pruned id, which a watch could not resume from.
+SELECT GREATEST(COALESCE(max(id), 0), (SELECT pruned_through FROM metadata.event_retention))
+FROM metadata.model_events;
+
+-- name: pruned_event_id
+-- The highest change-event id housekeeping has deleted (0: none); every later one is kept.
+SELECT pruned_through FROM metadata.event_retention;
+
+-- name: prune_model_events
+-- Delete at most $2 of the oldest change events, stopping at the first one (in id order) that
+-- is younger than $1, so what is deleted is always a prefix of the ids; record the highest id
+-- deleted. Returns how many were deleted.
+WITH head AS (
+    SELECT id, event_time FROM metadata.model_events ORDER BY id LIMIT $2
+), kept AS (
+    SELECT min(id) AS id FROM head WHERE event_time >= now() - $1::interval
+), gone AS (
+    DELETE FROM metadata.model_events e USING head
+    WHERE e.id = head.id AND head.id < COALESCE((SELECT id FROM kept), 9223372036854775807)
+    RETURNING e.id
+), mark AS (
+    UPDATE metadata.event_retention SET pruned_through = (SELECT max(id) FROM gone)
+    WHERE (SELECT max(id) FROM gone) > pruned_through
+)
+SELECT count(*) FROM gone;
+
+-- name: prune_request_ids
+-- Delete at most $2 of the request ids recorded more than $1 ago, oldest first; returns how
+-- many were deleted.
+WITH gone AS (
+    DELETE FROM metadata.request_log WHERE request_id IN (
+        SELECT request_id FROM metadata.request_log
+        WHERE create_time < now() - $1::interval
+        ORDER BY create_time
+        LIMIT $2
+    )
+    RETURNING 1
+)
+SELECT count(*) FROM gone;
+
+-- name: try_lock_scheduled_job
+-- The scheduled job $1's lock, until the transaction ends; false when another replica runs it.
+SELECT pg_try_advisory_xact_lock(7459, hashtext($1));
+
+-- name: claim_scheduled_run
+-- Record a run of job $1 now when its last run (on any replica) is at least $2 ago, or when
+-- $3 (forced); true when recorded, and the caller then runs the job. A job seen for the first
+-- time is recorded without a run: it first runs one interval after scheduling began.
+WITH previous AS (
+    SELECT last_run FROM metadata.scheduled_runs WHERE job = $1
+), claimed AS (
+    INSERT INTO metadata.scheduled_runs (job, last_run) VALUES ($1, now())
+    ON CONFLICT (job) DO UPDATE SET last_run = now()
+    WHERE $3 OR metadata.scheduled_runs.last_run <= now() - $2::interval
+    RETURNING job
+)
+SELECT EXISTS (SELECT 1 FROM claimed) AND ($3 OR EXISTS (SELECT 1 FROM previous));

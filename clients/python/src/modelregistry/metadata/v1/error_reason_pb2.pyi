@@ -124,6 +124,13 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     as it may (`--max-watch-streams-per-principal`). One watch can follow every model;
     close watches that are no longer read. Carries a `google.rpc.RetryInfo`.
     """
+    EVENT_ID_EXPIRED: _ErrorReason.ValueType  # 25
+    """`OUT_OF_RANGE`. `WatchModelEvents` with an `after_event_id` below the highest event id
+    the server has deleted (change events are kept for `--event-retention`, 30 days by
+    default): events after it are gone, so the stream would have a gap. Metadata
+    `pruned_through_event_id` is that id. Watch again without `after_event_id` and reload the
+    state you follow (the SDK does the first and tells you to do the second).
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The reasons `MetadataService` puts in `google.rpc.ErrorInfo.reason` (domain "modelregistry"),
@@ -237,5 +244,12 @@ TOO_MANY_WATCH_STREAMS: ErrorReason.ValueType  # 24
 """`RESOURCE_EXHAUSTED`. `WatchModelEvents` while the caller has as many watch streams open
 as it may (`--max-watch-streams-per-principal`). One watch can follow every model;
 close watches that are no longer read. Carries a `google.rpc.RetryInfo`.
+"""
+EVENT_ID_EXPIRED: ErrorReason.ValueType  # 25
+"""`OUT_OF_RANGE`. `WatchModelEvents` with an `after_event_id` below the highest event id
+the server has deleted (change events are kept for `--event-retention`, 30 days by
+default): events after it are gone, so the stream would have a gap. Metadata
+`pruned_through_event_id` is that id. Watch again without `after_event_id` and reload the
+state you follow (the SDK does the first and tells you to do the second).
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -756,9 +756,13 @@ class WatchModelEventsRequest(_message.Message):
     after_event_id: _builtins.str
     """Optional. The `event_id` of the last event the client received. The stream starts with
     the event after it, with no gaps, then continues live. Empty starts with the first event
-    committed after the call. The server keeps every event, so any id it issued stays valid;
-    an id that is not a decimal event id fails with `INVALID_ARGUMENT` (reason
-    `FIELD_INVALID`).
+    committed after the call. Events are kept for the server's event retention
+    (`--event-retention`, 30 days by default) and then deleted, oldest id first; the server
+    remembers the highest id it deleted. An id at or above that one resumes with no gap; an id
+    below it fails with `OUT_OF_RANGE` (reason `EVENT_ID_EXPIRED`, metadata
+    `pruned_through_event_id`), because events after it are gone: watch again without
+    `after_event_id` and reload the state you follow. An id that is not a decimal event id
+    fails with `INVALID_ARGUMENT` (reason `FIELD_INVALID`).
     """
     @_builtins.property
     def event_types(self) -> _containers.RepeatedScalarFieldContainer[_model_event_pb2.ModelEventType.ValueType]:

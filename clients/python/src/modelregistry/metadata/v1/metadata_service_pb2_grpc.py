@@ -317,7 +317,8 @@ class MetadataServiceServicer:
 
     def RunGarbageCollection(self, request, context):
         """Expires abandoned `PENDING` versions and deletes blobs that no manifest of a non-deleted
-        version references. Intended for operators and scheduled jobs.
+        version references. Intended for operators and scheduled jobs; the server also runs it
+        itself with the defaults every `--gc-interval` (24 hours by default), one replica at a time.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -120,7 +120,8 @@ class MetadataServiceStub:
     """Lists audit events, by default newest first."""
     RunGarbageCollection: _grpc.UnaryUnaryMultiCallable[_metadata_service_pb2.RunGarbageCollectionRequest, _metadata_service_pb2.RunGarbageCollectionResponse]
     """Expires abandoned `PENDING` versions and deletes blobs that no manifest of a non-deleted
-    version references. Intended for operators and scheduled jobs.
+    version references. Intended for operators and scheduled jobs; the server also runs it
+    itself with the defaults every `--gc-interval` (24 hours by default), one replica at a time.
     """
 
 @_typing.type_check_only
@@ -210,7 +211,8 @@ class MetadataServiceAsyncStub(MetadataServiceStub):
     """Lists audit events, by default newest first."""
     RunGarbageCollection: _aio.UnaryUnaryMultiCallable[_metadata_service_pb2.RunGarbageCollectionRequest, _metadata_service_pb2.RunGarbageCollectionResponse]  # type: ignore[assignment]
     """Expires abandoned `PENDING` versions and deletes blobs that no manifest of a non-deleted
-    version references. Intended for operators and scheduled jobs.
+    version references. Intended for operators and scheduled jobs; the server also runs it
+    itself with the defaults every `--gc-interval` (24 hours by default), one replica at a time.
     """
 
 class MetadataServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -405,7 +407,8 @@ class MetadataServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_metadata_service_pb2.RunGarbageCollectionResponse, _abc.Awaitable[_metadata_service_pb2.RunGarbageCollectionResponse]]:
         """Expires abandoned `PENDING` versions and deletes blobs that no manifest of a non-deleted
-        version references. Intended for operators and scheduled jobs.
+        version references. Intended for operators and scheduled jobs; the server also runs it
+        itself with the defaults every `--gc-interval` (24 hours by default), one replica at a time.
         """
 
 def add_MetadataServiceServicer_to_server(servicer: MetadataServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

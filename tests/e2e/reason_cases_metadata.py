@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import grpc
 from google.protobuf import field_mask_pb2
@@ -278,3 +280,14 @@ async def _too_many_watch_streams(env: Env) -> None:
             pass
     finally:
         first.cancel()
+
+
+@_case("SHUTTING_DOWN", UNAVAILABLE)
+async def _metadata_shutting_down(env: Env) -> None:
+    watch = await _watch(env)
+    stopping = asyncio.create_task(env.registry.server.stop(grace=1))
+    try:
+        async for _ in watch:
+            pass
+    finally:
+        await stopping

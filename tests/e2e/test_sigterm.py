@@ -87,6 +87,49 @@ async def _health_turns(target: str, seen: list[tuple[float, int]]) -> None:
             seen.append((time.monotonic(), -1))
 
 
+async def _check_nothing_half_committed(database_url: str) -> None:
+    """Every version is PENDING with no files and no blob references."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT v.state, jsonb_array_length(v.files) AS files, count(b.sha256) AS blobs "
+            "FROM metadata.model_versions v LEFT JOIN metadata.version_blobs b "
+            "USING (model_id, version) GROUP BY v.model_id, v.version"
+        )
+    finally:
+        await conn.close()
+    assert (
+        sorted((r["state"], r["files"], r["blobs"]) for r in rows) == [("PENDING", 0, 0)] * UPLOADS
+    )
+
+
+async def _resume_all(
+    target: str, sessions: list[str], blobs: list[bytes], versions: list[str]
+) -> None:
+    """Resume every upload from its committed size, then commit its version."""
+    async with authenticated_channel(target) as channel:
+        metadata, artifacts = _stubs(channel)
+        for session_name, data, version_name in zip(sessions, blobs, versions, strict=True):
+            status = await artifacts.QueryWriteStatus(
+                pb.QueryWriteStatusRequest(upload_session=session_name)
+            )
+            # The parts stored before SIGTERM were kept: the upload resumes after them.
+            assert 0 < status.committed_size < SIZE, status
+            done = await artifacts.Write(
+                aiter_of(write_requests(session_name, data, start=status.committed_size))
+            )
+            assert done.blob.sha256 == sha256_hex(data)
+            files = [
+                model_version_pb2.ManifestFile(
+                    path="w.bin", sha256=sha256_hex(data), size_bytes=SIZE
+                )
+            ]
+            committed = await metadata.CommitModelVersion(
+                ms.CommitModelVersionRequest(name=version_name, files=files)
+            )
+            assert committed.state == model_version_pb2.MODEL_VERSION_STATE_READY
+
+
 async def test_sigterm_with_uploads_and_watches_in_flight(
     tmp_path: Path, database_url: str
 ) -> None:
@@ -150,42 +193,11 @@ async def test_sigterm_with_uploads_and_watches_in_flight(
     assert not_serving[0] <= min(t for t, _, _ in ended)
     assert max(t for t, _, _ in ended) - terminated < GRACE_S + 3
 
-    # Nothing half-committed: every version is PENDING with no files.
-    conn = await asyncpg.connect(database_url)
-    try:
-        rows = await conn.fetch(
-            "SELECT v.state, jsonb_array_length(v.files) AS files, count(b.sha256) AS blobs "
-            "FROM metadata.model_versions v LEFT JOIN metadata.version_blobs b "
-            "USING (model_id, version) GROUP BY v.model_id, v.version"
-        )
-    finally:
-        await conn.close()
-    assert (
-        sorted((r["state"], r["files"], r["blobs"]) for r in rows) == [("PENDING", 0, 0)] * UPLOADS
-    )
+    await _check_nothing_half_committed(database_url)
 
     # Started again, every upload resumes from what was committed, and commits.
     await asyncio.to_thread(server.start)
     try:
-        async with authenticated_channel(server.target) as channel:
-            metadata, artifacts = _stubs(channel)
-            for session_name, data, version_name in zip(sessions, blobs, versions, strict=True):
-                status = await artifacts.QueryWriteStatus(
-                    pb.QueryWriteStatusRequest(upload_session=session_name)
-                )
-                assert 0 < status.committed_size < SIZE, status
-                done = await artifacts.Write(
-                    aiter_of(write_requests(session_name, data, start=status.committed_size))
-                )
-                assert done.blob.sha256 == sha256_hex(data)
-                files = [
-                    model_version_pb2.ManifestFile(
-                        path="w.bin", sha256=sha256_hex(data), size_bytes=SIZE
-                    )
-                ]
-                committed = await metadata.CommitModelVersion(
-                    ms.CommitModelVersionRequest(name=version_name, files=files)
-                )
-                assert committed.state == model_version_pb2.MODEL_VERSION_STATE_READY
+        await _resume_all(server.target, sessions, blobs, versions)
     finally:
         await asyncio.to_thread(server.stop)

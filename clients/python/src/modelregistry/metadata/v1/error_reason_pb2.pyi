@@ -131,6 +131,12 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     `pruned_through_event_id` is that id. Watch again without `after_event_id` and reload the
     state you follow (the SDK does the first and tells you to do the second).
     """
+    SHUTTING_DOWN: _ErrorReason.ValueType  # 26
+    """`UNAVAILABLE`. The server is shutting down (SIGTERM): health already says `NOT_SERVING`,
+    and every open stream ends with this at once. Reconnect (another replica, or this one
+    when it is back): uploads resume from their committed size, watches from their last
+    event id. The SDK does both by itself.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The reasons `MetadataService` puts in `google.rpc.ErrorInfo.reason` (domain "modelregistry"),
@@ -251,5 +257,11 @@ the server has deleted (change events are kept for `--event-retention`, 30 days 
 default): events after it are gone, so the stream would have a gap. Metadata
 `pruned_through_event_id` is that id. Watch again without `after_event_id` and reload the
 state you follow (the SDK does the first and tells you to do the second).
+"""
+SHUTTING_DOWN: ErrorReason.ValueType  # 26
+"""`UNAVAILABLE`. The server is shutting down (SIGTERM): health already says `NOT_SERVING`,
+and every open stream ends with this at once. Reconnect (another replica, or this one
+when it is back): uploads resume from their committed size, watches from their last
+event id. The SDK does both by itself.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

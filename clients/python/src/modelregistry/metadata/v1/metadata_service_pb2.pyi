@@ -900,14 +900,14 @@ class RunGarbageCollectionRequest(_message.Message):
     def grace_period(self) -> _duration_pb2.Duration:
         """Optional. Only blobs created longer ago than this are deleted, so that uploads for versions
         not yet committed survive. Defaults to 48 hours. Must not be shorter than the effective
-        `pending_version_ttl` (else `INVALID_ARGUMENT`).
+        `pending_version_ttl` nor longer than 3650 days (else `INVALID_ARGUMENT`).
         """
 
     @_builtins.property
     def pending_version_ttl(self) -> _duration_pb2.Duration:
         """Optional. `PENDING` versions created longer ago than this are moved to `FAILED`. Defaults
         to 24 hours (longer than the artifact service's default upload session lifetime of 20
-        hours). Must be at least 1 hour (else `INVALID_ARGUMENT`).
+        hours). Must be from 1 hour to 3650 days (else `INVALID_ARGUMENT`).
         """
 
     @_builtins.property

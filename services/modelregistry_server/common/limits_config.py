@@ -83,6 +83,7 @@ def add_limits_flags(serve: argparse.ArgumentParser) -> None:
     group = serve.add_argument_group("health and resource bounds")
     group.add_argument(
         "--health-check-interval",
+        metavar="SECONDS",
         help="seconds between background probes of the database and the object store; a "
         "service whose dependency does not answer reports NOT_SERVING until it does "
         "(default 1; 0 disables the probes)",
@@ -142,7 +143,9 @@ def _add_bound_flags(group: argparse._ArgumentGroup) -> None:
         "connection past its age (default 3600)",
     }
     for flag, text in flags.items():
-        group.add_argument(flag, help=text)
+        unit = text.split(" ", 1)[0]
+        metavar = {"seconds": "SECONDS", "GiB": "GIB", "MiB": "MIB"}.get(unit, "N")
+        group.add_argument(flag, metavar=metavar, help=text)
 
 
 def read_limits(number: Number) -> Limits:

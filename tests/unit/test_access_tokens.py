@@ -186,6 +186,8 @@ async def test_the_internal_secret_is_the_internal_principal(world: World) -> No
         ("a" * 129, "", None, "principal"),
         ("ok", "x" * 257, None, "description"),
         ("ok", "", timedelta(seconds=59), "ttl"),
+        # A valid Duration of 4,000 years: past the calendar, refused rather than an overflow.
+        ("ok", "", timedelta(seconds=137438953472), "ttl"),
     ],
 )
 async def test_create_checks_its_fields(

@@ -25,6 +25,7 @@ _TOKEN_ID = re.compile(r"[0-9a-f]{16}")
 PRINCIPAL_PATTERN = re.compile(r"[A-Za-z0-9._@:-]{1,128}")
 MAX_DESCRIPTION = 256
 MIN_TTL = timedelta(minutes=1)
+MAX_TTL = timedelta(days=3650)
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,9 @@ def validate_ttl(ttl: timedelta | None) -> timedelta | None:
     """A token's lifetime: unset (never expires) or at least a minute."""
     if ttl is not None and ttl < MIN_TTL:
         raise InvalidArgument("ttl", "must be at least 1 minute, or unset for no expiry")
+    # A Duration may say thousands of years, past the calendar's end; unset means "never".
+    if ttl is not None and ttl > MAX_TTL:
+        raise InvalidArgument("ttl", f"must be at most {MAX_TTL.days} days, or unset for no expiry")
     return ttl
 
 

@@ -94,7 +94,9 @@ class CreateAccessTokenRequest(_message.Message):
     """Optional. What the token is for (at most 256 characters)."""
     @_builtins.property
     def ttl(self) -> _duration_pb2.Duration:
-        """Optional. How long the token is valid, at least 1 minute; unset means it never expires."""
+        """Optional. How long the token is valid, from 1 minute to 3650 days; unset means it never
+        expires.
+        """
 
     def __init__(
         self,

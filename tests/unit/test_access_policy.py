@@ -121,3 +121,12 @@ def test_a_binding_must_be_well_formed(subject: str, role: str, scope: str, fiel
 def test_well_formed_bindings() -> None:
     assert validate_binding("group:ml-platform", "admin", "*") is Role.ADMIN
     assert validate_binding("spiffe://ci/runner", "writer", "team-a-*") is Role.WRITER
+
+
+def test_a_trailing_newline_does_not_name_a_model() -> None:
+    # "$" would match before a final newline; the rule reads the name with \Z.
+    rule = RULES["/modelregistry.metadata.v1.MetadataService/GetModel"]
+    assert rule.model is not None
+    assert rule.model(metadata_service_pb2.GetModelRequest(name="models/m")) == "m"
+    assert rule.model(metadata_service_pb2.GetModelRequest(name="models/m/versions/1")) == "m"
+    assert rule.model(metadata_service_pb2.GetModelRequest(name="models/m\n")) is None

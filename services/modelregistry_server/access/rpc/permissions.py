@@ -38,7 +38,7 @@ from modelregistry_server.common.rpc.auth import (
 # A denial is checked again against freshly read bindings if the ones in memory are older.
 _RECHECK_AFTER_S = 0.05  # at most 20 reloads a second however many calls are denied
 Scope = Literal["model", "anywhere", "registry", "handler", "authenticated"]
-_MODEL_NAME = re.compile(r"models/([a-z][a-z0-9-]{0,62})(?:/|$)")
+_MODEL_NAME = re.compile(r"models/([a-z][a-z0-9-]{0,62})(?:/|\Z)")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
 

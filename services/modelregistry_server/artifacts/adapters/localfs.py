@@ -228,7 +228,7 @@ class LocalDirBlobStore:
     async def abort_upload(self, sha256: str, upload_id: str) -> None:
         """Delete an upload's folder; an unknown upload (or a foreign id) is not an error."""
         validate_sha256(sha256)
-        if not _UPLOAD_ID.match(upload_id):
+        if not _UPLOAD_ID.fullmatch(upload_id):
             return  # Not one of ours (e.g. an S3 upload id from before a change of store).
         await self._run(self._discard, self._uploads / upload_id)
 
@@ -256,7 +256,7 @@ class LocalDirBlobStore:
                 with contextlib.suppress(FileNotFoundError):
                     if now - entry.stat().st_mtime > _STALE_NEW_UPLOAD_S:
                         shutil.rmtree(entry.path, ignore_errors=True)
-            elif _UPLOAD_ID.match(entry.name):
+            elif _UPLOAD_ID.fullmatch(entry.name):
                 try:
                     meta = json.loads((Path(entry.path) / "meta.json").read_bytes())
                     found.append(
@@ -335,7 +335,7 @@ class LocalDirBlobStore:
 
     def _upload_dir(self, sha256: str, upload_id: str) -> Path:
         # Upload ids come back from the database; never build a path from an unchecked one.
-        if not _UPLOAD_ID.match(upload_id):
+        if not _UPLOAD_ID.fullmatch(upload_id):
             raise upload_not_found(_STORE, sha256, upload_id)
         return self._uploads / upload_id
 

@@ -332,7 +332,7 @@ class S3BlobStore:
                 upload_id_marker=upload_id_marker,
             )
             for upload in result.uploads:
-                match = _KEY_PATTERN.match(upload.object_name or "")
+                match = _KEY_PATTERN.fullmatch(upload.object_name or "")
                 if match is None or upload.upload_id is None:
                     continue
                 sha256 = match.group(2)
@@ -476,4 +476,4 @@ def _utc(value: datetime | None) -> datetime:
 
 
 def _is_upload_id(upload_id: str) -> bool:
-    return _UPLOAD_ID_PATTERN.match(upload_id) is not None and ".." not in upload_id
+    return _UPLOAD_ID_PATTERN.fullmatch(upload_id) is not None and ".." not in upload_id

@@ -48,7 +48,7 @@ def discover(directory: Path) -> list[Migration]:
     """Load the migrations in ``directory``, checking the numbering has no gaps."""
     found: list[Migration] = []
     for path in sorted(directory.glob("*.sql")):
-        match = _FILE_NAME.match(path.name)
+        match = _FILE_NAME.fullmatch(path.name)
         if match is None:
             raise MigrationError(f"{path}: migration files must be named NNNN_name.sql")
         found.append(Migration(int(match.group(1)), match.group(2), path.read_text()))
@@ -69,7 +69,7 @@ async def apply_migrations(conn: Connection, schema: str, directory: Path) -> in
     Raises:
         MigrationError: The database is newer than this server, or an applied file changed.
     """
-    if not _SCHEMA_NAME.match(schema):
+    if not _SCHEMA_NAME.fullmatch(schema):
         raise ValueError(f"bad schema name {schema!r}")
     migrations = discover(directory)
     async with conn.transaction():

@@ -108,6 +108,7 @@ from modelregistry_server.metadata.adapters.postgres.unit_of_work import Postgre
 from modelregistry_server.metadata.adapters.postgres.versions import PostgresVersionRepository
 from modelregistry_server.metadata.app.events import EventService
 from modelregistry_server.metadata.app.gc import GarbageCollector
+from modelregistry_server.metadata.app.governance import GovernanceService
 from modelregistry_server.metadata.app.models import ModelService
 from modelregistry_server.metadata.app.resolve_cache import ResolveCache
 from modelregistry_server.metadata.app.versions import VersionService
@@ -374,7 +375,7 @@ class RegistryServer:
         self._event_feed.subscribe(self.resolve_cache)
         self._event_feed.start()
         events = EventService(PostgresAuditLog(database), self._event_feed, paginator)
-        return MetadataServicer(models, versions, events, gc)
+        return MetadataServicer(models, versions, events, gc, GovernanceService(uow))
 
     async def _build_artifacts(self) -> ArtifactServicer:
         config = self.config

@@ -8,8 +8,8 @@ import asyncpg
 import grpc
 from google.protobuf import field_mask_pb2
 
+from modelregistry.metadata.v1 import governance_pb2, model_pb2, model_version_pb2
 from modelregistry.metadata.v1 import metadata_service_pb2 as ms
-from modelregistry.metadata.v1 import model_pb2, model_version_pb2
 from tests.support.metadata import new_model, new_version, push
 from tests.support.reason_cases import (
     ABORTED,
@@ -291,3 +291,27 @@ async def _metadata_shutting_down(env: Env) -> None:
             pass
     finally:
         await stopping
+
+
+@_case("PROMOTION_BLOCKED", PRECONDITION)
+async def _promotion_blocked(env: Env) -> None:
+    version = await ready_version(env, "gated")
+    rule = governance_pb2.ProtectionRule(
+        name="protectionRules/gated/aliases/production", required_checks=["eval/accuracy"]
+    )
+    await env.registry.metadata.SetProtectionRule(
+        governance_pb2.SetProtectionRuleRequest(protection_rule=rule), timeout=T
+    )
+    await env.registry.metadata.SetAlias(
+        ms.SetAliasRequest(model="models/gated", alias="production", version=version.name),
+        timeout=T,
+    )
+
+
+@_case("SELF_APPROVAL", PRECONDITION)
+async def _self_approval(env: Env) -> None:
+    version = await ready_version(env, "mine")  # created by the admin this case calls as
+    await env.registry.metadata.ApproveModelVersion(
+        governance_pb2.ApproveModelVersionRequest(name=version.name, alias="production"),
+        timeout=T,
+    )

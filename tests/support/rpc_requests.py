@@ -12,8 +12,8 @@ from modelregistry.access.v1 import access_service_pb2 as acc
 from modelregistry.access.v1 import role_binding_pb2
 from modelregistry.artifact.v1 import artifact_service_pb2 as art
 from modelregistry.artifact.v1 import blob_pb2
+from modelregistry.metadata.v1 import governance_pb2, model_pb2, model_version_pb2
 from modelregistry.metadata.v1 import metadata_service_pb2 as ms
-from modelregistry.metadata.v1 import model_pb2, model_version_pb2
 from tests.support.artifacts import sha256_hex
 
 MODEL, VERSION, PENDING_VERSION = "models/m", "models/m/versions/1", "models/m/versions/2"
@@ -77,4 +77,29 @@ def requests_by_rpc() -> dict[str, Message]:
         ),
         "ListRoleBindings": acc.ListRoleBindingsRequest(),
         "DeleteRoleBinding": acc.DeleteRoleBindingRequest(name="roleBindings/0123456789abcdef"),
+        **_governance_requests(),
+    }
+
+
+def _governance_requests() -> dict[str, Message]:
+    """Checks, protection rules and approvals; the deleting ones name what is not there."""
+    check = governance_pb2.Check(
+        check_name="eval/accuracy", status=governance_pb2.Check.STATUS_PASSED
+    )
+    rule = governance_pb2.ProtectionRule(
+        name="protectionRules/m/aliases/gated", required_checks=["eval/accuracy"]
+    )
+    return {
+        "ReportCheck": governance_pb2.ReportCheckRequest(parent=VERSION, check=check),
+        "ListChecks": governance_pb2.ListChecksRequest(parent=VERSION),
+        "SetProtectionRule": governance_pb2.SetProtectionRuleRequest(protection_rule=rule),
+        "ListProtectionRules": governance_pb2.ListProtectionRulesRequest(),
+        "DeleteProtectionRule": governance_pb2.DeleteProtectionRuleRequest(
+            name="protectionRules/m/aliases/none"
+        ),
+        "ApproveModelVersion": governance_pb2.ApproveModelVersionRequest(
+            name=VERSION, alias="production"
+        ),
+        "WithdrawApproval": governance_pb2.WithdrawApprovalRequest(name=VERSION, alias="none"),
+        "ListApprovals": governance_pb2.ListApprovalsRequest(parent=VERSION),
     }

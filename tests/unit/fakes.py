@@ -30,6 +30,7 @@ from modelregistry_server.metadata.domain.version import (
     VersionState,
     version_name,
 )
+from tests.unit.governance_fakes import InMemoryGovernance
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -47,6 +48,7 @@ class _State:
         default_factory=list
     )
     notified: list[str] = dataclasses.field(default_factory=list)
+    governance: dict[str, list[object]] = dataclasses.field(default_factory=dict)
 
     def copy(self) -> _State:
         return _State(**{f.name: _copy(getattr(self, f.name)) for f in dataclasses.fields(self)})
@@ -54,7 +56,9 @@ class _State:
 
 def _copy(value: Any) -> Any:
     # Values are frozen dataclasses or tuples: a copy of the container is a snapshot.
-    return dict(value) if isinstance(value, dict) else list(value)
+    if isinstance(value, dict):
+        return {k: list(v) if isinstance(v, list) else v for k, v in value.items()}
+    return list(value)
 
 
 class InMemoryRegistry:
@@ -124,6 +128,7 @@ class InMemoryUnitOfWork:
         self.versions = _VersionStore(registry)
         self.aliases = _AliasStore(registry)
         self.blobs = _BlobLocks(registry)
+        self.governance = InMemoryGovernance(registry)
 
     async def claim_request(self, request_id: str | None, method: str, resource: str) -> bool:
         if request_id is None:

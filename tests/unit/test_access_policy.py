@@ -49,10 +49,12 @@ def test_every_rpc_of_every_service_has_exactly_one_rule() -> None:
             Role.MAINTAINER,
             {
                 Permission.READ, Permission.WRITE, Permission.MANAGE_ALIASES,
-                Permission.DELETE_VERSIONS,
+                Permission.DELETE_VERSIONS, Permission.APPROVE,
             },
         ),
         (Role.ADMIN, set(Permission) - {Permission.IMPERSONATE}),
+        # A CI principal: reads and reports checks, cannot move an alias or approve.
+        (Role.REPORTER, {Permission.READ, Permission.REPORT_CHECKS}),
     ],
 )  # fmt: skip
 def test_roles_nest(role: Role, allowed: set[Permission]) -> None:

@@ -29,6 +29,8 @@ class Role(StrEnum):
 
     ``impersonator`` stands apart: it only lets a service name, in the
     ``x-modelregistry-actor`` header, the user it acts for (the audit log then records both).
+    ``reporter`` stands apart too: a CI principal that reads models and reports checks against
+    their versions, and cannot move an alias, so the job a gate trusts cannot open it itself.
     """
 
     VIEWER = "viewer"
@@ -36,16 +38,24 @@ class Role(StrEnum):
     MAINTAINER = "maintainer"
     ADMIN = "admin"
     IMPERSONATOR = "impersonator"
+    REPORTER = "reporter"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: frozenset({Permission.READ}),
     Role.WRITER: frozenset({Permission.READ, Permission.WRITE}),
     Role.MAINTAINER: frozenset(
-        {Permission.READ, Permission.WRITE, Permission.MANAGE_ALIASES, Permission.DELETE_VERSIONS}
+        {
+            Permission.READ,
+            Permission.WRITE,
+            Permission.MANAGE_ALIASES,
+            Permission.DELETE_VERSIONS,
+            Permission.APPROVE,
+        }
     ),
     Role.ADMIN: frozenset(set(Permission) - {Permission.IMPERSONATE}),
     Role.IMPERSONATOR: frozenset({Permission.IMPERSONATE}),
+    Role.REPORTER: frozenset({Permission.READ, Permission.REPORT_CHECKS}),
 }
 
 

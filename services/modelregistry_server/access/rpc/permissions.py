@@ -103,6 +103,14 @@ RULES: dict[str, Rule] = {
     _META + "WatchModelEvents": Rule(READ, "model", _optional_model("model")),
     _META + "ListAuditEvents": Rule(READ, "model", _optional_model("model")),
     _META + "RunGarbageCollection": Rule(Permission.ADMINISTER, "registry"),
+    _META + "ReportCheck": Rule(Permission.REPORT_CHECKS, "model", _name("parent")),
+    _META + "ListChecks": Rule(READ, "model", _name("parent")),
+    _META + "SetProtectionRule": Rule(Permission.ADMINISTER, "registry"),
+    _META + "ListProtectionRules": Rule(READ, "anywhere"),
+    _META + "DeleteProtectionRule": Rule(Permission.ADMINISTER, "registry"),
+    _META + "ApproveModelVersion": Rule(Permission.APPROVE, "model", _name("name")),
+    _META + "WithdrawApproval": Rule(Permission.APPROVE, "model", _name("name")),
+    _META + "ListApprovals": Rule(READ, "model", _name("parent")),
     # Until uploads name the model version they are for, they need the permission on some
     # model. Reads name the version they pull (``model_version``): the permission on its model,
     # and the handler checks that the version holds the blob; without a version, the handler

@@ -44,6 +44,8 @@ class Permission(StrEnum):
     DELETE_MODELS = "models.delete"
     ADMINISTER = "registry.admin"  # GC, blobs, tokens, role bindings
     IMPERSONATE = "registry.impersonate"  # act on behalf of another principal
+    REPORT_CHECKS = "checks.report"  # report CI results against versions (not move aliases)
+    APPROVE = "versions.approve"  # approve a version for a protected alias
 
 
 @dataclass(frozen=True)

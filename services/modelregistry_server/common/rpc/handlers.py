@@ -73,8 +73,10 @@ def fill_unimplemented(servicer: type, service: ServiceDescriptor) -> None:
     The generated base class already answers UNIMPLEMENTED, but with a bare "Method not
     implemented!"; ours names the method and says it is planned, with an ``ErrorInfo``.
     """
+    # Ours: defined on the servicer or a mixin of it, not on the generated base class.
+    ours = [k for k in servicer.__mro__ if not k.__module__.endswith("_pb2_grpc")]
     for method in service.methods:
-        if method.name in vars(servicer):
+        if any(method.name in vars(k) for k in ours):
             continue
         setattr(servicer, method.name, _unimplemented_handler(method.name, method.server_streaming))
 

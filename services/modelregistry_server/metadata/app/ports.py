@@ -13,6 +13,7 @@ from modelregistry_server.common.kernel.identity import Visibility
 from modelregistry_server.common.kernel.paging import Cursor
 from modelregistry_server.metadata.domain.events import AuditEvent, EventType, ModelEvent
 from modelregistry_server.metadata.domain.filter import Expr, OrderKey
+from modelregistry_server.metadata.domain.governance import Approval, CheckReport, ProtectionRule
 from modelregistry_server.metadata.domain.model import Model, ModelDraft
 from modelregistry_server.metadata.domain.version import ManifestFile, ModelVersion, VersionDraft
 
@@ -185,6 +186,54 @@ class VersionStore(Protocol):
         ...
 
 
+class GovernanceStore(Protocol):
+    """Check reports, protection rules and approvals, in the unit of work's transaction."""
+
+    async def add_check(self, report: CheckReport) -> CheckReport:
+        """Store a report; return it with its time."""
+        ...
+
+    async def checks(self, model_id: str, version: int, every: bool) -> list[CheckReport]:
+        """The latest report per check name (by name), or every report (newest first)."""
+        ...
+
+    async def put_rule(self, rule: ProtectionRule, actor: str) -> ProtectionRule:
+        """Create or replace a rule."""
+        ...
+
+    async def get_rule(self, scope: str, alias: str) -> ProtectionRule | None:
+        """One rule, or None."""
+        ...
+
+    async def rules(self, alias: str | None = None) -> list[ProtectionRule]:
+        """Every rule, or those of one alias name (share-locked until the transaction ends)."""
+        ...
+
+    async def delete_rule(self, scope: str, alias: str) -> ProtectionRule | None:
+        """Delete a rule; return what it was, or None."""
+        ...
+
+    async def approve(self, approval: Approval) -> Approval:
+        """Record (or replace) an approval."""
+        ...
+
+    async def withdraw(self, model_id: str, version: int, alias: str, approver: str) -> bool:
+        """Delete an approval; False if there was none."""
+        ...
+
+    async def approvals(self, model_id: str, version: int) -> list[Approval]:
+        """The approvals in force of a version, oldest first."""
+        ...
+
+    async def aliases_held(self, model_id: str, version: int) -> set[str]:
+        """Every alias the version ever held."""
+        ...
+
+    async def held_since(self, model_id: str, alias: str, version: int, since: datetime) -> bool:
+        """Whether the version held the alias at some moment since ``since``."""
+        ...
+
+
 class AliasStore(Protocol):
     """Aliases and their history inside a unit of work."""
 
@@ -253,6 +302,11 @@ class UnitOfWork(Protocol):
     @property
     def blobs(self) -> BlobLocks:
         """Per-digest locks against garbage collection."""
+        ...
+
+    @property
+    def governance(self) -> GovernanceStore:
+        """Check reports, protection rules and approvals."""
         ...
 
     async def claim_request(self, request_id: str | None, method: str, resource: str) -> bool:

@@ -6,12 +6,14 @@ in ``domain.lifecycle``, writes, and records its audit row and change event in t
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from modelregistry_server.common.kernel.audit import AuditEntry
 from modelregistry_server.common.kernel.identity import Visibility
 from modelregistry_server.common.kernel.paging import Page, Paginator
 from modelregistry_server.common.kernel.request_ids import validate_request_id
+from modelregistry_server.metadata.app.governance import gate
 from modelregistry_server.metadata.app.ports import (
     AliasRecord,
     BlobChecker,
@@ -68,8 +70,10 @@ class VersionService:
         blobs: BlobChecker,
         paginator: Paginator,
         resolve_cache: ResolveCache | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._uow = uow
+        self._clock = clock
         self._repository = repository
         # Only read when a resolve finds nothing: to say "models/x not found" when it is the
         # model that is missing, not the alias or version.
@@ -314,8 +318,13 @@ class VersionService:
         expected_version: str,
         actor: str,
         request_id: str = "",
+        subjects: frozenset[str] = frozenset(),
     ) -> AliasRecord:
-        """Point ``alias`` at a READY version (compare-and-set with ``expected_version``)."""
+        """Point ``alias`` at a READY version (compare-and-set with ``expected_version``).
+
+        A protected alias moves only if the version satisfies its rule (``governance.gate``);
+        ``subjects`` are the caller's groups as ``group:<name>``, for the rule's movers.
+        """
         model_id = parse_model_name(model, "model")
         validate_alias(alias)
         target_model, number = parse_version_name(version, "version")
@@ -340,14 +349,20 @@ class VersionService:
                 lifecycle.check_alias_target(target)
                 before = None if current is None else current.version
                 lifecycle.check_alias_expected(model_id, alias, before, expected)
+                promotion = None
+                if before != number:  # not a no-op: a protected alias checks its rule
+                    promotion = await gate(uow, target, alias, actor, subjects, self._clock())
                 if current is None:  # a new alias: the model's count is capped
                     validate_alias_count(model_id, await uow.aliases.count_locked(model_id))
                 moved = await uow.aliases.put(model_id, alias, number, actor)
+                after: dict[str, object] = {"version": version_name(model_id, number)}
+                if promotion is not None:  # a protected alias: GATED, or a ROLLBACK
+                    after["promotion"] = promotion.value
                 await uow.audit(
                     AuditEntry(
                         actor, "SetAlias", resource, model_id,
                         None if before is None else {"version": version_name(model_id, before)},
-                        {"version": version_name(model_id, number)}, request,
+                        after, request,
                     )
                 )  # fmt: skip
                 await uow.emit(EventType.ALIAS_MOVED, model_id, number, alias, actor)

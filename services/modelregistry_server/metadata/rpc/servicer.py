@@ -28,6 +28,7 @@ from modelregistry_server.common.rpc.proto_time import request_duration, request
 from modelregistry_server.common.rpc.status import to_status
 from modelregistry_server.metadata.app.events import EventService
 from modelregistry_server.metadata.app.gc import GarbageCollector
+from modelregistry_server.metadata.app.governance import GovernanceService
 from modelregistry_server.metadata.app.models import ModelService
 from modelregistry_server.metadata.app.versions import VersionService
 from modelregistry_server.metadata.rpc.convert import (
@@ -42,6 +43,7 @@ from modelregistry_server.metadata.rpc.convert import (
     version_draft_from_proto,
     version_to_proto,
 )
+from modelregistry_server.metadata.rpc.governance import GovernanceRpc
 
 _Context = grpc.aio.ServicerContext[Any, Any]
 # The user a service acts for (honoured only from an impersonator; see _actor).
@@ -74,7 +76,7 @@ def _actor(context: _Context) -> str:
     return f"{claimed[:128]} via {principal}"
 
 
-class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
+class MetadataServicer(GovernanceRpc, metadata_service_pb2_grpc.MetadataServiceServicer):
     """Serves models, versions and aliases; audit listing, events and GC arrive next."""
 
     def __init__(
@@ -83,13 +85,18 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
         versions: VersionService,
         events: EventService,
         gc: GarbageCollector,
+        governance: GovernanceService,
     ) -> None:
+        self._governance = governance
         self._models = models
         self._versions = versions
         self._events = events
         self._gc = gc
         # Resolve and Get of READY versions reuse built messages (see VersionMessageCache).
         self._version_messages = VersionMessageCache()
+
+    def _caller(self, context: _Context) -> str:
+        return _actor(context)
 
     @unary_errors(to_status)
     async def CreateModel(  # noqa: N802 - gRPC method names are PascalCase
@@ -252,6 +259,7 @@ class MetadataServicer(metadata_service_pb2_grpc.MetadataServiceServicer):
             request.expected_version,
             _actor(context),
             request.request_id,
+            frozenset(f"group:{g}" for g in current_principal().groups),
         )
         return alias_to_proto(record)
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from modelregistry_server.common.adapters import audit_log
 from modelregistry_server.common.adapters.db import Database
 from modelregistry_server.common.kernel.audit import AuditEntry
+from modelregistry_server.metadata.adapters.postgres.governance import PostgresGovernanceStore
 from modelregistry_server.metadata.adapters.postgres.rows import (
     QUERIES,
     manifest_json,
@@ -28,6 +29,7 @@ from modelregistry_server.metadata.app.ports import (
     AliasRecord,
     AliasStore,
     BlobLocks,
+    GovernanceStore,
     ModelStore,
     UnitOfWork,
     VersionStore,
@@ -240,6 +242,7 @@ class PostgresUnitOfWork:
         self.versions: VersionStore = PostgresVersionStore(conn)
         self.aliases: AliasStore = PostgresAliasStore(conn)
         self.blobs: BlobLocks = PostgresBlobLocks(conn)
+        self.governance: GovernanceStore = PostgresGovernanceStore(conn)
 
     async def claim_request(self, request_id: str | None, method: str, resource: str) -> bool:
         """See the port.

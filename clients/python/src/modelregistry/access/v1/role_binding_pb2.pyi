@@ -20,11 +20,12 @@ DESCRIPTOR: _descriptor.FileDescriptor
 @_typing.final
 class RoleBinding(_message.Message):
     """A role binding: `subject` holds `role` on `scope`. Roles nest: `viewer` (read, resolve,
-    pull) ⊂ `writer` (push, create versions, labels) ⊂ `maintainer` (aliases, delete versions) ⊂
-    `admin` (delete models, GC, blobs, tokens, role bindings). `impersonator` stands apart: it lets
-    a service name the user it acts for in the `x-modelregistry-actor` header (the audit log
-    records "<user> via <service>"); from anyone else that header is ignored. Nothing is
-    allowed without a binding.
+    pull) ⊂ `writer` (push, create versions, labels) ⊂ `maintainer` (aliases, delete versions,
+    approvals) ⊂ `admin` (delete models, GC, blobs, tokens, role bindings, protection rules).
+    `impersonator` stands apart: it lets a service name the user it acts for in the
+    `x-modelregistry-actor` header (the audit log records "<user> via <service>"); from anyone
+    else that header is ignored. `reporter` stands apart too: read, and report checks against
+    versions (a CI job), without moving aliases. Nothing is allowed without a binding.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -42,7 +43,7 @@ class RoleBinding(_message.Message):
     printable ASCII characters without spaces (after the `group:` prefix).
     """
     role: _builtins.str
-    """Required. `viewer`, `writer`, `maintainer`, `admin` or `impersonator`."""
+    """Required. `viewer`, `writer`, `maintainer`, `admin`, `impersonator` or `reporter`."""
     scope: _builtins.str
     """Required. A model id (`fraud`), a model id prefix ending in `*` (`team-a-*`), or `*` for
     every model and the registry itself.

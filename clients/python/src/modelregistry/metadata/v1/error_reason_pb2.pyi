@@ -137,6 +137,19 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     when it is back): uploads resume from their committed size, watches from their last
     event id. The SDK does both by itself.
     """
+    PROMOTION_BLOCKED: _ErrorReason.ValueType  # 27
+    """`FAILED_PRECONDITION`. `SetAlias` on a protected alias (see `ProtectionRule`) that the target
+    version does not satisfy. ErrorInfo metadata says exactly what is missing:
+    `missing_checks` (comma-separated check names not `PASSED`), `approvals_needed` (how many
+    more approvals from others than the creator and the caller), `not_a_mover` (`true` when the
+    caller may not move it), `required_previous_alias`, and `scan` (`UNSAFE` when the version's
+    files failed the scan). Nothing moved.
+    """
+    SELF_APPROVAL: _ErrorReason.ValueType  # 28
+    """`FAILED_PRECONDITION`. `ApproveModelVersion` by the version's creator: an approval is a
+    second person's judgement (four eyes). The move itself also ignores approvals by the creator
+    and by the caller moving the alias.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The reasons `MetadataService` puts in `google.rpc.ErrorInfo.reason` (domain "modelregistry"),
@@ -263,5 +276,18 @@ SHUTTING_DOWN: ErrorReason.ValueType  # 26
 and every open stream ends with this at once. Reconnect (another replica, or this one
 when it is back): uploads resume from their committed size, watches from their last
 event id. The SDK does both by itself.
+"""
+PROMOTION_BLOCKED: ErrorReason.ValueType  # 27
+"""`FAILED_PRECONDITION`. `SetAlias` on a protected alias (see `ProtectionRule`) that the target
+version does not satisfy. ErrorInfo metadata says exactly what is missing:
+`missing_checks` (comma-separated check names not `PASSED`), `approvals_needed` (how many
+more approvals from others than the creator and the caller), `not_a_mover` (`true` when the
+caller may not move it), `required_previous_alias`, and `scan` (`UNSAFE` when the version's
+files failed the scan). Nothing moved.
+"""
+SELF_APPROVAL: ErrorReason.ValueType  # 28
+"""`FAILED_PRECONDITION`. `ApproveModelVersion` by the version's creator: an approval is a
+second person's judgement (four eyes). The move itself also ignores approvals by the creator
+and by the caller moving the alias.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

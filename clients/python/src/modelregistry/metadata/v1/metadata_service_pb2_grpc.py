@@ -5,6 +5,7 @@ import warnings
 
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from modelregistry.metadata.v1 import alias_pb2 as modelregistry_dot_metadata_dot_v1_dot_alias__pb2
+from modelregistry.metadata.v1 import governance_pb2 as modelregistry_dot_metadata_dot_v1_dot_governance__pb2
 from modelregistry.metadata.v1 import metadata_service_pb2 as modelregistry_dot_metadata_dot_v1_dot_metadata__service__pb2
 from modelregistry.metadata.v1 import model_event_pb2 as modelregistry_dot_metadata_dot_v1_dot_model__event__pb2
 from modelregistry.metadata.v1 import model_pb2 as modelregistry_dot_metadata_dot_v1_dot_model__pb2
@@ -151,6 +152,46 @@ class MetadataServiceStub:
                 '/modelregistry.metadata.v1.MetadataService/RunGarbageCollection',
                 request_serializer=modelregistry_dot_metadata_dot_v1_dot_metadata__service__pb2.RunGarbageCollectionRequest.SerializeToString,
                 response_deserializer=modelregistry_dot_metadata_dot_v1_dot_metadata__service__pb2.RunGarbageCollectionResponse.FromString,
+                _registered_method=True)
+        self.ReportCheck = channel.unary_unary(
+                '/modelregistry.metadata.v1.MetadataService/ReportCheck',
+                request_serializer=modelregistry_dot_metadata_dot_v1_dot_governance__pb2.ReportCheckRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_metadata_dot_v1_dot_governance__pb2.Check.FromString,
+                _registered_method=True)
+        self.ListChecks = channel.unary_unary(
+                '/modelregistry.metadata.v1.MetadataService/ListChecks',
+                request_serializer=modelregistry_dot_metadata_dot_v1_dot_governance__pb2.ListChecksRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_metadata_dot_v1_dot_governance__pb2.ListChecksResponse.FromString,
+                _registered_method=True)
+        self.SetProtectionRule = channel.unary_unary(
+                '/modelregistry.metadata.v1.MetadataService/SetProtectionRule',
+                request_serializer=modelregistry_dot_metadata_dot_v1_dot_governance__pb2.SetProtectionRuleRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_metadata_dot_v1_dot_governance__pb2.ProtectionRule.FromString,
+                _registered_method=True)
+        self.ListProtectionRules = channel.unary_unary(
+                '/modelregistry.metadata.v1.MetadataService/ListProtectionRules',
+                request_serializer=modelregistry_dot_metadata_dot_v1_dot_governance__pb2.ListProtectionRulesRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_metadata_dot_v1_dot_governance__pb2.ListProtectionRulesResponse.FromString,
+                _registered_method=True)
+        self.DeleteProtectionRule = channel.unary_unary(
+                '/modelregistry.metadata.v1.MetadataService/DeleteProtectionRule',
+                request_serializer=modelregistry_dot_metadata_dot_v1_dot_governance__pb2.DeleteProtectionRuleRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.ApproveModelVersion = channel.unary_unary(
+                '/modelregistry.metadata.v1.MetadataService/ApproveModelVersion',
+                request_serializer=modelregistry_dot_metadata_dot_v1_dot_governance__pb2.ApproveModelVersionRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_metadata_dot_v1_dot_governance__pb2.Approval.FromString,
+                _registered_method=True)
+        self.WithdrawApproval = channel.unary_unary(
+                '/modelregistry.metadata.v1.MetadataService/WithdrawApproval',
+                request_serializer=modelregistry_dot_metadata_dot_v1_dot_governance__pb2.WithdrawApprovalRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.ListApprovals = channel.unary_unary(
+                '/modelregistry.metadata.v1.MetadataService/ListApprovals',
+                request_serializer=modelregistry_dot_metadata_dot_v1_dot_governance__pb2.ListApprovalsRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_metadata_dot_v1_dot_governance__pb2.ListApprovalsResponse.FromString,
                 _registered_method=True)
 
 
@@ -324,6 +365,64 @@ class MetadataServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportCheck(self, request, context):
+        """Records a check result against a version (needs `checks.report`). The latest report per
+        check name counts for protected aliases; every report is kept and audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListChecks(self, request, context):
+        """Lists a version's checks: the latest report per name, or every report.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetProtectionRule(self, request, context):
+        """Creates or replaces the protection rule of an alias (registry admins only; audited).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListProtectionRules(self, request, context):
+        """Lists every protection rule (anyone who may read models).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteProtectionRule(self, request, context):
+        """Deletes a protection rule (registry admins only; audited).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApproveModelVersion(self, request, context):
+        """Approves a version for an alias (needs `versions.approve`; audited). Approving twice
+        replaces the comment.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WithdrawApproval(self, request, context):
+        """Withdraws the caller's approval of a version for an alias (audited).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApprovals(self, request, context):
+        """Lists the approvals in force of a version.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MetadataServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -416,6 +515,46 @@ def add_MetadataServiceServicer_to_server(servicer, server):
                     servicer.RunGarbageCollection,
                     request_deserializer=modelregistry_dot_metadata_dot_v1_dot_metadata__service__pb2.RunGarbageCollectionRequest.FromString,
                     response_serializer=modelregistry_dot_metadata_dot_v1_dot_metadata__service__pb2.RunGarbageCollectionResponse.SerializeToString,
+            ),
+            'ReportCheck': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportCheck,
+                    request_deserializer=modelregistry_dot_metadata_dot_v1_dot_governance__pb2.ReportCheckRequest.FromString,
+                    response_serializer=modelregistry_dot_metadata_dot_v1_dot_governance__pb2.Check.SerializeToString,
+            ),
+            'ListChecks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListChecks,
+                    request_deserializer=modelregistry_dot_metadata_dot_v1_dot_governance__pb2.ListChecksRequest.FromString,
+                    response_serializer=modelregistry_dot_metadata_dot_v1_dot_governance__pb2.ListChecksResponse.SerializeToString,
+            ),
+            'SetProtectionRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetProtectionRule,
+                    request_deserializer=modelregistry_dot_metadata_dot_v1_dot_governance__pb2.SetProtectionRuleRequest.FromString,
+                    response_serializer=modelregistry_dot_metadata_dot_v1_dot_governance__pb2.ProtectionRule.SerializeToString,
+            ),
+            'ListProtectionRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListProtectionRules,
+                    request_deserializer=modelregistry_dot_metadata_dot_v1_dot_governance__pb2.ListProtectionRulesRequest.FromString,
+                    response_serializer=modelregistry_dot_metadata_dot_v1_dot_governance__pb2.ListProtectionRulesResponse.SerializeToString,
+            ),
+            'DeleteProtectionRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteProtectionRule,
+                    request_deserializer=modelregistry_dot_metadata_dot_v1_dot_governance__pb2.DeleteProtectionRuleRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'ApproveModelVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveModelVersion,
+                    request_deserializer=modelregistry_dot_metadata_dot_v1_dot_governance__pb2.ApproveModelVersionRequest.FromString,
+                    response_serializer=modelregistry_dot_metadata_dot_v1_dot_governance__pb2.Approval.SerializeToString,
+            ),
+            'WithdrawApproval': grpc.unary_unary_rpc_method_handler(
+                    servicer.WithdrawApproval,
+                    request_deserializer=modelregistry_dot_metadata_dot_v1_dot_governance__pb2.WithdrawApprovalRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'ListApprovals': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApprovals,
+                    request_deserializer=modelregistry_dot_metadata_dot_v1_dot_governance__pb2.ListApprovalsRequest.FromString,
+                    response_serializer=modelregistry_dot_metadata_dot_v1_dot_governance__pb2.ListApprovalsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -927,6 +1066,222 @@ class MetadataService:
             '/modelregistry.metadata.v1.MetadataService/RunGarbageCollection',
             modelregistry_dot_metadata_dot_v1_dot_metadata__service__pb2.RunGarbageCollectionRequest.SerializeToString,
             modelregistry_dot_metadata_dot_v1_dot_metadata__service__pb2.RunGarbageCollectionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportCheck(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.metadata.v1.MetadataService/ReportCheck',
+            modelregistry_dot_metadata_dot_v1_dot_governance__pb2.ReportCheckRequest.SerializeToString,
+            modelregistry_dot_metadata_dot_v1_dot_governance__pb2.Check.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListChecks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.metadata.v1.MetadataService/ListChecks',
+            modelregistry_dot_metadata_dot_v1_dot_governance__pb2.ListChecksRequest.SerializeToString,
+            modelregistry_dot_metadata_dot_v1_dot_governance__pb2.ListChecksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetProtectionRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.metadata.v1.MetadataService/SetProtectionRule',
+            modelregistry_dot_metadata_dot_v1_dot_governance__pb2.SetProtectionRuleRequest.SerializeToString,
+            modelregistry_dot_metadata_dot_v1_dot_governance__pb2.ProtectionRule.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListProtectionRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.metadata.v1.MetadataService/ListProtectionRules',
+            modelregistry_dot_metadata_dot_v1_dot_governance__pb2.ListProtectionRulesRequest.SerializeToString,
+            modelregistry_dot_metadata_dot_v1_dot_governance__pb2.ListProtectionRulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteProtectionRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.metadata.v1.MetadataService/DeleteProtectionRule',
+            modelregistry_dot_metadata_dot_v1_dot_governance__pb2.DeleteProtectionRuleRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveModelVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.metadata.v1.MetadataService/ApproveModelVersion',
+            modelregistry_dot_metadata_dot_v1_dot_governance__pb2.ApproveModelVersionRequest.SerializeToString,
+            modelregistry_dot_metadata_dot_v1_dot_governance__pb2.Approval.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WithdrawApproval(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.metadata.v1.MetadataService/WithdrawApproval',
+            modelregistry_dot_metadata_dot_v1_dot_governance__pb2.WithdrawApprovalRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApprovals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.metadata.v1.MetadataService/ListApprovals',
+            modelregistry_dot_metadata_dot_v1_dot_governance__pb2.ListApprovalsRequest.SerializeToString,
+            modelregistry_dot_metadata_dot_v1_dot_governance__pb2.ListApprovalsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -7,6 +7,7 @@ from collections import abc as _abc
 from google.protobuf import empty_pb2 as _empty_pb2
 from grpc import aio as _aio
 from modelregistry.metadata.v1 import alias_pb2 as _alias_pb2
+from modelregistry.metadata.v1 import governance_pb2 as _governance_pb2
 from modelregistry.metadata.v1 import metadata_service_pb2 as _metadata_service_pb2
 from modelregistry.metadata.v1 import model_event_pb2 as _model_event_pb2
 from modelregistry.metadata.v1 import model_pb2 as _model_pb2
@@ -123,6 +124,26 @@ class MetadataServiceStub:
     version references. Intended for operators and scheduled jobs; the server also runs it
     itself with the defaults every `--gc-interval` (24 hours by default), one replica at a time.
     """
+    ReportCheck: _grpc.UnaryUnaryMultiCallable[_governance_pb2.ReportCheckRequest, _governance_pb2.Check]
+    """Records a check result against a version (needs `checks.report`). The latest report per
+    check name counts for protected aliases; every report is kept and audited.
+    """
+    ListChecks: _grpc.UnaryUnaryMultiCallable[_governance_pb2.ListChecksRequest, _governance_pb2.ListChecksResponse]
+    """Lists a version's checks: the latest report per name, or every report."""
+    SetProtectionRule: _grpc.UnaryUnaryMultiCallable[_governance_pb2.SetProtectionRuleRequest, _governance_pb2.ProtectionRule]
+    """Creates or replaces the protection rule of an alias (registry admins only; audited)."""
+    ListProtectionRules: _grpc.UnaryUnaryMultiCallable[_governance_pb2.ListProtectionRulesRequest, _governance_pb2.ListProtectionRulesResponse]
+    """Lists every protection rule (anyone who may read models)."""
+    DeleteProtectionRule: _grpc.UnaryUnaryMultiCallable[_governance_pb2.DeleteProtectionRuleRequest, _empty_pb2.Empty]
+    """Deletes a protection rule (registry admins only; audited)."""
+    ApproveModelVersion: _grpc.UnaryUnaryMultiCallable[_governance_pb2.ApproveModelVersionRequest, _governance_pb2.Approval]
+    """Approves a version for an alias (needs `versions.approve`; audited). Approving twice
+    replaces the comment.
+    """
+    WithdrawApproval: _grpc.UnaryUnaryMultiCallable[_governance_pb2.WithdrawApprovalRequest, _empty_pb2.Empty]
+    """Withdraws the caller's approval of a version for an alias (audited)."""
+    ListApprovals: _grpc.UnaryUnaryMultiCallable[_governance_pb2.ListApprovalsRequest, _governance_pb2.ListApprovalsResponse]
+    """Lists the approvals in force of a version."""
 
 @_typing.type_check_only
 class MetadataServiceAsyncStub(MetadataServiceStub):
@@ -214,6 +235,26 @@ class MetadataServiceAsyncStub(MetadataServiceStub):
     version references. Intended for operators and scheduled jobs; the server also runs it
     itself with the defaults every `--gc-interval` (24 hours by default), one replica at a time.
     """
+    ReportCheck: _aio.UnaryUnaryMultiCallable[_governance_pb2.ReportCheckRequest, _governance_pb2.Check]  # type: ignore[assignment]
+    """Records a check result against a version (needs `checks.report`). The latest report per
+    check name counts for protected aliases; every report is kept and audited.
+    """
+    ListChecks: _aio.UnaryUnaryMultiCallable[_governance_pb2.ListChecksRequest, _governance_pb2.ListChecksResponse]  # type: ignore[assignment]
+    """Lists a version's checks: the latest report per name, or every report."""
+    SetProtectionRule: _aio.UnaryUnaryMultiCallable[_governance_pb2.SetProtectionRuleRequest, _governance_pb2.ProtectionRule]  # type: ignore[assignment]
+    """Creates or replaces the protection rule of an alias (registry admins only; audited)."""
+    ListProtectionRules: _aio.UnaryUnaryMultiCallable[_governance_pb2.ListProtectionRulesRequest, _governance_pb2.ListProtectionRulesResponse]  # type: ignore[assignment]
+    """Lists every protection rule (anyone who may read models)."""
+    DeleteProtectionRule: _aio.UnaryUnaryMultiCallable[_governance_pb2.DeleteProtectionRuleRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Deletes a protection rule (registry admins only; audited)."""
+    ApproveModelVersion: _aio.UnaryUnaryMultiCallable[_governance_pb2.ApproveModelVersionRequest, _governance_pb2.Approval]  # type: ignore[assignment]
+    """Approves a version for an alias (needs `versions.approve`; audited). Approving twice
+    replaces the comment.
+    """
+    WithdrawApproval: _aio.UnaryUnaryMultiCallable[_governance_pb2.WithdrawApprovalRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Withdraws the caller's approval of a version for an alias (audited)."""
+    ListApprovals: _aio.UnaryUnaryMultiCallable[_governance_pb2.ListApprovalsRequest, _governance_pb2.ListApprovalsResponse]  # type: ignore[assignment]
+    """Lists the approvals in force of a version."""
 
 class MetadataServiceServicer(metaclass=_abc_1.ABCMeta):
     """Errors (AIP-193). Every error carries a status code and a google.rpc.ErrorInfo with domain
@@ -410,5 +451,73 @@ class MetadataServiceServicer(metaclass=_abc_1.ABCMeta):
         version references. Intended for operators and scheduled jobs; the server also runs it
         itself with the defaults every `--gc-interval` (24 hours by default), one replica at a time.
         """
+
+    @_abc_1.abstractmethod
+    def ReportCheck(
+        self,
+        request: _governance_pb2.ReportCheckRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_governance_pb2.Check, _abc.Awaitable[_governance_pb2.Check]]:
+        """Records a check result against a version (needs `checks.report`). The latest report per
+        check name counts for protected aliases; every report is kept and audited.
+        """
+
+    @_abc_1.abstractmethod
+    def ListChecks(
+        self,
+        request: _governance_pb2.ListChecksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_governance_pb2.ListChecksResponse, _abc.Awaitable[_governance_pb2.ListChecksResponse]]:
+        """Lists a version's checks: the latest report per name, or every report."""
+
+    @_abc_1.abstractmethod
+    def SetProtectionRule(
+        self,
+        request: _governance_pb2.SetProtectionRuleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_governance_pb2.ProtectionRule, _abc.Awaitable[_governance_pb2.ProtectionRule]]:
+        """Creates or replaces the protection rule of an alias (registry admins only; audited)."""
+
+    @_abc_1.abstractmethod
+    def ListProtectionRules(
+        self,
+        request: _governance_pb2.ListProtectionRulesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_governance_pb2.ListProtectionRulesResponse, _abc.Awaitable[_governance_pb2.ListProtectionRulesResponse]]:
+        """Lists every protection rule (anyone who may read models)."""
+
+    @_abc_1.abstractmethod
+    def DeleteProtectionRule(
+        self,
+        request: _governance_pb2.DeleteProtectionRuleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Deletes a protection rule (registry admins only; audited)."""
+
+    @_abc_1.abstractmethod
+    def ApproveModelVersion(
+        self,
+        request: _governance_pb2.ApproveModelVersionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_governance_pb2.Approval, _abc.Awaitable[_governance_pb2.Approval]]:
+        """Approves a version for an alias (needs `versions.approve`; audited). Approving twice
+        replaces the comment.
+        """
+
+    @_abc_1.abstractmethod
+    def WithdrawApproval(
+        self,
+        request: _governance_pb2.WithdrawApprovalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Withdraws the caller's approval of a version for an alias (audited)."""
+
+    @_abc_1.abstractmethod
+    def ListApprovals(
+        self,
+        request: _governance_pb2.ListApprovalsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_governance_pb2.ListApprovalsResponse, _abc.Awaitable[_governance_pb2.ListApprovalsResponse]]:
+        """Lists the approvals in force of a version."""
 
 def add_MetadataServiceServicer_to_server(servicer: MetadataServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

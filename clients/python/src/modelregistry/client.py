@@ -19,6 +19,7 @@ import grpc
 
 from modelregistry import _convert
 from modelregistry._base import ClientBase
+from modelregistry._governance import GovernanceCalls
 from modelregistry._options import PullOptions, PushOptions
 from modelregistry._pager import Pager
 from modelregistry._transport import DEFAULT_TIMEOUT_S, RetryPolicy, TlsOptions, Transport
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["Client", "WatchStream"]
 
 
-class Client(ClientBase[Transport]):
+class Client(ClientBase[Transport], GovernanceCalls):
     """A connection to one registry. Use it as a context manager, or call :meth:`close`.
 
     ``target`` is ``host:port`` (default ``$MODELREGISTRY_URL`` or ``127.0.0.1:50051``);
@@ -222,6 +223,9 @@ class Client(ClientBase[Transport]):
         return VersionDiff.between(self.resolve(a_ref), self.resolve(b_ref))
 
     # ------------------------------------------------------------------ aliases
+
+    def _governance_transport(self, operation: str) -> Transport:
+        return self._online(operation)
 
     def set_alias(
         self, model: str, alias: str, version: int, *, expected_version: int | None = None

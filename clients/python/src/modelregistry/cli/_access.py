@@ -105,7 +105,9 @@ def _add_binding_commands(add: AddCommand, example: Callable[..., str]) -> None:
     )
     grant.add_argument("subject", metavar="SUBJECT", help="a principal, or group:NAME")
     grant.add_argument(
-        "role", metavar="ROLE", choices=("viewer", "writer", "maintainer", "admin", "impersonator")
+        "role",
+        metavar="ROLE",
+        choices=("viewer", "writer", "maintainer", "admin", "impersonator", "reporter"),
     )
     grant.add_argument("scope", metavar="SCOPE", help="a model, a prefix-*, or *")
     listing = add(

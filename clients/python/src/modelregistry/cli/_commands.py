@@ -17,6 +17,7 @@ from modelregistry.cache import Cache
 from modelregistry.cli import _format as fmt
 from modelregistry.cli import _values as values
 from modelregistry.cli._access import ACCESS_COMMANDS
+from modelregistry.cli._governance import GOVERNANCE_COMMANDS
 from modelregistry.cli._parser import UsageError
 from modelregistry.cli._progress import CliProgress
 from modelregistry.client import Client
@@ -333,6 +334,7 @@ COMMANDS: dict[str, Callable[[Client, argparse.Namespace, TextIO], int]] = {
     "log": cmd_log,
     "gc": cmd_gc,
     **ACCESS_COMMANDS,
+    **GOVERNANCE_COMMANDS,
 }
 
 

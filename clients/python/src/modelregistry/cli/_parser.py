@@ -385,6 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
     from modelregistry.cli._access import add_access_commands
 
     add_access_commands(add, _example)
+    from modelregistry.cli._governance import add_governance_commands
+
+    add_governance_commands(add, _example)
 
     # serve ------------------------------------------------------------------------------
     serve = sub.add_parser(

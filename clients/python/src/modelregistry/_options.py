@@ -24,7 +24,11 @@ Patterns = Sequence[str] | str | None
 
 @dataclass(frozen=True)
 class PushOptions:
-    """A push of local files as a new version of ``model``; see ``Client.push``."""
+    """A push of local files as a new version of ``model``; see ``Client.push``.
+
+    ``description`` is the version's model card (markdown, at most 64 KiB). Left empty, a
+    ``README.md`` at the top of a pushed folder becomes the card (it is also pushed as a file).
+    """
 
     model: str
     params: Mapping[str, ParamPyValue] | None = None

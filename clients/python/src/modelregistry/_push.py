@@ -200,10 +200,28 @@ def _add_note(failure: BaseException, note: str) -> None:
         failure.add_note(note)
 
 
+# The server's cap on a version's description (metadata/domain/version.py, MAX_CARD_BYTES).
+MAX_CARD_BYTES = 65536
+
+
+def _model_card(first_path: Path) -> str:
+    """The ``README.md`` at the top of a pushed folder, as the version's model card ('' if
+    there is none, it is not UTF-8 text, or it is over the server's 64 KiB cap)."""
+    readme = first_path / "README.md"
+    try:
+        if not first_path.is_dir() or not readme.is_file():
+            return ""
+        if readme.stat().st_size > MAX_CARD_BYTES:
+            return ""
+        return readme.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
 def _version_draft(options: PushOptions, first_path: Path) -> model_version_pb2.ModelVersion:
     """The new version's fields; validates params and metrics, reads git lineage if asked."""
     draft = model_version_pb2.ModelVersion(
-        description=options.description,
+        description=options.description or _model_card(first_path),
         labels=dict(options.labels or {}),
         params=params_to_proto(options.params),
         metrics=metrics_to_proto(options.metrics),

@@ -21,7 +21,9 @@ Filter grammar (the AIP-160 subset this registry serves)::
   supported either.
 - Fields are ``name``, ``labels.<key>``, ``create_time``, ``update_time`` for both kinds;
   ``owner`` for models only; ``version``, ``state``, ``alias``, ``framework``, ``format``,
-  ``ready_time``, ``params.<key>`` and ``metrics.<key>`` for versions only. On versions,
+  ``ready_time``, ``params.<key>``, ``metrics.<key>`` and ``card`` (the model card: the
+  version's description, matched without regard to case, so ``card = "*fraud*"`` finds the
+  versions whose card mentions fraud) for versions only. On versions,
   ``name`` is the model's id. A key matches ``[a-zA-Z_][a-zA-Z0-9_.-]*``.
 - Values are double-quoted strings (escapes ``\\"``, ``\\\\`` and ``\\*``; no others) or bare
   tokens made of letters, digits and ``_-.:+`` (numbers such as ``-1.5e3``, ``true`` /
@@ -92,6 +94,7 @@ FieldKind = Literal[
     "framework",
     "format",
     "alias",
+    "card",
     "create_time",
     "update_time",
     "ready_time",
@@ -185,6 +188,7 @@ _FILTER_FIELDS: dict[ResourceKind, tuple[str, ...]] = {
         "alias",
         "framework",
         "format",
+        "card",
         "labels",
         "params",
         "metrics",
@@ -200,8 +204,8 @@ _ORDER_FIELDS: dict[ResourceKind, tuple[str, ...]] = {
 _ALL_FIELDS = frozenset(_FILTER_FIELDS["model"] + _FILTER_FIELDS["version"])
 _KEY = re.compile(r"[a-zA-Z_][a-zA-Z0-9_.-]*")
 _TIME_FIELDS = frozenset({"create_time", "update_time", "ready_time"})
-_EQUALITY_ONLY = frozenset({"owner", "alias", "framework", "format", "state"})
-_STRING_FIELDS = frozenset({"name", "owner", "alias", "framework", "format", "labels"})
+_EQUALITY_ONLY = frozenset({"owner", "alias", "framework", "format", "state", "card"})
+_STRING_FIELDS = frozenset({"name", "owner", "alias", "framework", "format", "labels", "card"})
 
 
 def _describe_fields(names: tuple[str, ...]) -> str:

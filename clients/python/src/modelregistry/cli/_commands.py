@@ -17,6 +17,7 @@ from modelregistry.cache import Cache
 from modelregistry.cli import _format as fmt
 from modelregistry.cli import _values as values
 from modelregistry.cli._access import ACCESS_COMMANDS
+from modelregistry.cli._audit import AUDIT_COMMANDS
 from modelregistry.cli._governance import GOVERNANCE_COMMANDS
 from modelregistry.cli._parser import UsageError
 from modelregistry.cli._progress import CliProgress
@@ -145,6 +146,10 @@ def cmd_ls(client: Client, args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_show(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     version = client.resolve(args.ref)
+    if args.card:
+        card = version.description or f"{fmt.version_ref(version)} has no model card"
+        _emit_one(out, args, {"name": version.name, "card": version.description}, card)
+        return 0
     _emit_one(out, args, fmt.version_dict(version), fmt.render_version(version))
     return 0
 
@@ -335,6 +340,7 @@ COMMANDS: dict[str, Callable[[Client, argparse.Namespace, TextIO], int]] = {
     "gc": cmd_gc,
     **ACCESS_COMMANDS,
     **GOVERNANCE_COMMANDS,
+    **AUDIT_COMMANDS,
 }
 
 

@@ -24,7 +24,8 @@ exit codes:
        or a symbolic link in the way of a file pull would write
   5    unavailable: the server cannot be reached or did not answer in time
   6    integrity: downloaded bytes do not match their recorded sha256, or the registry's
-       answer breaks a rule pull checks (an unsafe manifest path, another model)
+       answer breaks a rule pull checks (an unsafe manifest path, another model), or
+       `audit verify` found the audit log's hash chain broken
   7    permission denied or unauthenticated
   130  interrupted (Ctrl-C)
 """
@@ -217,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
         _example("modelregistry show fraud-detector@production"),
     )
     show.add_argument("ref", metavar="REF", help="the version (a plain NAME is its newest READY)")
+    show.add_argument(
+        "--card", action="store_true", help="print only the model card (its markdown)"
+    )
 
     # versions ---------------------------------------------------------------------------
     versions = add(
@@ -388,6 +392,11 @@ def build_parser() -> argparse.ArgumentParser:
     from modelregistry.cli._governance import add_governance_commands
 
     add_governance_commands(add, _example)
+
+    # audit ------------------------------------------------------------------------------
+    from modelregistry.cli._audit import add_audit_commands
+
+    add_audit_commands(add, _example)
 
     # serve ------------------------------------------------------------------------------
     serve = sub.add_parser(

@@ -74,6 +74,7 @@ from modelregistry_server.metadata.domain.filter import (
     Or,
     OrderKey,
     ResourceKind,
+    Value,
     Wildcard,
 )
 from modelregistry_server.metadata.domain.filter_lexer import parse_rfc3339
@@ -93,6 +94,8 @@ _COLUMNS: Mapping[ResourceKind, Mapping[str, tuple[str, str]]] = {
         "state": ("v.state", "text"),
         "framework": ("v.framework", "text"),
         "format": ("v.format", "text"),
+        # The model card, searched without regard to case (see the filter grammar).
+        "card": ("lower(v.description)", "text"),
         "create_time": ("v.create_time", "timestamptz"),
         "update_time": ("v.update_time", "timestamptz"),
         "ready_time": ("v.ready_time", "timestamptz"),
@@ -189,6 +192,13 @@ def _text_compare(sql: str, op: Op, value: object, params: _Params) -> str:
     return f"{sql} {_SQL_OP[op]} {params.add(value, 'text')}"
 
 
+def _lowered(value: Value) -> Value:
+    """A text value in lower case (a wildcard's parts too), for case-blind fields."""
+    if isinstance(value, Wildcard):
+        return Wildcard(tuple(part.lower() for part in value.parts))
+    return value.lower() if isinstance(value, str) else value
+
+
 def _guarded(json_type: str, doc: str, key: str, then: str) -> str:
     # CASE, not AND: only CASE guarantees the cast in ``then`` runs after the type test.
     return f"CASE WHEN jsonb_typeof({doc} -> {key}) = '{json_type}' THEN {then} ELSE false END"
@@ -235,6 +245,8 @@ def _compare(cmp: Compare, kind: ResourceKind, params: _Params) -> str:
     if column is None or field.key is not None:
         raise ValueError(f"{kind}s have no field {field}")
     sql, sql_type = column
+    if field.kind == "card":
+        value = _lowered(value)
     if sql_type == "text":
         return _text_compare(sql, op, value, params)
     if sql_type == "bigint":

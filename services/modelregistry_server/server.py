@@ -114,6 +114,7 @@ from modelregistry_server.metadata.app.resolve_cache import ResolveCache
 from modelregistry_server.metadata.app.versions import VersionService
 from modelregistry_server.metadata.rpc.servicer import MetadataServicer
 from modelregistry_server.scheduled_jobs import Housekeeping, build_housekeeping
+from modelregistry_server.server_parts import ModelScanner, build_scanner, transport_security
 
 _log = logging.getLogger(__name__)
 
@@ -162,6 +163,7 @@ class RegistryServer:
     _internal_dir: Path | None = None
     uploads: UploadService | None = None
     housekeeping: Housekeeping | None = None  # retention and scheduled GC (metadata only)
+    scanner: ModelScanner | None = None  # model files scanned after each commit (metadata only)
     # Totals of byte-moving artifact calls; tests read them to prove a pull hit the cache.
     artifact_counters: RequestCounters | None = None
     resolve_cache: ResolveCache | None = None
@@ -254,7 +256,7 @@ class RegistryServer:
             "modelregistry serving %s on %s (%s; database: %s, blobs: %s)",
             ", ".join(self._served),
             config.listen.rsplit(":", 1)[0] + f":{self.port}",
-            _transport_security(config),
+            transport_security(config),
             "embedded" if config.embedded_database else "external",
             f"s3 {config.s3.endpoint}" if config.s3 else str(config.blob_dir),
         )
@@ -364,9 +366,10 @@ class RegistryServer:
             )
         )
         version_repository = PostgresVersionRepository(database)
+        self.scanner = build_scanner(self.config, database, self._blob_checker, self.resolve_cache)
         versions = VersionService(
             uow, version_repository, model_repository, self._blob_checker, paginator,
-            self.resolve_cache,
+            self.resolve_cache, on_ready=self.scanner.schedule if self.scanner else None,
         )  # fmt: skip
         gc = GarbageCollector(uow, version_repository, self._blob_checker)
         self.housekeeping = build_housekeeping(database, gc, self.config.limits)
@@ -458,6 +461,8 @@ class RegistryServer:
             await self._health.enter_graceful_shutdown()
         if self.housekeeping is not None:
             await self.housekeeping.stop()
+        if self.scanner is not None:
+            await self.scanner.stop()
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
@@ -492,9 +497,3 @@ class RegistryServer:
         if self._internal_dir is not None:
             shutil.rmtree(self._internal_dir, ignore_errors=True)
             self._internal_dir = None
-
-
-def _transport_security(config: ServerConfig) -> str:
-    if config.tls is not None:
-        return "mutual TLS" if config.tls.mutual else "TLS"
-    return "plaintext, --insecure" if config.insecure else "plaintext"

@@ -432,7 +432,7 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
     admin_token_file = get("admin_token_file")
     metadata_ca = settings.pem("metadata_service_ca")
     oidc = read_oidc_config(get, number, problems)
-    limits = read_limits(number)
+    limits = read_limits(number, get, problems)
 
     exporter = get("otel_exporter", "none") or "none"
     if exporter not in _EXPORTERS:

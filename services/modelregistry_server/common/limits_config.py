@@ -48,6 +48,8 @@ class Limits:
     request_id_retention_s: float = 86400.0
     housekeeping_interval_s: float = 3600.0
     gc_interval_s: float = 86400.0
+    # Scan each version's files after its commit (metadata/app/scanning.py); off: no verdicts.
+    scan_models: bool = True
 
 
 def add_transfer_flags(serve: argparse.ArgumentParser) -> None:
@@ -90,6 +92,12 @@ def add_limits_flags(serve: argparse.ArgumentParser) -> None:
     )
     _add_bound_flags(group)
     _add_retention_flags(serve.add_argument_group("retention and scheduled jobs"))
+    serve.add_argument(
+        "--scan-models",
+        choices=["on", "off"],
+        help="scan every committed version's files for code that runs on load, in the "
+        "background, and store the verdict (default on)",
+    )
 
 
 def _add_retention_flags(group: argparse._ArgumentGroup) -> None:
@@ -148,10 +156,18 @@ def _add_bound_flags(group: argparse._ArgumentGroup) -> None:
         group.add_argument(flag, metavar=metavar, help=text)
 
 
-def read_limits(number: Number) -> Limits:
-    """The limits from the flags (problems are collected by ``number``)."""
+def read_limits(
+    number: Number,
+    get: Callable[[str, str], str | None] | None = None,
+    problems: list[str] | None = None,
+) -> Limits:
+    """The limits from the flags (problems are collected by ``number``, and in ``problems``)."""
     day = 86400.0
+    scan = ((get("scan_models", "on") if get else None) or "on").strip().lower()
+    if scan not in ("on", "off") and problems is not None:
+        problems.append(f"--scan-models must be on or off, not {scan!r}")
     return Limits(
+        scan_models=scan != "off",
         health_check_interval_s=number("health_check_interval", "1", 0, 60, "seconds from 0 to 60"),
         max_streams=int(number("max_streams", "1000", 1, 1e6, "a whole number", whole=True)),
         max_streams_per_principal=int(

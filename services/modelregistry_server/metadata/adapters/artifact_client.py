@@ -19,7 +19,8 @@ _TIMEOUT_S = 30.0
 
 
 class GrpcBlobChecker:
-    """Checks manifests with ``ArtifactService.FindMissingBlobs``.
+    """Checks manifests with ``ArtifactService.FindMissingBlobs``; reads blobs for scans
+    (``BlobReader``) with ``Read``.
 
     Args:
         link: The channel to the other service, with this service's credential.
@@ -96,6 +97,26 @@ class GrpcBlobChecker:
                 return None
             raise self._unavailable(exc) from exc
         return int(blob.size_bytes)
+
+    async def read(self, version_name: str, sha256: str, offset: int, length: int) -> bytes:
+        """See ``BlobReader.read``: one ranged ``Read`` as the version's reader.
+
+        ``wait_for_ready``: at start-up the artifact service (this process's own port) may not
+        listen yet; the call waits for it within the timeout instead of failing.
+        """
+        request = pb.ReadRequest(
+            sha256=sha256, read_offset=offset, read_limit=length, model_version=version_name
+        )
+        parts: list[bytes] = []
+        try:
+            stream = self._stub.Read(
+                request, timeout=_TIMEOUT_S, metadata=self._metadata, wait_for_ready=True
+            )
+            async for reply in stream:
+                parts.append(reply.data)
+        except grpc.aio.AioRpcError as exc:
+            raise self._unavailable(exc) from exc
+        return b"".join(parts)
 
     def _unavailable(self, exc: grpc.aio.AioRpcError, advice: str = "retry") -> Unavailable:
         passed_on = upstream_unavailable(exc, self._target, "ARTIFACT_SERVICE_UNAVAILABLE")

@@ -24,6 +24,7 @@ from modelregistry_server.metadata.domain.governance import (
     validate_rule,
 )
 from modelregistry_server.metadata.domain.model import validate_model_id
+from modelregistry_server.metadata.domain.scanning import Verdict
 from modelregistry_server.metadata.domain.version import (
     ModelVersion,
     VersionState,
@@ -64,7 +65,7 @@ async def gate(
         held_within_window=await uow.governance.held_since(
             model_id, alias, number, now - rule.rollback_window
         ),
-        scan_unsafe=getattr(target, "scan_verdict", "") == "UNSAFE",
+        scan_unsafe=target.scan_verdict == Verdict.UNSAFE,
     )
     return evaluate(rule, facts)
 

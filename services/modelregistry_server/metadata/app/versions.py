@@ -71,8 +71,12 @@ class VersionService:
         paginator: Paginator,
         resolve_cache: ResolveCache | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_ready: Callable[[ModelVersion], None] | None = None,
     ) -> None:
         self._uow = uow
+        # Called with each version just committed READY (after its transaction): the
+        # background file scan (ModelScanner.schedule). It must not wait.
+        self._on_ready = on_ready
         self._clock = clock
         self._repository = repository
         # Only read when a resolve finds nothing: to say "models/x not found" when it is the
@@ -249,7 +253,9 @@ class VersionService:
                     )
                 )  # fmt: skip
                 await uow.emit(EventType.VERSION_READY, model_id, number, None, actor)
-                return ready
+            if self._on_ready is not None:
+                self._on_ready(ready)
+            return ready
         finally:
             self._changed(model_id)  # a new READY version is the new "latest"
 

@@ -21,9 +21,11 @@ Filter grammar (the AIP-160 subset this registry serves)::
   supported either.
 - Fields are ``name``, ``labels.<key>``, ``create_time``, ``update_time`` for both kinds;
   ``owner`` for models only; ``version``, ``state``, ``alias``, ``framework``, ``format``,
-  ``ready_time``, ``params.<key>``, ``metrics.<key>`` and ``card`` (the model card: the
+  ``ready_time``, ``params.<key>``, ``metrics.<key>``, ``card`` (the model card: the
   version's description, matched without regard to case, so ``card = "*fraud*"`` finds the
-  versions whose card mentions fraud) for versions only. On versions,
+  versions whose card mentions fraud) and ``scan`` (the file scan's verdict: ``SAFE``,
+  ``UNSAFE``, ``UNSCANNED``, ``ERROR``, or ``UNSPECIFIED`` while not scanned yet; ``=`` and
+  ``!=`` only) for versions only. On versions,
   ``name`` is the model's id. A key matches ``[a-zA-Z_][a-zA-Z0-9_.-]*``.
 - Values are double-quoted strings (escapes ``\\"``, ``\\\\`` and ``\\*``; no others) or bare
   tokens made of letters, digits and ``_-.:+`` (numbers such as ``-1.5e3``, ``true`` /
@@ -95,6 +97,7 @@ FieldKind = Literal[
     "format",
     "alias",
     "card",
+    "scan",
     "create_time",
     "update_time",
     "ready_time",
@@ -104,6 +107,7 @@ FieldKind = Literal[
 ]
 Op = Literal["=", "!=", "<", "<=", ">", ">="]
 STATES = ("PENDING", "READY", "FAILED", "ARCHIVED", "DELETED")
+_SCAN_NAMES = (("SAFE", "UNSAFE", "UNSCANNED", "ERROR", "UNSPECIFIED"), "SCAN_VERDICT_")
 STATE_ENUM_PREFIX = "MODEL_VERSION_STATE_"
 _NAME_PREFIX = "models/"
 
@@ -189,6 +193,7 @@ _FILTER_FIELDS: dict[ResourceKind, tuple[str, ...]] = {
         "framework",
         "format",
         "card",
+        "scan",
         "labels",
         "params",
         "metrics",
@@ -204,7 +209,7 @@ _ORDER_FIELDS: dict[ResourceKind, tuple[str, ...]] = {
 _ALL_FIELDS = frozenset(_FILTER_FIELDS["model"] + _FILTER_FIELDS["version"])
 _KEY = re.compile(r"[a-zA-Z_][a-zA-Z0-9_.-]*")
 _TIME_FIELDS = frozenset({"create_time", "update_time", "ready_time"})
-_EQUALITY_ONLY = frozenset({"owner", "alias", "framework", "format", "state", "card"})
+_EQUALITY_ONLY = frozenset({"owner", "alias", "framework", "format", "state", "card", "scan"})
 _STRING_FIELDS = frozenset({"name", "owner", "alias", "framework", "format", "labels", "card"})
 
 
@@ -389,16 +394,12 @@ class _Parser:
                     token.pos,
                 )
             return stamp
-        if kind == "state":
-            upper = text.upper()
-            if upper.startswith(STATE_ENUM_PREFIX):
-                upper = upper[len(STATE_ENUM_PREFIX) :]
-            if upper not in STATES:
-                fail(
-                    f"expected a state ({', '.join(STATES)}), found {token.describe()}",
-                    token.pos,
-                )
-            return upper
+        if kind in ("state", "scan"):  # an enum: its value names, with or without the prefix
+            names, prefix = (STATES, STATE_ENUM_PREFIX) if kind == "state" else _SCAN_NAMES
+            upper = text.upper().removeprefix(prefix)
+            if upper not in names:
+                fail(f"expected a {kind} ({', '.join(names)}), found {token.describe()}", token.pos)
+            return "" if upper == "UNSPECIFIED" else upper  # a scan not done yet is stored ''
         if kind == "params" and not quoted:
             if text in ("true", "false"):
                 if ordering:

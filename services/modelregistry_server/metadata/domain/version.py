@@ -19,6 +19,7 @@ from modelregistry_server.metadata.domain.model import (
     validate_labels,
     validate_model_id,
 )
+from modelregistry_server.metadata.domain.scanning.model import FileVerdict
 
 ParamValue = str | int | float | bool
 KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
@@ -100,6 +101,11 @@ class ModelVersion:
     update_time: datetime
     ready_time: datetime | None
     etag: str
+    # The file scan (domain/scanning), stored after the commit: "" while not scanned yet,
+    # else a ``Verdict`` value; the per-file verdicts (capped: ``app/scanning.py``).
+    scan_verdict: str = ""
+    scan_results: tuple[FileVerdict, ...] = ()
+    scan_time: datetime | None = None
 
     @property
     def name(self) -> str:

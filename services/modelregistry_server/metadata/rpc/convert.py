@@ -26,6 +26,7 @@ from modelregistry_server.metadata.domain.version import (
     VersionState,
     version_name,
 )
+from modelregistry_server.metadata.rpc.scan_convert import add_scan
 
 
 def model_to_proto(model: Model) -> model_pb2.Model:
@@ -101,6 +102,7 @@ def version_to_proto(
     )
     if version.ready_time is not None:
         message.ready_time.CopyFrom(timestamp(version.ready_time))
+    add_scan(version, message, with_files)
     # json_format is slow; most versions have no lineage or signature to convert.
     if draft.lineage:
         json_format.ParseDict(dict(draft.lineage), message.lineage)
@@ -115,23 +117,24 @@ class VersionMessageCache:
     ``version_to_proto`` of a version with lineage and signature costs about as much server CPU
     as a whole empty gRPC call (``json_format`` dominates), and a READY version is immutable
     except for its labels and description (each change gives it a new etag) and its aliases.
-    So ``(uid, etag, aliases)`` determines the message exactly, and a key that stops being
-    current simply ages out. Returned messages are shared between calls: hand them to gRPC
-    as they are and never mutate one (``ListModelVersions``, which leaves manifests out,
-    builds its own with ``version_to_proto``).
+    So ``(uid, etag, aliases, scan_verdict)`` (a scan keeps the etag) determines the message
+    exactly, and a key that stops being current simply ages out. Returned messages are shared
+    between calls: hand them to gRPC as they are and never mutate one
+    (``ListModelVersions``, which leaves manifests out, builds its own with
+    ``version_to_proto``).
     """
 
     def __init__(self, max_entries: int = 4096) -> None:
         self._max_entries = max_entries
         self._messages: OrderedDict[
-            tuple[str, str, tuple[str, ...]], model_version_pb2.ModelVersion
+            tuple[str, str, tuple[str, ...], str], model_version_pb2.ModelVersion
         ] = OrderedDict()
 
     def get(self, version: ModelVersion) -> model_version_pb2.ModelVersion:
         """The wire form of ``version``; treat it as read-only."""
         if version.state is not VersionState.READY and version.state is not VersionState.ARCHIVED:
             return version_to_proto(version)  # still changing: not worth keeping
-        key = (version.uid, version.etag, version.aliases)
+        key = (version.uid, version.etag, version.aliases, version.scan_verdict)
         message = self._messages.get(key)
         if message is None:
             message = version_to_proto(version)

@@ -92,6 +92,7 @@ _COLUMNS: Mapping[ResourceKind, Mapping[str, tuple[str, str]]] = {
         "name": ("v.model_id", "text"),
         "version": ("v.version", "bigint"),
         "state": ("v.state", "text"),
+        "scan": ("v.scan_verdict", "text"),  # '' while not scanned yet (UNSPECIFIED)
         "framework": ("v.framework", "text"),
         "format": ("v.format", "text"),
         # The model card, searched without regard to case (see the filter grammar).

@@ -13,6 +13,7 @@ import asyncpg
 from modelregistry_server.common.adapters.sql import load_queries
 from modelregistry_server.metadata.app.ports import AliasRecord
 from modelregistry_server.metadata.domain.model import Model
+from modelregistry_server.metadata.domain.scanning import FileVerdict, Finding, FindingKind, Verdict
 from modelregistry_server.metadata.domain.version import (
     ManifestFile,
     ModelVersion,
@@ -76,6 +77,43 @@ def to_version(row: asyncpg.Record) -> ModelVersion:
         update_time=row["update_time"],
         ready_time=row["ready_time"],
         etag=row["etag"],
+        scan_verdict=row["scan_verdict"],
+        scan_results=scan_results_from_json(row["scan_results"]),
+        scan_time=row["scan_time"],
+    )
+
+
+def scan_results_to_json(results: tuple[FileVerdict, ...] | list[FileVerdict]) -> str:
+    """Per-file verdicts as stored in the ``scan_results`` column."""
+    return json.dumps(
+        [
+            {
+                "path": r.path,
+                "verdict": r.verdict.value,
+                "scanner": r.scanner,
+                "findings": [
+                    {"kind": f.kind.value, "detail": f.detail, "offset": f.offset}
+                    for f in r.findings
+                ],
+            }
+            for r in results
+        ]
+    )
+
+
+def scan_results_from_json(text: str) -> tuple[FileVerdict, ...]:
+    """The ``scan_results`` column as ``FileVerdict``s."""
+    return tuple(
+        FileVerdict(
+            r["path"],
+            Verdict(r["verdict"]),
+            r["scanner"],
+            tuple(
+                Finding(FindingKind(f["kind"]), f["detail"], f.get("offset"))
+                for f in r.get("findings", ())
+            ),
+        )
+        for r in json.loads(text)
     )
 
 

@@ -27,7 +27,7 @@ from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-modelregistry/metadata/v1/model_version.proto\x12\x19modelregistry.metadata.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9c\t\n\x0cModelVersion\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x15\n\x07version\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x11\n\x03uid\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x41\n\x05state\x18\x04 \x01(\x0e\x32,.modelregistry.metadata.v1.ModelVersionStateB\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x64\x65scription\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\x12I\n\x06labels\x18\x06 \x03(\x0b\x32\x33.modelregistry.metadata.v1.ModelVersion.LabelsEntryB\x04\xe2\x41\x01\x01\x12I\n\x06params\x18\x07 \x03(\x0b\x32\x33.modelregistry.metadata.v1.ModelVersion.ParamsEntryB\x04\xe2\x41\x01\x01\x12K\n\x07metrics\x18\x08 \x03(\x0b\x32\x34.modelregistry.metadata.v1.ModelVersion.MetricsEntryB\x04\xe2\x41\x01\x01\x12\x39\n\x07lineage\x18\t \x01(\x0b\x32\".modelregistry.metadata.v1.LineageB\x04\xe2\x41\x01\x01\x12\x17\n\tframework\x18\n \x01(\tB\x04\xe2\x41\x01\x01\x12\x14\n\x06\x66ormat\x18\x0b \x01(\tB\x04\xe2\x41\x01\x01\x12=\n\tsignature\x18\x0c \x01(\x0b\x32$.modelregistry.metadata.v1.SignatureB\x04\xe2\x41\x01\x01\x12<\n\x05\x66iles\x18\r \x03(\x0b\x32\'.modelregistry.metadata.v1.ManifestFileB\x04\xe2\x41\x01\x03\x12\x15\n\x07\x61liases\x18\x0e \x03(\tB\x04\xe2\x41\x01\x03\x12\x18\n\ncreated_by\x18\x0f \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nready_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x12\n\x04\x65tag\x18\x13 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1e\n\x10total_size_bytes\x18\x14 \x01(\x03\x42\x04\xe2\x41\x01\x03\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1aT\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x34\n\x05value\x18\x02 \x01(\x0b\x32%.modelregistry.metadata.v1.ParamValue:\x02\x38\x01\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01:h\xea\x41\x65\n#metadata.modelregistry/ModelVersion\x12!models/{model}/versions/{version}*\rmodelVersions2\x0cmodelVersion\"l\n\x0cManifestFile\x12\x12\n\x04path\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06sha256\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nsize_bytes\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x18\n\nmedia_type\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\"o\n\nParamValue\x12\x16\n\x0cstring_value\x18\x01 \x01(\tH\x00\x12\x13\n\tint_value\x18\x02 \x01(\x03H\x00\x12\x16\n\x0c\x64ouble_value\x18\x03 \x01(\x01H\x00\x12\x14\n\nbool_value\x18\x04 \x01(\x08H\x00\x42\x06\n\x04kind\"\x8b\x02\n\x07Lineage\x12;\n\x06source\x18\x01 \x01(\x0b\x32%.modelregistry.metadata.v1.SourceCodeB\x04\xe2\x41\x01\x01\x12=\n\x08\x64\x61tasets\x18\x02 \x03(\x0b\x32%.modelregistry.metadata.v1.DatasetRefB\x04\xe2\x41\x01\x01\x12\x45\n\x0fparent_versions\x18\x03 \x03(\tB,\xe2\x41\x01\x01\xfa\x41%\n#metadata.modelregistry/ModelVersion\x12\x1d\n\x0ftraining_run_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1e\n\x10training_run_url\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\"O\n\nSourceCode\x12\x16\n\x08repo_url\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\x12\x14\n\x06\x63ommit\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x13\n\x05\x64irty\x18\x03 \x01(\x08\x42\x04\xe2\x41\x01\x01\"5\n\nDatasetRef\x12\x11\n\x03uri\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06\x64igest\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"\x86\x01\n\tSignature\x12;\n\x06inputs\x18\x01 \x03(\x0b\x32%.modelregistry.metadata.v1.TensorSpecB\x04\xe2\x41\x01\x01\x12<\n\x07outputs\x18\x02 \x03(\x0b\x32%.modelregistry.metadata.v1.TensorSpecB\x04\xe2\x41\x01\x01\"J\n\nTensorSpec\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05\x64type\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05shape\x18\x03 \x03(\x03\x42\x04\xe2\x41\x01\x01*\xdb\x01\n\x11ModelVersionState\x12#\n\x1fMODEL_VERSION_STATE_UNSPECIFIED\x10\x00\x12\x1f\n\x1bMODEL_VERSION_STATE_PENDING\x10\x01\x12\x1d\n\x19MODEL_VERSION_STATE_READY\x10\x02\x12\x1e\n\x1aMODEL_VERSION_STATE_FAILED\x10\x03\x12 \n\x1cMODEL_VERSION_STATE_ARCHIVED\x10\x04\x12\x1f\n\x1bMODEL_VERSION_STATE_DELETED\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-modelregistry/metadata/v1/model_version.proto\x12\x19modelregistry.metadata.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd4\n\n\x0cModelVersion\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x15\n\x07version\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x11\n\x03uid\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x41\n\x05state\x18\x04 \x01(\x0e\x32,.modelregistry.metadata.v1.ModelVersionStateB\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x64\x65scription\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\x12I\n\x06labels\x18\x06 \x03(\x0b\x32\x33.modelregistry.metadata.v1.ModelVersion.LabelsEntryB\x04\xe2\x41\x01\x01\x12I\n\x06params\x18\x07 \x03(\x0b\x32\x33.modelregistry.metadata.v1.ModelVersion.ParamsEntryB\x04\xe2\x41\x01\x01\x12K\n\x07metrics\x18\x08 \x03(\x0b\x32\x34.modelregistry.metadata.v1.ModelVersion.MetricsEntryB\x04\xe2\x41\x01\x01\x12\x39\n\x07lineage\x18\t \x01(\x0b\x32\".modelregistry.metadata.v1.LineageB\x04\xe2\x41\x01\x01\x12\x17\n\tframework\x18\n \x01(\tB\x04\xe2\x41\x01\x01\x12\x14\n\x06\x66ormat\x18\x0b \x01(\tB\x04\xe2\x41\x01\x01\x12=\n\tsignature\x18\x0c \x01(\x0b\x32$.modelregistry.metadata.v1.SignatureB\x04\xe2\x41\x01\x01\x12<\n\x05\x66iles\x18\r \x03(\x0b\x32\'.modelregistry.metadata.v1.ManifestFileB\x04\xe2\x41\x01\x03\x12\x15\n\x07\x61liases\x18\x0e \x03(\tB\x04\xe2\x41\x01\x03\x12\x18\n\ncreated_by\x18\x0f \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nready_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x12\n\x04\x65tag\x18\x13 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1e\n\x10total_size_bytes\x18\x14 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x42\n\x0cscan_verdict\x18\x15 \x01(\x0e\x32&.modelregistry.metadata.v1.ScanVerdictB\x04\xe2\x41\x01\x03\x12=\n\nfile_scans\x18\x16 \x03(\x0b\x32#.modelregistry.metadata.v1.FileScanB\x04\xe2\x41\x01\x03\x12\x33\n\tscan_time\x18\x17 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1aT\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x34\n\x05value\x18\x02 \x01(\x0b\x32%.modelregistry.metadata.v1.ParamValue:\x02\x38\x01\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01:h\xea\x41\x65\n#metadata.modelregistry/ModelVersion\x12!models/{model}/versions/{version}*\rmodelVersions2\x0cmodelVersion\"\x8c\x01\n\x08\x46ileScan\x12\x12\n\x04path\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12=\n\x07verdict\x18\x02 \x01(\x0e\x32&.modelregistry.metadata.v1.ScanVerdictB\x04\xe2\x41\x01\x03\x12\x15\n\x07scanner\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x66indings\x18\x04 \x03(\tB\x04\xe2\x41\x01\x03\"l\n\x0cManifestFile\x12\x12\n\x04path\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06sha256\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nsize_bytes\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x18\n\nmedia_type\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\"o\n\nParamValue\x12\x16\n\x0cstring_value\x18\x01 \x01(\tH\x00\x12\x13\n\tint_value\x18\x02 \x01(\x03H\x00\x12\x16\n\x0c\x64ouble_value\x18\x03 \x01(\x01H\x00\x12\x14\n\nbool_value\x18\x04 \x01(\x08H\x00\x42\x06\n\x04kind\"\x8b\x02\n\x07Lineage\x12;\n\x06source\x18\x01 \x01(\x0b\x32%.modelregistry.metadata.v1.SourceCodeB\x04\xe2\x41\x01\x01\x12=\n\x08\x64\x61tasets\x18\x02 \x03(\x0b\x32%.modelregistry.metadata.v1.DatasetRefB\x04\xe2\x41\x01\x01\x12\x45\n\x0fparent_versions\x18\x03 \x03(\tB,\xe2\x41\x01\x01\xfa\x41%\n#metadata.modelregistry/ModelVersion\x12\x1d\n\x0ftraining_run_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1e\n\x10training_run_url\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\"O\n\nSourceCode\x12\x16\n\x08repo_url\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\x12\x14\n\x06\x63ommit\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x13\n\x05\x64irty\x18\x03 \x01(\x08\x42\x04\xe2\x41\x01\x01\"5\n\nDatasetRef\x12\x11\n\x03uri\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06\x64igest\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"\x86\x01\n\tSignature\x12;\n\x06inputs\x18\x01 \x03(\x0b\x32%.modelregistry.metadata.v1.TensorSpecB\x04\xe2\x41\x01\x01\x12<\n\x07outputs\x18\x02 \x03(\x0b\x32%.modelregistry.metadata.v1.TensorSpecB\x04\xe2\x41\x01\x01\"J\n\nTensorSpec\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05\x64type\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05shape\x18\x03 \x03(\x03\x42\x04\xe2\x41\x01\x01*\xdb\x01\n\x11ModelVersionState\x12#\n\x1fMODEL_VERSION_STATE_UNSPECIFIED\x10\x00\x12\x1f\n\x1bMODEL_VERSION_STATE_PENDING\x10\x01\x12\x1d\n\x19MODEL_VERSION_STATE_READY\x10\x02\x12\x1e\n\x1aMODEL_VERSION_STATE_FAILED\x10\x03\x12 \n\x1cMODEL_VERSION_STATE_ARCHIVED\x10\x04\x12\x1f\n\x1bMODEL_VERSION_STATE_DELETED\x10\x05*\x8f\x01\n\x0bScanVerdict\x12\x1c\n\x18SCAN_VERDICT_UNSPECIFIED\x10\x00\x12\x15\n\x11SCAN_VERDICT_SAFE\x10\x01\x12\x17\n\x13SCAN_VERDICT_UNSAFE\x10\x02\x12\x1a\n\x16SCAN_VERDICT_UNSCANNED\x10\x03\x12\x16\n\x12SCAN_VERDICT_ERROR\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -80,8 +80,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MODELVERSION'].fields_by_name['etag']._serialized_options = b'\342A\001\001'
   _globals['_MODELVERSION'].fields_by_name['total_size_bytes']._loaded_options = None
   _globals['_MODELVERSION'].fields_by_name['total_size_bytes']._serialized_options = b'\342A\001\003'
+  _globals['_MODELVERSION'].fields_by_name['scan_verdict']._loaded_options = None
+  _globals['_MODELVERSION'].fields_by_name['scan_verdict']._serialized_options = b'\342A\001\003'
+  _globals['_MODELVERSION'].fields_by_name['file_scans']._loaded_options = None
+  _globals['_MODELVERSION'].fields_by_name['file_scans']._serialized_options = b'\342A\001\003'
+  _globals['_MODELVERSION'].fields_by_name['scan_time']._loaded_options = None
+  _globals['_MODELVERSION'].fields_by_name['scan_time']._serialized_options = b'\342A\001\003'
   _globals['_MODELVERSION']._loaded_options = None
   _globals['_MODELVERSION']._serialized_options = b'\352Ae\n#metadata.modelregistry/ModelVersion\022!models/{model}/versions/{version}*\rmodelVersions2\014modelVersion'
+  _globals['_FILESCAN'].fields_by_name['path']._loaded_options = None
+  _globals['_FILESCAN'].fields_by_name['path']._serialized_options = b'\342A\001\003'
+  _globals['_FILESCAN'].fields_by_name['verdict']._loaded_options = None
+  _globals['_FILESCAN'].fields_by_name['verdict']._serialized_options = b'\342A\001\003'
+  _globals['_FILESCAN'].fields_by_name['scanner']._loaded_options = None
+  _globals['_FILESCAN'].fields_by_name['scanner']._serialized_options = b'\342A\001\003'
+  _globals['_FILESCAN'].fields_by_name['findings']._loaded_options = None
+  _globals['_FILESCAN'].fields_by_name['findings']._serialized_options = b'\342A\001\003'
   _globals['_MANIFESTFILE'].fields_by_name['path']._loaded_options = None
   _globals['_MANIFESTFILE'].fields_by_name['path']._serialized_options = b'\342A\001\002'
   _globals['_MANIFESTFILE'].fields_by_name['sha256']._loaded_options = None
@@ -120,28 +134,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TENSORSPEC'].fields_by_name['dtype']._serialized_options = b'\342A\001\002'
   _globals['_TENSORSPEC'].fields_by_name['shape']._loaded_options = None
   _globals['_TENSORSPEC'].fields_by_name['shape']._serialized_options = b'\342A\001\001'
-  _globals['_MODELVERSIONSTATE']._serialized_start=2195
-  _globals['_MODELVERSIONSTATE']._serialized_end=2414
+  _globals['_MODELVERSIONSTATE']._serialized_start=2522
+  _globals['_MODELVERSIONSTATE']._serialized_end=2741
+  _globals['_SCANVERDICT']._serialized_start=2744
+  _globals['_SCANVERDICT']._serialized_end=2887
   _globals['_MODELVERSION']._serialized_start=170
-  _globals['_MODELVERSION']._serialized_end=1350
-  _globals['_MODELVERSION_LABELSENTRY']._serialized_start=1065
-  _globals['_MODELVERSION_LABELSENTRY']._serialized_end=1110
-  _globals['_MODELVERSION_PARAMSENTRY']._serialized_start=1112
-  _globals['_MODELVERSION_PARAMSENTRY']._serialized_end=1196
-  _globals['_MODELVERSION_METRICSENTRY']._serialized_start=1198
-  _globals['_MODELVERSION_METRICSENTRY']._serialized_end=1244
-  _globals['_MANIFESTFILE']._serialized_start=1352
-  _globals['_MANIFESTFILE']._serialized_end=1460
-  _globals['_PARAMVALUE']._serialized_start=1462
-  _globals['_PARAMVALUE']._serialized_end=1573
-  _globals['_LINEAGE']._serialized_start=1576
-  _globals['_LINEAGE']._serialized_end=1843
-  _globals['_SOURCECODE']._serialized_start=1845
-  _globals['_SOURCECODE']._serialized_end=1924
-  _globals['_DATASETREF']._serialized_start=1926
-  _globals['_DATASETREF']._serialized_end=1979
-  _globals['_SIGNATURE']._serialized_start=1982
-  _globals['_SIGNATURE']._serialized_end=2116
-  _globals['_TENSORSPEC']._serialized_start=2118
-  _globals['_TENSORSPEC']._serialized_end=2192
+  _globals['_MODELVERSION']._serialized_end=1534
+  _globals['_MODELVERSION_LABELSENTRY']._serialized_start=1249
+  _globals['_MODELVERSION_LABELSENTRY']._serialized_end=1294
+  _globals['_MODELVERSION_PARAMSENTRY']._serialized_start=1296
+  _globals['_MODELVERSION_PARAMSENTRY']._serialized_end=1380
+  _globals['_MODELVERSION_METRICSENTRY']._serialized_start=1382
+  _globals['_MODELVERSION_METRICSENTRY']._serialized_end=1428
+  _globals['_FILESCAN']._serialized_start=1537
+  _globals['_FILESCAN']._serialized_end=1677
+  _globals['_MANIFESTFILE']._serialized_start=1679
+  _globals['_MANIFESTFILE']._serialized_end=1787
+  _globals['_PARAMVALUE']._serialized_start=1789
+  _globals['_PARAMVALUE']._serialized_end=1900
+  _globals['_LINEAGE']._serialized_start=1903
+  _globals['_LINEAGE']._serialized_end=2170
+  _globals['_SOURCECODE']._serialized_start=2172
+  _globals['_SOURCECODE']._serialized_end=2251
+  _globals['_DATASETREF']._serialized_start=2253
+  _globals['_DATASETREF']._serialized_end=2306
+  _globals['_SIGNATURE']._serialized_start=2309
+  _globals['_SIGNATURE']._serialized_end=2443
+  _globals['_TENSORSPEC']._serialized_start=2445
+  _globals['_TENSORSPEC']._serialized_end=2519
 # @@protoc_insertion_point(module_scope)

@@ -89,6 +89,42 @@ collection. It is not listed unless `show_deleted` is set.
 """
 Global___ModelVersionState: _TypeAlias = ModelVersionState  # noqa: Y015
 
+class _ScanVerdict:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ScanVerdictEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ScanVerdict.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SCAN_VERDICT_UNSPECIFIED: _ScanVerdict.ValueType  # 0
+    """Not scanned yet."""
+    SCAN_VERDICT_SAFE: _ScanVerdict.ValueType  # 1
+    """Read as its format; nothing in it runs code or misleads a loader."""
+    SCAN_VERDICT_UNSAFE: _ScanVerdict.ValueType  # 2
+    """Something in it would run code on load (a pickle import or call outside the allowlist),
+    or a container header would make a loader read out of bounds. The findings say what.
+    """
+    SCAN_VERDICT_UNSCANNED: _ScanVerdict.ValueType  # 3
+    """No scanner knows this kind of file (a text file, a tokenizer...)."""
+    SCAN_VERDICT_ERROR: _ScanVerdict.ValueType  # 4
+    """A scanner knows the kind but could not finish (malformed, a limit reached)."""
+
+class ScanVerdict(_ScanVerdict, metaclass=_ScanVerdictEnumTypeWrapper):
+    """How far a version's files (or one file) can be trusted to load without running code."""
+
+SCAN_VERDICT_UNSPECIFIED: ScanVerdict.ValueType  # 0
+"""Not scanned yet."""
+SCAN_VERDICT_SAFE: ScanVerdict.ValueType  # 1
+"""Read as its format; nothing in it runs code or misleads a loader."""
+SCAN_VERDICT_UNSAFE: ScanVerdict.ValueType  # 2
+"""Something in it would run code on load (a pickle import or call outside the allowlist),
+or a container header would make a loader read out of bounds. The findings say what.
+"""
+SCAN_VERDICT_UNSCANNED: ScanVerdict.ValueType  # 3
+"""No scanner knows this kind of file (a text file, a tokenizer...)."""
+SCAN_VERDICT_ERROR: ScanVerdict.ValueType  # 4
+"""A scanner knows the kind but could not finish (malformed, a limit reached)."""
+Global___ScanVerdict: _TypeAlias = ScanVerdict  # noqa: Y015
+
 @_typing.final
 class ModelVersion(_message.Message):
     """One immutable version of a model: its files (the manifest) and what is known about how they
@@ -185,6 +221,9 @@ class ModelVersion(_message.Message):
     READY_TIME_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
     TOTAL_SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    SCAN_VERDICT_FIELD_NUMBER: _builtins.int
+    FILE_SCANS_FIELD_NUMBER: _builtins.int
+    SCAN_TIME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Required on update; ignored on create, where the server sets it. The resource name of the
     version, in the format `models/{model}/versions/{version}`, where `{version}` is the
@@ -228,6 +267,14 @@ class ModelVersion(_message.Message):
     total_size_bytes: _builtins.int
     """Output only. The sum of the `size_bytes` of every file in the manifest. Zero until the
     version is committed.
+    """
+    scan_verdict: Global___ScanVerdict.ValueType
+    """Output only. The verdict of the scan of the version's files, which the server runs in the
+    background after `CommitModelVersion` (unless started with `--scan-models off`):
+    `SCAN_VERDICT_UNSPECIFIED` until then. UNSAFE if any file is, else ERROR if any file is,
+    else SAFE if any file was scanned, else UNSCANNED. An UNSAFE version cannot be pointed to
+    by a protected alias (`SetAlias` fails with `FAILED_PRECONDITION`, reason
+    `PROMOTION_BLOCKED`, metadata `scan` = `UNSAFE`). Filter on it with `scan = "UNSAFE"`.
     """
     @_builtins.property
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
@@ -296,6 +343,16 @@ class ModelVersion(_message.Message):
     def ready_time(self) -> _timestamp_pb2.Timestamp:
         """Output only. The time the version became `READY`. Unset until then."""
 
+    @_builtins.property
+    def file_scans(self) -> _containers.RepeatedCompositeFieldContainer[Global___FileScan]:
+        """Output only. The per-file verdicts behind `scan_verdict`, worst first: at most 100 files,
+        10 findings each. Left out of `ListModelVersions` like the manifest.
+        """
+
+    @_builtins.property
+    def scan_time(self) -> _timestamp_pb2.Timestamp:
+        """Output only. When the verdict was stored. Unset until then."""
+
     def __init__(
         self,
         *,
@@ -319,14 +376,58 @@ class ModelVersion(_message.Message):
         ready_time: _timestamp_pb2.Timestamp | None = ...,
         etag: _builtins.str = ...,
         total_size_bytes: _builtins.int = ...,
+        scan_verdict: Global___ScanVerdict.ValueType = ...,
+        file_scans: _abc.Iterable[Global___FileScan] | None = ...,
+        scan_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "lineage", b"lineage", "ready_time", b"ready_time", "signature", b"signature", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "lineage", b"lineage", "ready_time", b"ready_time", "scan_time", b"scan_time", "signature", b"signature", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "create_time", b"create_time", "created_by", b"created_by", "description", b"description", "etag", b"etag", "files", b"files", "format", b"format", "framework", b"framework", "labels", b"labels", "lineage", b"lineage", "metrics", b"metrics", "name", b"name", "params", b"params", "ready_time", b"ready_time", "signature", b"signature", "state", b"state", "total_size_bytes", b"total_size_bytes", "uid", b"uid", "update_time", b"update_time", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "create_time", b"create_time", "created_by", b"created_by", "description", b"description", "etag", b"etag", "file_scans", b"file_scans", "files", b"files", "format", b"format", "framework", b"framework", "labels", b"labels", "lineage", b"lineage", "metrics", b"metrics", "name", b"name", "params", b"params", "ready_time", b"ready_time", "scan_time", b"scan_time", "scan_verdict", b"scan_verdict", "signature", b"signature", "state", b"state", "total_size_bytes", b"total_size_bytes", "uid", b"uid", "update_time", b"update_time", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ModelVersion: _TypeAlias = ModelVersion  # noqa: Y015
+
+@_typing.final
+class FileScan(_message.Message):
+    """The scan of one manifest file."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PATH_FIELD_NUMBER: _builtins.int
+    VERDICT_FIELD_NUMBER: _builtins.int
+    SCANNER_FIELD_NUMBER: _builtins.int
+    FINDINGS_FIELD_NUMBER: _builtins.int
+    path: _builtins.str
+    """The file's path in the manifest."""
+    verdict: Global___ScanVerdict.ValueType
+    """Its verdict."""
+    scanner: _builtins.str
+    """What read it: `pickle`, `zip` (e.g. a torch checkpoint), `safetensors`, `onnx`, `gguf`,
+    or `none`.
+    """
+    @_builtins.property
+    def findings(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Why it is not SAFE, one line each (`kind: detail`, with `@offset` when known), for
+        example `denied_import: import os.system @12`. At most 10, each at most 200 characters of
+        detail.
+        """
+
+    def __init__(
+        self,
+        *,
+        path: _builtins.str = ...,
+        verdict: Global___ScanVerdict.ValueType = ...,
+        scanner: _builtins.str = ...,
+        findings: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["findings", b"findings", "path", b"path", "scanner", b"scanner", "verdict", b"verdict"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FileScan: _TypeAlias = FileScan  # noqa: Y015
 
 @_typing.final
 class ManifestFile(_message.Message):

@@ -1,0 +1,48 @@
+"""PostgreSQL side of model file scanning: versions to scan, and storing their verdicts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from modelregistry_server.common.adapters.db import Database
+from modelregistry_server.common.adapters.sql import load_queries
+from modelregistry_server.metadata.adapters.postgres.rows import (
+    QUERIES as VERSION_QUERIES,
+)
+from modelregistry_server.metadata.adapters.postgres.rows import (
+    scan_results_to_json,
+    to_version,
+)
+from modelregistry_server.metadata.domain.scanning import FileVerdict, Verdict
+from modelregistry_server.metadata.domain.version import ModelVersion
+
+QUERIES = load_queries(Path(__file__).parent / "scanning.sql")
+
+
+class PostgresScanStore:
+    """``ScanStore`` on the ``metadata`` schema."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def unscanned(self, limit: int) -> list[ModelVersion]:
+        """See the port."""
+        async with self._database.connection() as conn:
+            rows = await conn.fetch(QUERIES["unscanned_versions"], limit)
+        return [to_version(row) for row in rows]
+
+    async def record(
+        self, model_id: str, version: int, verdict: Verdict, results: Sequence[FileVerdict]
+    ) -> bool:
+        """See the port."""
+        async with self._database.transaction() as conn:
+            stored = await conn.fetchval(
+                QUERIES["record_scan"], model_id, version, verdict.value,
+                scan_results_to_json(tuple(results)),
+            )  # fmt: skip
+            if stored is None:
+                return False
+            # Every replica's resolve cache drops the model: its answers carry the verdict.
+            await conn.execute(VERSION_QUERIES["notify_model_changed"], model_id)
+        return True

@@ -64,6 +64,13 @@ async def test_push_then_pull_reproduces_the_tree_and_the_second_pull_is_served_
     )
     assert version.version == 1
     assert len(version.files) == 7
+    # The background scan of the commit reads the blobs too: let it finish before counting.
+    scanner = s3_registry.server.scanner
+    assert scanner is not None
+    for _ in range(400):
+        if scanner.scanned:
+            break
+        await asyncio.sleep(0.05)
 
     # A different cache: this is another machine pulling what was pushed.
     puller = Client(s3_registry.target, cache_dir=tmp_path / "pull-cache")

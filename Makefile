@@ -17,7 +17,7 @@ BUF := $(TOOLS)/node/node_modules/.bin/buf
 SERVE_ARGS ?=
 
 # make fuzz: the fuzz suite with fresh examples, 600 per RPC (about 20,000 requests).
-.PHONY: fuzz serve test test-unit lint gen venv venv-dev minio buf bench-artifacts bench-metadata bench-pull clean
+.PHONY: fuzz serve test test-unit lint gen venv venv-dev minio buf bench-artifacts bench-metadata bench-pull bench-audit clean
 
 $(VENV)/.runtime: pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -64,6 +64,10 @@ bench-metadata: venv-dev
 # SDK push/pull (cold, warm, 8 concurrent pullers, re-push) as ratios to direct minio-py gets.
 bench-pull: venv-dev minio
 	$(PY) bench/pull.py $(BENCH_ARGS)
+
+# 200 concurrent audited alias moves with the audit hash chain on ÷ off (and the two designs).
+bench-audit: venv-dev
+	$(PY) bench/audit_chain.py $(BENCH_ARGS)
 
 gen: venv-dev
 	$(PY) clients/python/scripts/gen_protos.py

@@ -169,4 +169,5 @@ async def test_gc_and_delete_blob_check_request_id_and_gc_records_it(
         "deleted_blob_count",
         "deleted_size_bytes",
         "expired_version_count",
+        "deleted_blobs",
     }

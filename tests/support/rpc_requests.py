@@ -12,7 +12,7 @@ from modelregistry.access.v1 import access_service_pb2 as acc
 from modelregistry.access.v1 import role_binding_pb2
 from modelregistry.artifact.v1 import artifact_service_pb2 as art
 from modelregistry.artifact.v1 import blob_pb2
-from modelregistry.metadata.v1 import governance_pb2, model_pb2, model_version_pb2
+from modelregistry.metadata.v1 import audit_chain_pb2, governance_pb2, model_pb2, model_version_pb2
 from modelregistry.metadata.v1 import metadata_service_pb2 as ms
 from tests.support.artifacts import sha256_hex
 
@@ -49,6 +49,8 @@ def requests_by_rpc() -> dict[str, Message]:
         "ListAliases": ms.ListAliasesRequest(parent=MODEL),
         "WatchModelEvents": ms.WatchModelEventsRequest(model=MODEL),
         "ListAuditEvents": ms.ListAuditEventsRequest(model=MODEL),
+        "VerifyAuditLog": audit_chain_pb2.VerifyAuditLogRequest(),
+        "ExportAuditLog": audit_chain_pb2.ExportAuditLogRequest(page_size=10),
         "RunGarbageCollection": ms.RunGarbageCollectionRequest(
             dry_run=True, grace_period=duration_pb2.Duration(seconds=2 * 86400)
         ),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
+from modelregistry_server.common.kernel.audit_chain import GENESIS, ChainHead
 from modelregistry_server.common.kernel.page_token import PageTokenCodec
 from modelregistry_server.common.kernel.paging import Cursor, Paginator, split_page
 from modelregistry_server.metadata.app.events import EventService
@@ -31,6 +33,24 @@ class _Audit:
         if after is not None:
             rows = [e for e in rows if (e.event_id < after[0]) == query.descending]
         return split_page(rows[: limit + 1], limit, lambda e: [e.event_id])
+
+    # The chain (tests/unit/test_audit_chain.py covers it): an empty one.
+    async def chain_pending(self) -> int:
+        return 0
+
+    async def chain_head(self) -> ChainHead:
+        return ChainHead(0, GENESIS)
+
+    async def in_chain_order(
+        self, after: int, through: int, limit: int
+    ) -> builtins.list[AuditEvent]:  # ``list`` here is the method above
+        return []
+
+    async def unchained_count(self) -> int:
+        return 0
+
+    async def first_position_since(self, start: datetime) -> int | None:
+        return None
 
 
 class _Feed:

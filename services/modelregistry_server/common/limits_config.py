@@ -50,6 +50,9 @@ class Limits:
     gc_interval_s: float = 86400.0
     # Scan each version's files after its commit (metadata/app/scanning.py); off: no verdicts.
     scan_models: bool = True
+    # Audit events are chained (the tamper-evident hash chain) within this long of their
+    # commit, and soon after each append on the replica that made it (0: only on demand).
+    audit_chain_interval_s: float = 1.0
 
 
 def add_transfer_flags(serve: argparse.ArgumentParser) -> None:
@@ -121,6 +124,12 @@ def _add_retention_flags(group: argparse._ArgumentGroup) -> None:
         "--gc-interval",
         help="seconds between scheduled garbage collections (RunGarbageCollection with its "
         "defaults), run by one replica at a time (default 86400; 0 disables)",
+    )
+    group.add_argument(
+        "--audit-chain-interval",
+        help="seconds between passes that add committed audit events to the tamper-evident "
+        "hash chain, one replica at a time; a replica also chains its own events about 50 ms "
+        "after each (default 1; 0 leaves chaining to VerifyAuditLog and ExportAuditLog)",
     )
 
 
@@ -200,4 +209,7 @@ def read_limits(
             "housekeeping_interval", "3600", 0, 7 * day, "seconds up to 7 days"
         ),
         gc_interval_s=number("gc_interval", "86400", 0, 30 * day, "seconds up to 30 days"),
+        audit_chain_interval_s=number(
+            "audit_chain_interval", "1", 0, 3600, "seconds from 0 to 3600"
+        ),
     )

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Self, TypeVar
 import grpc
 
 from modelregistry import _convert
+from modelregistry._audit_calls import AsyncAuditCalls
 from modelregistry._base import ClientBase
 from modelregistry._options import PullOptions, PushOptions
 from modelregistry._pager import AsyncPager
@@ -51,7 +52,7 @@ __all__ = ["AsyncClient", "AsyncWatchStream"]
 R = TypeVar("R")
 
 
-class AsyncClient(ClientBase[AsyncTransport]):
+class AsyncClient(ClientBase[AsyncTransport], AsyncAuditCalls):
     """The ``async`` twin of :class:`~modelregistry.client.Client` (same arguments, same
     methods). Use ``async with AsyncClient() as client:`` or ``await client.close()``.
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Self
 import grpc
 
 from modelregistry import _convert
+from modelregistry._audit_calls import AuditCalls
 from modelregistry._base import ClientBase
 from modelregistry._governance import GovernanceCalls
 from modelregistry._options import PullOptions, PushOptions
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["Client", "WatchStream"]
 
 
-class Client(ClientBase[Transport], GovernanceCalls):
+class Client(ClientBase[Transport], GovernanceCalls, AuditCalls):
     """A connection to one registry. Use it as a context manager, or call :meth:`close`.
 
     ``target`` is ``host:port`` (default ``$MODELREGISTRY_URL`` or ``127.0.0.1:50051``);

@@ -111,6 +111,9 @@ RULES: dict[str, Rule] = {
     _META + "ApproveModelVersion": Rule(Permission.APPROVE, "model", _name("name")),
     _META + "WithdrawApproval": Rule(Permission.APPROVE, "model", _name("name")),
     _META + "ListApprovals": Rule(READ, "model", _name("parent")),
+    # The whole audit log, registry-wide events included: what reading all of it needs.
+    _META + "VerifyAuditLog": Rule(Permission.ADMINISTER, "registry"),
+    _META + "ExportAuditLog": Rule(Permission.ADMINISTER, "registry"),
     # Until uploads name the model version they are for, they need the permission on some
     # model. Reads name the version they pull (``model_version``): the permission on its model,
     # and the handler checks that the version holds the blob; without a version, the handler

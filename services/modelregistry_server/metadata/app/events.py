@@ -1,4 +1,5 @@
-"""Use cases on the records of change: ListAuditEvents and WatchModelEvents."""
+"""Use cases on the records of change: ListAuditEvents, WatchModelEvents, and the audit chain's
+VerifyAuditLog and ExportAuditLog (``audit_chain.py``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,12 @@ from datetime import datetime
 
 from modelregistry_server.common.kernel.identity import Visibility
 from modelregistry_server.common.kernel.paging import Page, Paginator
+from modelregistry_server.metadata.app.audit_chain import (
+    ChainReport,
+    anchor_of,
+    export_page,
+    verify_chain,
+)
 from modelregistry_server.metadata.app.ports import AuditLog, AuditQuery, EventFeed
 from modelregistry_server.metadata.domain.errors import InvalidArgument, OutOfRange, quoted
 from modelregistry_server.metadata.domain.events import AuditEvent, EventType, ModelEvent
@@ -63,6 +70,16 @@ class EventService:
         )  # fmt: skip
         rows, cursor = await self._audit.list(query, page.after, page.limit, visible)
         return self._paginator.page(page, rows, cursor)
+
+    async def verify_audit_log(self, anchor_position: int, anchor_hash: str) -> ChainReport:
+        """Walk the audit log's hash chain; the first problem, or the head (VerifyAuditLog)."""
+        return await verify_chain(self._audit, anchor_of(anchor_position, anchor_hash))
+
+    async def export_audit_log(
+        self, page_size: int, page_token: str, start: datetime | None
+    ) -> Page[AuditEvent]:
+        """One page of the chained log in chain order, from ``start`` (ExportAuditLog)."""
+        return await export_page(self._audit, self._paginator, page_size, page_token, start)
 
     async def subscribe(
         self,

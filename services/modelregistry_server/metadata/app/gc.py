@@ -22,6 +22,8 @@ DEFAULT_GRACE = timedelta(hours=48)
 DEFAULT_PENDING_TTL = timedelta(hours=24)
 MIN_PENDING_TTL = timedelta(hours=1)
 MAX_LISTED = 10_000
+# Digests named in a run's audit event (deleted_blob_count has the total).
+MAX_AUDITED = 1000
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,8 @@ class GarbageCollector:
                 "deleted_blob_count": result.deleted_blob_count,
                 "deleted_size_bytes": deleted_bytes,
                 "expired_version_count": expired,
+                # What went, for the tamper-evident record; bounded like the response.
+                "deleted_blobs": deleted[:MAX_AUDITED],
             }
             async with self._uow() as uow:
                 await uow.audit(

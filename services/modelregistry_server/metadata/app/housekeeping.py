@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from modelregistry_server.metadata.app.gc import GarbageCollector, GcResult
 from modelregistry_server.metadata.app.ports import JobGate, RetentionStore
@@ -62,7 +63,9 @@ class Housekeeping:
         *,
         batch: int = BATCH,
         check_period: timedelta = CHECK_PERIOD,
+        background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
     ) -> None:
+        self._background = background  # loops of their own (the audit chainer), run alongside
         self._store = store
         self._gate = gate
         self._gc = gc
@@ -133,6 +136,8 @@ class Housekeeping:
             (GC_JOB, self.policy.gc_interval, self.gc_round),
         ]
         async with asyncio.TaskGroup() as group:
+            for loop in self._background:
+                group.create_task(loop())
             for job, interval, run in jobs:
                 if interval > timedelta(0):
                     group.create_task(self._every(job, min(interval, self._check_period), run))

@@ -11,6 +11,7 @@ from typing import Protocol
 from modelregistry_server.common.kernel.audit import AuditEntry
 from modelregistry_server.common.kernel.identity import Visibility
 from modelregistry_server.common.kernel.paging import Cursor
+from modelregistry_server.metadata.app.audit_chain import AuditChainStore
 from modelregistry_server.metadata.domain.events import AuditEvent, EventType, ModelEvent
 from modelregistry_server.metadata.domain.filter import Expr, OrderKey
 from modelregistry_server.metadata.domain.governance import Approval, CheckReport, ProtectionRule
@@ -371,8 +372,8 @@ class AuditQuery:
     descending: bool
 
 
-class AuditLog(Protocol):
-    """Reads the audit log (writes happen inside each mutation's transaction)."""
+class AuditLog(AuditChainStore, Protocol):
+    """Reads the audit log (writes happen inside each mutation's transaction) and its chain."""
 
     async def list(
         self, query: AuditQuery, after: Cursor | None, limit: int, visible: Visibility | None = None

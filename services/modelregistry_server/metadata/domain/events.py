@@ -45,3 +45,9 @@ class AuditEvent:
     request_id: str
     trace_id: str
     denied_permission: str = ""  # set only on the record of a refused call
+    model_id: str | None = None  # None for registry-wide events
+    # Its place in the audit log's hash chain (common/kernel/audit_chain.py); 0 and empty
+    # hashes while it is not chained yet.
+    chain_position: int = 0
+    previous_hash: bytes = b""
+    hash: bytes = b""

@@ -9,12 +9,14 @@ from google.protobuf import json_format
 
 from modelregistry.metadata.v1 import (
     alias_pb2,
+    audit_chain_pb2,
     audit_event_pb2,
     model_event_pb2,
     model_pb2,
     model_version_pb2,
 )
 from modelregistry_server.common.rpc.proto_time import timestamp
+from modelregistry_server.metadata.app.audit_chain import ChainReport
 from modelregistry_server.metadata.app.ports import AliasRecord
 from modelregistry_server.metadata.domain.events import AuditEvent, EventType, ModelEvent
 from modelregistry_server.metadata.domain.model import Model, ModelDraft
@@ -186,11 +188,41 @@ def audit_event_to_proto(event: AuditEvent) -> audit_event_pb2.AuditEvent:
         request_id=event.request_id,
         trace_id=event.trace_id,
         denied_permission=event.denied_permission,
+        model=f"models/{event.model_id}" if event.model_id else "",
+        chain_position=event.chain_position,
+        previous_hash=event.previous_hash.hex(),
+        hash=event.hash.hex(),
     )
     if event.before is not None:
         json_format.ParseDict(dict(event.before), message.before)
     if event.after is not None:
         json_format.ParseDict(dict(event.after), message.after)
+    return message
+
+
+def chain_report_to_proto(report: ChainReport) -> audit_chain_pb2.VerifyAuditLogResponse:
+    """Return the wire form of a verification of the audit chain."""
+    message = audit_chain_pb2.VerifyAuditLogResponse(
+        intact=report.intact,
+        event_count=report.count,
+        head_chain_position=report.head.position,
+        head_hash=report.head.hash.hex(),
+        unchained_event_count=report.unchained,
+    )
+    if report.intact and report.last is not None:
+        message.head_audit_event = f"auditEvents/{report.last.event_id}"
+        message.head_event_time.CopyFrom(timestamp(report.last.event_time))
+    problem = report.problem
+    if problem is not None:
+        message.problem.kind = audit_chain_pb2.AuditChainProblem.Kind.Value(
+            "KIND_" + problem.kind.value
+        )
+        message.problem.chain_position = problem.position
+        message.problem.description = problem.description
+        if problem.event_id is not None:
+            message.problem.audit_event = f"auditEvents/{problem.event_id}"
+        if problem.event_time is not None:
+            message.problem.event_time.CopyFrom(timestamp(problem.event_time))
     return message
 
 

@@ -10,6 +10,7 @@ from google.protobuf import empty_pb2
 
 from modelregistry.metadata.v1 import (
     alias_pb2,
+    audit_chain_pb2,
     metadata_service_pb2,
     metadata_service_pb2_grpc,
     model_event_pb2,
@@ -35,6 +36,7 @@ from modelregistry_server.metadata.rpc.convert import (
     VersionMessageCache,
     alias_to_proto,
     audit_event_to_proto,
+    chain_report_to_proto,
     draft_from_proto,
     event_types_from_proto,
     manifest_from_proto,
@@ -301,6 +303,29 @@ class MetadataServicer(GovernanceRpc, metadata_service_pb2_grpc.MetadataServiceS
             _readable(),
         )
         return metadata_service_pb2.ListAuditEventsResponse(
+            audit_events=[audit_event_to_proto(e) for e in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    @unary_errors(to_status)
+    async def VerifyAuditLog(  # noqa: N802
+        self, request: audit_chain_pb2.VerifyAuditLogRequest, context: _Context
+    ) -> audit_chain_pb2.VerifyAuditLogResponse:
+        """See the proto."""
+        report = await self._events.verify_audit_log(
+            request.anchor_chain_position, request.anchor_hash
+        )
+        return chain_report_to_proto(report)
+
+    @unary_errors(to_status)
+    async def ExportAuditLog(  # noqa: N802
+        self, request: audit_chain_pb2.ExportAuditLogRequest, context: _Context
+    ) -> audit_chain_pb2.ExportAuditLogResponse:
+        """See the proto."""
+        page = await self._events.export_audit_log(
+            request.page_size, request.page_token, request_time(request, "start_time")
+        )
+        return audit_chain_pb2.ExportAuditLogResponse(
             audit_events=[audit_event_to_proto(e) for e in page.items],
             next_page_token=page.next_page_token,
         )

@@ -3,11 +3,15 @@
 It is its own schema, migrated by every process (like ``access``), because every service
 records in it: metadata its changes, access its token and binding changes and the calls it
 refused. ``MetadataService.ListAuditEvents`` reads it.
+
+Every event is chained into a tamper-evident hash chain shortly after its transaction commits:
+``chain.py`` says how and why that way, ``common/kernel/audit_chain.py`` what is hashed.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +25,8 @@ if TYPE_CHECKING:
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SCHEMA = "audit"
 QUERIES = load_queries(Path(__file__).parent / "queries.sql")
+# Called after every append in this process: the chainer's wake-up (see ``on_append``).
+_appended: list[Callable[[], None]] = []
 
 
 async def append(conn: Connection, entry: AuditEntry) -> None:
@@ -37,6 +43,15 @@ async def append(conn: Connection, entry: AuditEntry) -> None:
         current_trace_id() or None,
         entry.denied_permission,
     )
+    for callback in tuple(_appended):
+        callback()
 
 
-__all__ = ["MIGRATIONS_DIR", "SCHEMA", "AuditEntry", "append"]
+def on_append(callback: Callable[[], None]) -> Callable[[], None]:
+    """Call ``callback`` (cheap, synchronous) after each append in this process, before the
+    appending transaction commits; returns the function that stops it."""
+    _appended.append(callback)
+    return lambda: _appended.remove(callback)
+
+
+__all__ = ["MIGRATIONS_DIR", "SCHEMA", "AuditEntry", "append", "on_append"]

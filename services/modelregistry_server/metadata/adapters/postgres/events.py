@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from modelregistry_server.common.adapters.audit_log import chain
 from modelregistry_server.common.adapters.db import Database
+from modelregistry_server.common.kernel.audit_chain import ChainHead, json_object
 from modelregistry_server.common.kernel.identity import Visibility
 from modelregistry_server.common.kernel.paging import Cursor, invalid_page_token, split_page
 from modelregistry_server.metadata.adapters.postgres.rows import QUERIES
@@ -23,15 +25,55 @@ CHANNEL = "modelregistry_model_events"
 _RECONNECT_S = 2.0
 
 
-def _json(value: Any) -> dict[str, object] | None:
-    return None if value is None else dict(json.loads(value))
+def _to_audit_event(r: asyncpg.Record) -> AuditEvent:
+    return AuditEvent(
+        event_id=r["id"],
+        actor=r["actor"],
+        method=r["method"],
+        resource=r["resource"],
+        event_time=r["event_time"],
+        before=json_object(r["before"]),
+        after=json_object(r["after"]),
+        request_id=r["request_id"] or "",
+        trace_id=r["trace_id"] or "",
+        denied_permission=r["denied_permission"] or "",
+        model_id=r["model_id"],
+        chain_position=r["seq"] or 0,
+        previous_hash=bytes(r["prev_hash"] or b""),
+        hash=bytes(r["hash"] or b""),
+    )
 
 
 class PostgresAuditLog:
-    """``AuditLog`` on ``audit.events``, the log every service appends to."""
+    """``AuditLog`` on ``audit.events``, the log every service appends to, and its chain."""
 
     def __init__(self, database: Database) -> None:
         self._database = database
+
+    async def chain_pending(self) -> int:
+        """See the port."""
+        return await chain.chain_pending(self._database, wait=True)
+
+    async def chain_head(self) -> ChainHead:
+        """See the port."""
+        async with self._database.connection() as conn:
+            return await chain.read_head(conn)
+
+    async def in_chain_order(self, after: int, through: int, limit: int) -> list[AuditEvent]:
+        """See the port."""
+        async with self._database.connection() as conn:
+            rows = await chain.chained_rows(conn, after, through, limit)
+        return [_to_audit_event(r) for r in rows]
+
+    async def unchained_count(self) -> int:
+        """See the port."""
+        async with self._database.connection() as conn:
+            return await chain.unchained_count(conn)
+
+    async def first_position_since(self, start: datetime) -> int | None:
+        """See the port."""
+        async with self._database.connection() as conn:
+            return await chain.first_position_since(conn, start)
 
     async def list(
         self, query: AuditQuery, after: Cursor | None, limit: int, visible: Visibility | None = None
@@ -52,21 +94,7 @@ class PostgresAuditLog:
                 sorted(visible.names) if visible else [],
                 [p + "%" for p in sorted(visible.prefixes)] if visible else [],
             )  # fmt: skip
-        events = [
-            AuditEvent(
-                event_id=r["id"],
-                actor=r["actor"],
-                method=r["method"],
-                resource=r["resource"],
-                event_time=r["event_time"],
-                before=_json(r["before"]),
-                after=_json(r["after"]),
-                request_id=r["request_id"] or "",
-                trace_id=r["trace_id"] or "",
-                denied_permission=r["denied_permission"] or "",
-            )
-            for r in rows
-        ]
+        events = [_to_audit_event(r) for r in rows]
         return split_page(events, limit, lambda e: [e.event_time.isoformat(), e.event_id])
 
 

@@ -279,7 +279,7 @@ WHERE model_id = $1 AND version = $2;
 -- One page of the audit log, newest first, after the keyset position ($5 time, $6 id); only
 -- models the caller may see ($8 all, else ids $9 and LIKE patterns $10).
 SELECT id, actor, method, resource, event_time, before, after, request_id, trace_id,
-       denied_permission
+       denied_permission, model_id, seq, prev_hash, hash
 FROM audit.events
 WHERE ($1::text IS NULL OR model_id = $1)
   AND ($2::timestamptz IS NULL OR event_time >= $2)
@@ -294,7 +294,7 @@ LIMIT $7;
 -- One page of the audit log, oldest first, after the keyset position ($5 time, $6 id); only
 -- models the caller may see ($8 all, else ids $9 and LIKE patterns $10).
 SELECT id, actor, method, resource, event_time, before, after, request_id, trace_id,
-       denied_permission
+       denied_permission, model_id, seq, prev_hash, hash
 FROM audit.events
 WHERE ($1::text IS NULL OR model_id = $1)
   AND ($2::timestamptz IS NULL OR event_time >= $2)

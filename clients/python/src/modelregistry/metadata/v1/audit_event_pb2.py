@@ -28,7 +28,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+modelregistry/metadata/v1/audit_event.proto\x12\x19modelregistry.metadata.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xab\x03\n\nAuditEvent\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x13\n\x05\x61\x63tor\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06method\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1c\n\x08resource\x18\x04 \x01(\tB\n\xe2\x41\x01\x03\xfa\x41\x03\n\x01*\x12\x34\n\nevent_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12-\n\x06\x62\x65\x66ore\x18\x06 \x01(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x03\x12,\n\x05\x61\x66ter\x18\x07 \x01(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x03\x12\x18\n\nrequest_id\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08trace_id\x18\t \x01(\tB\x04\xe2\x41\x01\x03\x12\x1f\n\x11\x64\x65nied_permission\x18\n \x01(\tB\x04\xe2\x41\x01\x03:Z\xea\x41W\n!metadata.modelregistry/AuditEvent\x12\x19\x61uditEvents/{audit_event}*\x0b\x61uditEvents2\nauditEventb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+modelregistry/metadata/v1/audit_event.proto\x12\x19modelregistry.metadata.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb0\x04\n\nAuditEvent\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x13\n\x05\x61\x63tor\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06method\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1c\n\x08resource\x18\x04 \x01(\tB\n\xe2\x41\x01\x03\xfa\x41\x03\n\x01*\x12\x34\n\nevent_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12-\n\x06\x62\x65\x66ore\x18\x06 \x01(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x03\x12,\n\x05\x61\x66ter\x18\x07 \x01(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x03\x12\x18\n\nrequest_id\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08trace_id\x18\t \x01(\tB\x04\xe2\x41\x01\x03\x12\x1f\n\x11\x64\x65nied_permission\x18\n \x01(\tB\x04\xe2\x41\x01\x03\x12\x34\n\x05model\x18\x0b \x01(\tB%\xe2\x41\x01\x03\xfa\x41\x1e\n\x1cmetadata.modelregistry/Model\x12\x1c\n\x0e\x63hain_position\x18\x0c \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1b\n\rprevious_hash\x18\r \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\x04hash\x18\x0e \x01(\tB\x04\xe2\x41\x01\x03:Z\xea\x41W\n!metadata.modelregistry/AuditEvent\x12\x19\x61uditEvents/{audit_event}*\x0b\x61uditEvents2\nauditEventb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -55,8 +55,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUDITEVENT'].fields_by_name['trace_id']._serialized_options = b'\342A\001\003'
   _globals['_AUDITEVENT'].fields_by_name['denied_permission']._loaded_options = None
   _globals['_AUDITEVENT'].fields_by_name['denied_permission']._serialized_options = b'\342A\001\003'
+  _globals['_AUDITEVENT'].fields_by_name['model']._loaded_options = None
+  _globals['_AUDITEVENT'].fields_by_name['model']._serialized_options = b'\342A\001\003\372A\036\n\034metadata.modelregistry/Model'
+  _globals['_AUDITEVENT'].fields_by_name['chain_position']._loaded_options = None
+  _globals['_AUDITEVENT'].fields_by_name['chain_position']._serialized_options = b'\342A\001\003'
+  _globals['_AUDITEVENT'].fields_by_name['previous_hash']._loaded_options = None
+  _globals['_AUDITEVENT'].fields_by_name['previous_hash']._serialized_options = b'\342A\001\003'
+  _globals['_AUDITEVENT'].fields_by_name['hash']._loaded_options = None
+  _globals['_AUDITEVENT'].fields_by_name['hash']._serialized_options = b'\342A\001\003'
   _globals['_AUDITEVENT']._loaded_options = None
   _globals['_AUDITEVENT']._serialized_options = b'\352AW\n!metadata.modelregistry/AuditEvent\022\031auditEvents/{audit_event}*\013auditEvents2\nauditEvent'
   _globals['_AUDITEVENT']._serialized_start=198
-  _globals['_AUDITEVENT']._serialized_end=625
+  _globals['_AUDITEVENT']._serialized_end=758
 # @@protoc_insertion_point(module_scope)

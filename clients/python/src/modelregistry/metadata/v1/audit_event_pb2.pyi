@@ -49,6 +49,10 @@ class AuditEvent(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     TRACE_ID_FIELD_NUMBER: _builtins.int
     DENIED_PERMISSION_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    CHAIN_POSITION_FIELD_NUMBER: _builtins.int
+    PREVIOUS_HASH_FIELD_NUMBER: _builtins.int
+    HASH_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Output only. The resource name of the event, in the format `auditEvents/{audit_event}`,
     where `{audit_event}` is an opaque id assigned by the server.
@@ -77,6 +81,27 @@ class AuditEvent(_message.Message):
     denied_permission: _builtins.str
     """Output only. Set only on the record of a refused call: the permission the caller lacked
     (for example `aliases.write`). `resource` is then what the call named.
+    """
+    model: _builtins.str
+    """Output only. The model the event is about, in the format `models/{model}`; empty for
+    registry-wide events (tokens, role bindings, blobs).
+    """
+    chain_position: _builtins.int
+    """Output only. The event's position in the audit log's hash chain (1, 2, 3, ...), given
+    shortly after the event is committed (within about a second), in commit order. 0 while the
+    event is not chained yet.
+    """
+    previous_hash: _builtins.str
+    """Output only. The hash of the event at `chain_position` - 1, 64 lowercase hexadecimal
+    characters (64 zeros for position 1). Empty while the event is not chained.
+    """
+    hash: _builtins.str
+    """Output only. SHA-256 of the 32 bytes of `previous_hash` followed by the event's canonical
+    encoding, 64 lowercase hexadecimal characters. The canonical encoding is the JSON object of
+    `name`, `event_time` (UTC, always 6 fractional digits: `2025-01-31T12:00:00.123456Z`),
+    `actor`, `method`, `resource`, `model`, `before`, `after` (objects, or null when unset),
+    `request_id`, `trace_id` and `denied_permission` (empty strings when unset), in the JSON
+    Canonicalization Scheme (RFC 8785), as UTF-8. Empty while the event is not chained.
     """
     @_builtins.property
     def event_time(self) -> _timestamp_pb2.Timestamp:
@@ -108,10 +133,14 @@ class AuditEvent(_message.Message):
         request_id: _builtins.str = ...,
         trace_id: _builtins.str = ...,
         denied_permission: _builtins.str = ...,
+        model: _builtins.str = ...,
+        chain_position: _builtins.int = ...,
+        previous_hash: _builtins.str = ...,
+        hash: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "before", b"before", "event_time", b"event_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "after", b"after", "before", b"before", "denied_permission", b"denied_permission", "event_time", b"event_time", "method", b"method", "name", b"name", "request_id", b"request_id", "resource", b"resource", "trace_id", b"trace_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "after", b"after", "before", b"before", "chain_position", b"chain_position", "denied_permission", b"denied_permission", "event_time", b"event_time", "hash", b"hash", "method", b"method", "model", b"model", "name", b"name", "previous_hash", b"previous_hash", "request_id", b"request_id", "resource", b"resource", "trace_id", b"trace_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -7,6 +7,7 @@ from collections import abc as _abc
 from google.protobuf import empty_pb2 as _empty_pb2
 from grpc import aio as _aio
 from modelregistry.metadata.v1 import alias_pb2 as _alias_pb2
+from modelregistry.metadata.v1 import audit_chain_pb2 as _audit_chain_pb2
 from modelregistry.metadata.v1 import governance_pb2 as _governance_pb2
 from modelregistry.metadata.v1 import metadata_service_pb2 as _metadata_service_pb2
 from modelregistry.metadata.v1 import model_event_pb2 as _model_event_pb2
@@ -144,6 +145,16 @@ class MetadataServiceStub:
     """Withdraws the caller's approval of a version for an alias (audited)."""
     ListApprovals: _grpc.UnaryUnaryMultiCallable[_governance_pb2.ListApprovalsRequest, _governance_pb2.ListApprovalsResponse]
     """Lists the approvals in force of a version."""
+    VerifyAuditLog: _grpc.UnaryUnaryMultiCallable[_audit_chain_pb2.VerifyAuditLogRequest, _audit_chain_pb2.VerifyAuditLogResponse]
+    """Verifies the audit log's hash chain (registry admins): chains every event committed before
+    the call, then recomputes every event's hash from position 1 to the head and reports the
+    first event that does not fit (edited, missing or reordered), or the head. A broken chain
+    is an answer (`intact` false), not an error. Takes about 50 µs per event on the server.
+    """
+    ExportAuditLog: _grpc.UnaryUnaryMultiCallable[_audit_chain_pb2.ExportAuditLogRequest, _audit_chain_pb2.ExportAuditLogResponse]
+    """Exports the audit log in chain order with every event's chain position and hashes
+    (registry admins), so that it can be verified outside the registry.
+    """
 
 @_typing.type_check_only
 class MetadataServiceAsyncStub(MetadataServiceStub):
@@ -255,6 +266,16 @@ class MetadataServiceAsyncStub(MetadataServiceStub):
     """Withdraws the caller's approval of a version for an alias (audited)."""
     ListApprovals: _aio.UnaryUnaryMultiCallable[_governance_pb2.ListApprovalsRequest, _governance_pb2.ListApprovalsResponse]  # type: ignore[assignment]
     """Lists the approvals in force of a version."""
+    VerifyAuditLog: _aio.UnaryUnaryMultiCallable[_audit_chain_pb2.VerifyAuditLogRequest, _audit_chain_pb2.VerifyAuditLogResponse]  # type: ignore[assignment]
+    """Verifies the audit log's hash chain (registry admins): chains every event committed before
+    the call, then recomputes every event's hash from position 1 to the head and reports the
+    first event that does not fit (edited, missing or reordered), or the head. A broken chain
+    is an answer (`intact` false), not an error. Takes about 50 µs per event on the server.
+    """
+    ExportAuditLog: _aio.UnaryUnaryMultiCallable[_audit_chain_pb2.ExportAuditLogRequest, _audit_chain_pb2.ExportAuditLogResponse]  # type: ignore[assignment]
+    """Exports the audit log in chain order with every event's chain position and hashes
+    (registry admins), so that it can be verified outside the registry.
+    """
 
 class MetadataServiceServicer(metaclass=_abc_1.ABCMeta):
     """Errors (AIP-193). Every error carries a status code and a google.rpc.ErrorInfo with domain
@@ -519,5 +540,27 @@ class MetadataServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_governance_pb2.ListApprovalsResponse, _abc.Awaitable[_governance_pb2.ListApprovalsResponse]]:
         """Lists the approvals in force of a version."""
+
+    @_abc_1.abstractmethod
+    def VerifyAuditLog(
+        self,
+        request: _audit_chain_pb2.VerifyAuditLogRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_audit_chain_pb2.VerifyAuditLogResponse, _abc.Awaitable[_audit_chain_pb2.VerifyAuditLogResponse]]:
+        """Verifies the audit log's hash chain (registry admins): chains every event committed before
+        the call, then recomputes every event's hash from position 1 to the head and reports the
+        first event that does not fit (edited, missing or reordered), or the head. A broken chain
+        is an answer (`intact` false), not an error. Takes about 50 µs per event on the server.
+        """
+
+    @_abc_1.abstractmethod
+    def ExportAuditLog(
+        self,
+        request: _audit_chain_pb2.ExportAuditLogRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_audit_chain_pb2.ExportAuditLogResponse, _abc.Awaitable[_audit_chain_pb2.ExportAuditLogResponse]]:
+        """Exports the audit log in chain order with every event's chain position and hashes
+        (registry admins), so that it can be verified outside the registry.
+        """
 
 def add_MetadataServiceServicer_to_server(servicer: MetadataServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -4,15 +4,22 @@ independent verifier agreeing with the server's encoding."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import json
+import logging
 import random
 import struct
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from modelregistry.audit import CANONICAL_FIELDS, chain_hash, verify_export
+from modelregistry_server.common.adapters import audit_log
+from modelregistry_server.common.adapters.audit_log.chain import AuditChainer
+from modelregistry_server.common.kernel.audit import AuditEntry
 from modelregistry_server.common.kernel.audit_chain import (
     GENESIS,
     ChainHead,
@@ -23,6 +30,7 @@ from modelregistry_server.common.kernel.audit_chain import (
     json_object,
     link_hash,
 )
+from modelregistry_server.common.kernel.errors import database_unavailable
 from modelregistry_server.common.kernel.page_token import PageTokenCodec
 from modelregistry_server.common.kernel.paging import Paginator
 from modelregistry_server.metadata.app.audit_chain import (
@@ -365,3 +373,65 @@ def test_an_export_names_the_first_bad_line() -> None:
     assert not wrong_anchor.ok
     assert wrong_anchor.position == 20
     assert not verify_export(lines[:10], anchor=(20, chained[19].hash.hex())).ok
+
+
+# ------------------------------------------------------------------ the chainer's schedule
+
+
+class _Database:
+    """Counts chaining passes; the lock is always taken by "another replica" (no SQL runs)."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.passes = 0
+        self.fail = fail
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_Conn]:
+        self.passes += 1
+        if self.fail:
+            raise database_unavailable("it did not answer in time")
+        yield _Conn()
+
+
+class _Conn:
+    async def fetchval(self, query: str, *args: object) -> object:
+        return False  # try_lock_chain: another chainer holds it
+
+    async def execute(self, query: str, *args: object) -> str:
+        return "INSERT 0 1"
+
+
+async def test_an_append_wakes_the_chainer_soon_after() -> None:
+    database = _Database()
+    chainer = AuditChainer(database, interval_s=60, settle_s=0.01)  # type: ignore[arg-type]
+    task = asyncio.create_task(chainer.run_forever())
+    try:
+        await asyncio.sleep(0.05)
+        assert database.passes == 0  # nothing appended, the interval is far off
+        await audit_log.append(_Conn(), _entry())  # type: ignore[arg-type]
+        for _ in range(100):
+            if database.passes:
+                break
+            await asyncio.sleep(0.01)
+        assert database.passes == 1
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await audit_log.append(_Conn(), _entry())  # type: ignore[arg-type]  # no one listens now
+
+
+async def test_a_failing_pass_is_logged_once_per_outage(caplog: pytest.LogCaptureFixture) -> None:
+    database = _Database(fail=True)
+    chainer = AuditChainer(database, interval_s=1)  # type: ignore[arg-type]
+    with caplog.at_level(logging.DEBUG, "modelregistry_server.common.adapters.audit_log.chain"):
+        for _ in range(3):
+            assert await chainer.run_once() == 0
+        database.fail = False
+        await chainer.run_once()
+    levels = [r.levelname for r in caplog.records]
+    assert levels == ["WARNING", "DEBUG", "DEBUG", "INFO"]
+
+
+def _entry() -> AuditEntry:
+    return AuditEntry("alice", "SetAlias", "models/m/aliases/a", "m", None, {"v": 1}, None)

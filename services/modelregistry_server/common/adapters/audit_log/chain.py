@@ -163,6 +163,7 @@ class AuditChainer:
         self._database = database
         self._interval_s = interval_s
         self._settle_s = settle_s
+        self._failing = False
 
     async def run_forever(self) -> None:
         """Chain until cancelled (an interval of 0 means never: the job does not start)."""
@@ -196,11 +197,22 @@ class AuditChainer:
             stop()
 
     async def run_once(self) -> int:
-        """One pass (skipped if another chainer is at it); failures are logged, not raised."""
+        """One pass (skipped if another chainer is at it); failures are logged, not raised:
+        the first of a series as a warning, the rest (one a second) at debug."""
         try:
-            return await chain_pending(self._database)
+            chained = await chain_pending(self._database)
         except RegistryError as exc:  # the database is away: the next pass catches up
-            _log.warning("audit chain: pass failed (%s); trying again", exc.message)
+            self._failed("audit chain: pass failed (%s); trying again", exc.message)
         except Exception:
-            _log.exception("audit chain: pass failed; trying again")
+            self._failed("audit chain: pass failed; trying again", exc_info=True)
+        else:
+            if self._failing:
+                _log.info("audit chain: passes succeed again")
+            self._failing = False
+            return chained
         return 0
+
+    def _failed(self, message: str, *args: object, exc_info: bool = False) -> None:
+        level = logging.DEBUG if self._failing else logging.WARNING
+        _log.log(level, message, *args, exc_info=exc_info)
+        self._failing = True

@@ -17,7 +17,7 @@ BUF := $(TOOLS)/node/node_modules/.bin/buf
 SERVE_ARGS ?=
 
 # make fuzz: the fuzz suite with fresh examples, 600 per RPC (about 20,000 requests).
-.PHONY: fuzz serve test test-unit lint gen venv venv-dev minio buf bench-artifacts bench-metadata bench-pull bench-audit clean
+.PHONY: fuzz serve test test-unit lint gen venv venv-dev minio buf bench-artifacts bench-metadata bench-pull bench-audit bench-scan clean
 
 $(VENV)/.runtime: pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -68,6 +68,10 @@ bench-pull: venv-dev minio
 # 200 concurrent audited alias moves with the audit hash chain on ÷ off (and the two designs).
 bench-audit: venv-dev
 	$(PY) bench/audit_chain.py $(BENCH_ARGS)
+
+# Push-to-READY of a 1 GiB safetensors model with model-file scanning on ÷ off.
+bench-scan: venv-dev minio
+	$(PY) bench/scan.py $(BENCH_ARGS)
 
 gen: venv-dev
 	$(PY) clients/python/scripts/gen_protos.py

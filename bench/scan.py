@@ -24,7 +24,16 @@ import sys
 import time
 from pathlib import Path
 
-from bench._support import (
+from modelregistry import Client
+from modelregistry.metadata.v1 import model_version_pb2
+from modelregistry_server.common.adapters.db import ensure_database
+
+# `bench` and `tests` are not installed packages: when run as a script, sys.path[0] is bench/,
+# so make the repository root importable (as the other benchmarks do).
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+from bench._support import (  # noqa: E402
     ServerProcess,
     cpu_model,
     log,
@@ -36,11 +45,8 @@ from bench._support import (
     write_incompressible,
 )
 
-from modelregistry import Client
-from modelregistry.metadata.v1 import model_version_pb2
-from modelregistry_server.common.adapters.db import ensure_database
-from tests.support.auth import ADMIN_TOKEN
-from tests.support.minio import MinioServer
+from tests.support.auth import ADMIN_TOKEN  # noqa: E402
+from tests.support.minio import MinioServer  # noqa: E402
 
 MIB = 1024 * 1024
 TARGET = 1.1

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from google.protobuf import timestamp_pb2
 
+from modelregistry.cli import _format as fmt
 from modelregistry.cli._commands import render_diff
 from modelregistry.cli._format import (
     alias_dict,
@@ -266,3 +267,13 @@ def test_json_text_has_no_raw_control_and_decodes_to_the_same_strings() -> None:
     assert _raw_controls(text) == []
     assert all(escape in text for escape in ("\\u001b", "\\u009b", "\\u007f"))
     assert json.loads(text) == data
+
+
+def test_show_names_the_scan_verdict_and_counts_findings() -> None:
+    version = model_version_pb2.ModelVersion(name="models/m/versions/1", version=1)
+    assert fmt.scan_name(version) == "-"  # not scanned yet
+    version.scan_verdict = model_version_pb2.SCAN_VERDICT_UNSAFE
+    version.file_scans.add(path="model.pkl", findings=["denied_import os.system", "unsafe_call"])
+    assert fmt.scan_name(version) == "UNSAFE (2 findings)"
+    assert "scan:     UNSAFE (2 findings)" in fmt.render_version(version)
+    assert fmt.version_dict(version)["scan"] == "UNSAFE (2 findings)"

@@ -227,6 +227,7 @@ def render_version(version: model_version_pb2.ModelVersion) -> str:
     head: list[tuple[str, str]] = [
         ("version", version_ref(version)),
         ("state", state_name(version.state)),
+        ("scan", scan_name(version)),
         ("uid", version.uid or "-"),
         ("created", created),
         ("ready", local_time(version.ready_time)),
@@ -358,6 +359,15 @@ def prune_line(result: PruneResult) -> str:
 # ----------------------------------------------------------------------------------- JSON
 
 
+def scan_name(version: model_version_pb2.ModelVersion) -> str:
+    """The file scan's verdict (``SAFE``, ``UNSAFE``, ...), or ``-`` before it is stored."""
+    if not version.scan_verdict:
+        return "-"
+    name = model_version_pb2.ScanVerdict.Name(version.scan_verdict).removeprefix("SCAN_VERDICT_")
+    findings = sum(len(f.findings) for f in version.file_scans)
+    return f"{name} ({findings} findings)" if findings else name
+
+
 def version_dict(version: model_version_pb2.ModelVersion) -> dict[str, Any]:
     """A version as plain JSON types: typed params, RFC 3339 UTC times, sizes as ints."""
     return {
@@ -367,6 +377,7 @@ def version_dict(version: model_version_pb2.ModelVersion) -> dict[str, Any]:
         "ref": version_ref(version),
         "uid": version.uid,
         "state": state_name(version.state),
+        "scan": scan_name(version),
         "description": version.description,
         "labels": dict(version.labels),
         "params": params_from_proto(version.params),

@@ -7,18 +7,21 @@ PASSED and one approval from someone other than the creator and the mover.
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grpc
 import pytest
 
+from modelregistry._governance import check_status
 from modelregistry.access.v1 import access_service_pb2_grpc
 from modelregistry.metadata.v1 import governance_pb2 as gov
 from modelregistry.metadata.v1 import metadata_service_pb2 as ms
 from modelregistry.metadata.v1 import metadata_service_pb2_grpc, model_pb2
 from tests.conftest import RunningRegistry
 from tests.support.artifacts import sha256_hex, upload
-from tests.support.auth import authenticated_channel, create_token, grant
+from tests.support.auth import ADMIN_TOKEN, authenticated_channel, create_token, grant
 from tests.support.rpc import error_info
 
 if TYPE_CHECKING:
@@ -157,3 +160,36 @@ async def test_a_protected_alias_walks_its_gate(registry: RunningRegistry) -> No
     finally:
         for principal in (alice, bob, ci):
             await principal.channel.close(None)
+
+
+async def test_the_sdk_governance_calls_sync_and_async(
+    registry: RunningRegistry, tmp_path: Path
+) -> None:
+    from modelregistry import Client
+    from modelregistry.aio import AsyncClient
+
+    bob = await create_token(registry.target, "bob", role="maintainer")
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "w.bin").write_bytes(b"weights")
+
+    def sync_side() -> None:
+        with Client(registry.target, token=ADMIN_TOKEN, cache_dir=tmp_path / "c") as admin:
+            admin.push(folder, model="fraud")
+            admin.set_protection_rule("fraud", "production", required_checks=["eval"])
+            admin.report_check("fraud", 1, "eval", "FAILED", summary="auc 0.5")
+            admin.report_check("fraud", 1, "eval", "PASSED", metrics={"auc": 0.93})
+            assert [check_status(c) for c in admin.list_checks("fraud", 1)] == ["PASSED"]
+            reports = admin.list_checks("fraud", 1, all_reports=True)
+            assert [check_status(c) for c in reports] == ["PASSED", "FAILED"]
+
+    await asyncio.to_thread(sync_side)
+    async with AsyncClient(registry.target, token=bob, cache_dir=tmp_path / "b") as client:
+        approval = await client.approve("fraud", 1, "production", comment="ok")
+        assert (approval.approver, approval.comment) == ("bob", "ok")
+        assert [a.approver for a in await client.list_approvals("fraud", 1)] == ["bob"]
+        await client.withdraw_approval("fraud", 1, "production")
+        assert await client.list_approvals("fraud", 1) == []
+        rules = await client.list_protection_rules()
+        assert [r.name for r in rules] == ["protectionRules/fraud/aliases/production"]
+        await client.set_alias("fraud", "production", 1)  # eval PASSED, no approvals needed

@@ -24,6 +24,7 @@ import grpc
 from modelregistry import _convert
 from modelregistry._audit_calls import AsyncAuditCalls
 from modelregistry._base import ClientBase
+from modelregistry._governance import AsyncGovernanceCalls
 from modelregistry._options import PullOptions, PushOptions
 from modelregistry._pager import AsyncPager
 from modelregistry._transport import (
@@ -52,7 +53,7 @@ __all__ = ["AsyncClient", "AsyncWatchStream"]
 R = TypeVar("R")
 
 
-class AsyncClient(ClientBase[AsyncTransport], AsyncAuditCalls):
+class AsyncClient(ClientBase[AsyncTransport], AsyncAuditCalls, AsyncGovernanceCalls):
     """The ``async`` twin of :class:`~modelregistry.client.Client` (same arguments, same
     methods). Use ``async with AsyncClient() as client:`` or ``await client.close()``.
 
@@ -217,6 +218,9 @@ class AsyncClient(ClientBase[AsyncTransport], AsyncAuditCalls):
         return VersionDiff.between(a, b)
 
     # ------------------------------------------------------------------ aliases
+
+    def _governance_transport(self, operation: str) -> AsyncTransport:
+        return self._online(operation)
 
     async def set_alias(
         self, model: str, alias: str, version: int, *, expected_version: int | None = None

@@ -8,13 +8,14 @@ read it.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import grpc
 import pytest
 
 from modelregistry.metadata.v1 import governance_pb2 as gov
 from modelregistry.metadata.v1 import metadata_service_pb2 as ms
-from modelregistry.metadata.v1 import model_pb2, model_version_pb2
+from modelregistry.metadata.v1 import model_event_pb2, model_pb2, model_version_pb2
 from tests.conftest import RunningRegistry
 from tests.support.artifacts import sha256_hex, upload
 from tests.support.rpc import error_info
@@ -122,3 +123,22 @@ async def test_versions_are_scanned_filtered_and_gated(registry: RunningRegistry
     await stub.SetAlias(
         ms.SetAliasRequest(model=MODEL, alias="quarantine", version=names["pickle"])
     )
+
+
+async def test_a_watcher_hears_the_verdict(registry: RunningRegistry) -> None:
+    stub = registry.metadata
+    await stub.CreateModel(ms.CreateModelRequest(model_id="scanned", model=model_pb2.Model()))
+    watch: Any = stub.WatchModelEvents(ms.WatchModelEventsRequest(model=MODEL), timeout=60)
+    await watch.initial_metadata()
+    path, data, expected = CASES["valid"]
+    name = await _push(registry, path, data)
+    kinds = []
+    async for event in watch:
+        kinds.append(model_event_pb2.ModelEventType.Name(event.type))
+        if event.type == model_event_pb2.MODEL_EVENT_TYPE_VERSION_SCANNED:
+            assert event.model_version == name
+            break
+    watch.cancel()
+    assert kinds == ["MODEL_EVENT_TYPE_VERSION_READY", "MODEL_EVENT_TYPE_VERSION_SCANNED"]
+    version = await stub.GetModelVersion(ms.GetModelVersionRequest(name=name))
+    assert version.scan_verdict == expected

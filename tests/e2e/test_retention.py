@@ -29,6 +29,7 @@ from tests.support.rpc import error_info
 from tests.support.sdk import ALIAS_MOVED, consume_in_thread, off_loop
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+SCANNED_EVENTS = "SELECT count(*) FROM metadata.model_events WHERE type = 'VERSION_SCANNED'"
 BACKDATE_EVENTS = "UPDATE metadata.model_events SET event_time = now() - interval '31 days'"
 
 
@@ -62,6 +63,11 @@ async def model_with_old_events(
     await push(registry, "m", {"w": b"two"})
     await set_alias(registry, 1, str(uuid.uuid4()))
     await set_alias(registry, 2, str(uuid.uuid4()))
+    # Each version's file scan adds a VERSION_SCANNED event shortly after: wait for both, so
+    # that every event of the set-up is old.
+    async with asyncio.timeout(30):
+        while await db.fetchval(SCANNED_EVENTS) < 2:  # noqa: ASYNC110 - a row, not an event
+            await asyncio.sleep(0.05)
     await db.execute(BACKDATE_EVENTS)
     return [r["id"] for r in await db.fetch("SELECT id FROM metadata.model_events ORDER BY id")]
 
@@ -70,7 +76,7 @@ async def test_a_round_deletes_old_events_and_request_ids_and_keeps_history_and_
     registry: RunningRegistry, db: asyncpg.Connection[Any]
 ) -> None:
     old = await model_with_old_events(registry, db)
-    assert len(old) == 4  # two VERSION_READY, two ALIAS_MOVED
+    assert len(old) == 6  # two VERSION_READY, two VERSION_SCANNED, two ALIAS_MOVED
     await db.execute("UPDATE metadata.request_log SET create_time = now() - interval '25 hours'")
     fresh_request = str(uuid.uuid4())
     await set_alias(registry, 1, fresh_request)  # a young event and a young request id
@@ -79,7 +85,7 @@ async def test_a_round_deletes_old_events_and_request_ids_and_keeps_history_and_
 
     result = await housekeeping(registry).housekeeping_round(force=True)
 
-    assert result == PruneResult(events=4, request_ids=2)
+    assert result == PruneResult(events=6, request_ids=2)
     kept = [r["id"] for r in await db.fetch("SELECT id FROM metadata.model_events")]
     assert len(kept) == 1
     assert kept[0] > max(old)

@@ -14,10 +14,12 @@ from modelregistry_server.metadata.adapters.postgres.rows import (
     scan_results_to_json,
     to_version,
 )
+from modelregistry_server.metadata.domain.events import EventType
 from modelregistry_server.metadata.domain.scanning import FileVerdict, Verdict
 from modelregistry_server.metadata.domain.version import ModelVersion
 
 QUERIES = load_queries(Path(__file__).parent / "scanning.sql")
+SCANNER_ACTOR = "modelregistry-scanner"
 
 
 class PostgresScanStore:
@@ -43,6 +45,10 @@ class PostgresScanStore:
             )  # fmt: skip
             if stored is None:
                 return False
-            # Every replica's resolve cache drops the model: its answers carry the verdict.
-            await conn.execute(VERSION_QUERIES["notify_model_changed"], model_id)
+            # Watchers learn of the verdict (the event's NOTIFY also makes every replica's
+            # resolve cache drop the model: its answers carry the verdict).
+            await conn.execute(
+                VERSION_QUERIES["insert_model_event"], EventType.VERSION_SCANNED.value,
+                model_id, version, None, SCANNER_ACTOR,
+            )  # fmt: skip
         return True

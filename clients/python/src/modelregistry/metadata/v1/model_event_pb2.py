@@ -27,7 +27,7 @@ from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+modelregistry/metadata/v1/model_event.proto\x12\x19modelregistry.metadata.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdf\x02\n\nModelEvent\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12=\n\x04type\x18\x02 \x01(\x0e\x32).modelregistry.metadata.v1.ModelEventTypeB\x04\xe2\x41\x01\x03\x12\x34\n\x05model\x18\x03 \x01(\tB%\xe2\x41\x01\x03\xfa\x41\x1e\n\x1cmetadata.modelregistry/Model\x12\x43\n\rmodel_version\x18\x04 \x01(\tB,\xe2\x41\x01\x03\xfa\x41%\n#metadata.modelregistry/ModelVersion\x12\x34\n\x05\x61lias\x18\x05 \x01(\tB%\xe2\x41\x01\x03\xfa\x41\x1e\n\x1cmetadata.modelregistry/Alias\x12\x34\n\nevent_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x61\x63tor\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03*\xe6\x01\n\x0eModelEventType\x12 \n\x1cMODEL_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\"\n\x1eMODEL_EVENT_TYPE_VERSION_READY\x10\x01\x12 \n\x1cMODEL_EVENT_TYPE_ALIAS_MOVED\x10\x02\x12\"\n\x1eMODEL_EVENT_TYPE_ALIAS_DELETED\x10\x03\x12$\n MODEL_EVENT_TYPE_VERSION_DELETED\x10\x04\x12\"\n\x1eMODEL_EVENT_TYPE_MODEL_DELETED\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+modelregistry/metadata/v1/model_event.proto\x12\x19modelregistry.metadata.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdf\x02\n\nModelEvent\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12=\n\x04type\x18\x02 \x01(\x0e\x32).modelregistry.metadata.v1.ModelEventTypeB\x04\xe2\x41\x01\x03\x12\x34\n\x05model\x18\x03 \x01(\tB%\xe2\x41\x01\x03\xfa\x41\x1e\n\x1cmetadata.modelregistry/Model\x12\x43\n\rmodel_version\x18\x04 \x01(\tB,\xe2\x41\x01\x03\xfa\x41%\n#metadata.modelregistry/ModelVersion\x12\x34\n\x05\x61lias\x18\x05 \x01(\tB%\xe2\x41\x01\x03\xfa\x41\x1e\n\x1cmetadata.modelregistry/Alias\x12\x34\n\nevent_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x61\x63tor\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03*\x8c\x02\n\x0eModelEventType\x12 \n\x1cMODEL_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\"\n\x1eMODEL_EVENT_TYPE_VERSION_READY\x10\x01\x12 \n\x1cMODEL_EVENT_TYPE_ALIAS_MOVED\x10\x02\x12\"\n\x1eMODEL_EVENT_TYPE_ALIAS_DELETED\x10\x03\x12$\n MODEL_EVENT_TYPE_VERSION_DELETED\x10\x04\x12\"\n\x1eMODEL_EVENT_TYPE_MODEL_DELETED\x10\x05\x12$\n MODEL_EVENT_TYPE_VERSION_SCANNED\x10\x06\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -49,7 +49,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MODELEVENT'].fields_by_name['actor']._loaded_options = None
   _globals['_MODELEVENT'].fields_by_name['actor']._serialized_options = b'\342A\001\003'
   _globals['_MODELEVENTTYPE']._serialized_start=522
-  _globals['_MODELEVENTTYPE']._serialized_end=752
+  _globals['_MODELEVENTTYPE']._serialized_end=790
   _globals['_MODELEVENT']._serialized_start=168
   _globals['_MODELEVENT']._serialized_end=519
 # @@protoc_insertion_point(module_scope)

@@ -46,6 +46,11 @@ class _ModelEventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ModelE
     """A model was deleted. Only `model` is set; a forced delete sends no separate version or alias
     events.
     """
+    MODEL_EVENT_TYPE_VERSION_SCANNED: _ModelEventType.ValueType  # 6
+    """A `READY` version's files were scanned (see `ModelVersion.scan_verdict`): `model_version`
+    is set; read the version for the verdict. Sent once per version, seconds after its
+    `VERSION_READY` event.
+    """
 
 class ModelEventType(_ModelEventType, metaclass=_ModelEventTypeEnumTypeWrapper):
     """The kind of change a model event reports."""
@@ -71,6 +76,11 @@ come before it.
 MODEL_EVENT_TYPE_MODEL_DELETED: ModelEventType.ValueType  # 5
 """A model was deleted. Only `model` is set; a forced delete sends no separate version or alias
 events.
+"""
+MODEL_EVENT_TYPE_VERSION_SCANNED: ModelEventType.ValueType  # 6
+"""A `READY` version's files were scanned (see `ModelVersion.scan_verdict`): `model_version`
+is set; read the version for the verdict. Sent once per version, seconds after its
+`VERSION_READY` event.
 """
 Global___ModelEventType: _TypeAlias = ModelEventType  # noqa: Y015
 

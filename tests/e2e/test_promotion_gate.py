@@ -193,3 +193,25 @@ async def test_the_sdk_governance_calls_sync_and_async(
         rules = await client.list_protection_rules()
         assert [r.name for r in rules] == ["protectionRules/fraud/aliases/production"]
         await client.set_alias("fraud", "production", 1)  # eval PASSED, no approvals needed
+
+
+async def test_movers_can_name_a_role(registry: RunningRegistry, tmp_path: Path) -> None:
+    from modelregistry import Client
+    from modelregistry.errors import FailedPreconditionError
+
+    alice = await create_token(registry.target, "alice", role="maintainer")
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "w.bin").write_bytes(b"weights")
+
+    def walk() -> None:
+        with Client(registry.target, token=ADMIN_TOKEN, cache_dir=tmp_path / "a") as admin:
+            admin.push(folder, model="fraud")
+            admin.set_protection_rule("fraud", "production", movers=["role:admin"])
+            with Client(registry.target, token=alice, cache_dir=tmp_path / "b") as maintainer:
+                with pytest.raises(FailedPreconditionError) as blocked:
+                    maintainer.set_alias("fraud", "production", 1)
+                assert blocked.value.metadata == {"not_a_mover": "true"}
+            admin.set_alias("fraud", "production", 1)  # the admin holds role:admin on fraud
+
+    await asyncio.to_thread(walk)

@@ -167,6 +167,13 @@ class _CallAccess:
     def visibility(self, permission: Permission) -> Visibility:
         return self._policy.visibility(self._principal, permission)
 
+    def holds(self, permission: Permission, model_id: str | None) -> bool:
+        try:
+            self._policy.check(self._principal, permission, model_id)
+        except PermissionDenied:
+            return False
+        return True
+
 
 class AuthorizationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Checks every call against ``RULES``; runs after ``AuthInterceptor`` (it needs the

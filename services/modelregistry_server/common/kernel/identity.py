@@ -76,3 +76,8 @@ class AccessCheck(Protocol):
     def visibility(self, permission: Permission) -> Visibility:
         """The models the caller may see with ``permission``."""
         ...
+
+    def holds(self, permission: Permission, model_id: str | None) -> bool:
+        """Whether the caller holds ``permission`` on ``model_id``; a no is not a refusal
+        (nothing is recorded), only an answer."""
+        ...

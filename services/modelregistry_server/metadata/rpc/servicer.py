@@ -78,6 +78,21 @@ def _actor(context: _Context) -> str:
     return f"{claimed[:128]} via {principal}"
 
 
+# A protection rule's mover "role:<name>" matches a caller who holds, on the model, the
+# permission that sets the role apart from the one below it (see role_binding.proto).
+_ROLE_MOVERS = {"role:admin": Permission.ADMINISTER, "role:maintainer": Permission.MANAGE_ALIASES}
+
+
+def _mover_subjects(model: str) -> frozenset[str]:
+    """Who the caller is to a protection rule's movers: its groups and the roles it holds."""
+    access = current_access()
+    model_id = model.removeprefix("models/")
+    roles = {
+        role for role, permission in _ROLE_MOVERS.items() if access.holds(permission, model_id)
+    }
+    return frozenset({f"group:{g}" for g in current_principal().groups} | roles)
+
+
 class MetadataServicer(GovernanceRpc, metadata_service_pb2_grpc.MetadataServiceServicer):
     """Serves models, versions and aliases; audit listing, events and GC arrive next."""
 
@@ -261,7 +276,7 @@ class MetadataServicer(GovernanceRpc, metadata_service_pb2_grpc.MetadataServiceS
             request.expected_version,
             _actor(context),
             request.request_id,
-            frozenset(f"group:{g}" for g in current_principal().groups),
+            _mover_subjects(request.model),
         )
         return alias_to_proto(record)
 

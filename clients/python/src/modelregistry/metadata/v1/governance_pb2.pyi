@@ -174,8 +174,9 @@ class ProtectionRule(_message.Message):
 
     @_builtins.property
     def movers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Optional. Who may move the alias: principal names and `group:<name>` (at most 64). Empty
-        means anyone the role bindings let move aliases (`aliases.write`).
+        """Optional. Who may move the alias: principal names, `group:<name>`, and `role:admin` or
+        `role:maintainer` (a caller holding that role on the model); at most 64. Empty means anyone
+        the role bindings let move aliases (`aliases.write`).
         """
 
     @_builtins.property

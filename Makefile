@@ -6,6 +6,9 @@
 #   make bench-artifacts   ArtifactService throughput/memory/CPU as ratios to direct minio-py
 #   make bench-metadata    ResolveModelVersion p50/p99 at 32 callers vs an empty unary call
 #   make bench-pull        SDK pull/push of a 1 GiB model as ratios to direct minio-py gets
+#   make bench-audit       200 concurrent audited alias moves, hash chain on ÷ off
+#   make bench-scan        push-to-READY of a 1 GiB safetensors model, file scanning on ÷ off
+#   make fuzz              the fuzz suite with 600 fresh requests per RPC (about 20,000)
 
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)

@@ -274,4 +274,6 @@ async def test_twenty_cancellations_leave_no_blob_no_upload_no_leaked_threads(
     threads, fds = await _settled(baseline_threads, baseline_fds, port)
     assert threads <= baseline_threads, f"threads {threads} > baseline {baseline_threads}"
     assert _threads()[1] <= S3_WORKERS, "the S3 worker pool grew past its size"
-    assert fds <= baseline_fds, f"open fds {fds} > baseline {baseline_fds}"
+    # The S3 client's pool may keep one or two more idle connections than after the warm-up
+    # (parts go up two at a time); a leak would add one per cancellation, twenty here.
+    assert fds <= baseline_fds + 2, f"open fds {fds} > baseline {baseline_fds} + 2"

@@ -208,6 +208,12 @@ class MinioServer:
         ]
         # Log to a file, not a PIPE: nobody reads a pipe while tests run, and a full pipe buffer
         # would block MinIO mid-request.
+        # The parent-death signal is set by util-linux's setpriv where there is one: Python code
+        # in a preexec_fn runs in a child forked from a process that may hold gRPC's threads,
+        # where it can crash before exec (seen as "Fatal Python error: Segmentation fault").
+        setpriv = shutil.which("setpriv") if sys.platform == "linux" else None
+        if setpriv is not None:
+            args = [setpriv, "--pdeathsig", "KILL", *args]
         with self._log_path.open("wb") as log:
             self._proc = subprocess.Popen(
                 args,
@@ -216,7 +222,11 @@ class MinioServer:
                 stderr=subprocess.STDOUT,
                 env=env,
                 cwd=self._work_dir,
-                preexec_fn=functools.partial(_die_with_parent, os.getpid()),
+                preexec_fn=(
+                    None
+                    if setpriv is not None
+                    else functools.partial(_die_with_parent, os.getpid())
+                ),
             )
         try:
             self._wait_until_live()

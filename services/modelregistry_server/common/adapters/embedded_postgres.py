@@ -23,6 +23,7 @@ import stat
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 _log = logging.getLogger(__name__)
 
@@ -179,13 +180,21 @@ class EmbeddedPostgres:
                 "-c",
                 "full_page_writes=off",
             ]
-        # The parent-death signal is set by util-linux's setpriv where there is one: Python
-        # code in a preexec_fn runs in a child forked from a process with gRPC's threads,
-        # where it can deadlock or crash before exec (seen here as a postmaster that "exited
-        # during start-up" without a log line).
+        # Where util-linux's setpriv exists it switches the user and sets the parent-death
+        # signal, so the child runs no Python code and subprocess can vfork: a fork() in a
+        # process with gRPC's threads runs gRPC's fork handlers, and a preexec_fn runs Python,
+        # either of which can deadlock or crash the child before exec (seen as a postmaster that
+        # "exited during start-up" with code -11 and no log line).
         setpriv = shutil.which("setpriv")
+        user, group = self._uid, self._gid
+        preexec: Any = _die_with_parent
         if setpriv is not None:
-            args = [setpriv, "--pdeathsig", "INT", *args]
+            switch = (
+                [] if user is None else [f"--reuid={user}", f"--regid={group}", "--clear-groups"]
+            )
+            args = [setpriv, *switch, "--pdeathsig", "INT", *args]
+            user = group = None
+            preexec = None
         log = self._log_file.open("ab")
         try:
             self._process = subprocess.Popen(
@@ -193,9 +202,9 @@ class EmbeddedPostgres:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
-                preexec_fn=None if setpriv is not None else _die_with_parent,
-                user=self._uid,
-                group=self._gid,
+                preexec_fn=preexec,
+                user=user,
+                group=group,
             )
         finally:
             log.close()

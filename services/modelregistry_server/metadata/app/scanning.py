@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from typing import BinaryIO, cast
@@ -92,6 +93,9 @@ class ModelScanner:
         self._queue: asyncio.Queue[ModelVersion] = asyncio.Queue()
         self._queued: set[tuple[str, int]] = set()  # queued or being scanned
         self._tasks: list[asyncio.Task[None]] = []
+        # Set by stop(): a scan thread still running (cancelling its task does not stop it) fails
+        # its next read at once instead of waiting for an event loop that is shutting down.
+        self._stopping = threading.Event()
         self.scanned = 0  # verdicts stored by this process (tests and benchmarks read it)
 
     def start(self) -> None:
@@ -101,6 +105,7 @@ class ModelScanner:
 
     async def stop(self) -> None:
         """Cancel the workers (an interrupted scan is redone at the next start-up)."""
+        self._stopping.set()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -172,15 +177,25 @@ class ModelScanner:
     def _opener(
         self, loop: asyncio.AbstractEventLoop, name: str, sha256: str, size: int
     ) -> Callable[[], BinaryIO]:
-        reader = self._reader
+        reader, stopping = self._reader, self._stopping
 
         def fetch(offset: int, length: int) -> bytes:
-            # On the scan's thread: the read runs on the event loop, this thread waits.
+            # On the scan's thread: the read runs on the event loop, this thread waits (in short
+            # steps, so that a stop ends the wait).
+            if stopping.is_set():
+                raise OSError("the scanner is stopping")
             future = asyncio.run_coroutine_threadsafe(
                 reader.read(name, sha256, offset, length), loop
             )
+            waited = 0.0
             try:
-                return future.result(READ_TIMEOUT_S)
+                while True:
+                    try:
+                        return future.result(0.25)
+                    except TimeoutError:
+                        waited += 0.25
+                        if stopping.is_set() or waited >= READ_TIMEOUT_S:
+                            raise
             except Exception as exc:
                 future.cancel()
                 raise OSError(f"reading blob {sha256} at {offset} failed: {exc}") from exc

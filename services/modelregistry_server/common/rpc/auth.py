@@ -16,7 +16,7 @@ import grpc
 
 from modelregistry_server.common.kernel.errors import RegistryError
 from modelregistry_server.common.kernel.identity import AccessCheck, Principal
-from modelregistry_server.common.rpc.status import to_status
+from modelregistry_server.common.rpc.status import abort_with
 from modelregistry_server.common.rpc.tls_peer import peer_principal_name
 
 Authenticate = Callable[[str | None], Awaitable[Principal]]
@@ -106,10 +106,7 @@ async def _run_enter(enter: Enter, request: Any, context: Any) -> Callable[[], N
     try:
         return await enter(request, context)
     except RegistryError as exc:
-        status = to_status(exc)
-        assert status is not None
-        await context.abort(status.code, status.details, status.trailing_metadata)
-        raise AssertionError("unreachable: abort raises") from exc
+        await abort_with(context, exc)
 
 
 def wrap_handler(handler: _Handler, enter: Enter) -> _Handler:

@@ -21,7 +21,7 @@ import grpc
 
 from modelregistry_server.common.kernel.errors import InvalidArgument
 from modelregistry_server.common.rpc.auth import is_open
-from modelregistry_server.common.rpc.status import to_status
+from modelregistry_server.common.rpc.status import abort_with
 from modelregistry_server.common.rpc.text_fields import control_character_error
 
 _Handler = Any
@@ -92,9 +92,7 @@ def _wrap(handler: _Handler, method: str) -> _Handler:
     async def refuse(request: Any, context: Any) -> None:
         error = _problem(request, what)
         if error is not None:
-            status = to_status(error)
-            assert status is not None
-            await context.abort(status.code, status.details, status.trailing_metadata)
+            await abort_with(context, error)
 
     if handler.unary_unary is not None:
         unary_unary = handler.unary_unary

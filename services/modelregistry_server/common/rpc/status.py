@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import logging
 from collections.abc import Mapping, Sequence
+from typing import Any, NoReturn
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
@@ -78,6 +79,14 @@ def rich_status(
         details.append(packed)
     status = status_pb2.Status(code=code.value[0], message=message, details=details)
     return rpc_status.to_status(status)
+
+
+async def abort_with(context: Any, error: RegistryError) -> NoReturn:
+    """End the call with ``error``'s rich status (``context.abort`` raises)."""
+    status = to_status(error)
+    assert status is not None  # a RegistryError always has one
+    await context.abort(status.code, status.details, status.trailing_metadata)
+    raise AssertionError("unreachable: abort raises")
 
 
 def internal_error_status(exc: BaseException) -> grpc.Status:

@@ -35,7 +35,7 @@ import grpc
 from modelregistry_server.common.kernel.errors import RegistryError, ResourceExhausted, Unavailable
 from modelregistry_server.common.limits_config import Limits
 from modelregistry_server.common.rpc.auth import current_principal, is_open
-from modelregistry_server.common.rpc.status import to_status
+from modelregistry_server.common.rpc.status import abort_with
 
 _log = logging.getLogger(__name__)
 _Handler = Any
@@ -275,14 +275,7 @@ async def _enter(limiter: StreamLimiter, watch: bool, context: Any) -> Callable[
     try:
         return limiter.acquire(current_principal().name, watch)
     except RegistryError as exc:
-        await _abort(context, exc)
-        raise AssertionError("unreachable: abort raises") from exc
-
-
-async def _abort(context: Any, exc: RegistryError) -> None:
-    status = to_status(exc)
-    assert status is not None
-    await context.abort(status.code, status.details, status.trailing_metadata)
+        await abort_with(context, exc)
 
 
 def _wrap(handler: _Handler, limiter: StreamLimiter, watch: bool) -> _Handler:
@@ -321,7 +314,7 @@ def _wrap(handler: _Handler, limiter: StreamLimiter, watch: bool) -> _Handler:
                 yield response
                 limiter.sent(task)
         except Unavailable as exc:  # only until_shutdown raises it here
-            await _abort(context, exc)
+            await abort_with(context, exc)
         finally:
             limiter.sent(task)
             release()

@@ -141,7 +141,7 @@ def cmd_login(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         me = checking.whoami()
     path = save_token(client.target, token)
     text = f"logged in to {client.target} as {_safe(me.principal)} (token saved in {path})"
-    _emit(out, args, {"principal": me.principal, "server": client.target, "saved": str(path)},
+    emit(out, args, {"principal": me.principal, "server": client.target, "saved": str(path)},
           text)  # fmt: skip
     return 0
 
@@ -151,7 +151,7 @@ def cmd_logout(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     forgotten = forget_token(client.target)
     text = f"forgot the token for {client.target}" if forgotten else (
         f"no token was saved for {client.target} in {credentials_path()}")  # fmt: skip
-    _emit(out, args, {"server": client.target, "forgotten": forgotten}, text)
+    emit(out, args, {"server": client.target, "forgotten": forgotten}, text)
     return 0
 
 
@@ -162,7 +162,7 @@ def cmd_whoami(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     text = f"{_safe(me.principal)} ({_safe(how)})"
     if me.groups:
         text += f"\ngroups: {_safe(', '.join(me.groups))}"
-    _emit(out, args, {"principal": me.principal, "method": me.authentication_method,
+    emit(out, args, {"principal": me.principal, "method": me.authentication_method,
                       "token": me.token, "groups": list(me.groups)}, text)  # fmt: skip
     return 0
 
@@ -177,7 +177,7 @@ def cmd_token(client: Client, args: argparse.Namespace, out: TextIO) -> int:
             raise UsageError(f"--ttl: {exc}") from None
         reply = client.create_token(args.principal, description=args.description, ttl=ttl)
         data = {**_token_dict(reply.access_token), "secret": reply.secret}
-        _emit(out, args, data, f"{_safe(reply.secret)}\n")
+        emit(out, args, data, f"{_safe(reply.secret)}\n")
         if not args.json and not args.quiet:
             print(f"created {_safe(reply.access_token.name)} for {_safe(args.principal)}; the "
                   "secret above is shown only now", file=sys.stderr)  # fmt: skip
@@ -190,11 +190,11 @@ def cmd_token(client: Client, args: argparse.Namespace, out: TextIO) -> int:
             for t in tokens
         ]  # fmt: skip
         header = ("TOKEN", "PRINCIPAL", "CREATED", "EXPIRES", "LAST USED", "STATE", "DESCRIPTION")
-        _emit(out, args, [_token_dict(t) for t in tokens], fmt.table(header, rows))
+        emit(out, args, [_token_dict(t) for t in tokens], fmt.table(header, rows))
         return 0
     revoked = client.revoke_token(args.name)
     text = f"revoked {_safe(revoked.name)} ({_safe(revoked.principal)})"
-    _emit(out, args, _token_dict(revoked), text)
+    emit(out, args, _token_dict(revoked), text)
     return 0
 
 
@@ -234,7 +234,7 @@ def _token_dict(token: access_token_pb2.AccessToken) -> dict[str, Any]:
     }
 
 
-def _emit(out: TextIO, args: argparse.Namespace, as_json: Any, as_text: str) -> None:
+def emit(out: TextIO, args: argparse.Namespace, as_json: Any, as_text: str) -> None:
     """JSON, or the human text; server values in it were escaped with ``fmt.printable``."""
     if args.json:
         out.write(fmt.json_text(as_json) + "\n")
@@ -248,17 +248,17 @@ def cmd_access(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     if action == "grant":
         binding = client.grant(args.subject, args.role, args.scope)
         text = _safe(f"{binding.name}: {binding.subject} is {binding.role} on {binding.scope}")
-        _emit(out, args, _binding_dict(binding), text)
+        emit(out, args, _binding_dict(binding), text)
         return 0
     if action == "list":
         bindings = client.list_bindings(args.subject)
         rows = [(b.name, b.subject, b.role, b.scope, b.created_by) for b in bindings]
         header = ("BINDING", "SUBJECT", "ROLE", "SCOPE", "GRANTED BY")
-        _emit(out, args, [_binding_dict(b) for b in bindings], fmt.table(header, rows))
+        emit(out, args, [_binding_dict(b) for b in bindings], fmt.table(header, rows))
         return 0
     removed = client.revoke_binding(args.name)
     text = _safe(f"revoked {removed.name}: {removed.subject} was {removed.role} on {removed.scope}")
-    _emit(out, args, _binding_dict(removed), text)
+    emit(out, args, _binding_dict(removed), text)
     return 0
 
 

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 from modelregistry._governance import check_status
 from modelregistry._refs import parse_ref
 from modelregistry.cli import _format as fmt
+from modelregistry.cli._access import emit as _emit
 from modelregistry.cli._parser import UsageError
 from modelregistry.cli._values import parse_duration
 from modelregistry.client import Client
@@ -114,13 +115,6 @@ def _check_dict(check: governance_pb2.Check) -> dict[str, Any]:
         "metrics": dict(check.metrics), "reporter": check.reporter,
         "report_time": check.report_time.ToJsonString() if check.HasField("report_time") else None,
     }  # fmt: skip
-
-
-def _emit(out: TextIO, args: argparse.Namespace, as_json: Any, as_text: str) -> None:
-    if args.json:
-        out.write(fmt.json_text(as_json) + "\n")
-    elif as_text:
-        out.write(fmt.printable(as_text.rstrip("\n"), keep="\n") + "\n")
 
 
 def cmd_check(client: Client, args: argparse.Namespace, out: TextIO) -> int:

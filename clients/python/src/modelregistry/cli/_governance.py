@@ -48,7 +48,10 @@ def add_governance_commands(add: AddCommand, example: Callable[..., str]) -> Non
     )
     report.add_argument("version", metavar="MODEL:VERSION")
     report.add_argument("name", metavar="CHECK", help="e.g. eval/accuracy")
-    report.add_argument("status", metavar="STATUS", choices=("PENDING", "PASSED", "FAILED"))
+    report.add_argument(
+        "status", metavar="STATUS", choices=("PENDING", "PASSED", "FAILED"),
+        help="PENDING, PASSED or FAILED",
+    )  # fmt: skip
     report.add_argument("--summary", default="", help="one line for people")
     report.add_argument(
         "--details-url", default="", metavar="URL", help="where the job's details are (http[s])"

@@ -22,6 +22,7 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
@@ -29,7 +30,7 @@ from modelregistry.access.v1 import access_token_pb2 as modelregistry_dot_access
 from modelregistry.access.v1 import role_binding_pb2 as modelregistry_dot_access_dot_v1_dot_role__binding__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,modelregistry/access/v1/access_service.proto\x12\x17modelregistry.access.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a*modelregistry/access/v1/access_token.proto\x1a*modelregistry/access/v1/role_binding.proto\"\x0f\n\rWhoAmIRequest\"\x88\x01\n\x0eWhoAmIResponse\x12\x11\n\tprincipal\x18\x01 \x01(\t\x12\x1d\n\x15\x61uthentication_method\x18\x02 \x01(\t\x12\x34\n\x05token\x18\x03 \x01(\tB%\xfa\x41\"\n access.modelregistry/AccessToken\x12\x0e\n\x06groups\x18\x04 \x03(\t\"|\n\x18\x43reateAccessTokenRequest\x12\x17\n\tprincipal\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x64\x65scription\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12,\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x01\"g\n\x19\x43reateAccessTokenResponse\x12:\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\x0b\x32$.modelregistry.access.v1.AccessToken\x12\x0e\n\x06secret\x18\x02 \x01(\t\"\x82\x01\n\x17ListAccessTokensRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x17\n\tprincipal\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1b\n\rshow_inactive\x18\x04 \x01(\x08\x42\x04\xe2\x41\x01\x01\"p\n\x18ListAccessTokensResponse\x12;\n\raccess_tokens\x18\x01 \x03(\x0b\x32$.modelregistry.access.v1.AccessToken\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"S\n\x18RevokeAccessTokenRequest\x12\x37\n\x04name\x18\x01 \x01(\tB)\xe2\x41\x01\x02\xfa\x41\"\n access.modelregistry/AccessToken\"\\\n\x18\x43reateRoleBindingRequest\x12@\n\x0crole_binding\x18\x01 \x01(\x0b\x32$.modelregistry.access.v1.RoleBindingB\x04\xe2\x41\x01\x02\"0\n\x17ListRoleBindingsRequest\x12\x15\n\x07subject\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\"W\n\x18ListRoleBindingsResponse\x12;\n\rrole_bindings\x18\x01 \x03(\x0b\x32$.modelregistry.access.v1.RoleBinding\"S\n\x18\x44\x65leteRoleBindingRequest\x12\x37\n\x04name\x18\x01 \x01(\tB)\xe2\x41\x01\x02\xfa\x41\"\n access.modelregistry/RoleBinding2\xa2\x06\n\rAccessService\x12Y\n\x06WhoAmI\x12&.modelregistry.access.v1.WhoAmIRequest\x1a\'.modelregistry.access.v1.WhoAmIResponse\x12z\n\x11\x43reateAccessToken\x12\x31.modelregistry.access.v1.CreateAccessTokenRequest\x1a\x32.modelregistry.access.v1.CreateAccessTokenResponse\x12w\n\x10ListAccessTokens\x12\x30.modelregistry.access.v1.ListAccessTokensRequest\x1a\x31.modelregistry.access.v1.ListAccessTokensResponse\x12l\n\x11RevokeAccessToken\x12\x31.modelregistry.access.v1.RevokeAccessTokenRequest\x1a$.modelregistry.access.v1.AccessToken\x12l\n\x11\x43reateRoleBinding\x12\x31.modelregistry.access.v1.CreateRoleBindingRequest\x1a$.modelregistry.access.v1.RoleBinding\x12w\n\x10ListRoleBindings\x12\x30.modelregistry.access.v1.ListRoleBindingsRequest\x1a\x31.modelregistry.access.v1.ListRoleBindingsResponse\x12l\n\x11\x44\x65leteRoleBinding\x12\x31.modelregistry.access.v1.DeleteRoleBindingRequest\x1a$.modelregistry.access.v1.RoleBindingb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,modelregistry/access/v1/access_service.proto\x12\x17modelregistry.access.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a*modelregistry/access/v1/access_token.proto\x1a*modelregistry/access/v1/role_binding.proto\"\x0f\n\rWhoAmIRequest\"\x88\x01\n\x0eWhoAmIResponse\x12\x11\n\tprincipal\x18\x01 \x01(\t\x12\x1d\n\x15\x61uthentication_method\x18\x02 \x01(\t\x12\x34\n\x05token\x18\x03 \x01(\tB%\xfa\x41\"\n access.modelregistry/AccessToken\x12\x0e\n\x06groups\x18\x04 \x03(\t\"|\n\x18\x43reateAccessTokenRequest\x12\x17\n\tprincipal\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x64\x65scription\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12,\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x01\"g\n\x19\x43reateAccessTokenResponse\x12:\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\x0b\x32$.modelregistry.access.v1.AccessToken\x12\x0e\n\x06secret\x18\x02 \x01(\t\"\x82\x01\n\x17ListAccessTokensRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x17\n\tprincipal\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1b\n\rshow_inactive\x18\x04 \x01(\x08\x42\x04\xe2\x41\x01\x01\"p\n\x18ListAccessTokensResponse\x12;\n\raccess_tokens\x18\x01 \x03(\x0b\x32$.modelregistry.access.v1.AccessToken\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"S\n\x18RevokeAccessTokenRequest\x12\x37\n\x04name\x18\x01 \x01(\tB)\xe2\x41\x01\x02\xfa\x41\"\n access.modelregistry/AccessToken\"\\\n\x18\x43reateRoleBindingRequest\x12@\n\x0crole_binding\x18\x01 \x01(\x0b\x32$.modelregistry.access.v1.RoleBindingB\x04\xe2\x41\x01\x02\"0\n\x17ListRoleBindingsRequest\x12\x15\n\x07subject\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\"W\n\x18ListRoleBindingsResponse\x12;\n\rrole_bindings\x18\x01 \x03(\x0b\x32$.modelregistry.access.v1.RoleBinding\"S\n\x18\x44\x65leteRoleBindingRequest\x12\x37\n\x04name\x18\x01 \x01(\tB)\xe2\x41\x01\x02\xfa\x41\"\n access.modelregistry/RoleBinding2\xf3\x07\n\rAccessService\x12m\n\x06WhoAmI\x12&.modelregistry.access.v1.WhoAmIRequest\x1a\'.modelregistry.access.v1.WhoAmIResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/whoami\x12\x91\x01\n\x11\x43reateAccessToken\x12\x31.modelregistry.access.v1.CreateAccessTokenRequest\x1a\x32.modelregistry.access.v1.CreateAccessTokenResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\"\n/v1/tokens:\x01*\x12\x8b\x01\n\x10ListAccessTokens\x12\x30.modelregistry.access.v1.ListAccessTokensRequest\x1a\x31.modelregistry.access.v1.ListAccessTokensResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/tokens\x12\x93\x01\n\x11RevokeAccessToken\x12\x31.modelregistry.access.v1.RevokeAccessTokenRequest\x1a$.modelregistry.access.v1.AccessToken\"%\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/{name=tokens/*}:revoke:\x01*\x12\x94\x01\n\x11\x43reateRoleBinding\x12\x31.modelregistry.access.v1.CreateRoleBindingRequest\x1a$.modelregistry.access.v1.RoleBinding\"&\x82\xd3\xe4\x93\x02 \"\x10/v1/roleBindings:\x0crole_binding\x12\x91\x01\n\x10ListRoleBindings\x12\x30.modelregistry.access.v1.ListRoleBindingsRequest\x1a\x31.modelregistry.access.v1.ListRoleBindingsResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/roleBindings\x12\x8f\x01\n\x11\x44\x65leteRoleBinding\x12\x31.modelregistry.access.v1.DeleteRoleBindingRequest\x1a$.modelregistry.access.v1.RoleBinding\"!\x82\xd3\xe4\x93\x02\x1b*\x19/v1/{name=roleBindings/*}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -60,28 +61,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTROLEBINDINGSREQUEST'].fields_by_name['subject']._serialized_options = b'\342A\001\001'
   _globals['_DELETEROLEBINDINGREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_DELETEROLEBINDINGREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\"\n access.modelregistry/RoleBinding'
-  _globals['_WHOAMIREQUEST']._serialized_start=253
-  _globals['_WHOAMIREQUEST']._serialized_end=268
-  _globals['_WHOAMIRESPONSE']._serialized_start=271
-  _globals['_WHOAMIRESPONSE']._serialized_end=407
-  _globals['_CREATEACCESSTOKENREQUEST']._serialized_start=409
-  _globals['_CREATEACCESSTOKENREQUEST']._serialized_end=533
-  _globals['_CREATEACCESSTOKENRESPONSE']._serialized_start=535
-  _globals['_CREATEACCESSTOKENRESPONSE']._serialized_end=638
-  _globals['_LISTACCESSTOKENSREQUEST']._serialized_start=641
-  _globals['_LISTACCESSTOKENSREQUEST']._serialized_end=771
-  _globals['_LISTACCESSTOKENSRESPONSE']._serialized_start=773
-  _globals['_LISTACCESSTOKENSRESPONSE']._serialized_end=885
-  _globals['_REVOKEACCESSTOKENREQUEST']._serialized_start=887
-  _globals['_REVOKEACCESSTOKENREQUEST']._serialized_end=970
-  _globals['_CREATEROLEBINDINGREQUEST']._serialized_start=972
-  _globals['_CREATEROLEBINDINGREQUEST']._serialized_end=1064
-  _globals['_LISTROLEBINDINGSREQUEST']._serialized_start=1066
-  _globals['_LISTROLEBINDINGSREQUEST']._serialized_end=1114
-  _globals['_LISTROLEBINDINGSRESPONSE']._serialized_start=1116
-  _globals['_LISTROLEBINDINGSRESPONSE']._serialized_end=1203
-  _globals['_DELETEROLEBINDINGREQUEST']._serialized_start=1205
-  _globals['_DELETEROLEBINDINGREQUEST']._serialized_end=1288
-  _globals['_ACCESSSERVICE']._serialized_start=1291
-  _globals['_ACCESSSERVICE']._serialized_end=2093
+  _globals['_ACCESSSERVICE'].methods_by_name['WhoAmI']._loaded_options = None
+  _globals['_ACCESSSERVICE'].methods_by_name['WhoAmI']._serialized_options = b'\202\323\344\223\002\014\022\n/v1/whoami'
+  _globals['_ACCESSSERVICE'].methods_by_name['CreateAccessToken']._loaded_options = None
+  _globals['_ACCESSSERVICE'].methods_by_name['CreateAccessToken']._serialized_options = b'\202\323\344\223\002\017\"\n/v1/tokens:\001*'
+  _globals['_ACCESSSERVICE'].methods_by_name['ListAccessTokens']._loaded_options = None
+  _globals['_ACCESSSERVICE'].methods_by_name['ListAccessTokens']._serialized_options = b'\202\323\344\223\002\014\022\n/v1/tokens'
+  _globals['_ACCESSSERVICE'].methods_by_name['RevokeAccessToken']._loaded_options = None
+  _globals['_ACCESSSERVICE'].methods_by_name['RevokeAccessToken']._serialized_options = b'\202\323\344\223\002\037\"\032/v1/{name=tokens/*}:revoke:\001*'
+  _globals['_ACCESSSERVICE'].methods_by_name['CreateRoleBinding']._loaded_options = None
+  _globals['_ACCESSSERVICE'].methods_by_name['CreateRoleBinding']._serialized_options = b'\202\323\344\223\002 \"\020/v1/roleBindings:\014role_binding'
+  _globals['_ACCESSSERVICE'].methods_by_name['ListRoleBindings']._loaded_options = None
+  _globals['_ACCESSSERVICE'].methods_by_name['ListRoleBindings']._serialized_options = b'\202\323\344\223\002\022\022\020/v1/roleBindings'
+  _globals['_ACCESSSERVICE'].methods_by_name['DeleteRoleBinding']._loaded_options = None
+  _globals['_ACCESSSERVICE'].methods_by_name['DeleteRoleBinding']._serialized_options = b'\202\323\344\223\002\033*\031/v1/{name=roleBindings/*}'
+  _globals['_WHOAMIREQUEST']._serialized_start=283
+  _globals['_WHOAMIREQUEST']._serialized_end=298
+  _globals['_WHOAMIRESPONSE']._serialized_start=301
+  _globals['_WHOAMIRESPONSE']._serialized_end=437
+  _globals['_CREATEACCESSTOKENREQUEST']._serialized_start=439
+  _globals['_CREATEACCESSTOKENREQUEST']._serialized_end=563
+  _globals['_CREATEACCESSTOKENRESPONSE']._serialized_start=565
+  _globals['_CREATEACCESSTOKENRESPONSE']._serialized_end=668
+  _globals['_LISTACCESSTOKENSREQUEST']._serialized_start=671
+  _globals['_LISTACCESSTOKENSREQUEST']._serialized_end=801
+  _globals['_LISTACCESSTOKENSRESPONSE']._serialized_start=803
+  _globals['_LISTACCESSTOKENSRESPONSE']._serialized_end=915
+  _globals['_REVOKEACCESSTOKENREQUEST']._serialized_start=917
+  _globals['_REVOKEACCESSTOKENREQUEST']._serialized_end=1000
+  _globals['_CREATEROLEBINDINGREQUEST']._serialized_start=1002
+  _globals['_CREATEROLEBINDINGREQUEST']._serialized_end=1094
+  _globals['_LISTROLEBINDINGSREQUEST']._serialized_start=1096
+  _globals['_LISTROLEBINDINGSREQUEST']._serialized_end=1144
+  _globals['_LISTROLEBINDINGSRESPONSE']._serialized_start=1146
+  _globals['_LISTROLEBINDINGSRESPONSE']._serialized_end=1233
+  _globals['_DELETEROLEBINDINGREQUEST']._serialized_start=1235
+  _globals['_DELETEROLEBINDINGREQUEST']._serialized_end=1318
+  _globals['_ACCESSSERVICE']._serialized_start=1321
+  _globals['_ACCESSSERVICE']._serialized_end=2332
 # @@protoc_insertion_point(module_scope)

@@ -1,8 +1,10 @@
-# The only entry points. Every target sets up what it needs (venv, MinIO, buf) on a fresh machine.
+# The only entry points. Every target sets up what it needs (venv, MinIO, buf, axe-core) on a fresh machine.
 #   make serve   run the registry on the embedded default (PostgreSQL + local blob dir in ./.modelregistry)
-#   make test    unit, integration and e2e tests against real PostgreSQL and real MinIO
+#   make test    unit, integration, e2e and browser tests against real PostgreSQL, real MinIO
+#                and the system Chromium (axe-core checks the pages' accessibility)
 #   make lint    ruff, ruff format, mypy --strict, import-linter, buf lint/format/breaking, generated-code freshness
 #   make gen     regenerate the Python stubs from protos/
+#   make axe     install the pinned axe-core (accessibility checks of the browser tests) into .tools/node
 #   make bench-artifacts   ArtifactService throughput/memory/CPU as ratios to direct minio-py
 #   make bench-metadata    ResolveModelVersion p50/p99 at 32 callers vs an empty unary call
 #   make bench-pull        SDK pull/push of a 1 GiB model as ratios to direct minio-py gets
@@ -17,10 +19,13 @@ PY := $(VENV)/bin/python
 TOOLS := .tools
 BUF_VERSION := 1.75.0
 BUF := $(TOOLS)/node/node_modules/.bin/buf
+# Keep equal to AXE_CORE_VERSION in tests/support/browser.py (a browser test checks it).
+AXE_VERSION := 4.14.1
+AXE := $(TOOLS)/node/node_modules/axe-core/axe.min.js
 SERVE_ARGS ?=
 
 # make fuzz: the fuzz suite with fresh examples, 600 per RPC (about 20,000 requests).
-.PHONY: fuzz serve test test-unit lint gen venv venv-dev minio buf bench-artifacts bench-metadata bench-pull bench-audit bench-scan clean
+.PHONY: fuzz serve test test-unit lint gen venv venv-dev minio buf axe bench-artifacts bench-metadata bench-pull bench-audit bench-scan clean
 
 $(VENV)/.runtime: pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,7 +52,12 @@ $(BUF):
 
 buf: $(BUF)
 
-test: venv-dev minio
+$(AXE):
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/node axe-core@$(AXE_VERSION)
+
+axe: $(AXE)
+
+test: venv-dev minio axe
 	$(PY) -m pytest
 
 fuzz: venv-dev minio

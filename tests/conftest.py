@@ -85,6 +85,7 @@ async def _start_registry(
         [
             "serve",
             "--listen=127.0.0.1:0",
+            "--http-listen=127.0.0.1:0",
             f"--database-url={database_url}",
             f"--data-dir={data_dir}",
             "--shutdown-grace=0",

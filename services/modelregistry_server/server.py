@@ -23,14 +23,6 @@ from grpc_reflection.v1alpha import reflection
 from modelregistry.access.v1 import access_service_pb2, access_service_pb2_grpc
 from modelregistry.artifact.v1 import artifact_service_pb2, artifact_service_pb2_grpc
 from modelregistry.metadata.v1 import metadata_service_pb2, metadata_service_pb2_grpc
-from modelregistry_server.access.adapters.jwks import (
-    JwksError,
-    JwksFile,
-    JwksSource,
-    JwksUrl,
-    SigningKeys,
-)
-from modelregistry_server.access.adapters.jwt_verifier import PyJwtVerifier
 from modelregistry_server.access.adapters.postgres import MIGRATIONS_DIR as ACCESS_MIGRATIONS
 from modelregistry_server.access.adapters.postgres.repository import (
     PostgresBindingStore,
@@ -41,10 +33,8 @@ from modelregistry_server.access.adapters.postgres.repository import (
     page_token_secret as access_page_token_secret,
 )
 from modelregistry_server.access.app.denied_calls import DeniedCalls
-from modelregistry_server.access.app.oidc import OidcAuthenticator
 from modelregistry_server.access.app.policy import AccessPolicy
 from modelregistry_server.access.app.tokens import Authenticator, TokenService
-from modelregistry_server.access.domain.oidc import ClaimMapping
 from modelregistry_server.access.rpc.permissions import AuthorizationInterceptor
 from modelregistry_server.access.rpc.servicer import AccessServicer
 from modelregistry_server.artifacts.adapters.localfs import LocalDirBlobStore
@@ -74,11 +64,7 @@ from modelregistry_server.common.adapters.db import Database, create_pool, ensur
 from modelregistry_server.common.adapters.embedded_postgres import EmbeddedPostgres
 from modelregistry_server.common.adapters.migrations import apply_migrations
 from modelregistry_server.common.adapters.postgres_supervisor import PostgresSupervisor
-from modelregistry_server.common.config import (
-    ConfigError,
-    ServerConfig,
-    TlsConfig,
-)
+from modelregistry_server.common.config import ServerConfig, TlsConfig
 from modelregistry_server.common.kernel.page_token import PageTokenCodec
 from modelregistry_server.common.kernel.paging import Paginator
 from modelregistry_server.common.rpc.auth import AuthInterceptor
@@ -114,7 +100,14 @@ from modelregistry_server.metadata.app.resolve_cache import ResolveCache
 from modelregistry_server.metadata.app.versions import VersionService
 from modelregistry_server.metadata.rpc.servicer import MetadataServicer
 from modelregistry_server.scheduled_jobs import Housekeeping, build_housekeeping
-from modelregistry_server.server_parts import ModelScanner, build_scanner, transport_security
+from modelregistry_server.server_parts import (
+    ModelScanner,
+    build_oidc,
+    build_scanner,
+    start_web_face,
+    transport_security,
+)
+from modelregistry_server.web.face import WebFace
 
 _log = logging.getLogger(__name__)
 
@@ -181,6 +174,8 @@ class RegistryServer:
     # then stops and the process exits non-zero. ``failure`` says why.
     failed: asyncio.Event = field(default_factory=asyncio.Event)
     failure: str | None = None
+    # The HTTP face (JSON API, file URLs, UI) when --http-listen is set; ``http_port`` its port.
+    web: WebFace | None = None
 
     async def start(self) -> None:
         """Start everything; on failure, whatever was started is stopped again."""
@@ -252,13 +247,15 @@ class RegistryServer:
         self._health_monitor = self._build_health_monitor(self._health)
         await self._health_monitor.set_all_serving()
         self._health_monitor.start()
+        self.web = await start_web_face(config, self._internal_target(), self._served, self._store)
         _log.info(
-            "modelregistry serving %s on %s (%s; database: %s, blobs: %s)",
+            "modelregistry serving %s on %s (%s; database: %s, blobs: %s; web: %s)",
             ", ".join(self._served),
             config.listen.rsplit(":", 1)[0] + f":{self.port}",
             transport_security(config),
             "embedded" if config.embedded_database else "external",
             f"s3 {config.s3.endpoint}" if config.s3 else str(config.blob_dir),
+            self.web.url if self.web else "off",
         )
 
     def _fail(self, why: str) -> None:
@@ -280,41 +277,13 @@ class RegistryServer:
         assert self._pool is not None
         database = Database(self._pool)
         store = PostgresTokenStore(database)
-        self.authenticator = Authenticator(store, oidc=await self._build_oidc())
+        self.authenticator = Authenticator(store, oidc=await build_oidc(self.config))
         self.policy = AccessPolicy(PostgresBindingStore(database))
         self.denied_calls = DeniedCalls(PostgresDeniedCallLog(database))
         paginator = Paginator(PageTokenCodec(await access_page_token_secret(database)))
         tokens = TokenService(store, self.authenticator, paginator)
         await ensure_admin_token(tokens, self.policy, self.config.admin_token_path)
         return AccessServicer(tokens, self.policy)
-
-    async def _build_oidc(self) -> OidcAuthenticator | None:
-        """The verifier of the configured issuer's JWTs, its keys loaded once now.
-
-        Raises:
-            ConfigError: The JWKS file cannot be read or holds no usable key (a JWKS URL
-                that fails now is only logged: it is tried again on the first JWT).
-        """
-        oidc = self.config.oidc
-        if oidc is None:
-            return None
-        source: JwksSource
-        if oidc.jwks_url is not None:
-            source = JwksUrl(oidc.jwks_url)
-        else:
-            assert oidc.jwks_file is not None  # the configuration requires one of them
-            source = JwksFile(oidc.jwks_file)
-        keys = SigningKeys(source)
-        try:
-            await keys.load()
-        except JwksError as exc:
-            if oidc.jwks_url is None:
-                raise ConfigError(f"--oidc-jwks-file: {exc}") from None
-            _log.warning("%s; tried again when the first JWT comes", exc)
-        verifier = PyJwtVerifier(keys, oidc.issuer, oidc.audiences, oidc.algorithms, oidc.leeway_s)
-        mapping = ClaimMapping(oidc.principal_claim, oidc.groups_claim, oidc.principal_prefix)
-        _log.info("accepting JWTs of OIDC issuer %s (keys: %s)", oidc.issuer, keys.description)
-        return OidcAuthenticator(verifier, mapping, oidc.issuer)
 
     def _add_port(self, server: grpc.aio.Server, listen: str, tls: TlsConfig | None) -> int:
         """Listen on ``listen`` (with TLS if configured); return the port bound."""
@@ -327,7 +296,7 @@ class RegistryServer:
                 require_client_auth=tls.mutual,
             )
             port = server.add_secure_port(listen, credentials)
-            if self.config.services == "all":
+            if self.config.services == "all" or self.config.http is not None:
                 self._internal_dir = Path(tempfile.mkdtemp(prefix="modelregistry-"))
                 server.add_insecure_port(f"unix:{self._internal_dir / 'artifacts.sock'}")
         if port == 0:
@@ -466,6 +435,9 @@ class RegistryServer:
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
+        if self.web is not None:
+            await self.web.stop()  # before the gRPC server it calls into
+            self.web = None
         if self.streams is not None and self._server is not None:
             await asyncio.sleep(min(0.1, grace))  # NOT_SERVING reaches health watchers first
             self.streams.begin_shutdown()  # streams end now; unary calls have the grace

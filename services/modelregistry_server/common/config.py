@@ -24,6 +24,7 @@ from modelregistry_server.common.limits_config import (
 )
 from modelregistry_server.common.metadata_link import add_metadata_service_flags
 from modelregistry_server.common.oidc_config import OidcConfig, add_oidc_flags, read_oidc_config
+from modelregistry_server.common.web_config import HttpConfig, add_http_flags, read_http_config
 
 ServiceSelection = Literal["all", "metadata", "artifacts"]
 Exporter = Literal["none", "console", "otlp"]
@@ -104,6 +105,8 @@ class ServerConfig:
     metadata_service_url: str | None = None
     metadata_service_token: str | None = None
     metadata_service_tls: ClientTlsConfig | None = None
+    # The HTTP face (JSON API, file URLs, web UI); None when it is off.
+    http: HttpConfig | None = None
 
     @property
     def admin_token_path(self) -> Path:
@@ -207,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds in-flight calls may take to finish after SIGTERM (default 3)",
     )
     add_limits_flags(serve)
+    add_http_flags(serve)
     return parser
 
 
@@ -394,6 +398,15 @@ def _artifact_service(settings: _Settings, services: str) -> tuple[str | None, s
     return url, token
 
 
+def _exporter(settings: _Settings) -> str:
+    exporter = settings.get("otel_exporter", "none") or "none"
+    if exporter not in _EXPORTERS:
+        settings.problems.append(
+            f"--otel-exporter must be one of {', '.join(_EXPORTERS)}, not {exporter!r}"
+        )
+    return exporter
+
+
 def _log_level(settings: _Settings) -> str:
     level = (settings.get("log_level", "INFO") or "INFO").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -433,12 +446,12 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
     metadata_ca = settings.pem("metadata_service_ca")
     oidc = read_oidc_config(get, number, problems)
     limits = read_limits(number, get, problems)
+    http = read_http_config(
+        get, problems, embedded=database_url is None,
+        plaintext_ok=lambda h: tls is not None or insecure or is_loopback(h),
+    )  # fmt: skip
 
-    exporter = get("otel_exporter", "none") or "none"
-    if exporter not in _EXPORTERS:
-        problems.append(f"--otel-exporter must be one of {', '.join(_EXPORTERS)}, not {exporter!r}")
-
-    log_level = _log_level(settings)
+    exporter, log_level = _exporter(settings), _log_level(settings)
 
     grace = number("shutdown_grace", "3", 0, 300, "seconds from 0 to 300")
     session_ttl = number("upload_session_ttl", "72000", 0, 30 * 86400, "seconds up to 30 days")
@@ -481,4 +494,5 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
         metadata_service_url=get("metadata_service_url"),
         metadata_service_token=get("metadata_service_token"),
         metadata_service_tls=None if metadata_ca is None else ClientTlsConfig(metadata_ca),
+        http=http,
     )

@@ -71,6 +71,7 @@ def requests_by_rpc() -> dict[str, Message]:
         "ListBlobs": art.ListBlobsRequest(),
         "DeleteBlob": art.DeleteBlobRequest(name=f"blobs/{ABSENT}"),
         "WhoAmI": acc.WhoAmIRequest(),
+        "TestPermissions": acc.TestPermissionsRequest(permissions=["models.read"]),
         "CreateAccessToken": acc.CreateAccessTokenRequest(principal="made-by-matrix"),
         "ListAccessTokens": acc.ListAccessTokensRequest(),
         "RevokeAccessToken": acc.RevokeAccessTokenRequest(name="tokens/0123456789abcdef"),

@@ -62,6 +62,10 @@ class AccessPolicy:
         await self.refresh(force=True)
         return True
 
+    def allows(self, principal: Principal, permission: Permission, model_id: str | None) -> bool:
+        """Whether a binding allows ``permission`` on ``model_id`` (None: registry-wide)."""
+        return allows(self._bindings, principal, permission, model_id)
+
     def check(self, principal: Principal, permission: Permission, model_id: str | None) -> None:
         """Raise ``PermissionDenied`` unless a binding allows it."""
         if not allows(self._bindings, principal, permission, model_id):

@@ -128,6 +128,7 @@ RULES: dict[str, Rule] = {
     _ART + "ListBlobs": Rule(Permission.ADMINISTER, "registry"),
     _ART + "DeleteBlob": Rule(Permission.ADMINISTER, "registry"),
     _ACC + "WhoAmI": Rule(None, "authenticated"),
+    _ACC + "TestPermissions": Rule(None, "authenticated"),  # about the caller itself
     _ACC + "CreateAccessToken": Rule(Permission.ADMINISTER, "registry"),
     _ACC + "ListAccessTokens": Rule(Permission.ADMINISTER, "registry"),
     _ACC + "RevokeAccessToken": Rule(Permission.ADMINISTER, "registry"),

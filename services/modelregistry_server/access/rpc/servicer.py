@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Any
 
 from google.protobuf import timestamp_pb2
@@ -12,6 +14,8 @@ from modelregistry_server.access.app.policy import AccessPolicy
 from modelregistry_server.access.app.tokens import TokenService
 from modelregistry_server.access.domain.policy import Binding
 from modelregistry_server.access.domain.token import TokenRecord
+from modelregistry_server.common.kernel.errors import InvalidArgument, quoted
+from modelregistry_server.common.kernel.identity import Permission
 from modelregistry_server.common.rpc.auth import current_principal
 from modelregistry_server.common.rpc.handlers import unary_errors
 from modelregistry_server.common.rpc.proto_time import request_duration, timestamp
@@ -50,6 +54,35 @@ def binding_to_proto(binding: Binding) -> role_binding_pb2.RoleBinding:
     )
 
 
+_MAX_TESTED = 32
+# A page asks before showing its buttons; a binding made a second ago shows on the next one.
+_POLICY_FRESH_S = 1.0
+_MODEL_RESOURCE = re.compile(r"models/([a-z][a-z0-9-]{0,62})")
+
+
+def _tested_model(resource: str) -> str | None:
+    if not resource:
+        return None
+    found = _MODEL_RESOURCE.fullmatch(resource)
+    if found is None:
+        raise InvalidArgument("resource", "must be models/{model} or empty (the whole registry)")
+    return found.group(1)
+
+
+def _tested_permissions(names: Sequence[str]) -> list[Permission]:
+    if not names:
+        raise InvalidArgument("permissions", "name at least one permission")
+    if len(names) > _MAX_TESTED:
+        raise InvalidArgument("permissions", f"at most {_MAX_TESTED}")
+    known = {p.value: p for p in Permission}
+    for name in names:
+        if name not in known:
+            raise InvalidArgument(
+                "permissions", f"unknown permission {quoted(name)}; known: {', '.join(known)}"
+            )
+    return [known[name] for name in names]
+
+
 class AccessServicer(access_service_pb2_grpc.AccessServiceServicer):
     """Who is calling, the tokens that say so, and the role bindings that say what they may do."""
 
@@ -69,6 +102,18 @@ class AccessServicer(access_service_pb2_grpc.AccessServiceServicer):
             token=principal.token,
             groups=sorted(principal.groups),
         )
+
+    @unary_errors(to_status)
+    async def TestPermissions(  # noqa: N802
+        self, request: pb.TestPermissionsRequest, context: _Context
+    ) -> pb.TestPermissionsResponse:
+        """See the proto."""
+        model_id = _tested_model(request.resource)
+        asked = _tested_permissions(request.permissions)
+        await self._policy.refresh_if_older(_POLICY_FRESH_S)
+        principal = current_principal()
+        held = [p.value for p in asked if self._policy.allows(principal, p, model_id)]
+        return pb.TestPermissionsResponse(permissions=held)
 
     @unary_errors(to_status)
     async def CreateAccessToken(  # noqa: N802

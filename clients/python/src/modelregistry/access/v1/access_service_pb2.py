@@ -30,13 +30,17 @@ from modelregistry.access.v1 import access_token_pb2 as modelregistry_dot_access
 from modelregistry.access.v1 import role_binding_pb2 as modelregistry_dot_access_dot_v1_dot_role__binding__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,modelregistry/access/v1/access_service.proto\x12\x17modelregistry.access.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a*modelregistry/access/v1/access_token.proto\x1a*modelregistry/access/v1/role_binding.proto\"\x0f\n\rWhoAmIRequest\"\x88\x01\n\x0eWhoAmIResponse\x12\x11\n\tprincipal\x18\x01 \x01(\t\x12\x1d\n\x15\x61uthentication_method\x18\x02 \x01(\t\x12\x34\n\x05token\x18\x03 \x01(\tB%\xfa\x41\"\n access.modelregistry/AccessToken\x12\x0e\n\x06groups\x18\x04 \x03(\t\"|\n\x18\x43reateAccessTokenRequest\x12\x17\n\tprincipal\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x64\x65scription\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12,\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x01\"g\n\x19\x43reateAccessTokenResponse\x12:\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\x0b\x32$.modelregistry.access.v1.AccessToken\x12\x0e\n\x06secret\x18\x02 \x01(\t\"\x82\x01\n\x17ListAccessTokensRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x17\n\tprincipal\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1b\n\rshow_inactive\x18\x04 \x01(\x08\x42\x04\xe2\x41\x01\x01\"p\n\x18ListAccessTokensResponse\x12;\n\raccess_tokens\x18\x01 \x03(\x0b\x32$.modelregistry.access.v1.AccessToken\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"S\n\x18RevokeAccessTokenRequest\x12\x37\n\x04name\x18\x01 \x01(\tB)\xe2\x41\x01\x02\xfa\x41\"\n access.modelregistry/AccessToken\"\\\n\x18\x43reateRoleBindingRequest\x12@\n\x0crole_binding\x18\x01 \x01(\x0b\x32$.modelregistry.access.v1.RoleBindingB\x04\xe2\x41\x01\x02\"0\n\x17ListRoleBindingsRequest\x12\x15\n\x07subject\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\"W\n\x18ListRoleBindingsResponse\x12;\n\rrole_bindings\x18\x01 \x03(\x0b\x32$.modelregistry.access.v1.RoleBinding\"S\n\x18\x44\x65leteRoleBindingRequest\x12\x37\n\x04name\x18\x01 \x01(\tB)\xe2\x41\x01\x02\xfa\x41\"\n access.modelregistry/RoleBinding2\xf3\x07\n\rAccessService\x12m\n\x06WhoAmI\x12&.modelregistry.access.v1.WhoAmIRequest\x1a\'.modelregistry.access.v1.WhoAmIResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/whoami\x12\x91\x01\n\x11\x43reateAccessToken\x12\x31.modelregistry.access.v1.CreateAccessTokenRequest\x1a\x32.modelregistry.access.v1.CreateAccessTokenResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\"\n/v1/tokens:\x01*\x12\x8b\x01\n\x10ListAccessTokens\x12\x30.modelregistry.access.v1.ListAccessTokensRequest\x1a\x31.modelregistry.access.v1.ListAccessTokensResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/tokens\x12\x93\x01\n\x11RevokeAccessToken\x12\x31.modelregistry.access.v1.RevokeAccessTokenRequest\x1a$.modelregistry.access.v1.AccessToken\"%\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/{name=tokens/*}:revoke:\x01*\x12\x94\x01\n\x11\x43reateRoleBinding\x12\x31.modelregistry.access.v1.CreateRoleBindingRequest\x1a$.modelregistry.access.v1.RoleBinding\"&\x82\xd3\xe4\x93\x02 \"\x10/v1/roleBindings:\x0crole_binding\x12\x91\x01\n\x10ListRoleBindings\x12\x30.modelregistry.access.v1.ListRoleBindingsRequest\x1a\x31.modelregistry.access.v1.ListRoleBindingsResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/roleBindings\x12\x8f\x01\n\x11\x44\x65leteRoleBinding\x12\x31.modelregistry.access.v1.DeleteRoleBindingRequest\x1a$.modelregistry.access.v1.RoleBinding\"!\x82\xd3\xe4\x93\x02\x1b*\x19/v1/{name=roleBindings/*}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,modelregistry/access/v1/access_service.proto\x12\x17modelregistry.access.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a*modelregistry/access/v1/access_token.proto\x1a*modelregistry/access/v1/role_binding.proto\"\x0f\n\rWhoAmIRequest\"K\n\x16TestPermissionsRequest\x12\x16\n\x08resource\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\x12\x19\n\x0bpermissions\x18\x02 \x03(\tB\x04\xe2\x41\x01\x02\".\n\x17TestPermissionsResponse\x12\x13\n\x0bpermissions\x18\x01 \x03(\t\"\x88\x01\n\x0eWhoAmIResponse\x12\x11\n\tprincipal\x18\x01 \x01(\t\x12\x1d\n\x15\x61uthentication_method\x18\x02 \x01(\t\x12\x34\n\x05token\x18\x03 \x01(\tB%\xfa\x41\"\n access.modelregistry/AccessToken\x12\x0e\n\x06groups\x18\x04 \x03(\t\"|\n\x18\x43reateAccessTokenRequest\x12\x17\n\tprincipal\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x64\x65scription\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12,\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x01\"g\n\x19\x43reateAccessTokenResponse\x12:\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\x0b\x32$.modelregistry.access.v1.AccessToken\x12\x0e\n\x06secret\x18\x02 \x01(\t\"\x82\x01\n\x17ListAccessTokensRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x17\n\tprincipal\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1b\n\rshow_inactive\x18\x04 \x01(\x08\x42\x04\xe2\x41\x01\x01\"p\n\x18ListAccessTokensResponse\x12;\n\raccess_tokens\x18\x01 \x03(\x0b\x32$.modelregistry.access.v1.AccessToken\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"S\n\x18RevokeAccessTokenRequest\x12\x37\n\x04name\x18\x01 \x01(\tB)\xe2\x41\x01\x02\xfa\x41\"\n access.modelregistry/AccessToken\"\\\n\x18\x43reateRoleBindingRequest\x12@\n\x0crole_binding\x18\x01 \x01(\x0b\x32$.modelregistry.access.v1.RoleBindingB\x04\xe2\x41\x01\x02\"0\n\x17ListRoleBindingsRequest\x12\x15\n\x07subject\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\"W\n\x18ListRoleBindingsResponse\x12;\n\rrole_bindings\x18\x01 \x03(\x0b\x32$.modelregistry.access.v1.RoleBinding\"S\n\x18\x44\x65leteRoleBindingRequest\x12\x37\n\x04name\x18\x01 \x01(\tB)\xe2\x41\x01\x02\xfa\x41\"\n access.modelregistry/RoleBinding2\x8b\t\n\rAccessService\x12m\n\x06WhoAmI\x12&.modelregistry.access.v1.WhoAmIRequest\x1a\'.modelregistry.access.v1.WhoAmIResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/whoami\x12\x95\x01\n\x0fTestPermissions\x12/.modelregistry.access.v1.TestPermissionsRequest\x1a\x30.modelregistry.access.v1.TestPermissionsResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x14/v1/permissions:test:\x01*\x12\x91\x01\n\x11\x43reateAccessToken\x12\x31.modelregistry.access.v1.CreateAccessTokenRequest\x1a\x32.modelregistry.access.v1.CreateAccessTokenResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\"\n/v1/tokens:\x01*\x12\x8b\x01\n\x10ListAccessTokens\x12\x30.modelregistry.access.v1.ListAccessTokensRequest\x1a\x31.modelregistry.access.v1.ListAccessTokensResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/tokens\x12\x93\x01\n\x11RevokeAccessToken\x12\x31.modelregistry.access.v1.RevokeAccessTokenRequest\x1a$.modelregistry.access.v1.AccessToken\"%\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/{name=tokens/*}:revoke:\x01*\x12\x94\x01\n\x11\x43reateRoleBinding\x12\x31.modelregistry.access.v1.CreateRoleBindingRequest\x1a$.modelregistry.access.v1.RoleBinding\"&\x82\xd3\xe4\x93\x02 \"\x10/v1/roleBindings:\x0crole_binding\x12\x91\x01\n\x10ListRoleBindings\x12\x30.modelregistry.access.v1.ListRoleBindingsRequest\x1a\x31.modelregistry.access.v1.ListRoleBindingsResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/roleBindings\x12\x8f\x01\n\x11\x44\x65leteRoleBinding\x12\x31.modelregistry.access.v1.DeleteRoleBindingRequest\x1a$.modelregistry.access.v1.RoleBinding\"!\x82\xd3\xe4\x93\x02\x1b*\x19/v1/{name=roleBindings/*}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'modelregistry.access.v1.access_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_TESTPERMISSIONSREQUEST'].fields_by_name['resource']._loaded_options = None
+  _globals['_TESTPERMISSIONSREQUEST'].fields_by_name['resource']._serialized_options = b'\342A\001\001'
+  _globals['_TESTPERMISSIONSREQUEST'].fields_by_name['permissions']._loaded_options = None
+  _globals['_TESTPERMISSIONSREQUEST'].fields_by_name['permissions']._serialized_options = b'\342A\001\002'
   _globals['_WHOAMIRESPONSE'].fields_by_name['token']._loaded_options = None
   _globals['_WHOAMIRESPONSE'].fields_by_name['token']._serialized_options = b'\372A\"\n access.modelregistry/AccessToken'
   _globals['_CREATEACCESSTOKENREQUEST'].fields_by_name['principal']._loaded_options = None
@@ -63,6 +67,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELETEROLEBINDINGREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\"\n access.modelregistry/RoleBinding'
   _globals['_ACCESSSERVICE'].methods_by_name['WhoAmI']._loaded_options = None
   _globals['_ACCESSSERVICE'].methods_by_name['WhoAmI']._serialized_options = b'\202\323\344\223\002\014\022\n/v1/whoami'
+  _globals['_ACCESSSERVICE'].methods_by_name['TestPermissions']._loaded_options = None
+  _globals['_ACCESSSERVICE'].methods_by_name['TestPermissions']._serialized_options = b'\202\323\344\223\002\031\"\024/v1/permissions:test:\001*'
   _globals['_ACCESSSERVICE'].methods_by_name['CreateAccessToken']._loaded_options = None
   _globals['_ACCESSSERVICE'].methods_by_name['CreateAccessToken']._serialized_options = b'\202\323\344\223\002\017\"\n/v1/tokens:\001*'
   _globals['_ACCESSSERVICE'].methods_by_name['ListAccessTokens']._loaded_options = None
@@ -77,26 +83,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ACCESSSERVICE'].methods_by_name['DeleteRoleBinding']._serialized_options = b'\202\323\344\223\002\033*\031/v1/{name=roleBindings/*}'
   _globals['_WHOAMIREQUEST']._serialized_start=283
   _globals['_WHOAMIREQUEST']._serialized_end=298
-  _globals['_WHOAMIRESPONSE']._serialized_start=301
-  _globals['_WHOAMIRESPONSE']._serialized_end=437
-  _globals['_CREATEACCESSTOKENREQUEST']._serialized_start=439
-  _globals['_CREATEACCESSTOKENREQUEST']._serialized_end=563
-  _globals['_CREATEACCESSTOKENRESPONSE']._serialized_start=565
-  _globals['_CREATEACCESSTOKENRESPONSE']._serialized_end=668
-  _globals['_LISTACCESSTOKENSREQUEST']._serialized_start=671
-  _globals['_LISTACCESSTOKENSREQUEST']._serialized_end=801
-  _globals['_LISTACCESSTOKENSRESPONSE']._serialized_start=803
-  _globals['_LISTACCESSTOKENSRESPONSE']._serialized_end=915
-  _globals['_REVOKEACCESSTOKENREQUEST']._serialized_start=917
-  _globals['_REVOKEACCESSTOKENREQUEST']._serialized_end=1000
-  _globals['_CREATEROLEBINDINGREQUEST']._serialized_start=1002
-  _globals['_CREATEROLEBINDINGREQUEST']._serialized_end=1094
-  _globals['_LISTROLEBINDINGSREQUEST']._serialized_start=1096
-  _globals['_LISTROLEBINDINGSREQUEST']._serialized_end=1144
-  _globals['_LISTROLEBINDINGSRESPONSE']._serialized_start=1146
-  _globals['_LISTROLEBINDINGSRESPONSE']._serialized_end=1233
-  _globals['_DELETEROLEBINDINGREQUEST']._serialized_start=1235
-  _globals['_DELETEROLEBINDINGREQUEST']._serialized_end=1318
-  _globals['_ACCESSSERVICE']._serialized_start=1321
-  _globals['_ACCESSSERVICE']._serialized_end=2332
+  _globals['_TESTPERMISSIONSREQUEST']._serialized_start=300
+  _globals['_TESTPERMISSIONSREQUEST']._serialized_end=375
+  _globals['_TESTPERMISSIONSRESPONSE']._serialized_start=377
+  _globals['_TESTPERMISSIONSRESPONSE']._serialized_end=423
+  _globals['_WHOAMIRESPONSE']._serialized_start=426
+  _globals['_WHOAMIRESPONSE']._serialized_end=562
+  _globals['_CREATEACCESSTOKENREQUEST']._serialized_start=564
+  _globals['_CREATEACCESSTOKENREQUEST']._serialized_end=688
+  _globals['_CREATEACCESSTOKENRESPONSE']._serialized_start=690
+  _globals['_CREATEACCESSTOKENRESPONSE']._serialized_end=793
+  _globals['_LISTACCESSTOKENSREQUEST']._serialized_start=796
+  _globals['_LISTACCESSTOKENSREQUEST']._serialized_end=926
+  _globals['_LISTACCESSTOKENSRESPONSE']._serialized_start=928
+  _globals['_LISTACCESSTOKENSRESPONSE']._serialized_end=1040
+  _globals['_REVOKEACCESSTOKENREQUEST']._serialized_start=1042
+  _globals['_REVOKEACCESSTOKENREQUEST']._serialized_end=1125
+  _globals['_CREATEROLEBINDINGREQUEST']._serialized_start=1127
+  _globals['_CREATEROLEBINDINGREQUEST']._serialized_end=1219
+  _globals['_LISTROLEBINDINGSREQUEST']._serialized_start=1221
+  _globals['_LISTROLEBINDINGSREQUEST']._serialized_end=1269
+  _globals['_LISTROLEBINDINGSRESPONSE']._serialized_start=1271
+  _globals['_LISTROLEBINDINGSRESPONSE']._serialized_end=1358
+  _globals['_DELETEROLEBINDINGREQUEST']._serialized_start=1360
+  _globals['_DELETEROLEBINDINGREQUEST']._serialized_end=1443
+  _globals['_ACCESSSERVICE']._serialized_start=1446
+  _globals['_ACCESSSERVICE']._serialized_end=2609
 # @@protoc_insertion_point(module_scope)

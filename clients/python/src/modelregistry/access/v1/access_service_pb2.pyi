@@ -39,6 +39,64 @@ class WhoAmIRequest(_message.Message):
 Global___WhoAmIRequest: _TypeAlias = WhoAmIRequest  # noqa: Y015
 
 @_typing.final
+class TestPermissionsRequest(_message.Message):
+    """Request of `TestPermissions`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESOURCE_FIELD_NUMBER: _builtins.int
+    PERMISSIONS_FIELD_NUMBER: _builtins.int
+    resource: _builtins.str
+    """Optional. The resource the permissions are asked for: `models/{model}`, or empty for the
+    whole registry (a binding with scope `*`).
+    """
+    @_builtins.property
+    def permissions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Required. Permission names such as `models.read`, `models.write`, `aliases.write`,
+        `versions.approve`, `checks.report`, `versions.delete`, `models.delete` and
+        `registry.admin`; at most 32. An unknown name fails with `INVALID_ARGUMENT` (reason
+        `FIELD_INVALID`).
+        """
+
+    def __init__(
+        self,
+        *,
+        resource: _builtins.str = ...,
+        permissions: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["permissions", b"permissions", "resource", b"resource"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TestPermissionsRequest: _TypeAlias = TestPermissionsRequest  # noqa: Y015
+
+@_typing.final
+class TestPermissionsResponse(_message.Message):
+    """Response of `TestPermissions`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERMISSIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def permissions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The permissions of the request that the caller holds on the resource, in request order."""
+
+    def __init__(
+        self,
+        *,
+        permissions: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["permissions", b"permissions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TestPermissionsResponse: _TypeAlias = TestPermissionsResponse  # noqa: Y015
+
+@_typing.final
 class WhoAmIResponse(_message.Message):
     """Response of `WhoAmI`."""
 

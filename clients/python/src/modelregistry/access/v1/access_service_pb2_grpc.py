@@ -60,6 +60,11 @@ class AccessServiceStub:
                 request_serializer=modelregistry_dot_access_dot_v1_dot_access__service__pb2.WhoAmIRequest.SerializeToString,
                 response_deserializer=modelregistry_dot_access_dot_v1_dot_access__service__pb2.WhoAmIResponse.FromString,
                 _registered_method=True)
+        self.TestPermissions = channel.unary_unary(
+                '/modelregistry.access.v1.AccessService/TestPermissions',
+                request_serializer=modelregistry_dot_access_dot_v1_dot_access__service__pb2.TestPermissionsRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_access_dot_v1_dot_access__service__pb2.TestPermissionsResponse.FromString,
+                _registered_method=True)
         self.CreateAccessToken = channel.unary_unary(
                 '/modelregistry.access.v1.AccessService/CreateAccessToken',
                 request_serializer=modelregistry_dot_access_dot_v1_dot_access__service__pb2.CreateAccessTokenRequest.SerializeToString,
@@ -121,6 +126,15 @@ class AccessServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TestPermissions(self, request, context):
+        """Returns which of the given permissions the caller holds on a resource, as
+        `kubectl auth can-i` does: a user interface shows only the actions the caller may take.
+        Any authenticated caller may ask about itself; nothing is refused or audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateAccessToken(self, request, context):
         """Creates a token. The response carries the secret, which is never shown again.
         """
@@ -174,6 +188,11 @@ def add_AccessServiceServicer_to_server(servicer, server):
                     servicer.WhoAmI,
                     request_deserializer=modelregistry_dot_access_dot_v1_dot_access__service__pb2.WhoAmIRequest.FromString,
                     response_serializer=modelregistry_dot_access_dot_v1_dot_access__service__pb2.WhoAmIResponse.SerializeToString,
+            ),
+            'TestPermissions': grpc.unary_unary_rpc_method_handler(
+                    servicer.TestPermissions,
+                    request_deserializer=modelregistry_dot_access_dot_v1_dot_access__service__pb2.TestPermissionsRequest.FromString,
+                    response_serializer=modelregistry_dot_access_dot_v1_dot_access__service__pb2.TestPermissionsResponse.SerializeToString,
             ),
             'CreateAccessToken': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateAccessToken,
@@ -252,6 +271,33 @@ class AccessService:
             '/modelregistry.access.v1.AccessService/WhoAmI',
             modelregistry_dot_access_dot_v1_dot_access__service__pb2.WhoAmIRequest.SerializeToString,
             modelregistry_dot_access_dot_v1_dot_access__service__pb2.WhoAmIResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TestPermissions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.access.v1.AccessService/TestPermissions',
+            modelregistry_dot_access_dot_v1_dot_access__service__pb2.TestPermissionsRequest.SerializeToString,
+            modelregistry_dot_access_dot_v1_dot_access__service__pb2.TestPermissionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -56,6 +56,11 @@ class AccessServiceStub:
     def __new__(cls, channel: _aio.Channel) -> AccessServiceAsyncStub: ...
     WhoAmI: _grpc.UnaryUnaryMultiCallable[_access_service_pb2.WhoAmIRequest, _access_service_pb2.WhoAmIResponse]
     """Returns the principal the call's credential authenticates."""
+    TestPermissions: _grpc.UnaryUnaryMultiCallable[_access_service_pb2.TestPermissionsRequest, _access_service_pb2.TestPermissionsResponse]
+    """Returns which of the given permissions the caller holds on a resource, as
+    `kubectl auth can-i` does: a user interface shows only the actions the caller may take.
+    Any authenticated caller may ask about itself; nothing is refused or audited.
+    """
     CreateAccessToken: _grpc.UnaryUnaryMultiCallable[_access_service_pb2.CreateAccessTokenRequest, _access_service_pb2.CreateAccessTokenResponse]
     """Creates a token. The response carries the secret, which is never shown again."""
     ListAccessTokens: _grpc.UnaryUnaryMultiCallable[_access_service_pb2.ListAccessTokensRequest, _access_service_pb2.ListAccessTokensResponse]
@@ -102,6 +107,11 @@ class AccessServiceAsyncStub(AccessServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     WhoAmI: _aio.UnaryUnaryMultiCallable[_access_service_pb2.WhoAmIRequest, _access_service_pb2.WhoAmIResponse]  # type: ignore[assignment]
     """Returns the principal the call's credential authenticates."""
+    TestPermissions: _aio.UnaryUnaryMultiCallable[_access_service_pb2.TestPermissionsRequest, _access_service_pb2.TestPermissionsResponse]  # type: ignore[assignment]
+    """Returns which of the given permissions the caller holds on a resource, as
+    `kubectl auth can-i` does: a user interface shows only the actions the caller may take.
+    Any authenticated caller may ask about itself; nothing is refused or audited.
+    """
     CreateAccessToken: _aio.UnaryUnaryMultiCallable[_access_service_pb2.CreateAccessTokenRequest, _access_service_pb2.CreateAccessTokenResponse]  # type: ignore[assignment]
     """Creates a token. The response carries the secret, which is never shown again."""
     ListAccessTokens: _aio.UnaryUnaryMultiCallable[_access_service_pb2.ListAccessTokensRequest, _access_service_pb2.ListAccessTokensResponse]  # type: ignore[assignment]
@@ -151,6 +161,17 @@ class AccessServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_access_service_pb2.WhoAmIResponse, _abc.Awaitable[_access_service_pb2.WhoAmIResponse]]:
         """Returns the principal the call's credential authenticates."""
+
+    @_abc_1.abstractmethod
+    def TestPermissions(
+        self,
+        request: _access_service_pb2.TestPermissionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_access_service_pb2.TestPermissionsResponse, _abc.Awaitable[_access_service_pb2.TestPermissionsResponse]]:
+        """Returns which of the given permissions the caller holds on a resource, as
+        `kubectl auth can-i` does: a user interface shows only the actions the caller may take.
+        Any authenticated caller may ask about itself; nothing is refused or audited.
+        """
 
     @_abc_1.abstractmethod
     def CreateAccessToken(

@@ -26,6 +26,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 _VARIABLE = re.compile(r"\{([a-z_][a-z0-9_.]*)(?:=([^}]*))?\}")
+_ENCODED_SLASH = re.compile("%2F", re.IGNORECASE)
 _VERBS = ("get", "put", "post", "delete", "patch")
 # Query values are strings; these field types take a JSON number or boolean instead.
 _INTEGER_TYPES = {
@@ -80,7 +81,7 @@ class Route:
         if found is None:
             return None
         return {
-            field: unquote(value)
+            field: _decode(value)
             for field, value in zip(self.variables, found.groups(), strict=True)
         }
 
@@ -98,9 +99,15 @@ class Route:
             _merge_body(request, self.body, body)
         elif body.strip():
             raise RequestShapeError(f"{self.http_method} {self.template} takes no request body")
+        query = list(query)
+        if self.body == "*" and query:
+            # Every field comes from the body; a query parameter would be silently lost.
+            raise RequestShapeError(
+                f"{self.http_method} {self.template} takes its fields in the JSON body, "
+                f"not as query parameters ({query[0][0]!r})"
+            )
         bound = set(path_values) | ({self.body} if self.body else set())
-        if self.body != "*":
-            _merge_query(request, query, bound)
+        _merge_query(request, query, bound)
         for field_path, value in path_values.items():
             _set_path(request, field_path, value)
         return request
@@ -155,27 +162,47 @@ def _segments_regex(pattern: str) -> str:
     return "/".join(out)
 
 
+def _decode(value: str) -> str:
+    """A matched variable, percent-decoded except ``%2F``, as ``google/api/http.proto`` says
+    for variables of several segments (resource names, as every variable here is): an
+    encoded ``/`` stays inside its segment, so ``models/a%2Fversions%2F1`` cannot turn into
+    another resource's name."""
+    return "%2F".join(unquote(part) for part in _ENCODED_SLASH.split(value))
+
+
 def _merge_body(request: Message, body_field: str, body: bytes) -> None:
     try:
         document = json.loads(body or b"{}")
     except ValueError as exc:
         raise RequestShapeError(f"the request body is not JSON: {exc}") from None
+    except RecursionError:
+        raise RequestShapeError("the request body is nested too deeply") from None
     target = request if body_field == "*" else getattr(request, body_field)
+    if not isinstance(document, dict):
+        # Every body here is a message, whose JSON form is an object; ParseDict would fail
+        # on anything else with a TypeError instead of saying so.
+        raise RequestShapeError("the request body must be a JSON object")
     try:
         json_format.ParseDict(document, target)
     except json_format.ParseError as exc:
         raise RequestShapeError(f"the request body does not fit the request: {exc}") from None
+    except RecursionError:
+        raise RequestShapeError("the request body is nested too deeply") from None
 
 
 def _merge_query(request: Any, query: Iterable[tuple[str, str]], bound: set[str]) -> None:
     document: dict[str, Any] = {}
     for key, value in query:
-        field, container = _query_field(request.DESCRIPTOR, key, document)
-        if key in bound or any(key.startswith(b + ".") for b in bound):
+        field, container, field_path = _query_field(request.DESCRIPTOR, key, document)
+        # By the field's proto path, so that its JSON spelling (``modelVersion.description``)
+        # cannot reach a field the body or the path sets either.
+        if field_path in bound or any(field_path.startswith(b + ".") for b in bound):
             raise RequestShapeError(f"query parameter {key!r} is already set by the path or body")
         converted = _query_value(field, key, value)
         if field.is_repeated:
             container.setdefault(field.name, []).append(converted)
+        elif field.name in container:
+            raise RequestShapeError(f"query parameter {key!r} is given more than once")
         else:
             container[field.name] = converted
     try:
@@ -186,19 +213,21 @@ def _merge_query(request: Any, query: Iterable[tuple[str, str]], bound: set[str]
 
 def _query_field(
     message: descriptor.Descriptor, key: str, document: dict[str, Any]
-) -> tuple[FieldDescriptor, dict[str, Any]]:
-    """The field ``key`` (``a.b`` for nested ones; proto or JSON names) names, and the dict
-    of ``document`` that holds it."""
+) -> tuple[FieldDescriptor, dict[str, Any], str]:
+    """The field ``key`` (``a.b`` for nested ones; proto or JSON names) names, the dict of
+    ``document`` that holds it, and its path in proto names."""
     names = key.split(".")
     container = document
+    proto_names: list[str] = []
     for depth, name in enumerate(names):
         field = message.fields_by_name.get(name) or _by_json_name(message, name)
         if field is None:
             raise RequestShapeError(f"unknown query parameter {key!r}")
+        proto_names.append(field.name)
         if depth == len(names) - 1:
             if field.type == FieldDescriptor.TYPE_MESSAGE and not _is_scalar_wrapper(field):
                 raise RequestShapeError(f"query parameter {key!r} names a message, not a value")
-            return field, container
+            return field, container, ".".join(proto_names)
         if field.type != FieldDescriptor.TYPE_MESSAGE or (field.is_repeated):
             raise RequestShapeError(f"unknown query parameter {key!r}")
         container = container.setdefault(field.name, {})

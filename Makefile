@@ -1,10 +1,12 @@
 # The only entry points. Every target sets up what it needs (venv, MinIO, buf, axe-core) on a fresh machine.
-#   make serve   run the registry on the embedded default (PostgreSQL + local blob dir in ./.modelregistry)
+#   make serve   run the registry on the embedded default (PostgreSQL + local blob dir in ./.modelregistry);
+#                the web UI and JSON API on http://127.0.0.1:8080/
 #   make test    unit, integration, e2e and browser tests against real PostgreSQL, real MinIO
 #                and the system Chromium (axe-core checks the pages' accessibility)
 #   make lint    ruff, ruff format, mypy --strict, import-linter, buf lint/format/breaking, generated-code freshness
 #   make gen     regenerate the Python stubs from protos/
 #   make axe     install the pinned axe-core (accessibility checks of the browser tests) into .tools/node
+#   make ui-vendor   fetch the pinned Chart.js from npm into the UI package (the only vendored asset)
 #   make bench-artifacts   ArtifactService throughput/memory/CPU as ratios to direct minio-py
 #   make bench-metadata    ResolveModelVersion p50/p99 at 32 callers vs an empty unary call
 #   make bench-pull        SDK pull/push of a 1 GiB model as ratios to direct minio-py gets
@@ -22,10 +24,15 @@ BUF := $(TOOLS)/node/node_modules/.bin/buf
 # Keep equal to AXE_CORE_VERSION in tests/support/browser.py (a browser test checks it).
 AXE_VERSION := 4.14.1
 AXE := $(TOOLS)/node/node_modules/axe-core/axe.min.js
+# The UI's one third-party script, vendored into the package (the UI needs no internet):
+# `make ui-vendor` fetches the pinned release from npm and copies it; `make lint` checks that
+# the committed copy is that release.
+CHARTJS_VERSION := 4.6.1
+UI_VENDOR := services/modelregistry_server/web/ui/static/vendor
 SERVE_ARGS ?=
 
 # make fuzz: the fuzz suite with fresh examples, 600 per RPC (about 20,000 requests).
-.PHONY: fuzz serve test test-unit lint gen venv venv-dev minio buf axe bench-artifacts bench-metadata bench-pull bench-audit bench-scan clean
+.PHONY: fuzz serve test test-unit lint gen venv venv-dev minio buf axe ui-vendor bench-artifacts bench-metadata bench-pull bench-audit bench-scan clean
 
 $(VENV)/.runtime: pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,6 +63,11 @@ $(AXE):
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/node axe-core@$(AXE_VERSION)
 
 axe: $(AXE)
+
+ui-vendor:
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/node chart.js@$(CHARTJS_VERSION)
+	cp $(TOOLS)/node/node_modules/chart.js/dist/chart.umd.min.js $(UI_VENDOR)/chart.umd.min.js
+	cp $(TOOLS)/node/node_modules/chart.js/LICENSE.md $(UI_VENDOR)/chart.js-LICENSE.md
 
 test: venv-dev minio axe
 	$(PY) -m pytest
@@ -103,6 +115,8 @@ lint: venv-dev buf
 	  $(BUF) breaking protos --against ".git#branch=main,subdir=protos"; \
 	else echo "buf breaking: main has no protos yet, nothing to compare with"; fi
 	$(PY) clients/python/scripts/gen_protos.py --check
+	@head -c 200 $(UI_VENDOR)/chart.umd.min.js | grep -q "Chart.js v$(CHARTJS_VERSION)" || \
+	  { echo "$(UI_VENDOR)/chart.umd.min.js is not Chart.js $(CHARTJS_VERSION): run make ui-vendor"; exit 1; }
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

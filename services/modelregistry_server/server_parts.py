@@ -126,6 +126,11 @@ async def start_web_face(
         await context.gateway.close()
         raise ConfigError(f"--http-listen {config.http.listen}: {exc.strerror or exc}") from None
     face.on_stop(context.gateway.close)
+    _log.info(
+        "web UI and JSON API: %s (sign in with a token, e.g. the one in %s)",
+        face.url,
+        config.admin_token_path,
+    )
     return face
 
 

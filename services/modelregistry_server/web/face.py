@@ -3,7 +3,7 @@ event loop, serving the JSON API (``/v1/…``), file URLs, ``/openapi.json`` and
 
 Security headers go on every response: a Content-Security-Policy that allows scripts, styles
 and images from this origin only (no inline script, no ``eval``), no framing, no MIME
-sniffing, no referrer. CORS is off unless ``cors_origins`` names origins.
+sniffing, referrers only to this origin. CORS is off unless ``cors_origins`` names origins.
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ _SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on our own
+    # form posts, and the sign-in check needs the real origin.
+    "Referrer-Policy": "same-origin",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 _CORS_HEADERS = "Authorization, Content-Type, X-CSRF-Token, Last-Event-ID, Range, If-None-Match"

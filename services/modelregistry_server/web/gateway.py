@@ -70,7 +70,8 @@ def error_status(code: int, message: str) -> status_pb2.Status:
     return status_pb2.Status(code=code, message=message)
 
 
-def _status_of(error: grpc.aio.AioRpcError) -> status_pb2.Status:
+def status_of(error: grpc.aio.AioRpcError) -> status_pb2.Status:
+    """The ``google.rpc.Status`` a failed call carried (or one made from its code)."""
     trailers: Any = error.trailing_metadata() or ()
     for key, value in trailers:
         if key == _STATUS_DETAILS_KEY and isinstance(value, bytes):
@@ -90,6 +91,11 @@ class Gateway:
             ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
         ]
         self._channel = grpc.aio.insecure_channel(target, options=options)
+
+    @property
+    def channel(self) -> grpc.aio.Channel:
+        """The channel into this process's services (for typed stubs)."""
+        return self._channel
 
     async def close(self) -> None:
         """Close the channel (calls in flight are cancelled)."""
@@ -117,7 +123,7 @@ class Gateway:
                 request, metadata=_metadata(credential), timeout=deadline_s
             )
         except grpc.aio.AioRpcError as exc:
-            raise CallError(_status_of(exc)) from None
+            raise CallError(status_of(exc)) from None
         return response
 
     async def stream(
@@ -138,7 +144,7 @@ class Gateway:
             async for response in call:
                 yield response
         except grpc.aio.AioRpcError as exc:
-            raise CallError(_status_of(exc)) from None
+            raise CallError(status_of(exc)) from None
         finally:
             call.cancel()
 

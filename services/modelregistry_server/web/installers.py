@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from modelregistry_server.web import files, ui
 from modelregistry_server.web.face import RouteInstaller
 
 
 def installers() -> list[RouteInstaller]:
     """File URLs first (they sit under ``/v1/``), then the UI."""
-    return []
+    return [files.install, ui.install]

@@ -29,7 +29,8 @@ Gradient-boosted trees over **card transactions**; scores each payment from 0 to
 <script>alert("cards are rendered without raw HTML")</script>
 """
 
-VERSIONS = [
+Params = dict[str, str | int | float | bool]
+VERSIONS: list[tuple[Params, dict[str, float], bytes, tuple[str, bytes] | None, str]] = [
     # (params, metrics, weights, extra file, description)
     ({"learning_rate": 0.1, "max_depth": 6, "optimizer": "adam"},
      {"accuracy": 0.912, "auc": 0.951, "f1": 0.801}, b"w1" * 5000, None, CARD),

@@ -1,131 +1,28 @@
-"""Unit tests of the HTTP routes generated from ``google.api.http`` annotations.
-
-Two sources of routes: the registry's own services (what is served), and a small service
-defined here whose request has a field of every kind, so that each query-parameter
-conversion, ``**`` with a custom verb and additional bindings are covered whatever the
-registry's protos hold.
-"""
+"""Unit tests of the HTTP routes generated from ``google.api.http`` annotations: of the
+registry's own services (what is served), and of ``web_shape_service`` (every field kind,
+``**`` with a custom verb, additional bindings)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import pytest
-from google.api import annotations_pb2, http_pb2
-from google.protobuf import descriptor_pb2, descriptor_pool, field_mask_pb2
-from google.protobuf import timestamp_pb2 as _timestamp  # noqa: F401 - its file, in the pool
-from google.protobuf.descriptor import ServiceDescriptor
-from google.protobuf.descriptor_pb2 import FieldDescriptorProto as F
+from google.api import http_pb2
+from google.protobuf import field_mask_pb2
 from google.protobuf.message import Message
 
 from modelregistry.access.v1 import access_service_pb2
 from modelregistry.artifact.v1 import artifact_service_pb2
 from modelregistry.metadata.v1 import metadata_service_pb2, model_version_pb2
 from modelregistry_server.web.transcoding import RequestShapeError, Route, routes_of
+from tests.unit.web_shape_service import PACKAGE, shape_service
 
 _REGISTRY_SERVICES = (
     metadata_service_pb2.DESCRIPTOR.services_by_name["MetadataService"],
     access_service_pb2.DESCRIPTOR.services_by_name["AccessService"],
     artifact_service_pb2.DESCRIPTOR.services_by_name["ArtifactService"],
 )
-_PACKAGE = "modelregistry.webtest.v1"
-
-
-def _field(
-    message: descriptor_pb2.DescriptorProto,
-    name: str,
-    number: int,
-    kind: int,
-    type_name: str = "",
-    repeated: bool = False,
-) -> None:
-    label = F.LABEL_REPEATED if repeated else F.LABEL_OPTIONAL
-    added = message.field.add(name=name, number=number, type=kind, label=label)
-    if type_name:  # set even to "", it would be present
-        added.type_name = type_name
-
-
-def _shape_file(package: str = _PACKAGE) -> descriptor_pb2.FileDescriptorProto:
-    """``ShapeService``: one request message with a field of every kind, and routes that use
-    ``**``, a custom verb, a body field, ``body: "*"`` and an additional binding."""
-    file = descriptor_pb2.FileDescriptorProto(
-        name=package.replace(".", "/") + "/shape_service.proto",
-        package=package,
-        syntax="proto3",
-        dependency=[
-            "google/api/annotations.proto",
-            "google/protobuf/field_mask.proto",
-            "google/protobuf/timestamp.proto",
-        ],
-    )
-    kind = file.enum_type.add(name="Kind")
-    for number, name in enumerate(("KIND_UNSPECIFIED", "KIND_A", "KIND_B")):
-        kind.value.add(name=name, number=number)
-    inner = file.message_type.add(name="Inner")
-    _field(inner, "text", 1, F.TYPE_STRING)
-    _field(inner, "count", 2, F.TYPE_INT32)
-    request = file.message_type.add(name="ShapeRequest")
-    entry = request.nested_type.add(name="LabelsEntry")
-    entry.options.map_entry = True
-    _field(entry, "key", 1, F.TYPE_STRING)
-    _field(entry, "value", 2, F.TYPE_STRING)
-    for number, (name, field_kind, type_name, repeated) in enumerate(
-        [
-            ("name", F.TYPE_STRING, "", False),
-            ("i32", F.TYPE_INT32, "", False),
-            ("i64", F.TYPE_INT64, "", False),
-            ("u32", F.TYPE_UINT32, "", False),
-            ("u64", F.TYPE_UINT64, "", False),
-            ("flag", F.TYPE_BOOL, "", False),
-            ("ratio", F.TYPE_DOUBLE, "", False),
-            ("kind", F.TYPE_ENUM, f".{package}.Kind", False),
-            ("tags", F.TYPE_STRING, "", True),
-            ("numbers", F.TYPE_INT32, "", True),
-            ("inner", F.TYPE_MESSAGE, f".{package}.Inner", False),
-            ("when_time", F.TYPE_MESSAGE, ".google.protobuf.Timestamp", False),
-            ("update_mask", F.TYPE_MESSAGE, ".google.protobuf.FieldMask", False),
-            ("labels", F.TYPE_MESSAGE, f".{package}.ShapeRequest.LabelsEntry", True),
-            ("inners", F.TYPE_MESSAGE, f".{package}.Inner", True),
-            ("kinds", F.TYPE_ENUM, f".{package}.Kind", True),
-        ],
-        start=1,
-    ):
-        _field(request, name, number, field_kind, type_name, repeated)
-    service = file.service.add(name="ShapeService")
-    rules = {
-        "Get": http_pb2.HttpRule(get="/v1/{name=shelves/*}"),
-        "Download": http_pb2.HttpRule(get="/v1/{name=files/**}:download"),
-        "Update": http_pb2.HttpRule(patch="/v1/{inner.text=shelves/*}", body="inner"),
-        "Create": http_pb2.HttpRule(
-            post="/v1/{name=shelves/*}:create",
-            body="*",
-            additional_bindings=[http_pb2.HttpRule(put="/v1/shelves", body="*")],
-        ),
-        "Watch": http_pb2.HttpRule(get="/v1/shapes:watch"),
-    }
-    for name, rule in rules.items():
-        method = service.method.add(
-            name=name,
-            input_type=f".{package}.ShapeRequest",
-            output_type=f".{package}.Inner",
-            server_streaming=name == "Watch",
-        )
-        method.options.Extensions[annotations_pb2.http].CopyFrom(rule)
-    service.method.add(  # not annotated: not served over HTTP
-        name="Hidden", input_type=f".{package}.ShapeRequest", output_type=f".{package}.Inner"
-    )
-    return file
-
-
-def _shape_service() -> ServiceDescriptor:
-    # The imports of field_mask_pb2 and timestamp_pb2 (above) put the dependencies into the default
-    # pool; adding the same file twice (a re-imported test module) is allowed.
-    pool = descriptor_pool.Default()
-    pool.Add(_shape_file())
-    return pool.FindServiceByName(f"{_PACKAGE}.ShapeService")
-
-
-SHAPE_ROUTES = routes_of([_shape_service()])
+SHAPE_ROUTES = routes_of([shape_service()])
 REGISTRY_ROUTES = routes_of(_REGISTRY_SERVICES)
 
 
@@ -163,7 +60,7 @@ def test_every_annotated_method_and_additional_binding_becomes_a_route() -> None
     ]
     watch = _route(SHAPE_ROUTES, "GET", "/v1/shapes:watch")
     assert watch.streaming
-    assert watch.rpc_path == f"/{_PACKAGE}.ShapeService/Watch"
+    assert watch.rpc_path == f"/{PACKAGE}.ShapeService/Watch"
     assert not _route(SHAPE_ROUTES, "GET", "/v1/{name=shelves/*}").streaming
 
 
@@ -224,13 +121,8 @@ def test_template_literals_are_not_regular_expressions() -> None:
 
 
 def test_an_unknown_http_rule_kind_is_refused() -> None:
-    file = _shape_file("modelregistry.webtest.custom.v1")
-    rule = file.service[0].method[0].options.Extensions[annotations_pb2.http]
-    rule.Clear()
-    rule.custom.kind, rule.custom.path = "HEAD", "/v1/shelves"
-    pool = descriptor_pool.Default()
-    pool.Add(file)
-    service = pool.FindServiceByName(f"{file.package}.ShapeService")
+    rule = http_pb2.HttpRule(custom=http_pb2.CustomHttpPattern(kind="HEAD", path="/v1/shelves"))
+    service = shape_service("modelregistry.webtest.custom.v1", rule)
     with pytest.raises(ValueError, match="unsupported HTTP rule 'custom'"):
         routes_of([service])
 

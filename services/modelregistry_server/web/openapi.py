@@ -55,10 +55,14 @@ def openapi_document(routes: Sequence[Route], title: str = "modelregistry") -> d
     """The OpenAPI 3.1 document of ``routes``."""
     schemas: dict[str, Any] = {}
     paths: dict[str, dict[str, Any]] = {}
+    bindings: dict[str, int] = {}
     for route in routes:
         path, parameters = _openapi_path(route)
+        # An operationId is unique in a document; an additional binding gets a number.
+        bindings[route.method.name] = bindings.get(route.method.name, 0) + 1
+        number = bindings[route.method.name]
         operation: dict[str, Any] = {
-            "operationId": route.method.name,
+            "operationId": route.method.name + (str(number) if number > 1 else ""),
             "tags": [route.method.containing_service.name],
             "summary": f"{route.method.containing_service.name}.{route.method.name}",
             "parameters": parameters + _query_parameters(route, schemas),
@@ -100,29 +104,58 @@ def openapi_document(routes: Sequence[Route], title: str = "modelregistry") -> d
 
 
 def _openapi_path(route: Route) -> tuple[str, list[dict[str, Any]]]:
-    """``/v1/{name=models/*}`` → ``/v1/{name}`` and its path parameters.
+    """``/v1/{name=models/*/versions/*}`` → ``/v1/models/{model}/versions/{version}`` and
+    its path parameters.
 
-    OpenAPI path parameters cannot hold ``/``, while ``name`` holds ``models/x``: the
-    parameter's description gives the pattern the value must follow.
+    OpenAPI path parameters cannot hold ``/``, while ``name`` holds ``models/x/versions/1``;
+    and ``/v1/{name}`` for every ``name`` would make the routes of models, versions and
+    blobs one path, each overwriting the other. So each ``*`` of a variable's pattern becomes
+    a parameter named after the collection before it, as in the resource name itself.
     """
     path = route.template
-    parameters = []
+    parameters: list[dict[str, Any]] = []
+    taken: set[str] = set()
     for field_path in route.variables:
         start = path.index("{" + field_path)
         end = path.index("}", start)
-        segment = path[start + 1 : end]
-        _, _, pattern = segment.partition("=")
-        path = path[:start] + "{" + field_path + "}" + path[end + 1 :]
-        parameters.append(
-            {
-                "name": field_path,
-                "in": "path",
-                "required": True,
-                "description": f"Follows the pattern `{pattern or '*'}` (its `/` not escaped).",
-                "schema": {"type": "string"},
-            }
-        )
+        _, _, pattern = path[start + 1 : end].partition("=")
+        segments = (pattern or "*").split("/")
+        expanded = []
+        for position, segment in enumerate(segments):
+            if segment not in ("*", "**"):
+                expanded.append(segment)
+                continue
+            before = segments[position - 1] if position else ""
+            name = _parameter_name(field_path, before, taken)
+            expanded.append("{" + name + "}")
+            parameters.append(_path_parameter(name, field_path, pattern or "*", segment))
+        path = path[:start] + "/".join(expanded) + path[end + 1 :]
     return path, parameters
+
+
+def _parameter_name(field_path: str, collection: str, taken: set[str]) -> str:
+    """``models`` → ``model``, ``aliases`` → ``alias``; the field's name without one."""
+    if collection and collection not in ("*", "**"):
+        name = collection[:-2] if collection.endswith("ses") else collection.removesuffix("s")
+    else:
+        name = field_path.replace(".", "_")
+    unique, count = name, 1
+    while unique in taken:
+        count += 1
+        unique = f"{name}{count}"
+    taken.add(unique)
+    return unique
+
+
+def _path_parameter(name: str, field_path: str, pattern: str, segment: str) -> dict[str, Any]:
+    rest = " It may hold `/` (the rest of the path)." if segment == "**" else ""
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": f"A segment of the request's `{field_path}` (`{pattern}`).{rest}",
+        "schema": {"type": "string"},
+    }
 
 
 def _query_parameters(route: Route, schemas: dict[str, Any]) -> list[dict[str, Any]]:

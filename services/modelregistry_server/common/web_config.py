@@ -63,6 +63,7 @@ def read_http_config(
         embedded: Whether the server runs on its embedded database (HTTP on by default).
         plaintext_ok: Whether a host may be served without TLS.
     """
+    origins = _cors_origins(get("http_cors_origins") or "", problems)
     listen = get("http_listen") or (EMBEDDED_HTTP_LISTEN if embedded else "off")
     if listen.strip().lower() == "off":
         return None
@@ -77,14 +78,14 @@ def read_http_config(
             f"--http-listen {host} is not a loopback address, so it will not be served in "
             "plaintext: give --tls-cert and --tls-key, or pass --insecure"
         )
-    origins = frozenset(
-        origin.strip().rstrip("/")
-        for origin in (get("http_cors_origins") or "").split(",")
-        if origin.strip()
-    )
+    return HttpConfig(listen.strip(), origins)
+
+
+def _cors_origins(value: str, problems: list[str]) -> frozenset[str]:
+    origins = frozenset(origin.strip().rstrip("/") for origin in value.split(",") if origin.strip())
     for origin in sorted(origins):
         if not origin.startswith(("http://", "https://")) or "*" in origin:
             problems.append(
                 f"--http-cors-origins: {origin!r} is not an origin like https://ui.example:8443"
             )
-    return HttpConfig(listen.strip(), origins)
+    return origins

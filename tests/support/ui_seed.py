@@ -46,6 +46,9 @@ VERSIONS: list[tuple[Params, dict[str, float], bytes, tuple[str, bytes] | None, 
 def seed(client: Client, model: str = "fraud-detector") -> list[int]:
     """Push the versions of ``model`` and set ``staging`` and ``production``; their numbers."""
     numbers = []
+    client.create_model(
+        model, description="Scores card payments for fraud.", labels={"team": "risk", "tier": "1"}
+    )
     with tempfile.TemporaryDirectory() as folder:
         for index, (params, metrics, weights, extra, card) in enumerate(VERSIONS):
             root = Path(folder) / f"v{index}"
@@ -68,6 +71,7 @@ def seed(client: Client, model: str = "fraud-detector") -> list[int]:
     client.set_alias(model, "staging", numbers[1])
     client.set_alias(model, "production", numbers[1])
     for other, team in (("churn-predictor", "growth"), ("image-tagger", "vision")):
+        client.create_model(other, labels={"team": team})
         with tempfile.TemporaryDirectory() as folder:
             (Path(folder) / "weights.bin").write_bytes(other.encode() * 100)
             client.push(folder, model=other, labels={"team": team}, metrics={"accuracy": 0.8})

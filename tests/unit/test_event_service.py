@@ -125,6 +125,27 @@ async def test_audit_bad_order_by_is_invalid() -> None:
     assert info.value.reason == "ORDER_BY_INVALID"
 
 
+async def test_audit_method_filter_reaches_the_query_and_binds_the_token() -> None:
+    audit = _Audit([_audit(n) for n in range(1, 4)])
+    service = _service(audit)
+    page = await service.list_audit_events(1, "", "", None, None, "", "", method="SetAlias")
+    assert audit.queries[-1].method == "SetAlias"
+    with pytest.raises(InvalidArgument) as info:
+        await service.list_audit_events(1, page.next_page_token, "", None, None, "", "")
+    assert info.value.reason == "PAGE_TOKEN_INVALID"
+    await service.list_audit_events(1, "", "", None, None, "", "")
+    assert audit.queries[-1].method is None
+
+
+@pytest.mark.parametrize(
+    "method", ["setAlias", "Set_Alias", "SetAlias ", "Set Alias", "ListAuditEvents2", "S" * 65]
+)
+async def test_audit_malformed_method_is_invalid(method: str) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        await _service(_Audit([])).list_audit_events(10, "", "", None, None, "", "", method=method)
+    assert (info.value.reason, info.value.field) == ("FIELD_INVALID", "method")
+
+
 async def test_a_watch_starts_after_the_latest_event_unless_told() -> None:
     service = _service(_Audit([]), _Feed(latest=41))
     assert (await service.subscribe("", "", frozenset())).after_event_id == "41"

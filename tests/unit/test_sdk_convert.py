@@ -132,6 +132,8 @@ def test_audit_and_gc_requests() -> None:
         "alice", "event_time asc", 10, "tok",
     )  # fmt: skip
     assert _convert.list_audit_events_request("", "", None, None, "", 0, "").model == ""
+    moves = _convert.list_audit_events_request("", "", None, None, "", 0, "", "SetAlias")
+    assert moves.method == "SetAlias"
     gc = _convert.run_gc_request(True, timedelta(hours=72))
     assert gc.dry_run
     assert gc.grace_period.seconds == 72 * 3600

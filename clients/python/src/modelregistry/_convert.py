@@ -293,11 +293,13 @@ def list_audit_events_request(
     order_by: str,
     page_size: int,
     page_token: str,
+    method: str = "",
 ) -> ms.ListAuditEventsRequest:
     """One page of ``ListAuditEvents``; ``start`` is inclusive, ``end`` exclusive."""
     request = ms.ListAuditEventsRequest(
         model=model_name(model) if model else "",
         actor=actor,
+        method=method,
         order_by=order_by,
         page_size=page_size,
         page_token=page_token,

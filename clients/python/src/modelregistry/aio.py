@@ -279,14 +279,16 @@ class AsyncClient(ClientBase[AsyncTransport], AsyncAuditCalls, AsyncGovernanceCa
         end: datetime | None = None,
         order_by: str = "",
         page_size: int = 0,
+        method: str = "",
     ) -> AsyncPager[metadata_service_pb2.ListAuditEventsResponse, audit_event_pb2.AuditEvent]:
-        """The audit log, newest first by default; ``start`` inclusive, ``end`` exclusive."""
+        """The audit log, newest first by default; ``start`` inclusive, ``end`` exclusive;
+        ``method`` keeps one method's events (``SetAlias``)."""
         t = self._online("list_audit_events")
         return AsyncPager(
             lambda token: t.unary(
                 t.metadata_stub.ListAuditEvents,
                 _convert.list_audit_events_request(
-                    model, actor, start, end, order_by, page_size, token
+                    model, actor, start, end, order_by, page_size, token, method
                 ),
             ),
             lambda page: page.audit_events,

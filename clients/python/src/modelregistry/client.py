@@ -298,17 +298,19 @@ class Client(ClientBase[Transport], GovernanceCalls, AuditCalls):
         end: datetime | None = None,
         order_by: str = "",
         page_size: int = 0,
+        method: str = "",
     ) -> Pager[metadata_service_pb2.ListAuditEventsResponse, audit_event_pb2.AuditEvent]:
         """The audit log, newest first by default (``order_by="event_time asc"`` reverses it).
 
-        ``start`` is inclusive, ``end`` exclusive; naive datetimes are UTC.
+        ``start`` is inclusive, ``end`` exclusive; naive datetimes are UTC. ``method`` keeps
+        the events of one method only (its exact short name, ``SetAlias``).
         """
         t = self._online("list_audit_events")
         return Pager(
             lambda token: t.unary(
                 t.metadata_stub.ListAuditEvents,
                 _convert.list_audit_events_request(
-                    model, actor, start, end, order_by, page_size, token
+                    model, actor, start, end, order_by, page_size, token, method
                 ),
             ),
             lambda page: page.audit_events,

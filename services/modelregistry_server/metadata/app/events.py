@@ -25,6 +25,8 @@ from modelregistry_server.metadata.domain.model import parse_model_name
 POLL_INTERVAL_S = 5.0
 _BATCH = 500
 _EVENT_ID = re.compile(r"[0-9]{1,19}")
+# A method's short name as the audit log records it (``SetAlias``).
+_METHOD = re.compile(r"[A-Z][A-Za-z]{0,63}")
 _MAX_EVENT_ID = 2**63 - 1
 
 
@@ -54,19 +56,34 @@ class EventService:
         actor: str,
         order_by: str,
         visible: Visibility | None = None,
+        *,
+        method: str = "",
     ) -> Page[AuditEvent]:
-        """Return one page of audit events (only of models ``visible`` allows)."""
+        """Return one page of audit events (only of models ``visible`` allows), of ``method``
+        only when it is given.
+
+        Raises:
+            InvalidArgument: A filter or ``order_by`` is malformed, or the page token was issued
+                for other filters.
+        """
         model_id = parse_model_name(model, "model") if model else None
+        if method and not _METHOD.fullmatch(method):
+            raise InvalidArgument(
+                "method",
+                f"{quoted(method)} is not a method name: at most 64 letters, the first a capital "
+                "(SetAlias)",
+            )
         order = " ".join(order_by.split()).lower()
         if order not in ("", "event_time desc", "event_time asc", "event_time"):
             raise InvalidArgument(
                 "order_by", "must be 'event_time desc' (default) or 'event_time asc'",
                 reason="ORDER_BY_INVALID",
             )  # fmt: skip
-        query = AuditQuery(model_id, start, end, actor or None, order in ("", "event_time desc"))
+        descending = order in ("", "event_time desc")
+        query = AuditQuery(model_id, start, end, actor or None, descending, method or None)
         page = self._paginator.open(
             "ListAuditEvents", page_size, page_token, model, str(start), str(end), actor,
-            str(query.descending),
+            str(query.descending), method,
         )  # fmt: skip
         rows, cursor = await self._audit.list(query, page.after, page.limit, visible)
         return self._paginator.page(page, rows, cursor)

@@ -370,6 +370,7 @@ class AuditQuery:
     end: datetime | None
     actor: str | None
     descending: bool
+    method: str | None = None
 
 
 class AuditLog(AuditChainStore, Protocol):

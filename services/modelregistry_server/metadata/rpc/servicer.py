@@ -316,6 +316,7 @@ class MetadataServicer(GovernanceRpc, metadata_service_pb2_grpc.MetadataServiceS
             request.actor,
             request.order_by,
             _readable(),
+            method=request.method,
         )
         return metadata_service_pb2.ListAuditEventsResponse(
             audit_events=[audit_event_to_proto(e) for e in page.items],

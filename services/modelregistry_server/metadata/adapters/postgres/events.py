@@ -93,6 +93,7 @@ class PostgresAuditLog:
                 after_time, after_id, limit + 1, visible is None or visible.everything,
                 sorted(visible.names) if visible else [],
                 [p + "%" for p in sorted(visible.prefixes)] if visible else [],
+                query.method,
             )  # fmt: skip
         events = [_to_audit_event(r) for r in rows]
         return split_page(events, limit, lambda e: [e.event_time.isoformat(), e.event_id])

@@ -277,7 +277,7 @@ WHERE model_id = $1 AND version = $2;
 
 -- name: list_audit_events_desc
 -- One page of the audit log, newest first, after the keyset position ($5 time, $6 id); only
--- models the caller may see ($8 all, else ids $9 and LIKE patterns $10).
+-- models the caller may see ($8 all, else ids $9 and LIKE patterns $10); $11 a method or NULL.
 SELECT id, actor, method, resource, event_time, before, after, request_id, trace_id,
        denied_permission, model_id, seq, prev_hash, hash
 FROM audit.events
@@ -285,6 +285,7 @@ WHERE ($1::text IS NULL OR model_id = $1)
   AND ($2::timestamptz IS NULL OR event_time >= $2)
   AND ($3::timestamptz IS NULL OR event_time < $3)
   AND ($4::text IS NULL OR actor = $4)
+  AND ($11::text IS NULL OR method = $11)
   AND ($5::timestamptz IS NULL OR (event_time, id) < ($5, $6::bigint))
   AND ($8::boolean OR model_id = ANY($9::text[]) OR model_id LIKE ANY($10::text[]))
 ORDER BY event_time DESC, id DESC
@@ -292,7 +293,7 @@ LIMIT $7;
 
 -- name: list_audit_events_asc
 -- One page of the audit log, oldest first, after the keyset position ($5 time, $6 id); only
--- models the caller may see ($8 all, else ids $9 and LIKE patterns $10).
+-- models the caller may see ($8 all, else ids $9 and LIKE patterns $10); $11 a method or NULL.
 SELECT id, actor, method, resource, event_time, before, after, request_id, trace_id,
        denied_permission, model_id, seq, prev_hash, hash
 FROM audit.events
@@ -300,6 +301,7 @@ WHERE ($1::text IS NULL OR model_id = $1)
   AND ($2::timestamptz IS NULL OR event_time >= $2)
   AND ($3::timestamptz IS NULL OR event_time < $3)
   AND ($4::text IS NULL OR actor = $4)
+  AND ($11::text IS NULL OR method = $11)
   AND ($5::timestamptz IS NULL OR (event_time, id) > ($5, $6::bigint))
   AND ($8::boolean OR model_id = ANY($9::text[]) OR model_id LIKE ANY($10::text[]))
 ORDER BY event_time ASC, id ASC

@@ -796,6 +796,7 @@ class ListAuditEventsRequest(_message.Message):
     END_TIME_FIELD_NUMBER: _builtins.int
     ACTOR_FIELD_NUMBER: _builtins.int
     ORDER_BY_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Optional. The maximum number of events to return. Defaults to 50; values above 1000 are
     coerced to 1000; a negative value is rejected with `INVALID_ARGUMENT`.
@@ -815,6 +816,12 @@ class ListAuditEventsRequest(_message.Message):
     """Optional. `event_time desc` (the default, newest first) or `event_time asc`. Ties are
     broken by `name`.
     """
+    method: _builtins.str
+    """Optional. Only events of this method, given as its exact short name, like `SetAlias` or
+    `ApproveModelVersion` (the `method` of an `AuditEvent`). Empty means every method. At most
+    64 characters: a capital letter followed by letters only; anything else fails with
+    `INVALID_ARGUMENT` (reason `FIELD_INVALID`).
+    """
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp:
         """Optional. Only events at or after this time (inclusive). Unset means no lower bound."""
@@ -833,10 +840,11 @@ class ListAuditEventsRequest(_message.Message):
         end_time: _timestamp_pb2.Timestamp | None = ...,
         actor: _builtins.str = ...,
         order_by: _builtins.str = ...,
+        method: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "end_time", b"end_time", "model", b"model", "order_by", b"order_by", "page_size", b"page_size", "page_token", b"page_token", "start_time", b"start_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "end_time", b"end_time", "method", b"method", "model", b"model", "order_by", b"order_by", "page_size", b"page_size", "page_token", b"page_token", "start_time", b"start_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

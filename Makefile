@@ -12,6 +12,7 @@
 #   make bench-pull        SDK pull/push of a 1 GiB model as ratios to direct minio-py gets
 #   make bench-audit       200 concurrent audited alias moves, hash chain on ÷ off
 #   make bench-scan        push-to-READY of a 1 GiB safetensors model, file scanning on ÷ off
+#   make bench-http        download of a 1 GiB file by HTTP file URL ÷ gRPC Read, local store and MinIO
 #   make fuzz              the fuzz suite with 600 fresh requests per RPC (about 20,000)
 
 SHELL := /bin/bash
@@ -32,7 +33,7 @@ UI_VENDOR := services/modelregistry_server/web/ui/static/vendor
 SERVE_ARGS ?=
 
 # make fuzz: the fuzz suite with fresh examples, 600 per RPC (about 20,000 requests).
-.PHONY: fuzz serve test test-unit lint gen venv venv-dev minio buf axe ui-vendor bench-artifacts bench-metadata bench-pull bench-audit bench-scan clean
+.PHONY: fuzz serve test test-unit lint gen venv venv-dev minio buf axe ui-vendor bench-artifacts bench-metadata bench-pull bench-audit bench-scan bench-http clean
 
 $(VENV)/.runtime: pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -97,6 +98,10 @@ bench-audit: venv-dev
 # Push-to-READY of a 1 GiB safetensors model with model-file scanning on ÷ off.
 bench-scan: venv-dev minio
 	$(PY) bench/scan.py $(BENCH_ARGS)
+
+# A 1 GiB file by HTTP file URL (curl, urllib) ÷ gRPC Read of the same blob, local store and MinIO.
+bench-http: venv-dev minio
+	$(PY) bench/http_download.py $(BENCH_ARGS)
 
 gen: venv-dev
 	$(PY) clients/python/scripts/gen_protos.py

@@ -20,7 +20,13 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
 
-from modelregistry_server.web.gateway import HTTP_STATUS, CallError, Gateway, error_status
+from modelregistry_server.web.gateway import (
+    HTTP_STATUS,
+    CallError,
+    Gateway,
+    ServerStream,
+    error_status,
+)
 from modelregistry_server.web.session import caller_of, csrf_ok
 from modelregistry_server.web.transcoding import RequestShapeError, Route
 
@@ -29,6 +35,10 @@ _log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 4 * 1024 * 1024
 # An SSE comment line this often keeps proxies from closing an idle event stream.
 SSE_HEARTBEAT_S = 15.0
+# How long a streaming call that sends neither headers nor a message may take to start.
+_SILENT_START_S = 0.5
+# The response header of WatchModelEvents holding the event id its stream starts after.
+WATCH_START_HEADER = "x-modelregistry-watch-after-event-id"
 
 
 def status_response(
@@ -122,19 +132,17 @@ class JsonApi:
     async def _stream(
         self, request: web.Request, route: Route, message: Message, credential: str | None
     ) -> web.StreamResponse:
-        """Server-Sent Events: the first message (or the error) decides the status."""
-        responses = self._gateway.stream(route.method, message, credential)
-        first = asyncio.ensure_future(anext(responses))
+        """Server-Sent Events, once the call has started; a refusal is answered as JSON."""
+        call = self._gateway.open_stream(route.method, message, credential)
+        responses = call.messages()
+        started = asyncio.ensure_future(anext(responses))
+        first: asyncio.Future[Message] | None = started
         try:
-            # An error (no permission, unknown model) comes before any event: answer it as
-            # JSON with its status. A stream that has nothing yet starts after a short wait.
-            done, _ = await asyncio.wait({first}, timeout=0.5)
-            if done:
-                first.result()
+            start_id = await _started(call, started)
         except CallError as exc:
             return status_response(exc.status)
         except StopAsyncIteration:
-            first = None  # type: ignore[assignment]
+            first, start_id = None, ""
         stream = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",
@@ -143,9 +151,13 @@ class JsonApi:
             }
         )
         await stream.prepare(request)
-        await stream.write(b": connected\n\n")
+        # An id with no data sets the browser's Last-Event-ID without an event: a stream that
+        # drops before its first event resumes where it started, missing nothing.
+        await stream.write(
+            b": connected\n" + (f"id: {start_id}\n\n" if start_id else "\n").encode()
+        )
+        pending = first
         try:
-            pending = first
             while pending is not None:
                 try:
                     event = await asyncio.wait_for(asyncio.shield(pending), SSE_HEARTBEAT_S)
@@ -166,9 +178,43 @@ class JsonApi:
             pass
         finally:
             if pending is not None and not pending.done():
+                # The generator is running inside this task: closing it before the task has
+                # ended fails ("already running") and would leave the call open.
                 pending.cancel()
+                await asyncio.wait({pending})
             await responses.aclose()
         return stream
+
+
+async def _started(call: ServerStream, first: asyncio.Future[Message]) -> str:
+    """Wait until the stream has started; return the event id it starts after, if it says.
+
+    It has started when the server sends its headers (the watch sends them once its start is
+    fixed, with that event id) or a first message. A refusal (no permission, an unknown
+    model, a bad ``after_event_id``) comes before either and is raised here as a CallError,
+    so that it can be answered with its HTTP status. A stream whose server says nothing
+    starts after a short wait.
+
+    Raises:
+        CallError: The call was refused.
+        StopAsyncIteration: The call ended at once without a message.
+    """
+    headers = asyncio.ensure_future(call.headers())
+    try:
+        waiting: set[asyncio.Future[Any]] = {first, headers}
+        done, _ = await asyncio.wait(
+            waiting, timeout=_SILENT_START_S, return_when=asyncio.FIRST_COMPLETED
+        )
+        if headers in done and not headers.result():
+            # No headers: the call ended without starting (a refusal), or the server only
+            # sends them with its first message.
+            await asyncio.wait({first}, timeout=_SILENT_START_S)
+        if first.done():
+            first.result()
+        start = headers.result().get(WATCH_START_HEADER, "") if headers.done() else ""
+    finally:
+        headers.cancel()
+    return start if start.isdigit() else ""
 
 
 def _sse_event(message: Message) -> bytes:

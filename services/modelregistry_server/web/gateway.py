@@ -17,6 +17,8 @@ from google.protobuf import descriptor, message_factory
 from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
+from modelregistry_server.web.session import sendable_credential
+
 # gRPC code → HTTP status, as in google/rpc/code.proto's HTTP mapping.
 HTTP_STATUS = {
     code_pb2.OK: 200,
@@ -126,27 +128,46 @@ class Gateway:
             raise CallError(status_of(exc)) from None
         return response
 
-    async def stream(
+    def open_stream(
         self, method: descriptor.MethodDescriptor, request: Message, credential: str | None
-    ) -> AsyncGenerator[Message, None]:
-        """The responses of a server-streaming call, until it ends or the caller stops.
-
-        Raises:
-            CallError: The call failed; its status as the server sent it.
-        """
+    ) -> ServerStream:
+        """Start a server-streaming call; read its headers and messages from what it returns."""
         callable_ = self._channel.unary_stream(
             _path(method),
             request_serializer=_serialize,
             response_deserializer=message_factory.GetMessageClass(method.output_type).FromString,
         )
-        call = callable_(request, metadata=_metadata(credential))
+        return ServerStream(callable_(request, metadata=_metadata(credential)))
+
+
+class ServerStream:
+    """A server-streaming call in flight: its response headers, then its messages."""
+
+    def __init__(self, call: Any) -> None:
+        self._call = call
+
+    async def headers(self) -> dict[str, str]:
+        """The response headers (initial metadata) once the server sent them; empty when the
+        call ended without any (a refusal before it started)."""
         try:
-            async for response in call:
+            metadata: Any = await self._call.initial_metadata()
+        except grpc.aio.AioRpcError:
+            return {}  # the messages will raise the error
+        return {key: value for key, value in metadata or () if isinstance(value, str)}
+
+    async def messages(self) -> AsyncGenerator[Message, None]:
+        """The responses until the call ends; the call is cancelled if the reader stops.
+
+        Raises:
+            CallError: The call failed; its status as the server sent it.
+        """
+        try:
+            async for response in self._call:
                 yield response
         except grpc.aio.AioRpcError as exc:
             raise CallError(status_of(exc)) from None
         finally:
-            call.cancel()
+            self._call.cancel()
 
 
 def _serialize(message: Any) -> bytes:
@@ -159,4 +180,6 @@ def _path(method: descriptor.MethodDescriptor) -> str:
 
 
 def _metadata(credential: str | None) -> tuple[tuple[str, str], ...]:
-    return () if credential is None else (("authorization", f"Bearer {credential}"),)
+    if credential is None:
+        return ()
+    return (("authorization", f"Bearer {sendable_credential(credential)}"),)

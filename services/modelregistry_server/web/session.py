@@ -58,18 +58,30 @@ def csrf_token_for(credential: str) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
+def sendable_credential(credential: str) -> str:
+    """``credential`` as a gRPC metadata value can hold it: printable ASCII.
+
+    gRPC refuses any other value before the call is sent (which would be a server error).
+    No token holds anything else, so ``?`` in place of each other character keeps it a token
+    the server refuses as invalid, the answer its sender should get.
+    """
+    if credential.isascii() and credential.isprintable():
+        return credential
+    return "".join(c if c.isascii() and c.isprintable() else "?" for c in credential)
+
+
 def caller_of(request: web.Request) -> Caller:
     """The request's credential: the ``Authorization`` header first, then the cookie."""
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if header and scheme.lower() == "bearer" and 0 < len(value.strip()) <= _MAX_CREDENTIAL_CHARS:
-        return Caller(value.strip(), from_cookie=False)
+        return Caller(sendable_credential(value.strip()), from_cookie=False)
     if header:
         # Sent but unusable: forwarded as is, so the server's refusal names the problem.
-        return Caller(header[:_MAX_CREDENTIAL_CHARS], from_cookie=False)
+        return Caller(sendable_credential(header[:_MAX_CREDENTIAL_CHARS]), from_cookie=False)
     cookie = request.cookies.get(SESSION_COOKIE, "")
     if 0 < len(cookie) <= _MAX_CREDENTIAL_CHARS:
-        return Caller(cookie, from_cookie=True)
+        return Caller(sendable_credential(cookie), from_cookie=True)
     return Caller(None, from_cookie=False)
 
 

@@ -109,7 +109,9 @@ class JsonApi:
             return error_response(
                 code_pb2.INVALID_ARGUMENT, f"the request body is over {MAX_BODY_BYTES} bytes"
             )
-        body = await request.read() if route.body else b""
+        # Read even where the method takes no body, so that one sent (a DELETE's
+        # ``{"force": true}``) is refused rather than silently ignored.
+        body = await request.read() if route.body or request.body_exists else b""
         query = list(request.query.items())
         if route.streaming:
             last_event = request.headers.get("Last-Event-ID", "")

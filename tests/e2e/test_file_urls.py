@@ -259,6 +259,9 @@ async def test_head_answers_the_headers_without_the_body(local: Served, tmp_path
     assert reply.status == 200
     assert reply.headers["content-length"] == str(len(local.files[WEIGHTS]))
     assert reply.headers["etag"] == f'"{_sha256(local.files[WEIGHTS])}"'
+    listing = await curl(f"{local.base}/v1/models/demo/versions/1/files", tmp_path, "-I")
+    assert listing.status == 200
+    assert listing.headers["content-type"].startswith("application/json")
 
 
 async def test_the_listing_is_json_with_a_url_per_file(local: Served, tmp_path: Path) -> None:

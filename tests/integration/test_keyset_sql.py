@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -230,3 +231,61 @@ def test_bad_timestamp_cursor_is_a_page_token_error() -> None:
         keyset_condition(order, ["yesterday", "a", 1], first_param=1)
     _sql, params = keyset_condition(order, ["infinity", "a", 1], first_param=1)
     assert params[0] == datetime.max.replace(tzinfo=UTC)
+
+
+# Values of one param across versions: every JSON scalar type, ties, integers too close for a
+# float, a JSON null (sorts like a missing param) and versions without it.
+_PARAM_VALUES: list[Any] = [
+    3, 0.5, "adam", True, None, "sgd", 2**53 + 1, 2**53, -7, False, "adam", 0.5,
+    "MISSING", 1e-05, "b", True, "MISSING", 3, "", -7.25,
+]  # fmt: skip
+
+
+def _param_rank(value: Any, descending: bool) -> tuple[int, Decimal, str]:
+    """The contract: numbers by value, then strings, then false and true; missing last."""
+    if value is None or value == "MISSING":
+        return (-1 if descending else 3, Decimal(0), "")
+    if isinstance(value, bool):
+        return (2, Decimal(0), "true" if value else "false")
+    if isinstance(value, int | float):
+        return (0, Decimal(repr(value)) if isinstance(value, float) else Decimal(value), "")
+    return (1, Decimal(0), value)
+
+
+@pytest.mark.parametrize("descending", [False, True])
+async def test_params_sort_by_type_then_value_and_page_exactly(
+    conn: asyncpg.Connection, descending: bool
+) -> None:
+    await insert_model(conn, "p")
+    for version, value in enumerate(_PARAM_VALUES, start=1):
+        params = {} if value == "MISSING" else {"opt": value}
+        await insert_version(conn, "p", version, params=params)
+    order_by = "params.opt desc" if descending else "params.opt"
+    pages = await _page_through(conn, "version", 'name = "p"', order_by, size=3)
+    flat = [version for page in pages for _, version in page]
+
+    def key(version: int) -> tuple[tuple[int, Decimal, str], int]:
+        return _param_rank(_PARAM_VALUES[version - 1], descending), version
+
+    # Strings here are ASCII lower-case or empty, which every collation orders alike.
+    expected = sorted(range(1, len(_PARAM_VALUES) + 1), key=key, reverse=descending)
+    assert flat == expected
+    missing = {v for v, value in enumerate(_PARAM_VALUES, 1) if value in (None, "MISSING")}
+    assert set(flat[-len(missing) :]) == missing
+    # The big integers keep their exact order (a float8 would tie them).
+    assert flat.index(7) < flat.index(8) if descending else flat.index(8) < flat.index(7)
+
+
+def test_param_order_sql_shape_and_numeric_cursor() -> None:
+    order = order_sql(parse_order_by("params.opt desc", "version"), "version", first_param=2)
+    assert order.params == ("opt",)
+    assert [c.sql_type for c in order.columns] == ["bigint", "numeric", "text", "text", "bigint"]
+    assert "ELSE -1 END" in order.columns[0].expr
+    row = {f"sort_key_{i}": v for i, v in enumerate([0, Decimal(2**53 + 1), "", "p", 4])}
+    cursor = order.cursor(row)
+    assert cursor[1] == str(2**53 + 1)
+    _sql, params = keyset_condition(order, cursor, first_param=3)
+    assert params[1] == Decimal(2**53 + 1)
+    for bad in (1.5, "x", "NaN", "9" * 500):
+        with pytest.raises(InvalidArgument):
+            keyset_condition(order, [0, bad, "", "p", 4], first_param=3)

@@ -404,6 +404,7 @@ def test_order_by_fields_and_directions() -> None:
         key("create_time"),
     ]
     assert parse_order_by(" ready_time asc ,name ", "version") == [key("ready_time"), key("name")]
+    assert parse_order_by("params.optimizer desc", "version") == [key("params.optimizer", True)]
     assert parse_order_by("update_time desc, name", "model") == [
         key("update_time", True),
         key("name"),
@@ -418,7 +419,7 @@ def test_order_by_fields_and_directions() -> None:
         ("labels.team", "model", 1, "cannot sort models by 'labels.<key>'"),
         ("metrics.acc", "model", 1, "cannot sort models by 'metrics.<key>'"),
         ("version", "model", 1, "cannot sort models by 'version'"),
-        ("params.lr", "version", 1, "cannot sort versions by 'params.<key>'"),
+        ("params.lr", "model", 1, "cannot sort models by 'params.<key>'"),
         ("state", "version", 1, "cannot sort versions by 'state'"),
         ("metrics", "version", 1, "needs a key"),
         ("version sideways", "version", 9, "expected asc, desc"),

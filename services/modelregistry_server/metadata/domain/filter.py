@@ -204,7 +204,7 @@ _FILTER_FIELDS: dict[ResourceKind, tuple[str, ...]] = {
 }
 _ORDER_FIELDS: dict[ResourceKind, tuple[str, ...]] = {
     "model": ("name", "create_time", "update_time"),
-    "version": ("version", "create_time", "update_time", "ready_time", "name", "metrics"),
+    "version": ("version", "create_time", "update_time", "ready_time", "name", "metrics", "params"),
 }
 _ALL_FIELDS = frozenset(_FILTER_FIELDS["model"] + _FILTER_FIELDS["version"])
 _KEY = re.compile(r"[a-zA-Z_][a-zA-Z0-9_.-]*")

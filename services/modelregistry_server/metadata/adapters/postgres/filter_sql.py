@@ -45,7 +45,9 @@ Ordering and keyset pagination:
   descending and ``Infinity`` ascending, and a NULL ``ready_time`` becomes ``-infinity`` /
   ``infinity`` likewise, so rows without the value sort last in either direction (as the
   ``order_by`` contract says). Real values never reach these sentinels: JSON numbers are
-  finite.
+  finite. A param, whose values may be of any JSON scalar type, sorts by three columns: its
+  type's rank (numbers, strings, booleans; missing after them in the sort's direction), its
+  exact number, and its text.
 - The tie-breakers ``(model_id, version)`` (models: ``model_id``) follow the last key's
   direction; a tie-breaker already among the keys is not repeated.
 - Directions may be mixed. When all columns share one direction the keyset condition is one
@@ -114,6 +116,7 @@ _TIE_BREAKERS: Mapping[ResourceKind, tuple[tuple[str, str], ...]] = {
 }
 SORT_ALIAS = "sort_key_"
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_MAX_NUMERIC_CHARS = 400  # a param's number: an int64 or a double written out in full
 _INFINITY = datetime.max.replace(tzinfo=UTC)
 _NEGATIVE_INFINITY = datetime.min.replace(tzinfo=UTC)
 
@@ -275,7 +278,7 @@ class SortColumn:
     """One ``ORDER BY`` expression; ``expr`` is never NULL."""
 
     expr: str
-    sql_type: str  # "text", "bigint", "float8" or "timestamptz"
+    sql_type: str  # "text", "bigint", "float8", "numeric" or "timestamptz"
     descending: bool
 
 
@@ -317,6 +320,30 @@ class OrderSql:
         ]
 
 
+def _sort_expressions(
+    field: FieldRef, kind: ResourceKind, descending: bool, params: _Params
+) -> list[tuple[str, str]]:
+    if field.kind == "params" and kind == "version" and field.key is not None:
+        return _param_sort_expressions(params.add(field.key, "text"), descending)
+    return [_sort_expression(field, kind, descending, params)]
+
+
+def _param_sort_expressions(key: str, descending: bool) -> list[tuple[str, str]]:
+    """``params.<key>``, whose values are JSON scalars of any type, as three columns that are
+    never NULL: the type's rank (numbers, then strings, then booleans; a missing param ranks
+    after all of them in the sort's direction), the number (exact, ``numeric``), and the text
+    (strings by the database's collation; ``false`` before ``true``)."""
+    json_type = f"jsonb_typeof(v.params -> {key})"
+    missing = -1 if descending else 3
+    rank = (
+        f"(CASE {json_type} WHEN 'number' THEN 0 WHEN 'string' THEN 1 WHEN 'boolean' THEN 2 "
+        f"ELSE {missing} END)::bigint"
+    )
+    number = f"(CASE WHEN {json_type} = 'number' THEN (v.params ->> {key})::numeric ELSE 0 END)"
+    text = f"(CASE WHEN {json_type} = 'number' THEN '' ELSE COALESCE(v.params ->> {key}, '') END)"
+    return [(rank, "bigint"), (number, "numeric"), (text, "text")]
+
+
 def _sort_expression(
     field: FieldRef, kind: ResourceKind, descending: bool, params: _Params
 ) -> tuple[str, str]:
@@ -352,8 +379,8 @@ def order_sql(keys: Sequence[OrderKey], kind: ResourceKind, first_param: int = 1
     params = _Params(first_param)
     columns: list[SortColumn] = []
     for key in keys:
-        expr, sql_type = _sort_expression(key.field, kind, key.descending, params)
-        columns.append(SortColumn(expr, sql_type, key.descending))
+        for expr, sql_type in _sort_expressions(key.field, kind, key.descending, params):
+            columns.append(SortColumn(expr, sql_type, key.descending))
     tie_direction = keys[-1].descending if keys else False
     present = {c.expr for c in columns}
     for expr, sql_type in _TIE_BREAKERS[kind]:
@@ -416,6 +443,8 @@ def _encode_cursor_value(value: Any, sql_type: str) -> Any:
                 return "-infinity"
             raise TypeError(f"expected an aware datetime sort value, got {value!r}")
         return value.isoformat()
+    if sql_type == "numeric":
+        return str(value)  # exact, whatever its size
     if sql_type == "float8":
         number = float(value)
         if math.isinf(number):
@@ -445,6 +474,16 @@ def _decode_cursor_value(value: Any, sql_type: str) -> Any:
         if math.isnan(number):
             _bad_cursor("a number sort value is not a number")
         return number
+    if sql_type == "numeric":
+        if not isinstance(value, str) or len(value) > _MAX_NUMERIC_CHARS:
+            _bad_cursor("a numeric sort value is not a decimal string")
+        try:
+            exact = Decimal(value)
+        except ArithmeticError:
+            _bad_cursor("a numeric sort value is not a decimal string")
+        if not exact.is_finite():
+            _bad_cursor("a numeric sort value is not finite")
+        return exact
     if sql_type == "timestamptz":
         if not isinstance(value, str):
             _bad_cursor("a timestamp sort value is not a string")

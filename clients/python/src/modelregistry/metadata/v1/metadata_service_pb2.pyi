@@ -326,8 +326,10 @@ class ListModelVersionsRequest(_message.Message):
     """Optional. A comma-separated list of fields to sort by, each optionally followed by `asc`
     (the default) or `desc`; at most two. Sortable fields: `name`, `version`, `create_time`,
     `update_time`, `ready_time`, `metrics.<key>` (versions without the metric sort last in
-    either direction). Defaults to `version desc`. Ties are always broken by `name` and
-    `version`, so pages are stable.
+    either direction), `params.<key>` (numbers by value, then strings, then `false` and
+    `true`, in ascending order; versions without the param sort last in either direction).
+    Defaults to `version desc`. Ties are always broken by `name` and `version`, so pages are
+    stable.
     """
     show_deleted: _builtins.bool
     """Optional. If true, versions in state `DELETED` are included. Defaults to false."""

@@ -105,7 +105,7 @@ async def test_a_configured_origin_may_call_the_api_and_no_other(
     allowed = await curl(*bearer, "-H", f"Origin: {UI_ORIGIN}", f"{base}/v1/models")
     assert allowed.status == 200
     assert allowed.headers["access-control-allow-origin"] == UI_ORIGIN
-    assert "Origin" in allowed.headers["vary"]
+    assert allowed.headers["vary"] == "Origin"
     assert "ETag" in allowed.headers["access-control-expose-headers"]
     assert "access-control-allow-credentials" not in allowed.headers  # bearer tokens only
     _assert_secured(allowed.headers, "a CORS response")
@@ -129,6 +129,10 @@ async def test_a_configured_origin_may_call_the_api_and_no_other(
     other = await curl(*bearer, "-H", f"Origin: {OTHER_ORIGIN}", f"{base}/v1/models")
     assert other.status == 200  # served (CORS is enforced by the browser) but not shared
     assert "access-control-allow-origin" not in other.headers
+    # Every response varies by origin, so a browser cache never hands one origin's to another.
+    assert other.headers["vary"] == "Origin"
+    no_origin = await curl(*bearer, f"{base}/v1/models")
+    assert no_origin.headers["vary"] == "Origin"
     other_preflight = await curl(
         "-X", "OPTIONS", "-H", f"Origin: {OTHER_ORIGIN}",
         "-H", "Access-Control-Request-Method: DELETE", f"{base}/v1/models/fraud",

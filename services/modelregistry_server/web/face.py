@@ -107,10 +107,15 @@ def _headers(context: WebContext) -> Callable[[web.Request, web.StreamResponse],
     async def add(request: web.Request, response: web.StreamResponse) -> None:
         for key, value in _SECURITY_HEADERS.items():
             response.headers.setdefault(key, value)
+        if not context.cors_origins:
+            return
+        # Whatever the request's origin: a response cached for one origin (files are, by the
+        # browser) must not be reused for another, with or without the CORS header.
+        vary = response.headers.get("Vary")
+        response.headers["Vary"] = f"{vary}, Origin" if vary else "Origin"
         origin = request.headers.get("Origin")
         if origin is not None and origin in context.cors_origins:
             response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Vary"] = "Origin"
             response.headers["Access-Control-Expose-Headers"] = (
                 "ETag, Content-Range, Content-Length, X-Model-Version"
             )

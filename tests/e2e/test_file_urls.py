@@ -9,6 +9,7 @@ The in-process server runs on this test's event loop, so every client runs as a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -21,6 +22,7 @@ from urllib.parse import quote
 import pytest
 
 from modelregistry import Client
+from modelregistry_server.web import files
 from tests.conftest import RunningRegistry, _start_registry
 from tests.support.auth import ADMIN_TOKEN, create_token
 from tests.support.files import MiB, write_random
@@ -345,35 +347,87 @@ def _open_blob_files(sha256: str) -> list[str]:
     return found
 
 
-async def test_a_client_that_leaves_mid_download_leaves_nothing_open(
-    registry: RunningRegistry, tmp_path: Path
-) -> None:
-    served = await _serve(registry, tmp_path)
+@dataclass
+class BigFile:
+    """A 48 MiB file (``big`` version 1, ``big.bin``) on the in-process local-store server."""
+
+    port: int
+    digest: str
+
+    async def start_download(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A raw HTTP/1.1 GET of the file; returns once the status line and headers are in."""
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        writer.write(
+            b"GET /v1/models/big/versions/1/files/big.bin HTTP/1.1\r\nHost: x\r\n"
+            + f"Authorization: Bearer {ADMIN_TOKEN}\r\n\r\n".encode()
+        )
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200")
+        return reader, writer
+
+    async def wait_closed_by_server(self, seconds: float) -> None:
+        """Wait until the server no longer holds the blob open."""
+        for _ in range(int(seconds / 0.05)):
+            if not _open_blob_files(self.digest):
+                return
+            await asyncio.sleep(0.05)
+        assert _open_blob_files(self.digest) == []
+
+
+@pytest.fixture
+async def big(registry: RunningRegistry, tmp_path: Path) -> BigFile:
+    """A file large enough that a download outlasts the sockets' buffers."""
+    assert registry.server.web is not None
     write_random(tmp_path / "big" / "big.bin", 48 * MiB)
     client = Client(registry.target, cache_dir=tmp_path / "push-cache-big")
     try:
         version = await asyncio.to_thread(client.push, tmp_path / "big", model="big")
     finally:
         client.close()
-    digest = version.files[0].sha256
-    port = served.base.rsplit(":", 1)[1]
-    reader, writer = await asyncio.open_connection("127.0.0.1", int(port))
-    writer.write(
-        b"GET /v1/models/big/versions/1/files/big.bin HTTP/1.1\r\nHost: x\r\n"
-        + f"Authorization: Bearer {ADMIN_TOKEN}\r\n\r\n".encode()
-    )
-    await writer.drain()
-    head = await reader.readuntil(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 200")
-    await reader.readexactly(1024 * 1024)
-    assert _open_blob_files(digest), "the server should be reading the blob now"
+    return BigFile(registry.server.web.port, version.files[0].sha256)
+
+
+async def test_a_client_that_leaves_mid_download_leaves_nothing_open(big: BigFile) -> None:
+    reader, writer = await big.start_download()
+    await reader.readexactly(MiB)
+    assert _open_blob_files(big.digest), "the server should be reading the blob now"
     writer.close()
     await writer.wait_closed()
-    for _ in range(100):
-        if not _open_blob_files(digest):
-            break
-        await asyncio.sleep(0.05)
-    assert _open_blob_files(digest) == []
+    await big.wait_closed_by_server(5.0)
+
+
+async def test_a_client_that_takes_no_bytes_is_disconnected(
+    big: BigFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(files, "STALL_TIMEOUT_S", 1.0)
+    reader, writer = await big.start_download()
+    try:
+        await big.wait_closed_by_server(6.0)
+        received = 0
+        with contextlib.suppress(ConnectionError):
+            while chunk := await asyncio.wait_for(reader.read(MiB), 5):
+                received += len(chunk)
+        assert received < 48 * MiB  # cut short: the connection was ended
+    finally:
+        writer.close()
+
+
+async def test_a_slow_client_that_keeps_reading_is_not_disconnected(
+    big: BigFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(files, "STALL_TIMEOUT_S", 1.0)
+    reader, writer = await big.start_download()
+    try:
+        for _ in range(15):  # 3 s at about 1.25 MiB/s, three times the stall timeout
+            await reader.readexactly(256 * 1024)
+            await asyncio.sleep(0.2)
+        assert _open_blob_files(big.digest), "a slow reader must not be cut off"
+        await reader.readexactly(MiB)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    await big.wait_closed_by_server(5.0)
 
 
 async def test_a_process_without_the_artifact_service_says_file_urls_are_not_served(

@@ -31,8 +31,8 @@ and ``If-Range`` lets a range through only with the strong ETag.
 Errors before the first byte are ``google.rpc.Status`` JSON with an ``ErrorInfo``; an error
 after it (the store failing mid-file) closes the connection, so the client sees a short
 body and resumes with a range. A client that goes away ends the download at the next write,
-and the store's read is closed with it; one that reads nothing for ``STALL_TIMEOUT_S`` is
-disconnected.
+and the store's read is closed with it; one whose socket takes no byte for ``STALL_TIMEOUT_S``
+is disconnected (a slow one that keeps reading is not).
 """
 
 from __future__ import annotations
@@ -304,9 +304,9 @@ async def _stream(
             return _error(code_pb2.UNAVAILABLE, "STORAGE_UNAVAILABLE", exc.message)
         await response.prepare(request)
         try:
-            await _write(response, first)
+            await _write(request, response, first)
             async for chunk in chunks:
-                await _write(response, chunk)
+                await _write(request, response, chunk)
             await response.write_eof()
         except ConnectionError:
             pass  # the client went away; closing the generator ends the store's read
@@ -323,16 +323,35 @@ async def _stream(
     return response
 
 
-async def _write(response: web.StreamResponse, chunk: bytes) -> None:
-    """Write one chunk, waiting while the client's socket is full (backpressure)."""
-    async with asyncio.timeout(STALL_TIMEOUT_S):
-        await response.write(chunk)
+async def _write(request: web.Request, response: web.StreamResponse, chunk: bytes) -> None:
+    """Write one chunk, waiting while the client's socket is full (backpressure).
+
+    A slow client is fine; one whose socket took no byte for ``STALL_TIMEOUT_S`` (the bytes
+    waiting in the transport did not change) raises ``TimeoutError``.
+    """
+    writing = asyncio.ensure_future(response.write(chunk))
+    try:
+        loop = asyncio.get_running_loop()
+        waiting, since = -1, loop.time()
+        poll = min(STALL_TIMEOUT_S / 4, 5.0)
+        while not (await asyncio.wait({writing}, timeout=poll))[0]:
+            transport = request.transport
+            now_waiting = transport.get_write_buffer_size() if transport is not None else 0
+            if now_waiting != waiting:
+                waiting, since = now_waiting, loop.time()
+            elif loop.time() - since >= STALL_TIMEOUT_S:
+                raise TimeoutError
+        writing.result()
+    finally:
+        if not writing.done():
+            writing.cancel()
 
 
 def _close(request: web.Request) -> None:
-    """End the connection mid-body: the client sees fewer bytes than ``Content-Length``."""
+    """End the connection now, mid-body: the client sees fewer bytes than ``Content-Length``
+    (``abort``, not ``close``, which would wait for a stalled client to take the rest)."""
     if request.transport is not None:
-        request.transport.close()
+        request.transport.abort()
 
 
 def _file_url(version: model_version_pb2.ModelVersion, path: str) -> str:

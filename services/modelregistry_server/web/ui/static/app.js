@@ -12,6 +12,9 @@
   // <form data-confirm="Move production to v3?">: ask before sending.
   function confirmForms() {
     document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+      // Called again after a live update: a form that was not replaced asks only once.
+      if (form.hasAttribute("data-confirm-bound")) { return; }
+      form.setAttribute("data-confirm-bound", "");
       form.addEventListener("submit", function (event) {
         if (!window.confirm(form.getAttribute("data-confirm"))) {
           event.preventDefault();

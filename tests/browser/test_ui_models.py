@@ -81,3 +81,13 @@ def test_models_page_is_accessible_and_keeps_to_its_csp(
     assert violations == [], describe_violations(violations)
     assert csp_violations(browser) == []
     save_screenshot(browser, "models")
+
+
+def test_a_token_with_non_ascii_characters_is_refused_not_a_server_error(
+    browser: webdriver.Chrome, ui_server: UiServer
+) -> None:
+    browser.get(ui_server.base_url + "/signin")
+    browser.find_element(By.ID, "token").send_keys("mr1_zürich_token")
+    browser.find_element(By.CSS_SELECTOR, "form[action='/signin'] button[type=submit]").click()
+    wait_for(browser, By.CSS_SELECTOR, ".alert")
+    assert "not accepted" in browser.find_element(By.CSS_SELECTOR, ".alert").text

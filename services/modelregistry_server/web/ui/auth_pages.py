@@ -18,6 +18,7 @@ from modelregistry_server.web.session import (
     CSRF_FIELD,
     clear_session,
     csrf_ok,
+    sendable_credential,
     set_session,
 )
 from modelregistry_server.web.ui.page import CONTEXT, Page, safe_next
@@ -40,7 +41,7 @@ async def signin(request: web.Request) -> web.StreamResponse:
         return page.render(
             "signin.html", status=403, error="Sign-in must come from this site.", next=target
         )
-    token = str(form.get("token", "")).strip()
+    token = sendable_credential(str(form.get("token", "")).strip())
     if not token or len(token) > _MAX_TOKEN_CHARS:
         return page.render("signin.html", status=400, error="Paste your token.", next=target)
     access = access_service_pb2_grpc.AccessServiceStub(request.app[CONTEXT].gateway.channel)

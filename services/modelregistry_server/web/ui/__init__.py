@@ -20,7 +20,14 @@ from google.rpc import code_pb2
 
 from modelregistry_server.web.face import WebContext
 from modelregistry_server.web.gateway import CallError
-from modelregistry_server.web.ui import auth_pages, model_actions, model_page, models_page
+from modelregistry_server.web.ui import (
+    auth_pages,
+    model_actions,
+    model_page,
+    models_page,
+    version_actions,
+    version_page,
+)
 from modelregistry_server.web.ui.page import CONTEXT, STATIC, TEMPLATES_KEY, Page, templates
 
 _log = logging.getLogger(__name__)
@@ -46,7 +53,8 @@ def install(app: web.Application, context: WebContext) -> None:
     # Asset URLs carry a hash of the file, so a new release is never served a stale copy.
     app[TEMPLATES_KEY].globals["static"] = lambda name: str(static.url_for(filename=name))
     # Each page module lists its routes as (method, path, handler).
-    for module in (auth_pages, models_page, model_page, model_actions):
+    pages = (auth_pages, models_page, model_page, model_actions)
+    for module in (*pages, version_page, version_actions):
         for method, path, handler in module.ROUTES:
             app.router.add_route(method, path, handler)
 

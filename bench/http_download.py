@@ -30,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -189,11 +190,40 @@ def push(store: Store, folder: Path, cache: Path) -> None:
     log(f"{store.name}: pushed {version.name} in {time.perf_counter() - started:.1f} s")
 
 
+class PeakRss:
+    """The largest resident set of ``proc`` while the ``with`` block runs (polled every 20 ms)."""
+
+    def __init__(self, proc: psutil.Process) -> None:
+        self._proc = proc
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="rss", daemon=True)
+        self.peak = 0
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(psutil.Error):
+                self.peak = max(self.peak, self._proc.memory_info().rss)
+            self._stop.wait(0.02)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def measure(
     stores: list[Store], size: int, rounds: int, header_file: Path, minio: psutil.Process | None
-) -> dict[str, dict[str, list[Sample]]]:
-    """Every method on every store, ``rounds`` times (after one untimed warm-up of each)."""
+) -> tuple[dict[str, dict[str, list[Sample]]], dict[str, dict[str, int]]]:
+    """Every method on every store, ``rounds`` times (after one untimed warm-up of each).
+
+    Returns the samples, and each server's RSS before the downloads and its peak during the
+    HTTP ones (a file URL must never hold a file in memory).
+    """
     samples: dict[str, dict[str, list[Sample]]] = {s.name: {m: [] for m in METHODS} for s in stores}
+    rss: dict[str, dict[str, int]] = {}
     for store in stores:
         meter = Meter(store.server.process, minio if store.name == "MinIO" else None)
         run: dict[str, Callable[[], Sample]] = {
@@ -201,21 +231,28 @@ def measure(
             "urllib": lambda: urllib_download(store, size, meter),  # noqa: B023
             "grpc": lambda: grpc_download(store, size, meter),  # noqa: B023
         }
+        rss[store.name] = {"before": store.server.process.memory_info().rss, "http_peak": 0}
         for method in METHODS:  # warm-up: page cache, connections, the server's caches
             run[method]()
         for round_no in range(rounds):
             for method in rotated(METHODS, round_no):
-                sample = run[method]()
+                with PeakRss(store.server.process) as peak:
+                    sample = run[method]()
+                if method != "grpc":
+                    rss[store.name]["http_peak"] = max(rss[store.name]["http_peak"], peak.peak)
                 samples[store.name][method].append(sample)
                 log(
                     f"{store.name} round {round_no + 1}: {method}: {sample.mb_s:.0f} MB/s "
                     f"(foreign load {sample.foreign_load:.0%})"
                 )
-    return samples
+    return samples, rss
 
 
 def build_report(
-    samples: dict[str, dict[str, list[Sample]]], size: int, rounds: int
+    samples: dict[str, dict[str, list[Sample]]],
+    rss: dict[str, dict[str, int]],
+    size: int,
+    rounds: int,
 ) -> dict[str, Any]:
     """Medians, ratios and CPU per GiB, as plain data (the JSON report)."""
     stores: dict[str, Any] = {}
@@ -233,6 +270,8 @@ def build_report(
             "mb_s": medians,
             "ratio": {m: medians[m] / medians["grpc"] for m in ("curl", "urllib")},
             "cpu": cpu,
+            "server_rss_before": rss[store]["before"],
+            "server_rss_http_peak": rss[store]["http_peak"],
             "max_foreign_load": max(s.foreign_load for runs in by_method.values() for s in runs),
             "samples": {m: [asdict(s) for s in runs] for m, runs in by_method.items()},
         }
@@ -283,6 +322,13 @@ def render_markdown(report: dict[str, Any]) -> str:
                 f"| {store} | {LABELS[method]} | {cpu['client_s_per_gib']:.2f} | "
                 f"{cpu['server_s_per_gib']:.2f} | {cpu['minio_s_per_gib']:.2f} |"
             )
+    lines += ["", "Server resident set (a file is streamed, never held in memory):", ""]
+    for store, figures in report["stores"].items():
+        before, peak = figures["server_rss_before"], figures["server_rss_http_peak"]
+        lines.append(
+            f"- {store}: {before / MIB:.0f} MiB before the downloads, at most {peak / MIB:.0f} "
+            f"MiB during the HTTP ones ({report['size_bytes'] // MIB} MiB file)"
+        )
     worst = max(f["max_foreign_load"] for f in report["stores"].values())
     if worst > FOREIGN_LOAD_WARNING:
         lines += [
@@ -320,11 +366,11 @@ def main(argv: list[str] | None = None) -> int:
             header_file = work / "curl-headers"
             header_file.touch(mode=0o600)
             header_file.write_text(f"Authorization: Bearer {TOKEN}\n")
-            samples = measure(stores, size, args.rounds, header_file, minio_proc)
+            samples, rss = measure(stores, size, args.rounds, header_file, minio_proc)
     except KeyboardInterrupt:
         log("interrupted; stopping everything")
         return 130
-    report = build_report(samples, size, args.rounds)
+    report = build_report(samples, rss, size, args.rounds)
     print(render_markdown(report))
     args.json.write_text(json.dumps(report, indent=2) + "\n")
     log(f"wrote {args.json}")

@@ -331,3 +331,105 @@ async def test_a_viewer_sees_no_forms_and_cannot_post(registry: RunningRegistry)
         gov.ListApprovalsRequest(parent=f"models/{MODEL}/versions/2")
     )
     assert list(approvals.approvals) == []
+
+
+def _rows_by_key(page: str, cls: str) -> dict[str, list[str]]:
+    """A compare table's rows by their first cell's first word."""
+    _, _, rows = table(page, cls)
+    return {row[0].split()[0]: row[1:] for row in rows}
+
+
+def _changed_keys(page: str, table_id: str) -> list[str]:
+    """The keys of the rows of a compare table marked changed (class and badge)."""
+    start = page.index(f'id="{table_id}"')
+    body = page[start : page.index("</table>", start)]
+    marked = re.findall(
+        r'<tr class="changed"><th scope="row"[^>]*>([^<]+)<span class="badge changed">changed',
+        body,
+    )
+    return [key.strip() for key in marked]
+
+
+async def test_compare_marks_changed_params_and_files(registry: RunningRegistry) -> None:
+    await _seed(registry)
+    async with bearer_session(_base(registry), ADMIN_TOKEN) as http:
+        page = await _get(http, f"/compare?model={MODEL}&v=1&v=2")
+        headers, _, _ = table(page, "cmp-params")
+        assert headers == ["Param", "v1 baseline", "v2"]
+        assert _rows_by_key(page, "cmp-params") == {
+            "lr": ["0.1", "0.05"],
+            "optimizer": ["adam", "adam"],
+        }
+        assert _changed_keys(page, "cmp-params") == ["lr"]
+        files = _rows_by_key(page, "cmp-files")
+        assert files["conf/config.json"][1].startswith("same")
+        assert files["model.bin"][1].startswith("changed 2.6 KiB +4 B")
+        assert files["new.txt"][0] == "—"
+        assert files["new.txt"][1].startswith("added")
+        assert files["old.txt"][1] == "removed"
+        body = page[page.index('id="cmp-files"') :]
+        for path in ("model.bin", "new.txt", "old.txt"):
+            assert f'<tr class="changed"><th scope="row" class="mono path">{path}</th>' in body
+        assert '<tr><th scope="row" class="mono path">conf/config.json</th>' in body
+        # Metrics: a bar per value, scaled per metric, and the difference from the baseline.
+        metrics = _rows_by_key(page, "cmp-metrics")
+        assert metrics["accuracy"][1].startswith("0.91 +0.01")
+        assert _changed_keys(page, "cmp-metrics") == ["accuracy"]
+        meters = re.findall(r'<meter min="([^"]+)" max="([^"]+)" value="([^"]+)"', page)
+        assert [(float(lo), float(hi), float(v)) for lo, hi, v in meters][:2] == [
+            (0.8975, 0.91, 0.9),
+            (0.8975, 0.91, 0.91),
+        ]
+        assert 'aria-label="accuracy of v2: 0.91"' in page
+        # Lineage: v3 records none, so commit and datasets differ from the baseline.
+        page = await _get(http, f"/compare?model={MODEL}&v=1&v=3&v=2")
+        assert headers != table(page, "cmp-params")[0]
+        assert _changed_keys(page, "cmp-lineage") == [
+            "repository",
+            "commit",
+            "dirty",
+            "datasets",
+            "training run",
+        ]
+        assert files != _rows_by_key(page, "cmp-files")
+        assert _rows_by_key(page, "cmp-files")["conf/config.json"][1].startswith("changed")
+        # The selection is in the address, and the form shows it.
+        chosen = re.findall(r'id="cmp-v(\d)" name="v" [^>]*value="(\d*)"', page)
+        assert chosen == [("1", "1"), ("2", "3"), ("3", "2"), ("4", "")]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("v=1", "Choose at least 2 different versions to compare (the address names 1)."),
+        ("v=1&v=1", "Choose at least 2 different versions to compare (the address names 1)."),
+        (
+            "v=1&v=2&v=3&v=4&v=5",
+            "Compare at most 4 versions at a time (the address names 5): remove some.",
+        ),
+        ("v=1&v=9", "fraud has no version 9: check the numbers."),
+        ("v=7&v=9&v=1", "fraud has no versions 7 and 9: check the numbers."),
+        ("v=1&v=<b>x</b>", "“<b>x</b>” is not a version number."),
+    ],
+)
+async def test_compare_selection_errors_are_explained_on_the_page(
+    registry: RunningRegistry, query: str, message: str
+) -> None:
+    await _seed(registry)
+    async with bearer_session(_base(registry), ADMIN_TOKEN) as http:
+        page = await _get(http, f"/compare?model={MODEL}&{query}", status=400)
+        assert _alerts(page) == [message]
+        assert 'id="cmp-params"' not in page
+        assert '<form method="get" action="/compare"' in page
+        assert "<b>x</b>" not in page
+
+
+async def test_compare_of_an_unknown_model_and_the_empty_form(registry: RunningRegistry) -> None:
+    async with bearer_session(_base(registry), ADMIN_TOKEN) as http:
+        page = await _get(http, "/compare?model=nope&v=1&v=2", status=400)
+        assert _alerts(page) == ["There is no model “nope” (or your role does not let you see it)."]
+        page = await _get(http, "/compare")
+        assert _alerts(page) == []
+        assert "Nothing to compare yet" in page
+        page = await _get(http, "/compare?model=Bad_Name&v=1&v=2", status=400)
+        assert len(_alerts(page)) == 1

@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+from datetime import UTC, datetime, timedelta
 
-import aiohttp
+import grpc
 import pytest
 from google.protobuf import field_mask_pb2
 
@@ -18,107 +19,29 @@ from modelregistry.metadata.v1 import governance_pb2 as gov
 from modelregistry.metadata.v1 import metadata_service_pb2 as ms
 from modelregistry.metadata.v1 import model_version_pb2 as mv
 from tests.conftest import RunningRegistry
-from tests.support.auth import ADMIN_TOKEN, authenticated_channel, create_token
-from tests.support.metadata import new_model, push
+from tests.support.auth import ADMIN_TOKEN, create_token
 from tests.support.ui_html import bearer_session, csrf_token, signed_in, table
+from tests.support.ui_versions import (
+    CARD,
+    MODEL,
+    WEIGHTS,
+    alerts,
+    base_url,
+    get,
+    post,
+    seed,
+    version_page,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
-
-MODEL = "fraud"
-CARD = """# Fraud model
-
-Scores **payments**. [Docs](https://docs.example/fraud) [bad](javascript:alert(1))
-
-| split | rows |
-|---|---|
-| train | 1200 |
-
-<script>alert("card")</script>
-<img src=x onerror=alert(2)>
-"""
-WEIGHTS = b"\x00weights\xff" * 300
-
-
-def _base(registry: RunningRegistry) -> str:
-    assert registry.server.web is not None
-    return f"http://127.0.0.1:{registry.server.web.port}"
-
-
-def _version_page(number: int) -> str:
-    return f"/models/{MODEL}/versions/{number}"
-
-
-async def _get(session: aiohttp.ClientSession, path: str, status: int = 200) -> str:
-    async with session.get(path, allow_redirects=False) as response:
-        text = await response.text()
-        assert response.status == status, text[:3000]
-        return text
-
-
-async def _post(
-    session: aiohttp.ClientSession, path: str, data: dict[str, str], status: int = 303
-) -> tuple[str, str]:
-    """Post a form as the page would (same origin); the answer's body and Location."""
-    async with session.post(path, data=data, allow_redirects=False) as response:
-        text = await response.text()
-        assert response.status == status, text[:3000]
-        return text, response.headers.get("Location", "")
-
-
-def _alerts(page: str) -> list[str]:
-    return [
-        html.unescape(re.sub(r"<[^>]+>", "", found))
-        for found in re.findall(r'<p class="alert" role="alert"[^>]*>(.*?)</p>', page, re.S)
-    ]
-
-
-async def _seed(registry: RunningRegistry, pusher: str | None = None) -> None:
-    """``fraud`` v1..v3 whose params, metrics, files and lineage differ; ``staging`` → v2.
-
-    With ``pusher`` (a token), the versions are created by that principal, not by the admin.
-    """
-    await new_model(registry, MODEL)
-    channel = authenticated_channel(registry.target, pusher) if pusher else registry.channel
-    as_pusher = RunningRegistry(registry.server, registry.target, channel)
-    lineage = mv.Lineage(
-        source=mv.SourceCode(repo_url="https://git.example/fraud.git", commit="a" * 40),
-        datasets=[mv.DatasetRef(uri="s3://data/train.parquet", digest="sha256:" + "d" * 64)],
-        training_run_url="javascript:alert(3)",
-        training_run_id="run-17",
-    )
-    files = [
-        {"model.bin": WEIGHTS, "conf/config.json": b'{"a": 1}', "old.txt": b"old"},
-        {"model.bin": WEIGHTS + b"more", "conf/config.json": b'{"a": 1}', "new.txt": b"new"},
-        {"model.bin": WEIGHTS, "conf/config.json": b'{"a": 2}'},
-    ]
-    for index, version_files in enumerate(files):
-        await push(
-            as_pusher,
-            MODEL,
-            version_files,
-            params={
-                "lr": mv.ParamValue(double_value=0.1 if index == 0 else 0.05),
-                "optimizer": mv.ParamValue(string_value="adam"),
-            },
-            metrics={"accuracy": 0.9 + index / 100, "loss": 0.3},
-            description=CARD,
-            lineage=lineage if index < 2 else mv.Lineage(),
-        )
-    if pusher:
-        await channel.close(None)
-    await registry.metadata.SetAlias(
-        ms.SetAliasRequest(
-            model=f"models/{MODEL}", alias="staging", version=f"models/{MODEL}/versions/2"
-        )
-    )
 
 
 async def test_version_page_shows_files_with_download_links_params_and_a_safe_card(
     registry: RunningRegistry,
 ) -> None:
-    await _seed(registry)
-    async with bearer_session(_base(registry), ADMIN_TOKEN) as http:
-        page = await _get(http, _version_page(1))
+    await seed(registry)
+    async with bearer_session(base_url(registry), ADMIN_TOKEN) as http:
+        page = await get(http, version_page(1))
         headers, _, rows = table(page, "files")
         assert headers[:3] == ["Path", "Size", "SHA-256"]
         assert [row[0].split()[0] for row in rows] == ["conf/config.json", "model.bin", "old.txt"]
@@ -157,7 +80,7 @@ async def test_version_page_shows_files_with_download_links_params_and_a_safe_ca
 async def test_version_page_lists_this_versions_audit_trail_checks_and_compare_link(
     registry: RunningRegistry,
 ) -> None:
-    await _seed(registry)
+    await seed(registry)
     await registry.metadata.ReportCheck(
         gov.ReportCheckRequest(
             parent=f"models/{MODEL}/versions/2",
@@ -169,8 +92,8 @@ async def test_version_page_lists_this_versions_audit_trail_checks_and_compare_l
             ),
         )
     )
-    async with bearer_session(_base(registry), ADMIN_TOKEN) as http:
-        page = await _get(http, _version_page(2))
+    async with bearer_session(base_url(registry), ADMIN_TOKEN) as http:
+        page = await get(http, version_page(2))
         trail = page[page.index('id="trail"') : page.index("</ol>", page.index('id="trail"'))]
         methods = re.findall(r'<span class="strong">(\w+)</span>', trail)
         assert methods == ["ReportCheck", "SetAlias", "CommitModelVersion", "CreateModelVersion"]
@@ -182,38 +105,38 @@ async def test_version_page_lists_this_versions_audit_trail_checks_and_compare_l
         assert 'href="/compare?model=fraud&amp;v=1&amp;v=2">Compare with previous</a>' in page
         assert '<span class="badge alias" title="alias">staging</span>' in page
         # The first version has nobody to compare with; an unknown version is a 404 page.
-        assert "Compare with previous" not in await _get(http, _version_page(1))
-        assert "Not found" in await _get(http, _version_page(9), status=404)
+        assert "Compare with previous" not in await get(http, version_page(1))
+        assert "Not found" in await get(http, version_page(9), status=404)
 
 
 async def test_admin_approves_and_edits_a_version(registry: RunningRegistry) -> None:
     pusher = await create_token(registry.target, "pat-pusher", role="writer")
-    await _seed(registry, pusher=pusher)
-    async with signed_in(_base(registry), ADMIN_TOKEN) as browser:
-        page = await _get(browser, _version_page(2))
+    await seed(registry, pusher=pusher)
+    async with signed_in(base_url(registry), ADMIN_TOKEN) as browser:
+        page = await get(browser, version_page(2))
         assert 'id="approve-form"' in page
         assert 'id="edit-form"' in page
         token = csrf_token(page)
-        _, location = await _post(
+        _, location = await post(
             browser,
-            _version_page(2) + "/approve",
+            version_page(2) + "/approve",
             {"csrf_token": token, "alias": "production", "comment": "Looks good <b>"},
         )
-        assert location == _version_page(2) + "?done=approved#approvals"
+        assert location == version_page(2) + "?done=approved#approvals"
         approvals = await registry.metadata.ListApprovals(
             gov.ListApprovalsRequest(parent=f"models/{MODEL}/versions/2")
         )
         assert [(a.alias, a.approver, a.comment) for a in approvals.approvals] == [
             ("production", "admin", "Looks good <b>")
         ]
-        page = await _get(browser, location)
+        page = await get(browser, location)
         assert "Approval recorded." in page
         assert "Looks good &lt;b&gt;" in page
         etag = re.search(r'name="etag" value="([^"]*)"', page)
         assert etag is not None
-        _, location = await _post(
+        _, location = await post(
             browser,
-            _version_page(2) + "/edit",
+            version_page(2) + "/edit",
             {
                 "csrf_token": token,
                 "etag": etag.group(1),
@@ -221,31 +144,31 @@ async def test_admin_approves_and_edits_a_version(registry: RunningRegistry) -> 
                 "description": "# New card\r\n\r\nBetter.",
             },
         )
-        assert location == _version_page(2) + "?done=edited#details"
+        assert location == version_page(2) + "?done=edited#details"
         version = await registry.metadata.GetModelVersion(
             ms.GetModelVersionRequest(name=f"models/{MODEL}/versions/2")
         )
         assert dict(version.labels) == {"team": "risk", "stage": "prod"}
         assert version.description == "# New card\n\nBetter."
-        assert "<h3>New card</h3>" in await _get(browser, location)
+        assert "<h3>New card</h3>" in await get(browser, location)
 
 
 async def test_the_servers_refusals_are_shown_as_is_and_change_nothing(
     registry: RunningRegistry,
 ) -> None:
-    await _seed(registry)  # created by the admin: the admin cannot approve them
-    async with signed_in(_base(registry), ADMIN_TOKEN) as browser:
-        page = await _get(browser, _version_page(3))
+    await seed(registry)  # created by the admin: the admin cannot approve them
+    async with signed_in(base_url(registry), ADMIN_TOKEN) as browser:
+        page = await get(browser, version_page(3))
         token = csrf_token(page)
         stale = re.search(r'name="etag" value="([^"]*)"', page)
         assert stale is not None
-        refused, _ = await _post(
+        refused, _ = await post(
             browser,
-            _version_page(3) + "/approve",
+            version_page(3) + "/approve",
             {"csrf_token": token, "alias": "production", "comment": "mine"},
             status=400,
         )
-        alert = _alerts(refused)
+        alert = alerts(refused)
         assert len(alert) == 1
         assert "who cannot approve it" in alert[0]
         assert 'value="production"' in refused  # what the user typed is kept
@@ -258,22 +181,22 @@ async def test_the_servers_refusals_are_shown_as_is_and_change_nothing(
                 update_mask=field_mask_pb2.FieldMask(paths=["labels"]),
             )
         )
-        refused, _ = await _post(
+        refused, _ = await post(
             browser,
-            _version_page(3) + "/edit",
+            version_page(3) + "/edit",
             {"csrf_token": token, "etag": stale.group(1), "labels": "a=1", "description": "x"},
             status=409,
         )
-        assert "etag" in " ".join(_alerts(refused)).lower()
+        assert "etag" in " ".join(alerts(refused)).lower()
         assert ">a=1</textarea>" in refused
         # A malformed labels line never reaches the server.
-        refused, _ = await _post(
+        refused, _ = await post(
             browser,
-            _version_page(3) + "/edit",
+            version_page(3) + "/edit",
             {"csrf_token": token, "etag": "", "labels": "just-a-word", "description": "x"},
             status=400,
         )
-        assert _alerts(refused) == ["Labels, line 1: write each label as key=value."]
+        assert alerts(refused) == ["Labels, line 1: write each label as key=value."]
     version = await registry.metadata.GetModelVersion(
         ms.GetModelVersionRequest(name=f"models/{MODEL}/versions/3")
     )
@@ -287,14 +210,14 @@ async def test_the_servers_refusals_are_shown_as_is_and_change_nothing(
 
 async def test_forged_posts_are_refused_and_change_nothing(registry: RunningRegistry) -> None:
     pusher = await create_token(registry.target, "pat-pusher", role="writer")
-    await _seed(registry, pusher=pusher)
-    async with signed_in(_base(registry), ADMIN_TOKEN) as browser:
+    await seed(registry, pusher=pusher)
+    async with signed_in(base_url(registry), ADMIN_TOKEN) as browser:
         for token in (None, "", "forged-token"):
             data = {"alias": "production", "labels": "x=1", "description": "forged"}
             if token is not None:
                 data["csrf_token"] = token
             for action in ("approve", "edit"):
-                refused, _ = await _post(browser, f"{_version_page(2)}/{action}", data, status=403)
+                refused, _ = await post(browser, f"{version_page(2)}/{action}", data, status=403)
                 assert "nothing was changed" in refused
     version = await registry.metadata.GetModelVersion(
         ms.GetModelVersionRequest(name=f"models/{MODEL}/versions/2")
@@ -309,10 +232,10 @@ async def test_forged_posts_are_refused_and_change_nothing(registry: RunningRegi
 
 async def test_a_viewer_sees_no_forms_and_cannot_post(registry: RunningRegistry) -> None:
     pusher = await create_token(registry.target, "pat-pusher", role="writer")
-    await _seed(registry, pusher=pusher)
+    await seed(registry, pusher=pusher)
     viewer = await create_token(registry.target, "vic-viewer", role="viewer")
-    async with signed_in(_base(registry), viewer) as browser:
-        page = await _get(browser, _version_page(2))
+    async with signed_in(base_url(registry), viewer) as browser:
+        page = await get(browser, version_page(2))
         assert "Model card" in page
         assert 'id="approve-form"' not in page
         assert 'id="edit-form"' not in page
@@ -320,13 +243,13 @@ async def test_a_viewer_sees_no_forms_and_cannot_post(registry: RunningRegistry)
         assert "/edit" not in page
         # Posting anyway (with the session's own token): the server refuses, as it says.
         token = csrf_token(page)
-        refused, _ = await _post(
+        refused, _ = await post(
             browser,
-            _version_page(2) + "/approve",
+            version_page(2) + "/approve",
             {"csrf_token": token, "alias": "production"},
             status=403,
         )
-        assert any("versions.approve" in alert for alert in _alerts(refused))
+        assert any("versions.approve" in alert for alert in alerts(refused))
     approvals = await registry.metadata.ListApprovals(
         gov.ListApprovalsRequest(parent=f"models/{MODEL}/versions/2")
     )
@@ -351,9 +274,9 @@ def _changed_keys(page: str, table_id: str) -> list[str]:
 
 
 async def test_compare_marks_changed_params_and_files(registry: RunningRegistry) -> None:
-    await _seed(registry)
-    async with bearer_session(_base(registry), ADMIN_TOKEN) as http:
-        page = await _get(http, f"/compare?model={MODEL}&v=1&v=2")
+    await seed(registry)
+    async with bearer_session(base_url(registry), ADMIN_TOKEN) as http:
+        page = await get(http, f"/compare?model={MODEL}&v=1&v=2")
         headers, _, _ = table(page, "cmp-params")
         assert headers == ["Param", "v1 baseline", "v2"]
         assert _rows_by_key(page, "cmp-params") == {
@@ -382,7 +305,7 @@ async def test_compare_marks_changed_params_and_files(registry: RunningRegistry)
         ]
         assert 'aria-label="accuracy of v2: 0.91"' in page
         # Lineage: v3 records none, so commit and datasets differ from the baseline.
-        page = await _get(http, f"/compare?model={MODEL}&v=1&v=3&v=2")
+        page = await get(http, f"/compare?model={MODEL}&v=1&v=3&v=2")
         assert headers != table(page, "cmp-params")[0]
         assert _changed_keys(page, "cmp-lineage") == [
             "repository",
@@ -415,21 +338,117 @@ async def test_compare_marks_changed_params_and_files(registry: RunningRegistry)
 async def test_compare_selection_errors_are_explained_on_the_page(
     registry: RunningRegistry, query: str, message: str
 ) -> None:
-    await _seed(registry)
-    async with bearer_session(_base(registry), ADMIN_TOKEN) as http:
-        page = await _get(http, f"/compare?model={MODEL}&{query}", status=400)
-        assert _alerts(page) == [message]
+    await seed(registry)
+    async with bearer_session(base_url(registry), ADMIN_TOKEN) as http:
+        page = await get(http, f"/compare?model={MODEL}&{query}", status=400)
+        assert alerts(page) == [message]
         assert 'id="cmp-params"' not in page
         assert '<form method="get" action="/compare"' in page
         assert "<b>x</b>" not in page
 
 
 async def test_compare_of_an_unknown_model_and_the_empty_form(registry: RunningRegistry) -> None:
-    async with bearer_session(_base(registry), ADMIN_TOKEN) as http:
-        page = await _get(http, "/compare?model=nope&v=1&v=2", status=400)
-        assert _alerts(page) == ["There is no model “nope” (or your role does not let you see it)."]
-        page = await _get(http, "/compare")
-        assert _alerts(page) == []
+    async with bearer_session(base_url(registry), ADMIN_TOKEN) as http:
+        page = await get(http, "/compare?model=nope&v=1&v=2", status=400)
+        assert alerts(page) == ["There is no model “nope” (or your role does not let you see it)."]
+        page = await get(http, "/compare")
+        assert alerts(page) == []
         assert "Nothing to compare yet" in page
-        page = await _get(http, "/compare?model=Bad_Name&v=1&v=2", status=400)
-        assert len(_alerts(page)) == 1
+        page = await get(http, "/compare?model=Bad_Name&v=1&v=2", status=400)
+        assert len(alerts(page)) == 1
+
+
+async def _move(
+    registry: RunningRegistry, alias: str, number: int, token: str = ADMIN_TOKEN
+) -> None:
+    await registry.metadata.SetAlias(
+        ms.SetAliasRequest(
+            model=f"models/{MODEL}", alias=alias, version=f"models/{MODEL}/versions/{number}"
+        ),
+        metadata=(("authorization", f"Bearer {token}"),),
+    )
+
+
+async def test_audit_page_filters_by_method_and_actor(registry: RunningRegistry) -> None:
+    await seed(registry)
+    bob = await create_token(registry.target, "bob", role="maintainer")
+    await _move(registry, "production", 1, bob)
+    viewer = await create_token(registry.target, "vic-viewer", role="viewer")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await _move(registry, "production", 2, viewer)
+    async with bearer_session(base_url(registry), ADMIN_TOKEN) as http:
+        headers, _, rows = table(await get(http, "/audit?method=SetAlias"), "audit")
+        assert headers == ["Time", "Actor", "Method", "Resource", "Outcome", "Request"]
+        assert [(r[1], r[2], r[3].split()[0], r[4]) for r in rows] == [
+            ("vic-viewer", "SetAlias", "models/fraud", "denied aliases.write"),
+            ("bob", "SetAlias", "models/fraud/aliases/production", "done"),
+            ("admin", "SetAlias", "models/fraud/aliases/staging", "done"),
+        ]
+        page = await get(http, "/audit?method=SetAlias&actor=bob")
+        _, _, rows = table(page, "audit")
+        assert [(r[1], r[3]) for r in rows] == [("bob", "models/fraud/aliases/production")]
+        assert '<a href="/models/fraud">models/fraud/aliases/production</a>' in page
+        assert 'value="bob"' in page  # the filters stay in the form
+        # A refused call is listed with the permission that was missing.
+        _, _, rows = table(await get(http, "/audit?actor=vic-viewer"), "audit")
+        assert [(r[2], r[4]) for r in rows] == [("SetAlias", "denied aliases.write")]
+        # By model and method, versions link to their pages; actor and method link to filters.
+        page = await get(http, "/audit?model=models/fraud&method=CommitModelVersion")
+        _, _, rows = table(page, "audit")
+        assert [r[3][: len("models/fraud/versions/1")] for r in rows] == [
+            f"models/fraud/versions/{n}" for n in (3, 2, 1)
+        ]
+        assert '<a href="/models/fraud/versions/2">models/fraud/versions/2</a>' in page
+        assert 'href="?model=fraud&amp;method=CommitModelVersion&amp;actor=admin"' in page
+
+
+async def test_audit_page_time_range_is_utc_and_bad_filters_are_explained(
+    registry: RunningRegistry,
+) -> None:
+    await seed(registry)
+    now = datetime.now(UTC)
+    hour_ago = (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    in_an_hour = (now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    async with bearer_session(base_url(registry), ADMIN_TOKEN) as http:
+        page = await get(http, "/audit")
+        assert "Times are in UTC" in page
+        everything = len(table(page, "audit")[2])
+        assert everything >= 8
+        _, _, rows = table(await get(http, f"/audit?start={hour_ago}&end={in_an_hour}"), "audit")
+        assert len(rows) == everything
+        page = await get(http, f"/audit?start={in_an_hour}&model=fraud")
+        assert table(page, "audit")[2] == []
+        assert "No events match these filters" in page
+        for query, status, alert in (
+            ("method=set_alias", 400, "is not a method name"),
+            ("method=SetAlias%27--", 400, "is not a method name"),
+            (f"start={in_an_hour}&end={hour_ago}", 400, "To must be later than From."),
+            ("start=yesterday", 400, "From: 'yesterday' is not a date and time."),
+            ("page=not-a-token", 400, "page_token"),
+        ):
+            page = await get(http, f"/audit?{query}", status=status)
+            assert len(alerts(page)) == 1
+            assert alert in alerts(page)[0], alerts(page)
+            assert 'id="audit"' not in page
+
+
+async def test_audit_page_pages_keep_the_filters(registry: RunningRegistry) -> None:
+    await seed(registry)
+    for index in range(55):
+        await _move(registry, "staging", 1 + index % 2)
+    async with bearer_session(base_url(registry), ADMIN_TOKEN) as http:
+        page = await get(http, "/audit?method=SetAlias")
+        _, _, first = table(page, "audit")
+        assert len(first) == 50
+        following = re.search(
+            r'<a class="button" href="\?([^"]+)" rel="next">Older events</a>', page
+        )
+        assert following is not None
+        query = html.unescape(following.group(1))
+        assert query.startswith("method=SetAlias&page=")
+        page = await get(http, "/audit?" + query)
+        _, _, rest = table(page, "audit")
+        assert len(rest) == 56 - 50
+        assert {r[2] for r in first + rest} == {"SetAlias"}
+        assert "Older events" not in page
+        assert '<a class="button" href="?method=SetAlias">Newest</a>' in page

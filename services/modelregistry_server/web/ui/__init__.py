@@ -21,6 +21,7 @@ from google.rpc import code_pb2
 from modelregistry_server.web.face import WebContext
 from modelregistry_server.web.gateway import CallError
 from modelregistry_server.web.ui import (
+    audit_page,
     auth_pages,
     compare_page,
     model_actions,
@@ -55,7 +56,7 @@ def install(app: web.Application, context: WebContext) -> None:
     app[TEMPLATES_KEY].globals["static"] = lambda name: str(static.url_for(filename=name))
     # Each page module lists its routes as (method, path, handler).
     pages = (auth_pages, models_page, model_page, model_actions)
-    for module in (*pages, version_page, version_actions, compare_page):
+    for module in (*pages, version_page, version_actions, compare_page, audit_page):
         for method, path, handler in module.ROUTES:
             app.router.add_route(method, path, handler)
 

@@ -72,6 +72,12 @@ def test_changed_fields_name_short_values_and_versions() -> None:
         ("version", "v1", "v2"),
     ]
     assert changed_fields(_event(V2, after={"state": "READY"})) == []
+    after = {"state": "READY", "files": 2.0, "labels": {}, "aliases": []}
+    commit = _event(V2, before={"state": "PENDING"}, after=after)
+    assert [(c.field, c.before, c.after) for c in changed_fields(commit)] == [
+        ("files", "", "2"),
+        ("state", "PENDING", "READY"),
+    ]
 
 
 @pytest.mark.parametrize(

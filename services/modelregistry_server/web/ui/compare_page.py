@@ -24,6 +24,7 @@ from multidict import MultiMapping
 from modelregistry.metadata.v1 import metadata_service_pb2, model_version_pb2
 from modelregistry_server.web.gateway import CallError
 from modelregistry_server.web.ui.page import Page, human_size, metric_text, param_text
+from modelregistry_server.web.ui.version_page import VERDICTS
 
 MIN_VERSIONS, MAX_VERSIONS = 2, 4
 MINUS = "\N{MINUS SIGN}"  # reads as a minus next to numbers, where "-" reads as a dash
@@ -297,6 +298,7 @@ async def compare(request: web.Request) -> web.StreamResponse:
         inputs=(inputs + [""] * MAX_VERSIONS)[: max(MAX_VERSIONS, len(inputs))],
         problem=problem,
         versions=versions,
+        scans=[VERDICTS.get(v.scan_verdict, "") for v in versions],
         params=param_rows(versions),
         metrics=metric_rows(versions),
         files=file_rows(versions),

@@ -41,7 +41,7 @@ AUDIT_SCAN = 500
 # ?done=… after an action's redirect: what the page confirms.
 DONE = {"approved": "Approval recorded.", "edited": "Labels and description saved."}
 PERMISSIONS = ("versions.approve", "models.write")
-_VERDICTS = {
+VERDICTS = {
     model_version_pb2.SCAN_VERDICT_SAFE: "safe",
     model_version_pb2.SCAN_VERDICT_UNSAFE: "unsafe",
     model_version_pb2.SCAN_VERDICT_UNSCANNED: "unscanned",
@@ -158,7 +158,7 @@ def file_rows(model: str, version: model_version_pb2.ModelVersion) -> list[FileR
             FileRow(
                 item,
                 file_url(model, version.version, item.path),
-                _VERDICTS.get(scan.verdict, "") if scan else "",
+                VERDICTS.get(scan.verdict, "") if scan else "",
                 scan.scanner if scan else "",
                 list(scan.findings) if scan else [],
             )
@@ -224,7 +224,7 @@ async def render_version(
         metrics=sorted(found.metrics.items()),
         lineage=lineage_view(found.lineage),
         card=render_card(found.description) if found.description.strip() else "",
-        verdict=_VERDICTS.get(found.scan_verdict, ""),
+        verdict=VERDICTS.get(found.scan_verdict, ""),
         checks=[(c, _CHECK_STATUS.get(c.status, "unspecified"), web_link(c.details_url))
                 for c in checks],
         approvals=approvals,
@@ -295,6 +295,8 @@ _IGNORED = frozenset({"update_time", "etag", "ready_time"})
 def _short(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON numbers arrive as floats: 2, not 2.0
     if not isinstance(value, str | int | float) or value == "":
         return ""
     text = str(value)
@@ -315,8 +317,13 @@ def changed_fields(event: audit_event_pb2.AuditEvent) -> list[Change]:
     return [
         Change(key, _short(before.get(key)), _short(after.get(key)))
         for key in keys
-        if key not in _IGNORED and before.get(key) != after.get(key)
+        if key not in _IGNORED and _value(before.get(key)) != _value(after.get(key))
     ]
+
+
+def _value(value: Any) -> Any:
+    """A snapshot's value, with an empty one the same as none (snapshots leave some out)."""
+    return None if value in ("", [], {}) else value
 
 
 ROUTES = [("GET", "/models/{model}/versions/{version}", version)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,10 @@ class InMemoryGovernance:
             return mine[::-1]
         latest: dict[str, CheckReport] = {c.check_name: c for c in mine}
         return [latest[name] for name in sorted(latest)]
+
+    async def latest_checks_of(self, model_id: str, versions: Sequence[int]) -> list[CheckReport]:
+        # The fake keeps no versions: every asked version counts as live.
+        return [c for v in sorted(set(versions)) for c in await self.checks(model_id, v, False)]
 
     async def put_rule(self, rule: ProtectionRule, actor: str) -> ProtectionRule:
         await self.delete_rule(rule.scope, rule.alias)

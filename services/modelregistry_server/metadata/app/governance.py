@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from modelregistry_server.common.kernel.audit import AuditEntry
 from modelregistry_server.common.kernel.request_ids import validate_request_id
 from modelregistry_server.metadata.app.ports import UnitOfWork, UnitOfWorkFactory
-from modelregistry_server.metadata.domain.errors import FailedPrecondition, not_found
+from modelregistry_server.metadata.domain.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    not_found,
+)
 from modelregistry_server.metadata.domain.governance import (
     Approval,
     CheckReport,
@@ -20,10 +24,11 @@ from modelregistry_server.metadata.domain.governance import (
     parse_rule_name,
     rule_for,
     validate_check,
+    validate_check_versions,
     validate_comment,
     validate_rule,
 )
-from modelregistry_server.metadata.domain.model import validate_model_id
+from modelregistry_server.metadata.domain.model import parse_model_name, validate_model_id
 from modelregistry_server.metadata.domain.scanning import Verdict
 from modelregistry_server.metadata.domain.version import (
     ModelVersion,
@@ -34,6 +39,7 @@ from modelregistry_server.metadata.domain.version import (
 )
 
 Clock = Callable[[], datetime]
+ALL_VERSIONS = "/versions/-"  # AIP-159: every version of the model
 
 
 async def gate(
@@ -106,8 +112,24 @@ class GovernanceService:
             )  # fmt: skip
             return stored
 
-    async def list_checks(self, parent: str, every: bool) -> list[CheckReport]:
-        """The latest report per check name, or every report."""
+    async def list_checks(
+        self, parent: str, every: bool, versions: Sequence[int] = ()
+    ) -> list[CheckReport]:
+        """The latest report per check name, or every report; with the parent
+        ``models/{model}/versions/-``, the latest per check name of each of ``versions``."""
+        if parent.endswith(ALL_VERSIONS):
+            model_id = parse_model_name(parent.removesuffix(ALL_VERSIONS), "parent")
+            validate_check_versions(versions)
+            if every:
+                raise InvalidArgument(
+                    "all_reports", "is not allowed with the parent models/{model}/versions/-"
+                )
+            async with self._uow() as uow:
+                return await uow.governance.latest_checks_of(model_id, versions)
+        if versions:
+            raise InvalidArgument(
+                "versions", "is only allowed with the parent models/{model}/versions/-"
+            )
         model_id, number = parse_version_name(parent, "parent")
         async with self._uow() as uow:
             await _live(uow, model_id, number)

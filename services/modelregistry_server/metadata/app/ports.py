@@ -198,6 +198,11 @@ class GovernanceStore(Protocol):
         """The latest report per check name (by name), or every report (newest first)."""
         ...
 
+    async def latest_checks_of(self, model_id: str, versions: Sequence[int]) -> list[CheckReport]:
+        """The latest report per check name of each of ``versions`` that exists and is not
+        DELETED, by version, then name."""
+        ...
+
     async def put_rule(self, rule: ProtectionRule, actor: str) -> ProtectionRule:
         """Create or replace a rule."""
         ...

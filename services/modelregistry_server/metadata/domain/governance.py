@@ -26,6 +26,7 @@ CHECK_NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_./-]{0,127}")
 MAX_SUMMARY_BYTES = 1024
 MAX_URL_BYTES = 2048
 MAX_CHECK_METRICS = 100
+MAX_CHECK_VERSIONS = 100  # versions of one ListChecks across versions
 MAX_REQUIRED_CHECKS = 32
 MAX_APPROVALS = 10
 MAX_MOVERS = 64
@@ -57,6 +58,21 @@ class CheckReport:
     metrics: Mapping[str, float] = field(default_factory=dict)
     reporter: str = ""
     report_time: datetime | None = None
+
+
+def validate_check_versions(versions: Sequence[int]) -> None:
+    """The version numbers of a ListChecks across versions: 1 to ``MAX_CHECK_VERSIONS``
+    different positive numbers."""
+    if not versions:
+        raise InvalidArgument(
+            "versions", "name the versions whose checks to list (models/{model}/versions/-)"
+        )
+    if len(versions) > MAX_CHECK_VERSIONS:
+        raise InvalidArgument("versions", f"at most {MAX_CHECK_VERSIONS} versions at once")
+    if min(versions) < 1:
+        raise InvalidArgument("versions", "version numbers are positive")
+    if len(set(versions)) != len(versions):
+        raise InvalidArgument("versions", "lists a version twice")
 
 
 def validate_check(report: CheckReport) -> None:

@@ -65,7 +65,9 @@ class GovernanceRpc:
         self, request: governance_pb2.ListChecksRequest, context: _Context
     ) -> governance_pb2.ListChecksResponse:
         """See the proto."""
-        checks = await self._governance.list_checks(request.parent, request.all_reports)
+        checks = await self._governance.list_checks(
+            request.parent, request.all_reports, list(request.versions)
+        )
         return governance_pb2.ListChecksResponse(checks=[check_to_proto(c) for c in checks])
 
     @unary_errors(to_status)

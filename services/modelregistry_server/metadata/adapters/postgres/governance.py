@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,11 @@ class PostgresGovernanceStore:
         """See the port."""
         query = QUERIES["all_checks" if every else "latest_checks"]
         return [_check(row) for row in await self._conn.fetch(query, model_id, version)]
+
+    async def latest_checks_of(self, model_id: str, versions: Sequence[int]) -> list[CheckReport]:
+        """See the port."""
+        rows = await self._conn.fetch(QUERIES["latest_checks_of"], model_id, list(versions))
+        return [_check(row) for row in rows]
 
     async def put_rule(self, rule: ProtectionRule, actor: str) -> ProtectionRule:
         """See the port."""

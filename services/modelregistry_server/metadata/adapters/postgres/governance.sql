@@ -15,6 +15,15 @@ FROM metadata.check_reports
 WHERE model_id = $1 AND version = $2
 ORDER BY check_name, id DESC;
 
+-- name: latest_checks_of
+-- The latest report per check name of each of the versions $2 of model $1 that is not
+-- DELETED, by version, then name.
+SELECT DISTINCT ON (c.version, c.check_name) c.*
+FROM metadata.check_reports c
+JOIN metadata.model_versions v ON v.model_id = c.model_id AND v.version = c.version
+WHERE c.model_id = $1 AND c.version = ANY($2::bigint[]) AND v.state <> 'DELETED'
+ORDER BY c.version, c.check_name, c.id DESC;
+
 -- name: all_checks
 -- Every report of one version, newest first (bounded).
 SELECT * FROM metadata.check_reports

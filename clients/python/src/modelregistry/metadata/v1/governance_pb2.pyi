@@ -296,19 +296,34 @@ class ListChecksRequest(_message.Message):
 
     PARENT_FIELD_NUMBER: _builtins.int
     ALL_REPORTS_FIELD_NUMBER: _builtins.int
+    VERSIONS_FIELD_NUMBER: _builtins.int
     parent: _builtins.str
-    """Required. The version, `models/{model}/versions/{version}`."""
+    """Required. The version, `models/{model}/versions/{version}`; or
+    `models/{model}/versions/-` (AIP-159) for several versions of the model at once, named in
+    `versions` (a page of a versions table: one call instead of one per version).
+    """
     all_reports: _builtins.bool
-    """Optional. Every report, newest first (at most 1000), instead of the latest per check name."""
+    """Optional. Every report, newest first (at most 1000), instead of the latest per check name.
+    Not with the parent `models/{model}/versions/-`.
+    """
+    @_builtins.property
+    def versions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Optional. With the parent `models/{model}/versions/-` only, and required with it: the
+        version numbers whose checks to list, 1 to 100 different positive numbers. A version
+        that does not exist or is `DELETED` has no checks in the answer. Anything else fails with
+        `INVALID_ARGUMENT` (reason `FIELD_INVALID`).
+        """
+
     def __init__(
         self,
         *,
         parent: _builtins.str = ...,
         all_reports: _builtins.bool = ...,
+        versions: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["all_reports", b"all_reports", "parent", b"parent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["all_reports", b"all_reports", "parent", b"parent", "versions", b"versions"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -323,7 +338,10 @@ class ListChecksResponse(_message.Message):
     CHECKS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def checks(self) -> _containers.RepeatedCompositeFieldContainer[Global___Check]:
-        """The latest report per check name, by name; or every report, newest first."""
+        """The latest report per check name, by name; or every report, newest first. For
+        `models/{model}/versions/-`: the latest report per check name of each version, by version
+        number, then name (each check's `name` says its version).
+        """
 
     def __init__(
         self,

@@ -2,8 +2,8 @@
 alias history.
 
 Everything the page shows comes from the API with the user's credential, in one round of
-concurrent calls (the model, its aliases, one page of versions with their checks, the latest
-versions for the chart, the alias moves from the audit log, the user's permissions). The
+concurrent calls (the model, its aliases, one page of versions with their checks, read in one
+ListChecks across the page's versions, the latest versions for the chart, the alias moves from the audit log, the user's permissions). The
 versions table is paged and sorted by the server (``page_size`` 50, ``order_by``,
 ``page_token``), so the page costs the same with 10 versions or 10,000; the chart reads at
 most the latest 500 versions. Which metric and param columns the table shows is the user's
@@ -44,6 +44,7 @@ HISTORY_EVENTS = 50
 MAX_COLUMNS = 12
 DEFAULT_METRIC_COLUMNS = 4
 PERMISSIONS = ("aliases.write", "models.write")
+_CHECK_STATUSES = ("PASSED", "FAILED", "PENDING")
 NO_COLUMNS = "none"  # ?col=none: the user chose no metric or param columns
 # The sortable fields of ListModelVersions that the table offers, besides metrics and params.
 _SORTS = ("version", "create_time")
@@ -245,21 +246,34 @@ async def _versions(
             raise
         return [], "", exc.status.message, []
     versions = list(listed.model_versions)
-    checks = await asyncio.gather(*(_checks(page, v.name) for v in versions))
-    return versions, listed.next_page_token, "", list(checks)
+    checks = await _checks(page, name, [v.version for v in versions])
+    return versions, listed.next_page_token, "", [checks.get(v.version, Checks()) for v in versions]
 
 
-async def _checks(page: Page, version: str) -> Checks:
+async def _checks(page: Page, name: str, numbers: Sequence[int]) -> dict[int, Checks]:
+    """The latest check reports of the versions ``numbers``, counted by status, in one call
+    (ListChecks across versions)."""
+    if not numbers:
+        return {}
     listed = await page.call(
-        page.metadata.ListChecks, governance_pb2.ListChecksRequest(parent=version)
+        page.metadata.ListChecks,
+        governance_pb2.ListChecksRequest(parent=f"{name}/versions/-", versions=numbers),
     )
-    counts = {status: 0 for status in (2, 3, 1)}  # PASSED, FAILED, PENDING
-    lines = []
+    by_version: dict[int, list[governance_pb2.Check]] = {}
     for check in listed.checks:
-        counts[check.status] = counts.get(check.status, 0) + 1
+        number = int(check.name.split("/")[3])  # models/{model}/versions/{n}/checks/...
+        by_version.setdefault(number, []).append(check)
+    return {number: _counted(checks) for number, checks in by_version.items()}
+
+
+def _counted(checks: Sequence[governance_pb2.Check]) -> Checks:
+    counts = dict.fromkeys(_CHECK_STATUSES, 0)
+    lines = []
+    for check in checks:
         status = governance_pb2.Check.Status.Name(check.status).removeprefix("STATUS_")
+        counts[status] = counts.get(status, 0) + 1
         lines.append(f"{check.check_name}: {status.lower()}")
-    return Checks(counts[2], counts[3], counts[1], "\n".join(lines))
+    return Checks(counts["PASSED"], counts["FAILED"], counts["PENDING"], "\n".join(lines))
 
 
 async def _recent(page: Page, name: str) -> list[model_version_pb2.ModelVersion]:

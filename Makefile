@@ -13,6 +13,7 @@
 #   make bench-audit       200 concurrent audited alias moves, hash chain on ÷ off
 #   make bench-scan        push-to-READY of a 1 GiB safetensors model, file scanning on ÷ off
 #   make bench-http        download of a 1 GiB file by HTTP file URL ÷ gRPC Read, local store and MinIO
+#   make bench-ui          the model page's server time with 10,000 versions (p50/p99), beside GET /v1/whoami
 #   make fuzz              the fuzz suite with 600 fresh requests per RPC (about 20,000)
 
 SHELL := /bin/bash
@@ -33,7 +34,7 @@ UI_VENDOR := services/modelregistry_server/web/ui/static/vendor
 SERVE_ARGS ?=
 
 # make fuzz: the fuzz suite with fresh examples, 600 per RPC (about 20,000 requests).
-.PHONY: fuzz serve test test-unit lint gen venv venv-dev minio buf axe ui-vendor bench-artifacts bench-metadata bench-pull bench-audit bench-scan bench-http clean
+.PHONY: fuzz serve test test-unit lint gen venv venv-dev minio buf axe ui-vendor bench-artifacts bench-metadata bench-pull bench-audit bench-scan bench-http bench-ui clean
 
 $(VENV)/.runtime: pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -102,6 +103,10 @@ bench-scan: venv-dev minio
 # A 1 GiB file by HTTP file URL (curl, urllib) ÷ gRPC Read of the same blob, local store and MinIO.
 bench-http: venv-dev minio
 	$(PY) bench/http_download.py $(BENCH_ARGS)
+
+# The model page's server time with 10,000 versions in the model, p50/p99 over HTTP.
+bench-ui: venv-dev
+	$(PY) bench/ui_pages.py $(BENCH_ARGS)
 
 gen: venv-dev
 	$(PY) clients/python/scripts/gen_protos.py

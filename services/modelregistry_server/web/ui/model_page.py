@@ -2,13 +2,14 @@
 alias history.
 
 Everything the page shows comes from the API with the user's credential, in one round of
-concurrent calls (the model, its aliases, one page of versions with their checks, read in one
-ListChecks across the page's versions, the latest versions for the chart, the alias moves from the audit log, the user's permissions). The
-versions table is paged and sorted by the server (``page_size`` 50, ``order_by``,
-``page_token``), so the page costs the same with 10 versions or 10,000; the chart reads at
-most the latest 500 versions. Which metric and param columns the table shows is the user's
-choice, kept in the address (``?col=metrics.accuracy&col=params.optimizer``) like everything
-else a view depends on, so a view can be shared as a link.
+concurrent calls: the model, its aliases, one page of versions and their checks (one ListChecks
+across the page's versions), the latest versions for the chart, the alias moves from the audit
+log, the user's permissions. The versions table is paged and sorted by the server
+(``page_size`` 50, ``order_by``, ``page_token``), so the page costs the same with 10 versions or
+10,000; the chart reads at most the latest 500 versions. Which metric and param columns the
+table shows is the user's choice, kept in the address
+(``?col=metrics.accuracy&col=params.optimizer``) like everything else a view depends on, so a
+view can be shared as a link.
 
 The actions (move an alias, edit the model) are in ``model_actions.py``; they re-render this
 page with the server's message when the server refuses.
@@ -40,7 +41,7 @@ from modelregistry_server.web.ui.page import Page, metric_text, param_text
 
 PAGE_SIZE = 50
 CHART_VERSIONS = 500
-HISTORY_EVENTS = 50
+HISTORY_EVENTS = 12  # the latest alias moves shown; the audit log page has the rest
 MAX_COLUMNS = 12
 DEFAULT_METRIC_COLUMNS = 4
 PERMISSIONS = ("aliases.write", "models.write")
@@ -177,7 +178,7 @@ async def render_model(
 ) -> web.Response:
     """The model page of ``model_id`` as ``view`` asks, with ``forms``' messages."""
     name = f"models/{model_id}"
-    found, aliases, listing, recent, history, (allowed, _me) = await asyncio.gather(
+    found, aliases, listing, recent, (history, older), (allowed, _me) = await asyncio.gather(
         page.call(page.metadata.GetModel, metadata_service_pb2.GetModelRequest(name=name)),
         _aliases(page, name),
         _versions(page, name, view),
@@ -210,6 +211,7 @@ async def render_model(
         chart_data=_chart_data(recent, chart),
         ready=[v.version for v in recent if v.state == model_version_pb2.MODEL_VERSION_STATE_READY],
         history=history,
+        older_history=older,
         as_of=as_of,
         allowed=allowed,
         forms=forms or Forms(),
@@ -288,8 +290,8 @@ async def _recent(page: Page, name: str) -> list[model_version_pb2.ModelVersion]
     return list(reversed(listed.model_versions))
 
 
-async def _history(page: Page, name: str) -> list[AliasMove]:
-    """The latest alias moves and deletions, newest first."""
+async def _history(page: Page, name: str) -> tuple[list[AliasMove], bool]:
+    """The latest alias moves and deletions, newest first, and whether there are older ones."""
     moved, deleted = await asyncio.gather(
         *(
             page.call(
@@ -306,7 +308,8 @@ async def _history(page: Page, name: str) -> list[AliasMove]:
         key=lambda e: (e.event_time.seconds, e.event_time.nanos),
         reverse=True,
     )
-    return [_move(event) for event in events[:HISTORY_EVENTS]]
+    older = bool(moved.next_page_token or deleted.next_page_token) or len(events) > HISTORY_EVENTS
+    return [_move(event) for event in events[:HISTORY_EVENTS]], older
 
 
 def _move(event: audit_event_pb2.AuditEvent) -> AliasMove:

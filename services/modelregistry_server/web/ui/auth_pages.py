@@ -57,7 +57,8 @@ async def signin(request: web.Request) -> web.StreamResponse:
             error=f"That token was not accepted: {status.message}",
             next=target,
         )
-    response = web.HTTPSeeOther(target)
+    # A plain 303 response (aiohttp deprecates returning its HTTPException classes).
+    response = web.Response(status=303, headers={"Location": target})
     set_session(response, token, secure=request.app[CONTEXT].tls)
     return response
 
@@ -68,7 +69,7 @@ async def signout(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     if not csrf_ok(request, page.caller, str(form.get(CSRF_FIELD, ""))):
         raise web.HTTPForbidden(text="The sign-out form is stale: reload the page and try again.")
-    response = web.HTTPSeeOther("/signin")
+    response = web.Response(status=303, headers={"Location": "/signin"})
     clear_session(response, secure=request.app[CONTEXT].tls)
     return response
 

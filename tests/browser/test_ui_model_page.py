@@ -58,11 +58,14 @@ def test_add_a_metric_column_and_sort_by_it(browser: webdriver.Chrome, ui_server
     header, values = _column(browser, "METRIC auc")
     assert header.get_attribute("aria-sort") is None
     header.find_element(By.TAG_NAME, "a").click()  # sort by it: highest first
+    # The default view marks the version column descending: wait for the new page first.
+    WebDriverWait(browser, WAIT_S).until(lambda b: "sort=metrics.auc" in b.current_url)
     wait_for(browser, By.CSS_SELECTOR, "th[aria-sort='descending']")
     header, values = _column(browser, "METRIC auc")
     assert header.get_attribute("aria-sort") == "descending"
     assert values == sorted(values, reverse=True) == ["0.962", "0.958", "0.951"]
     header.find_element(By.TAG_NAME, "a").click()  # and lowest first
+    WebDriverWait(browser, WAIT_S).until(lambda b: "dir=asc" in b.current_url)
     wait_for(browser, By.CSS_SELECTOR, "th[aria-sort='ascending']")
     assert _column(browser, "METRIC auc")[1] == ["0.951", "0.958", "0.962"]
     assert "sort=metrics.auc" in browser.current_url

@@ -53,7 +53,8 @@ def test_search_models_with_a_filter(browser: webdriver.Chrome, ui_server: UiSer
     search = browser.find_element(By.ID, "filter")
     search.send_keys('labels.team = "risk"')
     browser.find_element(By.CSS_SELECTOR, "form.filter-bar button[type=submit]").click()
-    wait_for(browser, By.CSS_SELECTOR, "a[href='/']")  # the Clear button of a filtered list
+    # The Clear button exists only on the filtered page (the brand link is on every page).
+    wait_for(browser, By.CSS_SELECTOR, "form.filter-bar a.button[href='/']")
     names = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "#models tbody a.strong")]
     assert names == ["fraud-detector"]
     row = browser.find_element(By.CSS_SELECTOR, "#models tbody tr").text

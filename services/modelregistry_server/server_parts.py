@@ -7,7 +7,6 @@ transport.
 from __future__ import annotations
 
 import logging
-import ssl
 
 from modelregistry.access.v1 import access_service_pb2
 from modelregistry.artifact.v1 import artifact_service_pb2
@@ -109,9 +108,8 @@ async def start_web_face(
     """
     if config.http is None:
         return None
-    ssl_context = None
-    if config.tls is not None:
-        ssl_context = _server_ssl_context(config)
+    # The certificate (and client CA) the configuration loaded and checked for the gRPC port.
+    ssl_context = config.tls.server_context if config.tls is not None else None
     context = WebContext(
         gateway=Gateway(target),
         services=[_SERVICES[name] for name in served if name in _SERVICES],
@@ -132,25 +130,3 @@ async def start_web_face(
         config.admin_token_path,
     )
     return face
-
-
-def _server_ssl_context(config: ServerConfig) -> ssl.SSLContext:
-    """The gRPC port's certificate for the HTTP port; its client CA makes client certificates
-    required, as on the gRPC port."""
-    import tempfile
-    from pathlib import Path
-
-    assert config.tls is not None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    # ssl loads a chain only from files: write the PEMs to a private temporary folder.
-    with tempfile.TemporaryDirectory(prefix="modelregistry-tls-") as folder:
-        cert, key = Path(folder) / "cert.pem", Path(folder) / "key.pem"
-        cert.write_bytes(config.tls.cert_chain)
-        key.touch(mode=0o600)
-        key.write_bytes(config.tls.private_key)
-        context.load_cert_chain(cert, key)
-    if config.tls.client_ca is not None:
-        context.load_verify_locations(cadata=config.tls.client_ca.decode())
-        context.verify_mode = ssl.CERT_REQUIRED
-    return context

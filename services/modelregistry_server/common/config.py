@@ -1,8 +1,7 @@
 """Server configuration from flags and environment variables, validated at start-up.
 
-Every flag has an environment variable (``MODELREGISTRY_<FLAG>``); a flag given on the command
-line wins over the environment. Problems are reported all at once, one plain sentence each,
-before anything starts.
+Every flag has an environment variable (``MODELREGISTRY_<FLAG>``); a flag on the command line
+wins. Problems are reported all at once, one plain sentence each, before anything starts.
 """
 
 from __future__ import annotations
@@ -57,6 +56,8 @@ class TlsConfig:
     private_key: bytes = field(repr=False)
     # With a client CA, every client must present a certificate that this CA signed (mTLS).
     client_ca: bytes | None = None
+    # The same, loaded for Python's ssl (the HTTP port; gRPC takes the PEM bytes).
+    server_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
 
     @property
     def mutual(self) -> bool:
@@ -356,11 +357,12 @@ def _tls_config(settings: _Settings, listen_host: str) -> tuple[TlsConfig | None
     if client_ca is not None:
         try:
             context.load_verify_locations(cadata=client_ca.decode("ascii", "replace"))
+            context.verify_mode = ssl.CERT_REQUIRED
         except (ssl.SSLError, ValueError):
             problems.append(
                 f"--tls-client-ca {settings.get('tls_client_ca')} holds no PEM CA certificate"
             )
-    return TlsConfig(cert, key, client_ca), insecure
+    return TlsConfig(cert, key, client_ca, context), insecure
 
 
 def _artifact_service_tls(settings: _Settings) -> ClientTlsConfig | None:

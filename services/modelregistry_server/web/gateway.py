@@ -122,7 +122,7 @@ class Gateway:
         )
         try:
             response: Message = await callable_(
-                request, metadata=_metadata(credential), timeout=deadline_s
+                request, metadata=bearer_metadata(credential), timeout=deadline_s
             )
         except grpc.aio.AioRpcError as exc:
             raise CallError(status_of(exc)) from None
@@ -137,7 +137,7 @@ class Gateway:
             request_serializer=_serialize,
             response_deserializer=message_factory.GetMessageClass(method.output_type).FromString,
         )
-        return ServerStream(callable_(request, metadata=_metadata(credential)))
+        return ServerStream(callable_(request, metadata=bearer_metadata(credential)))
 
 
 class ServerStream:
@@ -179,7 +179,8 @@ def _path(method: descriptor.MethodDescriptor) -> str:
     return f"/{method.containing_service.full_name}/{method.name}"
 
 
-def _metadata(credential: str | None) -> tuple[tuple[str, str], ...]:
+def bearer_metadata(credential: str | None) -> tuple[tuple[str, str], ...]:
+    """The call metadata that presents ``credential`` (none for an anonymous caller)."""
     if credential is None:
         return ()
     return (("authorization", f"Bearer {sendable_credential(credential)}"),)

@@ -13,12 +13,11 @@ from aiohttp import web
 
 from modelregistry.access.v1 import access_service_pb2_grpc
 from modelregistry.access.v1.access_service_pb2 import WhoAmIRequest
-from modelregistry_server.web.gateway import status_of
+from modelregistry_server.web.gateway import bearer_metadata, status_of
 from modelregistry_server.web.session import (
     CSRF_FIELD,
     clear_session,
     csrf_ok,
-    sendable_credential,
     set_session,
 )
 from modelregistry_server.web.ui.page import CONTEXT, Page, safe_next
@@ -41,14 +40,12 @@ async def signin(request: web.Request) -> web.StreamResponse:
         return page.render(
             "signin.html", status=403, error="Sign-in must come from this site.", next=target
         )
-    token = sendable_credential(str(form.get("token", "")).strip())
+    token = str(form.get("token", "")).strip()
     if not token or len(token) > _MAX_TOKEN_CHARS:
         return page.render("signin.html", status=400, error="Paste your token.", next=target)
     access = access_service_pb2_grpc.AccessServiceStub(request.app[CONTEXT].gateway.channel)
     try:
-        await access.WhoAmI(
-            WhoAmIRequest(), metadata=(("authorization", f"Bearer {token}"),), timeout=10
-        )
+        await access.WhoAmI(WhoAmIRequest(), metadata=bearer_metadata(token), timeout=10)
     except grpc.aio.AioRpcError as exc:
         status = status_of(exc)
         return page.render(

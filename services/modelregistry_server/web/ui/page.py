@@ -28,7 +28,7 @@ from modelregistry.access.v1.access_service_pb2 import (
 )
 from modelregistry.metadata.v1 import metadata_service_pb2_grpc, model_version_pb2
 from modelregistry_server.web.face import WebContext
-from modelregistry_server.web.gateway import CallError, status_of
+from modelregistry_server.web.gateway import CallError, bearer_metadata, status_of
 from modelregistry_server.web.session import Caller, caller_of
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -57,8 +57,7 @@ class Page:
         Raises:
             CallError: The call failed (the page's error handler renders it).
         """
-        credential = self.caller.credential
-        metadata = () if credential is None else (("authorization", f"Bearer {credential}"),)
+        metadata = bearer_metadata(self.caller.credential)
         try:
             return await rpc(request, metadata=metadata, timeout=CALL_DEADLINE_S)
         except grpc.aio.AioRpcError as exc:

@@ -50,8 +50,15 @@ async def serve(config: ServerConfig, registry: RegistryServer) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the configuration, then serve until SIGTERM. Returns the process exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["migrate"]:
+        # Migrations only, then exit (a deployment's pre-upgrade step): see migrate.py.
+        from modelregistry_server.migrate import main as migrate_main
+
+        configure_logging("INFO")
+        return migrate_main(args[1:])
     try:
-        config = load_config(sys.argv[1:] if argv is None else argv)
+        config = load_config(args)
     except ConfigError as exc:
         print(f"modelregistry-server: {exc}", file=sys.stderr)
         return 2

@@ -114,7 +114,7 @@ gen: venv-dev
 lint: venv-dev buf
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy services clients/python/src clients/python/scripts tests bench examples
+	$(VENV)/bin/mypy services clients/python/src clients/python/scripts tests bench examples deploy/backup
 	$(VENV)/bin/lint-imports
 	cd protos && ../$(BUF) lint
 	cd protos && ../$(BUF) format --diff --exit-code

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+)
+
+// The kinds a chart of ours may render: anything else (a typo in apiVersion or kind, a
+// removed API version such as policy/v1beta1) is reported as unknown.
+var scheme = func() *runtime.Scheme {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{
+		corev1.AddToScheme,
+		appsv1.AddToScheme,
+		batchv1.AddToScheme,
+		autoscalingv2.AddToScheme,
+		policyv1.AddToScheme,
+		networkingv1.AddToScheme,
+		rbacv1.AddToScheme,
+	} {
+		if err := add(s); err != nil {
+			panic(err)
+		}
+	}
+	return s
+}()
+
+// EnableStrict makes the YAML and JSON serializers reject unknown and duplicate fields
+// (the same strictness as `kubectl apply --validate=strict`, decided here without a server).
+var decoder = serializer.NewCodecFactory(scheme, serializer.EnableStrict).UniversalDeserializer()
+
+// decodeStrict turns one YAML document into its typed object.
+func decodeStrict(raw []byte) (runtime.Object, error) {
+	object, gvk, err := decoder.Decode(raw, nil, nil)
+	if err != nil {
+		if gvk != nil && gvk.Kind != "" {
+			return nil, fmt.Errorf("%s %s: %w", gvk.GroupVersion().String(), gvk.Kind, err)
+		}
+		return nil, err
+	}
+	// The universal deserializer leaves the type meta empty on typed objects; put it back
+	// so messages can name the kind.
+	object.GetObjectKind().SetGroupVersionKind(*gvk)
+	return object, nil
+}

@@ -100,6 +100,7 @@ from modelregistry_server.metadata.app.resolve_cache import ResolveCache
 from modelregistry_server.metadata.app.versions import VersionService
 from modelregistry_server.metadata.rpc.servicer import MetadataServicer
 from modelregistry_server.scheduled_jobs import Housekeeping, build_housekeeping
+from modelregistry_server.server_metrics import ServerMetrics
 from modelregistry_server.server_parts import (
     ModelScanner,
     build_oidc,
@@ -160,6 +161,8 @@ class RegistryServer:
     # Totals of byte-moving artifact calls; tests read them to prove a pull hit the cache.
     artifact_counters: RequestCounters | None = None
     resolve_cache: ResolveCache | None = None
+    gc: GarbageCollector | None = None
+    metrics: ServerMetrics | None = None  # with --metrics: the interceptor and observed totals
     # Checks every call's credential; its tokens are managed through the AccessService.
     authenticator: Authenticator = field(init=False)
     # Role bindings.
@@ -206,8 +209,11 @@ class RegistryServer:
         access = await self._build_access()
         self.streams = StreamLimiter(StreamBounds.of(config.limits))
 
+        self.metrics = ServerMetrics(config.metrics) if config.metrics else None
         server = grpc.aio.server(
             interceptors=[
+                # Outermost: a call refused by any check below is measured with its status.
+                *([self.metrics.rpc] if self.metrics else []),
                 rpc_tracing_interceptor(),
                 AuthInterceptor(
                     self.authenticator.authenticate,
@@ -248,6 +254,8 @@ class RegistryServer:
         await self._health_monitor.set_all_serving()
         self._health_monitor.start()
         self.web = await start_web_face(config, self._internal_target(), self._served, self._store)
+        if self.metrics is not None:
+            await self.metrics.start(self, self._pool)
         _log.info(
             "modelregistry serving %s on %s (%s; database: %s, blobs: %s; web: %s)",
             ", ".join(self._served),
@@ -340,7 +348,7 @@ class RegistryServer:
             uow, version_repository, model_repository, self._blob_checker, paginator,
             self.resolve_cache, on_ready=self.scanner.schedule if self.scanner else None,
         )  # fmt: skip
-        gc = GarbageCollector(uow, version_repository, self._blob_checker)
+        self.gc = gc = GarbageCollector(uow, version_repository, self._blob_checker)
         self.housekeeping = build_housekeeping(database, gc, self.config.limits)
         self.housekeeping.start()
         self._event_feed = PostgresEventFeed(database, dsn)
@@ -403,6 +411,7 @@ class RegistryServer:
                     config.metadata_service_url or self._internal_target(),
                     config.metadata_service_token or self.authenticator.internal_secret,
                     client_credentials(config.metadata_service_tls, config.metadata_service_url),
+                    service=METADATA_SERVICE,
                 )
             )
         self._manifests = manifests
@@ -447,6 +456,9 @@ class RegistryServer:
         if self.streams is not None:
             await self.streams.stop()
         await self.denied_calls.flush()  # refusals still being written to the audit log
+        if self.metrics is not None:  # after the drain: the last OTLP export counts every call
+            await self.metrics.stop()
+            self.metrics = None
         if self._store is not None:
             await self._store.close()
             self._store = None

@@ -23,11 +23,16 @@ from modelregistry_server.common.limits_config import (
 )
 from modelregistry_server.common.metadata_link import add_metadata_service_flags
 from modelregistry_server.common.oidc_config import OidcConfig, add_oidc_flags, read_oidc_config
+from modelregistry_server.common.telemetry_config import (
+    Exporter,
+    MetricsConfig,
+    read_metrics_config,
+    read_trace_exporter,
+)
+from modelregistry_server.common.telemetry_config import add_telemetry_flags as _telemetry_flags
 from modelregistry_server.common.web_config import HttpConfig, add_http_flags, read_http_config
 
 ServiceSelection = Literal["all", "metadata", "artifacts"]
-Exporter = Literal["none", "console", "otlp"]
-_EXPORTERS: tuple[Exporter, ...] = ("none", "console", "otlp")
 _ENV_PREFIX = "MODELREGISTRY_"
 _TRUE = ("1", "true", "yes")
 
@@ -108,6 +113,7 @@ class ServerConfig:
     metadata_service_tls: ClientTlsConfig | None = None
     # The HTTP face (JSON API, file URLs, web UI); None when it is off.
     http: HttpConfig | None = None
+    metrics: MetricsConfig | None = None  # None: no metrics exporter runs
 
     @property
     def admin_token_path(self) -> Path:
@@ -202,9 +208,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_credential_flags(serve)
     _add_tls_flags(serve)
-    serve.add_argument(
-        "--otel-exporter", choices=list(_EXPORTERS), help="trace exporter (default none)"
-    )
     serve.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
     serve.add_argument(
         "--shutdown-grace",
@@ -212,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_limits_flags(serve)
     add_http_flags(serve)
+    _telemetry_flags(serve)
     return parser
 
 
@@ -400,15 +404,6 @@ def _artifact_service(settings: _Settings, services: str) -> tuple[str | None, s
     return url, token
 
 
-def _exporter(settings: _Settings) -> str:
-    exporter = settings.get("otel_exporter", "none") or "none"
-    if exporter not in _EXPORTERS:
-        settings.problems.append(
-            f"--otel-exporter must be one of {', '.join(_EXPORTERS)}, not {exporter!r}"
-        )
-    return exporter
-
-
 def _log_level(settings: _Settings) -> str:
     level = (settings.get("log_level", "INFO") or "INFO").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -448,12 +443,11 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
     metadata_ca = settings.pem("metadata_service_ca")
     oidc = read_oidc_config(get, number, problems)
     limits = read_limits(number, get, problems)
-    http = read_http_config(
-        get, problems, embedded=database_url is None,
-        plaintext_ok=lambda h: tls is not None or insecure or is_loopback(h),
-    )  # fmt: skip
-
-    exporter, log_level = _exporter(settings), _log_level(settings)
+    # The HTTP and metrics ports follow --listen's rule: plaintext on loopback or with --insecure.
+    plaintext_ok = lambda h: tls is not None or insecure or is_loopback(h)  # noqa: E731
+    http = read_http_config(get, problems, embedded=database_url is None, plaintext_ok=plaintext_ok)
+    metrics = read_metrics_config(get, problems, plaintext_ok=plaintext_ok)
+    exporter, log_level = read_trace_exporter(get, problems), _log_level(settings)
 
     grace = number("shutdown_grace", "3", 0, 300, "seconds from 0 to 300")
     session_ttl = number("upload_session_ttl", "72000", 0, 30 * 86400, "seconds up to 30 days")
@@ -482,7 +476,7 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
         oidc=oidc,
         limits=limits,
         admin_token_file=None if admin_token_file is None else Path(admin_token_file).resolve(),
-        otel_exporter=exporter,  # type: ignore[arg-type]
+        otel_exporter=exporter,
         log_level=log_level,
         shutdown_grace_s=grace,
         upload_session_ttl_s=session_ttl,
@@ -497,4 +491,5 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
         metadata_service_token=get("metadata_service_token"),
         metadata_service_tls=None if metadata_ca is None else ClientTlsConfig(metadata_ca),
         http=http,
+        metrics=metrics,
     )

@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
-from modelregistry_server.common.config import Exporter
+from modelregistry_server.common.telemetry_config import Exporter
 
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [trace_id=%(trace_id)s] %(message)s"
 _HEALTH_METHODS = "/grpc.health.v1.Health/"

@@ -38,6 +38,7 @@ class RequestCounters:
     """
 
     writes: int = 0
+    writes_open: int = 0  # Write streams in progress (upload sessions being written) now
     write_bytes: int = 0
     reads: int = 0
     read_bytes: int = 0
@@ -115,7 +116,11 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
                     request.finish_write,
                 )
 
-        result = await self._uploads.write(chunks(), _owner())
+        counters.writes_open += 1
+        try:
+            result = await self._uploads.write(chunks(), _owner())
+        finally:
+            counters.writes_open -= 1
         response = pb.WriteResponse(committed_size=result.committed_size)
         if result.blob is not None:
             response.blob.CopyFrom(blob_to_proto(result.blob))

@@ -12,7 +12,8 @@ exception class and SQLSTATE, never by message text.
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
@@ -43,6 +44,22 @@ COMMAND_TIMEOUT_S = 30.0
 # transaction holds the lock, and the waiter is better told to retry (CONCURRENT_MODIFICATION).
 # Migrations, which may legitimately wait for another replica's, lift it for their transaction.
 LOCK_TIMEOUT_S = 5.0
+
+
+# Pool -> what is told how long each acquire waited (seconds), when metrics are on.
+_ACQUIRE_OBSERVERS: dict[asyncpg.Pool, Callable[[float], None]] = {}
+
+
+def observe_acquire_wait(pool: asyncpg.Pool, observer: Callable[[float], None] | None) -> None:
+    """Tell ``observer`` how long every acquire from ``pool`` waited (None: stop telling).
+
+    Kept beside the pool rather than in each ``Database``: the composition root makes many
+    of them over one pool, before metrics are wired.
+    """
+    if observer is None:
+        _ACQUIRE_OBSERVERS.pop(pool, None)
+    else:
+        _ACQUIRE_OBSERVERS[pool] = observer
 
 
 async def _keep_session(_conn: object) -> None:
@@ -179,9 +196,13 @@ class Database:
                 shutting down (reason ``DATABASE_UNAVAILABLE``).
             Aborted: A serialization failure or deadlock (``CONCURRENT_MODIFICATION``).
         """
+        observer = _ACQUIRE_OBSERVERS.get(self.pool)
+        started = time.perf_counter()
         try:
             conn = await self.pool.acquire()
         except Exception as exc:
+            if observer is not None:  # a wait that ended in a timeout is the one to see
+                observer(time.perf_counter() - started)
             # Whatever stops a connection from being made (refused, a database that takes no
             # connections, bad credentials, a full server, a timeout) means the same to a
             # caller: the registry cannot reach its database now.
@@ -189,6 +210,8 @@ class Database:
                 classify_database_error(exc, pool=self.pool)
                 or database_unavailable(f"no connection could be made: {type(exc).__name__}")
             ) from exc
+        if observer is not None:
+            observer(time.perf_counter() - started)
         try:
             yield conn
         except Exception as exc:

@@ -61,6 +61,10 @@ class GarbageCollector:
         self._versions = versions
         self._artifacts = artifacts
         self._clock = clock
+        # Totals of the runs that deleted (not dry runs) since start-up, for the metrics.
+        self.runs = 0
+        self.deleted_blobs = 0
+        self.freed_bytes = 0
 
     async def run(
         self,
@@ -125,6 +129,9 @@ class GarbageCollector:
                 await uow.audit(
                     AuditEntry(actor, "RunGarbageCollection", "blobs", "", None, summary, request)
                 )
+            self.runs += 1
+            self.deleted_blobs += result.deleted_blob_count
+            self.freed_bytes += deleted_bytes
         return result
 
     async def _expire_pending(self, created_before: datetime, dry_run: bool, actor: str) -> int:

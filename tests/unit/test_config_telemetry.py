@@ -1,0 +1,112 @@
+"""Unit tests of the telemetry settings: ``--metrics``, ``--metrics-listen``, ``--otel-exporter``,
+and the metrics pieces that need no server (attribute sets, status codes, refusal reasons)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import grpc
+import pytest
+
+from modelregistry_server.common.config import ConfigError, load_config
+from modelregistry_server.common.rpc.metrics import MethodMetrics, _status
+from modelregistry_server.common.telemetry_config import DEFAULT_METRICS_LISTEN
+from modelregistry_server.server_metrics import BOUND_REASONS
+
+REPO = Path(__file__).resolve().parents[2]
+DATABASE = "--database-url=postgresql://registry@db.internal/registry"
+
+
+@pytest.mark.parametrize("argv", [["serve"], ["serve", DATABASE]])
+def test_metrics_are_off_by_default_embedded_or_not(argv: list[str]) -> None:
+    config = load_config(argv, environ={})
+    assert config.metrics is None
+    assert config.otel_exporter == "none"
+
+
+def test_prometheus_listens_on_loopback_9464_unless_told_where() -> None:
+    config = load_config(["serve", "--metrics=prometheus"], environ={})
+    assert config.metrics is not None
+    assert config.metrics.exporters == {"prometheus"}
+    assert config.metrics.listen == DEFAULT_METRICS_LISTEN == "127.0.0.1:9464"
+    moved = load_config(["serve", "--metrics=prometheus", "--metrics-listen=[::1]:0"], environ={})
+    assert moved.metrics is not None
+    assert moved.metrics.listen == "[::1]:0"
+
+
+def test_both_exporters_from_the_environment_and_the_flag_wins() -> None:
+    env = {"MODELREGISTRY_METRICS": "otlp, Prometheus", "MODELREGISTRY_OTEL_EXPORTER": "otlp"}
+    config = load_config(["serve"], environ=env)
+    assert config.metrics is not None
+    assert config.metrics.exporters == {"otlp", "prometheus"}
+    assert config.otel_exporter == "otlp"
+    otlp_only = load_config(["serve", "--metrics=otlp"], environ=env)
+    assert otlp_only.metrics is not None
+    assert otlp_only.metrics.exporters == {"otlp"}
+    assert otlp_only.metrics.listen is None  # no endpoint without prometheus
+    assert load_config(["serve", "--metrics=none"], environ=env).metrics is None
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "problem"),
+    [
+        (["--metrics=statsd"], {}, "--metrics takes prometheus, otlp (comma-separated) or none"),
+        (["--metrics-listen=127.0.0.1:9000"], {}, "--metrics-listen applies only with"),
+        (["--metrics=prometheus", "--metrics-listen=9464"], {}, "--metrics-listen must be"),
+        (["--metrics=prometheus", "--metrics-listen=0.0.0.0:9464"], {}, "not a loopback address"),
+        ([], {"MODELREGISTRY_OTEL_EXPORTER": "jaeger"}, "--otel-exporter must be one of"),
+    ],
+)
+def test_bad_telemetry_settings_are_named(
+    argv: list[str], env: dict[str, str], problem: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(problem)):
+        load_config(["serve", *argv], environ=env)
+
+
+def test_insecure_allows_a_plaintext_metrics_port_on_every_address() -> None:
+    argv = ["serve", "--insecure", "--metrics=prometheus", "--metrics-listen=0.0.0.0:9464"]
+    config = load_config(argv, environ={})
+    assert config.metrics is not None
+    assert config.metrics.listen == "0.0.0.0:9464"
+
+
+def test_a_method_reuses_one_attribute_set_per_status_code() -> None:
+    method = MethodMetrics("/modelregistry.metadata.v1.MetadataService/ResolveModelVersion")
+    ok = method.attributes(0)
+    assert ok == {
+        "rpc.system": "grpc",
+        "rpc.service": "modelregistry.metadata.v1.MetadataService",
+        "rpc.method": "ResolveModelVersion",
+        "rpc.grpc.status_code": 0,
+    }
+    assert method.attributes(0) is ok  # built once: nothing is allocated per call
+    assert method.attributes(5)["rpc.grpc.status_code"] == 5
+
+
+class _Context:
+    def __init__(self, code: grpc.StatusCode | None) -> None:
+        self._code = code
+
+    def code(self) -> grpc.StatusCode | None:
+        return self._code
+
+
+def test_a_call_is_counted_under_the_status_it_ended_with() -> None:
+    assert _status(_Context(None), None) == 0
+    assert _status(_Context(grpc.StatusCode.NOT_FOUND), grpc.aio.AbortError()) == 5
+    assert _status(_Context(None), RuntimeError("bug")) == 2  # gRPC answers UNKNOWN
+    assert _status(_Context(None), asyncio.CancelledError()) == 1  # the client went away
+
+
+def test_every_resource_exhausted_reason_of_the_catalogue_is_reported_from_zero() -> None:
+    catalogue: set[str] = set()
+    for proto in (REPO / "protos").rglob("error_reason.proto"):
+        # Each value is a paragraph: its comment starts with its status code, then NAME = n;.
+        for paragraph in proto.read_text().split("\n\n"):
+            value = re.search(r"^\s*([A-Z_]+) = \d+;", paragraph, re.MULTILINE)
+            if "// `RESOURCE_EXHAUSTED`." in paragraph and value is not None:
+                catalogue.add(value.group(1))
+    assert catalogue == set(BOUND_REASONS)

@@ -8,10 +8,11 @@ Run it with the Python of an installed server (it needs asyncpg and minio, and f
 
 Why it is consistent (deploy/docs/operations.md, "Backup and restore", has the whole story):
 
-* One REPEATABLE READ transaction holds the scheduled garbage collector's lock for the whole
-  backup (GC on every replica skips its round while it is held) and exports its snapshot;
-  ``pg_dump --snapshot`` dumps exactly that snapshot, and the list of blobs to copy (the
-  ``artifacts.blobs`` index) and of blobs a live version references are read from it too.
+* The scheduled garbage collector's lock is held for the whole backup (GC on every replica
+  skips its round meanwhile): first by a REPEATABLE READ transaction that exports its snapshot
+  for ``pg_dump --snapshot`` and reads, in the same snapshot, the blobs to copy (the
+  ``artifacts.blobs`` index) and the blobs live versions reference; then, while the blobs are
+  copied, by a READ COMMITTED transaction, which holds back no vacuum however long it takes.
 * Blobs are content-addressed and immutable, so copying them after the dump copies the same
   bytes the dump refers to. Only a deletion could get in between: a GC run started by hand
   (``modelregistry gc``) ignores the scheduled lock. So every copied blob is hashed, and a blob
@@ -244,6 +245,31 @@ async def hold_gc_lock(conn: asyncpg.Connection, wait_s: float) -> None:
         await asyncio.sleep(1.0)
 
 
+async def dump_snapshot(
+    conn: asyncpg.Connection, args: argparse.Namespace, database: Database, out: Path
+) -> tuple[str, list[tuple[str, int]], set[str]]:
+    """In the open REPEATABLE READ transaction: pg_dump its snapshot into ``out``.
+
+    Returns:
+        The server version, the blob index (digest, size) and the digests live versions
+        reference, all as of the dumped snapshot.
+    """
+    snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
+    server_version = await conn.fetchval("SHOW server_version")
+    blobs = [(r["sha256"], int(r["size_bytes"])) for r in await conn.fetch(BLOBS_SQL)]
+    referenced = {r["sha256"] for r in await conn.fetch(REFERENCED_SQL)}
+    dump_args = [
+        pg_tool("pg_dump", args.pg_bin), "--format=custom", f"--snapshot={snapshot}",
+        # A session names a multipart upload of the store it ran against; a restored
+        # registry could not resume it, so clients start such uploads again.
+        "--exclude-table-data=artifacts.upload_sessions",
+        f"--file={out / DUMP}.partial", f"--dbname={database.url}",
+    ]  # fmt: skip
+    await asyncio.to_thread(run_tool, dump_args, database)
+    await asyncio.to_thread((out / f"{DUMP}.partial").rename, out / DUMP)
+    return str(server_version), blobs, referenced
+
+
 async def backup(args: argparse.Namespace, database: Database, store: Store) -> dict[str, Any]:
     """Dump the database and copy the blobs it lists into ``args.output``; see the module."""
     out: Path = args.output
@@ -251,23 +277,19 @@ async def backup(args: argparse.Namespace, database: Database, store: Store) -> 
     started = time.monotonic()
     conn = await database.connect()
     try:
+        # The transactions idle while pg_dump runs and blobs are copied; a server-wide timeout
+        # must not end them (that would release the GC lock and fail the backup at its end).
+        await conn.execute("SET idle_in_transaction_session_timeout = 0")
         # Read-only: the lock and the exported snapshot are all this transaction holds.
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             await hold_gc_lock(conn, args.gc_lock_wait)
-            snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
-            server_version = await conn.fetchval("SHOW server_version")
-            blobs = [(r["sha256"], int(r["size_bytes"])) for r in await conn.fetch(BLOBS_SQL)]
-            referenced = {r["sha256"] for r in await conn.fetch(REFERENCED_SQL)}
-            dump_args = [
-                pg_tool("pg_dump", args.pg_bin), "--format=custom", f"--snapshot={snapshot}",
-                # A session names a multipart upload of the store it ran against; a restored
-                # registry could not resume it, so clients start such uploads again.
-                "--exclude-table-data=artifacts.upload_sessions",
-                f"--file={out / DUMP}.partial", f"--dbname={database.url}",
-            ]  # fmt: skip
-            await asyncio.to_thread(run_tool, dump_args, database)
-            await asyncio.to_thread((out / f"{DUMP}.partial").rename, out / DUMP)
-            dumped = time.monotonic()
+            server_version, blobs, referenced = await dump_snapshot(conn, args, database, out)
+        dumped = time.monotonic()
+        # The copy may take hours: hold the GC lock again in a READ COMMITTED transaction,
+        # which keeps no snapshot between statements and so does not hold back vacuum. A GC
+        # run that slipped in between is waited for, and what it deleted is caught below.
+        async with conn.transaction(readonly=True):
+            await hold_gc_lock(conn, args.gc_lock_wait)
             outcomes = await asyncio.to_thread(
                 in_parallel, lambda s, n: copy_out(store, out, s, n), blobs, args.parallel
             )

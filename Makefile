@@ -4,6 +4,7 @@
 #   make test    unit, integration, e2e and browser tests against real PostgreSQL, real MinIO
 #                and the system Chromium (axe-core checks the pages' accessibility)
 #   make lint    ruff, ruff format, mypy --strict, import-linter, buf lint/format/breaking, generated-code freshness
+#   make helm-check   helm lint + template of deploy/helm/modelregistry, every render strictly validated (deploy/helm/validate)
 #   make gen     regenerate the Python stubs from protos/
 #   make axe     install the pinned axe-core (accessibility checks of the browser tests) into .tools/node
 #   make image   build the container image (deploy/Containerfile) as $(IMAGE), FROM a Debian base made
@@ -33,6 +34,15 @@ AXE := $(TOOLS)/node/node_modules/axe-core/axe.min.js
 # the committed copy is that release.
 CHARTJS_VERSION := 4.6.1
 UI_VENDOR := services/modelregistry_server/web/ui/static/vendor
+# Helm (deploy/helm, deploy/docs/kubernetes.md): `go install` of this version into .tools/bin;
+# the strict manifest validator is built from deploy/helm/validate (its go.mod pins the
+# Kubernetes API types it decodes into). Keep HELM_VERSION equal to tests/support/helm.py's.
+HELM_VERSION := v4.3.2
+HELM := $(TOOLS)/bin/helm
+HELM_STAMP := $(TOOLS)/bin/.helm-$(HELM_VERSION)
+KUBE_VALIDATE := $(TOOLS)/bin/kube-validate
+CHART := deploy/helm/modelregistry
+HELM_EXAMPLES := deploy/helm/examples
 SERVE_ARGS ?=
 # The container image (deploy/docs/image-and-compose.md). PODMAN is podman with this repository's
 # settings and storage (deploy/podman/podman.sh installs Debian's podman if missing); docker works.
@@ -77,6 +87,28 @@ $(AXE):
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/node axe-core@$(AXE_VERSION)
 
 axe: $(AXE)
+
+.PHONY: helm helm-check
+$(HELM_STAMP):
+	GOBIN=$(abspath $(TOOLS)/bin) go install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
+	touch $@
+
+$(KUBE_VALIDATE): $(wildcard deploy/helm/validate/*.go) deploy/helm/validate/go.mod deploy/helm/validate/go.sum
+	cd deploy/helm/validate && go build -o $(abspath $(KUBE_VALIDATE)) .
+
+helm: $(HELM_STAMP) $(KUBE_VALIDATE)
+
+# pipefail: a template that fails must fail the target, not feed the validator nothing.
+helm-check: helm
+	$(HELM) lint --strict $(CHART)
+	$(HELM) lint --strict $(CHART) -f $(HELM_EXAMPLES)/values-production.yaml
+	set -o pipefail; $(HELM) template registry $(CHART) | $(KUBE_VALIDATE)
+	set -o pipefail; $(HELM) template registry $(CHART) -f $(HELM_EXAMPLES)/values-production.yaml | $(KUBE_VALIDATE)
+	$(KUBE_VALIDATE) -allow-kind postgresql.cnpg.io/v1/Cluster -allow-kind minio.min.io/v2/Tenant \
+	  $(HELM_EXAMPLES)/cloudnative-pg-cluster.yaml $(HELM_EXAMPLES)/minio-tenant.yaml
+
+# The chart's tests (tests/helm) need helm and the validator; a fresh machine gets both here.
+test: helm
 
 ui-vendor:
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/node chart.js@$(CHARTJS_VERSION)

@@ -10,9 +10,14 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
+	sigsyaml "sigs.k8s.io/yaml"
 )
+
+// allowedKinds are custom resources accepted untyped (-allow-kind).
+var allowedKinds = kindList{}
 
 // The kinds a chart of ours may render: anything else (a typo in apiVersion or kind, a
 // removed API version such as policy/v1beta1) is reported as unknown.
@@ -38,8 +43,20 @@ var scheme = func() *runtime.Scheme {
 // (the same strictness as `kubectl apply --validate=strict`, decided here without a server).
 var decoder = serializer.NewCodecFactory(scheme, serializer.EnableStrict).UniversalDeserializer()
 
-// decodeStrict turns one YAML document into its typed object.
+// decodeStrict turns one YAML document into its typed object (or, for an allowed custom
+// resource, an unstructured one, after a strict parse that rejects duplicate keys).
 func decodeStrict(raw []byte) (runtime.Object, error) {
+	var head struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+	}
+	if err := sigsyaml.Unmarshal(raw, &head); err == nil && allowedKinds[head.APIVersion+"/"+head.Kind] {
+		var content map[string]interface{}
+		if err := sigsyaml.UnmarshalStrict(raw, &content); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", head.APIVersion, head.Kind, err)
+		}
+		return &unstructured.Unstructured{Object: content}, nil
+	}
 	object, gvk, err := decoder.Decode(raw, nil, nil)
 	if err != nil {
 		if gvk != nil && gvk.Kind != "" {

@@ -14,6 +14,11 @@
 // security context, an HPA whose target has no CPU request, a PodDisruptionBudget that can
 // never be satisfied.
 //
+// Flags: -allow-kind group/version/Kind (repeatable) accepts a custom resource (a
+// CloudNativePG Cluster, a MinIO Tenant), whose Go types are not compiled in: it is only
+// checked for well-formed YAML without duplicate keys and for valid metadata. -json prints the
+// decoded documents as one JSON array on stdout (tests read rendered charts that way).
+//
 // It prints one line per problem and exits 1 when there is any, 2 when the input cannot be
 // read, 0 otherwise. Nothing is fetched from the network: the schemas are the compiled-in
 // API types, pinned in go.mod.
@@ -22,7 +27,9 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -42,8 +49,23 @@ type document struct {
 
 var sourceComment = regexp.MustCompile(`(?m)^# Source: (.+)$`)
 
+// kindList is the repeatable -allow-kind flag.
+type kindList map[string]bool
+
+func (k kindList) String() string { return fmt.Sprint(map[string]bool(k)) }
+func (k kindList) Set(value string) error {
+	if strings.Count(value, "/") < 1 {
+		return fmt.Errorf("want group/version/Kind (or version/Kind), not %q", value)
+	}
+	k[value] = true
+	return nil
+}
+
 func main() {
-	inputs := os.Args[1:]
+	asJSON := flag.Bool("json", false, "print the decoded documents as a JSON array")
+	flag.Var(allowedKinds, "allow-kind", "accept this custom resource kind, group/version/Kind (repeatable)")
+	flag.Parse()
+	inputs := flag.Args()
 	if len(inputs) == 0 {
 		inputs = []string{"-"}
 	}
@@ -60,14 +82,37 @@ func main() {
 		problems = append(problems, bad...)
 	}
 	problems = append(problems, checkAll(docs, len(problems) == 0)...)
+	if len(docs) == 0 && len(problems) == 0 {
+		// Nothing to check is a failure: a render that failed upstream of a pipe looks like this.
+		problems = append(problems, "no Kubernetes documents in the input")
+	}
+	// With -json, stdout holds only the JSON; the report goes to stderr.
+	report := os.Stdout
+	if *asJSON {
+		report = os.Stderr
+		printJSON(docs)
+	}
 	for _, problem := range problems {
-		fmt.Println(problem)
+		fmt.Fprintln(report, problem)
 	}
 	if len(problems) > 0 {
-		fmt.Printf("validate: %d problem(s) in %d document(s)\n", len(problems), len(docs))
+		fmt.Fprintf(report, "validate: %d problem(s) in %d document(s)\n", len(problems), len(docs))
 		os.Exit(1)
 	}
-	fmt.Printf("validate: %d document(s) OK\n", len(docs))
+	fmt.Fprintf(report, "validate: %d document(s) OK\n", len(docs))
+}
+
+func printJSON(docs []document) {
+	objects := make([]runtime.Object, 0, len(docs))
+	for _, d := range docs {
+		objects = append(objects, d.object)
+	}
+	out, err := json.Marshal(objects)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "validate: cannot print JSON: %v\n", err)
+		os.Exit(2)
+	}
+	fmt.Println(string(out))
 }
 
 func readInput(name string) ([]byte, error) {

@@ -113,15 +113,18 @@ dnsPolicy: ClusterFirstWithHostNet
 {{- end }}
 
 {{/*
-Probes of one service: (dict "values" $values "root" $ "health" "<service name>"). Without
-TLS, Kubernetes' own gRPC probe asks grpc.health.v1 for this service, so a replica whose
-database is gone turns NOT_SERVING and leaves the endpoints. Kubernetes' gRPC probe cannot
-speak TLS, so with TLS on the probes only connect to the port.
+Probes of one service: (dict "values" $values "root" $ "health" "<service name>" "host"
+"<Service name>"). Kubernetes' own gRPC probe asks grpc.health.v1 for this service, so a
+replica whose database is gone turns NOT_SERVING and leaves the endpoints. That probe cannot
+speak TLS, so with TLS on the image's grpc_health_probe asks the same question over TLS,
+checking the certificate against ca.crt under the Service's name.
 */}}
 {{- define "modelregistry.probes" -}}
-{{- $handler := dict "grpc" (dict "port" (int .root.Values.server.grpcPort) "service" .health) }}
+{{- $port := int .root.Values.server.grpcPort }}
+{{- $handler := dict "grpc" (dict "port" $port "service" .health) }}
 {{- if .root.Values.tls.enabled }}
-{{- $handler = dict "tcpSocket" (dict "port" "grpc") }}
+{{- $command := list "grpc_health_probe" (printf "-addr=127.0.0.1:%d" $port) (printf "-service=%s" .health) "-tls" "-tls-ca-cert=/etc/modelregistry/tls/ca.crt" (printf "-tls-server-name=%s" .host) "-connect-timeout=2s" "-rpc-timeout=2s" }}
+{{- $handler = dict "exec" (dict "command" $command) }}
 {{- end }}
 startupProbe:
   {{- toYaml (merge (deepCopy $handler) .values.startupProbe) | nindent 2 }}

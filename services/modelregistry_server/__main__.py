@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from typing import TYPE_CHECKING
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 from modelregistry_server.common.adapters.embedded_postgres import EmbeddedPostgresError
 from modelregistry_server.common.adapters.migrations import MigrationError
 from modelregistry_server.common.config import ConfigError, ServerConfig, load_config
+from modelregistry_server.common.secret_files import with_secret_files
 from modelregistry_server.common.telemetry import configure_logging, configure_tracing
 
 if TYPE_CHECKING:
@@ -51,14 +53,20 @@ async def serve(config: ServerConfig, registry: RegistryServer) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Parse the configuration, then serve until SIGTERM. Returns the process exit code."""
     args = sys.argv[1:] if argv is None else argv
+    try:
+        # Secrets mounted as files (MODELREGISTRY_<SETTING>_FILE), for serve and migrate alike.
+        environ = with_secret_files(os.environ)
+    except ConfigError as exc:
+        print(f"modelregistry-server: {exc}", file=sys.stderr)
+        return 2
     if args[:1] == ["migrate"]:
         # Migrations only, then exit (a deployment's pre-upgrade step): see migrate.py.
         from modelregistry_server.migrate import main as migrate_main
 
         configure_logging("INFO")
-        return migrate_main(args[1:])
+        return migrate_main(args[1:], environ)
     try:
-        config = load_config(args)
+        config = load_config(args, environ)
     except ConfigError as exc:
         print(f"modelregistry-server: {exc}", file=sys.stderr)
         return 2

@@ -215,7 +215,8 @@ def in_parallel(work: Any, items: Sequence[tuple[str, int]], workers: int) -> di
 
 def start_folder(out: Path) -> None:
     """Create the backup folder, or unmark it: it is no backup until ``finish_folder``."""
-    out.mkdir(parents=True, exist_ok=True)
+    # Owner only: the dump holds token hashes, the audit log and the page-token key.
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)
     (out / MANIFEST).unlink(missing_ok=True)
 
 

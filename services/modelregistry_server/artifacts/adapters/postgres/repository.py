@@ -191,7 +191,14 @@ class PostgresBlobIndex:
         """See the port."""
         async with self._db.connection() as conn:
             row = await conn.fetchrow(QUERIES["add_blob"], sha256, size)
-        assert row is not None
+            if row is None:
+                # Another upload of the same content inserted the row and committed while our
+                # INSERT waited for it: ON CONFLICT then does nothing, and the statement's
+                # snapshot, taken before that commit, cannot see the row. A new statement can
+                # (seen in the scale-out test: two pushers finishing the same file at once).
+                row = await conn.fetchrow(QUERIES["add_blob"], sha256, size)
+        if row is None:
+            raise RuntimeError(f"the blob row of {sha256} could be neither inserted nor read")
         return _to_blob(row)
 
     async def get(self, sha256: str) -> BlobInfo | None:

@@ -225,6 +225,14 @@ LIMIT $3;
 -- How many versions of a model are not DELETED (DeleteModel without force).
 SELECT count(*) FROM metadata.model_versions WHERE model_id = $1 AND state <> 'DELETED';
 
+-- name: lock_model_events
+-- Taken by a transaction right before it inserts its change events, as the last thing before
+-- its commit: the sequence hands out ids at insert time, so two writers could otherwise commit
+-- the other way round, and a watcher that has read id n would never see the id below it that
+-- commits later. Held only through the inserts and the commit, after every row lock the
+-- transaction takes, so it cannot deadlock.
+SELECT pg_advisory_xact_lock(7461, 0);
+
 -- name: insert_model_event
 -- The NOTIFY is delivered at commit, so watchers never see an event of a rolled-back change.
 -- Payload "<event id> <model id>": the model id lets every replica drop only that model's

@@ -46,7 +46,9 @@ class PostgresScanStore:
             if stored is None:
                 return False
             # Watchers learn of the verdict (the event's NOTIFY also makes every replica's
-            # resolve cache drop the model: its answers carry the verdict).
+            # resolve cache drop the model: its answers carry the verdict). Last before the
+            # commit, under the lock that makes event ids commit in order.
+            await conn.execute(VERSION_QUERIES["lock_model_events"])
             await conn.execute(
                 VERSION_QUERIES["insert_model_event"], EventType.VERSION_SCANNED.value,
                 model_id, version, None, SCANNER_ACTOR,

@@ -243,6 +243,8 @@ class PostgresUnitOfWork:
         self.aliases: AliasStore = PostgresAliasStore(conn)
         self.blobs: BlobLocks = PostgresBlobLocks(conn)
         self.governance: GovernanceStore = PostgresGovernanceStore(conn)
+        # Events are inserted at the end (flush_events), so that ids commit in order.
+        self._events: list[tuple[str, str, int | None, str | None, str]] = []
 
     async def claim_request(self, request_id: str | None, method: str, resource: str) -> bool:
         """See the port.
@@ -271,10 +273,18 @@ class PostgresUnitOfWork:
     async def emit(
         self, kind: EventType, model_id: str, version: int | None, alias: str | None, actor: str
     ) -> None:
-        """See the port."""
-        await self._conn.execute(
-            QUERIES["insert_model_event"], kind.value, model_id, version, alias, actor
-        )
+        """See the port. The event is inserted when the transaction is about to commit."""
+        self._events.append((kind.value, model_id, version, alias, actor))
+
+    async def flush_events(self) -> None:
+        """Insert the events emitted, in order, under the lock that orders their commits
+        (``lock_model_events``); the last statements of the transaction."""
+        if not self._events:
+            return
+        await self._conn.execute(QUERIES["lock_model_events"])
+        for event in self._events:
+            await self._conn.execute(QUERIES["insert_model_event"], *event)
+        self._events.clear()
 
     async def notify_model_changed(self, model_id: str) -> None:
         """See the port."""
@@ -291,7 +301,9 @@ class PostgresUnitOfWorkFactory:
     async def __call__(self) -> AsyncIterator[UnitOfWork]:
         """Begin a transaction; commit when the block ends, roll back on an exception."""
         async with self._database.transaction() as conn:
-            yield PostgresUnitOfWork(conn)
+            unit = PostgresUnitOfWork(conn)
+            yield unit
+            await unit.flush_events()
 
 
 __all__ = ["PostgresUnitOfWork", "PostgresUnitOfWorkFactory"]

@@ -39,7 +39,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,6 +53,8 @@ from minio.error import S3Error
 
 from modelregistry_server.artifacts.domain.blob import blob_key
 from modelregistry_server.common.adapters.embedded_postgres import postgres_bin_dir
+from modelregistry_server.common.config import ConfigError
+from modelregistry_server.common.secret_files import with_secret_files
 from modelregistry_server.metadata.adapters.postgres.rows import QUERIES
 from modelregistry_server.metadata.app.housekeeping import GC_JOB
 
@@ -357,13 +359,15 @@ async def restore(args: argparse.Namespace, database: Database, store: Store) ->
     }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command line: ``backup`` and ``restore``, connections from flags or the environment."""
+def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
+    """The command line: ``backup`` and ``restore``, connections from flags or ``environ``."""
     parser = argparse.ArgumentParser(
         prog="registry_backup.py",
         description="Back up a modelregistry's PostgreSQL database and S3 blobs together, or "
         "restore such a backup into an empty database and a bucket. Connection flags default "
-        "to the server's own MODELREGISTRY_* variables. Guide: deploy/docs/operations.md.",
+        "to the server's own MODELREGISTRY_* variables (and, like the server's, "
+        "MODELREGISTRY_DATABASE_URL_FILE, _S3_ACCESS_KEY_FILE and _S3_SECRET_KEY_FILE name "
+        "files holding them). Guide: deploy/docs/operations.md.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     backup_cmd = commands.add_parser(
@@ -381,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
         "restore", help="upload a backup's blobs, then load its dump into an EMPTY database"
     )
     restore_cmd.add_argument("--input", type=Path, required=True, help="a finished backup folder")
-    env = os.environ.get
+    env = environ.get
     for command in (backup_cmd, restore_cmd):
         add = command.add_argument
         add(
@@ -430,7 +434,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``backup`` or ``restore`` and print what it did as JSON; 1 with a message on failure."""
-    args = build_parser().parse_args(argv)
+    try:
+        environ = with_secret_files(os.environ)
+    except ConfigError as exc:
+        print(f"registry_backup.py: {exc}", file=sys.stderr)
+        return 2
+    args = build_parser(environ).parse_args(argv)
     missing = [
         flag
         for flag in ("database_url", "s3_endpoint", "s3_access_key", "s3_secret_key")

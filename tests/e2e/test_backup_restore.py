@@ -131,10 +131,12 @@ async def test_a_backup_restored_into_a_fresh_pair_serves_the_model_and_takes_ne
     version, anchor = await off_loop(lambda: push_and_promote(s3_registry.target, tmp_path))
     backup_dir = tmp_path / "backup"
 
+    # The URL, with its password, from a file, as the server takes it from a mounted secret.
+    env = server_env(database_url, minio_server, minio_bucket)
+    (tmp_path / "database-url").write_text(env.pop("MODELREGISTRY_DATABASE_URL") + "\n")
+    env["MODELREGISTRY_DATABASE_URL_FILE"] = str(tmp_path / "database-url")
     started = time.monotonic()
-    backed_up = await off_loop(lambda: run_tool(
-        "backup", f"--output={backup_dir}", env=server_env(database_url, minio_server, minio_bucket)
-    ))  # fmt: skip
+    backed_up = await off_loop(lambda: run_tool("backup", f"--output={backup_dir}", env=env))
     backup_s = time.monotonic() - started
     assert backed_up.returncode == 0, backed_up.stderr
     manifest = json.loads((backup_dir / "backup.json").read_text())
@@ -288,3 +290,51 @@ async def test_an_unreferenced_blob_deleted_during_the_backup_leaves_the_restore
     finally:
         await conn.close()
     assert indexed == {f.sha256 for f in version.files}
+
+
+async def test_a_restore_onto_the_surviving_bucket_uploads_nothing(
+    s3_registry: RunningRegistry,
+    database_url: str,
+    postgres_admin_url: str,
+    minio_server: MinioServer,
+    minio_bucket: str,
+    tmp_path: Path,
+) -> None:
+    # Only the database was lost: the bucket already holds every blob, so restore sends none
+    # and only loads the dump (deploy/docs/operations.md, "Only the database lost").
+    version, _ = await off_loop(lambda: push_and_promote(s3_registry.target, tmp_path))
+    env = server_env(database_url, minio_server, minio_bucket)
+    backed_up = await off_loop(lambda: run_tool("backup", f"--output={tmp_path / 'b'}", env=env))
+    assert backed_up.returncode == 0, backed_up.stderr
+    admin = await asyncpg.connect(postgres_admin_url)
+    try:
+        await admin.execute("CREATE DATABASE mr_rebuilt")
+        rebuilt = with_database(postgres_admin_url, "mr_rebuilt")
+        restore = ["restore", f"--input={tmp_path / 'b'}", f"--database-url={rebuilt}"]
+        restored = await off_loop(
+            lambda: run_tool(*restore, env={**env, "MODELREGISTRY_DATABASE_URL": ""})
+        )
+        assert restored.returncode == 0, restored.stderr
+        counts = json.loads(restored.stdout)
+        assert (counts["blobs_uploaded"], counts["blobs_present"]) == (0, len(version.files))
+        conn = await asyncpg.connect(rebuilt)
+        try:
+            uid = await conn.fetchval("SELECT uid FROM metadata.model_versions WHERE version = 1")
+        finally:
+            await conn.close()
+        assert str(uid) == version.uid
+    finally:
+        await admin.execute("DROP DATABASE IF EXISTS mr_rebuilt WITH (FORCE)")
+        await admin.close()
+
+
+def test_the_tool_explains_itself() -> None:
+    shown = run_tool("--help")
+    assert shown.returncode == 0
+    assert "backup" in shown.stdout
+    assert "restore" in shown.stdout
+    # Without a database URL from flag or variable it says what is missing, and does nothing.
+    refused = run_tool("backup", "--output=/nonexistent/never-created")
+    assert refused.returncode == 2
+    assert "missing --database-url, --s3-endpoint" in refused.stderr
+    assert not Path("/nonexistent/never-created").exists()

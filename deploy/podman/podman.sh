@@ -35,8 +35,10 @@ mkdir -p "$state/storage" "$run/storage" "$run/libpod"
 
 # storage.conf needs absolute paths, so it is written here rather than kept in the repository.
 # vfs: overlay needs kernel support the build sandboxes do not give (DESIGN.md, "Known pitfalls").
+# Written aside and renamed: concurrent calls must never read a half-written file.
 printf '[storage]\ndriver = "vfs"\ngraphroot = "%s"\nrunroot = "%s"\n' \
-  "$state/storage" "$run/storage" >"$state/storage.conf"
+  "$state/storage" "$run/storage" >"$state/storage.conf.$$"
+mv -f "$state/storage.conf.$$" "$state/storage.conf"
 export CONTAINERS_CONF="$here/containers.conf"
 export CONTAINERS_STORAGE_CONF="$state/storage.conf"
 exec podman --root "$state/storage" --runroot "$run/storage" --tmpdir "$run/libpod" \

@@ -17,6 +17,8 @@
 #   make bench-scan        push-to-READY of a 1 GiB safetensors model, file scanning on ÷ off
 #   make bench-http        download of a 1 GiB file by HTTP file URL ÷ gRPC Read, local store and MinIO
 #   make bench-ui          the model page's server time with 10,000 versions (p50/p99), beside GET /v1/whoami
+#   make bench-metrics     ResolveModelVersion p50 and Write CPU-s/GiB with --metrics prometheus ÷ without
+#   make dashboard         regenerate deploy/grafana/modelregistry-dashboard.json from deploy/grafana/dashboard.py
 #   make fuzz              the fuzz suite with 600 fresh requests per RPC (about 20,000)
 
 SHELL := /bin/bash
@@ -151,6 +153,13 @@ bench-http: venv-dev minio
 # The model page's server time with 10,000 versions in the model, p50/p99 over HTTP.
 bench-ui: venv-dev
 	$(PY) bench/ui_pages.py $(BENCH_ARGS)
+
+.PHONY: bench-metrics dashboard
+bench-metrics: venv-dev
+	$(PY) bench/metrics_overhead.py $(BENCH_ARGS)
+
+dashboard: venv
+	$(PY) deploy/grafana/dashboard.py
 
 gen: venv-dev
 	$(PY) clients/python/scripts/gen_protos.py

@@ -132,8 +132,7 @@ class ServerMetrics:
             "db.client.connection.wait_time", "s",
             "time a call waited for a pooled connection", WAIT_BUCKETS_S,
         )  # fmt: skip
-        record = wait.record
-        observe_acquire_wait(pool, lambda seconds: record(seconds, _POOL))
+        observe_acquire_wait(pool, wait.series(_POOL).record)
 
     async def stop(self) -> None:
         """Stop serving ``/metrics`` and flush the OTLP exporter."""

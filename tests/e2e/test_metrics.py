@@ -9,11 +9,18 @@ counters by amounts this test does not control.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from concurrent import futures
 from pathlib import Path
 
 import grpc
 import pytest
+from opentelemetry.proto.collector.metrics.v1 import (
+    metrics_service_pb2,
+    metrics_service_pb2_grpc,
+)
+from opentelemetry.proto.metrics.v1 import metrics_pb2
 
 from modelregistry import Client, PermissionDeniedError, UnauthenticatedError
 from modelregistry.artifact.v1 import artifact_service_pb2 as apb
@@ -23,8 +30,9 @@ from modelregistry.metadata.v1 import metadata_service_pb2_grpc
 from modelregistry_server.common.adapters.embedded_postgres import free_loopback_port
 from tests.support.auth import ADMIN_TOKEN, bearer
 from tests.support.files import MiB, write_random
-from tests.support.metrics import Samples, rpc_calls, scrape, value
+from tests.support.metrics import Samples, rpc_calls, sample_names, scrape, value
 from tests.support.minio import MinioServer
+from tests.support.promql import PROMETHEUS_SERIES, REPO, used_metric_names
 from tests.support.registry_process import RegistryProcess, s3_flags
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -32,6 +40,7 @@ METADATA = "modelregistry.metadata.v1.MetadataService"
 ARTIFACTS = "modelregistry.artifact.v1.ArtifactService"
 RECEIVED = "modelregistry_artifact_received_bytes_total"
 SENT = "modelregistry_artifact_sent_bytes_total"
+METRICS_DOC = REPO / "deploy" / "docs" / "metrics.md"
 
 
 class MeteredRegistry:
@@ -45,6 +54,20 @@ class MeteredRegistry:
     def scrape(self) -> Samples:
         """One scrape of the endpoint."""
         return scrape(self.metrics_url)
+
+    def scrape_when(self, ready: Callable[[Samples], bool]) -> Samples:
+        """A scrape that shows ``ready`` (within 10 s).
+
+        A call is measured once its handler returns, and gRPC may deliver an error status to
+        the client a moment before the server's event loop gets back to that handler (the
+        status is sent from inside ``abort``): a scrape right after a call can miss it.
+        """
+        deadline = time.monotonic() + 10
+        samples = self.scrape()
+        while not ready(samples) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            samples = self.scrape()
+        return samples
 
 
 @pytest.fixture
@@ -86,7 +109,7 @@ def test_a_push_moves_the_rpc_counts_and_received_bytes_by_what_it_sent(
 
     before = metered.scrape()
     version = client.push(model, model="metered")
-    after = metered.scrape()
+    after = metered.scrape_when(lambda s: _calls(before, s, METADATA, "CommitModelVersion") >= 1)
 
     assert version.version == 1
     assert _delta(before, after, RECEIVED) == pushed
@@ -132,20 +155,27 @@ def test_read_resolve_denials_and_gc_move_their_counters(
         before = metered.scrape()
         request = apb.ReadRequest(sha256=sha256, model_version=version.name)
         received = sum(len(r.data) for r in artifacts.Read(request, metadata=bearer(ADMIN_TOKEN)))
-        after = metered.scrape()
+        after = metered.scrape_when(lambda s: _calls(before, s, ARTIFACTS, "Read") >= 1)
         assert received == 2 * MiB + 5
         assert _delta(before, after, SENT) == received
         assert _calls(before, after, ARTIFACTS, "Read") == 1
 
-        # The same reference twice: the first after the commit reaches the database.
+        # The same reference three times: the first since the commit reaches the database, the
+        # next come from the cache (unless the push's own change notification, which empties
+        # the model's entries again, arrives only after the first: hence "at least one hit").
         before = metered.scrape()
-        client.resolve("metered")
-        client.resolve("metered")
-        after = metered.scrape()
+        for _ in range(3):
+            client.resolve("metered")
+        after = metered.scrape_when(
+            lambda s: _calls(before, s, METADATA, "ResolveModelVersion") >= 3
+        )
         requests = "modelregistry_resolve_cache_requests_total"
-        assert _delta(before, after, requests, {"result": "miss"}) == 1
-        assert _delta(before, after, requests, {"result": "hit"}) == 1
-        assert _calls(before, after, METADATA, "ResolveModelVersion") == 2
+        misses = _delta(before, after, requests, {"result": "miss"})
+        hits = _delta(before, after, requests, {"result": "hit"})
+        assert misses >= 1
+        assert hits >= 1
+        assert misses + hits == 3
+        assert _calls(before, after, METADATA, "ResolveModelVersion") == 3
 
         # A token without role bindings, and a token the server does not know.
         stranger = client.create_token("metrics-stranger").secret
@@ -154,7 +184,12 @@ def test_read_resolve_denials_and_gc_move_their_counters(
             Client(metered.target, token=stranger, cache_dir=tmp_path / "c2").resolve("metered")
         with pytest.raises(UnauthenticatedError):
             Client(metered.target, token="mr1_x_y", cache_dir=tmp_path / "c3").resolve("metered")
-        after = metered.scrape()
+        after = metered.scrape_when(
+            lambda s: (
+                _calls(before, s, METADATA, "ResolveModelVersion", code=16) >= 1
+                and _calls(before, s, METADATA, "ResolveModelVersion", code=7) >= 1
+            )
+        )
         assert _delta(before, after, "modelregistry_auth_denied_total") == 1
         assert _calls(before, after, METADATA, "ResolveModelVersion", code=7) == 1
         assert _calls(before, after, METADATA, "ResolveModelVersion", code=16) == 1
@@ -177,7 +212,99 @@ def test_read_resolve_denials_and_gc_move_their_counters(
             mpb.RunGarbageCollectionRequest(blobs=[f"blobs/{digest}"]),
             metadata=bearer(ADMIN_TOKEN),
         )
-        after = metered.scrape()
+        after = metered.scrape_when(
+            lambda s: _calls(before, s, METADATA, "RunGarbageCollection") >= 1
+        )
         assert _delta(before, after, "modelregistry_gc_runs_total") == 1
         assert _delta(before, after, "modelregistry_gc_deleted_blobs_total") == 1
         assert _delta(before, after, "modelregistry_gc_freed_bytes_total") == len(orphan)
+
+
+def test_every_metric_the_dashboard_and_alerts_use_is_exported_and_documented(
+    metered: MeteredRegistry, tmp_path: Path
+) -> None:
+    # After a push every instrument has data: the call histogram, the pool waits, the totals.
+    model = tmp_path / "model"
+    write_random(model / "weights.bin", 1000)
+    Client(metered.target, cache_dir=tmp_path / "cache").push(model, model="drift")
+    exported = sample_names(metered.scrape())
+
+    used = used_metric_names() - PROMETHEUS_SERIES
+    assert used, "the dashboard and the alerts name no metric at all"
+    assert used - exported == set(), "the dashboard or the alerts use metrics the server lacks"
+    # And the operator's list names every metric the server exports.
+    documented = METRICS_DOC.read_text()
+    histograms = {name.removesuffix("_bucket") for name in exported if name.endswith("_bucket")}
+    parts = {h + suffix for h in histograms for suffix in ("_bucket", "_count", "_sum")}
+    families = (exported - parts) | histograms
+    assert {name for name in families if f"`{name}`" not in documented} == set()
+
+
+class _Collector(metrics_service_pb2_grpc.MetricsServiceServicer):
+    """An OTLP receiver that keeps every export request."""
+
+    def __init__(self) -> None:
+        self.requests: list[metrics_service_pb2.ExportMetricsServiceRequest] = []
+
+    def Export(  # noqa: N802 - the OTLP service's method name
+        self, request: metrics_service_pb2.ExportMetricsServiceRequest, context: object
+    ) -> metrics_service_pb2.ExportMetricsServiceResponse:
+        self.requests.append(request)
+        return metrics_service_pb2.ExportMetricsServiceResponse()
+
+    def metrics(self) -> dict[str, object]:
+        """The latest export's metrics by name (cumulative: the latest has everything)."""
+        latest: dict[str, object] = {}
+        for request in list(self.requests):
+            for resource in request.resource_metrics:
+                for scope in resource.scope_metrics:
+                    latest.update({metric.name: metric for metric in scope.metrics})
+        return latest
+
+
+def test_otlp_exports_the_call_histogram_and_the_observed_totals(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    collector = _Collector()
+    receiver = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(collector, receiver)  # type: ignore[no-untyped-call]
+    port = receiver.add_insecure_port("127.0.0.1:0")
+    receiver.start()
+    # The standard OpenTelemetry variables reach the server process through its environment.
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
+    monkeypatch.setenv("OTEL_METRIC_EXPORT_INTERVAL", "200")
+    process = RegistryProcess(
+        tmp_path, "--metrics=otlp", "--http-listen=off", "--sweep-interval=0",
+        database_url=database_url,
+    )  # fmt: skip
+    process.start()
+    try:
+        client = Client(process.target, cache_dir=tmp_path / "cache")
+        assert client.whoami().principal == "admin"
+        deadline = time.monotonic() + 30
+        while "rpc.server.duration" not in collector.metrics() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        process.stop()  # SIGTERM: the last export runs after the calls drained
+        receiver.stop(grace=None)
+    exported = collector.metrics()
+    duration = exported["rpc.server.duration"]
+    assert isinstance(duration, metrics_pb2.Metric)
+    assert duration.unit == "ms"
+    assert duration.histogram.aggregation_temporality == (
+        metrics_pb2.AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
+    )
+    whoami = [
+        point
+        for point in duration.histogram.data_points
+        if {a.key: a.value.string_value for a in point.attributes}.get("rpc.method") == "WhoAmI"
+    ]
+    assert [point.count for point in whoami] == [1]
+    assert sum(whoami[0].bucket_counts) == 1
+    pool_max = exported["db.client.connection.max"]
+    assert isinstance(pool_max, metrics_pb2.Metric)
+    assert pool_max.sum.data_points[0].as_int == 20
+    resource = collector.requests[-1].resource_metrics[0].resource
+    names = {a.key: a.value.string_value for a in resource.attributes}
+    assert names["service.name"] == "modelregistry"

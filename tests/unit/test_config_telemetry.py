@@ -9,8 +9,10 @@ from pathlib import Path
 
 import grpc
 import pytest
+from opentelemetry.sdk.metrics.export import Histogram
 
 from modelregistry_server.common.config import ConfigError, load_config
+from modelregistry_server.common.metrics import CumulativeHistogram
 from modelregistry_server.common.rpc.metrics import MethodMetrics, _status
 from modelregistry_server.common.telemetry_config import DEFAULT_METRICS_LISTEN
 from modelregistry_server.server_metrics import BOUND_REASONS
@@ -73,17 +75,29 @@ def test_insecure_allows_a_plaintext_metrics_port_on_every_address() -> None:
     assert config.metrics.listen == "0.0.0.0:9464"
 
 
-def test_a_method_reuses_one_attribute_set_per_status_code() -> None:
-    method = MethodMetrics("/modelregistry.metadata.v1.MetadataService/ResolveModelVersion")
-    ok = method.attributes(0)
-    assert ok == {
+def test_a_method_keeps_one_series_per_status_code_and_buckets_are_upper_inclusive() -> None:
+    histogram = CumulativeHistogram("rpc.server.duration", "ms", "", (1.0, 10.0))
+    method = MethodMetrics("/modelregistry.metadata.v1.MetadataService/Resolve", histogram)
+    ok = method.series(0)
+    assert ok.attributes == {
         "rpc.system": "grpc",
         "rpc.service": "modelregistry.metadata.v1.MetadataService",
-        "rpc.method": "ResolveModelVersion",
+        "rpc.method": "Resolve",
         "rpc.grpc.status_code": 0,
     }
-    assert method.attributes(0) is ok  # built once: nothing is allocated per call
-    assert method.attributes(5)["rpc.grpc.status_code"] == 5
+    assert method.series(0) is ok  # made once: nothing is built per call
+    for value in (0.5, 1.0, 1.5, 10.0, 11.0):
+        ok.record(value)
+    method.series(5).record(2.0)
+    metric = histogram.metric(now=1)
+    assert metric is not None
+    assert metric.name == "rpc.server.duration"
+    assert isinstance(metric.data, Histogram)
+    points = {dict(p.attributes or {})["rpc.grpc.status_code"]: p for p in metric.data.data_points}
+    assert points[0].bucket_counts == [2, 2, 1]  # (-inf, 1], (1, 10], (10, +inf)
+    assert (points[0].count, points[0].sum, points[0].min, points[0].max) == (5, 24.0, 0.5, 11.0)
+    assert points[5].bucket_counts == [0, 1, 0]
+    assert CumulativeHistogram("empty", "ms", "", (1.0,)).metric(now=1) is None
 
 
 class _Context:

@@ -18,7 +18,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import grpc
-from opentelemetry.metrics import Histogram
+
+from modelregistry_server.common.metrics import CumulativeHistogram, HistogramSeries
 
 if TYPE_CHECKING:
     _Handler = grpc.RpcMethodHandler[Any, Any]
@@ -33,26 +34,28 @@ _CODE_VALUES: dict[grpc.StatusCode, int] = {code: code.value[0] for code in grpc
 
 
 class MethodMetrics:
-    """One method's attribute sets (built once, one per status code) and open streams."""
+    """One method's histogram series (one per status code, made once) and open streams."""
 
-    def __init__(self, full_method: str) -> None:
+    def __init__(self, full_method: str, duration: CumulativeHistogram) -> None:
         service, _, method = full_method.lstrip("/").partition("/")
         self.base: Mapping[str, str] = {
             "rpc.system": "grpc",
             "rpc.service": service,
             "rpc.method": method,
         }
-        self._by_code: dict[int, Mapping[str, str | int]] = {}
+        self._duration = duration
+        self._by_code: dict[int, HistogramSeries] = {}
         self.streaming = False
         self.open_streams = 0
 
-    def attributes(self, code: int) -> Mapping[str, str | int]:
-        """The attribute set of a call that ended with ``code`` (the same object every time:
-        no dictionary is built per call)."""
-        attributes = self._by_code.get(code)
-        if attributes is None:
-            attributes = self._by_code[code] = {**self.base, "rpc.grpc.status_code": code}
-        return attributes
+    def series(self, code: int) -> HistogramSeries:
+        """The series of calls that ended with ``code`` (the same object every time: nothing
+        is built per call)."""
+        series = self._by_code.get(code)
+        if series is None:
+            attributes: dict[str, str | int] = {**self.base, "rpc.grpc.status_code": code}
+            series = self._by_code[code] = self._duration.series(attributes)
+        return series
 
 
 def _status(context: Any, error: BaseException | None) -> int:
@@ -72,7 +75,7 @@ def _status(context: Any, error: BaseException | None) -> int:
 class RpcMetricsInterceptor(_Interceptor):
     """Records every call's duration and status, and counts open streams per method."""
 
-    def __init__(self, duration: Histogram) -> None:
+    def __init__(self, duration: CumulativeHistogram) -> None:
         self._duration = duration
         self.methods: dict[str, MethodMetrics] = {}
 
@@ -88,11 +91,10 @@ class RpcMetricsInterceptor(_Interceptor):
             return handler
         method = self.methods.get(name)
         if method is None:
-            method = self.methods[name] = MethodMetrics(name)
+            method = self.methods[name] = MethodMetrics(name, self._duration)
         return self._measured(handler, method)
 
     def _measured(self, handler: _Handler, method: MethodMetrics) -> _Handler:
-        record = self._duration.record
         serializers = {
             "request_deserializer": handler.request_deserializer,
             "response_serializer": handler.response_serializer,
@@ -100,7 +102,7 @@ class RpcMetricsInterceptor(_Interceptor):
 
         def finish(started: float, context: Any, error: BaseException | None) -> None:
             elapsed_ms = (time.perf_counter() - started) * 1000.0
-            record(elapsed_ms, method.attributes(_status(context, error)))
+            method.series(_status(context, error)).record(elapsed_ms)
 
         if handler.unary_unary is not None:
             unary = handler.unary_unary

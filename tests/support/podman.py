@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -182,6 +183,35 @@ def ensure_health_probe() -> Path:
             f"and the Go module proxy):\n{_tail(result.stderr + result.stdout)}"
         )
     return Path(result.stdout.strip().splitlines()[-1])
+
+
+def ensure_kube_play() -> list[str]:
+    """Return the podman argv prefix, with what ``podman kube play`` needs besides podman.
+
+    A pod's infra container runs ``catatonit`` (podman builds its pause image from the host's
+    binary, no registry needed), which Debian ships apart from podman; it is installed here,
+    under the same lock as the wrapper's install, when missing.
+
+    Raises:
+        RuntimeError: podman or catatonit is missing and could not be installed.
+    """
+    argv = ensure_podman()
+    if shutil.which("catatonit") is None:
+        TOOLS_DIR.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "--no-install-recommends", "catatonit"]
+        with (TOOLS_DIR / "podman.install.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            result = subprocess.run(
+                ["sh", "-c", f"{' '.join(install)} || (apt-get update && {' '.join(install)})"],
+                capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S, check=False, env=env,
+            )  # fmt: skip
+        if result.returncode != 0:
+            raise RuntimeError(
+                "podman kube play needs catatonit (apt-get install -y catatonit), and it could "
+                f"not be installed:\n{_tail(result.stderr or result.stdout)}"
+            )
+    return argv
 
 
 def remove_containers(names: Sequence[str]) -> None:

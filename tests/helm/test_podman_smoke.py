@@ -1,0 +1,213 @@
+"""The chart's rendered pods run for real: ``podman kube play`` of the migration Job (as a Pod)
+and of the metadata Deployment, exactly as ``helm template`` rendered them for the tests' real
+PostgreSQL on loopback and the host network, and the metadata service answers a gRPC health
+check and an authenticated call.
+
+Two workarounds for podman 4.3 (Debian bookworm's), both confined to this file: ``kube play``
+stores a ``Secret`` document as YAML but reads it back as JSON, so the Secret is created with
+``podman secret create`` from its data instead; and it writes secret *volume* files still
+base64-encoded, so the admin-token volume becomes a hostPath holding the same file. podman plays
+no Job, so the Job's pod template is played as a Pod. Everything else (image, command, args,
+environment, secret references, security context, read-only root, emptyDir) is the rendering.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from modelregistry.metadata.v1 import metadata_service_pb2 as ms
+from modelregistry.metadata.v1 import metadata_service_pb2_grpc
+from tests.support import helm
+from tests.support.auth import ADMIN_TOKEN, authenticated_sync_channel
+from tests.support.podman import ensure_image, ensure_kube_play, podman
+from tests.support.postgres import with_database
+
+# A cold start copies the image's layers (vfs) for each container: allow for a slow machine.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
+
+METADATA_HEALTH = "modelregistry.metadata.v1.MetadataService"
+SERVING_WITHIN_S = 120.0
+MIGRATED_WITHIN_S = 120.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+async def empty_database(postgres_admin_url: str) -> AsyncIterator[str]:
+    """A database with no schema of ours: the migration Job has everything to do."""
+    name = "mr_smoke_" + uuid.uuid4().hex[:12]
+    conn = await asyncpg.connect(postgres_admin_url)
+    try:
+        await conn.execute(f"CREATE DATABASE {name}")
+    finally:
+        await conn.close()
+    yield with_database(postgres_admin_url, name)
+    conn = await asyncpg.connect(postgres_admin_url)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await conn.close()
+
+
+class KubePlay:
+    """Plays documents with ``podman kube play`` and takes every one down afterwards."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.played: list[Path] = []
+        self.secrets: list[str] = []
+
+    def secret(self, secret: dict[str, Any]) -> None:
+        # What podman 4.3 reads back for secretKeyRef: a JSON map of key to base64 value.
+        data = {key: base64.b64encode(value.encode()).decode() for key, value in
+                secret["stringData"].items()}  # fmt: skip
+        path = self.folder / "secret.json"
+        path.write_text(json.dumps(data))
+        name = secret["metadata"]["name"]
+        podman("secret", "create", name, str(path))
+        self.secrets.append(name)
+
+    def play(self, name: str, document: dict[str, Any]) -> None:
+        path = self.folder / f"{name}.json"
+        path.write_text(json.dumps(document))  # JSON is YAML: podman reads it as is
+        self.played.append(path)
+        started = time.monotonic()
+        podman("kube", "play", str(path), timeout=300)
+        print(f"podman kube play {name}: {time.monotonic() - started:.1f}s")
+
+    def down(self) -> None:
+        for path in reversed(self.played):
+            podman("kube", "play", "--down", str(path), timeout=120, check=False)
+        for name in self.secrets:
+            podman("secret", "rm", name, check=False)
+
+
+@pytest.fixture
+def kube_play(tmp_path: Path) -> Iterator[KubePlay]:
+    ensure_kube_play()
+    player = KubePlay(tmp_path)
+    try:
+        yield player
+    finally:
+        player.down()
+
+
+def _render(release: str, image: str, database_url: str, grpc_port: int) -> list[dict[str, Any]]:
+    repository, tag = image.rsplit(":", 1)
+    sets = [
+        f"image.repository={repository}",
+        f"image.tag={tag}",
+        "image.pullPolicy=Never",
+        f"database.url={database_url}",
+        "database.existingSecret=",
+        f"auth.adminToken={ADMIN_TOKEN}",
+        # Loopback and the host network: DESIGN.md's podman settings, and nothing listening
+        # beyond this machine.
+        "hostNetwork=true",
+        "server.listenHost=127.0.0.1",
+        f"server.grpcPort={grpc_port}",
+        f"server.httpPort={_free_port()}",
+        "metadata.replicaCount=1",
+        "migrations.waitSeconds=30",
+    ]
+    rendered = helm.template(sets=sets, release=release)
+    assert rendered.returncode == 0, rendered.output
+    return helm.decoded(rendered.stdout)  # the strict validator passes it first
+
+
+def _wait_for_exit(container: str) -> tuple[int, str]:
+    deadline = time.monotonic() + MIGRATED_WITHIN_S
+    while time.monotonic() < deadline:
+        state = podman("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", container)
+        status, code = state.stdout.split()
+        if status in ("exited", "stopped"):
+            logs = podman("logs", container)
+            return int(code), logs.stderr + logs.stdout
+        time.sleep(1)
+    raise AssertionError(f"{container} still running after {MIGRATED_WITHIN_S:.0f}s")
+
+
+def _wait_until_serving(target: str, container: str) -> float:
+    """Seconds until the metadata service's health is SERVING."""
+    started = time.monotonic()
+    with grpc.insecure_channel(target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() - started < SERVING_WITHIN_S:
+            try:
+                answer = health.Check(
+                    health_pb2.HealthCheckRequest(service=METADATA_HEALTH), timeout=2
+                )
+                if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                    return time.monotonic() - started
+            except grpc.RpcError:
+                pass
+            time.sleep(1)
+    logs = podman("logs", container, check=False)
+    raise AssertionError(f"not SERVING after {SERVING_WITHIN_S:.0f}s:\n{logs.stderr[-3000:]}")
+
+
+def test_rendered_metadata_deployment_runs_under_podman_kube_play_and_answers_health(
+    empty_database: str, kube_play: KubePlay, tmp_path: Path
+) -> None:
+    image = ensure_image()
+    release = "smoke" + uuid.uuid4().hex[:6]
+    grpc_port = _free_port()
+    objects = _render(release, image, empty_database, grpc_port)
+    kube_play.secret(helm.find(objects, "Secret", f"{release}-modelregistry"))
+
+    # The pre-install hook first: the Job's pod migrates the empty database and exits 0.
+    job = helm.find(objects, "Job", f"{release}-modelregistry-migrate")
+    job_pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": job["metadata"]["name"]},
+               "spec": job["spec"]["template"]["spec"]}  # fmt: skip
+    kube_play.play("migrate", job_pod)
+    started = time.monotonic()
+    code, logs = _wait_for_exit(f"{release}-modelregistry-migrate-migrate")
+    print(f"migration pod exited {code} after {time.monotonic() - started:.1f}s")
+    assert code == 0, logs
+    assert "schema metadata:" in logs
+    assert "migration(s) applied" in logs
+
+    deployment = helm.find(objects, "Deployment", f"{release}-modelregistry-metadata")
+    pod_spec = deployment["spec"]["template"]["spec"]
+    container = pod_spec["containers"][0]
+    assert container["args"] == ["serve", "metadata"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    token_dir = tmp_path / "auth"
+    token_dir.mkdir()
+    (token_dir / "admin-token").write_text(ADMIN_TOKEN)
+    (token_dir / "admin-token").chmod(0o644)  # the pod's uid 10001 reads it
+    auth = next(volume for volume in pod_spec["volumes"] if volume["name"] == "auth")
+    assert auth["secret"]["items"] == [{"key": "admin-token", "path": "admin-token"}]
+    auth.pop("secret")
+    auth["hostPath"] = {"path": str(token_dir), "type": "Directory"}
+    # podman 4.3 turns every containerPort into a port mapping, which the host network cannot
+    # have; on the host network the ports are the listen addresses anyway.
+    assert [port["name"] for port in container.pop("ports")] == ["grpc", "http"]
+    kube_play.play("metadata", deployment)
+
+    target = f"127.0.0.1:{grpc_port}"
+    pod_container = f"{release}-modelregistry-metadata-pod-0-metadata"
+    took = _wait_until_serving(target, pod_container)
+    print(f"metadata pod SERVING {took:.1f}s after kube play returned")
+    # The database, the migrations and the admin token are real: an authenticated call works.
+    with authenticated_sync_channel(target) as channel:
+        models = metadata_service_pb2_grpc.MetadataServiceStub(channel)
+        answer = models.ListModels(ms.ListModelsRequest(page_size=1), timeout=10)
+    assert list(answer.models) == []

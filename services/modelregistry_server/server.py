@@ -340,6 +340,7 @@ class RegistryServer:
                 client_credentials(
                     self.config.artifact_service_tls, self.config.artifact_service_url
                 ),
+                service=ARTIFACT_SERVICE,
             )
         )
         version_repository = PostgresVersionRepository(database)

@@ -27,6 +27,7 @@ class FakeClient:
     created_with: tuple[Any, ...] = ()
     cache_dir: str | None = None
     tls: tuple[str | None, ...] = ()
+    artifact_target: str | None = None
 
     def __init__(
         self,
@@ -38,8 +39,10 @@ class FakeClient:
         tls_ca: str | None = None,
         tls_cert: str | None = None,
         tls_key: str | None = None,
+        artifact_target: str | None = None,
     ) -> None:
         FakeClient.created_with = (target, timeout)
+        FakeClient.artifact_target = artifact_target
         FakeClient.token = token
         FakeClient.cache_dir = cache_dir
         FakeClient.tls = (tls_ca, tls_cert, tls_key)
@@ -172,6 +175,12 @@ def test_tls_flags_reach_the_client_before_or_after_the_command(fake: type[FakeC
         cli.main(["--tls-ca", "ca.pem", "ls", "--tls-cert", "me.pem", "--tls-key", "me.key"]) == 0
     )
     assert fake.tls == ("ca.pem", "me.pem", "me.key")
+
+
+def test_the_artifact_url_reaches_the_client(fake: type[FakeClient]) -> None:
+    assert cli.main(["--url", "127.0.0.1:1,127.0.0.1:2", "ls", "--artifact-url", "10.0.0.9:3"]) == 0
+    assert fake.created_with[0] == "127.0.0.1:1,127.0.0.1:2"
+    assert fake.artifact_target == "10.0.0.9:3"
 
 
 def test_a_client_certificate_without_its_key_is_a_usage_error(

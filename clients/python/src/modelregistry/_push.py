@@ -379,8 +379,14 @@ class _BlobUpload:
                 if not is_retryable(error) or attempt >= _STREAM_ATTEMPTS:
                     raise error from None
                 # A dropped connection, or the registry's limit on concurrent streams: wait (at
-                # least as long as the server asked), then continue from what it has.
-                time.sleep(retry_pause(error, stream_retry_pause(attempt)))
+                # least as long as the server asked), then continue from what it has (another
+                # replica's answer is as good: the session's state is in the database).
+                pause = retry_pause(error, stream_retry_pause(attempt))
+                _log.warning(
+                    "upload of %s interrupted (%s); resuming from the committed offset in %.1fs",
+                    self.file.path, error.message, pause,
+                )  # fmt: skip
+                time.sleep(pause)
                 self._refresh_offset()
                 continue
             self.offset = response.committed_size

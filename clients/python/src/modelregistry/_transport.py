@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import grpc
 
 from modelregistry._credentials import find_token
+from modelregistry._endpoints import ARTIFACT_SERVICE, METADATA_SERVICE, Endpoint
 from modelregistry.access.v1 import access_service_pb2_grpc
 from modelregistry.artifact.v1 import artifact_service_pb2_grpc
 from modelregistry.errors import (
@@ -35,6 +36,8 @@ from modelregistry.metadata.v1 import metadata_service_pb2_grpc
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 ENV_TARGET = "MODELREGISTRY_URL"
+# The ArtifactService's address when it is served apart from the MetadataService.
+ENV_ARTIFACT_TARGET = "MODELREGISTRY_ARTIFACT_URL"
 DEFAULT_TIMEOUT_S = 30.0
 ENV_TLS_CA = "MODELREGISTRY_TLS_CA"
 ENV_TLS_CERT = "MODELREGISTRY_TLS_CERT"
@@ -170,12 +173,35 @@ def _given_target(target: str | None) -> str:
 
 
 def normalize_target(target: str | None) -> str:
-    """``host:port`` from an argument, ``$MODELREGISTRY_URL`` or the default, minus a scheme."""
+    """``host:port`` (or several, comma-separated) from an argument, ``$MODELREGISTRY_URL`` or
+    the default, minus a ``grpc://``, ``http://`` or ``https://`` scheme; ``dns:///`` stays, as
+    it asks for every address of the name (see ``_endpoints``)."""
     value = _given_target(target)
-    for scheme in (*_PLAINTEXT_SCHEMES, TLS_SCHEME, "dns:///"):
+    for scheme in (*_PLAINTEXT_SCHEMES, TLS_SCHEME):
         if value.startswith(scheme):
             value = value[len(scheme) :]
     return value.rstrip("/")
+
+
+def normalize_artifact_target(artifact_target: str | None, target: str) -> str:
+    """The ArtifactService's address: the argument, else ``$MODELREGISTRY_ARTIFACT_URL``, else
+    ``target`` (both services on one address, as ``serve`` runs them by default)."""
+    given = artifact_target or os.environ.get(ENV_ARTIFACT_TARGET)
+    return normalize_target(given) if given else target
+
+
+def _open_channel(
+    endpoint: Endpoint,
+    service: str,
+    credentials: grpc.ChannelCredentials | None,
+    open_insecure: Callable[..., R],
+    open_secure: Callable[..., R],
+) -> R:
+    """A channel (sync or ``grpc.aio``, by the two openers given) to ``endpoint``."""
+    options = endpoint.channel_options(_CHANNEL_OPTIONS, service)
+    if credentials is None:
+        return open_insecure(endpoint.address, options=options)
+    return open_secure(endpoint.address, credentials, options=options)
 
 
 @dataclass(frozen=True)
@@ -264,8 +290,13 @@ class _BaseTransport:
         token: str | None = None,
         credentials: grpc.ChannelCredentials | None = None,
         tls: TlsOptions | None = None,
+        artifact_target: str | None = None,
     ) -> None:
         self.target = normalize_target(target)
+        self.artifact_target = normalize_artifact_target(artifact_target, self.target)
+        # Parsed now, so that a malformed list of addresses fails at construction.
+        self.endpoint = Endpoint.parse(self.target)
+        self.artifact_endpoint = Endpoint.parse(self.artifact_target)
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         # Found once: an explicit token, $MODELREGISTRY_TOKEN, or what `login` saved.
@@ -292,7 +323,8 @@ class _BaseTransport:
 
 
 class Transport(_BaseTransport):
-    """A synchronous channel to one registry endpoint, serving both services.
+    """A synchronous channel to the registry's services: one for both, or a second one for
+    an ArtifactService served at another address (``artifact_target``).
 
     The sync stubs are used for bulk transfers because they stream ~1.5x faster than
     ``grpc.aio`` ones (measured, see DESIGN.md).
@@ -307,17 +339,24 @@ class Transport(_BaseTransport):
         token: str | None = None,
         credentials: grpc.ChannelCredentials | None = None,
         tls: TlsOptions | None = None,
+        artifact_target: str | None = None,
     ) -> None:
         super().__init__(
-            target, timeout=timeout, retry=retry, token=token, credentials=credentials, tls=tls
+            target, timeout=timeout, retry=retry, token=token, credentials=credentials, tls=tls,
+            artifact_target=artifact_target,
+        )  # fmt: skip
+        open_sync = (grpc.insecure_channel, grpc.secure_channel)
+        self.channel = _open_channel(self.endpoint, METADATA_SERVICE, self.credentials, *open_sync)
+        # The ArtifactService on its own channel only when it is served at another address.
+        self.artifact_channel = (
+            self.channel
+            if self.artifact_target == self.target
+            else _open_channel(
+                self.artifact_endpoint, ARTIFACT_SERVICE, self.credentials, *open_sync
+            )
         )
-        credentials = self.credentials
-        if credentials is None:
-            self.channel = grpc.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
-        else:
-            self.channel = grpc.secure_channel(self.target, credentials, options=_CHANNEL_OPTIONS)
         self.metadata_stub = metadata_service_pb2_grpc.MetadataServiceStub(self.channel)
-        self.artifact_stub = artifact_service_pb2_grpc.ArtifactServiceStub(self.channel)
+        self.artifact_stub = artifact_service_pb2_grpc.ArtifactServiceStub(self.artifact_channel)
         self.access_stub = access_service_pb2_grpc.AccessServiceStub(self.channel)
         self._sleep: Callable[[float], None] = time.sleep  # the pause between attempts
 
@@ -338,8 +377,10 @@ class Transport(_BaseTransport):
                 self._sleep(self._retry_delay(exc, retries))
 
     def close(self) -> None:
-        """Close the channel; calls in flight fail with ``CANCELLED``."""
+        """Close the channels; calls in flight fail with ``CANCELLED``."""
         self.channel.close()
+        if self.artifact_channel is not self.channel:
+            self.artifact_channel.close()
 
 
 class AsyncTransport(_BaseTransport):
@@ -354,19 +395,23 @@ class AsyncTransport(_BaseTransport):
         token: str | None = None,
         credentials: grpc.ChannelCredentials | None = None,
         tls: TlsOptions | None = None,
+        artifact_target: str | None = None,
     ) -> None:
         super().__init__(
-            target, timeout=timeout, retry=retry, token=token, credentials=credentials, tls=tls
-        )
-        credentials = self.credentials
-        if credentials is None:
-            self.channel = grpc.aio.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
-        else:
-            self.channel = grpc.aio.secure_channel(
-                self.target, credentials, options=_CHANNEL_OPTIONS
+            target, timeout=timeout, retry=retry, token=token, credentials=credentials, tls=tls,
+            artifact_target=artifact_target,
+        )  # fmt: skip
+        open_aio = (grpc.aio.insecure_channel, grpc.aio.secure_channel)
+        self.channel = _open_channel(self.endpoint, METADATA_SERVICE, self.credentials, *open_aio)
+        self.artifact_channel = (
+            self.channel
+            if self.artifact_target == self.target
+            else _open_channel(
+                self.artifact_endpoint, ARTIFACT_SERVICE, self.credentials, *open_aio
             )
+        )
         self.metadata_stub = metadata_service_pb2_grpc.MetadataServiceStub(self.channel)
-        self.artifact_stub = artifact_service_pb2_grpc.ArtifactServiceStub(self.channel)
+        self.artifact_stub = artifact_service_pb2_grpc.ArtifactServiceStub(self.artifact_channel)
         self.access_stub = access_service_pb2_grpc.AccessServiceStub(self.channel)
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
@@ -389,5 +434,7 @@ class AsyncTransport(_BaseTransport):
                 await self._sleep(self._retry_delay(exc, retries))
 
     async def close(self) -> None:
-        """Close the channel; calls in flight fail with ``CANCELLED``."""
+        """Close the channels; calls in flight fail with ``CANCELLED``."""
         await self.channel.close(None)
+        if self.artifact_channel is not self.channel:
+            await self.artifact_channel.close(None)

@@ -74,11 +74,13 @@ class AsyncClient(ClientBase[AsyncTransport], AsyncAuditCalls, AsyncGovernanceCa
         tls_ca: str | os.PathLike[str] | None = None,
         tls_cert: str | os.PathLike[str] | None = None,
         tls_key: str | os.PathLike[str] | None = None,
+        artifact_target: str | None = None,
     ) -> None:
         tls = TlsOptions.resolve(target, tls_ca, tls_cert, tls_key)
         transport = AsyncTransport(
-            target, timeout=timeout, retry=retry, token=token, credentials=credentials, tls=tls
-        )
+            target, timeout=timeout, retry=retry, token=token, credentials=credentials, tls=tls,
+            artifact_target=artifact_target,
+        )  # fmt: skip
         super().__init__(transport, cache_dir, offline)
 
     # ------------------------------------------------------------------ plumbing
@@ -92,6 +94,7 @@ class AsyncClient(ClientBase[AsyncTransport], AsyncAuditCalls, AsyncGovernanceCa
             token=t.token,
             credentials=t.credentials,
             tls=t.tls,
+            artifact_target=t.artifact_target,
         )
 
     async def close(self) -> None:

@@ -44,7 +44,12 @@ __all__ = ["Client", "WatchStream"]
 class Client(ClientBase[Transport], GovernanceCalls, AuditCalls):
     """A connection to one registry. Use it as a context manager, or call :meth:`close`.
 
-    ``target`` is ``host:port`` (default ``$MODELREGISTRY_URL`` or ``127.0.0.1:50051``);
+    ``target`` is ``host:port`` (default ``$MODELREGISTRY_URL`` or ``127.0.0.1:50051``), or
+    several replicas: ``"10.0.0.5:50051,10.0.0.6:50051"`` (IP addresses) or
+    ``"dns:///registry.internal:50051"`` (a name that resolves to each), whose calls are spread
+    round-robin over the replicas that report SERVING (client-side health checking);
+    ``artifact_target`` is the ArtifactService's address when it is served apart (``serve
+    artifacts``; same forms; default ``$MODELREGISTRY_ARTIFACT_URL``, else ``target``);
     ``timeout`` is the deadline of each unary call in seconds; ``retry`` how ``UNAVAILABLE`` and
     the registry's ``RESOURCE_EXHAUSTED`` are retried (5 attempts with jittered exponential
     backoff by default, honouring the server's RetryInfo; see :class:`RetryPolicy`); ``token``
@@ -74,12 +79,14 @@ class Client(ClientBase[Transport], GovernanceCalls, AuditCalls):
         tls_ca: str | os.PathLike[str] | None = None,
         tls_cert: str | os.PathLike[str] | None = None,
         tls_key: str | os.PathLike[str] | None = None,
+        artifact_target: str | None = None,
     ) -> None:
         # The channel connects lazily, so building it costs nothing even when offline.
         tls = TlsOptions.resolve(target, tls_ca, tls_cert, tls_key)
         transport = Transport(
-            target, timeout=timeout, retry=retry, token=token, credentials=credentials, tls=tls
-        )
+            target, timeout=timeout, retry=retry, token=token, credentials=credentials, tls=tls,
+            artifact_target=artifact_target,
+        )  # fmt: skip
         super().__init__(transport, cache_dir, offline)
 
     # ------------------------------------------------------------------ plumbing

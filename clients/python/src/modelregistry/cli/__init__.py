@@ -23,7 +23,7 @@ EXIT_INTERRUPTED = 130
 SERVER_PROGRAM = "modelregistry-server"
 # Global flags that take a value, to find the command word before argparse runs.
 _VALUE_FLAGS = frozenset(
-    {"--url", "--timeout", "--cache-dir", "--tls-ca", "--tls-cert", "--tls-key"}
+    {"--url", "--artifact-url", "--timeout", "--cache-dir", "--tls-ca", "--tls-cert", "--tls-key"}
 )
 
 
@@ -86,8 +86,9 @@ def _run(args: argparse.Namespace) -> int:
                 tls_cert=args.tls_cert,
                 tls_key=args.tls_key,
                 token=getattr(args, "token", None),
+                artifact_target=args.artifact_url,
             )
-        except ValueError as exc:  # TLS options that contradict each other
+        except ValueError as exc:  # TLS options that contradict each other, a bad address list
             raise UsageError(str(exc)) from None
         with client:
             code = command(client, args, sys.stdout)

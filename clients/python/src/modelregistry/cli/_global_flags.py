@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from modelregistry._transport import (
     DEFAULT_TARGET,
+    ENV_ARTIFACT_TARGET,
     ENV_TARGET,
     ENV_TLS_CA,
     ENV_TLS_CERT,
@@ -37,6 +38,25 @@ positive_float = _positive(float, "a number")
 positive_int = _positive(int, "an integer")
 
 
+def _address_flags(group: argparse._ArgumentGroup, default: Callable[[object], object]) -> None:
+    """``--url`` and ``--artifact-url``: where the services are."""
+    group.add_argument(
+        "--url",
+        metavar="HOST:PORT",
+        default=default(None),
+        help=f"the registry server (default: ${ENV_TARGET} or {DEFAULT_TARGET}); several "
+        "replicas as IP:PORT,IP:PORT or dns:///NAME:PORT, balanced round-robin over the "
+        "healthy ones",
+    )
+    group.add_argument(
+        "--artifact-url",
+        metavar="HOST:PORT",
+        default=default(None),
+        help=f"the ArtifactService when it is served apart (`serve artifacts`); same forms "
+        f"as --url (default: ${ENV_ARTIFACT_TARGET}, else --url)",
+    )
+
+
 def global_flags(*, suppress: bool) -> argparse.ArgumentParser:
     """Flags accepted both before and after the command.
 
@@ -49,12 +69,7 @@ def global_flags(*, suppress: bool) -> argparse.ArgumentParser:
     def default(value: object) -> object:
         return argparse.SUPPRESS if suppress else value
 
-    group.add_argument(
-        "--url",
-        metavar="HOST:PORT",
-        default=default(None),
-        help=f"the registry server (default: ${ENV_TARGET} or {DEFAULT_TARGET})",
-    )
+    _address_flags(group, default)
     group.add_argument(
         "--token",
         metavar="TOKEN",

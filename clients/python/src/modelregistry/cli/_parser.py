@@ -46,7 +46,9 @@ examples:
 environment:
   MODELREGISTRY_URL      the server (default """
     + DEFAULT_TARGET
-    + """)
+    + """), or replicas: IP:PORT,IP:PORT
+  MODELREGISTRY_ARTIFACT_URL
+                         the ArtifactService when served apart (default: the server)
   MODELREGISTRY_TOKEN    the bearer token (default: what `modelregistry login` saved)
   MODELREGISTRY_CACHE    the local cache directory (default ~/.cache/modelregistry)
   MODELREGISTRY_OFFLINE  1 = serve pulls of cached references without the server

@@ -119,9 +119,12 @@ def panels() -> list[Panel]:
                    (f"sum(rate(modelregistry_artifact_received_bytes_total{{{SEL}}}{rate}))", "received"),
                    (f"sum(rate(modelregistry_artifact_sent_bytes_total{{{SEL}}}{rate}))", "sent")),
         timeseries("Open streams and uploads", "short",
-                   "Streams open by method, and Write streams in progress.",
+                   "Streams open by method, Write streams in progress, and the registry's "
+                   "unfinished upload sessions (abandoned ones expire).",
                    (f"sum by (rpc_method) (rpc_server_active_streams{{{SEL}}})", "{{rpc_method}}"),
-                   (f"sum(modelregistry_artifact_uploads_active{{{SEL}}})", "uploads in progress")),
+                   (f"sum(modelregistry_artifact_uploads_active{{{SEL}}})", "uploads in progress"),
+                   # Every replica reports the registry-wide count read from the database.
+                   (f"max(modelregistry_artifact_upload_sessions_open{{{SEL}}})", "unfinished upload sessions")),
         timeseries("Download URLs per second", "reqps", "Presigned URLs handed out (pulls from MinIO).",
                    (f"sum(rate(modelregistry_artifact_download_urls_total{{{SEL}}}{rate}))", "URLs")),
         row("Metadata"),

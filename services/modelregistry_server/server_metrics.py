@@ -12,7 +12,10 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
-from modelregistry_server.common.adapters.db import observe_acquire_wait
+from modelregistry_server.artifacts.adapters.postgres.repository import (
+    PostgresUploadSessionRepository,
+)
+from modelregistry_server.common.adapters.db import Database, observe_acquire_wait
 from modelregistry_server.common.metrics import (
     DURATION_BUCKETS_MS,
     WAIT_BUCKETS_S,
@@ -59,7 +62,7 @@ class ServerMetrics:
         observe = self.metrics.observe
         observe("updown", "rpc.server.active_streams", "{stream}",
                 "streaming calls open now, by method", self.rpc.open_streams)  # fmt: skip
-        self._observe_artifacts(server)
+        self._observe_artifacts(server, pool)
         self._observe_metadata(server)
         self._observe_database(pool)
         observe("counter", "modelregistry.auth.denied", "{call}",
@@ -76,11 +79,27 @@ class ServerMetrics:
         reasons = {reason: 0 for reason in BOUND_REASONS} | dict(status.REFUSALS)
         return [(count, {"reason": reason}) for reason, count in reasons.items()]
 
-    def _observe_artifacts(self, server: RegistryServer) -> None:
+    def _observe_artifacts(self, server: RegistryServer, pool: asyncpg.Pool) -> None:
         counters = server.artifact_counters
         if counters is None:
             return
         observe = self.metrics.observe
+        # Sessions are rows every replica shares: a count of the whole registry, read from the
+        # database before each scrape (or every 15 s for OTLP), so chart the max across
+        # replicas, not the sum.
+        sessions = PostgresUploadSessionRepository(Database(pool))
+        unfinished = [0, 0]
+
+        async def refresh() -> None:
+            unfinished[:] = await sessions.unfinished()
+
+        self.metrics.refresh_with(refresh)
+        observe("gauge", "modelregistry.artifact.upload_sessions.open", "{session}",
+                "unfinished, unexpired upload sessions of the whole registry",
+                lambda: [(unfinished[0], _NONE)])  # fmt: skip
+        observe("gauge", "modelregistry.artifact.upload_sessions.unwritten", "By",
+                "bytes those sessions declared and have yet to receive",
+                lambda: [(unfinished[1], _NONE)])  # fmt: skip
         observe("counter", "modelregistry.artifact.received", "By",
                 "blob bytes received by ArtifactService Write streams",
                 lambda: [(counters.write_bytes, _NONE)])  # fmt: skip

@@ -120,6 +120,8 @@ def test_a_push_moves_the_rpc_counts_and_received_bytes_by_what_it_sent(
     assert _calls(before, after, ARTIFACTS, "FindMissingBlobs") >= 1
     # Nothing is left open once the push returned.
     assert value(after, "modelregistry_artifact_uploads_active") == 0
+    assert value(after, "modelregistry_artifact_upload_sessions_open") == 0
+    assert value(after, "modelregistry_artifact_upload_sessions_unwritten_bytes") == 0
     write = {"rpc_system": "grpc", "rpc_service": ARTIFACTS, "rpc_method": "Write"}
     assert value(after, "rpc_server_active_streams", write) == 0
     # Every call is in the histogram's last bucket, and only calls are in it.
@@ -203,6 +205,10 @@ def test_read_resolve_denials_and_gc_move_their_counters(
             ),
             metadata=bearer(ADMIN_TOKEN),
         )
+        waiting = metered.scrape()  # a session nothing was written to yet: open, all unwritten
+        assert value(waiting, "modelregistry_artifact_upload_sessions_open") == 1
+        unwritten = "modelregistry_artifact_upload_sessions_unwritten_bytes"
+        assert value(waiting, unwritten) == len(orphan)
         artifacts.Write(
             iter([apb.WriteRequest(upload_session=session.name, data=orphan, finish_write=True)]),
             metadata=bearer(ADMIN_TOKEN),
@@ -218,6 +224,7 @@ def test_read_resolve_denials_and_gc_move_their_counters(
         assert _delta(before, after, "modelregistry_gc_runs_total") == 1
         assert _delta(before, after, "modelregistry_gc_deleted_blobs_total") == 1
         assert _delta(before, after, "modelregistry_gc_freed_bytes_total") == len(orphan)
+        assert value(after, "modelregistry_artifact_upload_sessions_open") == 0
 
 
 def test_every_metric_the_dashboard_and_alerts_use_is_exported_and_documented(

@@ -26,7 +26,7 @@ import dataclasses
 import logging
 import ssl
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -61,6 +61,11 @@ WAIT_BUCKETS_S = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5,
 Attributes = Mapping[str, str | int]
 # Reads the current values: (value, attributes) pairs, at collection time only.
 Reading = Callable[[], Iterable[tuple[float, Attributes]]]
+# Updates values that take I/O to read (a database count), which a collection cannot await.
+Refresh = Callable[[], Awaitable[None]]
+# How often those are refreshed for the OTLP reader (a scrape refreshes them first itself).
+REFRESH_INTERVAL_S = 15.0
+REFRESH_TIMEOUT_S = 2.0
 
 
 class HistogramSeries:
@@ -171,6 +176,9 @@ class RegistryMetrics:
         self._meter = self.provider.get_meter(SCOPE)
         self._listen = config.listen
         self._runner: web.AppRunner | None = None
+        self._refreshes: list[Refresh] = []
+        self._refresher: asyncio.Task[None] | None = None
+        self._pushes = "otlp" in config.exporters
         self.port = 0
 
     def histogram(
@@ -215,8 +223,27 @@ class RegistryMetrics:
         }[kind]
         create(name, callbacks=[callback], unit=unit, description=description)
 
+    def refresh_with(self, refresh: Refresh) -> None:
+        """Run ``refresh`` before each scrape and, with OTLP, every ``REFRESH_INTERVAL_S``."""
+        self._refreshes.append(refresh)
+
+    async def refresh(self) -> None:
+        """Run every refresh; one that fails or hangs leaves its last values (logged)."""
+        for refresh in self._refreshes:
+            try:
+                await asyncio.wait_for(refresh(), REFRESH_TIMEOUT_S)
+            except Exception as exc:  # a database outage must not break the scrape
+                _log.debug("metrics refresh failed: %s", type(exc).__name__)
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await self.refresh()
+            await asyncio.sleep(REFRESH_INTERVAL_S)
+
     async def start_endpoint(self, ssl_context: ssl.SSLContext | None) -> None:
-        """Serve ``GET /metrics`` on the configured address (only with Prometheus on)."""
+        """Start refreshing for OTLP, and serve ``GET /metrics`` (only with Prometheus on)."""
+        if self._pushes and self._refreshes:
+            self._refresher = asyncio.create_task(self._refresh_forever())
         if self.registry is None or self._listen is None:
             return
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -224,6 +251,7 @@ class RegistryMetrics:
         registry = self.registry
 
         async def scrape(_request: web.Request) -> web.Response:
+            await self.refresh()
             # Collected on the event loop: the observed integers belong to it, and a
             # collection of a few hundred series takes about a millisecond.
             response = web.Response(body=generate_latest(registry))
@@ -244,6 +272,9 @@ class RegistryMetrics:
 
     async def stop(self) -> None:
         """Stop the endpoint; export what the OTLP reader has not sent yet, then end it."""
+        if self._refresher is not None:
+            self._refresher.cancel()
+            self._refresher = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

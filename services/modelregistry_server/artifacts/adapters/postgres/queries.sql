@@ -20,6 +20,13 @@ SELECT count(*) AS sessions,
 FROM artifacts.upload_sessions
 WHERE owner = $1 AND NOT complete AND expire_time > now();
 
+-- name: unfinished_sessions
+-- Every owner's unfinished, unexpired sessions and the bytes they have yet to receive (metrics).
+SELECT count(*) AS sessions,
+       coalesce(sum(size_bytes - committed_size), 0)::bigint AS unwritten
+FROM artifacts.upload_sessions
+WHERE NOT complete AND expire_time > now();
+
 -- name: get_session_by_request
 -- The session an earlier CreateUploadSession with this request_id made.
 SELECT * FROM artifacts.upload_sessions WHERE request_id = $1;

@@ -67,6 +67,14 @@ class PostgresUploadSessionRepository:
     def __init__(self, database: Database) -> None:
         self._db = database
 
+    async def unfinished(self) -> tuple[int, int]:
+        """Unfinished, unexpired sessions of every owner, and the bytes they have yet to
+        receive (for the metrics; not a port method: no use case needs it)."""
+        async with self._db.connection() as conn:
+            row = await conn.fetchrow(QUERIES["unfinished_sessions"])
+        assert row is not None  # an aggregate always returns a row
+        return int(row["sessions"]), int(row["unwritten"])
+
     async def create(
         self, session: UploadSession, request_id: str | None, quota: UploadQuota | None = None
     ) -> UploadSession:

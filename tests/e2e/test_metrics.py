@@ -8,8 +8,12 @@ counters by amounts this test does not control.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import ssl
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from pathlib import Path
@@ -28,12 +32,15 @@ from modelregistry.artifact.v1 import artifact_service_pb2_grpc, blob_pb2
 from modelregistry.metadata.v1 import metadata_service_pb2 as mpb
 from modelregistry.metadata.v1 import metadata_service_pb2_grpc
 from modelregistry_server.common.adapters.embedded_postgres import free_loopback_port
+from modelregistry_server.common.config import load_config
+from modelregistry_server.server import RegistryServer
 from tests.support.auth import ADMIN_TOKEN, bearer
 from tests.support.files import MiB, write_random
 from tests.support.metrics import Samples, rpc_calls, sample_names, scrape, value
 from tests.support.minio import MinioServer
 from tests.support.promql import PROMETHEUS_SERIES, REPO, used_metric_names
 from tests.support.registry_process import RegistryProcess, s3_flags
+from tests.support.tls import TestCA
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 METADATA = "modelregistry.metadata.v1.MetadataService"
@@ -315,3 +322,37 @@ def test_otlp_exports_the_call_histogram_and_the_observed_totals(
     resource = collector.requests[-1].resource_metrics[0].resource
     names = {a.key: a.value.string_value for a in resource.attributes}
     assert names["service.name"] == "modelregistry"
+
+
+async def test_the_metrics_port_speaks_the_grpc_ports_tls(
+    database_url: str, tmp_path: Path
+) -> None:
+    ca = TestCA(tmp_path / "pki")
+    pair = ca.server_cert()
+    config = load_config(
+        [
+            "serve", "--listen=127.0.0.1:0", "--http-listen=off", f"--database-url={database_url}",
+            f"--data-dir={tmp_path / 'data'}", "--sweep-interval=0", "--shutdown-grace=0",
+            f"--tls-cert={pair.cert}", f"--tls-key={pair.key}",
+            "--metrics=prometheus", "--metrics-listen=127.0.0.1:0",
+        ],
+        environ={},
+    )  # fmt: skip
+    server = RegistryServer(config)
+    await server.start()
+    try:
+        assert server.metrics is not None
+        port = server.metrics.metrics.port
+        trusting = ssl.create_default_context(cafile=str(ca.cert))
+
+        def get(url: str, context: ssl.SSLContext | None) -> bytes:
+            with urllib.request.urlopen(url, timeout=10, context=context) as response:  # noqa: S310
+                return bytes(response.read())
+
+        body = await asyncio.to_thread(get, f"https://127.0.0.1:{port}/metrics", trusting)
+        assert b"db_client_connection_max" in body
+        # Plaintext to a TLS port: the handshake fails, no scrape is answered.
+        with pytest.raises((urllib.error.URLError, ConnectionError)):
+            await asyncio.to_thread(get, f"http://127.0.0.1:{port}/metrics", None)
+    finally:
+        await server.stop(grace=0)

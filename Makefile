@@ -20,6 +20,8 @@
 #   make bench-metrics     ResolveModelVersion p50 and Write CPU-s/GiB with --metrics prometheus ÷ without
 #   make dashboard         regenerate deploy/grafana/modelregistry-dashboard.json from deploy/grafana/dashboard.py
 #   make fuzz              the fuzz suite with 600 fresh requests per RPC (about 20,000)
+#   make scale-test        the scale-out test under injected faults: 4-node MinIO, PostgreSQL primary and
+#                          synchronous standby, 2+2 replicas; prints the table per fault (about 2.5 min)
 
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -122,6 +124,12 @@ test: venv-dev minio axe image
 
 fuzz: venv-dev minio
 	MODELREGISTRY_FUZZ_EXAMPLES=$${MODELREGISTRY_FUZZ_EXAMPLES:-600} $(PY) -m pytest -s tests/fuzz
+
+# Kept out of `make test` (pytest --ignore=tests/scale in pyproject.toml): it runs its own
+# cluster of 10 processes for about 2.5 minutes. deploy/docs/scale-out.md has a run's table.
+.PHONY: scale-test
+scale-test: venv-dev minio
+	$(PY) -m pytest -s tests/scale
 
 test-unit: venv-dev
 	$(PY) -m pytest tests/unit

@@ -125,6 +125,18 @@ def test_production_values_use_existing_secrets_tls_ingress_and_autoscaled_artif
     assert backend == {"name": "registry-modelregistry-metadata", "port": {"name": "http"}}
     policy = helm.find(objects, "NetworkPolicy", "registry-modelregistry-artifacts")
     assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    # Metrics: served on their own port, scrapable only from the monitoring namespace.
+    assert env["MODELREGISTRY_METRICS"]["value"] == "prometheus"
+    assert env["MODELREGISTRY_METRICS_LISTEN"]["value"] == "0.0.0.0:9464"
+    annotations = metadata["spec"]["template"]["metadata"]["annotations"]
+    assert (annotations["prometheus.io/port"], annotations["prometheus.io/scheme"]) == (
+        "9464",
+        "https",
+    )
+    scrape = [rule for rule in policy["spec"]["ingress"] if rule["ports"][0]["port"] == "metrics"]
+    assert scrape[0]["from"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "observability"
+    }
 
 
 def test_autoscaling_both_services_drops_both_fixed_replica_counts() -> None:

@@ -175,7 +175,7 @@ gen: venv-dev
 lint: venv-dev buf
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy services clients/python/src clients/python/scripts tests bench examples deploy/backup
+	$(VENV)/bin/mypy services clients/python/src clients/python/scripts tests bench examples deploy/backup deploy/grafana
 	$(VENV)/bin/lint-imports
 	cd protos && ../$(BUF) lint
 	cd protos && ../$(BUF) format --diff --exit-code

@@ -79,6 +79,22 @@ def _quantile(q: float, by: str, sel: str = "") -> str:
     )
 
 
+def _sel(metric: str) -> str:
+    """``metric`` on the chosen jobs and instances."""
+    return metric + "{" + SEL + "}"
+
+
+def _rate(metric: str, by: str = "") -> str:
+    """Per-second rate of a counter, summed (``by`` labels kept)."""
+    grouping = f" by ({by}) " if by else ""
+    return f"sum{grouping}(rate({metric}[$__rate_interval]))"
+
+
+def _hourly(metric: str) -> str:
+    """Increase of a counter over the hour before each point, summed."""
+    return f"sum(increase({_sel(metric)}[1h]))"
+
+
 def panels() -> list[Panel]:
     """Every panel, top to bottom."""
     count = "rpc_server_duration_milliseconds_count"
@@ -86,27 +102,28 @@ def panels() -> list[Panel]:
     failed = count + _rpc(f'rpc_grpc_status_code=~"{SERVER_ERRORS}"')
     not_ok = count + _rpc('rpc_grpc_status_code!="0"')
     unauthenticated = count + _rpc('rpc_grpc_status_code="16"')
-    hits = "modelregistry_resolve_cache_requests_total{" + SEL + ', result="hit"}'
-    rate = "[$__rate_interval]"
+    lookups = "modelregistry_resolve_cache_requests_total"
+    hits = lookups + "{" + SEL + ', result="hit"}'
+    waits = _sel("db_client_connection_wait_time_seconds_bucket")
     return [
         row("Overview"),
         stat("Calls per second", "reqps", "gRPC calls served (health checks excluded).",
-             f"sum(rate({calls}{rate}))"),
+             _rate(calls)),
         stat("Server errors", "percentunit",
              "Share of calls that ended UNKNOWN, INTERNAL, UNAVAILABLE or DATA_LOSS.",
-             f"sum(rate({failed}{rate})) / clamp_min(sum(rate({calls}{rate})), 1e-9)"),
+             f"{_rate(failed)} / clamp_min({_rate(calls)}, 1e-9)"),
         stat("Resolve p99", "ms", "99th percentile of ResolveModelVersion, all replicas.",
              _quantile(0.99, "rpc_method", 'rpc_method="ResolveModelVersion"')),
         stat("Open streams", "short", "Uploads, downloads and watches open now.",
-             f"sum(rpc_server_active_streams{{{SEL}}})"),
+             f"sum({_sel('rpc_server_active_streams')})"),
         row("Calls"),
         timeseries("Calls per second by method", "reqps", "Every gRPC method, all statuses.",
-                   (f"sum by (rpc_method) (rate({calls}{rate}))", "{{rpc_method}}")),
+                   (_rate(calls, "rpc_method"), "{{rpc_method}}")),
         timeseries("Failed calls by method and status", "reqps",
                    "Calls that did not end OK, by gRPC status code (5 NOT_FOUND, 7 "
                    "PERMISSION_DENIED, 8 RESOURCE_EXHAUSTED, 13 INTERNAL, 14 UNAVAILABLE, "
                    "16 UNAUTHENTICATED).",
-                   (f"sum by (rpc_method, rpc_grpc_status_code) (rate({not_ok}{rate}))",
+                   (_rate(not_ok, "rpc_method, rpc_grpc_status_code"),
                     "{{rpc_method}} {{rpc_grpc_status_code}}")),
         timeseries("Latency p50 by method", "ms", "Median call duration (streams: whole stream).",
                    (_quantile(0.5, "rpc_method"), "{{rpc_method}}")),
@@ -116,43 +133,47 @@ def panels() -> list[Panel]:
         timeseries("Blob bytes per second", "Bps",
                    "Received by Write streams and sent by Read streams (presigned-URL "
                    "downloads go straight to MinIO and are not here).",
-                   (f"sum(rate(modelregistry_artifact_received_bytes_total{{{SEL}}}{rate}))", "received"),
-                   (f"sum(rate(modelregistry_artifact_sent_bytes_total{{{SEL}}}{rate}))", "sent")),
+                   (_rate(_sel("modelregistry_artifact_received_bytes_total")), "received"),
+                   (_rate(_sel("modelregistry_artifact_sent_bytes_total")), "sent")),
         timeseries("Open streams and uploads", "short",
                    "Streams open by method, Write streams in progress, and the registry's "
                    "unfinished upload sessions (abandoned ones expire).",
-                   (f"sum by (rpc_method) (rpc_server_active_streams{{{SEL}}})", "{{rpc_method}}"),
-                   (f"sum(modelregistry_artifact_uploads_active{{{SEL}}})", "uploads in progress"),
+                   (f"sum by (rpc_method) ({_sel('rpc_server_active_streams')})",
+                    "{{rpc_method}}"),
+                   (f"sum({_sel('modelregistry_artifact_uploads_active')})",
+                    "uploads in progress"),
                    # Every replica reports the registry-wide count read from the database.
-                   (f"max(modelregistry_artifact_upload_sessions_open{{{SEL}}})", "unfinished upload sessions")),
-        timeseries("Download URLs per second", "reqps", "Presigned URLs handed out (pulls from MinIO).",
-                   (f"sum(rate(modelregistry_artifact_download_urls_total{{{SEL}}}{rate}))", "URLs")),
+                   (f"max({_sel('modelregistry_artifact_upload_sessions_open')})",
+                    "unfinished upload sessions")),
+        timeseries("Download URLs per second", "reqps",
+                   "Presigned URLs handed out (pulls from MinIO).",
+                   (_rate(_sel("modelregistry_artifact_download_urls_total")), "URLs")),
         row("Metadata"),
         timeseries("Resolve cache hit ratio", "percentunit",
                    "Share of ResolveModelVersion lookups answered from memory.",
-                   (f"sum(rate({hits}{rate})) / clamp_min(sum(rate(modelregistry_resolve_cache_requests_total{{{SEL}}}{rate})), 1e-9)",
-                    "hit ratio")),
+                   (f"{_rate(hits)} / clamp_min({_rate(_sel(lookups))}, 1e-9)", "hit ratio")),
         timeseries("Resolve cache entries", "short", "Answers cached, per replica.",
-                   (f"modelregistry_resolve_cache_entries{{{SEL}}}", "{{instance}}")),
+                   (_sel("modelregistry_resolve_cache_entries"), "{{instance}}")),
         row("Database"),
         timeseries("Pool connections", "short", "Used (lent to a call), idle, and the maximum.",
-                   (f"sum by (state) (db_client_connection_count{{{SEL}}})", "{{state}}"),
-                   (f"sum(db_client_connection_max{{{SEL}}})", "max")),
+                   (f"sum by (state) ({_sel('db_client_connection_count')})", "{{state}}"),
+                   (f"sum({_sel('db_client_connection_max')})", "max")),
         timeseries("Connection wait p99", "s", "How long calls waited for a pooled connection.",
-                   (f"histogram_quantile(0.99, sum by (le) (rate(db_client_connection_wait_time_seconds_bucket{{{SEL}}}{rate})))", "p99")),
+                   (f"histogram_quantile(0.99, {_rate(waits, 'le')})", "p99")),
         row("Access, bounds and garbage collection"),
         timeseries("Refused calls per second", "reqps",
-                   "PERMISSION_DENIED for want of a role, UNAUTHENTICATED, and RESOURCE_EXHAUSTED by reason.",
-                   (f"sum(rate(modelregistry_auth_denied_total{{{SEL}}}{rate}))", "permission denied"),
-                   (f"sum(rate({unauthenticated}{rate}))", "unauthenticated"),
-                   (f"sum by (reason) (rate(modelregistry_limits_refused_total{{{SEL}}}{rate}))", "{{reason}}")),
+                   "PERMISSION_DENIED for want of a role, UNAUTHENTICATED, and "
+                   "RESOURCE_EXHAUSTED by reason.",
+                   (_rate(_sel("modelregistry_auth_denied_total")), "permission denied"),
+                   (_rate(unauthenticated), "unauthenticated"),
+                   (_rate(_sel("modelregistry_limits_refused_total"), "reason"), "{{reason}}")),
         timeseries("Garbage collection: bytes freed per hour", "bytes",
                    "Bytes of blobs garbage collection deleted in the hour before each point.",
-                   (f"sum(increase(modelregistry_gc_freed_bytes_total{{{SEL}}}[1h]))", "bytes freed")),
+                   (_hourly("modelregistry_gc_freed_bytes_total"), "bytes freed")),
         timeseries("Garbage collection: runs and blobs per hour", "short",
                    "Runs that deleted (scheduled or RunGarbageCollection), and blobs deleted.",
-                   (f"sum(increase(modelregistry_gc_runs_total{{{SEL}}}[1h]))", "runs"),
-                   (f"sum(increase(modelregistry_gc_deleted_blobs_total{{{SEL}}}[1h]))", "blobs deleted")),
+                   (_hourly("modelregistry_gc_runs_total"), "runs"),
+                   (_hourly("modelregistry_gc_deleted_blobs_total"), "blobs deleted")),
     ]  # fmt: skip
 
 
@@ -211,7 +232,9 @@ def dashboard() -> dict[str, Any]:
                     "current": {},
                 },
                 _variable("job", "Job", "label_values(target_info, job)"),
-                _variable("instance", "Instance", 'label_values(target_info{job=~"$job"}, instance)'),
+                _variable(
+                    "instance", "Instance", 'label_values(target_info{job=~"$job"}, instance)'
+                ),
             ]
         },
         "annotations": {"list": []},

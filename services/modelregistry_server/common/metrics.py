@@ -138,6 +138,10 @@ class RegistryMetrics:
     def __init__(self, config: MetricsConfig, service_name: str = "modelregistry") -> None:
         readers: list[MetricReader] = []
         self.registry: Any = None  # prometheus_client's CollectorRegistry with --metrics prometheus
+        self._histograms: list[CumulativeHistogram] = []
+        self._resource = Resource.create({"service.name": service_name})
+        # Each reader adds the histograms' series to what the SDK collected, then exports.
+        add_histograms = self._add_histograms
         if "prometheus" in config.exporters:
             # Imported here: a server without metrics never loads prometheus_client.
             from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -163,9 +167,6 @@ class RegistryMetrics:
 
             # OTEL_METRIC_EXPORT_INTERVAL and OTEL_EXPORTER_OTLP_* apply, as for spans.
             readers.append(OtlpReader(OTLPMetricExporter()))
-        self._histograms: list[CumulativeHistogram] = []
-        self._resource = Resource.create({"service.name": service_name})
-        add_histograms = self._add_histograms
         self.provider = MeterProvider(
             metric_readers=readers,
             resource=self._resource,

@@ -1,7 +1,7 @@
 """The chart's rendered pods run for real: ``podman kube play`` of the migration Job (as a Pod)
 and of the metadata Deployment, exactly as ``helm template`` rendered them for the tests' real
 PostgreSQL on loopback and the host network, and the metadata service answers a gRPC health
-check and an authenticated call.
+check and an authenticated call, which its Prometheus endpoint then counts.
 
 Two workarounds for podman 4.3 (Debian bookworm's), both confined to this file: ``kube play``
 stores a ``Secret`` document as YAML but reads it back as JSON, so the Secret is created with
@@ -17,6 +17,7 @@ import base64
 import json
 import socket
 import time
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -109,7 +110,9 @@ def kube_play(tmp_path: Path) -> Iterator[KubePlay]:
         player.down()
 
 
-def _render(release: str, image: str, database_url: str, grpc_port: int) -> list[dict[str, Any]]:
+def _render(
+    release: str, image: str, database_url: str, grpc_port: int, metrics_port: int
+) -> list[dict[str, Any]]:
     repository, tag = image.rsplit(":", 1)
     sets = [
         f"image.repository={repository}",
@@ -125,6 +128,8 @@ def _render(release: str, image: str, database_url: str, grpc_port: int) -> list
         f"server.grpcPort={grpc_port}",
         f"server.httpPort={_free_port()}",
         "metadata.replicaCount=1",
+        "metrics.enabled=true",
+        f"metrics.port={metrics_port}",
         "migrations.waitSeconds=30",
     ]
     rendered = helm.template(sets=sets, release=release)
@@ -169,7 +174,8 @@ def test_rendered_metadata_deployment_runs_under_podman_kube_play_and_answers_he
     image = ensure_image()
     release = "smoke" + uuid.uuid4().hex[:6]
     grpc_port = _free_port()
-    objects = _render(release, image, empty_database, grpc_port)
+    metrics_port = _free_port()
+    objects = _render(release, image, empty_database, grpc_port, metrics_port)
     kube_play.secret(helm.find(objects, "Secret", f"{release}-modelregistry"))
 
     # The pre-install hook first: the Job's pod migrates the empty database and exits 0.
@@ -199,7 +205,7 @@ def test_rendered_metadata_deployment_runs_under_podman_kube_play_and_answers_he
     auth["hostPath"] = {"path": str(token_dir), "type": "Directory"}
     # podman 4.3 turns every containerPort into a port mapping, which the host network cannot
     # have; on the host network the ports are the listen addresses anyway.
-    assert [port["name"] for port in container.pop("ports")] == ["grpc", "http"]
+    assert [port["name"] for port in container.pop("ports")] == ["grpc", "http", "metrics"]
     kube_play.play("metadata", deployment)
 
     target = f"127.0.0.1:{grpc_port}"
@@ -211,3 +217,8 @@ def test_rendered_metadata_deployment_runs_under_podman_kube_play_and_answers_he
         models = metadata_service_pb2_grpc.MetadataServiceStub(channel)
         answer = models.ListModels(ms.ListModelsRequest(page_size=1), timeout=10)
     assert list(answer.models) == []
+    # The metrics the chart turned on count that call.
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as page:
+        scraped = page.read().decode()
+    calls = [line for line in scraped.splitlines() if "ListModels" in line and "_count" in line]
+    assert calls, scraped[-2000:]

@@ -9,6 +9,7 @@
 #   make axe     install the pinned axe-core (accessibility checks of the browser tests) into .tools/node
 #   make image   build the container image (deploy/Containerfile) as $(IMAGE), FROM a Debian base made
 #                with mmdebstrap (IMAGE_BASE=python:3.11-slim where a registry is reachable)
+#   make compose-test   deploy/compose.yaml up on this machine, push and pull with the CLI, down
 #   make ui-vendor   fetch the pinned Chart.js from npm into the UI package (the only vendored asset)
 #   make bench-artifacts   ArtifactService throughput/memory/CPU as ratios to direct minio-py
 #   make bench-metadata    ResolveModelVersion p50/p99 at 32 callers vs an empty unary call
@@ -55,7 +56,7 @@ IMAGE_BASE ?= localhost/modelregistry-base:bookworm
 PODMAN ?= deploy/podman/podman.sh
 
 # make fuzz: the fuzz suite with fresh examples, 600 per RPC (about 20,000 requests).
-.PHONY: fuzz serve test test-unit lint gen venv venv-dev minio buf axe image ui-vendor bench-artifacts bench-metadata bench-pull bench-audit bench-scan bench-http bench-ui clean
+.PHONY: fuzz serve test test-unit lint gen venv venv-dev minio buf axe image compose-test ui-vendor bench-artifacts bench-metadata bench-pull bench-audit bench-scan bench-http bench-ui clean
 
 $(VENV)/.runtime: pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -81,6 +82,11 @@ minio: venv-dev
 # so `make test` pays for it once, outside any test's timeout.
 image: venv
 	IMAGE=$(IMAGE) IMAGE_BASE=$(IMAGE_BASE) PODMAN=$(PODMAN) PYTHON=$(PY) deploy/image/build.sh
+
+# deploy/compose.yaml for real here (host-network override): up in health order, a CLI push
+# through one metadata/artifact pair and a pull through the other, down with its volumes.
+compose-test: venv-dev image minio
+	PODMAN=$(PODMAN) PYTHON=$(PY) deploy/compose-test.sh
 
 $(BUF):
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/node @bufbuild/buf@$(BUF_VERSION)

@@ -25,7 +25,8 @@ context=$repo/.tools/image/context
 # Everything the image is made of, hashed: an image labelled with the same hash is current and
 # is not rebuilt, so `make test` (which depends on `make image`) pays nothing when nothing changed.
 inputs=$(cd "$repo" && git ls-files -co --exclude-standard -- services clients/python \
-  pyproject.toml deploy/Containerfile deploy/image | LC_ALL=C sort | xargs sha256sum \
+  pyproject.toml deploy/Containerfile deploy/image/build.sh deploy/image/build-base.sh \
+  deploy/image/build-health-probe.sh deploy/image/healthcheck.sh | LC_ALL=C sort | xargs sha256sum \
   | { cat; printf '%s\n' "$base"; } | sha256sum | cut -c1-16)
 if [ "${1:-}" != "--force" ] && [ "$("$podman" image inspect --format \
     '{{index .Labels "org.modelregistry.inputs"}}' "$image" 2>/dev/null)" = "$inputs" ]; then

@@ -131,10 +131,12 @@ def panels() -> list[Panel]:
                    (_quantile(0.99, "rpc_method"), "{{rpc_method}}")),
         row("Artifacts"),
         timeseries("Blob bytes per second", "Bps",
-                   "Received by Write streams and sent by Read streams (presigned-URL "
-                   "downloads go straight to MinIO and are not here).",
+                   "Received by Write streams, sent by Read streams and by HTTP file URLs "
+                   "(presigned-URL downloads go straight to MinIO and are not here).",
                    (_rate(_sel("modelregistry_artifact_received_bytes_total")), "received"),
-                   (_rate(_sel("modelregistry_artifact_sent_bytes_total")), "sent")),
+                   (_rate(_sel("modelregistry_artifact_sent_bytes_total")), "sent (gRPC Read)"),
+                   (_rate(_sel("modelregistry_http_files_sent_bytes_total")),
+                    "sent (HTTP file URLs)")),
         timeseries("Open streams and uploads", "short",
                    "Streams open by method, Write streams in progress, and the registry's "
                    "unfinished upload sessions (abandoned ones expire).",

@@ -109,6 +109,11 @@ class ServerMetrics:
         observe("updown", "modelregistry.artifact.uploads.active", "{upload}",
                 "Write streams in progress: upload sessions being written now",
                 lambda: [(counters.writes_open, _NONE)])  # fmt: skip
+        if server.web is not None:  # file URLs send blob bytes from the store too
+            files = server.web.files
+            observe("counter", "modelregistry.http.files.sent", "By",
+                    "blob bytes sent to clients by the HTTP face's file URLs",
+                    lambda: [(files.sent_bytes, _NONE)])  # fmt: skip
         observe("counter", "modelregistry.artifact.download_urls", "{url}",
                 "presigned download URLs handed out",
                 lambda: [(counters.download_urls, _NONE)])  # fmt: skip

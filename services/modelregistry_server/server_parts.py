@@ -117,7 +117,7 @@ async def start_web_face(
         tls=ssl_context is not None,
         cors_origins=config.http.cors_origins,
     )
-    face = WebFace(build_app(context, installers()))
+    face = WebFace(build_app(context, installers()), context.files)
     try:
         await face.start(config.http.listen, ssl_context)
     except OSError as exc:

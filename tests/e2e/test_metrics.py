@@ -34,7 +34,7 @@ from modelregistry.metadata.v1 import metadata_service_pb2_grpc
 from modelregistry_server.common.adapters.embedded_postgres import free_loopback_port
 from modelregistry_server.common.config import load_config
 from modelregistry_server.server import RegistryServer
-from tests.support.auth import ADMIN_TOKEN, bearer
+from tests.support.auth import ADMIN_TOKEN, bearer, install_admin_token
 from tests.support.files import MiB, write_random
 from tests.support.metrics import Samples, rpc_calls, sample_names, scrape, value
 from tests.support.minio import MinioServer
@@ -81,11 +81,13 @@ class MeteredRegistry:
 def metered(
     database_url: str, tmp_path: Path, minio_server: MinioServer, minio_bucket: str
 ) -> Iterator[MeteredRegistry]:
-    """Both services in one process on PostgreSQL and MinIO, metrics on their own port."""
+    """Both services and the HTTP face in one process on PostgreSQL and MinIO, metrics on
+    their own port."""
     port = free_loopback_port()
     process = RegistryProcess(
         tmp_path, "--metrics=prometheus", f"--metrics-listen=127.0.0.1:{port}",
-        "--http-listen=off", "--scan-models=off", "--sweep-interval=0",
+        # The HTTP face on too (any free port): its file URLs have a metric of their own.
+        "--http-listen=127.0.0.1:0", "--scan-models=off", "--sweep-interval=0",
         *s3_flags(minio_server, minio_bucket), database_url=database_url,
     )  # fmt: skip
     process.start()
@@ -354,5 +356,48 @@ async def test_the_metrics_port_speaks_the_grpc_ports_tls(
         # Plaintext to a TLS port: the handshake fails, no scrape is answered.
         with pytest.raises((urllib.error.URLError, ConnectionError)):
             await asyncio.to_thread(get, f"http://127.0.0.1:{port}/metrics", None)
+    finally:
+        await server.stop(grace=0)
+
+
+async def test_file_urls_count_the_bytes_they_send(database_url: str, tmp_path: Path) -> None:
+    config = load_config(
+        [
+            "serve", "--listen=127.0.0.1:0", "--http-listen=127.0.0.1:0", "--scan-models=off",
+            f"--database-url={database_url}", f"--data-dir={tmp_path / 'data'}",
+            "--sweep-interval=0", "--shutdown-grace=0",
+            "--metrics=prometheus", "--metrics-listen=127.0.0.1:0",
+        ],
+        environ={},
+    )  # fmt: skip
+    install_admin_token(tmp_path / "data")
+    server = RegistryServer(config)
+    await server.start()
+    try:
+        assert server.metrics is not None
+        assert server.web is not None
+        model = tmp_path / "model"
+        write_random(model / "weights.bin", MiB + 7)
+        client = Client(f"127.0.0.1:{server.port}", cache_dir=tmp_path / "cache")
+        await asyncio.to_thread(client.push, model, model="served")
+        metrics_url = f"http://127.0.0.1:{server.metrics.metrics.port}/metrics"
+        file_url = f"{server.web.url}v1/models/served/versions/1/files/weights.bin"
+        sent = "modelregistry_http_files_sent_bytes_total"
+
+        def download(byte_range: str | None) -> int:
+            headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+            if byte_range:
+                headers["Range"] = byte_range
+            request = urllib.request.Request(file_url, headers=headers)  # noqa: S310
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                return len(response.read())
+
+        before = await asyncio.to_thread(scrape, metrics_url)
+        whole = await asyncio.to_thread(download, None)
+        part = await asyncio.to_thread(download, "bytes=100-1099")
+        after = await asyncio.to_thread(scrape, metrics_url)
+        assert (whole, part) == (MiB + 7, 1000)
+        assert _delta(before, after, sent) == whole + part
+        assert _delta(before, after, SENT) == 0  # no gRPC Read was involved
     finally:
         await server.stop(grace=0)

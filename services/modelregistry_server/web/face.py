@@ -44,6 +44,18 @@ _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass
+class FileCounters:
+    """Totals of file URL downloads since start-up (plain integers: one event loop).
+
+    Attributes:
+        sent_bytes: File bytes written to clients (the metric
+            ``modelregistry.http.files.sent``).
+    """
+
+    sent_bytes: int = 0
+
+
+@dataclass
 class WebContext:
     """What the parts of the HTTP face share.
 
@@ -53,6 +65,7 @@ class WebContext:
         store: The blob store, when this process serves the ArtifactService (file URLs).
         tls: Whether the port is served with TLS (the session cookie is then ``Secure``).
         cors_origins: Origins allowed to call the API from a browser; empty: CORS off.
+        files: What file URLs have served.
     """
 
     gateway: Gateway
@@ -60,6 +73,7 @@ class WebContext:
     store: BlobStore | None = None
     tls: bool = False
     cors_origins: frozenset[str] = field(default_factory=frozenset)
+    files: FileCounters = field(default_factory=FileCounters)
 
 
 # Parts of the face that add routes of their own (file URLs, the UI) register here, so this
@@ -145,8 +159,9 @@ async def _errors_as_status(request: web.Request, handler: _Handler) -> web.Stre
 class WebFace:
     """The HTTP server: started after the gRPC server, stopped before it."""
 
-    def __init__(self, app: web.Application) -> None:
+    def __init__(self, app: web.Application, files: FileCounters | None = None) -> None:
         self._app = app
+        self.files = files or FileCounters()  # what its file URLs served (metrics read it)
         self._runner: web.AppRunner | None = None
         self._on_stop: list[Callable[[], Awaitable[None]]] = []
         self.port = 0

@@ -54,7 +54,7 @@ from modelregistry_server.artifacts.domain.errors import BlobNotFound, StoreUnav
 from modelregistry_server.common.kernel.errors import RegistryError, quoted
 from modelregistry_server.common.rpc.status import ERROR_DOMAIN
 from modelregistry_server.web.api import error_response, status_response
-from modelregistry_server.web.face import WebContext
+from modelregistry_server.web.face import FileCounters, WebContext
 from modelregistry_server.web.gateway import CallError, Gateway
 from modelregistry_server.web.http_headers import (
     ByteRange,
@@ -93,7 +93,7 @@ BASE_PATH = "/v1/models/{model}/versions/{version}/files"
 
 def install(app: web.Application, context: WebContext) -> None:
     """Add the file routes (GET, and HEAD with them) to ``app``."""
-    files = FileUrls(context.gateway, context.store, context.services)
+    files = FileUrls(context.gateway, context.store, context.services, context.files)
     app.router.add_get(BASE_PATH, files.handle)
     app.router.add_get(BASE_PATH + "/{path:.*}", files.handle)
     app.router.add_route("*", BASE_PATH, files.read_only)
@@ -153,6 +153,7 @@ class FileUrls:
         gateway: Resolves versions through this process's gRPC server.
         store: The blob store, or None when this process does not serve artifacts.
         services: The services this process serves (the metadata service resolves versions).
+        counters: Where the bytes sent are counted.
     """
 
     def __init__(
@@ -160,7 +161,9 @@ class FileUrls:
         gateway: Gateway,
         store: BlobStore | None,
         services: Sequence[descriptor.ServiceDescriptor],
+        counters: FileCounters | None = None,
     ) -> None:
+        self._counters = counters or FileCounters()
         self._gateway = gateway
         self._store = store
         self._resolves = any(s.full_name == _METADATA_SERVICE.full_name for s in services)
@@ -258,7 +261,8 @@ class FileUrls:
             await response.write_eof()
             return response
         assert self._store is not None
-        return await _stream(request, response, self._store.read(etag, start, length), url)
+        chunks = self._store.read(etag, start, length)
+        return await _stream(request, response, chunks, url, self._counters)
 
 
 def _unsatisfiable(
@@ -283,6 +287,7 @@ async def _stream(
     response: web.StreamResponse,
     chunks: AsyncGenerator[bytes, None],
     url: _Request,
+    counters: FileCounters,
 ) -> web.StreamResponse:
     """Send ``chunks`` as the body of ``response``; ``chunks`` is closed however it ends.
 
@@ -305,8 +310,10 @@ async def _stream(
         await response.prepare(request)
         try:
             await _write(request, response, first)
+            counters.sent_bytes += len(first)
             async for chunk in chunks:
                 await _write(request, response, chunk)
+                counters.sent_bytes += len(chunk)  # once written: a client that left stops it
             await response.write_eof()
         except ConnectionError:
             pass  # the client went away; closing the generator ends the store's read

@@ -1,14 +1,15 @@
-"""The chart's rendered pods run for real: ``podman kube play`` of the migration Job (as a Pod)
-and of the metadata Deployment, exactly as ``helm template`` rendered them for the tests' real
-PostgreSQL on loopback and the host network, and the metadata service answers a gRPC health
-check and an authenticated call, which its Prometheus endpoint then counts.
+"""The chart's rendered pods run for real: ``podman kube play`` of the migration Job (as a
+Pod), then of the metadata and the artifact Deployments, as ``helm template`` rendered them for
+the tests' real PostgreSQL and MinIO on loopback and the host network. Each answers a gRPC
+health check for its service and an authenticated call, which its Prometheus endpoint counts.
 
-Two workarounds for podman 4.3 (Debian bookworm's), both confined to this file: ``kube play``
-stores a ``Secret`` document as YAML but reads it back as JSON, so the Secret is created with
-``podman secret create`` from its data instead; and it writes secret *volume* files still
-base64-encoded, so the admin-token volume becomes a hostPath holding the same file. podman plays
-no Job, so the Job's pod template is played as a Pod. Everything else (image, command, args,
-environment, secret references, security context, read-only root, emptyDir) is the rendering.
+Workarounds for podman 4.3 (Debian bookworm's), confined to this file: ``kube play`` stores a
+``Secret`` document as YAML but reads it back as JSON, so the Secret is created with ``podman
+secret create`` from its data instead; it writes secret *volume* files still base64-encoded, so
+the admin-token volume becomes a hostPath holding the same file; and it maps every
+containerPort, which the host network cannot, so the ports are dropped. podman plays no Job, so
+the Job's pod template is played as a Pod. Everything else (image, command, args, environment,
+secret references, security context, read-only root, emptyDir) is the rendering.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +30,13 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from modelregistry.artifact.v1 import artifact_service_pb2 as as_
+from modelregistry.artifact.v1 import artifact_service_pb2_grpc, blob_pb2
 from modelregistry.metadata.v1 import metadata_service_pb2 as ms
 from modelregistry.metadata.v1 import metadata_service_pb2_grpc
 from tests.support import helm
 from tests.support.auth import ADMIN_TOKEN, authenticated_sync_channel
+from tests.support.minio import MinioServer
 from tests.support.podman import ensure_image, ensure_kube_play, podman
 from tests.support.postgres import with_database
 
@@ -39,6 +44,7 @@ from tests.support.postgres import with_database
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
 METADATA_HEALTH = "modelregistry.metadata.v1.MetadataService"
+ARTIFACT_HEALTH = "modelregistry.artifact.v1.ArtifactService"
 SERVING_WITHIN_S = 120.0
 MIGRATED_WITHIN_S = 120.0
 
@@ -110,16 +116,35 @@ def kube_play(tmp_path: Path) -> Iterator[KubePlay]:
         player.down()
 
 
-def _render(
-    release: str, image: str, database_url: str, grpc_port: int, metrics_port: int
-) -> list[dict[str, Any]]:
-    repository, tag = image.rsplit(":", 1)
+@dataclass(frozen=True)
+class Stack:
+    """What the rendered pods connect to, and where each service listens."""
+
+    release: str
+    image: str
+    database_url: str
+    minio: MinioServer
+    bucket: str
+
+
+def _render(stack: Stack, grpc_port: int, metrics_port: int) -> list[dict[str, Any]]:
+    """The chart rendered (and strictly validated) for this machine's real dependencies.
+
+    Both services take the chart's one gRPC port; on the host network they need two, so each
+    is played from its own rendering, which differs only in the ports.
+    """
+    repository, tag = stack.image.rsplit(":", 1)
     sets = [
         f"image.repository={repository}",
         f"image.tag={tag}",
         "image.pullPolicy=Never",
-        f"database.url={database_url}",
+        f"database.url={stack.database_url}",
         "database.existingSecret=",
+        f"s3.endpoint={stack.minio.endpoint}",
+        f"s3.accessKey={stack.minio.access_key}",
+        f"s3.secretKey={stack.minio.secret_key}",
+        "s3.existingSecret=",
+        f"s3.bucket={stack.bucket}",
         f"auth.adminToken={ADMIN_TOKEN}",
         # Loopback and the host network: DESIGN.md's podman settings, and nothing listening
         # beyond this machine.
@@ -128,13 +153,29 @@ def _render(
         f"server.grpcPort={grpc_port}",
         f"server.httpPort={_free_port()}",
         "metadata.replicaCount=1",
+        "artifacts.replicaCount=1",
         "metrics.enabled=true",
         f"metrics.port={metrics_port}",
         "migrations.waitSeconds=30",
     ]
-    rendered = helm.template(sets=sets, release=release)
+    rendered = helm.template(sets=sets, release=stack.release)
     assert rendered.returncode == 0, rendered.output
     return helm.decoded(rendered.stdout)  # the strict validator passes it first
+
+
+def _playable(deployment: dict[str, Any], token_dir: Path) -> dict[str, Any]:
+    """The Deployment with podman 4.3's two adjustments (module docstring), checked first."""
+    pod_spec = deployment["spec"]["template"]["spec"]
+    container = pod_spec["containers"][0]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    auth = next(volume for volume in pod_spec["volumes"] if volume["name"] == "auth")
+    assert auth["secret"]["items"] == [{"key": "admin-token", "path": "admin-token"}]
+    auth.pop("secret")
+    auth["hostPath"] = {"path": str(token_dir), "type": "Directory"}
+    # podman 4.3 turns every containerPort into a port mapping, which the host network cannot
+    # have; on the host network the ports are the listen addresses anyway.
+    assert "grpc" in [port["name"] for port in container.pop("ports")]
+    return deployment
 
 
 def _wait_for_exit(container: str) -> tuple[int, str]:
@@ -149,16 +190,14 @@ def _wait_for_exit(container: str) -> tuple[int, str]:
     raise AssertionError(f"{container} still running after {MIGRATED_WITHIN_S:.0f}s")
 
 
-def _wait_until_serving(target: str, container: str) -> float:
-    """Seconds until the metadata service's health is SERVING."""
+def _wait_until_serving(target: str, service: str, container: str) -> float:
+    """Seconds until the health of ``service`` is SERVING."""
     started = time.monotonic()
     with grpc.insecure_channel(target) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() - started < SERVING_WITHIN_S:
             try:
-                answer = health.Check(
-                    health_pb2.HealthCheckRequest(service=METADATA_HEALTH), timeout=2
-                )
+                answer = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=2)
                 if answer.status == health_pb2.HealthCheckResponse.SERVING:
                     return time.monotonic() - started
             except grpc.RpcError:
@@ -168,17 +207,8 @@ def _wait_until_serving(target: str, container: str) -> float:
     raise AssertionError(f"not SERVING after {SERVING_WITHIN_S:.0f}s:\n{logs.stderr[-3000:]}")
 
 
-def test_rendered_metadata_deployment_runs_under_podman_kube_play_and_answers_health(
-    empty_database: str, kube_play: KubePlay, tmp_path: Path
-) -> None:
-    image = ensure_image()
-    release = "smoke" + uuid.uuid4().hex[:6]
-    grpc_port = _free_port()
-    metrics_port = _free_port()
-    objects = _render(release, image, empty_database, grpc_port, metrics_port)
-    kube_play.secret(helm.find(objects, "Secret", f"{release}-modelregistry"))
-
-    # The pre-install hook first: the Job's pod migrates the empty database and exits 0.
+def _migrate(kube_play: KubePlay, objects: list[dict[str, Any]], release: str) -> None:
+    """The pre-install hook: the Job's pod migrates the empty database and exits 0."""
     job = helm.find(objects, "Job", f"{release}-modelregistry-migrate")
     job_pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": job["metadata"]["name"]},
                "spec": job["spec"]["template"]["spec"]}  # fmt: skip
@@ -190,35 +220,51 @@ def test_rendered_metadata_deployment_runs_under_podman_kube_play_and_answers_he
     assert "schema metadata:" in logs
     assert "migration(s) applied" in logs
 
-    deployment = helm.find(objects, "Deployment", f"{release}-modelregistry-metadata")
-    pod_spec = deployment["spec"]["template"]["spec"]
-    container = pod_spec["containers"][0]
-    assert container["args"] == ["serve", "metadata"]
-    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+
+def _scraped_count(metrics_port: int, method: str) -> list[str]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as page:
+        scraped = page.read().decode()
+    return [line for line in scraped.splitlines() if method in line and "_count" in line]
+
+
+def test_rendered_deployments_run_under_podman_kube_play_and_answer_health(
+    empty_database: str,
+    minio_server: MinioServer,
+    minio_bucket: str,
+    kube_play: KubePlay,
+    tmp_path: Path,
+) -> None:
+    stack = Stack("smoke" + uuid.uuid4().hex[:6], ensure_image(), empty_database,
+                  minio_server, minio_bucket)  # fmt: skip
+    ports = {name: (_free_port(), _free_port()) for name in ("metadata", "artifacts")}
+    renders = {name: _render(stack, *ports[name]) for name in ports}
+    secret = helm.find(renders["metadata"], "Secret", f"{stack.release}-modelregistry")
+    assert helm.find(renders["artifacts"], "Secret", secret["metadata"]["name"]) == secret
+    kube_play.secret(secret)
+    _migrate(kube_play, renders["metadata"], stack.release)
+
     token_dir = tmp_path / "auth"
     token_dir.mkdir()
     (token_dir / "admin-token").write_text(ADMIN_TOKEN)
-    (token_dir / "admin-token").chmod(0o644)  # the pod's uid 10001 reads it
-    auth = next(volume for volume in pod_spec["volumes"] if volume["name"] == "auth")
-    assert auth["secret"]["items"] == [{"key": "admin-token", "path": "admin-token"}]
-    auth.pop("secret")
-    auth["hostPath"] = {"path": str(token_dir), "type": "Directory"}
-    # podman 4.3 turns every containerPort into a port mapping, which the host network cannot
-    # have; on the host network the ports are the listen addresses anyway.
-    assert [port["name"] for port in container.pop("ports")] == ["grpc", "http", "metrics"]
-    kube_play.play("metadata", deployment)
+    (token_dir / "admin-token").chmod(0o644)  # the pods' uid 10001 reads it
+    for name, health_name in (("metadata", METADATA_HEALTH), ("artifacts", ARTIFACT_HEALTH)):
+        deployment = helm.find(renders[name], "Deployment", f"{stack.release}-modelregistry-{name}")
+        assert deployment["spec"]["template"]["spec"]["containers"][0]["args"] == ["serve", name]
+        kube_play.play(name, _playable(deployment, token_dir))
+        container = f"{stack.release}-modelregistry-{name}-pod-0-{name}"
+        took = _wait_until_serving(f"127.0.0.1:{ports[name][0]}", health_name, container)
+        print(f"{name} pod SERVING {took:.1f}s after kube play returned")
 
-    target = f"127.0.0.1:{grpc_port}"
-    pod_container = f"{release}-modelregistry-metadata-pod-0-metadata"
-    took = _wait_until_serving(target, pod_container)
-    print(f"metadata pod SERVING {took:.1f}s after kube play returned")
-    # The database, the migrations and the admin token are real: an authenticated call works.
-    with authenticated_sync_channel(target) as channel:
+    # The database, the bucket and the admin token are real: authenticated calls work.
+    with authenticated_sync_channel(f"127.0.0.1:{ports['metadata'][0]}") as channel:
         models = metadata_service_pb2_grpc.MetadataServiceStub(channel)
         answer = models.ListModels(ms.ListModelsRequest(page_size=1), timeout=10)
     assert list(answer.models) == []
-    # The metrics the chart turned on count that call.
-    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as page:
-        scraped = page.read().decode()
-    calls = [line for line in scraped.splitlines() if "ListModels" in line and "_count" in line]
-    assert calls, scraped[-2000:]
+    unknown = blob_pb2.BlobRef(sha256="ab" * 32, size_bytes=1)
+    with authenticated_sync_channel(f"127.0.0.1:{ports['artifacts'][0]}") as channel:
+        blobs = artifact_service_pb2_grpc.ArtifactServiceStub(channel)
+        missing = blobs.FindMissingBlobs(as_.FindMissingBlobsRequest(blobs=[unknown]), timeout=10)
+    assert list(missing.missing_blobs) == [unknown]
+    # The metrics the chart turned on count those calls.
+    assert _scraped_count(ports["metadata"][1], "ListModels")
+    assert _scraped_count(ports["artifacts"][1], "FindMissingBlobs")

@@ -149,7 +149,7 @@ def test_a_push_moves_the_rpc_counts_and_received_bytes_by_what_it_sent(
     assert 1 <= used + idle <= 20
 
 
-def test_read_resolve_denials_and_gc_move_their_counters(
+def test_read_resolve_and_denials_move_their_counters(
     metered: MeteredRegistry, tmp_path: Path
 ) -> None:
     model = tmp_path / "model"
@@ -160,7 +160,6 @@ def test_read_resolve_denials_and_gc_move_their_counters(
 
     with grpc.insecure_channel(metered.target) as channel:
         artifacts = artifact_service_pb2_grpc.ArtifactServiceStub(channel)
-        metadata = metadata_service_pb2_grpc.MetadataServiceStub(channel)
 
         # A download through the ArtifactService: bytes sent.
         before = metered.scrape()
@@ -205,6 +204,11 @@ def test_read_resolve_denials_and_gc_move_their_counters(
         assert _calls(before, after, METADATA, "ResolveModelVersion", code=7) == 1
         assert _calls(before, after, METADATA, "ResolveModelVersion", code=16) == 1
 
+
+def test_an_upload_session_and_a_gc_run_move_their_counters(metered: MeteredRegistry) -> None:
+    with grpc.insecure_channel(metered.target) as channel:
+        artifacts = artifact_service_pb2_grpc.ArtifactServiceStub(channel)
+        metadata = metadata_service_pb2_grpc.MetadataServiceStub(channel)
         # A blob no version names, collected by name: one run, one blob, its bytes freed.
         orphan = b"orphan bytes " * 1000
         digest = hashlib.sha256(orphan).hexdigest()

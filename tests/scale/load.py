@@ -111,6 +111,7 @@ class WatchLog(logging.Handler):
         super().__init__(logging.WARNING)
         self.watch_reconnects = 0
         self.upload_resumes = 0
+        self.resumed_files: list[str] = []  # the path of each resumed upload, in order
 
     def emit(self, record: logging.LogRecord) -> None:
         """Count one warning of the ``modelregistry`` logger."""
@@ -119,6 +120,7 @@ class WatchLog(logging.Handler):
             self.watch_reconnects += 1
         elif message.startswith("upload of ") and "resuming" in message:
             self.upload_resumes += 1
+            self.resumed_files.append(message.removeprefix("upload of ").split(" ")[0])
 
 
 class Load:

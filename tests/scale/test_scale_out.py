@@ -116,21 +116,25 @@ def _phase(
 
 
 class _Halfway:
-    """A push's progress that says when a third of its bytes went out."""
+    """A push's progress that says when a third of its bytes went out (the push reports its
+    hashing first, then its upload: only the upload, "pushing …", counts)."""
 
     def __init__(self) -> None:
         self.total = 0
         self.sent = 0
+        self.uploading = False
         self.reached = threading.Event()
         self._lock = threading.Lock()
 
     def start(self, total_bytes: int, total_files: int, description: str) -> None:
-        self.total = total_bytes
+        with self._lock:
+            self.total, self.sent = total_bytes, 0
+            self.uploading = description.startswith("pushing")
 
     def advance(self, nbytes: int) -> None:
         with self._lock:
             self.sent += nbytes
-            if self.total and self.sent * 3 >= self.total:
+            if self.uploading and self.total and self.sent * 3 >= self.total:
                 self.reached.set()
 
     def file_done(self, path: str) -> None:
@@ -140,33 +144,52 @@ class _Halfway:
         """Nothing to do."""
 
 
-def _kill_artifact_mid_upload(run: Run, outcome: list[str]) -> Callable[[], float]:
+def _kill_artifact_mid_upload(
+    run: Run, outcome: list[str], killed: list[int]
+) -> Callable[[], float]:
     """The injector of fault 2: start a two-file push (one Write stream per replica, as the
-    round-robin alternates), and kill replica 1 once a third of the bytes went out."""
+    round-robin alternates), and kill a replica once a third of the bytes went out.
 
+    The round-robin skips a replica whose health check says NOT_SERVING (artifact replica 1
+    may, briefly, while its MinIO node heals from fault 1), so a kill can find no stream of
+    this push: then the replica is restarted and the other one is killed in the next try.
+    ``killed`` gets the index of the replica left dead.
+    """
     # Its own client, warmed up by a push now: a fresh channel sends its first calls to the
-    # first replica that answers, and the kill must find a Write stream on replica 1.
+    # first replica that answers.
     client = run.load.client("big")
     run.load.push(client, "scale-big", {"a.bin": b"warm-up a", "b.bin": b"warm-up b"})
 
-    def inject() -> float:
-        progress = _Halfway()
+    def push(progress: _Halfway) -> None:
         files = {"a.bin": os.urandom(BIG_FILE_BYTES), "b.bin": os.urandom(BIG_FILE_BYTES)}
+        try:
+            run.load.push(client, "scale-big", files, parallelism=2, progress=progress)
+            outcome.append("ok")
+        except RegistryError as error:
+            outcome.append(describe(error))
 
-        def push() -> None:
-            try:
-                run.load.push(client, "scale-big", files, parallelism=2, progress=progress)
-                outcome.append("ok")
-            except RegistryError as error:
-                outcome.append(describe(error))
-
-        thread = threading.Thread(target=push, name="big-push", daemon=True)
-        thread.start()
-        assert progress.reached.wait(60), "the big push never got a third of its bytes out"
-        killed = time.monotonic()
-        run.topology.artifacts[0].kill()
-        thread.join(120)
-        return killed
+    def inject() -> float:
+        for attempt in range(4):
+            victim = run.topology.artifacts[attempt % 2]
+            progress = _Halfway()
+            resumed = len(run.log.resumed_files)
+            thread = threading.Thread(target=push, args=(progress,), daemon=True)
+            thread.start()
+            assert progress.reached.wait(60), "the big push never got a third of its bytes out"
+            killed_at = time.monotonic()
+            victim.kill()
+            thread.join(120)
+            hit = {"a.bin", "b.bin"} & set(run.log.resumed_files[resumed:])
+            if hit:
+                killed.append(attempt % 2)
+                files = ", ".join(sorted(hit))
+                print(
+                    f"artifact replica {attempt % 2 + 1} killed (try {attempt + 1}) while it "
+                    f"received {files} of the push; resumed on the other"
+                )
+                return killed_at
+            victim.start(timeout=90)  # it held no stream of the push: try the other one
+        raise AssertionError("four kills in a row found no upload of the push on their replica")
 
     return inject
 
@@ -194,11 +217,11 @@ def _run_faults(run: Run) -> list[FaultResult]:
     wait_service_serving(topology.artifacts[0].target, ARTIFACT_SERVICE)
 
     big_push: list[str] = []
-    results.append(
-        _phase(run, "artifact replica killed mid-upload", _kill_artifact_mid_upload(run, big_push))
-    )
-    assert big_push == ["ok"], f"the push interrupted by the kill failed: {big_push}"
-    topology.artifacts[0].start(timeout=90)
+    victim: list[int] = []
+    inject = _kill_artifact_mid_upload(run, big_push, victim)
+    results.append(_phase(run, "artifact replica killed mid-upload", inject))
+    assert set(big_push) == {"ok"}, f"a push interrupted by the kill failed: {big_push}"
+    topology.artifacts[victim[0]].start(timeout=90)
 
     def kill_metadata() -> float:
         topology.metadata[0].kill()

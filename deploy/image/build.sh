@@ -21,6 +21,8 @@ base=${IMAGE_BASE:-localhost/modelregistry-base:bookworm}
 podman=${PODMAN:-$repo/deploy/podman/podman.sh}
 python=${PYTHON:-$repo/.venv/bin/python}
 context=$repo/.tools/image/context
+# Names the build stage of the last build (see the clean-up at the end).
+build_cache=localhost/modelregistry-build:cache
 
 # Everything the image is made of, hashed: an image labelled with the same hash is current and
 # is not rebuilt, so `make test` (which depends on `make image`) pays nothing when nothing changed.
@@ -33,6 +35,12 @@ if [ "${1:-}" != "--force" ] && [ "$("$podman" image inspect --format \
   echo "$image"
   exit 0
 fi
+
+# One build at a time per checkout (make test, the tests' fallback and a developer may race), and
+# the clean-up below must not remove what another build is using.
+mkdir -p "$repo/.tools"
+exec 9>"$repo/.tools/image.build.lock"
+flock 9
 
 case "$base" in
   localhost/modelregistry-base:*) BASE_IMAGE=$base "$here/build-base.sh" >/dev/null ;;
@@ -65,4 +73,11 @@ if [ -s "$ca" ]; then secret=(--secret "id=pip-ca,src=$ca"); fi
 # Host network: the build machines have no other (pip reaches the package index through it).
 "$podman" build "${format[@]}" "${secret[@]}" --network host --build-arg BASE="$base" \
   --label "org.modelregistry.inputs=$inputs" --tag "$image" --file "$repo/deploy/Containerfile" "$context" >&2
+# The vfs driver stores every layer as a full copy of the file system (about 350 MB here), so
+# each rebuild would leave gigabytes of untagged images behind. Tag the build stage (all its
+# steps are cached, so this takes seconds) to keep its dependency layer for the next build,
+# then remove every untagged image: earlier builds of this image and of its build stage.
+"$podman" build "${format[@]}" "${secret[@]}" --network host --build-arg BASE="$base" \
+  --target build --tag "$build_cache" --file "$repo/deploy/Containerfile" "$context" >/dev/null
+"$podman" image prune --force >/dev/null
 echo "$image"

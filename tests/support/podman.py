@@ -39,7 +39,6 @@ DEFAULT_IMAGE = "localhost/modelregistry:dev"
 #: Environment variable naming another image to test (e.g. one built FROM a public base).
 IMAGE_ENV = "MODELREGISTRY_TEST_IMAGE"
 
-IMAGE_BUILD_LOCK = TOOLS_DIR / "image.build.lock"
 # A cold build: the Debian base (~35 s), the Python dependencies from the package index and the
 # vfs copies of each layer took about 3 minutes on 2 busy cores; allow plenty on slow CI.
 IMAGE_BUILD_TIMEOUT_S = 1800.0
@@ -137,22 +136,17 @@ def ensure_image(image: str | None = None) -> str:
         podman("image", "exists", name)
         return name
     ensure_podman()
-    TOOLS_DIR.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "IMAGE": name, "PYTHON": sys.executable}
-    with IMAGE_BUILD_LOCK.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            result = subprocess.run(
-                [str(IMAGE_BUILD)],
-                capture_output=True,
-                text=True,
-                timeout=IMAGE_BUILD_TIMEOUT_S,
-                check=False,
-                env=env,
-                cwd=REPO_ROOT,
-            )
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    # build.sh itself holds .tools/image.build.lock while it builds and cleans up.
+    result = subprocess.run(
+        [str(IMAGE_BUILD)],
+        capture_output=True,
+        text=True,
+        timeout=IMAGE_BUILD_TIMEOUT_S,
+        check=False,
+        env=env,
+        cwd=REPO_ROOT,
+    )
     if result.returncode != 0:
         raise RuntimeError(
             f"building the image {name} (deploy/image/build.sh, `make image`) failed with "

@@ -110,6 +110,8 @@ helm: $(HELM_STAMP) $(KUBE_VALIDATE)
 
 # pipefail: a template that fails must fail the target, not feed the validator nothing.
 helm-check: helm
+	@test -z "$$(gofmt -l deploy/helm/validate)" || { gofmt -l deploy/helm/validate; echo "run gofmt -w deploy/helm/validate"; exit 1; }
+	cd deploy/helm/validate && go vet .
 	$(HELM) lint --strict $(CHART)
 	$(HELM) lint --strict $(CHART) -f $(HELM_EXAMPLES)/values-production.yaml
 	set -o pipefail; $(HELM) template registry $(CHART) | $(KUBE_VALIDATE)

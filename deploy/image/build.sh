@@ -31,7 +31,7 @@ inputs=$(cd "$repo" && git ls-files -co --exclude-standard -- services clients/p
   deploy/image/build-health-probe.sh deploy/image/healthcheck.sh | LC_ALL=C sort | xargs sha256sum \
   | { cat; printf '%s\n' "$base"; } | sha256sum | cut -c1-16)
 if [ "${1:-}" != "--force" ] && [ "$("$podman" image inspect --format \
-    '{{index .Labels "org.modelregistry.inputs"}}' "$image" 2>/dev/null)" = "$inputs" ]; then
+    '{{index .Config.Labels "org.modelregistry.inputs"}}' "$image" 2>/dev/null)" = "$inputs" ]; then
   echo "$image"
   exit 0
 fi

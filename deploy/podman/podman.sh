@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# podman as this repository runs it: its own settings (containers.conf beside this script) and its
-# own storage under .tools/podman (vfs driver; a storage.conf written there), so the host needs no hand setup and no other
-# podman user on the machine is affected. Installs Debian's podman and runc first if missing.
+# podman as this repository runs it: its own settings (containers.conf beside this script) and
+# its own storage under .tools/podman (vfs driver; a storage.conf written there), so the host
+# needs no hand setup and no other podman user on the machine is affected. Installs Debian's
+# podman, runc and catatonit first if missing.
 #
 #   deploy/podman/podman.sh images
 #   podman-compose --podman-path deploy/podman/podman.sh -f deploy/compose.yaml up -d
@@ -12,17 +13,22 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 state=${MODELREGISTRY_PODMAN_ROOT:-$repo/.tools/podman}
 
-if ! command -v podman >/dev/null || ! command -v runc >/dev/null; then
+# catatonit is the init of a pod's infra container (podman-compose puts a project in a pod,
+# `podman kube play` too); Debian's podman only recommends it.
+missing() { ! command -v podman >/dev/null || ! command -v runc >/dev/null \
+  || { [ ! -x /usr/libexec/podman/catatonit ] && ! command -v catatonit >/dev/null; }; }
+if missing; then
   # Like tests/support/browser.py does for Chromium: a fresh machine gets Debian's packages,
   # once, under a lock so parallel callers wait for one install.
   mkdir -p "$repo/.tools"
   (
     flock 9
-    if ! command -v podman >/dev/null || ! command -v runc >/dev/null; then
-      echo "podman.sh: installing Debian's podman and runc" >&2
+    if missing; then
+      echo "podman.sh: installing Debian's podman, runc and catatonit" >&2
       export DEBIAN_FRONTEND=noninteractive
-      apt-get install -y --no-install-recommends podman runc >&2 \
-        || { apt-get update >&2 && apt-get install -y --no-install-recommends podman runc >&2; }
+      packages=(podman runc catatonit)
+      apt-get install -y --no-install-recommends "${packages[@]}" >&2 \
+        || { apt-get update >&2 && apt-get install -y --no-install-recommends "${packages[@]}" >&2; }
     fi
   ) 9>"$repo/.tools/podman.install.lock"
 fi

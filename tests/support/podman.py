@@ -4,8 +4,9 @@ DESIGN.md ("Known pitfalls", Containers): Debian's podman runs on the build mach
 ``--runtime runc``, ``--storage-driver vfs``, ``default_ulimits = []`` and the host network, and
 no image registry is reachable. ``deploy/podman/podman.sh`` wraps podman with exactly those
 settings (kept in ``deploy/podman/containers.conf``) and storage of its own under
-``.tools/podman``, installing Debian's podman, runc and catatonit first if they are missing. Everything
-here goes through that wrapper, so tests, ``make image`` and ``podman-compose`` share one store.
+``.tools/podman``, installing Debian's podman, runc and catatonit first if they are missing.
+Everything here goes through that wrapper, so tests, ``make image`` and ``podman-compose`` share
+one store.
 
 * :func:`ensure_podman` returns the argv prefix that runs podman that way.
 * :func:`ensure_image` builds the image (``deploy/image/build.sh``, what ``make image`` runs) if

@@ -1,4 +1,5 @@
-"""The SDK given several replicas' addresses rides out the death of each in turn.
+"""The SDK given several replicas' addresses rides out the death of each in turn, and sends
+nothing to a replica that reports NOT_SERVING (client-side health checking).
 
 Two ``serve`` processes on one database and one MinIO bucket; the client gets both addresses
 (``a,b``: round-robin with client-side health checks). Replica A is killed, then restarted,
@@ -8,15 +9,24 @@ reconnected to the other and still delivered every alias move; every push and pu
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from modelregistry import Client
+from modelregistry import NO_RETRY, Client
+from modelregistry._endpoints import METADATA_SERVICE
 from modelregistry.metadata.v1 import model_event_pb2
+from modelregistry_server.common.adapters.db import ensure_database
+from modelregistry_server.common.adapters.embedded_postgres import EmbeddedPostgres
 from tests.support.auth import ADMIN_TOKEN
 from tests.support.minio import MinioServer
 from tests.support.registry_process import RegistryProcess, s3_flags
@@ -45,6 +55,20 @@ def replicas(
     finally:
         for replica in pair:
             replica.stop()
+
+
+def wait_not_serving(target: str, service: str, timeout: float = 10.0) -> None:
+    """Wait until ``target`` reports ``service`` NOT_SERVING."""
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            with contextlib.suppress(grpc.RpcError):
+                answer = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=2)
+                if answer.status == health_pb2.HealthCheckResponse.NOT_SERVING:
+                    return
+            time.sleep(0.1)
+    raise AssertionError(f"{service} at {target} still SERVING after {timeout:.0f}s")
 
 
 def _push(client: Client, folder: Path, content: bytes) -> str:
@@ -93,3 +117,42 @@ def test_pushes_pulls_and_a_watch_survive_each_replica_dying(
         r.getMessage().startswith("watch:") and "reconnecting" in r.getMessage()
         for r in caplog.records
     ), "the watch never lost its replica"
+
+
+@pytest.fixture
+def replica_on_its_own_database(
+    tmp_path: Path,
+) -> Iterator[tuple[RegistryProcess, EmbeddedPostgres]]:
+    """A replica whose PostgreSQL the test can stop (a database of its own: it gets no calls)."""
+    with tempfile.TemporaryDirectory(prefix="mr-test-replica-") as tmp:
+        Path(tmp).chmod(0o755)  # PostgreSQL runs as its own user when we are root
+        postgres = EmbeddedPostgres(Path(tmp), durable=False)
+        postgres.start()
+        asyncio.run(ensure_database(postgres.dsn(), "registry"))
+        replica = RegistryProcess(
+            tmp_path / "c", "--health-check-interval=0.5", database_url=postgres.dsn("registry")
+        )
+        try:
+            replica.start()
+            yield replica, postgres
+        finally:
+            replica.stop()
+            postgres.stop()
+
+
+def test_a_replica_that_reports_not_serving_gets_no_calls(
+    replicas: tuple[RegistryProcess, RegistryProcess],
+    replica_on_its_own_database: tuple[RegistryProcess, EmbeddedPostgres],
+    tmp_path: Path,
+) -> None:
+    healthy, _ = replicas
+    sick, its_database = replica_on_its_own_database
+    its_database.stop()  # the sick replica's health turns NOT_SERVING within a second
+    wait_not_serving(sick.target, METADATA_SERVICE)
+    # No retries: a call sent to the sick replica would fail (DATABASE_UNAVAILABLE).
+    with Client(
+        f"{healthy.target},{sick.target}", token=ADMIN_TOKEN, retry=NO_RETRY, offline=False
+    ) as client:
+        client.create_model("m")
+        for _ in range(20):
+            assert client.get_model("m").name == "models/m"

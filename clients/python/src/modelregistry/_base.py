@@ -51,7 +51,7 @@ class ClientBase(Generic[TransportT]):
 
     @property
     def target(self) -> str:
-        """The ``host:port`` this client talks to."""
+        """The ``host:port`` this client talks to (or the replicas' addresses, comma-separated)."""
         return self._transport.target
 
     @property

@@ -332,6 +332,10 @@ def start_replicas(topology: Topology, workdir: Path) -> None:
             f"--s3-access-key={topology.minio.access_key}",
             f"--s3-secret-key={topology.minio.secret_key}", f"--s3-bucket={BUCKET}",
         ]  # fmt: skip
+    for replica in (*metadata, *artifacts):
+        # Die with the test process (a crashed run must not leave replicas serving): the
+        # parent-death signal of util-linux's setpriv, as for MinIO and PostgreSQL.
+        replica.args = [shutil.which("setpriv") or "setpriv", "--pdeathsig", "TERM", *replica.args]
     topology.metadata, topology.artifacts = metadata, artifacts
     # One at a time: the first runs the migrations (the others would wait on its lock anyway).
     for replica in (*metadata, *artifacts):

@@ -60,7 +60,7 @@ class Run:
 
 
 @pytest.fixture
-def topology() -> Iterator[tuple[Topology, Path]]:
+def topology(request: pytest.FixtureRequest) -> Iterator[tuple[Topology, Path]]:
     # Under /tmp and searchable by others: PostgreSQL runs as its own user when we are root.
     workdir = Path(tempfile.mkdtemp(prefix="mr-scale-"))
     workdir.chmod(0o755)
@@ -69,7 +69,15 @@ def topology() -> Iterator[tuple[Topology, Path]]:
         yield started, workdir
     finally:
         started.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        if request.session.testsfailed:
+            # The logs say what went wrong (the replicas', MinIO's, PostgreSQL's); the data
+            # (drives, clusters, caches) is what takes the space.
+            for bulky in ("pgdata", "node[0-9]", "cache", "data"):
+                for path in workdir.rglob(bulky):
+                    shutil.rmtree(path, ignore_errors=True)
+            print(f"the logs of the failed run are in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _lost(run: Run, pushes: list[Acked]) -> int:

@@ -21,6 +21,7 @@ prints the table (deploy/docs/scale-out.md holds one from a real run).
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import shutil
@@ -120,6 +121,9 @@ def _phase(
     result.watch_reconnects = run.log.watch_reconnects - reconnects
     result.upload_resumes = run.log.upload_resumes - resumes
     print(f"{fault}: {result}", flush=True)
+    if result.resumed_s > RESUME_BOUND_S:
+        # Where the clients wait (which call, on which worker) is the first clue to a stall.
+        faulthandler.dump_traceback(all_threads=True)
     return result
 
 

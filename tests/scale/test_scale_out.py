@@ -47,6 +47,7 @@ AFTER_S = 10.0  # load after each fault (after the promotion for the failover)
 RESUME_BOUND_S = 10.0
 BIG_FILE_BYTES = 24 * 1024 * 1024
 PROMOTE_AFTER_S = 1.0  # an orchestrator's detection time, shortened
+VERIFY_ATTEMPTS = 3  # reads of an acknowledged version before it counts as lost
 
 
 @dataclass
@@ -82,19 +83,27 @@ def topology(request: pytest.FixtureRequest) -> Iterator[tuple[Topology, Path]]:
 
 
 def _lost(run: Run, pushes: list[Acked]) -> int:
-    """How many acknowledged pushes are not READY with their bytes (pulled with a fresh cache)."""
+    """How many acknowledged pushes are not READY with their bytes (pulled with a fresh cache).
+
+    A check that cannot read a version (the fault is still in place: a call may time out) asks
+    again, up to ``VERIFY_ATTEMPTS`` times, as a client would: only a version that is not READY,
+    has other bytes, or stays unreadable counts as lost. Each failed attempt is printed.
+    """
     lost = 0
     for acked in pushes:
         model, _, number = acked.version.removeprefix("models/").partition("/versions/")
-        try:
-            if run.verifier.get_version(model, int(number)).state != 2:  # READY
-                lost += 1
-                continue
-            before = len(run.load.ledger.mismatches)
-            run.load.verify_pull(run.verifier, acked)
-            lost += len(run.load.ledger.mismatches) - before
-        except RegistryError as error:
-            print(f"verify {acked.version}: {describe(error)}")
+        for attempt in range(1, VERIFY_ATTEMPTS + 1):
+            try:
+                if run.verifier.get_version(model, int(number)).state != 2:  # READY
+                    lost += 1
+                    break
+                before = len(run.load.ledger.mismatches)
+                run.load.verify_pull(run.verifier, acked)
+                lost += len(run.load.ledger.mismatches) - before
+                break
+            except RegistryError as error:
+                print(f"verify {acked.version} (attempt {attempt}): {describe(error)}")
+        else:
             lost += 1
     return lost
 

@@ -419,9 +419,11 @@ async def test_a_slow_client_that_keeps_reading_is_not_disconnected(
     monkeypatch.setattr(files, "STALL_TIMEOUT_S", 1.0)
     reader, writer = await big.start_download()
     try:
-        for _ in range(15):  # 3 s at about 1.25 MiB/s, three times the stall timeout
-            await reader.readexactly(256 * 1024)
-            await asyncio.sleep(0.2)
+        # 3 s at about 0.6 MiB/s, three times the stall timeout: so slow that the kernel's
+        # send buffer (megabytes on loopback) takes seconds to free room for the next write.
+        for _ in range(30):
+            await reader.readexactly(64 * 1024)
+            await asyncio.sleep(0.1)
         assert _open_blob_files(big.digest), "a slow reader must not be cut off"
         await reader.readexactly(MiB)
     finally:

@@ -39,8 +39,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import re
+import sys
+import termios
 from collections.abc import AsyncGenerator, Sequence
 from urllib.parse import quote, unquote
 
@@ -334,7 +337,7 @@ async def _write(request: web.Request, response: web.StreamResponse, chunk: byte
     """Write one chunk, waiting while the client's socket is full (backpressure).
 
     A slow client is fine; one whose socket took no byte for ``STALL_TIMEOUT_S`` (the bytes
-    waiting in the transport did not change) raises ``TimeoutError``.
+    waiting to go out did not change) raises ``TimeoutError``.
     """
     writing = asyncio.ensure_future(response.write(chunk))
     try:
@@ -342,8 +345,7 @@ async def _write(request: web.Request, response: web.StreamResponse, chunk: byte
         waiting, since = -1, loop.time()
         poll = min(STALL_TIMEOUT_S / 4, 5.0)
         while not (await asyncio.wait({writing}, timeout=poll))[0]:
-            transport = request.transport
-            now_waiting = transport.get_write_buffer_size() if transport is not None else 0
+            now_waiting = _bytes_waiting(request.transport)
             if now_waiting != waiting:
                 waiting, since = now_waiting, loop.time()
             elif loop.time() - since >= STALL_TIMEOUT_S:
@@ -352,6 +354,24 @@ async def _write(request: web.Request, response: web.StreamResponse, chunk: byte
     finally:
         if not writing.done():
             writing.cancel()
+
+
+def _bytes_waiting(transport: asyncio.BaseTransport | None) -> int:
+    """Bytes not yet taken by the client: the transport's buffer plus the kernel's send queue.
+
+    The transport's buffer alone moves only when the kernel's send buffer (megabytes on
+    loopback) has room again, which for a slow reader can take longer than the stall timeout
+    although the client reads all the time; the kernel's queue shrinks with every read.
+    """
+    if transport is None:
+        return 0
+    waiting = transport.get_write_buffer_size()  # type: ignore[attr-defined]
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError, ValueError):
+            queued = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+            waiting += int.from_bytes(queued, sys.byteorder, signed=True)
+    return int(waiting)
 
 
 def _close(request: web.Request) -> None:

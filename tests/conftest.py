@@ -20,6 +20,7 @@ from tests.support.auth import ADMIN_TOKEN, TOKEN_ENV, authenticated_channel, in
 from tests.support.fixtures_minio import minio_bucket, minio_server  # noqa: F401 - fixtures
 from tests.support.minio import MinioServer
 from tests.support.postgres import (
+    create_empty_database,
     create_template,
     create_test_database,
     drop_test_database,
@@ -57,6 +58,15 @@ async def database_url(postgres_template: str) -> AsyncIterator[str]:
     url = await create_test_database(postgres_template)
     yield url
     await drop_test_database(postgres_template, url)
+
+
+@pytest.fixture
+async def empty_database(postgres_admin_url: str) -> AsyncIterator[str]:
+    """URL of a database with no schema of ours in it (migrations have everything to do),
+    dropped afterwards."""
+    url = await create_empty_database(postgres_admin_url)
+    yield url
+    await drop_test_database(postgres_admin_url, url)
 
 
 @dataclass

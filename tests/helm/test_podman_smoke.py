@@ -20,12 +20,11 @@ import socket
 import time
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -38,7 +37,6 @@ from tests.support import helm
 from tests.support.auth import ADMIN_TOKEN, authenticated_sync_channel
 from tests.support.minio import MinioServer
 from tests.support.podman import ensure_image, ensure_kube_play, podman
-from tests.support.postgres import with_database
 
 # A cold start copies the image's layers (vfs) for each container: allow for a slow machine.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
@@ -54,23 +52,6 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-@pytest.fixture
-async def empty_database(postgres_admin_url: str) -> AsyncIterator[str]:
-    """A database with no schema of ours: the migration Job has everything to do."""
-    name = "mr_smoke_" + uuid.uuid4().hex[:12]
-    conn = await asyncpg.connect(postgres_admin_url)
-    try:
-        await conn.execute(f"CREATE DATABASE {name}")
-    finally:
-        await conn.close()
-    yield with_database(postgres_admin_url, name)
-    conn = await asyncpg.connect(postgres_admin_url)
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await conn.close()
 
 
 class KubePlay:

@@ -6,34 +6,14 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
 from modelregistry_server.common.adapters.migrations import discover
 from modelregistry_server.server import schema_migrations
-from tests.support.postgres import with_database
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-async def empty_database(postgres_admin_url: str) -> AsyncIterator[str]:
-    """URL of a database with no schema of ours in it, dropped afterwards."""
-    name = "mr_migrate_" + uuid.uuid4().hex[:12]
-    conn = await asyncpg.connect(postgres_admin_url)
-    try:
-        await conn.execute(f"CREATE DATABASE {name}")
-    finally:
-        await conn.close()
-    yield with_database(postgres_admin_url, name)
-    conn = await asyncpg.connect(postgres_admin_url)
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await conn.close()
 
 
 def _migrate(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -66,17 +66,26 @@ async def create_template(admin_url: str) -> None:
 
 async def create_test_database(admin_url: str) -> str:
     """Clone the template into a fresh database and return its URL."""
+    return await _create_database(admin_url, f"TEMPLATE {TEMPLATE_DATABASE}")
+
+
+async def create_empty_database(admin_url: str) -> str:
+    """Create a database with no schema of ours in it and return its URL."""
+    return await _create_database(admin_url, "")
+
+
+async def _create_database(admin_url: str, options: str) -> str:
     name = "mr_test_" + uuid.uuid4().hex[:12]
     conn = await asyncpg.connect(admin_url)
     try:
-        await conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DATABASE}")
+        await conn.execute(f"CREATE DATABASE {name} {options}")
     finally:
         await conn.close()
     return with_database(admin_url, name)
 
 
 async def drop_test_database(admin_url: str, url: str) -> None:
-    """Drop a database made by ``create_test_database``."""
+    """Drop a database made by ``create_test_database`` or ``create_empty_database``."""
     name = urlsplit(url).path.lstrip("/")
     conn = await asyncpg.connect(admin_url)
     try:

@@ -134,7 +134,8 @@ fuzz: venv-dev minio
 	MODELREGISTRY_FUZZ_EXAMPLES=$${MODELREGISTRY_FUZZ_EXAMPLES:-600} $(PY) -m pytest -s tests/fuzz
 
 # Kept out of `make test` (pytest --ignore=tests/scale in pyproject.toml): it runs its own
-# cluster of 10 processes for about 2.5 minutes. deploy/docs/scale-out.md has a run's table.
+# cluster of 10 processes for 2-4 minutes. CI runs it after `make test` (tests/scale/ci.sh).
+# deploy/docs/scale-out.md has a run's table.
 .PHONY: scale-test
 scale-test: venv-dev minio
 	$(PY) -m pytest -s tests/scale

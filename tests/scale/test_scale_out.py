@@ -15,8 +15,16 @@ After each: every push acknowledged during the phase is READY and pulls with the
 (after the failover: every push of the whole run), every watcher received every event the
 ledger implies, every failed operation failed with a retryable code (never INTERNAL), and
 every kind of operation succeeded again within ``RESUME_BOUND_S`` (after the promotion for the
-failover). The killed part is restarted before the next fault. ``make scale-test`` runs it and
-prints the table (deploy/docs/scale-out.md holds one from a real run).
+failover). ``RESUME_BOUND_S`` is 10 s, with one exception that is MinIO's design, not the
+registry's: after a MinIO node dies, an object key whose write that node was coordinating stays
+locked by the dead node until every survivor's lock sweep drops it (``lockValidityDuration`` 1
+min, swept every minute: 60-120 s, not tunable), and a read or write of that key waits for it.
+Blobs are content-addressed, so the other pusher's identical ``config.json`` (and a pull of it)
+needs the very key; pushes and pulls get ``MINIO_STALE_LOCK_BOUND_S`` in that phase, and the
+phase lasts until they resumed, so that no stale lock reaches the next fault. Resolves and
+watches (no S3) keep 10 s. The killed part is restarted before the next fault.
+``make scale-test`` runs it and prints the table (deploy/docs/scale-out.md holds one from a
+real run).
 """
 
 from __future__ import annotations
@@ -38,13 +46,17 @@ from modelregistry import Client, RegistryError
 from modelregistry._endpoints import ARTIFACT_SERVICE
 from tests.scale.cluster import Topology, start_topology, wait_service_serving
 from tests.scale.load import Acked, Ledger, Load, WatchLog, describe, missing_events
-from tests.scale.report import FaultResult, summarize, table
+from tests.scale.report import KINDS, FaultResult, summarize, table, time_to_resume
 
 pytestmark = pytest.mark.timeout(900)
 
 STEADY_S = 3.0  # load before each fault
 AFTER_S = 10.0  # load after each fault (after the promotion for the failover)
 RESUME_BOUND_S = 10.0
+# MinIO's stale-lock sweep (up to 120 s; measured 99.5-121.8 s) plus the SDK's retry backoff.
+MINIO_STALE_LOCK_BOUND_S = 150.0
+BOUNDS = {kind: RESUME_BOUND_S for kind in KINDS}
+MINIO_NODE_BOUNDS = {**BOUNDS, "push": MINIO_STALE_LOCK_BOUND_S, "pull": MINIO_STALE_LOCK_BOUND_S}
 BIG_FILE_BYTES = 24 * 1024 * 1024
 PROMOTE_AFTER_S = 1.0  # an orchestrator's detection time, shortened
 VERIFY_ATTEMPTS = 3  # reads of an acknowledged version before it counts as lost
@@ -109,9 +121,14 @@ def _lost(run: Run, pushes: list[Acked]) -> int:
 
 
 def _phase(
-    run: Run, fault: str, inject: Callable[[], float], verify_all: bool = False
+    run: Run,
+    fault: str,
+    inject: Callable[[], float],
+    verify_all: bool = False,
+    bounds: dict[str, float] = BOUNDS,
 ) -> FaultResult:
-    """Steady load, the fault, ``AFTER_S`` of load, then the ledger checks."""
+    """Steady load, the fault, ``AFTER_S`` of load (longer, up to the largest bound, while a
+    kind has not resumed), then the ledger checks."""
     ledger = run.load.ledger
     first_push = len(ledger.pushes)
     reconnects, resumes = run.log.watch_reconnects, run.log.upload_resumes
@@ -119,11 +136,18 @@ def _phase(
     fault_at = time.monotonic()
     resume_from = inject()
     time.sleep(max(0.0, resume_from + AFTER_S - time.monotonic()))
+    give_up = resume_from + max(bounds.values()) + 1.0
+    while time.monotonic() < give_up:
+        with ledger.lock:
+            resumed = time_to_resume(list(ledger.ops), resume_from)
+        if max(resumed.values()) < float("inf"):
+            break
+        time.sleep(1.0)
     end = time.monotonic()
     with ledger.lock:
         ops = list(ledger.ops)
         pushes = list(ledger.pushes if verify_all else ledger.pushes[first_push:])
-    result = summarize(fault, ops, fault_at, resume_from, end)
+    result = summarize(fault, ops, fault_at, resume_from, end, bounds)
     result.acked = len(pushes)
     result.lost = _lost(run, pushes)
     result.missed_events = sum(missing_events(run.load, timeout=15))
@@ -231,7 +255,7 @@ def _run_faults(run: Run) -> list[FaultResult]:
         topology.minio.kill(node)
         return time.monotonic()
 
-    results.append(_phase(run, "MinIO node 1 of 4 killed", kill_node))
+    results.append(_phase(run, "MinIO node 1 of 4 killed", kill_node, bounds=MINIO_NODE_BOUNDS))
     topology.minio.start_node(node)
     topology.minio.wait_healthy(via=0)
     # Else the client-side health checks keep every upload off replica 1, which fault 2 kills.
@@ -287,7 +311,7 @@ def test_scale_out_rides_out_one_fault_at_a_time(topology: tuple[Topology, Path]
         assert r.lost == 0, f"{r.fault}: {r.lost} acknowledged pushes lost"
         assert r.missed_events == 0, f"{r.fault}: {r.missed_events} events missed"
         assert not r.unexpected_failures(), f"{r.fault}: {r.failed}"
-        assert r.resumed_s <= RESUME_BOUND_S, f"{r.fault}: resumed after {r.resumed_s:.1f}s"
+        assert not r.over_bound(), f"{r.fault}: resumed late: {r.over_bound()}"
         assert r.acked > 0, f"{r.fault}: no push was acknowledged"
     # Each fault hit what it was meant to: an upload in flight, watches open.
     assert results[1].upload_resumes >= 1, "the artifact replica died with no upload on it"

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from minio import Minio
 from urllib3 import BaseHTTPResponse
 
 from modelregistry_server.artifacts.adapters.localfs import LocalDirBlobStore
 from modelregistry_server.artifacts.adapters.s3 import S3BlobStore
+from modelregistry_server.artifacts.adapters.s3_parts import UnsignedPartsMinio
 from modelregistry_server.artifacts.app.ports import BlobStore
 from modelregistry_server.artifacts.domain.blob import MIN_PART_SIZE
 from tests.support.artifacts import sha256_hex as blob_sha
@@ -29,8 +29,9 @@ MiB = 1024 * 1024
 WORKERS = 4
 
 
-class RecordingMinio(Minio):
-    """A minio-py client that remembers every GET response, so tests can check it was closed."""
+class RecordingMinio(UnsignedPartsMinio):
+    """The server's minio-py client (unsigned part payloads with a CRC32C), remembering every
+    GET response, so tests can check it was closed."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

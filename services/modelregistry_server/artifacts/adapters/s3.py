@@ -34,6 +34,7 @@ import urllib3
 from minio import Minio
 from minio.datatypes import Part
 from minio.error import S3Error
+from minio.helpers import DictType
 from urllib3 import BaseHTTPResponse
 
 from modelregistry_server.artifacts.adapters.blob_io import (
@@ -46,6 +47,11 @@ from modelregistry_server.artifacts.adapters.blob_io import (
     upload_not_found,
 )
 from modelregistry_server.artifacts.adapters.s3_errors import S3_FAILURES, store_error
+from modelregistry_server.artifacts.adapters.s3_parts import (
+    CHECKSUM_HEADER,
+    UnsignedPartsMinio,
+    part_checksum,
+)
 from modelregistry_server.artifacts.domain.blob import (
     MAX_URL_TTL,
     BlobInfo,
@@ -136,7 +142,7 @@ class S3BlobStore:
                 total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
             ),
         )
-        client = Minio(
+        client = UnsignedPartsMinio(
             endpoint,
             access_key=access_key,
             secret_key=secret_key,
@@ -230,11 +236,9 @@ class S3BlobStore:
             raise upload_not_found(_STORE, sha256, upload_id)
         try:
             etag: str = await self._call(
-                self._client._upload_part,
-                self._bucket,
+                self._upload_checked_part,
                 key,
                 data,
-                None,
                 upload_id,
                 part_number,
                 expect={"NoSuchUpload"},
@@ -417,6 +421,16 @@ class S3BlobStore:
         """Stop the worker threads; calls still queued are cancelled, running ones finish."""
         self._closed = True
         await shutdown(self._executor)
+
+    def _upload_checked_part(self, key: str, data: bytes, upload_id: str, part_number: int) -> str:
+        """One part with its CRC32C, which S3 checks (s3_parts.py: the payload is not hashed
+        again for the signature when the client is an ``UnsignedPartsMinio``). On a store
+        thread: the checksum is computed there, not on the event loop."""
+        headers: DictType = {CHECKSUM_HEADER: part_checksum(data)}
+        etag: str = self._client._upload_part(
+            self._bucket, key, data, headers, upload_id, part_number
+        )
+        return etag
 
     async def _size(self, sha256: str) -> int:
         info = await self.stat(sha256)

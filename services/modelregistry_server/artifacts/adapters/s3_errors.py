@@ -67,6 +67,11 @@ def _describe(exc: BaseException) -> str:
             return "the blob store's bucket does not exist"
         if exc.code in _CREDENTIAL_CODES:
             return f"the object store refused the request ({exc.code}); check the S3 credentials"
+        if exc.code == "XAmzContentChecksumMismatch":
+            return (
+                "the object store received a part whose bytes do not match their CRC32C "
+                "(damaged on the way); nothing of it was kept, retry the upload"
+            )
         if exc.code in _BUSY_CODES:
             return f"the object store is busy or failing ({exc.code}); retry shortly"
         return f"the object store failed the request ({exc.code})"

@@ -21,7 +21,7 @@ from grpc_health.v1._async import HealthServicer as AsyncHealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from modelregistry.access.v1 import access_service_pb2, access_service_pb2_grpc
-from modelregistry.artifact.v1 import artifact_service_pb2, artifact_service_pb2_grpc
+from modelregistry.artifact.v1 import artifact_service_pb2
 from modelregistry.metadata.v1 import metadata_service_pb2, metadata_service_pb2_grpc
 from modelregistry_server.access.adapters.postgres import MIGRATIONS_DIR as ACCESS_MIGRATIONS
 from modelregistry_server.access.adapters.postgres.repository import (
@@ -57,6 +57,7 @@ from modelregistry_server.artifacts.app.read_access import ReadAccess
 from modelregistry_server.artifacts.app.uploads import UploadService
 from modelregistry_server.artifacts.domain.upload import UploadQuota
 from modelregistry_server.artifacts.rpc.servicer import ArtifactServicer, RequestCounters
+from modelregistry_server.artifacts.rpc.wire import register_artifact_service
 from modelregistry_server.bootstrap import ensure_admin_token
 from modelregistry_server.common.adapters.audit_log import MIGRATIONS_DIR as AUDIT_MIGRATIONS
 from modelregistry_server.common.adapters.audit_log import SCHEMA as AUDIT_SCHEMA
@@ -240,7 +241,8 @@ class RegistryServer:
         if config.services in ("all", "artifacts"):
             servicer = await self._build_artifacts()
             self.artifact_counters = servicer.counters
-            artifact_service_pb2_grpc.add_ArtifactServiceServicer_to_server(servicer, server)
+            # The generated registration, with zero-copy codecs for Write and Read (rpc/wire.py).
+            register_artifact_service(servicer, server)
             self._served.append(ARTIFACT_SERVICE)
 
         self._health = AsyncHealthServicer()

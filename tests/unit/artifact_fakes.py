@@ -13,7 +13,9 @@ from modelregistry_server.artifacts.domain.blob import (
     MAX_CHUNK_SIZE,
     BlobInfo,
     IncompleteUpload,
+    PartBytes,
     UploadedPart,
+    part_chunks,
 )
 from modelregistry_server.artifacts.domain.errors import (
     BlobNotFound,
@@ -58,9 +60,10 @@ class InMemoryBlobStore:
         return upload_id
 
     async def upload_part(
-        self, sha256: str, upload_id: str, part_number: int, offset: int, data: bytes
+        self, sha256: str, upload_id: str, part_number: int, offset: int, data: bytes | PartBytes
     ) -> UploadedPart:
         self.part_uploads += 1
+        data = part_chunks(data).tobytes()
         self.uploads[upload_id][part_number] = data
         return UploadedPart(part_number, offset, len(data), hashlib.md5(data).hexdigest())  # noqa: S324
 

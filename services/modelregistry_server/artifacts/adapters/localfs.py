@@ -10,8 +10,11 @@ Layout under ``root``::
 A part is durable when ``upload_part`` returns (``fdatasync``). ``complete_upload`` truncates
 ``data`` to the blob's size and renames it into place, so a reader sees the whole blob or none.
 
-Part ETags are the sha256 of the part's bytes: hashing runs in the worker thread (hashlib drops
-the GIL), costs a few ms per 16 MiB part, and makes the ETag name the content as S3's does.
+Part ETags are the CRC32C of the part's bytes, computed in the worker thread: they tell a part
+from one re-sent with other bytes. A SHA-256 per part would be a second full hash of every byte
+(the upload stream already computes the blob's content address); CRC32C runs on the CPU's
+CRC32 instruction at a fifth of the cost. Parts may arrive as the chunks of the Write stream
+(``PartBytes``) and are written at their offsets without being joined first.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -42,11 +44,14 @@ from modelregistry_server.artifacts.adapters.blob_io import (
     submit_job,
     upload_not_found,
 )
+from modelregistry_server.artifacts.adapters.checksums import crc32c
 from modelregistry_server.artifacts.domain.blob import (
     BlobInfo,
     IncompleteUpload,
+    PartBytes,
     UploadedPart,
     blob_key,
+    part_chunks,
     validate_sha256,
 )
 from modelregistry_server.artifacts.domain.errors import (
@@ -143,7 +148,7 @@ class LocalDirBlobStore:
         _fsync_dir(self._uploads)
 
     async def upload_part(
-        self, sha256: str, upload_id: str, part_number: int, offset: int, data: bytes
+        self, sha256: str, upload_id: str, part_number: int, offset: int, data: bytes | PartBytes
     ) -> UploadedPart:
         """Write the part at its offset and flush it to disk before returning.
 
@@ -163,19 +168,22 @@ class LocalDirBlobStore:
             raise upload_not_found(_STORE, sha256, upload_id) from None
         return UploadedPart(part_number, offset, len(data), etag)
 
-    def _write_part(self, sha256: str, upload: Path, offset: int, data: bytes) -> str:
+    def _write_part(self, sha256: str, upload: Path, offset: int, data: bytes | PartBytes) -> str:
         _check_meta(upload, sha256)
         fd = os.open(upload / "data", os.O_WRONLY)
+        # The ETag only tells parts apart; the blob's sha256 is checked by the upload stream.
+        # A CRC32C (CPU instruction) instead of a second SHA-256 of every byte.
         try:
-            view = memoryview(data)
-            written = 0
-            while written < len(view):
-                written += os.pwrite(fd, view[written:], offset + written)
+            for chunk in part_chunks(data):
+                written = 0
+                while written < len(chunk):
+                    written += os.pwrite(fd, chunk[written:], offset + written)
+                offset += len(chunk)
             # Data and file size reach the disk; "committed" must survive a power cut.
             os.fdatasync(fd)
         finally:
             os.close(fd)
-        return hashlib.sha256(data).hexdigest()
+        return f"{crc32c(data):08x}"
 
     async def complete_upload(
         self, sha256: str, upload_id: str, parts: Sequence[UploadedPart], size: int

@@ -56,6 +56,7 @@ from modelregistry_server.artifacts.domain.blob import (
     MAX_URL_TTL,
     BlobInfo,
     IncompleteUpload,
+    PartBytes,
     UploadedPart,
     blob_key,
 )
@@ -217,7 +218,7 @@ class S3BlobStore:
         return upload_id
 
     async def upload_part(
-        self, sha256: str, upload_id: str, part_number: int, offset: int, data: bytes
+        self, sha256: str, upload_id: str, part_number: int, offset: int, data: bytes | PartBytes
     ) -> UploadedPart:
         """Upload one part; re-sending a part number replaces the earlier part.
 
@@ -422,13 +423,19 @@ class S3BlobStore:
         self._closed = True
         await shutdown(self._executor)
 
-    def _upload_checked_part(self, key: str, data: bytes, upload_id: str, part_number: int) -> str:
+    def _upload_checked_part(
+        self, key: str, data: bytes | PartBytes, upload_id: str, part_number: int
+    ) -> str:
         """One part with its CRC32C, which S3 checks (s3_parts.py: the payload is not hashed
-        again for the signature when the client is an ``UnsignedPartsMinio``). On a store
-        thread: the checksum is computed there, not on the event loop."""
+        again for the signature when the client is an ``UnsignedPartsMinio``, and its chunks
+        are sent without joining them). On a store thread: the checksum is computed there, not
+        on the event loop."""
         headers: DictType = {CHECKSUM_HEADER: part_checksum(data)}
+        body: Any = data
+        if not isinstance(self._client, UnsignedPartsMinio) and isinstance(data, PartBytes):
+            body = data.tobytes()  # plain minio-py hashes and measures one buffer
         etag: str = self._client._upload_part(
-            self._bucket, key, data, headers, upload_id, part_number
+            self._bucket, key, body, headers, upload_id, part_number
         )
         return etag
 

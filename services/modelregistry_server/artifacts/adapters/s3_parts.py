@@ -20,26 +20,27 @@ AWS S3 may, is not supported by this path: see deploy/docs/operations.md).
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 
-import google_crc32c
 from minio import Minio
 from minio import time as minio_time
 from minio.credentials.credentials import Credentials
 from minio.helpers import DictType
 
+from modelregistry_server.artifacts.adapters.checksums import part_checksum
+
+__all__ = ["CHECKSUM_HEADER", "UnsignedPartsMinio", "part_checksum"]
+
 CHECKSUM_HEADER = "x-amz-checksum-crc32c"
-
-
-def part_checksum(data: bytes) -> str:
-    """The base64 CRC32C of ``data``, as S3's ``x-amz-checksum-crc32c`` header wants it."""
-    return base64.b64encode(google_crc32c.value(data).to_bytes(4, "big")).decode("ascii")
 
 
 class UnsignedPartsMinio(Minio):
     """A minio-py client that sends a request carrying a CRC32C checksum header with an
     unsigned payload; every other request is built as minio-py builds it.
+
+    Such a request's body may be a ``PartBytes``: urllib3 sends its chunks one after the other
+    (``Content-Length`` is set here, so without chunked encoding), never joined into a copy; a
+    retry iterates them again from the start.
 
     It overrides one private method of the pinned minio-py (7.2.20): the store already calls
     its private multipart methods, and the pin is what keeps that safe.

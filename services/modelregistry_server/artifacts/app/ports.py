@@ -7,7 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from modelregistry_server.artifacts.domain.blob import BlobInfo, IncompleteUpload, UploadedPart
+from modelregistry_server.artifacts.domain.blob import (
+    BlobInfo,
+    IncompleteUpload,
+    PartBytes,
+    UploadedPart,
+)
 from modelregistry_server.artifacts.domain.upload import UploadQuota, UploadSession
 from modelregistry_server.common.kernel.paging import Cursor
 
@@ -47,9 +52,10 @@ class BlobStore(Protocol):
         ...
 
     async def upload_part(
-        self, sha256: str, upload_id: str, part_number: int, offset: int, data: bytes
+        self, sha256: str, upload_id: str, part_number: int, offset: int, data: bytes | PartBytes
     ) -> UploadedPart:
-        """Store part ``part_number`` (1-based) holding bytes ``[offset, offset+len(data))``.
+        """Store part ``part_number`` (1-based) holding bytes ``[offset, offset+len(data))``;
+        ``data`` may come as the chunks it arrived in (``PartBytes``), to be written unjoined.
 
         Every part but the last is at least ``MIN_PART_SIZE`` bytes. Returns when the part is
         durable.

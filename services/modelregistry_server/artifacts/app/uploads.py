@@ -21,6 +21,7 @@ from modelregistry_server.artifacts.app.ports import BlobIndex, BlobStore, Uploa
 from modelregistry_server.artifacts.domain.blob import (
     MAX_CHUNK_SIZE,
     BlobInfo,
+    PartBytes,
     UploadedPart,
     validate_sha256,
 )
@@ -54,7 +55,8 @@ class WriteChunk:
 
     session: str
     offset: int
-    data: bytes
+    # A view into the received message where the transport allows it (no copy).
+    data: bytes | memoryview
     finish: bool
 
 
@@ -229,7 +231,10 @@ class _UploadStream:
         self._parts: list[UploadedPart] = list(session.parts)
         self._committed = session.committed_size
         self._received = session.committed_size
-        self._buffer = bytearray()
+        # Received bytes not yet shipped in a part, as the chunks they came in: a part is
+        # handed to the store as those chunks (PartBytes), never copied into one buffer.
+        self._chunks: deque[memoryview] = deque()
+        self._buffered = 0
         self._hasher = ResumableSha256(session.hash_state if session.committed_size else None)
         self._pending: deque[_PendingPart] = deque()
         self._upload_id = session.upload_id
@@ -292,29 +297,48 @@ class _UploadStream:
             )
         # Bytes below what we already have are ignored: re-sending them cannot corrupt anything.
         skip = self._received - chunk.offset
-        data = chunk.data[skip:] if skip else chunk.data
+        data = memoryview(chunk.data)
+        if skip:
+            data = data[skip:]
         if self._received + len(data) > session.size:
             raise InvalidArgument(
                 "data",
                 f"the stream goes past the declared size of {session.size} bytes",
                 reason="SIZE_EXCEEDED",
             )
-        self._buffer += data
+        if data:
+            self._chunks.append(data)
+            self._buffered += len(data)
         self._received += len(data)
+
+    def _take(self, nbytes: int) -> PartBytes:
+        """The first ``nbytes`` of the buffered chunks (a chunk across the end is split)."""
+        taken: list[memoryview] = []
+        need = nbytes
+        while need:
+            chunk = self._chunks.popleft()
+            if len(chunk) > need:
+                self._chunks.appendleft(chunk[need:])
+                chunk = chunk[:need]
+            taken.append(chunk)
+            need -= len(chunk)
+        self._buffered -= nbytes
+        return PartBytes(taken)
+
+    def _hash(self, part: PartBytes) -> None:
+        for chunk in part:
+            self._hasher.update(chunk)
 
     async def _ship_full_parts(self) -> None:
         part_size = self._session.part_size
-        while len(self._buffer) >= part_size:
-            # One copy: slicing the bytearray first would copy the part twice.
-            with memoryview(self._buffer) as view:
-                part = view[:part_size].tobytes()
-            del self._buffer[:part_size]
-            self._hasher.update(part)
+        while self._buffered >= part_size:
+            part = self._take(part_size)
+            self._hash(part)
             await self._ship(part)
 
-    async def _ship(self, data: bytes) -> None:
+    async def _ship(self, data: PartBytes) -> None:
         """Upload ``data`` (already hashed) as the next part."""
-        offset = self._received - len(self._buffer) - len(data)
+        offset = self._received - self._buffered - len(data)
         if self._upload_id is None:
             self._upload_id = await self._svc._store.create_upload(self._session.sha256)
             await self._svc._sessions.set_upload_id(
@@ -359,9 +383,8 @@ class _UploadStream:
                 reason="SIZE_MISMATCH",
             )
         # Hash the tail before uploading it: a wrong digest is caught without storing more.
-        tail = bytes(self._buffer)
-        self._buffer.clear()
-        self._hasher.update(tail)
+        tail = self._take(self._buffered)
+        self._hash(tail)
         digest = self._hasher.hexdigest()
         if digest != session.sha256:
             await self._discard()
@@ -371,7 +394,7 @@ class _UploadStream:
                 "nothing was stored and the session is closed",
                 reason="DIGEST_MISMATCH",
             )
-        if tail:
+        if len(tail):
             await self._ship(tail)
         await self._drain()
         store = self._svc._store

@@ -106,7 +106,7 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
 
         async def chunks() -> AsyncIterator[WriteChunk]:
             async for request in request_iterator:
-                # Each access to a bytes field copies it; read it once.
+                # A view into the received message (wire.decode_write_request): no copy.
                 data = request.data
                 counters.write_bytes += len(data)
                 yield WriteChunk(
@@ -137,10 +137,12 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
         )
 
     @stream_errors(to_status)
-    async def Read(  # noqa: N802
+    async def Read(  # type: ignore[override]  # noqa: N802 - yields bytes, framed by wire.py
         self, request: pb.ReadRequest, context: _Context
-    ) -> AsyncIterator[pb.ReadResponse]:
-        """See the proto."""
+    ) -> AsyncIterator[bytes]:
+        """See the proto. Yields each ``ReadResponse`` as its chunk of data, which
+        ``wire.encode_read_response`` frames with one copy (not a message built and
+        serialized: two)."""
         await self._authorize_read(request.model_version, validate_sha256(request.sha256))
         self.counters.reads += 1
         chunks = self._blobs.read(request.sha256, request.read_offset, request.read_limit)
@@ -149,7 +151,7 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
         async with contextlib.aclosing(chunks):
             async for chunk in chunks:
                 self.counters.read_bytes += len(chunk)
-                yield pb.ReadResponse(data=chunk)
+                yield chunk
 
     @unary_errors(to_status)
     async def FindMissingBlobs(  # noqa: N802

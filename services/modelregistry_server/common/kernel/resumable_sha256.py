@@ -16,6 +16,8 @@ import ctypes.util
 import functools
 from typing import Any
 
+from modelregistry_server.common.kernel.buffers import exported
+
 # sizeof(SHA256_CTX) is 112 on 64-bit builds; the buffer is larger so that a platform with a
 # bigger struct cannot overrun it. The spare bytes are never written and compare equal.
 _STATE_BYTES = 256
@@ -41,7 +43,7 @@ def _libcrypto() -> Any:
             continue
         if all(hasattr(lib, f) for f in ("SHA256_Init", "SHA256_Update", "SHA256_Final")):
             lib.SHA256_Init.argtypes = [ctypes.c_void_p]
-            lib.SHA256_Update.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+            lib.SHA256_Update.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
             lib.SHA256_Final.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
             return lib
     raise HashStateUnavailable(
@@ -74,9 +76,9 @@ class ResumableSha256:
             buffer = (ctypes.c_char * len(data)).from_buffer(data)
             self._lib.SHA256_Update(self._ctx, buffer, len(data))
         else:
-            view = memoryview(data)
-            buffer = (ctypes.c_char * view.nbytes).from_buffer_copy(view)
-            self._lib.SHA256_Update(self._ctx, buffer, view.nbytes)
+            # A read-only view (a slice of a received message): by address, not copied.
+            with exported(data) as (address, length):
+                self._lib.SHA256_Update(self._ctx, address, length)
 
     def state(self) -> bytes:
         """Return the running state, to be passed to the constructor later."""

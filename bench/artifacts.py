@@ -16,7 +16,11 @@ dependencies"):
 2. download: gRPC ``Read`` into a file vs ``get_object`` streamed into a file;
 3. download: a presigned URL fetched with urllib vs the same ``get_object``;
 4. server peak RSS after a 256 MiB and after a 2 GiB upload, each on a fresh server process;
-5. CPU seconds per GiB of the client, the server and MinIO for each transfer.
+5. CPU seconds per GiB of the client, the server and MinIO for each transfer;
+6. issue 16's CPU targets: the server's CPU per GiB of ``Write`` against SHA-256 of the same
+   bytes (hashed in this process each round), and of ``Read`` against 0.5 CPU-s/GiB; beside
+   them the floor of the transport itself, the same streams to ``bench/_grpc_floor.py`` (a
+   server on the same gRPC stack that only receives or sends the bytes).
 
 The Markdown table goes to stdout (so it can be pasted into docs), progress to stderr.
 """
@@ -33,6 +37,7 @@ import os
 import platform
 import signal
 import statistics
+import subprocess
 import sys
 import threading
 import urllib.request
@@ -80,7 +85,7 @@ from bench._support import (  # noqa: E402
     write_incompressible,
 )
 
-from tests.support.minio import MINIO_VERSION, MinioServer  # noqa: E402
+from tests.support.minio import MINIO_VERSION, MinioServer, free_port  # noqa: E402
 
 # The baseline's part size: DESIGN.md found 16 MiB parts with a few parallel uploads best here.
 DIRECT_PART_SIZE = 16 * MIB
@@ -89,6 +94,9 @@ TARGET_UPLOAD = 0.8
 TARGET_GRPC_DOWNLOAD = 0.6
 TARGET_PRESIGNED = 0.95
 TARGET_RSS_GROWTH = 1.2
+# Issue 16: server CPU-s/GiB of Write <= 1.5 x SHA-256 of the same bytes; of Read <= 0.5.
+TARGET_WRITE_CPU_VS_SHA256 = 1.5
+TARGET_READ_CPU_S_PER_GIB = 0.5
 
 
 # ----------------------------------------------------------------------------- measurement
@@ -195,6 +203,44 @@ class RegistryProcess(ServerProcess):
         return super().stop(sig)
 
 
+class FloorServer:
+    """``bench/_grpc_floor.py`` as a subprocess: the bare gRPC transport, for the floor rows."""
+
+    def __init__(self, work_dir: Path) -> None:
+        self._log = work_dir / "floor.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.channel: grpc.Channel | None = None
+        self.process: psutil.Process | None = None
+
+    def __enter__(self) -> FloorServer:
+        port = free_port()
+        with self._log.open("wb") as log_file:
+            self._proc = subprocess.Popen(
+                [sys.executable, str(Path(__file__).with_name("_grpc_floor.py")), str(port)],
+                stdout=subprocess.PIPE,
+                stderr=log_file,
+            )
+        assert self._proc.stdout is not None
+        if self._proc.stdout.readline().strip() != b"ready":
+            raise RuntimeError(f"the floor server did not start; see {self._log}")
+        self.process = psutil.Process(self._proc.pid)
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.channel is not None:
+            self.channel.close()
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait(10)
+
+    @property
+    def stub(self) -> artifact_service_pb2_grpc.ArtifactServiceStub:
+        """A sync stub, as the registry's rows use."""
+        assert self.channel is not None
+        return artifact_service_pb2_grpc.ArtifactServiceStub(self.channel)
+
+
 # ----------------------------------------------------------------------------- transfers
 
 
@@ -272,6 +318,54 @@ def grpc_download(
             ):
                 sink.write(response.data)  # each access copies: read it once
             _check_written(sink, out, size, "gRPC Read")
+
+    return meter.measure(size, read)
+
+
+def sha256_baseline(data: DataFile) -> Sample:
+    """CPU of SHA-256 over the file's bytes, already in memory (1 MiB pieces, as received)."""
+    with data.path.open("rb", buffering=0) as source:
+        pieces = list(iter(lambda: source.read(MIB), b""))
+    meter = Meter(None, None)
+
+    def digest() -> None:
+        hasher = hashlib.sha256()
+        for piece in pieces:
+            hasher.update(piece)
+        if hasher.hexdigest() != data.sha256:
+            raise RuntimeError("the SHA-256 baseline hashed other bytes")
+
+    return meter.measure(data.size, digest)
+
+
+def floor_upload(
+    stub: artifact_service_pb2_grpc.ArtifactServiceStub, data: DataFile, chunk: int, meter: Meter
+) -> Sample:
+    """The same Write stream to the bare transport (bench/_grpc_floor.py)."""
+
+    def write() -> None:
+        reply = stub.Write(
+            grpc_write_requests("floor", data.path, data.size, chunk),
+            timeout=_transfer_timeout(data.size),
+        )
+        if reply.committed_size < data.size:
+            raise RuntimeError(f"the floor server received {reply.committed_size} bytes")
+
+    return meter.measure(data.size, write)
+
+
+def floor_download(
+    stub: artifact_service_pb2_grpc.ArtifactServiceStub, size: int, out: Path, meter: Meter
+) -> Sample:
+    """``size`` bytes from the bare transport's Read into ``out``, as grpc_download does."""
+
+    def read() -> None:
+        with out.open("r+b") as sink:
+            for response in stub.Read(
+                pb.ReadRequest(read_limit=size), timeout=_transfer_timeout(size)
+            ):
+                sink.write(response.data)
+            _check_written(sink, out, size, "floor Read")
 
     return meter.measure(size, read)
 
@@ -408,6 +502,12 @@ class Samples:
     direct_get: list[Sample] = dataclasses.field(default_factory=list)
     grpc_read: list[Sample] = dataclasses.field(default_factory=list)
     presigned_get: list[Sample] = dataclasses.field(default_factory=list)
+    # Baselines of issue 16's CPU targets, measured in the same rounds: SHA-256 of the same
+    # bytes in this process (client_cpu), and the bare gRPC transport (bench/_grpc_floor.py:
+    # a server that only receives Write / sends Read; its CPU is server_cpu).
+    sha256: list[Sample] = dataclasses.field(default_factory=list)
+    floor_write: list[Sample] = dataclasses.field(default_factory=list)
+    floor_read: list[Sample] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -437,6 +537,7 @@ class Bench:
         self.client: Minio | None = None
         self.minio_proc: psutil.Process | None = None
         self.output = OutputFile(self.download_dir / "download.bin", 0)
+        self.floor: FloorServer | None = None
 
     def _download_dir(self, settings: Settings) -> Path:
         """Where downloads are written: tmpfs by default, see ``--download-dir``.
@@ -484,7 +585,8 @@ class Bench:
         data = DataFile(self.tmp / "data.bin", s.size_mib * MIB)
         self.output = OutputFile(self.download_dir / "download.bin", data.size)
         try:
-            with self.server() as server:
+            with self.server() as server, FloorServer(self.tmp) as floor:
+                self.floor = floor
                 self._warm_up(server)
                 for round_no in range(s.repeat):
                     if round_no:
@@ -537,8 +639,16 @@ class Bench:
         def write() -> None:
             samples.grpc_write.append(grpc_upload(server.stub, data, chunk, service_meter))
 
-        for upload in rotated([put, write], round_no):
+        floor = self.floor
+        assert floor is not None
+        floor_meter = Meter(floor.process, None)
+
+        def bare_write() -> None:
+            samples.floor_write.append(floor_upload(floor.stub, data, chunk, floor_meter))
+
+        for upload in rotated([put, write, bare_write], round_no):
             upload()
+        samples.sha256.append(sha256_baseline(data))
 
         log(f"{label}: downloads")
         # MinIO writes objects with O_DIRECT, so a fresh blob is not in the page cache and the
@@ -560,7 +670,10 @@ class Bench:
             )
             _check_download(out, sha, data.size, "presigned GET")
 
-        for download in rotated([get, read, presigned], round_no):
+        def bare_read() -> None:
+            samples.floor_read.append(floor_download(floor.stub, data.size, out, floor_meter))
+
+        for download in rotated([get, read, presigned, bare_read], round_no):
             download()
         # Free MinIO's disk; every round's upload is a new blob anyway (DataFile.renew).
         self.free_blob(sha)
@@ -688,8 +801,33 @@ def build_report(
             "server_s_per_gib": cpu(items, "server_cpu"),
             "minio_s_per_gib": cpu(items, "minio_cpu"),
         }
+    sha256 = cpu(samples.sha256, "client_cpu")
+    write_cpu = cpu_rows["grpc_write"]["server_s_per_gib"]
+    read_cpu = cpu_rows["grpc_read"]["server_s_per_gib"]
+    cpu_targets = {
+        "write": {
+            "server_s_per_gib": write_cpu,
+            "sha256_s_per_gib": sha256,
+            "ratio": write_cpu / sha256,
+            "round_ratios": [
+                w.per_gib(w.server_cpu) / h.per_gib(h.client_cpu)
+                for w, h in zip(samples.grpc_write, samples.sha256, strict=True)
+            ],
+            "floor_s_per_gib": cpu_rows["floor_write"]["server_s_per_gib"] + sha256,
+            "target": TARGET_WRITE_CPU_VS_SHA256,
+            "pass": write_cpu / sha256 <= TARGET_WRITE_CPU_VS_SHA256,
+        },
+        "read": {
+            "server_s_per_gib": read_cpu,
+            "round_values": [r.per_gib(r.server_cpu) for r in samples.grpc_read],
+            "floor_s_per_gib": cpu_rows["floor_read"]["server_s_per_gib"],
+            "target": TARGET_READ_CPU_S_PER_GIB,
+            "pass": read_cpu <= TARGET_READ_CPU_S_PER_GIB,
+        },
+    }
     report: dict[str, Any] = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "cpu_targets": cpu_targets,
         "machine": _machine(),
         "settings": dataclasses.asdict(settings),
         "throughput": throughput,
@@ -773,6 +911,18 @@ def render_markdown(report: dict[str, Any]) -> str:
     row("Upload: gRPC `Write`, sync stub", "upload", "`put_object`, 16 MiB parts")
     row("Download: gRPC `Read` → file", "grpc_download", "`get_object`")
     row("Download: presigned URL, urllib → file", "presigned_download", "`get_object`")
+    w, r = report["cpu_targets"]["write"], report["cpu_targets"]["read"]
+    rounds = ", ".join(f"{x:.2f}" for x in w["round_ratios"])
+    lines.append(
+        f"| Upload: server CPU per GiB of `Write` | {w['server_s_per_gib']:.2f} CPU-s | "
+        f"{w['sha256_s_per_gib']:.2f} CPU-s (SHA-256 of the same bytes) | {w['ratio']:.2f}x | "
+        f"{rounds} | ≤ {w['target']:.2f}x | {verdict(w['pass'])} |"
+    )
+    rounds = ", ".join(f"{x:.2f}" for x in r["round_values"])
+    lines.append(
+        f"| Download: server CPU per GiB of `Read` | {r['server_s_per_gib']:.2f} CPU-s | — | — "
+        f"| {rounds} | ≤ {r['target']:.2f} CPU-s | {verdict(r['pass'])} |"
+    )
     mem = report.get("memory")
     if mem:
         small_mib, large_mib = mem["small_size"] // MIB, mem["large_size"] // MIB
@@ -799,18 +949,34 @@ def render_markdown(report: dict[str, Any]) -> str:
     labels = {
         "direct_put": ("direct `put_object`", "direct_put"),
         "grpc_write": ("gRPC `Write`", "direct_put"),
+        "floor_write": ("bare gRPC transport, `Write` (floor)", "direct_put"),
         "direct_get": ("direct `get_object`", "direct_get"),
         "grpc_read": ("gRPC `Read`", "direct_get"),
+        "floor_read": ("bare gRPC transport, `Read` (floor)", "direct_get"),
         "presigned_get": ("presigned URL GET", "direct_get"),
     }
     for key, (label, base) in labels.items():
         c = cpu[key]
         ratio = (c["client_s_per_gib"] + c["server_s_per_gib"]) / cpu[base]["client_s_per_gib"]
-        server = f"{c['server_s_per_gib']:.2f}" if key.startswith(("grpc", "presigned")) else "—"
+        server = (
+            f"{c['server_s_per_gib']:.2f}"
+            if key.startswith(("grpc", "presigned", "floor"))
+            else "—"
+        )
         lines.append(
             f"| {label} | {c['client_s_per_gib']:.2f} | {server} | "
             f"{c['minio_s_per_gib']:.2f} | {ratio:.2f}x |"
         )
+    wt, rt = report["cpu_targets"]["write"], report["cpu_targets"]["read"]
+    lines += [
+        "",
+        f"SHA-256 of the same bytes in this process: {wt['sha256_s_per_gib']:.2f} CPU-s/GiB. "
+        "The floor of a gRPC relay in Python (bench/_grpc_floor.py: a server that only "
+        "receives the Write stream, plus the SHA-256 any verified upload needs): "
+        f"{wt['floor_s_per_gib']:.2f} CPU-s/GiB, "
+        f"{wt['floor_s_per_gib'] / wt['sha256_s_per_gib']:.2f}x SHA-256; of only sending a "
+        f"Read stream: {rt['floor_s_per_gib']:.2f} CPU-s/GiB.",
+    ]
     if mem:
         lines += [
             "",

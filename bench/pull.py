@@ -11,13 +11,19 @@ everything it needs and stops it again, also on Ctrl-C / SIGTERM:
 The model is a realistic 1 GiB mix: ``--files`` safetensors shards plus small config,
 tokenizer and README files. Figures, each next to a baseline measured in the same run:
 
-1. cold pull (empty cache) ÷ direct ``get_object`` of the same objects, same parallelism;
+1. cold pull (empty cache) ÷ direct ``get_object`` of the same objects, same parallelism,
+   each block hashed with SHA-256 as the SDK must (issue 16): speed, and client CPU;
 2. warm pull (same cache, a fresh ``Client`` as after a restart): absolute seconds, and
    ``pull(dest=...)`` into a folder;
 3. ``--pullers`` concurrent pull *processes*, each with its own empty cache, aggregate MB/s ÷
-   the same number of concurrent direct-get processes;
-4. re-push of the unchanged model: bytes sent (counted by a ``Progress`` in the "pushing"
-   phase) and time ÷ the first push.
+   the same number of concurrent direct-get processes (which hash too);
+4. push of new content ÷ SHA-256 of each file + ``put_object`` straight to MinIO (same
+   parallelism): speed, and all CPU (client + registry server + MinIO);
+5. re-push of the unchanged model: bytes sent (counted by a ``Progress`` in the "pushing"
+   phase) and time ÷ the first push;
+6. server memory over ``--memory-pushes`` consecutive pushes of 4 new files at once, on a
+   fresh server process: its peak RSS against idle + (parts in flight + 1) x part size x 4
+   streams + 64 MiB, and its idle RSS after each push against the one after the first.
 
 Rounds alternate which side runs first. A short profile (one big file, one stream) splits the
 cold pull's cost into HTTP client, hashing and the rest. The Markdown report goes to stdout,
@@ -54,6 +60,7 @@ from modelregistry import Client
 from modelregistry.artifact.v1 import artifact_service_pb2, artifact_service_pb2_grpc
 from modelregistry.metadata.v1 import model_version_pb2
 from modelregistry_server.artifacts.domain.blob import blob_key
+from modelregistry_server.common.config import ServerConfig
 
 # `tests` is not an installed package: when run as a script, sys.path[0] is bench/, so make the
 # repository root importable for the shared MinIO helper (the same one the tests use).
@@ -86,17 +93,22 @@ from bench._support import (  # noqa: E402
     with_token,
     write_incompressible,
 )
+from bench.artifacts import RssSampler  # noqa: E402
 
 from tests.support.minio import MINIO_VERSION, MinioServer  # noqa: E402
 from tests.support.progress import CountingProgress  # noqa: E402
 from tests.support.registry_process import clean_env  # noqa: E402
 
 MODEL = "bench-llm"
-# Targets from issue 5.
-TARGET_COLD = 0.9
+# Targets from issues 5 and 16. Issue 16: every baseline does the work the SDK must do too
+# (it hashes what it downloads or uploads), so the ratios compare like with like.
+TARGET_COLD = 0.9  # cold pull speed ÷ get_object + SHA-256, same parallelism
+TARGET_COLD_CPU = 1.2  # cold pull client CPU ÷ that baseline's client CPU (at most)
 TARGET_WARM_S = 0.2
-TARGET_CONCURRENT = 0.8
+TARGET_CONCURRENT = 0.9  # N pull processes ÷ N get_object + SHA-256 processes
 TARGET_REPUSH_BYTES = 0.001
+TARGET_PUSH_CPU = 1.3  # push CPU (client + server + MinIO) ÷ SHA-256 + put_object (at most)
+TARGET_PUSH_SPEED = 0.8  # push speed ÷ that baseline
 WORKER_TIMEOUT_S = 900.0
 # The small files of a Hugging-Face-style checkpoint, beside the shards (bytes).
 SMALL_FILES = {
@@ -151,8 +163,11 @@ class BlobSpec:
     sha256: str
 
 
-def direct_download(client: Minio, blobs: list[BlobSpec], out_dir: Path, parallel: int) -> int:
-    """The baseline: ``get_object`` of each blob into ``out_dir/<path>``, ``parallel`` at once.
+def direct_download(
+    client: Minio, blobs: list[BlobSpec], out_dir: Path, parallel: int, *, verify: bool = True
+) -> int:
+    """The baseline: ``get_object`` of each blob into ``out_dir/<path>``, ``parallel`` at once,
+    each block hashed as it arrives and the digest checked (``verify``), as the SDK must.
 
     The same as ``fget_object`` inside (1 MiB blocks into a new file), without its temp-file
     rename. Biggest first, like the SDK. Returns the bytes written.
@@ -161,22 +176,44 @@ def direct_download(client: Minio, blobs: list[BlobSpec], out_dir: Path, paralle
     def one(blob: BlobSpec) -> int:
         path = out_dir / blob.path
         path.parent.mkdir(parents=True, exist_ok=True)
+        hasher = hashlib.sha256()
         response = client.get_object(BUCKET, blob.key)
         try:
             with path.open("wb") as sink:
                 for block in response.stream(MIB):
                     sink.write(block)
+                    if verify:
+                        hasher.update(block)
                 written = sink.tell()
         finally:
             response.close()
             response.release_conn()
         if written != blob.size:
             raise RuntimeError(f"get_object wrote {written} bytes of {blob.path}, not {blob.size}")
+        if verify and hasher.hexdigest() != blob.sha256:
+            raise RuntimeError(f"get_object of {blob.path} hashed to another digest")
         return written
 
     order = sorted(blobs, key=lambda b: -b.size)
     with ThreadPoolExecutor(parallel, thread_name_prefix="direct-get") as pool:
         return sum(pool.map(one, order))
+
+
+def direct_push(client: Minio, model_dir: Path, parallel: int) -> list[str]:
+    """The push baseline: SHA-256 of each file (its content address), then ``put_object`` of
+    it under that digest, ``parallel`` files at once, 16 MiB parts; returns the keys written."""
+
+    def one(path: Path) -> str:
+        with path.open("rb") as source:
+            digest = hashlib.file_digest(source, "sha256").hexdigest()
+            source.seek(0)
+            key = f"direct-push/{digest}"
+            client.put_object(BUCKET, key, source, path.stat().st_size, part_size=16 * MIB)
+        return key
+
+    files = sorted(model_dir.iterdir(), key=lambda p: -p.stat().st_size)
+    with ThreadPoolExecutor(parallel, thread_name_prefix="direct-put") as pool:
+        return list(pool.map(one, files))
 
 
 def check_tree(root: Path, blobs: list[BlobSpec]) -> None:
@@ -320,6 +357,10 @@ class Settings:
     warm_calls: int
     work_dir: str
     skip_profile: bool
+    memory_pushes: int
+    memory_file_mib: int
+    part_size_mib: int
+    parts_in_flight: int
 
 
 @dataclasses.dataclass
@@ -337,12 +378,19 @@ class Results:
     many_sdk_per_worker_s: list[list[float]] = dataclasses.field(default_factory=list)
     many_direct_per_worker_s: list[list[float]] = dataclasses.field(default_factory=list)
     push_first: list[Sample] = dataclasses.field(default_factory=list)
+    push_direct: list[Sample] = dataclasses.field(default_factory=list)
     push_again: list[Sample] = dataclasses.field(default_factory=list)
     push_again_new_cache: list[Sample] = dataclasses.field(default_factory=list)
     push_first_bytes: list[int] = dataclasses.field(default_factory=list)
     push_again_bytes: list[int] = dataclasses.field(default_factory=list)
     push_again_new_cache_bytes: list[int] = dataclasses.field(default_factory=list)
     profile: dict[str, list[Sample]] = dataclasses.field(default_factory=dict)
+    # Server memory across consecutive pushes (issue 16, target 7), on a fresh server process:
+    # its RSS before the first push, its peak during each push, its RSS after each.
+    memory_idle_start: int = 0
+    memory_peaks: list[int] = dataclasses.field(default_factory=list)
+    memory_idle_after: list[int] = dataclasses.field(default_factory=list)
+    memory_push_bytes: int = 0
 
 
 class Bench:
@@ -363,6 +411,7 @@ class Bench:
         self.results = Results()
         self.blobs: list[BlobSpec] = []
         self.version = 0  # of MODEL: the last one pushed, which the pull rounds pull
+        self.database_url = ""
         self._dirs = 0
 
     @property
@@ -389,6 +438,7 @@ class Bench:
         _log("starting MinIO, PostgreSQL and the registry")
         minio_proc = start_minio(self._stack, self.minio)
         _, database_url = start_postgres(self._stack, self.tmp / "postgres")
+        self.database_url = database_url
         self.server = ServerProcess(self.tmp / "server", database_url, minio=self.minio)
         self._stack.callback(self.server.stop)
         self.server.start()
@@ -421,16 +471,32 @@ class Bench:
             if round_no:
                 renew_model(model_dir)
             _log(f"push round {round_no + 1}/{self.s.repeat}")
-            self._push_round(model_dir, size)
+            self._push_round(model_dir, size, round_no)
         shutil.rmtree(model_dir, ignore_errors=True)
 
-    def _push_round(self, model_dir: Path, size: int) -> None:
+    def _push_round(self, model_dir: Path, size: int, round_no: int) -> None:
         r = self.results
         with self.temp_dir("push-cache") as cache:
             with Client(self.target, cache_dir=cache, token=TOKEN) as client:
-                sample, sent = self._push(client, model_dir, size)
-                r.push_first.append(sample)
-                r.push_first_bytes.append(sent)
+
+                def sdk() -> None:
+                    sample, sent = self._push(client, model_dir, size)
+                    r.push_first.append(sample)
+                    r.push_first_bytes.append(sent)
+
+                def direct() -> None:
+                    keys: list[str] = []
+                    minio_client = self.minio.client()
+
+                    def put() -> None:
+                        keys.extend(direct_push(minio_client, model_dir, self.s.parallel))
+
+                    r.push_direct.append(self.meter.measure(size, put))
+                    for key in keys:  # untimed: frees MinIO's disk
+                        minio_client.remove_object(BUCKET, key)
+
+                for step in rotated([sdk, direct], round_no):
+                    step()
                 sample, sent = self._push(client, model_dir, size)
                 r.push_again.append(sample)
                 r.push_again_bytes.append(sent)
@@ -469,6 +535,43 @@ class Bench:
         direct_download(self.minio.client(), self.blobs, out, self.s.parallel)
         check_tree(out, self.blobs)
         shutil.rmtree(out)
+
+    # --- server memory under real pushes ------------------------------------------------------
+
+    def memory_rounds(self) -> None:
+        """``memory_pushes`` pushes of 4 new files of ``memory_file_mib`` each, through the SDK
+        (4 files in parallel, so 4 Write streams at once), to a fresh server process alone."""
+        s, r = self.s, self.results
+        model_dir = self.work / "memory-model"
+        model_dir.mkdir()
+        block = bytearray(os.urandom(64 * MIB))
+        for index in range(4):
+            write_incompressible(
+                model_dir / f"part-{index}.bin", s.memory_file_mib * MIB, block, tag=index
+            )
+        r.memory_push_bytes = 4 * s.memory_file_mib * MIB
+        server = ServerProcess(self.tmp / "server-memory", self.database_url, minio=self.minio)
+        try:
+            server.start()
+            proc = server.process
+            time.sleep(1.0)
+            r.memory_idle_start = proc.memory_info().rss
+            with (
+                self.temp_dir("memory-cache") as cache,
+                Client(server.target, cache_dir=cache, token=TOKEN) as client,
+            ):
+                for number in range(s.memory_pushes):
+                    if number:
+                        renew_model(model_dir)
+                    _log(f"memory: push {number + 1}/{s.memory_pushes}")
+                    with RssSampler(proc) as peak:
+                        client.push(model_dir, model="memory", parallelism=4)
+                    r.memory_peaks.append(max(peak.peak, proc.memory_info().rss))
+                    time.sleep(1.0)  # idle: what the process keeps between pushes
+                    r.memory_idle_after.append(proc.memory_info().rss)
+        finally:
+            server.stop()
+            shutil.rmtree(model_dir, ignore_errors=True)
 
     # --- pull, one client ------------------------------------------------------------------
 
@@ -592,7 +695,7 @@ class Bench:
                 return str(reply.url)
 
             def minio_get(out: Path) -> None:
-                direct_download(self.minio.client(), [big], out, 1)
+                direct_download(self.minio.client(), [big], out, 1, verify=False)
 
             def urllib_get(out: Path, *, hash_it: bool) -> None:
                 out.mkdir(parents=True, exist_ok=True)
@@ -677,11 +780,24 @@ def build_report(settings: Settings, results: Results, size: int) -> dict[str, A
             "samples": [dataclasses.asdict(x) for x in samples],
         }
 
+    cold_cpu_ratios = [
+        s.client_cpu / d.client_cpu for s, d in zip(r.cold_sdk, r.cold_direct, strict=True)
+    ]
+    push_speed_ratios = [
+        d.seconds / s.seconds for s, d in zip(r.push_first, r.push_direct, strict=True)
+    ]
+    push_cpu_ratios = [
+        (s.client_cpu + s.server_cpu + s.minio_cpu) / (d.client_cpu + d.server_cpu + d.minio_cpu)
+        for s, d in zip(r.push_first, r.push_direct, strict=True)
+    ]
+    cold_cpu = _summary(cold_cpu_ratios, higher_is_better=False)
+    push_speed = _summary(push_speed_ratios, higher_is_better=True)
+    push_cpu = _summary(push_cpu_ratios, higher_is_better=False)
     cold = _summary(cold_ratios, higher_is_better=True)
     many = _summary(many_ratios, higher_is_better=True)
     warm = _summary(r.warm_restart, higher_is_better=False)
     all_samples = r.cold_sdk + r.cold_direct + r.many_sdk + r.many_direct
-    all_samples += r.push_first + r.push_again
+    all_samples += r.push_first + r.push_direct + r.push_again
     return {
         "date": datetime.date.today().isoformat(),
         "machine": {
@@ -697,6 +813,9 @@ def build_report(settings: Settings, results: Results, size: int) -> dict[str, A
             "ratio": cold,
             "target": TARGET_COLD,
             "pass": cold["median"] >= TARGET_COLD,
+            "cpu_ratio": cold_cpu,
+            "cpu_target": TARGET_COLD_CPU,
+            "cpu_pass": cold_cpu["median"] <= TARGET_COLD_CPU,
             "sdk": side(r.cold_sdk),
             "direct": side(r.cold_direct),
         },
@@ -718,6 +837,16 @@ def build_report(settings: Settings, results: Results, size: int) -> dict[str, A
             "sdk_worker_seconds": r.many_sdk_per_worker_s,
             "direct_worker_seconds": r.many_direct_per_worker_s,
         },
+        "push": {
+            "speed_ratio": push_speed,
+            "speed_target": TARGET_PUSH_SPEED,
+            "speed_pass": push_speed["median"] >= TARGET_PUSH_SPEED,
+            "cpu_ratio": push_cpu,
+            "cpu_target": TARGET_PUSH_CPU,
+            "cpu_pass": push_cpu["median"] <= TARGET_PUSH_CPU,
+            "sdk": side(r.push_first),
+            "direct": side(r.push_direct),
+        },
         "repush": {
             "first_bytes": r.push_first_bytes,
             "again_bytes": r.push_again_bytes,
@@ -733,8 +862,33 @@ def build_report(settings: Settings, results: Results, size: int) -> dict[str, A
             "new_cache": side(r.push_again_new_cache),
         },
         "profile": {name: side(samples) for name, samples in r.profile.items()},
+        "memory": _memory_report(settings, r),
         "foreign_load_max": max(x.foreign_load for x in all_samples),
         "foreign_load_mean": statistics.fmean(x.foreign_load for x in all_samples),
+    }
+
+
+def _memory_report(settings: Settings, r: Results) -> dict[str, Any] | None:
+    """Target 7: peak within idle + (parts in flight + 1) x part size x streams + 64 MiB, and
+    each idle RSS after a push within 10 % of the idle RSS after the first push."""
+    if not r.memory_peaks:
+        return None
+    streams = 4
+    allowance = (settings.parts_in_flight + 1) * settings.part_size_mib * MIB * streams
+    bound = r.memory_idle_start + allowance + 64 * MIB
+    idle_first = r.memory_idle_after[0]
+    idle_growth = [x / idle_first for x in r.memory_idle_after]
+    return {
+        "pushes": len(r.memory_peaks),
+        "push_bytes": r.memory_push_bytes,
+        "idle_start": r.memory_idle_start,
+        "peaks": r.memory_peaks,
+        "idle_after": r.memory_idle_after,
+        "peak_bound": bound,
+        "peak_pass": max(r.memory_peaks) <= bound,
+        "idle_ratios": idle_growth,
+        "idle_target": 1.10,
+        "idle_pass": max(idle_growth) <= 1.10,
     }
 
 
@@ -773,9 +927,16 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines.append(
         f"| Cold pull, empty cache | {cold['sdk']['mb_s']['median']:.0f} MB/s "
         f"({cold['sdk']['seconds']['median']:.2f} s) | {cold['direct']['mb_s']['median']:.0f} MB/s "
-        f"(`get_object`, {s['parallel']} threads) | {cold['ratio']['best']:.2f}x / "
+        f"(`get_object` + SHA-256, {s['parallel']} threads) | {cold['ratio']['best']:.2f}x / "
         f"{cold['ratio']['median']:.2f}x | {rounds(cold['ratio']['rounds'])} "
         f"| ≥ {cold['target']:.2f}x | {verdict(cold['pass'])} |"
+    )
+    cc = cold["cpu_ratio"]
+    lines.append(
+        f"| Cold pull: client CPU | {cold['sdk']['cpu_s_per_gib']['client']:.2f} CPU-s/GiB | "
+        f"{cold['direct']['cpu_s_per_gib']['client']:.2f} CPU-s/GiB (`get_object` + SHA-256) | "
+        f"{cc['best']:.2f}x / {cc['median']:.2f}x | {rounds(cc['rounds'])} "
+        f"| ≤ {cold['cpu_target']:.2f}x | {verdict(cold['cpu_pass'])} |"
     )
     lines.append(
         f"| Warm pull (new `Client`, same cache) | {ms(warm['restart_s']['best'])} / "
@@ -786,9 +947,27 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines.append(
         f"| {many['pullers']} concurrent pull processes, aggregate | "
         f"{many['sdk']['mb_s']['median']:.0f} MB/s | {many['direct']['mb_s']['median']:.0f} MB/s "
-        f"({many['pullers']} `get_object` processes) | {many['ratio']['best']:.2f}x / "
+        f"({many['pullers']} `get_object` + SHA-256 processes) | {many['ratio']['best']:.2f}x / "
         f"{many['ratio']['median']:.2f}x | {rounds(many['ratio']['rounds'])} "
         f"| ≥ {many['target']:.2f}x | {verdict(many['pass'])} |"
+    )
+    new = report["push"]
+
+    def total_cpu(x: dict[str, Any]) -> float:
+        return float(sum(x["cpu_s_per_gib"].values()))
+
+    lines.append(
+        f"| Push of new content: speed | {new['sdk']['mb_s']['median']:.0f} MB/s | "
+        f"{new['direct']['mb_s']['median']:.0f} MB/s (SHA-256 + `put_object`, {s['parallel']} "
+        f"files at once) | {new['speed_ratio']['best']:.2f}x / "
+        f"{new['speed_ratio']['median']:.2f}x | {rounds(new['speed_ratio']['rounds'])} "
+        f"| ≥ {new['speed_target']:.2f}x | {verdict(new['speed_pass'])} |"
+    )
+    lines.append(
+        f"| Push of new content: CPU, client + server + MinIO | {total_cpu(new['sdk']):.2f} "
+        f"CPU-s/GiB | {total_cpu(new['direct']):.2f} CPU-s/GiB | {new['cpu_ratio']['best']:.2f}x"
+        f" / {new['cpu_ratio']['median']:.2f}x | {rounds(new['cpu_ratio']['rounds'])} "
+        f"| ≤ {new['cpu_target']:.2f}x | {verdict(new['cpu_pass'])} |"
     )
     first_mib = statistics.median(push["first_bytes"]) / MIB
     again = statistics.median(push["again_bytes"])
@@ -804,6 +983,22 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"{push['time_ratio']['best']:.3f}x / {push['time_ratio']['median']:.3f}x | "
         f"{rounds(push['time_ratio']['rounds'], '{:.3f}')} | — | — |"
     )
+    mem = report.get("memory")
+    if mem:
+        peaks = ", ".join(f"{x / MIB:.0f}" for x in mem["peaks"])
+        lines.append(
+            f"| Server peak RSS over {mem['pushes']} pushes of {mem['push_bytes'] / MIB:.0f} MiB "
+            f"(4 files at once) | {max(mem['peaks']) / MIB:.0f} MiB | "
+            f"{mem['peak_bound'] / MIB:.0f} MiB (idle {mem['idle_start'] / MIB:.0f} MiB + "
+            f"{s['parts_in_flight'] + 1} x {s['part_size_mib']} MiB x 4 streams + 64 MiB) | "
+            f"— | {peaks} MiB | ≤ bound | {verdict(mem['peak_pass'])} |"
+        )
+        idles = ", ".join(f"{x / MIB:.0f}" for x in mem["idle_after"])
+        lines.append(
+            f"| Server idle RSS after each push ÷ after the first | "
+            f"{max(mem['idle_ratios']):.2f}x (worst) | {mem['idle_after'][0] / MIB:.0f} MiB | "
+            f"— | {idles} MiB | ≤ {mem['idle_target']:.2f}x | {verdict(mem['idle_pass'])} |"
+        )
     lines += [
         "",
         "Warm pulls of the cached version (median of "
@@ -840,10 +1035,11 @@ def render_markdown(report: dict[str, Any]) -> str:
         )
 
     cpu_row("cold pull, SDK", cold["sdk"])
-    cpu_row("cold pull, `get_object`", cold["direct"])
+    cpu_row("cold pull, `get_object` + SHA-256", cold["direct"])
     cpu_row(f"{many['pullers']} SDK pull processes", many["sdk"])
-    cpu_row(f"{many['pullers']} `get_object` processes", many["direct"])
+    cpu_row(f"{many['pullers']} `get_object` + SHA-256 processes", many["direct"])
     cpu_row("first push", push["first"])
+    cpu_row("push baseline: SHA-256 + `put_object`", new["direct"])
     cpu_row("re-push, same cache", push["again"])
     prof = report["profile"]
     if prof:
@@ -896,6 +1092,15 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, Path | None]:
         help="where the model, caches and downloads go (default: /dev/shm if it has room)",
     )
     parser.add_argument("--skip-profile", action="store_true", help="skip the one-file profile")
+    parser.add_argument(
+        "--memory-pushes",
+        type=int,
+        default=10,
+        help="pushes of 4 new files in the server-memory run (10; 0 skips it)",
+    )
+    parser.add_argument(
+        "--memory-file-mib", type=int, default=256, help="size of each of the 4 files (256)"
+    )
     parser.add_argument("--json", type=Path, help="also write the report as JSON here")
     args = parser.parse_args(argv)
     if (
@@ -914,6 +1119,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, Path | None]:
         warm_calls=args.warm_calls,
         work_dir=args.work_dir,
         skip_profile=args.skip_profile,
+        memory_pushes=args.memory_pushes,
+        memory_file_mib=args.memory_file_mib,
+        part_size_mib=ServerConfig.upload_part_size_mib,
+        parts_in_flight=ServerConfig.upload_parts_in_flight,
     )
     json_path: Path | None = args.json
     return settings, json_path
@@ -934,6 +1143,8 @@ def main(argv: list[str] | None = None) -> int:
         bench.warm_minio()
         bench.pull_rounds()
         bench.concurrent_rounds()
+        if settings.memory_pushes:
+            bench.memory_rounds()
         if not settings.skip_profile:
             bench.profile()
     except KeyboardInterrupt:

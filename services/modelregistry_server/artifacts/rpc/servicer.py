@@ -19,6 +19,7 @@ from modelregistry_server.artifacts.app.read_access import ReadAccess
 from modelregistry_server.artifacts.app.uploads import UploadService, WriteChunk
 from modelregistry_server.artifacts.domain.blob import parse_blob_name, validate_sha256
 from modelregistry_server.artifacts.rpc.convert import blob_to_proto, session_to_proto
+from modelregistry_server.common.adapters.allocator import release_free_memory
 from modelregistry_server.common.kernel.identity import Permission
 from modelregistry_server.common.rpc.auth import current_access, current_principal
 from modelregistry_server.common.rpc.handlers import stream_errors, unary_errors
@@ -121,6 +122,9 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
             result = await self._uploads.write(chunks(), _owner())
         finally:
             counters.writes_open -= 1
+            if not counters.writes_open:
+                # The last upload of a burst is over: give its buffers' pages back.
+                release_free_memory()
         response = pb.WriteResponse(committed_size=result.committed_size)
         if result.blob is not None:
             response.blob.CopyFrom(blob_to_proto(result.blob))

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from modelregistry_server.artifacts.app.part_buffers import PartBuffer, PartBufferPool
 from modelregistry_server.artifacts.app.ports import BlobIndex, BlobStore, UploadSessionRepository
 from modelregistry_server.artifacts.domain.blob import (
     MAX_CHUNK_SIZE,
@@ -81,6 +82,7 @@ class _PendingPart:
     task: asyncio.Task[UploadedPart]
     end: int
     hash_state: bytes
+    buffer: PartBuffer  # back to the pool once the part is stored
 
 
 class UploadService:
@@ -119,6 +121,8 @@ class UploadService:
         self._session_ttl = session_ttl
         self._quota = quota
         self._clock = clock
+        self._buffers = PartBufferPool()
+        self._streams = 0  # Write streams running now
 
     async def create_session(
         self, sha256: str, size: int, request_id: str = "", owner: str | None = None
@@ -190,7 +194,13 @@ class UploadService:
                 reason="UPLOAD_SESSION_COMPLETE",
             )
         stream = _UploadStream(self, session, writer)
-        return await stream.run(first, chunks)
+        self._streams += 1
+        try:
+            return await stream.run(first, chunks)
+        finally:
+            self._streams -= 1
+            if not self._streams:
+                self._buffers.clear()  # an idle server keeps no part buffers
 
     async def sweep(self, *, expire_all: bool = False, limit: int = 1000) -> SweepResult:
         """Remove expired sessions and abort their (and orphaned) multipart uploads.
@@ -231,10 +241,11 @@ class _UploadStream:
         self._parts: list[UploadedPart] = list(session.parts)
         self._committed = session.committed_size
         self._received = session.committed_size
-        # Received bytes not yet shipped in a part, as the chunks they came in: a part is
-        # handed to the store as those chunks (PartBytes), never copied into one buffer.
-        self._chunks: deque[memoryview] = deque()
-        self._buffered = 0
+        # The part being filled: a pooled buffer (part_buffers.py) into which each message is
+        # copied on arrival, so that the message is freed at once; where it starts in the blob.
+        self._part: PartBuffer | None = None
+        self._filled = 0
+        self._part_offset = session.committed_size
         self._hasher = ResumableSha256(session.hash_state if session.committed_size else None)
         self._pending: deque[_PendingPart] = deque()
         self._upload_id = session.upload_id
@@ -243,16 +254,17 @@ class _UploadStream:
         try:
             chunk: WriteChunk | None = first
             while chunk is not None:
-                self._accept(chunk)
-                await self._ship_full_parts()
+                await self._absorb(self._accept(chunk))
                 if chunk.finish:
                     return await self._finish()
                 chunk = await self._next(rest)
             # The client half-closed without finishing: keep what is durable, drop the tail
             # (it is re-sent from committed_size on resume).
             await self._drain()
+            self._release_part()
             return WriteResult(self._committed, None)
         except BaseException:
+            self._release_part()
             # Cancelled, deadline, bad input or a store failure: stop feeding the store now.
             # Parts already in a worker thread finish on their own; none are started after this.
             with contextlib.suppress(BaseException):
@@ -270,7 +282,8 @@ class _UploadStream:
                 await self._drain()
             raise
 
-    def _accept(self, chunk: WriteChunk) -> None:
+    def _accept(self, chunk: WriteChunk) -> memoryview:
+        """Check one chunk; return its bytes not received before (a view, not a copy)."""
         session = self._session
         if chunk.session and chunk.session != session.name:
             raise InvalidArgument(
@@ -306,39 +319,41 @@ class _UploadStream:
                 f"the stream goes past the declared size of {session.size} bytes",
                 reason="SIZE_EXCEEDED",
             )
-        if data:
-            self._chunks.append(data)
-            self._buffered += len(data)
         self._received += len(data)
+        return data
 
-    def _take(self, nbytes: int) -> PartBytes:
-        """The first ``nbytes`` of the buffered chunks (a chunk across the end is split)."""
-        taken: list[memoryview] = []
-        need = nbytes
-        while need:
-            chunk = self._chunks.popleft()
-            if len(chunk) > need:
-                self._chunks.appendleft(chunk[need:])
-                chunk = chunk[:need]
-            taken.append(chunk)
-            need -= len(chunk)
-        self._buffered -= nbytes
-        return PartBytes(taken)
+    def _release_part(self) -> None:
+        """Give the unshipped part buffer back (no worker thread has seen it)."""
+        if self._part is not None:
+            self._svc._buffers.release(self._part)
+            self._part, self._filled = None, 0
 
-    def _hash(self, part: PartBytes) -> None:
-        for chunk in part:
-            self._hasher.update(chunk)
-
-    async def _ship_full_parts(self) -> None:
+    async def _absorb(self, data: memoryview) -> None:
+        """Copy ``data`` into part buffers, shipping each one that fills up."""
         part_size = self._session.part_size
-        while self._buffered >= part_size:
-            part = self._take(part_size)
-            self._hash(part)
-            await self._ship(part)
+        while data:
+            if self._part is None:
+                self._part = self._svc._buffers.acquire(part_size)
+            take = min(len(data), part_size - self._filled)
+            self._part[self._filled : self._filled + take] = data[:take]
+            self._filled += take
+            data = data[take:]
+            if self._filled == part_size:
+                await self._ship_filled()
 
-    async def _ship(self, data: PartBytes) -> None:
-        """Upload ``data`` (already hashed) as the next part."""
-        offset = self._received - self._buffered - len(data)
+    async def _ship_filled(self) -> None:
+        """Hash the filled part and upload it; the next bytes go into a new buffer."""
+        buffer, filled = self._part, self._filled
+        assert buffer is not None
+        self._part, self._filled = None, 0
+        part = memoryview(buffer)[:filled]
+        self._hasher.update(part)
+        await self._ship(PartBytes((part,)), buffer)
+
+    async def _ship(self, data: PartBytes, buffer: PartBuffer) -> None:
+        """Upload ``data`` (already hashed; a view of ``buffer``) as the next part."""
+        offset = self._part_offset
+        self._part_offset += len(data)
         if self._upload_id is None:
             self._upload_id = await self._svc._store.create_upload(self._session.sha256)
             await self._svc._sessions.set_upload_id(
@@ -352,12 +367,16 @@ class _UploadStream:
                 self._session.sha256, self._upload_id, part_number, offset, data
             )
         )
-        self._pending.append(_PendingPart(task, offset + len(data), self._hasher.state()))
+        self._pending.append(_PendingPart(task, offset + len(data), self._hasher.state(), buffer))
 
     async def _settle_oldest(self) -> None:
         pending = self._pending[0]
         part = await pending.task
         self._pending.popleft()
+        # The store is done with it (its worker thread returned): the buffer may be reused. A
+        # part that failed or was cancelled keeps its buffer out of the pool, since a worker
+        # thread may still be reading it.
+        self._svc._buffers.release(pending.buffer)
         self._parts.append(part)
         self._committed = pending.end
         await self._svc._sessions.record_progress(
@@ -383,8 +402,10 @@ class _UploadStream:
                 reason="SIZE_MISMATCH",
             )
         # Hash the tail before uploading it: a wrong digest is caught without storing more.
-        tail = self._take(self._buffered)
-        self._hash(tail)
+        buffer, filled = self._part, self._filled
+        self._part, self._filled = None, 0
+        tail = memoryview(buffer)[:filled] if buffer is not None else memoryview(b"")
+        self._hasher.update(tail)
         digest = self._hasher.hexdigest()
         if digest != session.sha256:
             await self._discard()
@@ -394,8 +415,9 @@ class _UploadStream:
                 "nothing was stored and the session is closed",
                 reason="DIGEST_MISMATCH",
             )
-        if len(tail):
-            await self._ship(tail)
+        if filled:
+            assert buffer is not None
+            await self._ship(PartBytes((tail,)), buffer)
         await self._drain()
         store = self._svc._store
         if session.size == 0 and self._upload_id is None:

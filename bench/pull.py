@@ -567,7 +567,9 @@ class Bench:
                     with RssSampler(proc) as peak:
                         client.push(model_dir, model="memory", parallelism=4)
                     r.memory_peaks.append(max(peak.peak, proc.memory_info().rss))
-                    time.sleep(1.0)  # idle: what the process keeps between pushes
+                    # Idle: what the process keeps between pushes, once the work that follows a
+                    # commit (the scan, events) is done too.
+                    time.sleep(3.0)
                     r.memory_idle_after.append(proc.memory_info().rss)
         finally:
             server.stop()

@@ -40,6 +40,8 @@ class Limits:
     keepalive_timeout_s: float = 20.0
     max_connection_age_s: float = 1800.0
     max_connection_age_grace_s: float = 3600.0
+    # HTTP/2 flow-control window per stream (0: gRPC's adaptive window, see the flag's help).
+    stream_window_bytes: int = 2 * MIB
     # Retention and scheduled jobs (housekeeping): change events and request ids older than
     # their retention are deleted every housekeeping interval; garbage collection runs every
     # gc interval (an interval of 0 switches the job off). The alias history and the audit
@@ -158,6 +160,11 @@ def _add_bound_flags(group: argparse._ArgumentGroup) -> None:
         "load spreads over new replicas (default 1800; 0 for never)",
         "--max-connection-age-grace": "seconds calls in flight may take to finish on a "
         "connection past its age (default 3600)",
+        "--stream-window-mib": "MiB a client may send on one stream ahead of what the server "
+        "has taken (HTTP/2 flow-control window; default 2). Bounds the memory of each upload "
+        "beyond its part buffers; a stream moves at most this much per round trip (2 MiB per "
+        "1 ms is 2 GB/s). 0 lets gRPC grow the window by itself (faster across long links, "
+        "unbounded memory per upload)",
     }
     for flag, text in flags.items():
         unit = text.split(" ", 1)[0]
@@ -199,6 +206,7 @@ def read_limits(
         max_connection_age_grace_s=number(
             "max_connection_age_grace", "3600", 0, 30 * day, "seconds"
         ),
+        stream_window_bytes=int(number("stream_window_mib", "2", 0, 1024, "MiB up to 1024") * MIB),
         event_retention_s=number(
             "event_retention", "2592000", 3600, 3650 * day, "seconds from 3600 to 10 years"
         ),

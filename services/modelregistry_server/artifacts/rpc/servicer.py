@@ -42,6 +42,7 @@ class RequestCounters:
     writes_open: int = 0  # Write streams in progress (upload sessions being written) now
     write_bytes: int = 0
     reads: int = 0
+    reads_open: int = 0  # Read streams in progress now
     read_bytes: int = 0
     download_urls: int = 0
 
@@ -76,6 +77,12 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
             current_access().require(Permission.ADMINISTER, None)
             return
         await self._reads.require_blob_in_version(model_version, sha256)
+
+    def _after_stream(self) -> None:
+        """When the last byte stream of a burst has ended, give its buffers' pages back to the
+        OS (common/adapters/allocator.py); not while another stream is still moving bytes."""
+        if not self.counters.writes_open and not self.counters.reads_open:
+            release_free_memory()
 
     @unary_errors(to_status)
     async def CreateUploadSession(  # noqa: N802 - gRPC method names are PascalCase
@@ -122,9 +129,7 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
             result = await self._uploads.write(chunks(), _owner())
         finally:
             counters.writes_open -= 1
-            if not counters.writes_open:
-                # The last upload of a burst is over: give its buffers' pages back.
-                release_free_memory()
+            self._after_stream()
         response = pb.WriteResponse(committed_size=result.committed_size)
         if result.blob is not None:
             response.blob.CopyFrom(blob_to_proto(result.blob))
@@ -149,13 +154,18 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
         serialized: two)."""
         await self._authorize_read(request.model_version, validate_sha256(request.sha256))
         self.counters.reads += 1
+        self.counters.reads_open += 1
         chunks = self._blobs.read(request.sha256, request.read_offset, request.read_limit)
-        # aclosing: a client that stops early releases the store's response/file at once,
-        # not whenever the generator is garbage-collected.
-        async with contextlib.aclosing(chunks):
-            async for chunk in chunks:
-                self.counters.read_bytes += len(chunk)
-                yield chunk
+        try:
+            # aclosing: a client that stops early releases the store's response/file at once,
+            # not whenever the generator is garbage-collected.
+            async with contextlib.aclosing(chunks):
+                async for chunk in chunks:
+                    self.counters.read_bytes += len(chunk)
+                    yield chunk
+        finally:
+            self.counters.reads_open -= 1
+            self._after_stream()
 
     @unary_errors(to_status)
     async def FindMissingBlobs(  # noqa: N802

@@ -19,6 +19,14 @@ def server_options(limits: Limits, max_message_bytes: int) -> list[tuple[str, in
         ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
         ("grpc.keepalive_permit_without_calls", 1),
     ]
+    if limits.stream_window_bytes:
+        # A fixed window instead of gRPC's adaptive one (BDP probing), which on a fast link
+        # grew to tens of MiB per stream: with 4 uploads at once the server held 150-250 MiB
+        # of received-but-untaken bytes beyond its part buffers (bench/pull.py memory rows).
+        options += [
+            ("grpc.http2.bdp_probe", 0),
+            ("grpc.http2.lookahead_bytes", limits.stream_window_bytes),
+        ]
     if limits.max_connection_age_s > 0:
         options += [
             ("grpc.max_connection_age_ms", int(limits.max_connection_age_s * 1000)),

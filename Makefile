@@ -19,6 +19,7 @@
 #   make bench-http        download of a 1 GiB file by HTTP file URL ÷ gRPC Read, local store and MinIO
 #   make bench-ui          the model page's server time with 10,000 versions (p50/p99), beside GET /v1/whoami
 #   make bench-metrics     ResolveModelVersion p50 and Write CPU-s/GiB with --metrics prometheus ÷ without
+#   make bench-where-cpu   the artifact service's CPU per GiB of Write and Read, split by thread
 #   make dashboard         regenerate deploy/grafana/modelregistry-dashboard.json from deploy/grafana/dashboard.py
 #   make fuzz              the fuzz suite with 600 fresh requests per RPC (about 20,000)
 #   make scale-test        the scale-out test under injected faults: 4-node MinIO, PostgreSQL primary and
@@ -170,6 +171,10 @@ bench-http: venv-dev minio
 # The model page's server time with 10,000 versions in the model, p50/p99 over HTTP.
 bench-ui: venv-dev
 	$(PY) bench/ui_pages.py $(BENCH_ARGS)
+
+.PHONY: bench-where-cpu
+bench-where-cpu: venv-dev minio
+	$(PY) bench/where_cpu.py $(BENCH_ARGS)
 
 .PHONY: bench-metrics dashboard
 bench-metrics: venv-dev

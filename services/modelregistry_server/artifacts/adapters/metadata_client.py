@@ -43,10 +43,9 @@ class GrpcManifestLookup:
         except grpc.aio.AioRpcError as exc:
             if exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
                 return None
-            raise Unavailable(
-                f"the metadata service at {self._target} did not answer ({exc.code().name}); retry",
-                reason="METADATA_SERVICE_UNAVAILABLE",
-            ) from exc
+            # Its database being down is passed on as such (DATABASE_UNAVAILABLE), as for
+            # collect_blob: the caller learns what is really down.
+            raise upstream_unavailable(exc, self._target, "METADATA_SERVICE_UNAVAILABLE") from exc
         if version.state == model_version_pb2.MODEL_VERSION_STATE_DELETED:
             return None  # its blobs may be collected any time: nobody pulls it any more
         return VersionManifest(

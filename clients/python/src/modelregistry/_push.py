@@ -44,6 +44,7 @@ from modelregistry._transport import (
     stream_deadline,
     stream_retry_pause,
 )
+from modelregistry._write_wire import encode_write_request, write_call
 from modelregistry.artifact.v1 import artifact_service_pb2, blob_pb2
 from modelregistry.cache import Cache
 from modelregistry.errors import (
@@ -364,7 +365,7 @@ class _BlobUpload:
         attempt = 0
         while not self.complete:
             try:
-                response = self.transport.artifact_stub.Write(
+                response = write_call(self.transport.artifact_channel)(
                     self._requests(),
                     timeout=stream_deadline(self.remaining),
                     metadata=self.transport.metadata,
@@ -402,7 +403,8 @@ class _BlobUpload:
         self.offset = status.committed_size
         self.complete = status.complete
 
-    def _requests(self) -> Iterator[artifact_service_pb2.WriteRequest]:
+    def _requests(self) -> Iterator[bytes]:
+        """The Write stream, each message encoded from the file's bytes (_write_wire.py)."""
         size = self.file.size
         with open(self.file.source, "rb") as handle:
             handle.seek(self.offset)
@@ -412,11 +414,8 @@ class _BlobUpload:
                 data = handle.read(min(CHUNK_BYTES, size - position))
                 position += len(data)
                 last = position >= size
-                yield artifact_service_pb2.WriteRequest(
-                    upload_session=self.session if first else "",
-                    write_offset=position - len(data),
-                    finish_write=last,
-                    data=data,
+                yield encode_write_request(
+                    self.session if first else "", position - len(data), last, data
                 )
                 self.report.advance(len(data))
                 first = False

@@ -57,6 +57,7 @@ import platform
 import pstats
 import re
 import signal
+import statistics
 import sys
 import threading
 import time
@@ -941,7 +942,14 @@ def build_report(
             ],
         }
         if kind.ref is not None:  # the open reference has no target
-            ratios[kind.key].update(target=TARGET_P50_RATIO, **{"pass": p50 <= TARGET_P50_RATIO})
+            # Issue 16: the pooled p50 and the median of the rounds' ratios must both hold (a
+            # good pooled figure can hide rounds that missed).
+            rounds_median = statistics.median(ratios[kind.key]["round_p50_ratios"])
+            ratios[kind.key].update(
+                target=TARGET_P50_RATIO,
+                rounds_median_ratio=rounds_median,
+                **{"pass": max(p50, rounds_median) <= TARGET_P50_RATIO},
+            )
     others = [p.other_cpu_s / p.wall_s for p in phases]
     report: dict[str, Any] = {
         "disturbance": {
@@ -1000,7 +1008,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         "processes on the same machine; CPU columns are milliseconds per call.",
         "",
         "| Call | p50 | p99 | Calls/s | Server CPU | PostgreSQL CPU | Client CPU "
-        "| p50 ÷ empty | p99 ÷ empty | Per-round p50 ratios | Target (p50) | Result |",
+        "| p50 ÷ empty | p99 ÷ empty | Per-round p50 ratios | Target (p50, pooled and "
+        "median of rounds) | Result |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
     ]
     for kind in KINDS:
@@ -1015,6 +1024,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         else:
             x = report["ratios"][kind.key]
             rounds = ", ".join(f"{v:.2f}" for v in x["round_p50_ratios"])
+            if "rounds_median_ratio" in x:
+                rounds += f" (median {x['rounds_median_ratio']:.2f})"
             cells += f" {x['p50_ratio']:.2f}x | {x['p99_ratio']:.2f}x | {rounds} | "
             cells += (
                 f"≤ {x['target']:.2f}x | {verdict(x['pass'])} |" if "target" in x else "— | — |"

@@ -8,7 +8,11 @@ measured 102 -> 165 MiB after two small pushes (bench/pull.py, the memory rows).
 registry replica should return to its idle size between bursts, or its memory limit has to
 cover the worst fragmentation it ever saw. ``malloc_trim(0)`` releases the free pages of every
 arena (glibc 2.8+); it takes milliseconds, and runs once a burst is over, not per message.
-Elsewhere (musl, macOS) it is a no-op.
+Before it, a full garbage collection frees the cyclic garbage a burst left (gRPC call objects,
+tracebacks of retried calls): without it the idle size wandered by 10-28 % between pushes
+(99-127 MiB over 20 small pushes), with it 98-104 MiB. The collection pauses the event loop
+once per burst (its length was not measured; it grows with the live objects). Elsewhere
+(musl, macOS) the whole call is a no-op.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import gc
 import logging
 from typing import Any
 
@@ -41,5 +46,6 @@ def release_free_memory() -> bool:
     trim = _malloc_trim()
     if trim is None:
         return False
+    gc.collect()
     trim(0)
     return True

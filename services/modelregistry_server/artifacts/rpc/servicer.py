@@ -27,6 +27,8 @@ from modelregistry_server.common.rpc.proto_time import request_duration, request
 from modelregistry_server.common.rpc.status import to_status
 
 _Context = grpc.aio.ServicerContext[Any, Any]
+# Bytes a burst must move before its end releases memory (at least a few part buffers' worth).
+_TRIM_AFTER_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
@@ -68,6 +70,7 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
         self._reads = reads
         self._references = references
         self.counters = RequestCounters()
+        self._trimmed_at = 0  # counters' bytes moved when memory was last released
 
     async def _authorize_read(self, model_version: str, sha256: str) -> None:
         """The check before any byte or URL leaves: the permission table already required
@@ -80,8 +83,15 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
 
     def _after_stream(self) -> None:
         """When the last byte stream of a burst has ended, give its buffers' pages back to the
-        OS (common/adapters/allocator.py); not while another stream is still moving bytes."""
-        if not self.counters.writes_open and not self.counters.reads_open:
+        OS (common/adapters/allocator.py); not while another stream is still moving bytes, and
+        not after a burst too small to matter: a garbage collection per scan of a file header
+        (a 1 MiB Read) would be work on a hot path for nothing."""
+        c = self.counters
+        if c.writes_open or c.reads_open:
+            return
+        moved = c.write_bytes + c.read_bytes
+        if moved - self._trimmed_at >= _TRIM_AFTER_BYTES:
+            self._trimmed_at = moved
             release_free_memory()
 
     @unary_errors(to_status)

@@ -17,23 +17,11 @@ from modelregistry.artifact.v1 import artifact_service_pb2 as pb
 from modelregistry.artifact.v1 import blob_pb2
 from tests.conftest import RunningRegistry
 from tests.support.artifacts import download, sha256_hex
+from tests.support.protowire import len_field, varint
 from tests.support.rpc import error_info
 
 T = 30.0
 WRITE = "/modelregistry.artifact.v1.ArtifactService/Write"
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _len_field(field: int, payload: bytes) -> bytes:
-    return _varint(field << 3 | 2) + _varint(len(payload)) + payload
 
 
 async def _session(registry: RunningRegistry, data: bytes) -> str:
@@ -70,12 +58,12 @@ async def test_a_hand_encoded_write_stores_what_protobuf_would_decode(
     # data first (then replaced: the last occurrence wins), an unknown field, the session
     # name after the data, finish_write=true, write_offset 0 left at its default.
     message = (
-        _len_field(4, decoy)
-        + _varint(15 << 3 | 0)
-        + _varint(12345)
-        + _len_field(1, name.encode())
-        + _len_field(4, data)
-        + _varint(3 << 3 | 0)
+        len_field(4, decoy)
+        + varint(15 << 3 | 0)
+        + varint(12345)
+        + len_field(1, name.encode())
+        + len_field(4, data)
+        + varint(3 << 3 | 0)
         + b"\x01"
     )
     response = await _write_raw(s3_registry, [message])
@@ -87,9 +75,9 @@ async def test_a_hand_encoded_write_stores_what_protobuf_would_decode(
 @pytest.mark.parametrize(
     "tail",
     [
-        _varint(4 << 3 | 2) + _varint(100) + b"short",  # data runs past the end
-        _varint(2 << 3 | 0) + b"\xff",  # write_offset cut short
-        _len_field(1, b"uploadSessions/\xff"),  # session name not UTF-8
+        varint(4 << 3 | 2) + varint(100) + b"short",  # data runs past the end
+        varint(2 << 3 | 0) + b"\xff",  # write_offset cut short
+        len_field(1, b"uploadSessions/\xff"),  # session name not UTF-8
     ],
     ids=["data-past-end", "truncated-varint", "bad-utf8"],
 )
@@ -99,7 +87,7 @@ async def test_a_malformed_write_is_invalid_argument_and_leaves_the_session_as_i
     data = b"kept intact" * 100
     name = await _session(s3_registry, data)
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await _write_raw(s3_registry, [_len_field(1, name.encode()) + tail])
+        await _write_raw(s3_registry, [len_field(1, name.encode()) + tail])
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error_info(refused.value).reason == "REQUEST_MALFORMED"
     status = await s3_registry.artifacts.QueryWriteStatus(

@@ -14,12 +14,9 @@ import os
 import pytest
 from minio.error import S3Error
 
+from modelregistry_server.artifacts.adapters.checksums import part_checksum
 from modelregistry_server.artifacts.adapters.s3 import S3BlobStore
-from modelregistry_server.artifacts.adapters.s3_parts import (
-    CHECKSUM_HEADER,
-    UnsignedPartsMinio,
-    part_checksum,
-)
+from modelregistry_server.artifacts.adapters.s3_parts import CHECKSUM_HEADER, UnsignedPartsMinio
 from modelregistry_server.artifacts.domain.blob import MIN_PART_SIZE, UploadedPart, blob_key
 from modelregistry_server.artifacts.domain.errors import StoreUnavailable
 from tests.support.minio import MinioServer

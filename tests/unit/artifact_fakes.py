@@ -13,9 +13,8 @@ from modelregistry_server.artifacts.domain.blob import (
     MAX_CHUNK_SIZE,
     BlobInfo,
     IncompleteUpload,
-    PartBytes,
+    PartData,
     UploadedPart,
-    part_chunks,
 )
 from modelregistry_server.artifacts.domain.errors import (
     BlobNotFound,
@@ -60,10 +59,10 @@ class InMemoryBlobStore:
         return upload_id
 
     async def upload_part(
-        self, sha256: str, upload_id: str, part_number: int, offset: int, data: bytes | PartBytes
+        self, sha256: str, upload_id: str, part_number: int, offset: int, data: PartData
     ) -> UploadedPart:
         self.part_uploads += 1
-        data = part_chunks(data).tobytes()
+        data = bytes(data)  # a view of a buffer the caller reuses
         self.uploads[upload_id][part_number] = data
         return UploadedPart(part_number, offset, len(data), hashlib.md5(data).hexdigest())  # noqa: S324
 

@@ -15,23 +15,7 @@ from hypothesis import strategies as st
 
 from modelregistry.artifact.v1 import artifact_service_pb2 as pb
 from modelregistry_server.artifacts.rpc.wire import decode_write_request, encode_read_response
-
-
-def _key(field: int, wire_type: int) -> bytes:
-    return _varint(field << 3 | wire_type)
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _len_field(field: int, payload: bytes) -> bytes:
-    return _key(field, 2) + _varint(len(payload)) + payload
+from tests.support.protowire import key, len_field, varint
 
 
 def _same(raw: bytes) -> None:
@@ -47,15 +31,15 @@ def _same(raw: bytes) -> None:
 
 _fields = st.lists(
     st.one_of(
-        st.builds(lambda s: _len_field(1, s.encode()), st.text(max_size=30)),
-        st.builds(lambda n: _key(2, 0) + _varint(n), st.integers(0, 2**63 - 1)),
-        st.builds(lambda b: _key(3, 0) + _varint(int(b)), st.booleans()),
-        st.builds(lambda d: _len_field(4, d), st.binary(max_size=300)),
+        st.builds(lambda s: len_field(1, s.encode()), st.text(max_size=30)),
+        st.builds(lambda n: key(2, 0) + varint(n), st.integers(0, 2**63 - 1)),
+        st.builds(lambda b: key(3, 0) + varint(int(b)), st.booleans()),
+        st.builds(lambda d: len_field(4, d), st.binary(max_size=300)),
         # Unknown fields of every wire type protobuf skips.
-        st.builds(lambda n: _key(9, 0) + _varint(n), st.integers(0, 2**40)),
-        st.builds(lambda b: _key(10, 1) + b, st.binary(min_size=8, max_size=8)),
-        st.builds(lambda b: _len_field(11, b), st.binary(max_size=40)),
-        st.builds(lambda b: _key(12, 5) + b, st.binary(min_size=4, max_size=4)),
+        st.builds(lambda n: key(9, 0) + varint(n), st.integers(0, 2**40)),
+        st.builds(lambda b: key(10, 1) + b, st.binary(min_size=8, max_size=8)),
+        st.builds(lambda b: len_field(11, b), st.binary(max_size=40)),
+        st.builds(lambda b: key(12, 5) + b, st.binary(min_size=4, max_size=4)),
     ),
     max_size=8,
 )
@@ -69,7 +53,7 @@ def test_any_valid_message_decodes_as_protobuf_decodes_it(fields: list[bytes]) -
 
 def test_data_is_a_view_into_the_received_bytes_and_the_last_data_field_wins() -> None:
     first, last = b"a" * 1000, b"b" * 2000
-    raw = _len_field(4, first) + _len_field(1, b"uploadSessions/x") + _len_field(4, last)
+    raw = len_field(4, first) + len_field(1, b"uploadSessions/x") + len_field(4, last)
     decoded = decode_write_request(raw)
     assert isinstance(decoded.data, memoryview)
     assert decoded.data.obj is raw  # no copy
@@ -88,13 +72,13 @@ def test_a_message_the_sdk_sends_decodes() -> None:
 @pytest.mark.parametrize(
     "raw",
     [
-        _key(2, 0) + b"\xff",  # varint cut short
-        _key(2, 0) + b"\xff" * 11,  # varint longer than 64 bits
-        _key(4, 2) + _varint(10) + b"short",  # data runs past the end
-        _key(10, 1) + b"1234",  # fixed64 cut short
-        _key(7, 3),  # groups: not in proto3
-        _len_field(1, b"\xff\xfe"),  # upload_session is not UTF-8
-        _key(0, 0) + b"\x01",  # field number 0
+        key(2, 0) + b"\xff",  # varint cut short
+        key(2, 0) + b"\xff" * 11,  # varint longer than 64 bits
+        key(4, 2) + varint(10) + b"short",  # data runs past the end
+        key(10, 1) + b"1234",  # fixed64 cut short
+        key(7, 3),  # groups: not in proto3
+        len_field(1, b"\xff\xfe"),  # upload_session is not UTF-8
+        key(0, 0) + b"\x01",  # field number 0
     ],
 )
 def test_malformed_messages_raise_decode_error(raw: bytes) -> None:

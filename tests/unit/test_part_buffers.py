@@ -16,7 +16,7 @@ import pytest
 
 from modelregistry_server.artifacts.app.part_buffers import PartBufferPool
 from modelregistry_server.artifacts.app.uploads import UploadService, WriteChunk
-from modelregistry_server.artifacts.domain.blob import MIN_PART_SIZE, PartBytes, UploadedPart
+from modelregistry_server.artifacts.domain.blob import MIN_PART_SIZE, PartData, UploadedPart
 from tests.unit.artifact_fakes import InMemoryBlobIndex, InMemoryBlobStore, InMemoryUploadSessions
 
 pytestmark = pytest.mark.timeout(30)
@@ -34,7 +34,7 @@ class SlowStore(InMemoryBlobStore):
         self.allocated: list[int] = []
 
     async def upload_part(
-        self, sha256: str, upload_id: str, part_number: int, offset: int, data: bytes | PartBytes
+        self, sha256: str, upload_id: str, part_number: int, offset: int, data: PartData
     ) -> UploadedPart:
         assert self.service is not None
         self.allocated.append(self.service._buffers.allocated)

@@ -13,8 +13,8 @@ A part is durable when ``upload_part`` returns (``fdatasync``). ``complete_uploa
 Part ETags are the CRC32C of the part's bytes, computed in the worker thread: they tell a part
 from one re-sent with other bytes. A SHA-256 per part would be a second full hash of every byte
 (the upload stream already computes the blob's content address); CRC32C runs on the CPU's
-CRC32 instruction at a fifth of the cost. Parts may arrive as the chunks of the Write stream
-(``PartBytes``) and are written at their offsets without being joined first.
+CRC32 instruction at a fifth of the cost. A part may be a view of a pooled buffer; it is written
+as it is, without a copy.
 """
 
 from __future__ import annotations
@@ -48,10 +48,9 @@ from modelregistry_server.artifacts.adapters.checksums import crc32c
 from modelregistry_server.artifacts.domain.blob import (
     BlobInfo,
     IncompleteUpload,
-    PartBytes,
+    PartData,
     UploadedPart,
     blob_key,
-    part_chunks,
     validate_sha256,
 )
 from modelregistry_server.artifacts.domain.errors import (
@@ -148,7 +147,7 @@ class LocalDirBlobStore:
         _fsync_dir(self._uploads)
 
     async def upload_part(
-        self, sha256: str, upload_id: str, part_number: int, offset: int, data: bytes | PartBytes
+        self, sha256: str, upload_id: str, part_number: int, offset: int, data: PartData
     ) -> UploadedPart:
         """Write the part at its offset and flush it to disk before returning.
 
@@ -168,17 +167,16 @@ class LocalDirBlobStore:
             raise upload_not_found(_STORE, sha256, upload_id) from None
         return UploadedPart(part_number, offset, len(data), etag)
 
-    def _write_part(self, sha256: str, upload: Path, offset: int, data: bytes | PartBytes) -> str:
+    def _write_part(self, sha256: str, upload: Path, offset: int, data: PartData) -> str:
         _check_meta(upload, sha256)
         fd = os.open(upload / "data", os.O_WRONLY)
         # The ETag only tells parts apart; the blob's sha256 is checked by the upload stream.
         # A CRC32C (CPU instruction) instead of a second SHA-256 of every byte.
         try:
-            for chunk in part_chunks(data):
-                written = 0
-                while written < len(chunk):
-                    written += os.pwrite(fd, chunk[written:], offset + written)
-                offset += len(chunk)
+            view = memoryview(data)
+            written = 0
+            while written < len(view):
+                written += os.pwrite(fd, view[written:], offset + written)
             # Data and file size reach the disk; "committed" must survive a power cut.
             os.fdatasync(fd)
         finally:

@@ -27,7 +27,7 @@ import os
 import re
 from collections.abc import AsyncGenerator, Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import certifi
 import urllib3
@@ -46,17 +46,14 @@ from modelregistry_server.artifacts.adapters.blob_io import (
     submit_job,
     upload_not_found,
 )
+from modelregistry_server.artifacts.adapters.checksums import part_checksum
 from modelregistry_server.artifacts.adapters.s3_errors import S3_FAILURES, store_error
-from modelregistry_server.artifacts.adapters.s3_parts import (
-    CHECKSUM_HEADER,
-    UnsignedPartsMinio,
-    part_checksum,
-)
+from modelregistry_server.artifacts.adapters.s3_parts import CHECKSUM_HEADER, UnsignedPartsMinio
 from modelregistry_server.artifacts.domain.blob import (
     MAX_URL_TTL,
     BlobInfo,
     IncompleteUpload,
-    PartBytes,
+    PartData,
     UploadedPart,
     blob_key,
 )
@@ -218,7 +215,7 @@ class S3BlobStore:
         return upload_id
 
     async def upload_part(
-        self, sha256: str, upload_id: str, part_number: int, offset: int, data: bytes | PartBytes
+        self, sha256: str, upload_id: str, part_number: int, offset: int, data: PartData
     ) -> UploadedPart:
         """Upload one part; re-sending a part number replaces the earlier part.
 
@@ -424,16 +421,14 @@ class S3BlobStore:
         await shutdown(self._executor)
 
     def _upload_checked_part(
-        self, key: str, data: bytes | PartBytes, upload_id: str, part_number: int
+        self, key: str, data: PartData, upload_id: str, part_number: int
     ) -> str:
         """One part with its CRC32C, which S3 checks (s3_parts.py: the payload is not hashed
-        again for the signature when the client is an ``UnsignedPartsMinio``, and its chunks
-        are sent without joining them). On a store thread: the checksum is computed there, not
-        on the event loop."""
+        again for the signature when the client is an ``UnsignedPartsMinio``). On a store
+        thread: the checksum is computed there, not on the event loop."""
         headers: DictType = {CHECKSUM_HEADER: part_checksum(data)}
-        body: Any = data
-        if not isinstance(self._client, UnsignedPartsMinio) and isinstance(data, PartBytes):
-            body = data.tobytes()  # plain minio-py hashes and measures one buffer
+        # minio-py annotates bytes; it hands the body to urllib3, which sends any buffer.
+        body = cast(bytes, data)
         etag: str = self._client._upload_part(
             self._bucket, key, body, headers, upload_id, part_number
         )

@@ -27,10 +27,6 @@ from minio import time as minio_time
 from minio.credentials.credentials import Credentials
 from minio.helpers import DictType
 
-from modelregistry_server.artifacts.adapters.checksums import part_checksum
-
-__all__ = ["CHECKSUM_HEADER", "UnsignedPartsMinio", "part_checksum"]
-
 CHECKSUM_HEADER = "x-amz-checksum-crc32c"
 
 
@@ -38,9 +34,8 @@ class UnsignedPartsMinio(Minio):
     """A minio-py client that sends a request carrying a CRC32C checksum header with an
     unsigned payload; every other request is built as minio-py builds it.
 
-    Such a request's body may be a ``PartBytes``: urllib3 sends its chunks one after the other
-    (``Content-Length`` is set here, so without chunked encoding), never joined into a copy; a
-    retry iterates them again from the start.
+    Such a request's body may be a view of a pooled part buffer: urllib3 sends it as it is
+    (``Content-Length`` is set here), and a retry sends it again from the start.
 
     It overrides one private method of the pinned minio-py (7.2.20): the store already calls
     its private multipart methods, and the pin is what keeps that safe.

@@ -10,7 +10,7 @@ from typing import Protocol
 from modelregistry_server.artifacts.domain.blob import (
     BlobInfo,
     IncompleteUpload,
-    PartBytes,
+    PartData,
     UploadedPart,
 )
 from modelregistry_server.artifacts.domain.upload import UploadQuota, UploadSession
@@ -52,10 +52,10 @@ class BlobStore(Protocol):
         ...
 
     async def upload_part(
-        self, sha256: str, upload_id: str, part_number: int, offset: int, data: bytes | PartBytes
+        self, sha256: str, upload_id: str, part_number: int, offset: int, data: PartData
     ) -> UploadedPart:
         """Store part ``part_number`` (1-based) holding bytes ``[offset, offset+len(data))``;
-        ``data`` may come as the chunks it arrived in (``PartBytes``), to be written unjoined.
+        ``data`` may be a view of a buffer the caller reuses once this returns.
 
         Every part but the last is at least ``MIN_PART_SIZE`` bytes. Returns when the part is
         durable.

@@ -22,7 +22,6 @@ from modelregistry_server.artifacts.app.ports import BlobIndex, BlobStore, Uploa
 from modelregistry_server.artifacts.domain.blob import (
     MAX_CHUNK_SIZE,
     BlobInfo,
-    PartBytes,
     UploadedPart,
     validate_sha256,
 )
@@ -341,16 +340,21 @@ class _UploadStream:
             if self._filled == part_size:
                 await self._ship_filled()
 
-    async def _ship_filled(self) -> None:
-        """Hash the filled part and upload it; the next bytes go into a new buffer."""
+    def _take_part(self) -> tuple[PartBuffer | None, memoryview]:
+        """The part being filled, hashed, and its bytes; the next bytes go into a new buffer."""
         buffer, filled = self._part, self._filled
-        assert buffer is not None
         self._part, self._filled = None, 0
-        part = memoryview(buffer)[:filled]
+        part = memoryview(buffer)[:filled] if buffer is not None else memoryview(b"")
         self._hasher.update(part)
-        await self._ship(PartBytes((part,)), buffer)
+        return buffer, part
 
-    async def _ship(self, data: PartBytes, buffer: PartBuffer) -> None:
+    async def _ship_filled(self) -> None:
+        """Hash the filled part and upload it."""
+        buffer, part = self._take_part()
+        assert buffer is not None
+        await self._ship(part, buffer)
+
+    async def _ship(self, data: memoryview, buffer: PartBuffer) -> None:
         """Upload ``data`` (already hashed; a view of ``buffer``) as the next part."""
         offset = self._part_offset
         self._part_offset += len(data)
@@ -402,10 +406,7 @@ class _UploadStream:
                 reason="SIZE_MISMATCH",
             )
         # Hash the tail before uploading it: a wrong digest is caught without storing more.
-        buffer, filled = self._part, self._filled
-        self._part, self._filled = None, 0
-        tail = memoryview(buffer)[:filled] if buffer is not None else memoryview(b"")
-        self._hasher.update(tail)
+        buffer, tail = self._take_part()
         digest = self._hasher.hexdigest()
         if digest != session.sha256:
             await self._discard()
@@ -415,9 +416,8 @@ class _UploadStream:
                 "nothing was stored and the session is closed",
                 reason="DIGEST_MISMATCH",
             )
-        if filled:
-            assert buffer is not None
-            await self._ship(PartBytes((tail,)), buffer)
+        if buffer is not None and len(tail):
+            await self._ship(tail, buffer)
         await self._drain()
         store = self._svc._store
         if session.size == 0 and self._upload_id is None:

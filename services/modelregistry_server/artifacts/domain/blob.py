@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -43,35 +42,9 @@ class UploadedPart:
     etag: str
 
 
-class PartBytes:
-    """A part's bytes as the chunks they arrived in, not joined into one buffer.
-
-    A Write stream delivers a part as many messages of up to 1 MiB. Joining them into one
-    ``bytes`` costs a copy of every byte (and, for 16 MiB buffers, fresh pages each time), which
-    is a large share of the artifact service's CPU per uploaded GiB; the stores write the chunks
-    as they are (a socket send, ``pwritev``). Iterating gives the chunks; ``len`` is their total.
-    """
-
-    __slots__ = ("_chunks", "_size")
-
-    def __init__(self, chunks: list[memoryview] | tuple[memoryview, ...]) -> None:
-        self._chunks = tuple(chunks)
-        self._size = sum(len(c) for c in self._chunks)
-
-    def __len__(self) -> int:
-        return self._size
-
-    def __iter__(self) -> Iterator[memoryview]:
-        return iter(self._chunks)
-
-    def tobytes(self) -> bytes:
-        """The part as one ``bytes`` (a copy; for stores that need one buffer)."""
-        return b"".join(self._chunks)
-
-
-def part_chunks(data: bytes | PartBytes) -> PartBytes:
-    """``data`` as a ``PartBytes`` (one chunk if it is a plain buffer)."""
-    return data if isinstance(data, PartBytes) else PartBytes((memoryview(data),))
+# A part's bytes as the stores take them: a view of a pooled part buffer (app/part_buffers.py)
+# is written as it is, never copied into a ``bytes`` first.
+PartData = bytes | memoryview
 
 
 @dataclass(frozen=True)

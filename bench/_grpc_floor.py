@@ -26,6 +26,7 @@ import grpc
 
 from modelregistry.artifact.v1 import artifact_service_pb2 as pb
 from modelregistry_server.artifacts.rpc.wire import encode_read_response
+from modelregistry_server.common.adapters.allocator import tune_for_streaming
 
 _SERVICE = "modelregistry.artifact.v1.ArtifactService"
 _MIB = 1024 * 1024
@@ -69,4 +70,5 @@ async def _serve(port: int) -> None:
 
 
 if __name__ == "__main__":
+    tune_for_streaming()  # as `serve` does
     asyncio.run(_serve(int(sys.argv[1])))

@@ -25,7 +25,17 @@ if str(REPO_ROOT) not in sys.path:
 from bench import artifacts  # noqa: E402
 from bench._support import GIB, MIB, Meter  # noqa: E402
 
-Times = dict[int, tuple[str, float, float]]
+Times = dict[int, tuple[str, float, float, int]]
+_FAULTS = "minor page faults, thousands"
+
+
+def _minor_faults(pid: int, tid: int) -> int:
+    """The thread's minor page faults so far (fresh pages the kernel mapped and zeroed)."""
+    try:
+        stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+    except OSError:
+        return 0
+    return int(stat.rsplit(")", 1)[1].split()[7])
 
 
 def _threads(proc: psutil.Process) -> Times:
@@ -42,17 +52,25 @@ def _threads(proc: psutil.Process) -> Times:
             kind = "gRPC event engine"
         else:
             kind = "other threads (S3 client workers)"
-        out[thread.id] = (kind, thread.user_time, thread.system_time)
+        out[thread.id] = (
+            kind,
+            thread.user_time,
+            thread.system_time,
+            _minor_faults(proc.pid, thread.id),
+        )
     return out
 
 
-def _split(before: Times, after: Times, gib: float) -> dict[str, float]:
+def _split(before: Times, after: Times, gib: float) -> tuple[dict[str, float], float]:
+    """CPU-s per GiB by thread kind and user/system, and page faults per GiB (thousands)."""
     split: collections.defaultdict[str, float] = collections.defaultdict(float)
-    for tid, (kind, user, system) in after.items():
-        _, user0, system0 = before.get(tid, (kind, 0.0, 0.0))
+    faults = 0.0
+    for tid, (kind, user, system, minflt) in after.items():
+        _, user0, system0, minflt0 = before.get(tid, (kind, 0.0, 0.0, 0))
         split[f"{kind}, user"] += (user - user0) / gib
         split[f"{kind}, system"] += (system - system0) / gib
-    return dict(split)
+        faults += (minflt - minflt0) / gib / 1000
+    return dict(split), faults
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.start()
     data = artifacts.DataFile(bench.tmp / "where.bin", args.size_mib * MIB)
     gib = data.size / GIB
-    rows: dict[str, list[dict[str, float]]] = {"Write": [], "Read": []}
+    rows: dict[str, list[tuple[dict[str, float], float]]] = {"Write": [], "Read": []}
     try:
         with bench.server() as server:
             proc = server.process
@@ -89,10 +107,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{path}, server CPU-s per GiB (each round):\n")
         print("| Thread | " + " | ".join(f"round {n + 1}" for n in range(len(samples))) + " |")
         print("|---|" + "---:|" * len(samples))
-        for key in sorted(samples[0], key=lambda k: -samples[0][k]):
-            print(f"| {key} | " + " | ".join(f"{s.get(key, 0.0):.2f}" for s in samples) + " |")
-        totals = " | ".join(f"**{sum(s.values()):.2f}**" for s in samples)
+        first = samples[0][0]
+        for key in sorted(first, key=lambda k: -first[k]):
+            print(f"| {key} | " + " | ".join(f"{s.get(key, 0.0):.2f}" for s, _ in samples) + " |")
+        totals = " | ".join(f"**{sum(s.values()):.2f}**" for s, _ in samples)
         print(f"| **total** | {totals} |")
+        faults = " | ".join(f"{f:.1f}" for _, f in samples)
+        print(f"| {_FAULTS} per GiB, all threads | {faults} |")
     return 0
 
 

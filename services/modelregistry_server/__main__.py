@@ -10,6 +10,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
+from modelregistry_server.common.adapters.allocator import tune_for_streaming
 from modelregistry_server.common.adapters.embedded_postgres import EmbeddedPostgresError
 from modelregistry_server.common.adapters.migrations import MigrationError
 from modelregistry_server.common.config import ConfigError, ServerConfig, load_config
@@ -72,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(config.log_level)
     configure_tracing(config.otel_exporter)
+    # Before anything allocates the data path's buffers (see the function for the figures).
+    tune_for_streaming()
     # Imported after configuration so that a bad flag answers fast, without loading gRPC.
     from modelregistry_server.server import RegistryServer
 

@@ -10,6 +10,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from modelregistry.access.v1 import access_service_pb2
 from modelregistry.artifact.v1 import artifact_service_pb2
 from modelregistry.metadata.v1 import metadata_service_pb2
+from modelregistry_server.access.app.policy import RELOAD_INTERVAL_S, AccessPolicy
 from modelregistry_server.access.domain.policy import (
     Binding,
     Role,
@@ -19,7 +20,7 @@ from modelregistry_server.access.domain.policy import (
     visibility,
 )
 from modelregistry_server.access.rpc.permissions import RULES
-from modelregistry_server.common.kernel.errors import InvalidArgument
+from modelregistry_server.common.kernel.errors import InvalidArgument, PermissionDenied
 from modelregistry_server.common.kernel.identity import Permission, Principal
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
@@ -132,3 +133,45 @@ def test_a_trailing_newline_does_not_name_a_model() -> None:
     assert rule.model(metadata_service_pb2.GetModelRequest(name="models/m")) == "m"
     assert rule.model(metadata_service_pb2.GetModelRequest(name="models/m/versions/1")) == "m"
     assert rule.model(metadata_service_pb2.GetModelRequest(name="models/m\n")) is None
+
+
+class _Bindings:
+    """An in-memory ``BindingStore``; ``changed_elsewhere`` edits it behind the policy's back,
+    as another replica would."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, Binding] = {}
+
+    async def insert(self, binding: Binding) -> Binding:
+        self.rows[binding.name] = binding
+        return binding
+
+    async def delete(self, binding_id: str, actor: str) -> Binding | None:
+        return self.rows.pop(f"roleBindings/{binding_id}", None)
+
+    async def all(self) -> list[Binding]:
+        return list(self.rows.values())
+
+
+async def test_the_policys_answers_follow_grants_revokes_and_reloads() -> None:
+    # The policy keeps which bindings grant what per snapshot of the bindings: each change
+    # and each reload must be seen by the next check, never an answer cached before it.
+    now = [0.0]
+    store = _Bindings()
+    policy = AccessPolicy(store, clock=lambda: T, monotonic=lambda: now[0])
+    admin = Principal("admin", "token")
+    await policy.refresh()
+    assert not policy.allows(ALICE, Permission.READ, "fraud")  # asked and remembered: no
+    granted = await policy.grant("alice", "viewer", "fraud", admin)
+    assert policy.allows(ALICE, Permission.READ, "fraud")
+    assert not policy.allows(ALICE, Permission.READ, "churn")
+    await policy.revoke(granted.name, admin)
+    with pytest.raises(PermissionDenied):
+        policy.check(ALICE, Permission.READ, "fraud")
+    # Granted on another replica: seen once the bindings are reloaded, not before.
+    await store.insert(_binding("alice", Role.WRITER, "*"))
+    assert not policy.allows(ALICE, Permission.WRITE, "churn")
+    now[0] += RELOAD_INTERVAL_S
+    await policy.refresh()
+    assert policy.allows(ALICE, Permission.WRITE, "churn")
+    assert policy.allows(Principal("svc", "internal"), Permission.DELETE_VERSIONS, None)

@@ -16,8 +16,10 @@ from datetime import UTC, datetime
 from modelregistry_server.access.app.ports import BindingStore
 from modelregistry_server.access.domain.policy import (
     Binding,
-    allows,
+    covered,
+    granting,
     holds_anywhere,
+    is_internal,
     validate_binding,
     visibility,
 )
@@ -25,6 +27,9 @@ from modelregistry_server.common.kernel.errors import InvalidArgument, NotFound,
 from modelregistry_server.common.kernel.identity import Permission, Principal, Visibility
 
 RELOAD_INTERVAL_S = 5.0
+# Distinct (principal, groups, permission) answers kept per snapshot of the bindings; past it
+# the cache starts over (a flood of distinct principals costs recomputing, not memory).
+_GRANTING_CACHE_MAX = 4096
 BINDING_PREFIX = "roleBindings/"
 _BINDING_ID = re.compile(r"[0-9a-f]{16}")
 
@@ -43,12 +48,16 @@ class AccessPolicy:
         self._monotonic = monotonic
         self._bindings: list[Binding] = []
         self._loaded_at: float | None = None
+        # Which bindings grant what to whom, per snapshot of _bindings: every call asks, and
+        # filtering all bindings each time was most of an authorized call's policy cost.
+        self._granting: dict[tuple[str, frozenset[str], Permission], list[Binding]] = {}
 
     async def refresh(self, *, force: bool = False) -> None:
         """Reload the bindings if they are older than ``RELOAD_INTERVAL_S``."""
         now = self._monotonic()
         if force or self._loaded_at is None or now - self._loaded_at >= RELOAD_INTERVAL_S:
             self._bindings = await self._store.all()
+            self._granting = {}
             self._loaded_at = now
 
     async def refresh_if_older(self, seconds: float) -> bool:
@@ -64,12 +73,21 @@ class AccessPolicy:
 
     def allows(self, principal: Principal, permission: Permission, model_id: str | None) -> bool:
         """Whether a binding allows ``permission`` on ``model_id`` (None: registry-wide)."""
-        return allows(self._bindings, principal, permission, model_id)
+        return is_internal(principal) or covered(self._granted(principal, permission), model_id)
 
     def check(self, principal: Principal, permission: Permission, model_id: str | None) -> None:
         """Raise ``PermissionDenied`` unless a binding allows it."""
-        if not allows(self._bindings, principal, permission, model_id):
+        if not self.allows(principal, permission, model_id):
             raise PermissionDenied(permission.value, _resource(model_id))
+
+    def _granted(self, principal: Principal, permission: Permission) -> list[Binding]:
+        key = (principal.name, principal.groups, permission)
+        found = self._granting.get(key)
+        if found is None:
+            if len(self._granting) >= _GRANTING_CACHE_MAX:
+                self._granting = {}
+            found = self._granting[key] = granting(self._bindings, principal, permission)
+        return found
 
     def check_anywhere(self, principal: Principal, permission: Permission) -> None:
         """Raise ``PermissionDenied`` unless some binding grants ``permission`` at all."""

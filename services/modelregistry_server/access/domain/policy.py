@@ -102,9 +102,10 @@ def subjects_of(principal: Principal) -> frozenset[str]:
     return frozenset({principal.name, *(GROUP_PREFIX + g for g in principal.groups)})
 
 
-def _granting(
+def granting(
     bindings: Iterable[Binding], principal: Principal, permission: Permission
 ) -> list[Binding]:
+    """The bindings that give ``principal`` (or one of its groups) ``permission``."""
     subjects = subjects_of(principal)
     return [b for b in bindings if b.subject in subjects and permission in ROLE_PERMISSIONS[b.role]]
 
@@ -113,31 +114,39 @@ def allows(
     bindings: Iterable[Binding], principal: Principal, permission: Permission, model_id: str | None
 ) -> bool:
     """Whether ``principal`` holds ``permission`` on ``model_id`` (None: registry-wide)."""
-    if principal.method == "internal":
-        return True  # the registry's own services calling each other
-    return any(b.covers(model_id) for b in _granting(bindings, principal, permission))
+    return is_internal(principal) or covered(granting(bindings, principal, permission), model_id)
+
+
+def is_internal(principal: Principal) -> bool:
+    """The registry's own services calling each other: allowed everything."""
+    return principal.method == "internal"
+
+
+def covered(granted: Iterable[Binding], model_id: str | None) -> bool:
+    """Whether one of the ``granted`` bindings covers ``model_id`` (None: registry-wide)."""
+    return any(b.covers(model_id) for b in granted)
 
 
 def holds_anywhere(
     bindings: Iterable[Binding], principal: Principal, permission: Permission
 ) -> bool:
     """Whether ``principal`` holds ``permission`` on at least one scope."""
-    return principal.method == "internal" or bool(_granting(bindings, principal, permission))
+    return is_internal(principal) or bool(granting(bindings, principal, permission))
 
 
 def visibility(
     bindings: Iterable[Binding], principal: Principal, permission: Permission
 ) -> Visibility:
     """The models ``principal`` may see with ``permission``."""
-    if principal.method == "internal":
+    if is_internal(principal):
         return Visibility(True)
-    granting = _granting(bindings, principal, permission)
-    if any(b.scope == EVERYTHING for b in granting):
+    granted = granting(bindings, principal, permission)
+    if any(b.scope == EVERYTHING for b in granted):
         return Visibility(True)
     return Visibility(
         False,
-        frozenset(b.scope for b in granting if not b.scope.endswith("*")),
-        frozenset(b.scope[:-1] for b in granting if b.scope.endswith("*")),
+        frozenset(b.scope for b in granted if not b.scope.endswith("*")),
+        frozenset(b.scope[:-1] for b in granted if b.scope.endswith("*")),
     )
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from modelregistry_server.artifacts.adapters.s3 import S3BlobStore
 from modelregistry_server.artifacts.app.ports import BlobStore
+from modelregistry_server.artifacts.adapters.blob_io import READ_BLOCK_SIZE
 from modelregistry_server.artifacts.domain.blob import MAX_CHUNK_SIZE, MIN_PART_SIZE, UploadedPart
 from modelregistry_server.artifacts.domain.errors import (
     BlobNotFound,
@@ -39,13 +40,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
 async def test_read_with_offset_and_limit_returns_exactly_that_slice(store: BlobStore) -> None:
-    data = os.urandom(3 * MiB + 333)
+    data = os.urandom(READ_BLOCK_SIZE + 3 * MiB + 333)
     sha256 = await put_blob(store, data)
 
     for offset, limit in [
         (0, 10),
         (MAX_CHUNK_SIZE - 3, 7),  # across a chunk boundary
         (12_345, 2 * MAX_CHUNK_SIZE + 1),
+        (READ_BLOCK_SIZE - 1, 2),  # across a block boundary
         (MiB, 0),  # to the end
         (len(data) - 5, 100),  # past the end: clipped
         (0, 0),
@@ -78,15 +80,16 @@ async def test_read_of_unknown_digest_is_blob_not_found(store: BlobStore) -> Non
 
 
 async def test_read_chunks_are_full_size_except_the_last(store: BlobStore) -> None:
-    data = os.urandom(5 * MiB + 4321)
+    # Over two blocks read at once and a part of a third (READ_BLOCK_SIZE, sliced into chunks).
+    data = os.urandom(2 * READ_BLOCK_SIZE + MiB + 4321)
     sha256 = await put_blob(store, data)
 
-    sizes = [len(c) async for c in store.read(sha256, 100, 0)]
+    chunks = [c async for c in store.read(sha256, 100, 0)]
 
-    remaining = len(data) - 100
+    sizes = [len(c) for c in chunks]
     assert sizes[:-1] == [MAX_CHUNK_SIZE] * (len(sizes) - 1)
     assert 0 < sizes[-1] <= MAX_CHUNK_SIZE
-    assert sum(sizes) == remaining
+    assert b"".join(chunks) == data[100:]
 
 
 async def test_closing_a_read_early_releases_the_response_and_the_threads(

@@ -21,7 +21,7 @@ from modelregistry_server.artifacts.adapters.localfs import LocalDirBlobStore
 from modelregistry_server.artifacts.adapters.s3 import S3BlobStore
 from modelregistry_server.artifacts.adapters.s3_parts import UnsignedPartsMinio
 from modelregistry_server.artifacts.app.ports import BlobStore
-from modelregistry_server.artifacts.domain.blob import MIN_PART_SIZE
+from modelregistry_server.artifacts.domain.blob import MIN_PART_SIZE, BlobChunk
 from tests.support.artifacts import sha256_hex as blob_sha
 from tests.support.minio import MinioServer
 
@@ -113,7 +113,7 @@ def http_get(url: str) -> bytes:
     return body
 
 
-def reader_of(store: BlobStore, sha256: str) -> AsyncGenerator[bytes, None]:
+def reader_of(store: BlobStore, sha256: str) -> AsyncGenerator[BlobChunk, None]:
     """``store.read`` as the async generator it is, so it can be closed early."""
     reader = store.read(sha256, 0, 0)
     assert isinstance(reader, AsyncGenerator)

@@ -53,6 +53,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from modelregistry.metadata.v1 import metadata_service_pb2, model_version_pb2
 from modelregistry_server.artifacts.app.ports import BlobStore
+from modelregistry_server.artifacts.domain.blob import BlobChunk
 from modelregistry_server.artifacts.domain.errors import BlobNotFound, StoreUnavailable
 from modelregistry_server.common.kernel.errors import RegistryError, quoted
 from modelregistry_server.common.rpc.status import ERROR_DOMAIN
@@ -288,7 +289,7 @@ def _unsatisfiable(
 async def _stream(
     request: web.Request,
     response: web.StreamResponse,
-    chunks: AsyncGenerator[bytes, None],
+    chunks: AsyncGenerator[BlobChunk, None],
     url: _Request,
     counters: FileCounters,
 ) -> web.StreamResponse:
@@ -333,7 +334,7 @@ async def _stream(
     return response
 
 
-async def _write(request: web.Request, response: web.StreamResponse, chunk: bytes) -> None:
+async def _write(request: web.Request, response: web.StreamResponse, chunk: BlobChunk) -> None:
     """Write one chunk, waiting while the client's socket is full (backpressure).
 
     A slow client is fine; one whose socket took no byte for ``STALL_TIMEOUT_S`` (the bytes

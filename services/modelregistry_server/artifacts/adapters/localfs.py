@@ -46,6 +46,7 @@ from modelregistry_server.artifacts.adapters.blob_io import (
 )
 from modelregistry_server.artifacts.adapters.checksums import crc32c
 from modelregistry_server.artifacts.domain.blob import (
+    BlobChunk,
     BlobInfo,
     IncompleteUpload,
     PartData,
@@ -278,7 +279,7 @@ class LocalDirBlobStore:
                     _log.warning("ignoring upload folder %s: unreadable meta.json", entry.path)
         return sorted(found, key=lambda u: (u.initiated, u.upload_id))
 
-    async def read(self, sha256: str, offset: int, limit: int) -> AsyncGenerator[bytes, None]:
+    async def read(self, sha256: str, offset: int, limit: int) -> AsyncGenerator[BlobChunk, None]:
         """Stream bytes ``[offset, offset+limit)`` (``limit`` 0 = to the end).
 
         Chunks are ``MAX_CHUNK_SIZE`` bytes except the last, one read ahead. A blob deleted

@@ -51,6 +51,7 @@ from modelregistry_server.artifacts.adapters.s3_errors import S3_FAILURES, store
 from modelregistry_server.artifacts.adapters.s3_parts import CHECKSUM_HEADER, UnsignedPartsMinio
 from modelregistry_server.artifacts.domain.blob import (
     MAX_URL_TTL,
+    BlobChunk,
     BlobInfo,
     IncompleteUpload,
     PartData,
@@ -352,7 +353,7 @@ class S3BlobStore:
             key_marker, upload_id_marker = last.object_name, last.upload_id
         return sorted(found.values(), key=lambda u: (u.initiated, u.upload_id))
 
-    async def read(self, sha256: str, offset: int, limit: int) -> AsyncGenerator[bytes, None]:
+    async def read(self, sha256: str, offset: int, limit: int) -> AsyncGenerator[BlobChunk, None]:
         """Stream bytes ``[offset, offset+limit)`` (``limit`` 0 = to the end).
 
         Chunks are ``MAX_CHUNK_SIZE`` bytes except the last. One chunk is read ahead while the

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from modelregistry_server.artifacts.app.ports import BlobIndex, BlobStore, ManifestLookup
 from modelregistry_server.artifacts.domain.blob import (
+    BlobChunk,
     BlobInfo,
     parse_blob_name,
     validate_sha256,
@@ -53,7 +54,7 @@ class BlobService:
         self._paginator = paginator
         self._url_ttl = url_ttl
 
-    def read(self, sha256: str, offset: int, limit: int) -> AsyncGenerator[bytes, None]:
+    def read(self, sha256: str, offset: int, limit: int) -> AsyncGenerator[BlobChunk, None]:
         """Stream a byte range of a blob (``limit`` 0 = to the end)."""
         validate_sha256(sha256)
         if offset < 0:

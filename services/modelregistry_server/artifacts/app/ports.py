@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from modelregistry_server.artifacts.domain.blob import (
+    BlobChunk,
     BlobInfo,
     IncompleteUpload,
     PartData,
@@ -76,7 +77,7 @@ class BlobStore(Protocol):
         """Return every upload opened and neither completed nor aborted."""
         ...
 
-    def read(self, sha256: str, offset: int, limit: int) -> AsyncGenerator[bytes, None]:
+    def read(self, sha256: str, offset: int, limit: int) -> AsyncGenerator[BlobChunk, None]:
         """Stream bytes ``[offset, offset+limit)`` (``limit`` 0 = to the end) in chunks of at
         most ``MAX_CHUNK_SIZE``.
 

@@ -46,6 +46,10 @@ class UploadedPart:
 # is written as it is, never copied into a ``bytes`` first.
 PartData = bytes | memoryview
 
+# A chunk of a blob being read (at most MAX_CHUNK_SIZE): a slice of a larger block the store
+# read at once (adapters/blob_io.py, READ_BLOCK_SIZE), handed on without a copy.
+BlobChunk = bytes | memoryview
+
 
 @dataclass(frozen=True)
 class IncompleteUpload:

@@ -17,7 +17,7 @@ from modelregistry_server.artifacts.app.blobs import BlobRef, BlobService
 from modelregistry_server.artifacts.app.ports import ManifestLookup
 from modelregistry_server.artifacts.app.read_access import ReadAccess
 from modelregistry_server.artifacts.app.uploads import UploadService, WriteChunk
-from modelregistry_server.artifacts.domain.blob import parse_blob_name, validate_sha256
+from modelregistry_server.artifacts.domain.blob import BlobChunk, parse_blob_name, validate_sha256
 from modelregistry_server.artifacts.rpc.convert import blob_to_proto, session_to_proto
 from modelregistry_server.common.adapters.allocator import release_free_memory
 from modelregistry_server.common.kernel.identity import Permission
@@ -158,7 +158,7 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
     @stream_errors(to_status)
     async def Read(  # type: ignore[override]  # noqa: N802 - yields bytes, framed by wire.py
         self, request: pb.ReadRequest, context: _Context
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncIterator[BlobChunk]:
         """See the proto. Yields each ``ReadResponse`` as its chunk of data, which
         ``wire.encode_read_response`` frames with one copy (not a message built and
         serialized: two)."""

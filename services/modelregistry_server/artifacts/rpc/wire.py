@@ -120,7 +120,7 @@ def decode_write_request(raw: bytes) -> WriteRequestView:
     return WriteRequestView(pb.WriteRequest.FromString(b"".join(rest)), data)
 
 
-def encode_read_response(response: bytes | Message) -> bytes:
+def encode_read_response(response: bytes | memoryview | Message) -> bytes:
     """Serialize a ``ReadResponse`` given as its chunk of data (or as a message)."""
     if isinstance(response, Message):
         return response.SerializeToString()

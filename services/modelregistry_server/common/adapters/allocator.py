@@ -34,9 +34,9 @@ _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
 # Messages of the data path are 1 MiB (+ framing), and the largest buffers the process mallocs
-# (S3 responses read in parts, gRPC slices) stay below 4 MiB; part buffers are mmapped
-# by the part pool itself, not malloced.
-STREAMING_MMAP_THRESHOLD = 4 * 1024 * 1024
+# are the 4 MiB blocks a download reads at once (adapters/blob_io.py, READ_BLOCK_SIZE); part
+# buffers are mmapped by the part pool itself, not malloced.
+STREAMING_MMAP_THRESHOLD = 8 * 1024 * 1024
 # Free memory at the top of a heap is kept up to this much before it goes back to the kernel
 # (malloc_trim at the end of a burst gives back all of it).
 STREAMING_TRIM_THRESHOLD = 16 * 1024 * 1024

@@ -4,6 +4,7 @@ server: configuration, signals and the exit code."""
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import logging
 import os
 import signal
@@ -73,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(config.log_level)
     configure_tracing(config.otel_exporter)
+    # `kill -USR1 <pid>`: every thread's stack to stderr (the log), for a server that hangs.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     # Before anything allocates the data path's buffers (see the function for the figures).
     tune_for_streaming()
     # Imported after configuration so that a bad flag answers fast, without loading gRPC.

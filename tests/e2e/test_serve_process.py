@@ -1,7 +1,9 @@
-"""The server as a real subprocess on the embedded default: health, reflection, SIGTERM, restart."""
+"""The server as a real subprocess on the embedded default: health, reflection, thread stacks on
+SIGUSR1, SIGTERM, restart."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import tempfile
@@ -65,6 +67,17 @@ def test_serve_reports_serving_lists_services_and_stops_cleanly_on_sigterm(
         replies = list(reflection.ServerReflectionInfo(iter([request]), timeout=5))
         listed = {s.name for s in replies[0].list_services_response.service}
         assert {METADATA, ARTIFACT} <= listed
+
+        # SIGUSR1: every thread's stack into the log (for a server that hangs), and it serves on.
+        assert server.process is not None
+        server.process.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 10
+        while "most recent call first" not in server.log.read_text(errors="replace"):
+            assert time.monotonic() < deadline, "no thread stacks in the log after SIGUSR1"
+            time.sleep(0.1)
+        assert "__main__.py" in server.log.read_text(errors="replace")
+        reply = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
     assert server.postgres_processes(), "the embedded PostgreSQL should be running"
     elapsed = server.terminate()

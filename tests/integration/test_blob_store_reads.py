@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from modelregistry_server.artifacts.adapters.blob_io import READ_BLOCK_SIZE
 from modelregistry_server.artifacts.adapters.s3 import S3BlobStore
 from modelregistry_server.artifacts.app.ports import BlobStore
-from modelregistry_server.artifacts.adapters.blob_io import READ_BLOCK_SIZE
 from modelregistry_server.artifacts.domain.blob import MAX_CHUNK_SIZE, MIN_PART_SIZE, UploadedPart
 from modelregistry_server.artifacts.domain.errors import (
     BlobNotFound,

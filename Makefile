@@ -17,6 +17,7 @@
 #   make bench-audit       200 concurrent audited alias moves, hash chain on ÷ off
 #   make bench-scan        push-to-READY of a 1 GiB safetensors model, file scanning on ÷ off
 #   make bench-http        download of a 1 GiB file by HTTP file URL ÷ gRPC Read, local store and MinIO
+#   make bench-minio-options  MinIO's CPU per GiB taking PUTs: defaults, --no-compat, compression
 #   make bench-ui          the model page's server time with 10,000 versions (p50/p99), beside GET /v1/whoami
 #   make bench-metrics     ResolveModelVersion p50 and Write CPU-s/GiB with --metrics prometheus ÷ without
 #   make bench-where-cpu   the artifact service's CPU per GiB of Write and Read, split by thread
@@ -57,7 +58,7 @@ IMAGE_BASE ?= localhost/modelregistry-base:bookworm
 PODMAN ?= deploy/podman/podman.sh
 
 # make fuzz: the fuzz suite with fresh examples, 600 per RPC (about 20,000 requests).
-.PHONY: fuzz serve test test-unit lint gen venv venv-dev minio buf axe image compose-test ui-vendor bench-artifacts bench-metadata bench-pull bench-audit bench-scan bench-http bench-ui clean
+.PHONY: fuzz serve test test-unit lint gen venv venv-dev minio buf axe image compose-test ui-vendor bench-artifacts bench-metadata bench-pull bench-audit bench-scan bench-http bench-minio-options bench-ui clean
 
 $(VENV)/.runtime: pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -167,6 +168,10 @@ bench-scan: venv-dev minio
 # A 1 GiB file by HTTP file URL (curl, urllib) ÷ gRPC Read of the same blob, local store and MinIO.
 bench-http: venv-dev minio
 	$(PY) bench/http_download.py $(BENCH_ARGS)
+
+# MinIO's CPU per GiB taking PUTs under its own options (defaults, --no-compat, compression).
+bench-minio-options: venv-dev minio
+	$(PY) bench/minio_options.py $(BENCH_ARGS)
 
 # The model page's server time with 10,000 versions in the model, p50/p99 over HTTP.
 bench-ui: venv-dev

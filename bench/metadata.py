@@ -194,12 +194,12 @@ class ProfilableServer(ServerProcess):
         self._profile_out = profile_out
 
     def profile_start(self) -> None:
-        """Switch the profiler on (SIGUSR1) and wait until the server says it is on."""
+        """Switch the profiler on (SIGUSR2) and wait until the server says it is on."""
         assert self._profile_out is not None
-        self._signal_and_wait(signal.SIGUSR1, self._profile_out.with_suffix(".on"))
+        self._signal_and_wait(signal.SIGUSR2, self._profile_out.with_suffix(".on"))
 
     def profile_stop(self) -> Path:
-        """Switch the profiler off (SIGUSR2); returns the written profile once it exists."""
+        """Switch the profiler off (SIGUSR2 again); returns the written profile once it exists."""
         assert self._profile_out is not None
         self._signal_and_wait(signal.SIGUSR2, self._profile_out)
         return self._profile_out
@@ -1169,24 +1169,25 @@ def profiled_server(out: Path, serve_argv: list[str]) -> int:
     """Internal mode: run the registry server in this process with a switchable cProfile.
 
     ``python -m cProfile -m modelregistry_server`` would profile the whole process lifetime,
-    start-up imports and migrations included; this profiles only the measured load. SIGUSR1
-    switches the profiler on (and creates ``<out>.on``), SIGUSR2 switches it off and writes
-    ``out``. The handlers run on the main thread, which is the server's event loop thread.
+    start-up imports and migrations included; this profiles only the measured load. The first
+    SIGUSR2 switches the profiler on (and creates ``<out>.on``), the second switches it off and
+    writes ``out`` (SIGUSR1 is the server's own: it dumps the threads' stacks). The handler
+    runs on the main thread, which is the server's event loop thread.
     """
     profiler = cProfile.Profile()
+    on = out.with_suffix(".on")
 
-    def start(signum: int, frame: types.FrameType | None) -> None:
-        profiler.enable()
-        out.with_suffix(".on").touch()
-
-    def stop(signum: int, frame: types.FrameType | None) -> None:
+    def toggle(signum: int, frame: types.FrameType | None) -> None:
+        if not on.exists():
+            profiler.enable()
+            on.touch()
+            return
         profiler.disable()
         partial = out.with_suffix(".partial")
         profiler.dump_stats(partial)
         partial.rename(out)  # atomic: the benchmark never reads a half-written file
 
-    signal.signal(signal.SIGUSR1, start)
-    signal.signal(signal.SIGUSR2, stop)
+    signal.signal(signal.SIGUSR2, toggle)
     return server_main(serve_argv)
 
 

@@ -1039,7 +1039,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, Path | None]:
         "against a real MinIO and PostgreSQL started for the run.",
     )
     parser.add_argument("--size-mib", type=int, default=1024, help="bytes per transfer (1024)")
-    parser.add_argument("--repeat", type=int, default=2, help="rounds per measurement (2)")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds per measurement (3)")
     parser.add_argument(
         "--part-size-mib",
         type=int,

@@ -302,5 +302,5 @@ async def test_editing_labels_and_description_with_the_etag(registry: RunningReg
         async with browser.post(f"{PAGE}/edit", data=bad) as refused:
             assert refused.status == 400
             assert _alerts(await refused.text()) == [
-                "Labels, line 1: expected key=value, found 'no equals sign'."
+                "Labels, line 1: write each label as key=value, found 'no equals sign'."
             ]

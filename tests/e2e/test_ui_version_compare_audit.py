@@ -196,7 +196,9 @@ async def test_the_servers_refusals_are_shown_as_is_and_change_nothing(
             {"csrf_token": token, "etag": "", "labels": "just-a-word", "description": "x"},
             status=400,
         )
-        assert alerts(refused) == ["Labels, line 1: write each label as key=value."]
+        assert alerts(refused) == [
+            "Labels, line 1: write each label as key=value, found 'just-a-word'."
+        ]
     version = await registry.metadata.GetModelVersion(
         ms.GetModelVersionRequest(name=f"models/{MODEL}/versions/3")
     )

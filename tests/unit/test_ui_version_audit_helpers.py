@@ -10,7 +10,7 @@ from google.protobuf import struct_pb2
 
 from modelregistry.metadata.v1 import audit_event_pb2
 from modelregistry_server.web.ui.audit_page import FilterError, resource_href, utc_timestamp
-from modelregistry_server.web.ui.version_actions import FormError, parse_labels
+from modelregistry_server.web.ui.label_lines import FormError, parse_labels
 from modelregistry_server.web.ui.version_page import (
     about_version,
     changed_fields,
@@ -109,9 +109,15 @@ def test_labels_are_key_value_lines() -> None:
         "b": "two words",
         "empty": "",
     }
-    for text in ("novalue", "=1", "a=1\na=2"):
-        with pytest.raises(FormError):
+    for text, message in [
+        ("novalue", "Labels, line 1: write each label as key=value, found 'novalue'."),
+        ("a=1\n =1", "Labels, line 2: write each label as key=value, found '=1'."),
+        ("a=1\n\na=2", "Labels, line 3: the key 'a' is given twice."),
+        ("\n".join(f"k{i}=v" for i in range(65)), "At most 64 labels."),
+    ]:
+        with pytest.raises(FormError) as refused:
             parse_labels(text)
+        assert str(refused.value) == message
 
 
 @pytest.mark.parametrize(

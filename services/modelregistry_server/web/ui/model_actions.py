@@ -11,7 +11,6 @@ the browser is sent back to the model page (303) with a notice.
 
 from __future__ import annotations
 
-import re
 import uuid
 from urllib.parse import urlencode
 
@@ -22,11 +21,11 @@ from google.rpc import code_pb2
 from modelregistry.metadata.v1 import metadata_service_pb2, model_pb2
 from modelregistry_server.web.gateway import CallError
 from modelregistry_server.web.session import CSRF_FIELD, csrf_ok
+from modelregistry_server.web.ui.label_lines import parse_labels
 from modelregistry_server.web.ui.model_page import Forms, View, parse_view, render_model
 from modelregistry_server.web.ui.page import Page
 
 _MAX_FIELD_CHARS = 64 * 1024
-_LABEL_LINE = re.compile(r"\s*([^=\s][^=]*?)\s*=\s*(.*?)\s*")
 
 
 async def move_alias(request: web.Request) -> web.StreamResponse:
@@ -85,26 +84,6 @@ async def edit_model(request: web.Request) -> web.StreamResponse:
         forms = Forms(edit_error=exc.status.message, values=values)
         return await _refused(page, model_id, forms, exc.http_status)
     raise web.HTTPSeeOther(f"/models/{model_id}?edited=1")
-
-
-def parse_labels(text: str) -> dict[str, str]:
-    """``key=value`` lines (blank lines skipped) as a dict; keys are checked by the registry.
-
-    Raises:
-        ValueError: A line has no ``=``, or a key comes twice; the message names the line.
-    """
-    labels: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        match = _LABEL_LINE.fullmatch(line)
-        if match is None:
-            raise ValueError(f"Labels, line {number}: expected key=value, found {line.strip()!r}.")
-        key, value = match.groups()
-        if key in labels:
-            raise ValueError(f"Labels, line {number}: the key {key!r} is given twice.")
-        labels[key] = value
-    return labels
 
 
 async def _form(request: web.Request) -> dict[str, str]:

@@ -20,14 +20,9 @@ from google.rpc import code_pb2
 from modelregistry.metadata.v1 import governance_pb2, metadata_service_pb2, model_version_pb2
 from modelregistry_server.web.gateway import CallError
 from modelregistry_server.web.session import CSRF_FIELD, csrf_ok
+from modelregistry_server.web.ui.label_lines import FormError, parse_labels
 from modelregistry_server.web.ui.page import Page
 from modelregistry_server.web.ui.version_page import Forms, render_version, version_name
-
-MAX_LABELS = 64
-
-
-class FormError(Exception):
-    """What the user sent cannot be sent to the server as it is; the message says why."""
 
 
 async def _form(page: Page) -> dict[str, str] | web.Response:
@@ -75,28 +70,6 @@ async def approve(request: web.Request) -> web.StreamResponse:
         forms.approve_error = exc.status.message
         return await render_version(page, model, number, forms, status=exc.http_status)
     raise _back(model, number, "approved", "approvals")
-
-
-def parse_labels(text: str) -> dict[str, str]:
-    """``key=value`` lines (blank lines skipped) as a dict.
-
-    Raises:
-        FormError: A line has no ``=`` or an empty key, a key repeats, or there are too many.
-    """
-    labels: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        key, sep, value = line.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise FormError(f"Labels, line {number}: write each label as key=value.")
-        if key in labels:
-            raise FormError(f"Labels, line {number}: the key {key!r} is given twice.")
-        labels[key] = value.strip()
-    if len(labels) > MAX_LABELS:
-        raise FormError(f"At most {MAX_LABELS} labels.")
-    return labels
 
 
 async def edit(request: web.Request) -> web.StreamResponse:

@@ -16,10 +16,9 @@ from datetime import UTC, datetime
 from modelregistry_server.access.app.ports import BindingStore
 from modelregistry_server.access.domain.policy import (
     Binding,
-    covered,
+    allows,
     granting,
     holds_anywhere,
-    is_internal,
     validate_binding,
     visibility,
 )
@@ -73,7 +72,8 @@ class AccessPolicy:
 
     def allows(self, principal: Principal, permission: Permission, model_id: str | None) -> bool:
         """Whether a binding allows ``permission`` on ``model_id`` (None: registry-wide)."""
-        return is_internal(principal) or covered(self._granted(principal, permission), model_id)
+        # The domain's rule, over the few bindings already known to grant ``permission``.
+        return allows(self._granted(principal, permission), principal, permission, model_id)
 
     def check(self, principal: Principal, permission: Permission, model_id: str | None) -> None:
         """Raise ``PermissionDenied`` unless a binding allows it."""

@@ -67,6 +67,7 @@ from modelregistry_server.common.config import ServerConfig
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
+from bench._presigned_push import PresignedPush, presigned_push  # noqa: E402
 from bench._support import (  # noqa: E402
     BUCKET,
     CPUS,
@@ -109,6 +110,25 @@ TARGET_CONCURRENT = 0.9  # N pull processes ÷ N get_object + SHA-256 processes
 TARGET_REPUSH_BYTES = 0.001
 TARGET_PUSH_CPU = 1.3  # push CPU (client + server + MinIO) ÷ SHA-256 + put_object (at most)
 TARGET_PUSH_SPEED = 0.8  # push speed ÷ that baseline
+# The direct path measured beside the push (bench/_presigned_push.py): label, the checksum
+# MinIO checks on each part, and whether the verified object is copied to the digest's key.
+PRESIGNED_WAYS: dict[str, tuple[str, str, bool]] = {
+    "sha256": (
+        "direct push by presigned parts, SHA-256 per part, staging key kept",
+        "sha256",
+        False,
+    ),
+    "crc32c": (
+        "direct push by presigned parts, CRC32C per part, staging key kept",
+        "crc32c",
+        False,
+    ),
+    "crc32c_copy": (
+        "direct push by presigned parts, CRC32C per part, copied to the digest's key",
+        "crc32c",
+        True,
+    ),
+}
 WORKER_TIMEOUT_S = 900.0
 # The small files of a Hugging-Face-style checkpoint, beside the shards (bytes).
 SMALL_FILES = {
@@ -379,6 +399,9 @@ class Results:
     many_direct_per_worker_s: list[list[float]] = dataclasses.field(default_factory=list)
     push_first: list[Sample] = dataclasses.field(default_factory=list)
     push_direct: list[Sample] = dataclasses.field(default_factory=list)
+    # The direct path by presigned part URLs (bench/_presigned_push.py), keyed by its variant
+    # (see PRESIGNED_WAYS): information beside target 6, not a target.
+    push_presigned: dict[str, list[Sample]] = dataclasses.field(default_factory=dict)
     push_again: list[Sample] = dataclasses.field(default_factory=list)
     push_again_new_cache: list[Sample] = dataclasses.field(default_factory=list)
     push_first_bytes: list[int] = dataclasses.field(default_factory=list)
@@ -495,7 +518,35 @@ class Bench:
                     for key in keys:  # untimed: frees MinIO's disk
                         minio_client.remove_object(BUCKET, key)
 
-                for step in rotated([sdk, direct], round_no):
+                def presigned(way: str) -> None:
+                    minio_client = self.minio.client()
+                    pushes: list[PresignedPush] = []
+                    checksum, copy = PRESIGNED_WAYS[way][1:]
+
+                    def put() -> None:
+                        pushes.append(
+                            presigned_push(
+                                minio_client,
+                                BUCKET,
+                                model_dir,
+                                self.s.parallel,
+                                checksum=checksum,
+                                copy=copy,
+                            )
+                        )
+
+                    sample = self.meter.measure(size, put)
+                    server = pushes[0].server_cpu
+                    sample = dataclasses.replace(
+                        sample, client_cpu=sample.client_cpu - server, server_cpu=server
+                    )
+                    r.push_presigned.setdefault(way, []).append(sample)
+                    for key in pushes[0].keys:  # untimed: frees MinIO's disk
+                        minio_client.remove_object(BUCKET, key)
+
+                steps: list[Callable[[], None]] = [sdk, direct]
+                steps += [partial(presigned, way) for way in PRESIGNED_WAYS]
+                for step in rotated(steps, round_no):
                     step()
                 sample, sent = self._push(client, model_dir, size)
                 r.push_again.append(sample)
@@ -753,6 +804,19 @@ def _summary(values: list[float], *, higher_is_better: bool) -> dict[str, Any]:
     return {"best": best, "median": statistics.median(values), "rounds": values}
 
 
+def _cpu_ratios(samples: list[Sample], baseline: list[Sample]) -> list[float]:
+    """All CPU (client + server + MinIO) of each round ÷ the baseline's in the same round."""
+    return [
+        (s.client_cpu + s.server_cpu + s.minio_cpu) / (d.client_cpu + d.server_cpu + d.minio_cpu)
+        for s, d in zip(samples, baseline, strict=True)
+    ]
+
+
+def _speed_ratios(samples: list[Sample], baseline: list[Sample]) -> list[float]:
+    """Speed of each round ÷ the baseline's in the same round."""
+    return [d.seconds / s.seconds for s, d in zip(samples, baseline, strict=True)]
+
+
 def build_report(settings: Settings, results: Results, size: int) -> dict[str, Any]:
     """Everything measured, summarised; the verdicts use the median of the rounds."""
     r = results
@@ -785,13 +849,8 @@ def build_report(settings: Settings, results: Results, size: int) -> dict[str, A
     cold_cpu_ratios = [
         s.client_cpu / d.client_cpu for s, d in zip(r.cold_sdk, r.cold_direct, strict=True)
     ]
-    push_speed_ratios = [
-        d.seconds / s.seconds for s, d in zip(r.push_first, r.push_direct, strict=True)
-    ]
-    push_cpu_ratios = [
-        (s.client_cpu + s.server_cpu + s.minio_cpu) / (d.client_cpu + d.server_cpu + d.minio_cpu)
-        for s, d in zip(r.push_first, r.push_direct, strict=True)
-    ]
+    push_speed_ratios = _speed_ratios(r.push_first, r.push_direct)
+    push_cpu_ratios = _cpu_ratios(r.push_first, r.push_direct)
     cold_cpu = _summary(cold_cpu_ratios, higher_is_better=False)
     push_speed = _summary(push_speed_ratios, higher_is_better=True)
     push_cpu = _summary(push_cpu_ratios, higher_is_better=False)
@@ -848,6 +907,19 @@ def build_report(settings: Settings, results: Results, size: int) -> dict[str, A
             "cpu_pass": push_cpu["median"] <= TARGET_PUSH_CPU,
             "sdk": side(r.push_first),
             "direct": side(r.push_direct),
+            "presigned": {
+                way: {
+                    "label": PRESIGNED_WAYS[way][0],
+                    "cpu_ratio": _summary(
+                        _cpu_ratios(samples, r.push_direct), higher_is_better=False
+                    ),
+                    "speed_ratio": _summary(
+                        _speed_ratios(samples, r.push_direct), higher_is_better=True
+                    ),
+                    **side(samples),
+                }
+                for way, samples in r.push_presigned.items()
+            },
         },
         "repush": {
             "first_bytes": r.push_first_bytes,
@@ -971,6 +1043,14 @@ def render_markdown(report: dict[str, Any]) -> str:
         f" / {new['cpu_ratio']['median']:.2f}x | {rounds(new['cpu_ratio']['rounds'])} "
         f"| ≤ {new['cpu_target']:.2f}x | {verdict(new['cpu_pass'])} |"
     )
+    for way in new["presigned"].values():
+        speed, cpu = way["speed_ratio"], way["cpu_ratio"]
+        lines.append(
+            f"| (info) {way['label']}: speed / all CPU | "
+            f"{way['mb_s']['median']:.0f} MB/s / {total_cpu(way):.2f} CPU-s/GiB | "
+            f"the same baseline | {speed['median']:.2f}x / {cpu['median']:.2f}x | "
+            f"{rounds(speed['rounds'])} / {rounds(cpu['rounds'])} | — | — |"
+        )
     first_mib = statistics.median(push["first_bytes"]) / MIB
     again = statistics.median(push["again_bytes"])
     lines.append(
@@ -1042,6 +1122,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     cpu_row(f"{many['pullers']} `get_object` + SHA-256 processes", many["direct"])
     cpu_row("first push", push["first"])
     cpu_row("push baseline: SHA-256 + `put_object`", new["direct"])
+    for way in new["presigned"].values():
+        cpu_row(way["label"], way)
     cpu_row("re-push, same cache", push["again"])
     prof = report["profile"]
     if prof:

@@ -67,7 +67,7 @@ from modelregistry_server.common.config import ServerConfig
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
-from bench._presigned_push import PresignedPush, presigned_push  # noqa: E402
+from bench._presigned_push import PresignedPush, presigned_push, single_put_push  # noqa: E402
 from bench._support import (  # noqa: E402
     BUCKET,
     CPUS,
@@ -110,23 +110,24 @@ TARGET_CONCURRENT = 0.9  # N pull processes ÷ N get_object + SHA-256 processes
 TARGET_REPUSH_BYTES = 0.001
 TARGET_PUSH_CPU = 1.3  # push CPU (client + server + MinIO) ÷ SHA-256 + put_object (at most)
 TARGET_PUSH_SPEED = 0.8  # push speed ÷ that baseline
-# The direct path measured beside the push (bench/_presigned_push.py): label, the checksum
-# MinIO checks on each part, and whether the verified object is copied to the digest's key.
-PRESIGNED_WAYS: dict[str, tuple[str, str, bool]] = {
+# The direct paths measured beside the push (bench/_presigned_push.py): label, and how it pushes.
+PRESIGNED_WAYS: dict[str, tuple[str, Callable[[Minio, str, Path, int], PresignedPush]]] = {
     "sha256": (
-        "direct push by presigned parts, SHA-256 per part, staging key kept",
-        "sha256",
-        False,
+        "direct push by presigned parts, SHA-256 per part, read back, staging key kept",
+        partial(presigned_push, checksum="sha256", copy=False),
     ),
     "crc32c": (
-        "direct push by presigned parts, CRC32C per part, staging key kept",
-        "crc32c",
-        False,
+        "direct push by presigned parts, CRC32C per part, read back, staging key kept",
+        partial(presigned_push, checksum="crc32c", copy=False),
     ),
     "crc32c_copy": (
-        "direct push by presigned parts, CRC32C per part, copied to the digest's key",
-        "crc32c",
-        True,
+        "direct push by presigned parts, CRC32C per part, read back, copied to the digest's key",
+        partial(presigned_push, checksum="crc32c", copy=True),
+    ),
+    "single_put": (
+        "direct push by one presigned PUT per file to the digest's key, SHA-256 signed, "
+        "checked by MinIO",
+        single_put_push,
     ),
 }
 WORKER_TIMEOUT_S = 900.0
@@ -521,19 +522,10 @@ class Bench:
                 def presigned(way: str) -> None:
                     minio_client = self.minio.client()
                     pushes: list[PresignedPush] = []
-                    checksum, copy = PRESIGNED_WAYS[way][1:]
+                    push = PRESIGNED_WAYS[way][1]
 
                     def put() -> None:
-                        pushes.append(
-                            presigned_push(
-                                minio_client,
-                                BUCKET,
-                                model_dir,
-                                self.s.parallel,
-                                checksum=checksum,
-                                copy=copy,
-                            )
-                        )
+                        pushes.append(push(minio_client, BUCKET, model_dir, self.s.parallel))
 
                     sample = self.meter.measure(size, put)
                     server = pushes[0].server_cpu

@@ -17,14 +17,9 @@ the baseline (SHA-256 + ``put_object``), so the two directions can be weighed by
    without it the staging object stays where it is, which is what a digest → object-key
    indirection would allow.
 
-A third way, ``single_put_push``, keeps today's layout without a copy and without reading the
-bytes back: the artifact node presigns one PUT to the digest's own key with the whole file's
-SHA-256 *signed into the URL* (``x-amz-checksum-sha256``, plus ``If-None-Match: *`` so an
-existing blob is never overwritten). MinIO computes the SHA-256 of the body and refuses to
-store an object whose bytes do not match (``XAmzContentChecksumMismatch``); a client that drops
-or changes the header fails the signature. The artifact node then only confirms with a
-``HEAD`` that the object is there with that checksum and size. S3 takes at most 5 GiB in one
-PUT, so bigger files would still need the relay (or parts + read-back + copy).
+The third way, one presigned PUT per file to the digest's own key with its SHA-256 signed into
+the URL and checked by MinIO, is what the SDK's push now does (``direct_upload``, the
+registry's ``s3_presign.py``): ``bench-pull``'s push rows measure it for real.
 
 The artifact node's steps run in threads of the bench process; each measures its own thread
 CPU time, which is reported as the server's and taken out of the client's. Nothing here is
@@ -47,11 +42,9 @@ from pathlib import Path
 from typing import cast
 
 import urllib3
-from minio import Minio, signer
-from minio import time as minio_time
+from minio import Minio
 from minio.commonconfig import ComposeSource
 from minio.datatypes import Part
-from minio.helpers import queryencode
 
 from modelregistry_server.artifacts.adapters.checksums import part_checksum
 
@@ -122,94 +115,6 @@ def _verify(client: Minio, bucket: str, key: str, digest: str) -> None:
         response.release_conn()
     if hasher.hexdigest() != digest:
         raise VerificationFailed(f"{key}: read back {hasher.hexdigest()}, claimed {digest}")
-
-
-SINGLE_PUT_MAX = 5 * 1024**3  # S3's limit for one PUT
-
-
-def presign_put(
-    client: Minio, bucket: str, key: str, headers: dict[str, str], expires: timedelta
-) -> str:
-    """A presigned PUT URL whose signature also covers ``headers``: a request without them, or
-    with other values, fails with ``SignatureDoesNotMatch`` / ``AccessDenied``.
-
-    minio-py presigns the ``host`` header only, so this is SigV4 query signing (AWS's
-    "Authenticating Requests: Using Query Parameters") over minio-py's pinned helpers.
-    """
-    creds = client._provider.retrieve() if client._provider else None
-    if creds is None:
-        raise ValueError("presigning needs credentials")
-    region = client._get_region(bucket)
-    url = client._base_url.build(method="PUT", region=region, bucket_name=bucket, object_name=key)
-    date = minio_time.utcnow()
-    scope = signer._get_scope(date, region, "s3")
-    signed = {"host": url.netloc, **{name.lower(): value for name, value in headers.items()}}
-    names = sorted(signed)
-    signed_names = ";".join(names)
-    query = (
-        "X-Amz-Algorithm=AWS4-HMAC-SHA256"
-        f"&X-Amz-Credential={queryencode(creds.access_key + '/' + scope)}"
-        f"&X-Amz-Date={minio_time.to_amz_date(date)}"
-        f"&X-Amz-Expires={int(expires.total_seconds())}"
-        f"&X-Amz-SignedHeaders={queryencode(signed_names)}"
-    )
-    if creds.session_token:
-        query += f"&X-Amz-Security-Token={queryencode(creds.session_token)}"
-    canonical_headers = "".join(f"{name}:{signed[name].strip()}\n" for name in names)
-    canonical_request = (
-        f"PUT\n{url.path}\n{signer._get_canonical_query_string(query)}\n"
-        f"{canonical_headers}\n{signed_names}\nUNSIGNED-PAYLOAD"
-    )
-    string_to_sign = signer._get_string_to_sign(
-        date, scope, hashlib.sha256(canonical_request.encode()).hexdigest()
-    )
-    signature = signer._get_signature(
-        signer._get_signing_key(creds.secret_key, date, region, "s3"), string_to_sign
-    )
-    return url._replace(query=f"{query}&X-Amz-Signature={signature}").geturl()
-
-
-def single_put_push(client: Minio, bucket: str, model_dir: Path, parallel: int) -> PresignedPush:
-    """Push every file of ``model_dir`` by one presigned PUT each to its digest's key, the
-    SHA-256 signed into the URL and checked by MinIO, ``parallel`` files at once."""
-    result = PresignedPush()
-    http = urllib3.PoolManager(maxsize=parallel)
-
-    def one(path: Path) -> str:
-        size = path.stat().st_size
-        if size > SINGLE_PUT_MAX:
-            raise ValueError(f"{path.name}: {size} bytes is more than one PUT takes")
-        with path.open("rb") as source:
-            digest = hashlib.file_digest(source, "sha256").digest()
-        key = f"single-put/{digest.hex()}"
-        headers = {
-            "x-amz-checksum-sha256": base64.b64encode(digest).decode(),
-            "if-none-match": "*",
-            "content-type": "application/octet-stream",
-        }
-        with result.server_work():
-            url = presign_put(client, bucket, key, headers, timedelta(hours=1))
-        with path.open("rb") as source:
-            answer = http.request(
-                "PUT",
-                url,
-                body=source,
-                headers={**headers, "Content-Length": str(size)},
-                preload_content=True,
-            )
-        if answer.status != 200:
-            raise RuntimeError(f"{path.name}: {answer.status} {answer.data[:200]!r}")
-        with result.server_work():
-            stat = client.stat_object(bucket, key, extra_headers={"x-amz-checksum-mode": "ENABLED"})
-            stored = (stat.metadata or {}).get("x-amz-checksum-sha256")
-            if stat.size != size or stored != headers["x-amz-checksum-sha256"]:
-                raise VerificationFailed(f"{key}: stored {stat.size} bytes, checksum {stored}")
-        return key
-
-    files = sorted(model_dir.iterdir(), key=lambda p: -p.stat().st_size)
-    with ThreadPoolExecutor(parallel, thread_name_prefix="single-put") as pool:
-        result.keys.extend(pool.map(one, files))
-    return result
 
 
 def presigned_push(

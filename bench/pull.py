@@ -67,7 +67,7 @@ from modelregistry_server.common.config import ServerConfig
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
-from bench._presigned_push import PresignedPush, presigned_push, single_put_push  # noqa: E402
+from bench._presigned_push import PresignedPush, presigned_push  # noqa: E402
 from bench._support import (  # noqa: E402
     BUCKET,
     CPUS,
@@ -123,11 +123,6 @@ PRESIGNED_WAYS: dict[str, tuple[str, Callable[[Minio, str, Path, int], Presigned
     "crc32c_copy": (
         "direct push by presigned parts, CRC32C per part, read back, copied to the digest's key",
         partial(presigned_push, checksum="crc32c", copy=True),
-    ),
-    "single_put": (
-        "direct push by one presigned PUT per file to the digest's key, SHA-256 signed, "
-        "checked by MinIO",
-        single_put_push,
     ),
 }
 WORKER_TIMEOUT_S = 900.0
@@ -400,6 +395,9 @@ class Results:
     many_direct_per_worker_s: list[list[float]] = dataclasses.field(default_factory=list)
     push_first: list[Sample] = dataclasses.field(default_factory=list)
     push_direct: list[Sample] = dataclasses.field(default_factory=list)
+    # The SDK's push through Write (direct_upload=False): what it costs where the store has no
+    # URLs, or is not reachable from the pushing machine.
+    push_write: list[Sample] = dataclasses.field(default_factory=list)
     # The direct path by presigned part URLs (bench/_presigned_push.py), keyed by its variant
     # (see PRESIGNED_WAYS): information beside target 6, not a target.
     push_presigned: dict[str, list[Sample]] = dataclasses.field(default_factory=dict)
@@ -508,6 +506,15 @@ class Bench:
                     r.push_first.append(sample)
                     r.push_first_bytes.append(sent)
 
+                def sdk_write() -> None:
+                    # A copy with new heads (untimed): nothing deduplicated against the other
+                    # steps, and model_dir stays what the re-push below expects.
+                    with self.temp_dir("push-write") as copy:
+                        shutil.copytree(model_dir, copy, dirs_exist_ok=True)
+                        renew_model(copy)
+                        sample, _ = self._push(client, copy, size, direct=False)
+                    r.push_write.append(sample)
+
                 def direct() -> None:
                     keys: list[str] = []
                     minio_client = self.minio.client()
@@ -536,7 +543,7 @@ class Bench:
                     for key in pushes[0].keys:  # untimed: frees MinIO's disk
                         minio_client.remove_object(BUCKET, key)
 
-                steps: list[Callable[[], None]] = [sdk, direct]
+                steps: list[Callable[[], None]] = [sdk, direct, sdk_write]
                 steps += [partial(presigned, way) for way in PRESIGNED_WAYS]
                 for step in rotated(steps, round_no):
                     step()
@@ -549,14 +556,22 @@ class Bench:
                 r.push_again_new_cache.append(sample)
                 r.push_again_new_cache_bytes.append(sent)
 
-    def _push(self, client: Client, model_dir: Path, size: int) -> tuple[Sample, int]:
+    def _push(
+        self, client: Client, model_dir: Path, size: int, *, direct: bool = True
+    ) -> tuple[Sample, int]:
         """One timed push; returns its sample and the bytes of its "pushing" phase."""
         progress = CountingProgress()
         versions: list[model_version_pb2.ModelVersion] = []
 
         def push() -> None:
             versions.append(
-                client.push(model_dir, model=MODEL, parallelism=self.s.parallel, progress=progress)
+                client.push(
+                    model_dir,
+                    model=MODEL,
+                    parallelism=self.s.parallel,
+                    progress=progress,
+                    direct_upload=direct,
+                )
             )
 
         sample = self.meter.measure(size, push)
@@ -608,7 +623,9 @@ class Bench:
                         renew_model(model_dir)
                     _log(f"memory: push {number + 1}/{s.memory_pushes}")
                     with RssSampler(proc) as peak:
-                        client.push(model_dir, model="memory", parallelism=4)
+                        # Through Write: a direct upload moves no bytes through the server,
+                        # and this row is about the server's memory while it relays them.
+                        client.push(model_dir, model="memory", parallelism=4, direct_upload=False)
                     r.memory_peaks.append(max(peak.peak, proc.memory_info().rss))
                     # Idle: what the process keeps between pushes, once the work that follows a
                     # commit (the scan, events) is done too.
@@ -899,6 +916,15 @@ def build_report(settings: Settings, results: Results, size: int) -> dict[str, A
             "cpu_pass": push_cpu["median"] <= TARGET_PUSH_CPU,
             "sdk": side(r.push_first),
             "direct": side(r.push_direct),
+            "write": {
+                "cpu_ratio": _summary(
+                    _cpu_ratios(r.push_write, r.push_direct), higher_is_better=False
+                ),
+                "speed_ratio": _summary(
+                    _speed_ratios(r.push_write, r.push_direct), higher_is_better=True
+                ),
+                **side(r.push_write),
+            },
             "presigned": {
                 way: {
                     "label": PRESIGNED_WAYS[way][0],
@@ -1035,7 +1061,10 @@ def render_markdown(report: dict[str, Any]) -> str:
         f" / {new['cpu_ratio']['median']:.2f}x | {rounds(new['cpu_ratio']['rounds'])} "
         f"| ≤ {new['cpu_target']:.2f}x | {verdict(new['cpu_pass'])} |"
     )
-    for way in new["presigned"].values():
+    for way in [
+        {"label": "SDK push through `Write` (`direct_upload=False`)", **new["write"]},
+        *new["presigned"].values(),
+    ]:
         speed, cpu = way["speed_ratio"], way["cpu_ratio"]
         lines.append(
             f"| (info) {way['label']}: speed / all CPU | "
@@ -1114,6 +1143,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     cpu_row(f"{many['pullers']} `get_object` + SHA-256 processes", many["direct"])
     cpu_row("first push", push["first"])
     cpu_row("push baseline: SHA-256 + `put_object`", new["direct"])
+    cpu_row("push through `Write` (`direct_upload=False`)", new["write"])
     for way in new["presigned"].values():
         cpu_row(way["label"], way)
     cpu_row("re-push, same cache", push["again"])

@@ -117,6 +117,9 @@ class ServerMetrics:
         observe("counter", "modelregistry.artifact.download_urls", "{url}",
                 "presigned download URLs handed out",
                 lambda: [(counters.download_urls, _NONE)])  # fmt: skip
+        observe("counter", "modelregistry.artifact.direct_upload_urls", "{url}",
+                "presigned direct-upload URLs handed out (their bytes bypass Write)",
+                lambda: [(counters.direct_upload_urls, _NONE)])  # fmt: skip
 
     def _observe_metadata(self, server: RegistryServer) -> None:
         observe = self.metrics.observe

@@ -120,6 +120,17 @@ async def _upload_session_complete(env: Env) -> None:
     await env.registry.artifacts.Write(aiter_of(write_requests(session.name, data)), timeout=T)
 
 
+@_case("DIRECT_UPLOAD_MISSING", PRECONDITION)
+async def _direct_upload_missing(env: Env) -> None:
+    data = b"never PUT anywhere"
+    session = await env.registry.artifacts.CreateUploadSession(
+        apb.CreateUploadSessionRequest(blob=blob_ref(data), direct_upload=True), timeout=T
+    )
+    await env.registry.artifacts.FinishDirectUpload(
+        apb.FinishDirectUploadRequest(upload_session=session.name), timeout=T
+    )
+
+
 @_case("DOWNLOAD_URL_UNSUPPORTED", PRECONDITION)
 async def _download_url_unsupported(env: Env) -> None:
     data = b"local only"

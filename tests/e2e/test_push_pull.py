@@ -53,6 +53,7 @@ async def test_push_then_pull_reproduces_the_tree_and_the_second_pull_is_served_
 ) -> None:
     counters = s3_registry.server.artifact_counters
     assert counters is not None
+    assert (counters.write_bytes, counters.direct_upload_urls) == (0, 0)  # a fresh registry
     client = Client(s3_registry.target, cache_dir=tmp_path / "push-cache")
     version = await asyncio.to_thread(
         client.push,
@@ -64,6 +65,9 @@ async def test_push_then_pull_reproduces_the_tree_and_the_second_pull_is_served_
     )
     assert version.version == 1
     assert len(version.files) == 7
+    # MinIO is reachable from here: every file went by a direct upload, none through Write.
+    assert counters.write_bytes == 0
+    assert counters.direct_upload_urls == len({f.sha256 for f in version.files})
     # The background scan of the commit reads the blobs too: let it finish before counting.
     scanner = s3_registry.server.scanner
     assert scanner is not None

@@ -115,6 +115,9 @@ def test_push_flags() -> None:
     assert args.metric == ["auc=1"]
     assert args.label == ["t=r"]
     assert (args.alias, args.no_lineage, args.parallel, args.quiet) == ("staging", True, 8, True)
+    assert args.no_direct_upload is False
+    again = build_parser().parse_args(["push", "a", "-m", "m", "--no-direct-upload"])
+    assert again.no_direct_upload is True
 
 
 def test_push_needs_a_model_and_one_description(capsys: pytest.CaptureFixture[str]) -> None:

@@ -39,6 +39,7 @@ class PushOptions:
     lineage: bool = True
     parallelism: int = 4
     progress: Progress | None = None
+    direct_upload: bool = True
 
     @property
     def workers(self) -> int:

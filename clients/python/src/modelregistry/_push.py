@@ -26,6 +26,7 @@ from pathlib import Path
 
 import grpc
 
+from modelregistry import _direct_upload
 from modelregistry._convert import (
     create_model_request,
     metrics_to_proto,
@@ -50,6 +51,7 @@ from modelregistry.cache import Cache
 from modelregistry.errors import (
     AlreadyExistsError,
     ConflictError,
+    FailedPreconditionError,
     NotFoundError,
     RegistryError,
     from_rpc_error,
@@ -95,7 +97,17 @@ def push_model(
     ]
     commit_sent = False
     try:
-        _upload_missing(transport, cache, files, digests, workers, report, model, pending.name)
+        _upload_missing(
+            transport,
+            cache,
+            files,
+            digests,
+            workers,
+            report,
+            model,
+            pending.name,
+            _direct_upload.DirectUploads(options.direct_upload),
+        )
         commit_sent = True
         committed = transport.unary(
             transport.metadata_stub.CommitModelVersion,
@@ -282,9 +294,11 @@ def _upload_missing(
     report: Progress,
     model: str,
     version: str,
+    direct: _direct_upload.DirectUploads,
 ) -> None:
     """Upload the blobs the store lacks, each once, in parallel, for the PENDING ``version``
-    (``models/{model}/versions/{n}``)."""
+    (``models/{model}/versions/{n}``): straight to the object store where the registry offers
+    it (``_direct_upload.py``), else through ``Write``."""
     sources: dict[str, LocalFile] = {}
     for file in files:
         sources.setdefault(digests[file.path], file)
@@ -298,7 +312,7 @@ def _upload_missing(
         missing.extend(answer.missing_blobs)
 
     uploads = [
-        _BlobUpload(transport, cache, sources[ref.sha256], ref.sha256, version, report)
+        _BlobUpload(transport, cache, sources[ref.sha256], ref.sha256, version, report, direct)
         for ref in missing
     ]
     # Ask where each upload stands first, so the bar's total is what will actually be sent; in
@@ -324,9 +338,15 @@ class _BlobUpload:
     sha256: str
     version: str  # the PENDING version the upload is for (the server checks we may write it)
     report: Progress
+    direct: _direct_upload.DirectUploads
     session: str = ""
     offset: int = 0
     complete: bool = False
+    # Where to PUT the whole file, if the registry offered it for this session.
+    target: blob_pb2.DirectUpload | None = None
+    # Bytes of this file the progress report has been told about: a fallback from a direct
+    # upload, or a resumed Write, re-sends bytes without counting them twice.
+    reported: int = 0
 
     @property
     def remaining(self) -> int:
@@ -340,10 +360,12 @@ class _BlobUpload:
             self.session = session
             try:
                 self._refresh_offset()
+                self.reported = self.offset  # the progress total counts what is left
                 return
             except NotFoundError:  # expired or swept: start over
                 self.cache.uploads.drop(self.sha256)
         self._open_session()
+        self.reported = self.offset
 
     def _open_session(self) -> None:
         session = self.transport.unary(
@@ -352,16 +374,62 @@ class _BlobUpload:
                 blob=blob_pb2.BlobRef(sha256=self.sha256, size_bytes=self.file.size),
                 request_id=request_id(),
                 model_version=self.version,
+                direct_upload=self.direct.enabled,
             ),
         )
         self.session = session.name
         self.offset = session.committed_size
         self.complete = session.complete
+        self.target = None
+        if session.HasField("direct_upload") and not self.complete:
+            if _direct_upload.usable(session.direct_upload, self.sha256):
+                self.target = session.direct_upload
+            else:
+                self.direct.disable("the registry's upload URL is not one for this file")
         if not self.complete:
             self.cache.uploads.save(self.sha256, self.session, self.file.size)
 
+    def _advance_to(self, position: int) -> None:
+        """Report the bytes up to ``position`` of the file that were not reported yet."""
+        if position > self.reported:
+            self.report.advance(position - self.reported)
+            self.reported = position
+
+    def _put_direct(self) -> None:
+        """Try the direct upload; on any failure, leave ``complete`` False for Write."""
+        target = self.target
+        self.target = None  # one try per session
+        if target is None or not self.direct.enabled or self.offset:
+            return
+        sent = 0
+
+        def on_sent(n: int) -> None:
+            nonlocal sent
+            sent += n
+            self._advance_to(sent)
+
+        try:
+            status = _direct_upload.put(target, Path(self.file.source), self.file.size, on_sent)
+        except OSError as exc:
+            self.direct.disable(f"the object store did not take the upload: {exc}")
+            return
+        if status not in (200, 412):  # 412: the blob is there already (another push)
+            self.direct.disable(f"the object store answered HTTP {status}")
+            return
+        try:
+            session = self.transport.unary(
+                self.transport.artifact_stub.FinishDirectUpload,
+                artifact_service_pb2.FinishDirectUploadRequest(upload_session=self.session),
+            )
+        except FailedPreconditionError as exc:  # e.g. not stored after all: use Write
+            self.direct.disable(exc.message)
+            return
+        self.offset = session.committed_size
+        self.complete = session.complete
+
     def run(self) -> None:
         """Stream the bytes from ``offset`` on; on a dropped connection, resume where it stopped."""
+        self._put_direct()
         attempt = 0
         while not self.complete:
             try:
@@ -417,7 +485,7 @@ class _BlobUpload:
                 yield encode_write_request(
                     self.session if first else "", position - len(data), last, data
                 )
-                self.report.advance(len(data))
+                self._advance_to(position)
                 first = False
                 if last:
                     return

@@ -386,6 +386,7 @@ class AsyncClient(ClientBase[AsyncTransport], AsyncAuditCalls, AsyncGovernanceCa
         lineage: bool = True,
         parallelism: int = 4,
         progress: Progress | None = None,
+        direct_upload: bool = True,
     ) -> model_version_pb2.ModelVersion:
         """Upload a file or folder as a new READY version (see ``Client.push``)."""
         from modelregistry._push import push_model  # lazy: loads the transfer engine
@@ -400,6 +401,7 @@ class AsyncClient(ClientBase[AsyncTransport], AsyncAuditCalls, AsyncGovernanceCa
             lineage=lineage,
             parallelism=parallelism,
             progress=progress,
+            direct_upload=direct_upload,
         )
         self._online("push")
         cache = self.cache

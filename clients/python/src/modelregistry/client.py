@@ -417,6 +417,7 @@ class Client(ClientBase[Transport], GovernanceCalls, AuditCalls):
         lineage: bool = True,
         parallelism: int = 4,
         progress: Progress | None = None,
+        direct_upload: bool = True,
     ) -> model_version_pb2.ModelVersion:
         """Upload a file or folder as a new READY version of ``model`` and return it.
 
@@ -424,6 +425,11 @@ class Client(ClientBase[Transport], GovernanceCalls, AuditCalls):
         interrupted uploads resume, and the version becomes visible only once every file is
         in (two-phase commit). ``lineage`` records the git commit of ``path``; ``alias`` is set
         on the new version. ``progress`` is called from worker threads.
+
+        Where the registry's store is S3/MinIO, each file of at most 5 GiB is PUT straight to
+        the object store by a URL the registry signs for exactly that content (the store checks
+        its SHA-256); ``direct_upload=False``, or a store this machine cannot reach, sends the
+        bytes through the registry's ``Write`` stream instead.
 
         A push that fails deletes its version only while it is still PENDING; one found READY
         with this push's files (the commit's reply was lost) is returned as the result.
@@ -440,6 +446,7 @@ class Client(ClientBase[Transport], GovernanceCalls, AuditCalls):
             lineage=lineage,
             parallelism=parallelism,
             progress=progress,
+            direct_upload=direct_upload,
         )
         return push_model(self._online("push"), self.cache, path, options)
 

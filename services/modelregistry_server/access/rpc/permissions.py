@@ -121,6 +121,7 @@ RULES: dict[str, Rule] = {
     _ART + "CreateUploadSession": Rule(WRITE, "model", _name("model_version")),
     _ART + "Write": Rule(WRITE, "anywhere"),
     _ART + "QueryWriteStatus": Rule(WRITE, "anywhere"),
+    _ART + "FinishDirectUpload": Rule(WRITE, "anywhere"),
     _ART + "FindMissingBlobs": Rule(WRITE, "anywhere"),
     _ART + "Read": Rule(READ, "model", _optional_model("model_version")),
     _ART + "GetBlob": Rule(READ, "anywhere"),

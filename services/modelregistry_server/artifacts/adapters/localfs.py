@@ -48,6 +48,7 @@ from modelregistry_server.artifacts.adapters.checksums import crc32c
 from modelregistry_server.artifacts.domain.blob import (
     BlobChunk,
     BlobInfo,
+    DirectUpload,
     IncompleteUpload,
     PartData,
     UploadedPart,
@@ -325,6 +326,20 @@ class LocalDirBlobStore:
             "the local-directory blob store cannot issue download URLs; use Read, or run with "
             "--s3-endpoint"
         )
+
+    async def direct_upload(self, sha256: str, size: int, expires: timedelta) -> DirectUpload:
+        """Always raises: a local directory has no URLs (uploads go through Write).
+
+        Raises:
+            PresignNotSupported: Always.
+        """
+        raise PresignNotSupported(
+            "the local-directory blob store cannot take direct uploads; use Write"
+        )
+
+    async def verified_size(self, sha256: str) -> int | None:
+        """None: nothing reaches a local directory but through Write, which indexes it."""
+        return None
 
     async def delete(self, sha256: str) -> None:
         """Delete the blob's file; a missing blob is not an error."""

@@ -23,16 +23,13 @@ import contextlib
 import functools
 import io
 import logging
-import os
 import re
 from collections.abc import AsyncGenerator, Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
-import certifi
-import urllib3
 from minio import Minio
-from minio.datatypes import Part
+from minio.datatypes import Object, Part
 from minio.error import S3Error
 from minio.helpers import DictType
 from urllib3 import BaseHTTPResponse
@@ -47,12 +44,24 @@ from modelregistry_server.artifacts.adapters.blob_io import (
     upload_not_found,
 )
 from modelregistry_server.artifacts.adapters.checksums import part_checksum
-from modelregistry_server.artifacts.adapters.s3_errors import S3_FAILURES, store_error
-from modelregistry_server.artifacts.adapters.s3_parts import CHECKSUM_HEADER, UnsignedPartsMinio
+from modelregistry_server.artifacts.adapters.s3_errors import (
+    S3_FAILURES,
+    close_response,
+    read_response,
+    store_error,
+)
+from modelregistry_server.artifacts.adapters.s3_parts import CHECKSUM_HEADER, make_client
+from modelregistry_server.artifacts.adapters.s3_presign import (
+    checked_sha256,
+    direct_upload_headers,
+    foreign_headers,
+    presign_put,
+)
 from modelregistry_server.artifacts.domain.blob import (
     MAX_URL_TTL,
     BlobChunk,
     BlobInfo,
+    DirectUpload,
     IncompleteUpload,
     PartData,
     UploadedPart,
@@ -129,26 +138,7 @@ class S3BlobStore:
         Returns:
             The store; call :meth:`ensure_bucket` before use.
         """
-        # minio-py's default pool waits 5 minutes to connect and keeps 10 connections. Fail
-        # faster when S3 is down, and keep more connections than threads: an open read holds
-        # its connection between chunk reads, while no thread is using it.
-        http = urllib3.PoolManager(
-            timeout=urllib3.Timeout(connect=10.0, read=120.0),
-            maxsize=4 * max_workers,
-            cert_reqs="CERT_REQUIRED",
-            ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
-            retries=urllib3.Retry(
-                total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
-            ),
-        )
-        client = UnsignedPartsMinio(
-            endpoint,
-            access_key=access_key,
-            secret_key=secret_key,
-            secure=secure,
-            region=region,
-            http_client=http,
-        )
+        client = make_client(endpoint, access_key, secret_key, secure, region, max_workers)
         return cls(client, bucket, max_workers=max_workers)
 
     async def ensure_bucket(self) -> None:
@@ -188,14 +178,46 @@ class S3BlobStore:
         Raises:
             StoreUnavailable: S3 cannot be reached or failed.
         """
-        key = blob_key(sha256)
+        obj = await self._stat_object(sha256)
+        if obj is None:
+            return None
+        return BlobInfo(sha256, obj.size or 0, _utc(obj.last_modified))
+
+    async def _stat_object(self, sha256: str) -> Object | None:
+        """The blob's object; None if there is none, or if a direct upload gave it headers
+        the registry never sets (``s3_presign.foreign_headers``): a Write replaces it."""
         try:
             obj = await self._call(
-                self._client.stat_object, self._bucket, key, expect={"NoSuchKey"}
+                self._client.stat_object,
+                self._bucket,
+                blob_key(sha256),
+                extra_headers={"x-amz-checksum-mode": "ENABLED"},
+                expect={"NoSuchKey"},
             )
         except S3Error:
             return None
-        return BlobInfo(sha256, obj.size or 0, _utc(obj.last_modified))
+        if foreign_headers(obj.metadata or {}):
+            _log.warning("blobs/%s carries headers a direct upload added; not a blob", sha256)
+            return None
+        return obj
+
+    async def direct_upload(self, sha256: str, size: int, expires: timedelta) -> DirectUpload:
+        """Return a presigned PUT of the blob that S3 checks (``s3_presign.py``); raises
+        ``InvalidArgument`` for ``expires`` outside S3's 1 second to 7 days."""
+        if not timedelta(seconds=1) <= expires <= MAX_URL_TTL:
+            raise InvalidArgument("expires", "must be from 1 second to 7 days")
+        headers = direct_upload_headers(sha256)
+        url: str = await self._call(
+            presign_put, self._client, self._bucket, blob_key(sha256), headers, expires
+        )
+        return DirectUpload(url, headers, datetime.now(UTC) + expires)
+
+    async def verified_size(self, sha256: str) -> int | None:
+        """The blob's size if S3 holds it with the SHA-256 it checked on a direct upload."""
+        obj = await self._stat_object(sha256)
+        if obj is None or not checked_sha256(obj.metadata or {}, sha256):
+            return None  # none, or e.g. a blob a Write stored: its index row says it exists
+        return obj.size or 0
 
     async def create_upload(self, sha256: str) -> str:
         """Open a multipart upload for ``sha256``.
@@ -383,7 +405,7 @@ class S3BlobStore:
             return response, length
 
         async for chunk in stream_chunks(
-            self._executor, open_response, _read_response, _close_response
+            self._executor, open_response, read_response, close_response
         ):
             yield chunk
 
@@ -466,24 +488,6 @@ class S3BlobStore:
             raise store_error(exc) from exc
         except S3_FAILURES as exc:
             raise store_error(exc) from exc
-
-
-def _read_response(response: BaseHTTPResponse, size: int) -> bytes:
-    # May return fewer bytes (chunked encoding, a slow socket); stream_chunks reads on.
-    try:
-        return response.read(size)
-    except S3_FAILURES as exc:
-        raise store_error(exc) from exc
-
-
-def _close_response(response: BaseHTTPResponse) -> None:
-    # close() drops a half-read connection (it cannot be reused); release_conn() returns the
-    # slot to the pool.
-    try:
-        response.close()
-        response.release_conn()
-    except Exception:  # A failure to tidy up must not hide the reader's own outcome.
-        _log.debug("closing an S3 response failed", exc_info=True)
 
 
 def _utc(value: datetime | None) -> datetime:

@@ -14,6 +14,7 @@ import logging
 
 import urllib3
 from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
+from urllib3 import BaseHTTPResponse
 
 from modelregistry_server.artifacts.domain.errors import RegistryError, StoreUnavailable
 
@@ -91,3 +92,23 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, urllib3.exceptions.TimeoutError | TimeoutError):
         return "the object store did not answer in time"
     return "the connection to the object store failed"
+
+
+def read_response(response: BaseHTTPResponse, size: int) -> bytes:
+    """Read up to ``size`` bytes of a GET's body, failures as ``StoreUnavailable``."""
+    # May return fewer bytes (chunked encoding, a slow socket); stream_chunks reads on.
+    try:
+        return response.read(size)
+    except S3_FAILURES as exc:
+        raise store_error(exc) from exc
+
+
+def close_response(response: BaseHTTPResponse) -> None:
+    """Close a GET's response without raising."""
+    # close() drops a half-read connection (it cannot be reused); release_conn() returns the
+    # slot to the pool.
+    try:
+        response.close()
+        response.release_conn()
+    except Exception:  # A failure to tidy up must not hide the reader's own outcome.
+        _log.debug("closing an S3 response failed", exc_info=True)

@@ -20,8 +20,11 @@ AWS S3 may, is not supported by this path: see deploy/docs/operations.md).
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 
+import certifi
+import urllib3
 from minio import Minio
 from minio import time as minio_time
 from minio.credentials.credentials import Credentials
@@ -60,3 +63,33 @@ class UnsignedPartsMinio(Minio):
         date = minio_time.utcnow()
         headers["x-amz-date"] = minio_time.to_amz_date(date)
         return headers, date
+
+
+def make_client(
+    endpoint: str,
+    access_key: str,
+    secret_key: str,
+    secure: bool,
+    region: str | None,
+    max_workers: int,
+) -> UnsignedPartsMinio:
+    """The store's minio-py client (see ``S3BlobStore.from_config`` for the arguments)."""
+    # minio-py's default pool waits 5 minutes to connect and keeps 10 connections. Fail
+    # faster when S3 is down, and keep more connections than threads: an open read holds
+    # its connection between chunk reads, while no thread is using it.
+    http = urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=10.0, read=120.0),
+        maxsize=4 * max_workers,
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+        retries=urllib3.Retry(total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+    )
+    client = UnsignedPartsMinio(
+        endpoint,
+        access_key=access_key,
+        secret_key=secret_key,
+        secure=secure,
+        region=region,
+        http_client=http,
+    )
+    return client

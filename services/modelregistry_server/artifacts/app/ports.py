@@ -10,6 +10,7 @@ from typing import Protocol
 from modelregistry_server.artifacts.domain.blob import (
     BlobChunk,
     BlobInfo,
+    DirectUpload,
     IncompleteUpload,
     PartData,
     UploadedPart,
@@ -94,6 +95,22 @@ class BlobStore(Protocol):
             PresignNotSupported: The store has no URLs (local directory).
             BlobNotFound: No such blob.
         """
+        ...
+
+    async def direct_upload(self, sha256: str, size: int, expires: timedelta) -> DirectUpload:
+        """Return a presigned PUT that can store exactly this blob under its key: the store
+        itself must refuse a body whose SHA-256 is not ``sha256`` and must not overwrite an
+        existing blob, so nothing unverified ever becomes visible.
+
+        Raises:
+            PresignNotSupported: The store has no URLs (local directory).
+        """
+        ...
+
+    async def verified_size(self, sha256: str) -> int | None:
+        """The size of the blob if the store holds it *and* recorded that it checked the
+        blob's SHA-256 itself (a direct upload), or holds it from ``complete_upload``; None if
+        it holds no such blob."""
         ...
 
     async def delete(self, sha256: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -21,13 +22,16 @@ from modelregistry_server.artifacts.app.part_buffers import PartBuffer, PartBuff
 from modelregistry_server.artifacts.app.ports import BlobIndex, BlobStore, UploadSessionRepository
 from modelregistry_server.artifacts.domain.blob import (
     MAX_CHUNK_SIZE,
+    MAX_DIRECT_UPLOAD_SIZE,
     BlobInfo,
     UploadedPart,
     validate_sha256,
 )
 from modelregistry_server.artifacts.domain.errors import (
+    DirectUploadMissing,
     FailedPrecondition,
     InvalidArgument,
+    PresignNotSupported,
     RegistryError,
     quoted,
 )
@@ -47,6 +51,9 @@ _log = logging.getLogger(__name__)
 # Shorter than MinIO's default expiry of stale multipart uploads (24 h), so MinIO never drops
 # the parts of a session that is still allowed to resume.
 DEFAULT_SESSION_TTL = timedelta(hours=20)
+# A direct upload's URL can store only the one blob it was made for, and S3 checks it only when
+# a PUT starts; an hour covers 5 GiB at 1.5 MB/s.
+DIRECT_UPLOAD_URL_TTL = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -124,10 +131,17 @@ class UploadService:
         self._streams = 0  # Write streams running now
 
     async def create_session(
-        self, sha256: str, size: int, request_id: str = "", owner: str | None = None
+        self,
+        sha256: str,
+        size: int,
+        request_id: str = "",
+        owner: str | None = None,
+        *,
+        direct: bool = False,
     ) -> UploadSession:
         """Open an upload session of ``owner`` (None: the registry itself), or return a
-        finished one at once if the blob exists."""
+        finished one at once if the blob exists. With ``direct``, the session carries a URL to
+        PUT the blob straight to the store, when the store offers one."""
         validate_sha256(sha256, "blob.sha256")
         request = validate_request_id(request_id)
         if not 0 <= size <= MAX_BLOB_SIZE:
@@ -157,7 +171,40 @@ class UploadService:
             await self._store.check_space(size)  # refuse now what could not be stored later
         created = await self._sessions.create(session, request, quota)
         created.check_owner(owner)  # a request_id another principal used: not theirs to see
+        if direct and not created.complete and created.size <= MAX_DIRECT_UPLOAD_SIZE:
+            ttl = min(DIRECT_UPLOAD_URL_TTL, created.expire_time - now)
+            if ttl >= timedelta(seconds=1):
+                with contextlib.suppress(PresignNotSupported):  # then the client uses Write
+                    target = await self._store.direct_upload(created.sha256, created.size, ttl)
+                    created = dataclasses.replace(created, direct_upload=target)
         return created
+
+    async def finish_direct(self, name: str, owner: str | None = None) -> UploadSession:
+        """Complete a session whose blob was PUT straight to the store: the store must hold
+        it with the SHA-256 it checked itself (only the session's owner may ask)."""
+        session = await self._sessions.get(parse_session_name(name))
+        session.check_owner(owner)
+        if session.complete:
+            return session
+        size = await self._store.verified_size(session.sha256)
+        if size is None:
+            indexed = await self._index.get(session.sha256)  # a Write of it finished meanwhile
+            if indexed is None:
+                raise DirectUploadMissing(session.name, session.sha256)
+            size = indexed.size
+        if size != session.size:
+            # The content is what the digest names; only the declared size was wrong.
+            await self._sessions.delete(session.session_id)
+            raise InvalidArgument(
+                "blob.size_bytes",
+                f"blobs/{session.sha256} holds {size} bytes, not the {session.size} the "
+                "session declared; the session is closed",
+                reason="SIZE_MISMATCH",
+            )
+        await self._index.add(session.sha256, size)
+        _, writer = await self._sessions.claim_writer(session.session_id)
+        await self._sessions.mark_complete(session.session_id, writer)
+        return dataclasses.replace(session, committed_size=size, complete=True)
 
     async def _existing_blob(self, sha256: str) -> BlobInfo | None:
         indexed = await self._index.get(sha256)

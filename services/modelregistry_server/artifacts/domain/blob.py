@@ -32,6 +32,20 @@ class BlobInfo:
         return BLOB_NAME_PREFIX + self.sha256
 
 
+# S3 takes at most 5 GiB in one PUT: bigger blobs are uploaded through Write.
+MAX_DIRECT_UPLOAD_SIZE = 5 * 1024**3
+
+
+@dataclass(frozen=True)
+class DirectUpload:
+    """A presigned PUT of one whole blob to the store: the URL, the headers it must carry with
+    exactly these values (the signature covers them), and when it stops working."""
+
+    url: str
+    headers: dict[str, str]
+    expire_time: datetime
+
+
 @dataclass(frozen=True)
 class UploadedPart:
     """A durably stored part of an upload in progress."""

@@ -96,6 +96,20 @@ class PresignNotSupported(FailedPrecondition):
     reason = "DOWNLOAD_URL_UNSUPPORTED"
 
 
+class DirectUploadMissing(FailedPrecondition):
+    """``FinishDirectUpload`` before the store holds the blob the session's URL was for."""
+
+    reason = "DIRECT_UPLOAD_MISSING"
+
+    def __init__(self, session: str, sha256: str) -> None:
+        super().__init__(
+            f"the object store does not hold blobs/{sha256} yet: PUT the blob to the URL "
+            f"{session} was created with (it must answer 200) before finishing, or upload it "
+            "with Write",
+            metadata={"resource": session},
+        )
+
+
 class StoreUnavailable(Unavailable):
     """The blob store could not be reached or failed; the call may be retried."""
 
@@ -106,6 +120,7 @@ __all__ = [
     "BLOB",
     "UPLOAD_SESSION",
     "BlobNotFound",
+    "DirectUploadMissing",
     "FailedPrecondition",
     "InvalidArgument",
     "ModelVersionNotFound",

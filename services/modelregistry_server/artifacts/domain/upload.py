@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from modelregistry_server.artifacts.domain.blob import MIN_PART_SIZE, UploadedPart
+from modelregistry_server.artifacts.domain.blob import MIN_PART_SIZE, DirectUpload, UploadedPart
 from modelregistry_server.artifacts.domain.errors import (
     InvalidArgument,
     NotSessionOwner,
@@ -45,6 +45,9 @@ class UploadSession:
     parts: tuple[UploadedPart, ...] = field(default_factory=tuple)
     # The principal that created it: only it may write to it or ask how far it got.
     owner: str = ""
+    # Returned by CreateUploadSession when asked for and offered; never stored (the URL is
+    # made anew for each request, and the session's state does not depend on it).
+    direct_upload: DirectUpload | None = None
 
     def check_owner(self, principal: str | None) -> None:
         """Refuse anyone but the session's creator (``None``: the registry itself).

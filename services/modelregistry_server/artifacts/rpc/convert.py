@@ -20,7 +20,7 @@ def blob_to_proto(blob: BlobInfo) -> blob_pb2.Blob:
 
 def session_to_proto(session: UploadSession) -> blob_pb2.UploadSession:
     """Return the wire form of an upload session."""
-    return blob_pb2.UploadSession(
+    message = blob_pb2.UploadSession(
         name=session.name,
         sha256=session.sha256,
         size_bytes=session.size,
@@ -29,3 +29,9 @@ def session_to_proto(session: UploadSession) -> blob_pb2.UploadSession:
         create_time=timestamp(session.create_time),
         expire_time=timestamp(session.expire_time),
     )
+    direct = session.direct_upload
+    if direct is not None:
+        message.direct_upload.url = direct.url
+        message.direct_upload.headers.update(direct.headers)
+        message.direct_upload.expire_time.CopyFrom(timestamp(direct.expire_time))
+    return message

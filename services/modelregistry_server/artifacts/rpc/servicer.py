@@ -47,6 +47,7 @@ class RequestCounters:
     reads_open: int = 0  # Read streams in progress now
     read_bytes: int = 0
     download_urls: int = 0
+    direct_upload_urls: int = 0  # sessions answered with a URL to PUT their blob to the store
 
 
 def _owner() -> str | None:
@@ -110,7 +111,18 @@ class ArtifactServicer(artifact_service_pb2_grpc.ArtifactServiceServicer):
             request.blob.size_bytes,
             request.request_id,
             _owner(),
+            direct=request.direct_upload,
         )
+        if session.direct_upload is not None:
+            self.counters.direct_upload_urls += 1
+        return session_to_proto(session)
+
+    @unary_errors(to_status)
+    async def FinishDirectUpload(  # noqa: N802
+        self, request: pb.FinishDirectUploadRequest, context: _Context
+    ) -> blob_pb2.UploadSession:
+        """See the proto."""
+        session = await self._uploads.finish_direct(request.upload_session, _owner())
         return session_to_proto(session)
 
     @unary_errors(to_status)

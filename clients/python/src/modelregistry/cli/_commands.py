@@ -110,6 +110,7 @@ def cmd_push(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         lineage=not args.no_lineage,
         parallelism=args.parallel,
         progress=progress,
+        direct_upload=not args.no_direct_upload,
     )
     if progress is not None:
         progress.summary("pushed", "uploaded nothing: the registry already had every file")

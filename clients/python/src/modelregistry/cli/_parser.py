@@ -175,6 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument(
         "--parallel", type=positive_int, default=4, metavar="N", help="parallel uploads (4)"
     )
+    push.add_argument(
+        "--no-direct-upload",
+        action="store_true",
+        help="send every byte through the registry's Write stream, even where it offers "
+        "direct uploads to its object store (by default files up to 5 GiB go straight to "
+        "S3/MinIO, which checks their SHA-256; a store this machine cannot reach falls back "
+        "to Write by itself)",
+    )
 
     # pull -------------------------------------------------------------------------------
     pull = add(

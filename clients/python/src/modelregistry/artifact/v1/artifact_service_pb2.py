@@ -31,7 +31,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from modelregistry.artifact.v1 import blob_pb2 as modelregistry_dot_artifact_dot_v1_dot_blob__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0modelregistry/artifact/v1/artifact_service.proto\x12\x19modelregistry.artifact.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$modelregistry/artifact/v1/blob.proto\"\xb3\x01\n\x1a\x43reateUploadSessionRequest\x12\x36\n\x04\x62lob\x18\x01 \x01(\x0b\x32\".modelregistry.artifact.v1.BlobRefB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x43\n\rmodel_version\x18\x03 \x01(\tB,\xe2\x41\x01\x01\xfa\x41%\n#metadata.modelregistry/ModelVersion\"\xa1\x01\n\x0cWriteRequest\x12\x45\n\x0eupload_session\x18\x01 \x01(\tB-\xe2\x41\x01\x01\xfa\x41&\n$artifact.modelregistry/UploadSession\x12\x1a\n\x0cwrite_offset\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x66inish_write\x18\x03 \x01(\x08\x42\x04\xe2\x41\x01\x01\x12\x12\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x42\x04\xe2\x41\x01\x01\"V\n\rWriteResponse\x12\x16\n\x0e\x63ommitted_size\x18\x01 \x01(\x03\x12-\n\x04\x62lob\x18\x02 \x01(\x0b\x32\x1f.modelregistry.artifact.v1.Blob\"`\n\x17QueryWriteStatusRequest\x12\x45\n\x0eupload_session\x18\x01 \x01(\tB-\xe2\x41\x01\x02\xfa\x41&\n$artifact.modelregistry/UploadSession\"D\n\x18QueryWriteStatusResponse\x12\x16\n\x0e\x63ommitted_size\x18\x01 \x01(\x03\x12\x10\n\x08\x63omplete\x18\x02 \x01(\x08\"\x9d\x01\n\x0bReadRequest\x12\x14\n\x06sha256\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bread_offset\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x01\x12\x18\n\nread_limit\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x01\x12\x43\n\rmodel_version\x18\x04 \x01(\tB,\xe2\x41\x01\x01\xfa\x41%\n#metadata.modelregistry/ModelVersion\"\x1c\n\x0cReadResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"R\n\x17\x46indMissingBlobsRequest\x12\x37\n\x05\x62lobs\x18\x01 \x03(\x0b\x32\".modelregistry.artifact.v1.BlobRefB\x04\xe2\x41\x01\x02\"U\n\x18\x46indMissingBlobsResponse\x12\x39\n\rmissing_blobs\x18\x01 \x03(\x0b\x32\".modelregistry.artifact.v1.BlobRef\"D\n\x0eGetBlobRequest\x12\x32\n\x04name\x18\x01 \x01(\tB$\xe2\x41\x01\x02\xfa\x41\x1d\n\x1b\x61rtifact.modelregistry/Blob\"\xca\x01\n\x1aGenerateDownloadUrlRequest\x12\x32\n\x04name\x18\x01 \x01(\tB$\xe2\x41\x01\x02\xfa\x41\x1d\n\x1b\x61rtifact.modelregistry/Blob\x12\x33\n\nexpires_in\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x01\x12\x43\n\rmodel_version\x18\x03 \x01(\tB,\xe2\x41\x01\x01\xfa\x41%\n#metadata.modelregistry/ModelVersion\"[\n\x1bGenerateDownloadUrlResponse\x12\x0b\n\x03url\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x7f\n\x10ListBlobsRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x38\n\x0e\x63reated_before\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x01\"\\\n\x11ListBlobsResponse\x12.\n\x05\x62lobs\x18\x01 \x03(\x0b\x32\x1f.modelregistry.artifact.v1.Blob\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"a\n\x11\x44\x65leteBlobRequest\x12\x32\n\x04name\x18\x01 \x01(\tB$\xe2\x41\x01\x02\xfa\x41\x1d\n\x1b\x61rtifact.modelregistry/Blob\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x32\xce\t\n\x0f\x41rtifactService\x12\x95\x01\n\x13\x43reateUploadSession\x12\x35.modelregistry.artifact.v1.CreateUploadSessionRequest\x1a(.modelregistry.artifact.v1.UploadSession\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x12/v1/uploadSessions:\x01*\x12\\\n\x05Write\x12\'.modelregistry.artifact.v1.WriteRequest\x1a(.modelregistry.artifact.v1.WriteResponse(\x01\x12\xb1\x01\n\x10QueryWriteStatus\x12\x32.modelregistry.artifact.v1.QueryWriteStatusRequest\x1a\x33.modelregistry.artifact.v1.QueryWriteStatusResponse\"4\x82\xd3\xe4\x93\x02.\x12,/v1/{upload_session=uploadSessions/*}:status\x12Y\n\x04Read\x12&.modelregistry.artifact.v1.ReadRequest\x1a\'.modelregistry.artifact.v1.ReadResponse0\x01\x12\x9d\x01\n\x10\x46indMissingBlobs\x12\x32.modelregistry.artifact.v1.FindMissingBlobsRequest\x1a\x33.modelregistry.artifact.v1.FindMissingBlobsResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x15/v1/blobs:findMissing:\x01*\x12q\n\x07GetBlob\x12).modelregistry.artifact.v1.GetBlobRequest\x1a\x1f.modelregistry.artifact.v1.Blob\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=blobs/*}\x12\xb7\x01\n\x13GenerateDownloadUrl\x12\x35.modelregistry.artifact.v1.GenerateDownloadUrlRequest\x1a\x36.modelregistry.artifact.v1.GenerateDownloadUrlResponse\"1\x82\xd3\xe4\x93\x02+\"&/v1/{name=blobs/*}:generateDownloadUrl:\x01*\x12y\n\tListBlobs\x12+.modelregistry.artifact.v1.ListBlobsRequest\x1a,.modelregistry.artifact.v1.ListBlobsResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/blobs\x12n\n\nDeleteBlob\x12,.modelregistry.artifact.v1.DeleteBlobRequest\x1a\x16.google.protobuf.Empty\"\x1a\x82\xd3\xe4\x93\x02\x14*\x12/v1/{name=blobs/*}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0modelregistry/artifact/v1/artifact_service.proto\x12\x19modelregistry.artifact.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$modelregistry/artifact/v1/blob.proto\"\xd0\x01\n\x1a\x43reateUploadSessionRequest\x12\x36\n\x04\x62lob\x18\x01 \x01(\x0b\x32\".modelregistry.artifact.v1.BlobRefB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x43\n\rmodel_version\x18\x03 \x01(\tB,\xe2\x41\x01\x01\xfa\x41%\n#metadata.modelregistry/ModelVersion\x12\x1b\n\rdirect_upload\x18\x04 \x01(\x08\x42\x04\xe2\x41\x01\x01\"b\n\x19\x46inishDirectUploadRequest\x12\x45\n\x0eupload_session\x18\x01 \x01(\tB-\xe2\x41\x01\x02\xfa\x41&\n$artifact.modelregistry/UploadSession\"\xa1\x01\n\x0cWriteRequest\x12\x45\n\x0eupload_session\x18\x01 \x01(\tB-\xe2\x41\x01\x01\xfa\x41&\n$artifact.modelregistry/UploadSession\x12\x1a\n\x0cwrite_offset\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x66inish_write\x18\x03 \x01(\x08\x42\x04\xe2\x41\x01\x01\x12\x12\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x42\x04\xe2\x41\x01\x01\"V\n\rWriteResponse\x12\x16\n\x0e\x63ommitted_size\x18\x01 \x01(\x03\x12-\n\x04\x62lob\x18\x02 \x01(\x0b\x32\x1f.modelregistry.artifact.v1.Blob\"`\n\x17QueryWriteStatusRequest\x12\x45\n\x0eupload_session\x18\x01 \x01(\tB-\xe2\x41\x01\x02\xfa\x41&\n$artifact.modelregistry/UploadSession\"D\n\x18QueryWriteStatusResponse\x12\x16\n\x0e\x63ommitted_size\x18\x01 \x01(\x03\x12\x10\n\x08\x63omplete\x18\x02 \x01(\x08\"\x9d\x01\n\x0bReadRequest\x12\x14\n\x06sha256\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bread_offset\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x01\x12\x18\n\nread_limit\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x01\x12\x43\n\rmodel_version\x18\x04 \x01(\tB,\xe2\x41\x01\x01\xfa\x41%\n#metadata.modelregistry/ModelVersion\"\x1c\n\x0cReadResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"R\n\x17\x46indMissingBlobsRequest\x12\x37\n\x05\x62lobs\x18\x01 \x03(\x0b\x32\".modelregistry.artifact.v1.BlobRefB\x04\xe2\x41\x01\x02\"U\n\x18\x46indMissingBlobsResponse\x12\x39\n\rmissing_blobs\x18\x01 \x03(\x0b\x32\".modelregistry.artifact.v1.BlobRef\"D\n\x0eGetBlobRequest\x12\x32\n\x04name\x18\x01 \x01(\tB$\xe2\x41\x01\x02\xfa\x41\x1d\n\x1b\x61rtifact.modelregistry/Blob\"\xca\x01\n\x1aGenerateDownloadUrlRequest\x12\x32\n\x04name\x18\x01 \x01(\tB$\xe2\x41\x01\x02\xfa\x41\x1d\n\x1b\x61rtifact.modelregistry/Blob\x12\x33\n\nexpires_in\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x01\x12\x43\n\rmodel_version\x18\x03 \x01(\tB,\xe2\x41\x01\x01\xfa\x41%\n#metadata.modelregistry/ModelVersion\"[\n\x1bGenerateDownloadUrlResponse\x12\x0b\n\x03url\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x7f\n\x10ListBlobsRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x38\n\x0e\x63reated_before\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x01\"\\\n\x11ListBlobsResponse\x12.\n\x05\x62lobs\x18\x01 \x03(\x0b\x32\x1f.modelregistry.artifact.v1.Blob\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"a\n\x11\x44\x65leteBlobRequest\x12\x32\n\x04name\x18\x01 \x01(\tB$\xe2\x41\x01\x02\xfa\x41\x1d\n\x1b\x61rtifact.modelregistry/Blob\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x32\x8a\x0b\n\x0f\x41rtifactService\x12\x95\x01\n\x13\x43reateUploadSession\x12\x35.modelregistry.artifact.v1.CreateUploadSessionRequest\x1a(.modelregistry.artifact.v1.UploadSession\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x12/v1/uploadSessions:\x01*\x12\\\n\x05Write\x12\'.modelregistry.artifact.v1.WriteRequest\x1a(.modelregistry.artifact.v1.WriteResponse(\x01\x12\xb9\x01\n\x12\x46inishDirectUpload\x12\x34.modelregistry.artifact.v1.FinishDirectUploadRequest\x1a(.modelregistry.artifact.v1.UploadSession\"C\x82\xd3\xe4\x93\x02=\"8/v1/{upload_session=uploadSessions/*}:finishDirectUpload:\x01*\x12\xb1\x01\n\x10QueryWriteStatus\x12\x32.modelregistry.artifact.v1.QueryWriteStatusRequest\x1a\x33.modelregistry.artifact.v1.QueryWriteStatusResponse\"4\x82\xd3\xe4\x93\x02.\x12,/v1/{upload_session=uploadSessions/*}:status\x12Y\n\x04Read\x12&.modelregistry.artifact.v1.ReadRequest\x1a\'.modelregistry.artifact.v1.ReadResponse0\x01\x12\x9d\x01\n\x10\x46indMissingBlobs\x12\x32.modelregistry.artifact.v1.FindMissingBlobsRequest\x1a\x33.modelregistry.artifact.v1.FindMissingBlobsResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x15/v1/blobs:findMissing:\x01*\x12q\n\x07GetBlob\x12).modelregistry.artifact.v1.GetBlobRequest\x1a\x1f.modelregistry.artifact.v1.Blob\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=blobs/*}\x12\xb7\x01\n\x13GenerateDownloadUrl\x12\x35.modelregistry.artifact.v1.GenerateDownloadUrlRequest\x1a\x36.modelregistry.artifact.v1.GenerateDownloadUrlResponse\"1\x82\xd3\xe4\x93\x02+\"&/v1/{name=blobs/*}:generateDownloadUrl:\x01*\x12y\n\tListBlobs\x12+.modelregistry.artifact.v1.ListBlobsRequest\x1a,.modelregistry.artifact.v1.ListBlobsResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/blobs\x12n\n\nDeleteBlob\x12,.modelregistry.artifact.v1.DeleteBlobRequest\x1a\x16.google.protobuf.Empty\"\x1a\x82\xd3\xe4\x93\x02\x14*\x12/v1/{name=blobs/*}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,6 +44,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEUPLOADSESSIONREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
   _globals['_CREATEUPLOADSESSIONREQUEST'].fields_by_name['model_version']._loaded_options = None
   _globals['_CREATEUPLOADSESSIONREQUEST'].fields_by_name['model_version']._serialized_options = b'\342A\001\001\372A%\n#metadata.modelregistry/ModelVersion'
+  _globals['_CREATEUPLOADSESSIONREQUEST'].fields_by_name['direct_upload']._loaded_options = None
+  _globals['_CREATEUPLOADSESSIONREQUEST'].fields_by_name['direct_upload']._serialized_options = b'\342A\001\001'
+  _globals['_FINISHDIRECTUPLOADREQUEST'].fields_by_name['upload_session']._loaded_options = None
+  _globals['_FINISHDIRECTUPLOADREQUEST'].fields_by_name['upload_session']._serialized_options = b'\342A\001\002\372A&\n$artifact.modelregistry/UploadSession'
   _globals['_WRITEREQUEST'].fields_by_name['upload_session']._loaded_options = None
   _globals['_WRITEREQUEST'].fields_by_name['upload_session']._serialized_options = b'\342A\001\001\372A&\n$artifact.modelregistry/UploadSession'
   _globals['_WRITEREQUEST'].fields_by_name['write_offset']._loaded_options = None
@@ -84,6 +88,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELETEBLOBREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
   _globals['_ARTIFACTSERVICE'].methods_by_name['CreateUploadSession']._loaded_options = None
   _globals['_ARTIFACTSERVICE'].methods_by_name['CreateUploadSession']._serialized_options = b'\202\323\344\223\002\027\"\022/v1/uploadSessions:\001*'
+  _globals['_ARTIFACTSERVICE'].methods_by_name['FinishDirectUpload']._loaded_options = None
+  _globals['_ARTIFACTSERVICE'].methods_by_name['FinishDirectUpload']._serialized_options = b'\202\323\344\223\002=\"8/v1/{upload_session=uploadSessions/*}:finishDirectUpload:\001*'
   _globals['_ARTIFACTSERVICE'].methods_by_name['QueryWriteStatus']._loaded_options = None
   _globals['_ARTIFACTSERVICE'].methods_by_name['QueryWriteStatus']._serialized_options = b'\202\323\344\223\002.\022,/v1/{upload_session=uploadSessions/*}:status'
   _globals['_ARTIFACTSERVICE'].methods_by_name['FindMissingBlobs']._loaded_options = None
@@ -97,35 +103,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ARTIFACTSERVICE'].methods_by_name['DeleteBlob']._loaded_options = None
   _globals['_ARTIFACTSERVICE'].methods_by_name['DeleteBlob']._serialized_options = b'\202\323\344\223\002\024*\022/v1/{name=blobs/*}'
   _globals['_CREATEUPLOADSESSIONREQUEST']._serialized_start=302
-  _globals['_CREATEUPLOADSESSIONREQUEST']._serialized_end=481
-  _globals['_WRITEREQUEST']._serialized_start=484
-  _globals['_WRITEREQUEST']._serialized_end=645
-  _globals['_WRITERESPONSE']._serialized_start=647
-  _globals['_WRITERESPONSE']._serialized_end=733
-  _globals['_QUERYWRITESTATUSREQUEST']._serialized_start=735
-  _globals['_QUERYWRITESTATUSREQUEST']._serialized_end=831
-  _globals['_QUERYWRITESTATUSRESPONSE']._serialized_start=833
-  _globals['_QUERYWRITESTATUSRESPONSE']._serialized_end=901
-  _globals['_READREQUEST']._serialized_start=904
-  _globals['_READREQUEST']._serialized_end=1061
-  _globals['_READRESPONSE']._serialized_start=1063
-  _globals['_READRESPONSE']._serialized_end=1091
-  _globals['_FINDMISSINGBLOBSREQUEST']._serialized_start=1093
-  _globals['_FINDMISSINGBLOBSREQUEST']._serialized_end=1175
-  _globals['_FINDMISSINGBLOBSRESPONSE']._serialized_start=1177
-  _globals['_FINDMISSINGBLOBSRESPONSE']._serialized_end=1262
-  _globals['_GETBLOBREQUEST']._serialized_start=1264
-  _globals['_GETBLOBREQUEST']._serialized_end=1332
-  _globals['_GENERATEDOWNLOADURLREQUEST']._serialized_start=1335
-  _globals['_GENERATEDOWNLOADURLREQUEST']._serialized_end=1537
-  _globals['_GENERATEDOWNLOADURLRESPONSE']._serialized_start=1539
-  _globals['_GENERATEDOWNLOADURLRESPONSE']._serialized_end=1630
-  _globals['_LISTBLOBSREQUEST']._serialized_start=1632
-  _globals['_LISTBLOBSREQUEST']._serialized_end=1759
-  _globals['_LISTBLOBSRESPONSE']._serialized_start=1761
-  _globals['_LISTBLOBSRESPONSE']._serialized_end=1853
-  _globals['_DELETEBLOBREQUEST']._serialized_start=1855
-  _globals['_DELETEBLOBREQUEST']._serialized_end=1952
-  _globals['_ARTIFACTSERVICE']._serialized_start=1955
-  _globals['_ARTIFACTSERVICE']._serialized_end=3185
+  _globals['_CREATEUPLOADSESSIONREQUEST']._serialized_end=510
+  _globals['_FINISHDIRECTUPLOADREQUEST']._serialized_start=512
+  _globals['_FINISHDIRECTUPLOADREQUEST']._serialized_end=610
+  _globals['_WRITEREQUEST']._serialized_start=613
+  _globals['_WRITEREQUEST']._serialized_end=774
+  _globals['_WRITERESPONSE']._serialized_start=776
+  _globals['_WRITERESPONSE']._serialized_end=862
+  _globals['_QUERYWRITESTATUSREQUEST']._serialized_start=864
+  _globals['_QUERYWRITESTATUSREQUEST']._serialized_end=960
+  _globals['_QUERYWRITESTATUSRESPONSE']._serialized_start=962
+  _globals['_QUERYWRITESTATUSRESPONSE']._serialized_end=1030
+  _globals['_READREQUEST']._serialized_start=1033
+  _globals['_READREQUEST']._serialized_end=1190
+  _globals['_READRESPONSE']._serialized_start=1192
+  _globals['_READRESPONSE']._serialized_end=1220
+  _globals['_FINDMISSINGBLOBSREQUEST']._serialized_start=1222
+  _globals['_FINDMISSINGBLOBSREQUEST']._serialized_end=1304
+  _globals['_FINDMISSINGBLOBSRESPONSE']._serialized_start=1306
+  _globals['_FINDMISSINGBLOBSRESPONSE']._serialized_end=1391
+  _globals['_GETBLOBREQUEST']._serialized_start=1393
+  _globals['_GETBLOBREQUEST']._serialized_end=1461
+  _globals['_GENERATEDOWNLOADURLREQUEST']._serialized_start=1464
+  _globals['_GENERATEDOWNLOADURLREQUEST']._serialized_end=1666
+  _globals['_GENERATEDOWNLOADURLRESPONSE']._serialized_start=1668
+  _globals['_GENERATEDOWNLOADURLRESPONSE']._serialized_end=1759
+  _globals['_LISTBLOBSREQUEST']._serialized_start=1761
+  _globals['_LISTBLOBSREQUEST']._serialized_end=1888
+  _globals['_LISTBLOBSRESPONSE']._serialized_start=1890
+  _globals['_LISTBLOBSRESPONSE']._serialized_end=1982
+  _globals['_DELETEBLOBREQUEST']._serialized_start=1984
+  _globals['_DELETEBLOBREQUEST']._serialized_end=2081
+  _globals['_ARTIFACTSERVICE']._serialized_start=2084
+  _globals['_ARTIFACTSERVICE']._serialized_end=3502
 # @@protoc_insertion_point(module_scope)

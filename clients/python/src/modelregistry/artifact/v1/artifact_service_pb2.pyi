@@ -30,6 +30,7 @@ class CreateUploadSessionRequest(_message.Message):
     BLOB_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     MODEL_VERSION_FIELD_NUMBER: _builtins.int
+    DIRECT_UPLOAD_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Optional. A UUID in canonical form (36 characters) that makes the request idempotent: a
     retry with the same `request_id` returns the session created by the first call, for as
@@ -41,6 +42,14 @@ class CreateUploadSessionRequest(_message.Message):
     `FAILED_PRECONDITION`, reason `VERSION_NOT_PENDING`; no such version: `NOT_FOUND`, reason
     `MODEL_VERSION_NOT_FOUND`). Empty is allowed only to callers holding `registry.admin` on
     `*` (operators' tooling), like a `Read` that names no version. The SDK always sets it.
+    """
+    direct_upload: _builtins.bool
+    """Optional. Ask for a URL to PUT the whole blob straight to the object store instead of
+    streaming it through `Write` (`UploadSession.direct_upload`). The server offers one when
+    its store is S3/MinIO, the blob is not stored yet and is at most 5 GiB (S3's limit for one
+    PUT); otherwise the session has none and the client writes as usual. The bytes then do not
+    pass through the registry, and the object store checks their SHA-256 instead. Defaults to
+    false.
     """
     @_builtins.property
     def blob(self) -> _blob_pb2.BlobRef:
@@ -54,14 +63,37 @@ class CreateUploadSessionRequest(_message.Message):
         blob: _blob_pb2.BlobRef | None = ...,
         request_id: _builtins.str = ...,
         model_version: _builtins.str = ...,
+        direct_upload: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["blob", b"blob"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["blob", b"blob", "model_version", b"model_version", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blob", b"blob", "direct_upload", b"direct_upload", "model_version", b"model_version", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CreateUploadSessionRequest: _TypeAlias = CreateUploadSessionRequest  # noqa: Y015
+
+@_typing.final
+class FinishDirectUploadRequest(_message.Message):
+    """Request message for `ArtifactService.FinishDirectUpload`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UPLOAD_SESSION_FIELD_NUMBER: _builtins.int
+    upload_session: _builtins.str
+    """Required. The session, `uploadSessions/{upload_session}`."""
+    def __init__(
+        self,
+        *,
+        upload_session: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["upload_session", b"upload_session"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FinishDirectUploadRequest: _TypeAlias = FinishDirectUploadRequest  # noqa: Y015
 
 @_typing.final
 class WriteRequest(_message.Message):

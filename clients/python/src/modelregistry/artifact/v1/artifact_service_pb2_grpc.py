@@ -40,8 +40,10 @@ class ArtifactServiceStub:
     `FIELD_INVALID`). Each field's comment says what a retry with the same id does.
 
     Integrity. The server hashes every byte it receives and never trusts a client's digest: a blob
-    becomes visible only if its bytes hash to the digest it is stored under. Clients verify the
-    SHA-256 of what they read.
+    becomes visible only if its bytes hash to the digest it is stored under. A direct upload
+    (`CreateUploadSessionRequest.direct_upload`) keeps that rule with the object store doing the
+    hashing: the URL's signature binds the digest, and the store refuses a body that does not
+    hash to it. Clients verify the SHA-256 of what they read.
 
     Pagination (AIP-158). `page_size` defaults to 50; values above 1000 are coerced to 1000; a
     negative value is INVALID_ARGUMENT. `page_token` is opaque and signed, valid only with the
@@ -68,6 +70,11 @@ class ArtifactServiceStub:
                 '/modelregistry.artifact.v1.ArtifactService/Write',
                 request_serializer=modelregistry_dot_artifact_dot_v1_dot_artifact__service__pb2.WriteRequest.SerializeToString,
                 response_deserializer=modelregistry_dot_artifact_dot_v1_dot_artifact__service__pb2.WriteResponse.FromString,
+                _registered_method=True)
+        self.FinishDirectUpload = channel.unary_unary(
+                '/modelregistry.artifact.v1.ArtifactService/FinishDirectUpload',
+                request_serializer=modelregistry_dot_artifact_dot_v1_dot_artifact__service__pb2.FinishDirectUploadRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_artifact_dot_v1_dot_blob__pb2.UploadSession.FromString,
                 _registered_method=True)
         self.QueryWriteStatus = channel.unary_unary(
                 '/modelregistry.artifact.v1.ArtifactService/QueryWriteStatus',
@@ -119,8 +126,10 @@ class ArtifactServiceServicer:
     `FIELD_INVALID`). Each field's comment says what a retry with the same id does.
 
     Integrity. The server hashes every byte it receives and never trusts a client's digest: a blob
-    becomes visible only if its bytes hash to the digest it is stored under. Clients verify the
-    SHA-256 of what they read.
+    becomes visible only if its bytes hash to the digest it is stored under. A direct upload
+    (`CreateUploadSessionRequest.direct_upload`) keeps that rule with the object store doing the
+    hashing: the URL's signature binds the digest, and the store refuses a body that does not
+    hash to it. Clients verify the SHA-256 of what they read.
 
     Pagination (AIP-158). `page_size` defaults to 50; values above 1000 are coerced to 1000; a
     negative value is INVALID_ARGUMENT. `page_token` is opaque and signed, valid only with the
@@ -146,6 +155,17 @@ class ArtifactServiceServicer:
         """Writes the bytes of an upload session as a stream of chunks, resuming at an offset if
         needed, and on `finish_write` verifies them and makes the blob visible. The single
         response is sent when the client closes the stream.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FinishDirectUpload(self, request, context):
+        """Completes a session whose blob was PUT straight to the object store
+        (`UploadSession.direct_upload`): the server checks that the store holds the object under
+        the session's digest with that SHA-256 and size, then the blob counts as stored. Before the
+        PUT succeeded it fails with `FAILED_PRECONDITION` (reason `DIRECT_UPLOAD_MISSING`). Only
+        the session's owner may call it; on a complete session it returns the session unchanged.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -220,6 +240,11 @@ def add_ArtifactServiceServicer_to_server(servicer, server):
                     request_deserializer=modelregistry_dot_artifact_dot_v1_dot_artifact__service__pb2.WriteRequest.FromString,
                     response_serializer=modelregistry_dot_artifact_dot_v1_dot_artifact__service__pb2.WriteResponse.SerializeToString,
             ),
+            'FinishDirectUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.FinishDirectUpload,
+                    request_deserializer=modelregistry_dot_artifact_dot_v1_dot_artifact__service__pb2.FinishDirectUploadRequest.FromString,
+                    response_serializer=modelregistry_dot_artifact_dot_v1_dot_blob__pb2.UploadSession.SerializeToString,
+            ),
             'QueryWriteStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.QueryWriteStatus,
                     request_deserializer=modelregistry_dot_artifact_dot_v1_dot_artifact__service__pb2.QueryWriteStatusRequest.FromString,
@@ -276,8 +301,10 @@ class ArtifactService:
     `FIELD_INVALID`). Each field's comment says what a retry with the same id does.
 
     Integrity. The server hashes every byte it receives and never trusts a client's digest: a blob
-    becomes visible only if its bytes hash to the digest it is stored under. Clients verify the
-    SHA-256 of what they read.
+    becomes visible only if its bytes hash to the digest it is stored under. A direct upload
+    (`CreateUploadSessionRequest.direct_upload`) keeps that rule with the object store doing the
+    hashing: the URL's signature binds the digest, and the store refuses a body that does not
+    hash to it. Clients verify the SHA-256 of what they read.
 
     Pagination (AIP-158). `page_size` defaults to 50; values above 1000 are coerced to 1000; a
     negative value is INVALID_ARGUMENT. `page_token` is opaque and signed, valid only with the
@@ -333,6 +360,33 @@ class ArtifactService:
             '/modelregistry.artifact.v1.ArtifactService/Write',
             modelregistry_dot_artifact_dot_v1_dot_artifact__service__pb2.WriteRequest.SerializeToString,
             modelregistry_dot_artifact_dot_v1_dot_artifact__service__pb2.WriteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FinishDirectUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.artifact.v1.ArtifactService/FinishDirectUpload',
+            modelregistry_dot_artifact_dot_v1_dot_artifact__service__pb2.FinishDirectUploadRequest.SerializeToString,
+            modelregistry_dot_artifact_dot_v1_dot_blob__pb2.UploadSession.FromString,
             options,
             channel_credentials,
             insecure,

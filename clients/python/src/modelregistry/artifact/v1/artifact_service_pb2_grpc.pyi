@@ -41,8 +41,10 @@ class ArtifactServiceStub:
     `FIELD_INVALID`). Each field's comment says what a retry with the same id does.
 
     Integrity. The server hashes every byte it receives and never trusts a client's digest: a blob
-    becomes visible only if its bytes hash to the digest it is stored under. Clients verify the
-    SHA-256 of what they read.
+    becomes visible only if its bytes hash to the digest it is stored under. A direct upload
+    (`CreateUploadSessionRequest.direct_upload`) keeps that rule with the object store doing the
+    hashing: the URL's signature binds the digest, and the store refuses a body that does not
+    hash to it. Clients verify the SHA-256 of what they read.
 
     Pagination (AIP-158). `page_size` defaults to 50; values above 1000 are coerced to 1000; a
     negative value is INVALID_ARGUMENT. `page_token` is opaque and signed, valid only with the
@@ -68,6 +70,13 @@ class ArtifactServiceStub:
     """Writes the bytes of an upload session as a stream of chunks, resuming at an offset if
     needed, and on `finish_write` verifies them and makes the blob visible. The single
     response is sent when the client closes the stream.
+    """
+    FinishDirectUpload: _grpc.UnaryUnaryMultiCallable[_artifact_service_pb2.FinishDirectUploadRequest, _blob_pb2.UploadSession]
+    """Completes a session whose blob was PUT straight to the object store
+    (`UploadSession.direct_upload`): the server checks that the store holds the object under
+    the session's digest with that SHA-256 and size, then the blob counts as stored. Before the
+    PUT succeeded it fails with `FAILED_PRECONDITION` (reason `DIRECT_UPLOAD_MISSING`). Only
+    the session's owner may call it; on a complete session it returns the session unchanged.
     """
     QueryWriteStatus: _grpc.UnaryUnaryMultiCallable[_artifact_service_pb2.QueryWriteStatusRequest, _artifact_service_pb2.QueryWriteStatusResponse]
     """Returns how many bytes of an upload session are durably stored, so that an interrupted
@@ -108,8 +117,10 @@ class ArtifactServiceAsyncStub(ArtifactServiceStub):
     `FIELD_INVALID`). Each field's comment says what a retry with the same id does.
 
     Integrity. The server hashes every byte it receives and never trusts a client's digest: a blob
-    becomes visible only if its bytes hash to the digest it is stored under. Clients verify the
-    SHA-256 of what they read.
+    becomes visible only if its bytes hash to the digest it is stored under. A direct upload
+    (`CreateUploadSessionRequest.direct_upload`) keeps that rule with the object store doing the
+    hashing: the URL's signature binds the digest, and the store refuses a body that does not
+    hash to it. Clients verify the SHA-256 of what they read.
 
     Pagination (AIP-158). `page_size` defaults to 50; values above 1000 are coerced to 1000; a
     negative value is INVALID_ARGUMENT. `page_token` is opaque and signed, valid only with the
@@ -132,6 +143,13 @@ class ArtifactServiceAsyncStub(ArtifactServiceStub):
     """Writes the bytes of an upload session as a stream of chunks, resuming at an offset if
     needed, and on `finish_write` verifies them and makes the blob visible. The single
     response is sent when the client closes the stream.
+    """
+    FinishDirectUpload: _aio.UnaryUnaryMultiCallable[_artifact_service_pb2.FinishDirectUploadRequest, _blob_pb2.UploadSession]  # type: ignore[assignment]
+    """Completes a session whose blob was PUT straight to the object store
+    (`UploadSession.direct_upload`): the server checks that the store holds the object under
+    the session's digest with that SHA-256 and size, then the blob counts as stored. Before the
+    PUT succeeded it fails with `FAILED_PRECONDITION` (reason `DIRECT_UPLOAD_MISSING`). Only
+    the session's owner may call it; on a complete session it returns the session unchanged.
     """
     QueryWriteStatus: _aio.UnaryUnaryMultiCallable[_artifact_service_pb2.QueryWriteStatusRequest, _artifact_service_pb2.QueryWriteStatusResponse]  # type: ignore[assignment]
     """Returns how many bytes of an upload session are durably stored, so that an interrupted
@@ -171,8 +189,10 @@ class ArtifactServiceServicer(metaclass=_abc_1.ABCMeta):
     `FIELD_INVALID`). Each field's comment says what a retry with the same id does.
 
     Integrity. The server hashes every byte it receives and never trusts a client's digest: a blob
-    becomes visible only if its bytes hash to the digest it is stored under. Clients verify the
-    SHA-256 of what they read.
+    becomes visible only if its bytes hash to the digest it is stored under. A direct upload
+    (`CreateUploadSessionRequest.direct_upload`) keeps that rule with the object store doing the
+    hashing: the URL's signature binds the digest, and the store refuses a body that does not
+    hash to it. Clients verify the SHA-256 of what they read.
 
     Pagination (AIP-158). `page_size` defaults to 50; values above 1000 are coerced to 1000; a
     negative value is INVALID_ARGUMENT. `page_token` is opaque and signed, valid only with the
@@ -205,6 +225,19 @@ class ArtifactServiceServicer(metaclass=_abc_1.ABCMeta):
         """Writes the bytes of an upload session as a stream of chunks, resuming at an offset if
         needed, and on `finish_write` verifies them and makes the blob visible. The single
         response is sent when the client closes the stream.
+        """
+
+    @_abc_1.abstractmethod
+    def FinishDirectUpload(
+        self,
+        request: _artifact_service_pb2.FinishDirectUploadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_blob_pb2.UploadSession, _abc.Awaitable[_blob_pb2.UploadSession]]:
+        """Completes a session whose blob was PUT straight to the object store
+        (`UploadSession.direct_upload`): the server checks that the store holds the object under
+        the session's digest with that SHA-256 and size, then the blob counts as stored. Before the
+        PUT succeeded it fails with `FAILED_PRECONDITION` (reason `DIRECT_UPLOAD_MISSING`). Only
+        the session's owner may call it; on a complete session it returns the session unchanged.
         """
 
     @_abc_1.abstractmethod

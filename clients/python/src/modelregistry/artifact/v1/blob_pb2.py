@@ -27,7 +27,7 @@ from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$modelregistry/artifact/v1/blob.proto\x12\x19modelregistry.artifact.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\x01\n\x04\x42lob\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x14\n\x06sha256\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nsize_bytes\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:;\xea\x41\x38\n\x1b\x61rtifact.modelregistry/Blob\x12\x0c\x62lobs/{blob}*\x05\x62lobs2\x04\x62lob\"9\n\x07\x42lobRef\x12\x14\n\x06sha256\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nsize_bytes\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02\"\xe2\x02\n\rUploadSession\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x14\n\x06sha256\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nsize_bytes\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1c\n\x0e\x63ommitted_size\x18\x04 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x16\n\x08\x63omplete\x18\x05 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x65xpire_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:i\xea\x41\x66\n$artifact.modelregistry/UploadSession\x12\x1fuploadSessions/{upload_session}*\x0euploadSessions2\ruploadSessionb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$modelregistry/artifact/v1/blob.proto\x12\x19modelregistry.artifact.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\x01\n\x04\x42lob\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x14\n\x06sha256\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nsize_bytes\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:;\xea\x41\x38\n\x1b\x61rtifact.modelregistry/Blob\x12\x0c\x62lobs/{blob}*\x05\x62lobs2\x04\x62lob\"9\n\x07\x42lobRef\x12\x14\n\x06sha256\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nsize_bytes\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02\"\xa8\x03\n\rUploadSession\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x14\n\x06sha256\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nsize_bytes\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1c\n\x0e\x63ommitted_size\x18\x04 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x16\n\x08\x63omplete\x18\x05 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x65xpire_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x44\n\rdirect_upload\x18\x08 \x01(\x0b\x32\'.modelregistry.artifact.v1.DirectUploadB\x04\xe2\x41\x01\x03:i\xea\x41\x66\n$artifact.modelregistry/UploadSession\x12\x1fuploadSessions/{upload_session}*\x0euploadSessions2\ruploadSession\"\xc3\x01\n\x0c\x44irectUpload\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x45\n\x07headers\x18\x02 \x03(\x0b\x32\x34.modelregistry.artifact.v1.DirectUpload.HeadersEntry\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -62,12 +62,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPLOADSESSION'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
   _globals['_UPLOADSESSION'].fields_by_name['expire_time']._loaded_options = None
   _globals['_UPLOADSESSION'].fields_by_name['expire_time']._serialized_options = b'\342A\001\003'
+  _globals['_UPLOADSESSION'].fields_by_name['direct_upload']._loaded_options = None
+  _globals['_UPLOADSESSION'].fields_by_name['direct_upload']._serialized_options = b'\342A\001\003'
   _globals['_UPLOADSESSION']._loaded_options = None
   _globals['_UPLOADSESSION']._serialized_options = b'\352Af\n$artifact.modelregistry/UploadSession\022\037uploadSessions/{upload_session}*\016uploadSessions2\ruploadSession'
+  _globals['_DIRECTUPLOAD_HEADERSENTRY']._loaded_options = None
+  _globals['_DIRECTUPLOAD_HEADERSENTRY']._serialized_options = b'8\001'
   _globals['_BLOB']._serialized_start=161
   _globals['_BLOB']._serialized_end=351
   _globals['_BLOBREF']._serialized_start=353
   _globals['_BLOBREF']._serialized_end=410
   _globals['_UPLOADSESSION']._serialized_start=413
-  _globals['_UPLOADSESSION']._serialized_end=767
+  _globals['_UPLOADSESSION']._serialized_end=837
+  _globals['_DIRECTUPLOAD']._serialized_start=840
+  _globals['_DIRECTUPLOAD']._serialized_end=1035
+  _globals['_DIRECTUPLOAD_HEADERSENTRY']._serialized_start=989
+  _globals['_DIRECTUPLOAD_HEADERSENTRY']._serialized_end=1035
 # @@protoc_insertion_point(module_scope)

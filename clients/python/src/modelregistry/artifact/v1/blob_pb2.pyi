@@ -3,9 +3,11 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -107,6 +109,7 @@ class UploadSession(_message.Message):
     COMPLETE_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    DIRECT_UPLOAD_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Output only. The resource name of the session, in the format
     `uploadSessions/{upload_session}`, where `{upload_session}` is a UUID4 assigned by the
@@ -141,6 +144,13 @@ class UploadSession(_message.Message):
         stale multipart uploads).
         """
 
+    @_builtins.property
+    def direct_upload(self) -> Global___DirectUpload:
+        """Output only. Where to PUT the whole blob straight to the object store, when the client
+        asked for it (`CreateUploadSessionRequest.direct_upload`) and the server offers it; unset
+        otherwise (then `Write` the bytes). Returned by `CreateUploadSession` only.
+        """
+
     def __init__(
         self,
         *,
@@ -151,11 +161,73 @@ class UploadSession(_message.Message):
         complete: _builtins.bool = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         expire_time: _timestamp_pb2.Timestamp | None = ...,
+        direct_upload: Global___DirectUpload | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "expire_time", b"expire_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "direct_upload", b"direct_upload", "expire_time", b"expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["committed_size", b"committed_size", "complete", b"complete", "create_time", b"create_time", "expire_time", b"expire_time", "name", b"name", "sha256", b"sha256", "size_bytes", b"size_bytes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["committed_size", b"committed_size", "complete", b"complete", "create_time", b"create_time", "direct_upload", b"direct_upload", "expire_time", b"expire_time", "name", b"name", "sha256", b"sha256", "size_bytes", b"size_bytes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UploadSession: _TypeAlias = UploadSession  # noqa: Y015
+
+@_typing.final
+class DirectUpload(_message.Message):
+    """A presigned HTTP PUT of one whole blob to the object store. The URL can store exactly the
+    session's blob: its signature covers the object's key (the digest), the blob's SHA-256 (the
+    object store computes the SHA-256 of the body and refuses to store bytes that do not match)
+    and a condition that the object does not exist yet. Send every header in `headers` with
+    exactly its value, plus `Content-Length`; anything else fails the signature. The URL is a
+    bearer capability until `expire_time`: keep it like a password. After a `200` answer, call
+    `FinishDirectUpload`; the blob counts as stored only once that succeeds.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class HeadersEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    URL_FIELD_NUMBER: _builtins.int
+    HEADERS_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    url: _builtins.str
+    """The URL to PUT the body to."""
+    @_builtins.property
+    def headers(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Headers the PUT must carry with exactly these values."""
+
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """The time after which the URL no longer works."""
+
+    def __init__(
+        self,
+        *,
+        url: _builtins.str = ...,
+        headers: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "headers", b"headers", "url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DirectUpload: _TypeAlias = DirectUpload  # noqa: Y015

@@ -145,6 +145,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     when it is back): uploads resume from their committed size, watches from their last
     event id. The SDK does both by itself.
     """
+    DIRECT_UPLOAD_MISSING: _ErrorReason.ValueType  # 30
+    """`FAILED_PRECONDITION`. `FinishDirectUpload` before the object store holds the blob: the
+    PUT to the session's `direct_upload.url` has not succeeded (yet). Send it, or use `Write`.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The reasons `ArtifactService` puts in `google.rpc.ErrorInfo.reason` (domain "modelregistry"),
@@ -279,5 +283,9 @@ SHUTTING_DOWN: ErrorReason.ValueType  # 29
 and every open stream ends with this at once. Reconnect (another replica, or this one
 when it is back): uploads resume from their committed size, watches from their last
 event id. The SDK does both by itself.
+"""
+DIRECT_UPLOAD_MISSING: ErrorReason.ValueType  # 30
+"""`FAILED_PRECONDITION`. `FinishDirectUpload` before the object store holds the blob: the
+PUT to the session's `direct_upload.url` has not succeeded (yet). Send it, or use `Write`.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -1,0 +1,105 @@
+"""Direct uploads: one HTTP PUT of a whole file to the object store, bypassing ``Write``.
+
+When the registry's store is S3/MinIO, ``CreateUploadSession(direct_upload=True)`` answers with
+a presigned PUT whose signature covers the blob's key, its SHA-256 and a no-overwrite
+condition: the store hashes the body itself and refuses bytes that do not match, so the bytes
+never pass through the registry and are still verified (bench/README.md, issue 16: a push
+then costs the registry ~0 CPU per GiB instead of ~2.8, and runs 1.2x a plain ``put_object``).
+
+The answer is treated as possibly forged: the URL must be http(s), and the headers must be
+exactly the ones such a URL needs, with this file's digest. Anything else, and any failure to
+reach the store (a registry that hands out an endpoint this machine cannot reach), turns
+direct uploads off for the rest of the push: the blob goes through ``Write`` as before.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import logging
+import ssl
+import urllib.parse
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+from modelregistry.artifact.v1 import blob_pb2
+
+_log = logging.getLogger("modelregistry")
+_BLOCK = 1024 * 1024  # bytes per socket write (http.client's default is 8 KiB)
+_TIMEOUT_S = 60.0  # per socket operation, not for the whole file
+_EXPECTED_HEADERS = {"x-amz-checksum-sha256", "if-none-match", "content-type"}
+
+
+class DirectUploads:
+    """Whether this push still tries direct uploads; shared by its workers.
+
+    The flag only goes from True to False, and a worker that reads it late tries one more PUT,
+    so it needs no lock.
+    """
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def disable(self, why: str) -> None:
+        if self.enabled:
+            _log.info("direct uploads off for this push (%s); uploading through Write", why)
+        self.enabled = False
+
+
+def usable(target: blob_pb2.DirectUpload, sha256: str) -> bool:
+    """True if the server's answer is a direct upload of exactly this blob."""
+    url = urllib.parse.urlsplit(target.url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return False
+    headers = {name.lower(): value for name, value in target.headers.items()}
+    if set(headers) != _EXPECTED_HEADERS:
+        return False
+    digest = base64.b64encode(bytes.fromhex(sha256)).decode("ascii")
+    return headers["x-amz-checksum-sha256"] == digest and headers["if-none-match"] == "*"
+
+
+class _Reader:
+    """The file from its start, reporting each block as it is handed to the socket."""
+
+    def __init__(self, handle: BinaryIO, size: int, on_sent: Callable[[int], None]) -> None:
+        self._handle = handle
+        self._left = size
+        self._on_sent = on_sent
+
+    def read(self, n: int = -1) -> bytes:
+        want = self._left if n < 0 else min(n, self._left)
+        data = self._handle.read(want)
+        self._left -= len(data)
+        if want and not data:
+            raise OSError("the file shrank while it was being pushed")
+        self._on_sent(len(data))
+        return data
+
+
+def put(
+    target: blob_pb2.DirectUpload, source: Path, size: int, on_sent: Callable[[int], None]
+) -> int:
+    """PUT the file to the URL; return the HTTP status (200 stored, 412 already there).
+
+    Raises:
+        OSError: The store could not be reached, or the connection broke.
+    """
+    url = urllib.parse.urlsplit(target.url)
+    connection: http.client.HTTPConnection
+    if url.scheme == "https":
+        connection = http.client.HTTPSConnection(
+            url.netloc, timeout=_TIMEOUT_S, context=ssl.create_default_context(), blocksize=_BLOCK
+        )
+    else:
+        connection = http.client.HTTPConnection(url.netloc, timeout=_TIMEOUT_S, blocksize=_BLOCK)
+    try:
+        with source.open("rb") as handle:
+            path = url.path + (f"?{url.query}" if url.query else "")
+            headers = {**target.headers, "Content-Length": str(size)}
+            connection.request("PUT", path, body=_Reader(handle, size, on_sent), headers=headers)
+            response = connection.getresponse()
+            response.read(4096)  # the error document, if any: small, and not needed
+            return response.status
+    finally:
+        connection.close()

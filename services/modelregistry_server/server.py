@@ -389,6 +389,7 @@ class RegistryServer:
             part_size=config.upload_part_size_mib * 1024 * 1024,
             parts_in_flight=config.upload_parts_in_flight,
             session_ttl=timedelta(seconds=config.upload_session_ttl_s),
+            direct_uploads=config.direct_uploads,
             quota=UploadQuota(
                 config.limits.max_upload_sessions_per_principal,
                 config.limits.max_unwritten_bytes_per_principal,

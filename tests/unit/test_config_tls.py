@@ -150,3 +150,10 @@ def test_download_urls_live_15_minutes_by_default_and_at_most_an_hour() -> None:
     for value in ("3601", "59", "90.5"):
         with pytest.raises(ConfigError, match="--download-url-ttl must be a whole number"):
             load_config(["serve", f"--download-url-ttl={value}"], environ={})
+
+
+def test_direct_uploads_are_offered_unless_turned_off_by_flag_or_variable() -> None:
+    assert load_config(["serve"], environ={}).direct_uploads is True
+    assert load_config(["serve", "--no-direct-uploads"], environ={}).direct_uploads is False
+    off = load_config(["serve"], environ={"MODELREGISTRY_NO_DIRECT_UPLOADS": "true"})
+    assert off.direct_uploads is False

@@ -120,3 +120,11 @@ async def test_a_wrong_declared_size_closes_the_session_and_keeps_the_blob(
     assert store.blobs[digest] == data
     with pytest.raises(UploadSessionNotFound):
         await service.finish_direct(session.name)
+
+
+async def test_an_operator_can_turn_the_offer_off(
+    store: InMemoryBlobStore, index: InMemoryBlobIndex
+) -> None:
+    service = UploadService(InMemoryUploadSessions(), index, store, direct_uploads=False)
+    data, digest = blob()
+    assert (await service.create_session(digest, len(data), direct=True)).direct_upload is None

@@ -107,6 +107,8 @@ class ServerConfig:
     insecure: bool = False
     artifact_service_tls: ClientTlsConfig | None = None
     download_url_ttl_s: int = 900
+    # Whether CreateUploadSession may offer a presigned PUT straight to the S3 store.
+    direct_uploads: bool = True
     # Where artifacts served alone ask which blobs a version holds (common/metadata_link.py).
     metadata_service_url: str | None = None
     metadata_service_token: str | None = None
@@ -487,6 +489,7 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
         insecure=insecure,
         artifact_service_tls=artifact_tls,
         download_url_ttl_s=int(url_ttl),
+        direct_uploads=not settings.switch("no_direct_uploads"),
         metadata_service_url=get("metadata_service_url"),
         metadata_service_token=get("metadata_service_token"),
         metadata_service_tls=None if metadata_ca is None else ClientTlsConfig(metadata_ca),

@@ -77,6 +77,15 @@ def add_transfer_flags(serve: argparse.ArgumentParser) -> None:
         help="parts of one upload stored concurrently, 1 to 16 (default 2)",
     )
     serve.add_argument(
+        "--no-direct-uploads",
+        action="store_true",
+        default=None,
+        help="never offer clients a URL to PUT a blob straight to the S3/MinIO store; every "
+        "byte then goes through Write (by default a blob of at most 5 GiB may go directly, the "
+        "store checking its SHA-256: it needs the store reachable from clients, like download "
+        "URLs)",
+    )
+    serve.add_argument(
         "--download-url-ttl",
         help="seconds a presigned download URL lives when the caller asks for no lifetime, "
         f"60 to {DOWNLOAD_URL_MAX_TTL_S} (default 900; a caller may ask for up to "

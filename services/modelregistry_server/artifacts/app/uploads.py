@@ -102,6 +102,7 @@ class UploadService:
         parts_in_flight: Parts uploaded concurrently per stream; memory per stream is about
             ``(parts_in_flight + 1) * part_size`` whatever the blob size.
         session_ttl: How long a session may stay unfinished before the sweeper removes it.
+        direct_uploads: Whether a session may offer a presigned PUT straight to the store.
         quota: What one principal's unfinished sessions may hold (None: unbounded). The
             registry's own sessions (no owner) are not counted.
         clock: Returns the current time (tests move it).
@@ -116,6 +117,7 @@ class UploadService:
         part_size: int = DEFAULT_PART_SIZE,
         parts_in_flight: int = 2,
         session_ttl: timedelta = DEFAULT_SESSION_TTL,
+        direct_uploads: bool = True,
         quota: UploadQuota | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -125,6 +127,7 @@ class UploadService:
         self._part_size = part_size
         self._parts_in_flight = parts_in_flight
         self._session_ttl = session_ttl
+        self._direct_uploads = direct_uploads
         self._quota = quota
         self._clock = clock
         self._buffers = PartBufferPool()
@@ -171,6 +174,7 @@ class UploadService:
             await self._store.check_space(size)  # refuse now what could not be stored later
         created = await self._sessions.create(session, request, quota)
         created.check_owner(owner)  # a request_id another principal used: not theirs to see
+        direct = direct and self._direct_uploads
         if direct and not created.complete and created.size <= MAX_DIRECT_UPLOAD_SIZE:
             ttl = min(DIRECT_UPLOAD_URL_TTL, created.expire_time - now)
             if ttl >= timedelta(seconds=1):

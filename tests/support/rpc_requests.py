@@ -60,6 +60,9 @@ def requests_by_rpc() -> dict[str, Message]:
         ),
         "Write": art.WriteRequest(upload_session="uploads/" + "0" * 32, finish_write=True),
         "QueryWriteStatus": art.QueryWriteStatusRequest(upload_session="uploads/" + "0" * 32),
+        "FinishDirectUpload": art.FinishDirectUploadRequest(
+            upload_session="uploadSessions/" + "0" * 32
+        ),
         "Read": art.ReadRequest(sha256=DIGEST, model_version=VERSION),
         "FindMissingBlobs": art.FindMissingBlobsRequest(
             blobs=[blob_pb2.BlobRef(sha256=DIGEST, size_bytes=len(FILE))]

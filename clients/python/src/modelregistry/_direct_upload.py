@@ -15,18 +15,18 @@ direct uploads off for the rest of the push: the blob goes through ``Write`` as 
 from __future__ import annotations
 
 import base64
-import http.client
 import logging
-import ssl
+import urllib.error
 import urllib.parse
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from modelregistry.artifact.v1 import blob_pb2
 
 _log = logging.getLogger("modelregistry")
-_BLOCK = 1024 * 1024  # bytes per socket write (http.client's default is 8 KiB)
+_BLOCK = 1024 * 1024  # bytes per socket write
 _TIMEOUT_S = 60.0  # per socket operation, not for the whole file
 _EXPECTED_HEADERS = {"x-amz-checksum-sha256", "if-none-match", "content-type"}
 
@@ -59,22 +59,17 @@ def usable(target: blob_pb2.DirectUpload, sha256: str) -> bool:
     return headers["x-amz-checksum-sha256"] == digest and headers["if-none-match"] == "*"
 
 
-class _Reader:
-    """The file from its start, reporting each block as it is handed to the socket."""
-
-    def __init__(self, handle: BinaryIO, size: int, on_sent: Callable[[int], None]) -> None:
-        self._handle = handle
-        self._left = size
-        self._on_sent = on_sent
-
-    def read(self, n: int = -1) -> bytes:
-        want = self._left if n < 0 else min(n, self._left)
-        data = self._handle.read(want)
-        self._left -= len(data)
-        if want and not data:
+def _blocks(handle: BinaryIO, size: int, on_sent: Callable[[int], None]) -> Iterator[bytes]:
+    """The file from its start in 1 MiB blocks (http.client sends an iterable body block by
+    block; a file object it would read 8 KiB at a time), reporting each one."""
+    left = size
+    while left:
+        data = handle.read(min(_BLOCK, left))
+        if not data:
             raise OSError("the file shrank while it was being pushed")
-        self._on_sent(len(data))
-        return data
+        left -= len(data)
+        yield data
+        on_sent(len(data))
 
 
 def put(
@@ -82,24 +77,21 @@ def put(
 ) -> int:
     """PUT the file to the URL; return the HTTP status (200 stored, 412 already there).
 
+    urllib, as for downloads: it honours the proxy variables.
+
     Raises:
         OSError: The store could not be reached, or the connection broke.
     """
-    url = urllib.parse.urlsplit(target.url)
-    connection: http.client.HTTPConnection
-    if url.scheme == "https":
-        connection = http.client.HTTPSConnection(
-            url.netloc, timeout=_TIMEOUT_S, context=ssl.create_default_context(), blocksize=_BLOCK
+    with source.open("rb") as handle:
+        request = urllib.request.Request(  # noqa: S310 - usable() checked the scheme
+            target.url,
+            data=_blocks(handle, size, on_sent),
+            method="PUT",
+            headers={**target.headers, "Content-Length": str(size)},
         )
-    else:
-        connection = http.client.HTTPConnection(url.netloc, timeout=_TIMEOUT_S, blocksize=_BLOCK)
-    try:
-        with source.open("rb") as handle:
-            path = url.path + (f"?{url.query}" if url.query else "")
-            headers = {**target.headers, "Content-Length": str(size)}
-            connection.request("PUT", path, body=_Reader(handle, size, on_sent), headers=headers)
-            response = connection.getresponse()
-            response.read(4096)  # the error document, if any: small, and not needed
-            return response.status
-    finally:
-        connection.close()
+        try:
+            with urllib.request.urlopen(request, timeout=_TIMEOUT_S) as response:  # noqa: S310
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            return int(exc.code)

@@ -128,3 +128,21 @@ async def test_an_operator_can_turn_the_offer_off(
     service = UploadService(InMemoryUploadSessions(), index, store, direct_uploads=False)
     data, digest = blob()
     assert (await service.create_session(digest, len(data), direct=True)).direct_upload is None
+
+
+async def test_the_sweep_indexes_a_direct_upload_never_finished_so_gc_can_see_it(
+    store: InMemoryBlobStore, index: InMemoryBlobIndex
+) -> None:
+    service = UploadService(InMemoryUploadSessions(), index, store)
+    data, digest = blob()
+    await service.create_session(digest, len(data), direct=True)
+    other, other_digest = blob()
+    await service.create_session(other_digest, len(other), direct=True)  # never PUT
+    store.put_direct(digest, data)
+
+    result = await service.sweep(expire_all=True)
+    assert result.expired_sessions == 2
+    indexed = await index.get(digest)
+    assert indexed is not None
+    assert indexed.size == len(data)
+    assert await index.get(other_digest) is None

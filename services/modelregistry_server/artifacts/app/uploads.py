@@ -267,6 +267,8 @@ class UploadService:
             if not session.complete and session.upload_id is not None:
                 await self._store.abort_upload(session.sha256, session.upload_id)
                 aborted += 1
+            elif not session.complete:
+                await self._index_unfinished_direct_upload(session)
             await self._sessions.delete(session.session_id)
         # Uploads the store holds but no session names (a crash between opening one and
         # recording its id) are aborted once they are older than any session can live.
@@ -279,6 +281,17 @@ class UploadService:
         if expired or aborted:
             _log.info("sweep: %d expired sessions, %d uploads aborted", len(expired), aborted)
         return SweepResult(len(expired), aborted)
+
+    async def _index_unfinished_direct_upload(self, session: UploadSession) -> None:
+        """A direct upload whose client never called FinishDirectUpload leaves a checked blob
+        in the store that no index row names, which garbage collection (it lists the index)
+        would never see: index it, so GC frees it if no version takes it up."""
+        if await self._index.get(session.sha256) is not None:
+            return
+        size = await self._store.verified_size(session.sha256)
+        if size is not None:
+            await self._index.add(session.sha256, size)
+            _log.info("sweep: indexed blobs/%s, PUT directly but never finished", session.sha256)
 
 
 class _UploadStream:

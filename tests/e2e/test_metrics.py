@@ -117,7 +117,8 @@ def test_a_push_moves_the_rpc_counts_and_received_bytes_by_what_it_sent(
     client = Client(metered.target, cache_dir=tmp_path / "cache")
 
     before = metered.scrape()
-    version = client.push(model, model="metered")
+    # Through Write: a direct upload (the default on MinIO) sends no bytes to the server.
+    version = client.push(model, model="metered", direct_upload=False)
     after = metered.scrape_when(lambda s: _calls(before, s, METADATA, "CommitModelVersion") >= 1)
 
     assert version.version == 1
@@ -240,13 +241,31 @@ def test_an_upload_session_and_a_gc_run_move_their_counters(metered: MeteredRegi
         assert value(after, "modelregistry_artifact_upload_sessions_open") == 0
 
 
+def test_a_direct_push_counts_its_url_and_sends_the_server_no_bytes(
+    metered: MeteredRegistry, tmp_path: Path
+) -> None:
+    model = tmp_path / "model"
+    write_random(model / "weights.bin", 2 * MiB + 5)
+    before = metered.scrape()
+    Client(metered.target, cache_dir=tmp_path / "cache").push(model, model="direct")
+    after = metered.scrape_when(lambda s: _calls(before, s, METADATA, "CommitModelVersion") >= 1)
+
+    assert _delta(before, after, "modelregistry_artifact_direct_upload_urls_total") == 1
+    assert _calls(before, after, ARTIFACTS, "FinishDirectUpload") == 1
+    assert _calls(before, after, ARTIFACTS, "Write") == 0
+    assert _delta(before, after, RECEIVED) == 0
+
+
 def test_every_metric_the_dashboard_and_alerts_use_is_exported_and_documented(
     metered: MeteredRegistry, tmp_path: Path
 ) -> None:
     # After a push every instrument has data: the call histogram, the pool waits, the totals.
     model = tmp_path / "model"
     write_random(model / "weights.bin", 1000)
-    Client(metered.target, cache_dir=tmp_path / "cache").push(model, model="drift")
+    # Through Write, so that the stream instruments have data too.
+    Client(metered.target, cache_dir=tmp_path / "cache").push(
+        model, model="drift", direct_upload=False
+    )
     exported = sample_names(metered.scrape())
 
     used = used_metric_names() - PROMETHEUS_SERIES

@@ -460,10 +460,8 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
     in_flight = number(
         "upload_parts_in_flight", "2", 1, 16, "a whole number from 1 to 16", whole=True
     )
-    url_ttl = number(
-        "download_url_ttl", "900", 60, DOWNLOAD_URL_MAX_TTL_S,
-        f"a whole number of seconds from 60 to {DOWNLOAD_URL_MAX_TTL_S}", whole=True,
-    )  # fmt: skip
+    url_ttl = number("download_url_ttl", "900", 60, DOWNLOAD_URL_MAX_TTL_S,
+        f"a whole number of seconds from 60 to {DOWNLOAD_URL_MAX_TTL_S}", whole=True)  # fmt: skip
 
     if problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))

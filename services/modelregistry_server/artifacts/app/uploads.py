@@ -51,8 +51,7 @@ _log = logging.getLogger(__name__)
 # Shorter than MinIO's default expiry of stale multipart uploads (24 h), so MinIO never drops
 # the parts of a session that is still allowed to resume.
 DEFAULT_SESSION_TTL = timedelta(hours=20)
-# A direct upload's URL can store only the one blob it was made for, and S3 checks it only when
-# a PUT starts; an hour covers 5 GiB at 1.5 MB/s.
+# A direct upload's URL stores only its one blob; an hour covers 5 GiB at 1.5 MB/s.
 DIRECT_UPLOAD_URL_TTL = timedelta(hours=1)
 
 
@@ -142,9 +141,8 @@ class UploadService:
         *,
         direct: bool = False,
     ) -> UploadSession:
-        """Open an upload session of ``owner`` (None: the registry itself), or return a
-        finished one at once if the blob exists. With ``direct``, the session carries a URL to
-        PUT the blob straight to the store, when the store offers one."""
+        """Open an upload session of ``owner`` (None: the registry itself), finished at once if
+        the blob exists; ``direct`` asks for a URL to PUT it to the store (if offered)."""
         validate_sha256(sha256, "blob.sha256")
         request = validate_request_id(request_id)
         if not 0 <= size <= MAX_BLOB_SIZE:
@@ -283,13 +281,10 @@ class UploadService:
         return SweepResult(len(expired), aborted)
 
     async def _index_unfinished_direct_upload(self, session: UploadSession) -> None:
-        """A direct upload whose client never called FinishDirectUpload leaves a checked blob
-        in the store that no index row names, which garbage collection (it lists the index)
-        would never see: index it, so GC frees it if no version takes it up."""
-        if await self._index.get(session.sha256) is not None:
-            return
+        """A direct upload never finished leaves a checked blob no index row names, which GC
+        (it lists the index) would never see: index it, so GC frees it unless a version uses it."""
         size = await self._store.verified_size(session.sha256)
-        if size is not None:
+        if size is not None and await self._index.get(session.sha256) is None:
             await self._index.add(session.sha256, size)
             _log.info("sweep: indexed blobs/%s, PUT directly but never finished", session.sha256)
 

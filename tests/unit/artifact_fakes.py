@@ -51,7 +51,7 @@ class InMemoryBlobStore:
     async def check(self) -> None:
         return None
 
-    async def stat(self, sha256: str) -> BlobInfo | None:
+    async def stat(self, sha256: str, *, unindexed: bool = False) -> BlobInfo | None:
         data = self.blobs.get(sha256)
         return None if data is None else BlobInfo(sha256, len(data), NOW)
 

@@ -117,7 +117,7 @@ class LocalDirBlobStore:
         if not await self._run(os.access, self._root, os.W_OK | os.X_OK):
             raise StoreUnavailable(f"the blob folder {self._root} is missing or not writable")
 
-    async def stat(self, sha256: str) -> BlobInfo | None:
+    async def stat(self, sha256: str, *, unindexed: bool = False) -> BlobInfo | None:
         """Return the blob's size and modification time, or None if it is not stored."""
         path = self._blob_path(sha256)
         try:

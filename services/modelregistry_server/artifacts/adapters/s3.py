@@ -172,31 +172,30 @@ class S3BlobStore:
         if not await self._call(self._client.bucket_exists, self._bucket):
             raise StoreUnavailable(f"the bucket {self._bucket} does not exist")
 
-    async def stat(self, sha256: str) -> BlobInfo | None:
-        """Return the blob's size and creation time, or None if it is not stored.
-
-        Raises:
-            StoreUnavailable: S3 cannot be reached or failed.
-        """
-        obj = await self._stat_object(sha256)
+    async def stat(self, sha256: str, *, unindexed: bool = False) -> BlobInfo | None:
+        """The blob's size and creation time, or None (see the port and ``_stat_object``);
+        raises ``StoreUnavailable`` if S3 cannot be reached or failed."""
+        obj = await self._stat_object(sha256, unindexed=unindexed)
         if obj is None:
             return None
         return BlobInfo(sha256, obj.size or 0, _utc(obj.last_modified))
 
-    async def _stat_object(self, sha256: str) -> Object | None:
-        """The blob's object; None if there is none, or if a direct upload gave it headers
-        the registry never sets (``s3_presign.foreign_headers``): a Write replaces it."""
+    async def _stat_object(self, sha256: str, *, unindexed: bool) -> Object | None:
+        """The blob's object, or None. An object about to be indexed (``unindexed``) that a
+        direct upload gave headers the registry never sets (``s3_presign.foreign_headers``)
+        is not a blob: a Write replaces it. Indexed blobs are not judged by their headers, so
+        that an operator's own object tags cannot hide them."""
         try:
             obj = await self._call(
                 self._client.stat_object,
                 self._bucket,
                 blob_key(sha256),
-                extra_headers={"x-amz-checksum-mode": "ENABLED"},
+                extra_headers={"x-amz-checksum-mode": "ENABLED"} if unindexed else None,
                 expect={"NoSuchKey"},
             )
         except S3Error:
             return None
-        if foreign_headers(obj.metadata or {}):
+        if unindexed and foreign_headers(obj.metadata or {}):
             _log.warning("blobs/%s carries headers a direct upload added; not a blob", sha256)
             return None
         return obj
@@ -214,7 +213,7 @@ class S3BlobStore:
 
     async def verified_size(self, sha256: str) -> int | None:
         """The blob's size if S3 holds it with the SHA-256 it checked on a direct upload."""
-        obj = await self._stat_object(sha256)
+        obj = await self._stat_object(sha256, unindexed=True)
         if obj is None or not checked_sha256(obj.metadata or {}, sha256):
             return None  # none, or e.g. a blob a Write stored: its index row says it exists
         return obj.size or 0
@@ -292,7 +291,7 @@ class S3BlobStore:
             await self._call(self._client.put_object, self._bucket, key, io.BytesIO(b""), 0)
             await self.abort_upload(sha256, upload_id)
             return
-        existing = await self.stat(sha256)
+        existing = await self.stat(sha256, unindexed=True)  # one a direct PUT tainted: replace
         if existing is not None and existing.size == size:
             # An identical upload finished first; keep its object instead of rewriting it under
             # readers that may be streaming it.
@@ -316,7 +315,7 @@ class S3BlobStore:
                     reason="UPLOAD_PARTS_INVALID",
                 ) from None
             # Retried after an earlier complete succeeded (the upload is gone, the blob is not).
-            done = await self.stat(sha256)
+            done = await self.stat(sha256, unindexed=True)
             if done is not None and done.size == size:
                 return
             raise upload_not_found(_STORE, sha256, upload_id) from None

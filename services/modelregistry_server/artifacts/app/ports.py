@@ -29,8 +29,13 @@ class BlobStore(Protocol):
     caller's job and happens *before* ``complete_upload``; the store never exposes a blob early.
     """
 
-    async def stat(self, sha256: str) -> BlobInfo | None:
-        """Return the blob's size and creation time, or None if it is not stored."""
+    async def stat(self, sha256: str, *, unindexed: bool = False) -> BlobInfo | None:
+        """Return the blob's size and creation time, or None if it is not stored.
+
+        ``unindexed``: the caller is about to index an object no index row names; a store
+        answers None for one that carries anything the registry never writes (headers a
+        direct upload's PUT added without their being signed).
+        """
         ...
 
     async def check_space(self, nbytes: int) -> None:

@@ -213,7 +213,7 @@ class UploadService:
         if indexed is not None:
             return indexed
         # A crash between storing a blob and indexing it leaves it unindexed; repair here.
-        stored = await self._store.stat(sha256)
+        stored = await self._store.stat(sha256, unindexed=True)
         if stored is None:
             return None
         return await self._index.add(sha256, stored.size)

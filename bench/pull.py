@@ -18,12 +18,15 @@ tokenizer and README files. Figures, each next to a baseline measured in the sam
 3. ``--pullers`` concurrent pull *processes*, each with its own empty cache, aggregate MB/s ÷
    the same number of concurrent direct-get processes (which hash too);
 4. push of new content ÷ SHA-256 of each file + ``put_object`` straight to MinIO (same
-   parallelism): speed, and all CPU (client + registry server + MinIO);
+   parallelism): speed, and all CPU (client + registry server + MinIO). The SDK pushes by
+   direct PUT (its default on MinIO); as information, the same through ``Write`` and the
+   other direct ways of ``bench/_presigned_push.py``;
 5. re-push of the unchanged model: bytes sent (counted by a ``Progress`` in the "pushing"
    phase) and time ÷ the first push;
-6. server memory over ``--memory-pushes`` consecutive pushes of 4 new files at once, on a
-   fresh server process: its peak RSS against idle + (parts in flight + 1) x part size x 4
-   streams + 64 MiB, and its idle RSS after each push against the one after the first.
+6. server memory over ``--memory-pushes`` consecutive pushes through ``Write`` of 4 new files
+   at once, on a fresh server process: its peak RSS against idle + (parts in flight + 1) x
+   part size x 4 streams + 64 MiB, and its idle RSS after each push against the one after the
+   first.
 
 Rounds alternate which side runs first. A short profile (one big file, one stream) splits the
 cold pull's cost into HTTP client, hashing and the rest. The Markdown report goes to stdout,

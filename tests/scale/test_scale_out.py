@@ -208,7 +208,11 @@ def _kill_artifact_mid_upload(
     def push(progress: _Halfway) -> None:
         files = {"a.bin": os.urandom(BIG_FILE_BYTES), "b.bin": os.urandom(BIG_FILE_BYTES)}
         try:
-            run.load.push(client, "scale-big", files, parallelism=2, progress=progress)
+            # Through Write: a direct upload (the default on MinIO) would not touch the replica
+            # this fault kills. The other pushers of the load go direct.
+            run.load.push(
+                client, "scale-big", files, parallelism=2, progress=progress, direct_upload=False
+            )
             outcome.append("ok")
         except RegistryError as error:
             outcome.append(describe(error))

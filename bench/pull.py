@@ -858,6 +858,14 @@ def build_report(settings: Settings, results: Results, size: int) -> dict[str, A
             "samples": [dataclasses.asdict(x) for x in samples],
         }
 
+    def against_push_baseline(samples: list[Sample]) -> dict[str, Any]:
+        """An information row of the push: its ratios to the push baseline, and its side."""
+        return {
+            "cpu_ratio": _summary(_cpu_ratios(samples, r.push_direct), higher_is_better=False),
+            "speed_ratio": _summary(_speed_ratios(samples, r.push_direct), higher_is_better=True),
+            **side(samples),
+        }
+
     cold_cpu_ratios = [
         s.client_cpu / d.client_cpu for s, d in zip(r.cold_sdk, r.cold_direct, strict=True)
     ]
@@ -919,26 +927,9 @@ def build_report(settings: Settings, results: Results, size: int) -> dict[str, A
             "cpu_pass": push_cpu["median"] <= TARGET_PUSH_CPU,
             "sdk": side(r.push_first),
             "direct": side(r.push_direct),
-            "write": {
-                "cpu_ratio": _summary(
-                    _cpu_ratios(r.push_write, r.push_direct), higher_is_better=False
-                ),
-                "speed_ratio": _summary(
-                    _speed_ratios(r.push_write, r.push_direct), higher_is_better=True
-                ),
-                **side(r.push_write),
-            },
+            "write": against_push_baseline(r.push_write),
             "presigned": {
-                way: {
-                    "label": PRESIGNED_WAYS[way][0],
-                    "cpu_ratio": _summary(
-                        _cpu_ratios(samples, r.push_direct), higher_is_better=False
-                    ),
-                    "speed_ratio": _summary(
-                        _speed_ratios(samples, r.push_direct), higher_is_better=True
-                    ),
-                    **side(samples),
-                }
+                way: {"label": PRESIGNED_WAYS[way][0], **against_push_baseline(samples)}
                 for way, samples in r.push_presigned.items()
             },
         },

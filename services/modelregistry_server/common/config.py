@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Literal
 
 from modelregistry_server.common.limits_config import (
-    DOWNLOAD_URL_MAX_TTL_S,
     Limits,
     add_limits_flags,
+    read_download_url_ttl,
     read_limits,
 )
 from modelregistry_server.common.metadata_link import add_metadata_service_flags
@@ -460,8 +460,7 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
     in_flight = number(
         "upload_parts_in_flight", "2", 1, 16, "a whole number from 1 to 16", whole=True
     )
-    url_ttl = number("download_url_ttl", "900", 60, DOWNLOAD_URL_MAX_TTL_S,
-        f"a whole number of seconds from 60 to {DOWNLOAD_URL_MAX_TTL_S}", whole=True)  # fmt: skip
+    url_ttl = read_download_url_ttl(number)
 
     if problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
@@ -486,7 +485,7 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
         tls=tls,
         insecure=insecure,
         artifact_service_tls=artifact_tls,
-        download_url_ttl_s=int(url_ttl),
+        download_url_ttl_s=url_ttl,
         direct_uploads=not settings.switch("no_direct_uploads"),
         metadata_service_url=get("metadata_service_url"),
         metadata_service_token=get("metadata_service_token"),

@@ -93,6 +93,12 @@ def add_transfer_flags(serve: argparse.ArgumentParser) -> None:
     )
 
 
+def read_download_url_ttl(number: Number) -> int:
+    """``--download-url-ttl``: whole seconds from 60 to ``DOWNLOAD_URL_MAX_TTL_S``."""
+    limits = f"a whole number of seconds from 60 to {DOWNLOAD_URL_MAX_TTL_S}"
+    return int(number("download_url_ttl", "900", 60, DOWNLOAD_URL_MAX_TTL_S, limits, whole=True))
+
+
 def add_limits_flags(serve: argparse.ArgumentParser) -> None:
     """Add the transfer and reliability flags to the ``serve`` parser."""
     add_transfer_flags(serve)

@@ -59,23 +59,24 @@ def usable(target: blob_pb2.DirectUpload, sha256: str) -> bool:
     return headers["x-amz-checksum-sha256"] == digest and headers["if-none-match"] == "*"
 
 
-def _blocks(handle: BinaryIO, size: int, on_sent: Callable[[int], None]) -> Iterator[bytes]:
+def _blocks(handle: BinaryIO, size: int, sent_to: Callable[[int], None]) -> Iterator[bytes]:
     """The file from its start in 1 MiB blocks (http.client sends an iterable body block by
-    block; a file object it would read 8 KiB at a time), reporting each one."""
-    left = size
-    while left:
-        data = handle.read(min(_BLOCK, left))
+    block; a file object it would read 8 KiB at a time), reporting the position each reaches."""
+    position = 0
+    while position < size:
+        data = handle.read(min(_BLOCK, size - position))
         if not data:
             raise OSError("the file shrank while it was being pushed")
-        left -= len(data)
+        position += len(data)
         yield data
-        on_sent(len(data))
+        sent_to(position)
 
 
 def put(
-    target: blob_pb2.DirectUpload, source: Path, size: int, on_sent: Callable[[int], None]
+    target: blob_pb2.DirectUpload, source: Path, size: int, sent_to: Callable[[int], None]
 ) -> int:
     """PUT the file to the URL; return the HTTP status (200 stored, 412 already there).
+    ``sent_to`` gets the file position each block sent reaches.
 
     urllib, as for downloads: it honours the proxy variables.
 
@@ -85,7 +86,7 @@ def put(
     with source.open("rb") as handle:
         request = urllib.request.Request(  # noqa: S310 - usable() checked the scheme
             target.url,
-            data=_blocks(handle, size, on_sent),
+            data=_blocks(handle, size, sent_to),
             method="PUT",
             headers={**target.headers, "Content-Length": str(size)},
         )

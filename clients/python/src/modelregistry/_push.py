@@ -401,15 +401,9 @@ class _BlobUpload:
         self.target = None  # one try per session
         if target is None or not self.direct.enabled or self.offset:
             return
-        sent = 0
-
-        def on_sent(n: int) -> None:
-            nonlocal sent
-            sent += n
-            self._advance_to(sent)
-
         try:
-            status = _direct_upload.put(target, Path(self.file.source), self.file.size, on_sent)
+            source = Path(self.file.source)
+            status = _direct_upload.put(target, source, self.file.size, self._advance_to)
         except OSError as exc:
             self.direct.disable(f"the object store did not take the upload: {exc}")
             return

@@ -180,17 +180,18 @@ class S3BlobStore:
             return None
         return BlobInfo(sha256, obj.size or 0, _utc(obj.last_modified))
 
-    async def _stat_object(self, sha256: str, *, unindexed: bool) -> Object | None:
-        """The blob's object, or None. An object about to be indexed (``unindexed``) that a
-        direct upload gave headers the registry never sets (``s3_presign.foreign_headers``)
-        is not a blob: a Write replaces it. Indexed blobs are not judged by their headers, so
-        that an operator's own object tags cannot hide them."""
+    async def _stat_object(
+        self, sha256: str, *, unindexed: bool, checksums: bool = False
+    ) -> Object | None:
+        """The blob's object, or None. One about to be indexed (``unindexed``) that carries
+        headers the registry never sets (``s3_presign.foreign_headers``) is not a blob; indexed
+        blobs are not judged so, lest an operator's own object tags hide them."""
         try:
             obj = await self._call(
                 self._client.stat_object,
                 self._bucket,
                 blob_key(sha256),
-                extra_headers={"x-amz-checksum-mode": "ENABLED"} if unindexed else None,
+                extra_headers={"x-amz-checksum-mode": "ENABLED"} if checksums else None,
                 expect={"NoSuchKey"},
             )
         except S3Error:
@@ -213,7 +214,7 @@ class S3BlobStore:
 
     async def verified_size(self, sha256: str) -> int | None:
         """The blob's size if S3 holds it with the SHA-256 it checked on a direct upload."""
-        obj = await self._stat_object(sha256, unindexed=True)
+        obj = await self._stat_object(sha256, unindexed=True, checksums=True)
         if obj is None or not checked_sha256(obj.metadata or {}, sha256):
             return None  # none, or e.g. a blob a Write stored: its index row says it exists
         return obj.size or 0

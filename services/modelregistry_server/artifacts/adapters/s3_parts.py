@@ -84,7 +84,7 @@ def make_client(
         ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
         retries=urllib3.Retry(total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
     )
-    client = UnsignedPartsMinio(
+    return UnsignedPartsMinio(
         endpoint,
         access_key=access_key,
         secret_key=secret_key,
@@ -92,4 +92,3 @@ def make_client(
         region=region,
         http_client=http,
     )
-    return client

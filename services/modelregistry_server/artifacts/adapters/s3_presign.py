@@ -43,16 +43,20 @@ def foreign_headers(headers: Mapping[str, str]) -> bool:
     return any(name in headers for name in _FOREIGN_HEADERS)
 
 
+def _checksum(sha256: str) -> str:
+    """A hex digest as S3's ``x-amz-checksum-sha256`` writes it (base64 of the bytes)."""
+    return base64.b64encode(bytes.fromhex(sha256)).decode("ascii")
+
+
 def checked_sha256(headers: Mapping[str, str], sha256: str) -> bool:
     """True if a stored object's headers say S3 checked its SHA-256 and it is ``sha256``."""
-    expected = direct_upload_headers(sha256)["x-amz-checksum-sha256"]
-    return headers.get("x-amz-checksum-sha256") == expected
+    return headers.get("x-amz-checksum-sha256") == _checksum(sha256)
 
 
 def direct_upload_headers(sha256: str) -> dict[str, str]:
     """The headers a direct upload of the blob ``sha256`` must carry, as signed."""
     return {
-        "x-amz-checksum-sha256": base64.b64encode(bytes.fromhex(sha256)).decode("ascii"),
+        "x-amz-checksum-sha256": _checksum(sha256),
         "if-none-match": "*",
         "content-type": "application/octet-stream",
     }

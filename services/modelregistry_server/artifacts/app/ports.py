@@ -114,8 +114,8 @@ class BlobStore(Protocol):
 
     async def verified_size(self, sha256: str) -> int | None:
         """The size of the blob if the store holds it *and* recorded that it checked the
-        blob's SHA-256 itself (a direct upload), or holds it from ``complete_upload``; None if
-        it holds no such blob."""
+        blob's SHA-256 itself (a direct upload); None otherwise, also for a blob that
+        ``complete_upload`` stored (its index row is what says it exists)."""
         ...
 
     async def delete(self, sha256: str) -> None:

@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -222,3 +223,26 @@ async def test_an_sdk_push_by_direct_upload_reports_progress_once_per_byte(
     assert counters is not None
     assert (counters.write_bytes, counters.direct_upload_urls) == (0, 1)
     assert progress.bytes_for("pushing") == 9 * MiB + 3
+
+
+async def test_a_put_whose_answer_is_lost_still_finishes_when_the_store_took_the_blob(
+    s3_registry: RunningRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 may close the connection as it answers (a 412 before reading the body), which the
+    sender sees as a broken pipe: the SDK asks the registry before falling back to Write."""
+    real_put = _direct_upload.put
+
+    def put_then_lose_the_answer(*args: Any) -> int:
+        real_put(*args)
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(_direct_upload, "put", put_then_lose_the_answer)
+    source = tmp_path / "model"
+    write_random(source / "weights.bin", 4 * MiB + 1)
+    progress = CountingProgress()
+    with Client(s3_registry.target, cache_dir=tmp_path / "cache") as client:
+        await asyncio.to_thread(client.push, source, model="lost-answer", progress=progress)
+    counters = s3_registry.server.artifact_counters
+    assert counters is not None
+    assert counters.write_bytes == 0  # finished from the store, nothing re-sent through Write
+    assert progress.bytes_for("pushing") == 4 * MiB + 1

@@ -401,22 +401,26 @@ class _BlobUpload:
         self.target = None  # one try per session
         if target is None or not self.direct.enabled or self.offset:
             return
+        failure = ""
         try:
             source = Path(self.file.source)
             status = _direct_upload.put(target, source, self.file.size, self._advance_to)
         except OSError as exc:
-            self.direct.disable(f"the object store did not take the upload: {exc}")
-            return
-        if status not in (200, 412):  # 412: the blob is there already (another push)
-            self.direct.disable(f"the object store answered HTTP {status}")
-            return
+            # Not necessarily a failure: S3 answers 412 (the blob is there already, another
+            # push stored it) before reading the body and closes the connection, which the
+            # sender may see as a broken pipe. Whether the blob is stored, finishing tells.
+            failure = f"the object store did not take the upload: {exc}"
+        else:
+            if status not in (200, 412):  # 412: the blob is there already (another push)
+                self.direct.disable(f"the object store answered HTTP {status}")
+                return
         try:
             session = self.transport.unary(
                 self.transport.artifact_stub.FinishDirectUpload,
                 artifact_service_pb2.FinishDirectUploadRequest(upload_session=self.session),
             )
         except FailedPreconditionError as exc:  # e.g. not stored after all: use Write
-            self.direct.disable(exc.message)
+            self.direct.disable(failure or exc.message)
             return
         self.offset = session.committed_size
         self.complete = session.complete

@@ -20,7 +20,9 @@ dependencies"):
 6. issue 16's CPU targets: the server's CPU per GiB of ``Write`` against SHA-256 of the same
    bytes (hashed in this process each round), and of ``Read`` against 0.5 CPU-s/GiB; beside
    them the floor of the transport itself, the same streams to ``bench/_grpc_floor.py`` (a
-   server on the same gRPC stack that only receives or sends the bytes).
+   server on the same gRPC stack that only receives or sends the bytes), and the floor of any
+   relay at all, ``bench/_socket_floor.py`` (bytes in on one loopback socket and out on
+   another, with and without SHA-256).
 
 The Markdown table goes to stdout (so it can be pasted into docs), progress to stderr.
 """
@@ -340,6 +342,23 @@ def sha256_baseline(data: DataFile) -> Sample:
     return meter.measure(data.size, digest)
 
 
+def socket_relay(data: DataFile, *, sha256: bool) -> Sample:
+    """``bench/_socket_floor.py`` relaying the file's bytes, as a Sample of its own CPU."""
+    script = Path(__file__).with_name("_socket_floor.py")
+    argv = [sys.executable, str(script), *(["--sha256"] if sha256 else []), str(data.path)]
+    reports: list[dict[str, Any]] = []
+
+    def relay() -> None:
+        done = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=600)
+        reports.append(json.loads(done.stdout))
+
+    sample = Meter(None, None).measure(data.size, relay)
+    report = reports[0]
+    if report["nbytes"] != data.size or (sha256 and report["sha256"] != data.sha256):
+        raise RuntimeError(f"the socket floor relayed other bytes: {report}")
+    return dataclasses.replace(sample, seconds=report["seconds"], server_cpu=report["cpu"])
+
+
 def store_send_baseline(client: UnsignedPartsMinio, data: DataFile, part_size: int) -> Sample:
     """CPU of handing the file's bytes on to MinIO as the artifact service does: a multipart
     upload of ``part_size`` parts from memory, each unsigned with its CRC32C (s3_parts.py).
@@ -543,6 +562,11 @@ class Samples:
     # The other half of a Read's floor: get_object read in 1 MiB pieces and dropped, in this
     # process (client_cpu): what taking the bytes from MinIO costs before anything is sent.
     s3_receive: list[Sample] = dataclasses.field(default_factory=list)
+    # The floor of any relay, whatever its language or protocol (bench/_socket_floor.py): bytes
+    # received on one loopback socket and sent on another, with and without SHA-256 of each
+    # byte; the relay process's own CPU is server_cpu.
+    socket_relay_sha256: list[Sample] = dataclasses.field(default_factory=list)
+    socket_relay: list[Sample] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -692,6 +716,8 @@ class Bench:
         part_size = self.settings.part_size_mib * MIB
         assert self.unsigned_client is not None
         samples.store_send.append(store_send_baseline(self.unsigned_client, data, part_size))
+        samples.socket_relay_sha256.append(socket_relay(data, sha256=True))
+        samples.socket_relay.append(socket_relay(data, sha256=False))
 
         log(f"{label}: downloads")
         # MinIO writes objects with O_DIRECT, so a fresh blob is not in the page cache and the
@@ -865,6 +891,9 @@ def build_report(
             + cpu(samples.store_send, "client_cpu"),
             "receive_floor_s_per_gib": cpu_rows["floor_write"]["server_s_per_gib"],
             "store_send_s_per_gib": cpu(samples.store_send, "client_cpu"),
+            # Any relay's floor on this machine: receive + SHA-256 + send over bare sockets.
+            "socket_floor_s_per_gib": cpu_rows["socket_relay_sha256"]["server_s_per_gib"],
+            "socket_floor_ratio": cpu_rows["socket_relay_sha256"]["server_s_per_gib"] / sha256,
             "target": TARGET_WRITE_CPU_VS_SHA256,
             "pass": write_cpu / sha256 <= TARGET_WRITE_CPU_VS_SHA256,
         },
@@ -876,6 +905,8 @@ def build_report(
             + cpu(samples.s3_receive, "client_cpu"),
             "send_floor_s_per_gib": cpu_rows["floor_read"]["server_s_per_gib"],
             "s3_receive_s_per_gib": cpu(samples.s3_receive, "client_cpu"),
+            # Any relay's floor on this machine: receive + send over bare sockets.
+            "socket_floor_s_per_gib": cpu_rows["socket_relay"]["server_s_per_gib"],
             # The fastest a Read can go when every process shares the machine's cores: all
             # of them busy on nothing but this transfer, each side at its floor (the gRPC
             # client as measured, the server at its floor, MinIO serving the GET).
@@ -990,6 +1021,18 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"| Download: server CPU per GiB of `Read` | {r['server_s_per_gib']:.2f} CPU-s | — | — "
         f"| {rounds} | ≤ {r['target']:.2f} CPU-s | {verdict(r['pass'])} |"
     )
+    # Information rows: what the targets would ask of any relay, whatever its language.
+    lines.append(
+        f"| Floor of any relay: receive + SHA-256 + send, bare loopback sockets "
+        f"| {w['socket_floor_s_per_gib']:.2f} CPU-s | {w['sha256_s_per_gib']:.2f} CPU-s "
+        f"(SHA-256) | {w['socket_floor_ratio']:.2f}x | — | info (target 1: "
+        f"≤ {w['target']:.2f}x) | — |"
+    )
+    lines.append(
+        f"| Floor of any relay: receive + send, bare loopback sockets "
+        f"| {r['socket_floor_s_per_gib']:.2f} CPU-s | — | — | — | info (target 2: "
+        f"≤ {r['target']:.2f} CPU-s) | — |"
+    )
     mem = report.get("memory")
     if mem:
         small_mib, large_mib = mem["small_size"] // MIB, mem["large_size"] // MIB
@@ -1021,13 +1064,15 @@ def render_markdown(report: dict[str, Any]) -> str:
         "grpc_read": ("gRPC `Read`", "direct_get"),
         "floor_read": ("bare gRPC transport, `Read` (floor)", "direct_get"),
         "presigned_get": ("presigned URL GET", "direct_get"),
+        "socket_relay_sha256": ("bare sockets: receive + SHA-256 + send (any relay)", "direct_put"),
+        "socket_relay": ("bare sockets: receive + send (any relay)", "direct_get"),
     }
     for key, (label, base) in labels.items():
         c = cpu[key]
         ratio = (c["client_s_per_gib"] + c["server_s_per_gib"]) / cpu[base]["client_s_per_gib"]
         server = (
             f"{c['server_s_per_gib']:.2f}"
-            if key.startswith(("grpc", "presigned", "floor"))
+            if key.startswith(("grpc", "presigned", "floor", "socket"))
             else "—"
         )
         lines.append(
@@ -1052,6 +1097,13 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"(cores ÷ the CPU-s/GiB of client + floor + MinIO) = "
         f"{rt['speed_bound_mb_s'] / report['throughput']['grpc_download']['direct_mb_s']:.2f}x "
         "`get_object`.",
+        "",
+        "The floor of any relay on this machine, whatever its language or protocol "
+        "(bench/_socket_floor.py: one loopback socket in, one out, a reused 1 MiB buffer, "
+        f"nothing else): receive + SHA-256 + send {wt['socket_floor_s_per_gib']:.2f} CPU-s/GiB "
+        f"= {wt['socket_floor_ratio']:.2f}x SHA-256, against target 1's "
+        f"{wt['target']:.2f}x; receive + send {rt['socket_floor_s_per_gib']:.2f} CPU-s/GiB, "
+        f"against target 2's {rt['target']:.2f}.",
     ]
     if mem:
         lines += [

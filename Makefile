@@ -21,6 +21,7 @@
 #   make bench-ui          the model page's server time with 10,000 versions (p50/p99), beside GET /v1/whoami
 #   make bench-metrics     ResolveModelVersion p50 and Write CPU-s/GiB with --metrics prometheus ÷ without
 #   make bench-where-cpu   the artifact service's CPU per GiB of Write and Read, split by thread
+#   make bench-floors      CPU per GiB of any relay (bare sockets) and of bare gRPC in Python and Go (builds bench/go_floor)
 #   make dashboard         regenerate deploy/grafana/modelregistry-dashboard.json from deploy/grafana/dashboard.py
 #   make fuzz              the fuzz suite with 600 fresh requests per RPC (about 20,000)
 #   make scale-test        the scale-out test under injected faults: 4-node MinIO, PostgreSQL primary and
@@ -180,6 +181,11 @@ bench-ui: venv-dev
 .PHONY: bench-where-cpu
 bench-where-cpu: venv-dev minio
 	$(PY) bench/where_cpu.py $(BENCH_ARGS)
+
+# Issue 16's floors: what moving a GiB costs before any service work, whatever the language.
+.PHONY: bench-floors
+bench-floors: venv-dev
+	$(PY) bench/floors.py $(BENCH_ARGS)
 
 .PHONY: bench-metrics dashboard
 bench-metrics: venv-dev

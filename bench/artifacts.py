@@ -208,10 +208,17 @@ class RegistryProcess(ServerProcess):
 
 
 class FloorServer:
-    """``bench/_grpc_floor.py`` as a subprocess: the bare gRPC transport, for the floor rows."""
+    """``bench/_grpc_floor.py`` as a subprocess: the bare gRPC transport, for the floor rows.
 
-    def __init__(self, work_dir: Path) -> None:
-        self._log = work_dir / "floor.log"
+    ``command`` runs another bare transport instead (bench/floors.py: the Go one); it gets the
+    port as its last argument and prints ``ready`` once it listens.
+    """
+
+    def __init__(
+        self, work_dir: Path, command: list[str] | None = None, name: str = "floor"
+    ) -> None:
+        self._log = work_dir / f"{name}.log"
+        self._command = command or [sys.executable, str(Path(__file__).with_name("_grpc_floor.py"))]
         self._proc: subprocess.Popen[bytes] | None = None
         self.channel: grpc.Channel | None = None
         self.process: psutil.Process | None = None
@@ -220,7 +227,7 @@ class FloorServer:
         port = free_port()
         with self._log.open("wb") as log_file:
             self._proc = subprocess.Popen(
-                [sys.executable, str(Path(__file__).with_name("_grpc_floor.py")), str(port)],
+                [*self._command, str(port)],
                 stdout=subprocess.PIPE,
                 stderr=log_file,
             )

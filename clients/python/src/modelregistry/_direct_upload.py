@@ -23,11 +23,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from modelregistry import _http
 from modelregistry.artifact.v1 import blob_pb2
 
 _log = logging.getLogger("modelregistry")
 _BLOCK = 1024 * 1024  # bytes per socket write
-_TIMEOUT_S = 60.0  # per socket operation, not for the whole file
 _EXPECTED_HEADERS = {"x-amz-checksum-sha256", "if-none-match", "content-type"}
 
 
@@ -91,7 +91,7 @@ def put(
             headers={**target.headers, "Content-Length": str(size)},
         )
         try:
-            with urllib.request.urlopen(request, timeout=_TIMEOUT_S) as response:  # noqa: S310
+            with _http.urlopen(request) as response:
                 return int(response.status)
         except urllib.error.HTTPError as exc:
             exc.close()

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, cast
 
 import grpc
 
-from modelregistry import _destination
+from modelregistry import _destination, _http
 from modelregistry._convert import resolve_request
 from modelregistry._manifest import check_answer
 from modelregistry._options import Patterns, PullOptions
@@ -61,7 +61,6 @@ _BUFFER_BYTES = 1024 * 1024
 # Start writing a blob to disk every this many bytes while it downloads (see _Writeback).
 _WRITEBACK_BYTES = 64 * 1024 * 1024
 _ATTEMPTS = 5  # per blob, for connections that drop mid-file
-_HTTP_TIMEOUT_S = 60.0  # per socket operation, not for the whole file
 
 
 def pull_model(
@@ -415,7 +414,7 @@ def _http_range(url: str, offset: int, sink: _Sink) -> None:
         raise urllib.error.URLError(f"not an http(s) download URL: {url[:40]}")
     headers = {"Range": f"bytes={offset}-"} if offset else {}
     request = urllib.request.Request(url, headers=headers)  # noqa: S310 - scheme checked above
-    with urllib.request.urlopen(request, timeout=_HTTP_TIMEOUT_S) as response:  # noqa: S310
+    with _http.urlopen(request) as response:
         if offset and response.status != 206:
             raise urllib.error.HTTPError(
                 url, response.status, "range not honoured", response.headers, None

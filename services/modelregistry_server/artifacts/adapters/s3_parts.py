@@ -9,7 +9,7 @@ Instead a part is sent with ``x-amz-content-sha256: UNSIGNED-PAYLOAD`` (the head
 method, the key, the upload id and the part number are still signed) and an
 ``x-amz-checksum-crc32c`` header, which S3 checks against the bytes it received and refuses
 the part on a mismatch (``XAmzContentChecksumMismatch``): the bytes stored are the bytes sent,
-at about a fifth of the CPU of a SHA-256 (google-crc32c uses the CPU's CRC32 instruction).
+at a fifteenth of the CPU of a SHA-256 (adapters/checksums.py: the CPU's CRC32 instruction).
 Whether the *blob* is the right one is still decided by the content address, which the upload
 stream verifies before completing the upload.
 

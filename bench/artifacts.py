@@ -37,6 +37,7 @@ import hashlib
 import json
 import os
 import platform
+import resource
 import signal
 import statistics
 import subprocess
@@ -359,11 +360,24 @@ def socket_relay(data: DataFile, *, sha256: bool) -> Sample:
         done = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=600)
         reports.append(json.loads(done.stdout))
 
-    sample = Meter(None, None).measure(data.size, relay)
+    def reaped_cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    # The relay and its source and sink start and end inside the measurement, so the Meter's
+    # snapshots of this process's descendants never see them: their CPU (reaped, hence in
+    # RUSAGE_CHILDREN) is passed in, or it would be counted as other processes' load.
+    before = reaped_cpu()
+    sample = Meter(None, None).measure(data.size, relay, lambda: reaped_cpu() - before)
     report = reports[0]
     if report["nbytes"] != data.size or (sha256 and report["sha256"] != data.sha256):
         raise RuntimeError(f"the socket floor relayed other bytes: {report}")
-    return dataclasses.replace(sample, seconds=report["seconds"], server_cpu=report["cpu"])
+    return dataclasses.replace(
+        sample,
+        seconds=report["seconds"],
+        client_cpu=sample.client_cpu - report["cpu"],  # this process, the source, the sink
+        server_cpu=report["cpu"],
+    )
 
 
 def store_send_baseline(client: UnsignedPartsMinio, data: DataFile, part_size: int) -> Sample:

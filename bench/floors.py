@@ -12,7 +12,10 @@ In the same rounds, on the same file of fresh bytes, it measures the CPU per GiB
 * the bare gRPC transport in Python (``bench/_grpc_floor.py``, as ``bench-artifacts`` runs it);
 * the same bare transport in Go (``bench/go_floor``, grpc-go with a pass-through codec), built
   with ``go build`` into ``.tools/bin`` on first use: ``Write`` received, ``Write`` received
-  and hashed (Go's SHA-256 also uses the CPU's SHA instructions), and ``Read`` sent.
+  and hashed (Go's SHA-256 also uses the CPU's SHA instructions), and ``Read`` sent;
+* the registry's own ``Read`` design with nothing of the service around it
+  (``bench/_s3_relay_floor.py``: the S3 store's read path into the same gRPC stack) relaying
+  the file from a real MinIO, and ``get_object`` of the same object alone in this process.
 
 The client of the gRPC rows is this process with the sync stub, as in ``bench-artifacts``; a
 server's CPU is its whole process. The table goes to stdout, progress to stderr; ``--json``
@@ -35,7 +38,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
-from bench._support import MIB, Meter, Sample, bulk_dir, log  # noqa: E402
+from bench._support import BUCKET, MIB, Meter, Sample, bulk_dir, log, start_minio  # noqa: E402
 from bench.artifacts import (  # noqa: E402
     DataFile,
     FloorServer,
@@ -44,6 +47,8 @@ from bench.artifacts import (  # noqa: E402
     sha256_baseline,
     socket_relay,
 )
+
+from tests.support.minio import MinioServer  # noqa: E402
 
 GO_SOURCE = Path(__file__).with_name("go_floor")
 GO_BINARY = REPO_ROOT / ".tools" / "bin" / "go-grpc-floor"
@@ -74,6 +79,17 @@ def per_gib(samples: list[Sample], field: str) -> float:
     return statistics.median(s.per_gib(getattr(s, field)) for s in samples)
 
 
+def _read_to_nowhere(s3: Any) -> None:
+    """``get_object`` of the round's object in 1 MiB reads, dropped."""
+    response = s3.get_object(BUCKET, "floors")
+    try:
+        while response.read(MIB):
+            pass
+    finally:
+        response.close()
+        response.release_conn()
+
+
 def measure(size_mib: int, rounds: int, work: Path) -> dict[str, list[Sample]]:
     """Every floor, ``rounds`` times, each round on new content."""
     go = build_go_floor()
@@ -86,6 +102,24 @@ def measure(size_mib: int, rounds: int, work: Path) -> dict[str, list[Sample]]:
         samples.setdefault(key, []).append(sample)
 
     with contextlib.ExitStack() as stack:
+        minio = MinioServer(work / "minio")
+        start_minio(stack, minio)
+        s3 = minio.client()
+        s3_relay = stack.enter_context(
+            FloorServer(
+                work,
+                [
+                    sys.executable,
+                    str(Path(__file__).with_name("_s3_relay_floor.py")),
+                    minio.endpoint,
+                    minio.access_key,
+                    minio.secret_key,
+                    BUCKET,
+                    "floors",
+                ],
+                name="s3-relay-floor",
+            )
+        )
         python = stack.enter_context(FloorServer(work, name="python-floor"))
         go_plain = stack.enter_context(FloorServer(work, [str(go)], name="go-floor"))
         go_sha = stack.enter_context(FloorServer(work, [str(go), "-sha256"], name="go-floor-sha"))
@@ -103,7 +137,14 @@ def measure(size_mib: int, rounds: int, work: Path) -> dict[str, list[Sample]]:
             ):
                 assert server.process is not None
                 add(key, floor_upload(server.stub, data, CHUNK, Meter(server.process, None)))
-            for key, server in (("python_read", python), ("go_read", go_plain)):
+            s3.fput_object(BUCKET, "floors", str(data.path), part_size=64 * MIB)
+            _read_to_nowhere(s3)  # into MinIO's page cache, as bench-artifacts does
+            add("s3_get", Meter(None, None).measure(data.size, lambda: _read_to_nowhere(s3)))
+            for key, server in (
+                ("python_read", python),
+                ("go_read", go_plain),
+                ("python_s3_relay", s3_relay),
+            ):
                 assert server.process is not None
                 add(key, floor_download(server.stub, data.size, out, Meter(server.process, None)))
     return samples
@@ -113,6 +154,7 @@ def report(samples: dict[str, list[Sample]]) -> dict[str, Any]:
     """Medians per floor and what they leave of targets 1 and 2."""
     sha = per_gib(samples["sha256"], "client_cpu")
     server = {key: per_gib(v, "server_cpu") for key, v in samples.items() if key != "sha256"}
+    server["s3_get"] = per_gib(samples["s3_get"], "client_cpu")
     write_floors = {
         "any relay: sockets in and out, SHA-256": server["socket_relay_sha256"],
         "Python gRPC: receive, + SHA-256": server["python_write"] + sha,
@@ -123,11 +165,19 @@ def report(samples: dict[str, list[Sample]]) -> dict[str, Any]:
         "Python gRPC: send": server["python_read"],
         "Go gRPC: send": server["go_read"],
     }
+    relay_floors = {
+        "Python gRPC: send + `get_object` alone, added": server["python_read"] + server["s3_get"],
+        "Go gRPC: send + `get_object` alone, added": server["go_read"] + server["s3_get"],
+        "the registry's Read design, relaying from MinIO, no service work": server[
+            "python_s3_relay"
+        ],
+    }
     return {
         "sha256_s_per_gib": sha,
         "server_s_per_gib": server,
         "write_floors_vs_sha256": {k: v / sha for k, v in write_floors.items()},
         "read_floors_s_per_gib": read_floors,
+        "read_relay_floors_s_per_gib": relay_floors,
         "samples": {key: [s.__dict__ for s in values] for key, values in samples.items()},
     }
 
@@ -144,6 +194,8 @@ def render(result: dict[str, Any], rounds: int) -> str:
         "go_write_sha256": "Go gRPC `Write`: receive and SHA-256",
         "python_read": "Python gRPC `Read`: send only",
         "go_read": "Go gRPC `Read`: send only",
+        "s3_get": "`get_object` alone (this process), 1 MiB reads",
+        "python_s3_relay": "Python gRPC `Read` relaying from MinIO (the registry's design)",
     }
     lines = [
         f"Floors of the data path, medians of {rounds} rounds (server process CPU-s per GiB):",
@@ -166,6 +218,8 @@ def render(result: dict[str, Any], rounds: int) -> str:
         "the store:",
     ]
     lines += [f"- {k}: {v:.2f}" for k, v in result["read_floors_s_per_gib"].items()]
+    lines += ["", "Target 2, with the bytes taken from MinIO:"]
+    lines += [f"- {k}: {v:.2f}" for k, v in result["read_relay_floors_s_per_gib"].items()]
     return "\n".join(lines)
 
 

@@ -25,14 +25,13 @@ IO_TIMEOUT_S = 60.0  # per socket operation, not for the whole file
 class _QuickConnect:
     """Connect under ``CONNECT_TIMEOUT_S``, then give the socket the request's own timeout."""
 
-    timeout: float | None
+    timeout: Any  # seconds; http.client's default is a sentinel object (urlopen always sets it)
     sock: Any
 
     def connect(self) -> None:
-        io_timeout = self.timeout
+        io_timeout = self.timeout if isinstance(self.timeout, (int, float)) else IO_TIMEOUT_S
         # CONNECT_TIMEOUT_S is read at call time, so that tests can shorten it.
-        limit = CONNECT_TIMEOUT_S
-        self.timeout = limit if io_timeout is None else min(limit, io_timeout)
+        self.timeout = min(CONNECT_TIMEOUT_S, io_timeout)
         try:
             super().connect()  # type: ignore[misc]
         finally:

@@ -40,7 +40,8 @@ class FaultResult:
 
     def unexpected_failures(self) -> list[str]:
         """Failure kinds that are not a retryable outage (must be none)."""
-        return [f for f in self.failed if f.split("/")[0] not in RETRYABLE]
+        # Keys are "kind: CODE/REASON" (see summarize).
+        return [f for f in self.failed if f.split(": ", 1)[-1].split("/")[0] not in RETRYABLE]
 
     def over_bound(self) -> list[str]:
         """The kinds that resumed later than their bound, as ``kind 12.3s > 10s`` (must be none)."""
@@ -86,7 +87,8 @@ def summarize(
     the resume bound of each kind for this fault."""
     window = [o for o in ops if fault_at <= o.ended <= end]
     result = FaultResult(fault, ops=len(window), bounds=dict(bounds))
-    result.failed = Counter(o.error for o in window if o.error)
+    # By kind too: "1 failed" says less to whoever reads the table than "resolve: UNAVAILABLE".
+    result.failed = Counter(f"{o.kind}: {o.error}" for o in window if o.error)
     result.longest_interruption_s, result.interrupted_kind = longest_gap(ops, fault_at, end)
     result.resumed_by_kind = time_to_resume(ops, resume_from)
     result.resumed_s = max(result.resumed_by_kind.values())

@@ -48,8 +48,19 @@ async def _read(request: pb.ReadRequest, context: Any) -> AsyncIterator[bytes]:
         yield piece
 
 
-async def _serve(port: int) -> None:
+async def serve(port: int, handlers: dict[str, grpc.RpcMethodHandler[Any, Any]]) -> None:
+    """Serve ``handlers`` as ArtifactService methods on ``port`` with the registry's message
+    size limit; print ``ready`` once listening (``bench/artifacts.py``'s ``FloorServer`` waits
+    for it), then serve until killed."""
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 4 * _MIB)])
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(_SERVICE, handlers),))
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    print("ready", flush=True)
+    await server.wait_for_termination()
+
+
+async def _serve(port: int) -> None:
     handlers = {
         "Write": grpc.stream_unary_rpc_method_handler(
             _write,
@@ -62,11 +73,7 @@ async def _serve(port: int) -> None:
             response_serializer=encode_read_response,
         ),
     }
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(_SERVICE, handlers),))
-    server.add_insecure_port(f"127.0.0.1:{port}")
-    await server.start()
-    print("ready", flush=True)
-    await server.wait_for_termination()
+    await serve(port, handlers)
 
 
 if __name__ == "__main__":

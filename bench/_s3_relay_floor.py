@@ -17,25 +17,29 @@ import asyncio
 import concurrent.futures
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import grpc
 
 from modelregistry.artifact.v1 import artifact_service_pb2 as pb
 from modelregistry_server.artifacts.adapters.blob_io import stream_chunks
+from modelregistry_server.artifacts.adapters.s3 import DEFAULT_WORKERS
 from modelregistry_server.artifacts.adapters.s3_errors import close_response, read_response
 from modelregistry_server.artifacts.adapters.s3_parts import make_client
 from modelregistry_server.artifacts.rpc.wire import encode_read_response
 from modelregistry_server.common.adapters.allocator import tune_for_streaming
 
-_SERVICE = "modelregistry.artifact.v1.ArtifactService"
-_MIB = 1024 * 1024
-_WORKERS = 8  # the S3 store's default thread pool
+# Run as a script, sys.path[0] is bench/: make the repository root importable for bench._*.
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+from bench._grpc_floor import serve  # noqa: E402
 
 
 async def _serve(port: int, endpoint: str, access: str, secret: str, bucket: str, key: str) -> None:
-    client = make_client(endpoint, access, secret, False, None, _WORKERS)
-    executor = concurrent.futures.ThreadPoolExecutor(_WORKERS)
+    client = make_client(endpoint, access, secret, False, None, DEFAULT_WORKERS)
+    executor = concurrent.futures.ThreadPoolExecutor(DEFAULT_WORKERS)
 
     async def read(request: pb.ReadRequest, context: Any) -> AsyncIterator[Any]:
         length = request.read_limit
@@ -46,19 +50,12 @@ async def _serve(port: int, endpoint: str, access: str, secret: str, bucket: str
         async for chunk in stream_chunks(executor, open_response, read_response, close_response):
             yield chunk
 
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 4 * _MIB)])
     handler = grpc.unary_stream_rpc_method_handler(
         read,
         request_deserializer=pb.ReadRequest.FromString,
         response_serializer=encode_read_response,
     )
-    server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler(_SERVICE, {"Read": handler}),)
-    )
-    server.add_insecure_port(f"127.0.0.1:{port}")
-    await server.start()
-    print("ready", flush=True)
-    await server.wait_for_termination()
+    await serve(port, {"Read": handler})
 
 
 if __name__ == "__main__":

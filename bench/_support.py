@@ -151,6 +151,16 @@ def self_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def reaped_children_cpu() -> float:
+    """CPU seconds of the finished child processes this process has waited for (and theirs).
+
+    A process started and ended inside one ``Meter.measure`` is in neither of its snapshots of
+    the descendants: pass this (as a delta) for it, or its CPU counts as other processes' load.
+    """
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def machine_cpu() -> float:
     """CPU seconds of the whole machine: user + nice + system over all CPUs.
 

@@ -37,7 +37,6 @@ import hashlib
 import json
 import os
 import platform
-import resource
 import signal
 import statistics
 import subprocess
@@ -79,6 +78,7 @@ from bench._support import (  # noqa: E402
     bulk_dir,
     cpu_model,
     log,
+    reaped_children_cpu,
     renew_head,
     rotated,
     scratch_dir,
@@ -360,15 +360,9 @@ def socket_relay(data: DataFile, *, sha256: bool) -> Sample:
         done = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=600)
         reports.append(json.loads(done.stdout))
 
-    def reaped_cpu() -> float:
-        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return usage.ru_utime + usage.ru_stime
-
-    # The relay and its source and sink start and end inside the measurement, so the Meter's
-    # snapshots of this process's descendants never see them: their CPU (reaped, hence in
-    # RUSAGE_CHILDREN) is passed in, or it would be counted as other processes' load.
-    before = reaped_cpu()
-    sample = Meter(None, None).measure(data.size, relay, lambda: reaped_cpu() - before)
+    # The relay, its source and its sink start and end inside the measurement.
+    before = reaped_children_cpu()
+    sample = Meter(None, None).measure(data.size, relay, lambda: reaped_children_cpu() - before)
     report = reports[0]
     if report["nbytes"] != data.size or (sha256 and report["sha256"] != data.sha256):
         raise RuntimeError(f"the socket floor relayed other bytes: {report}")
@@ -744,9 +738,9 @@ class Bench:
         # MinIO writes objects with O_DIRECT, so a fresh blob is not in the page cache and the
         # first reader would pay for the disk (measured: 210 MB/s first, ~900 MB/s after).
         # One untimed read puts every method on the same, cached, footing.
-        _read_to_nowhere(client, key)
+        read_to_nowhere(client, key)
         samples.s3_receive.append(
-            direct_meter.measure(data.size, lambda: _read_to_nowhere(client, key))
+            direct_meter.measure(data.size, lambda: read_to_nowhere(client, key))
         )
 
         def get() -> None:
@@ -830,7 +824,7 @@ class Bench:
             data.path.unlink(missing_ok=True)
 
 
-def _read_to_nowhere(client: Minio, key: str) -> None:
+def read_to_nowhere(client: Minio, key: str) -> None:
     """Read an object and drop the bytes (warms MinIO's page cache for the timed reads)."""
     response = client.get_object(BUCKET, key)
     try:

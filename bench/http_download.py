@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import json
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -62,6 +61,7 @@ from bench._support import (  # noqa: E402
     bulk_dir,
     cpu_model,
     log,
+    reaped_children_cpu,
     rotated,
     scratch_dir,
     start_minio,
@@ -104,15 +104,9 @@ class Store:
         )
 
 
-def _children_cpu() -> float:
-    """CPU seconds of the finished child processes this script waited for (curl)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def curl_download(store: Store, size: int, header_file: Path, meter: Meter) -> Sample:
     """``curl`` the file URL to /dev/null; curl's CPU counts as the client's."""
-    before = _children_cpu()
+    before = reaped_children_cpu()
 
     def fetch() -> None:
         done = subprocess.run(
@@ -123,7 +117,7 @@ def curl_download(store: Store, size: int, header_file: Path, meter: Meter) -> S
         if int(done.stdout) != size:
             raise RuntimeError(f"curl got {done.stdout} bytes of {size}")
 
-    return meter.measure(size, fetch, lambda: _children_cpu() - before)
+    return meter.measure(size, fetch, lambda: reaped_children_cpu() - before)
 
 
 def urllib_download(store: Store, size: int, meter: Meter) -> Sample:
